@@ -1,0 +1,3 @@
+//! The HTTP client of llama-server: streaming /completion requests with raw instants.
+
+

@@ -1,0 +1,3 @@
+//! Statistics over raw measurements: summaries, confidence intervals, outliers, speedups.
+
+

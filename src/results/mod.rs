@@ -1,0 +1,3 @@
+//! Result files: the versioned CSV schema, raw repetitions as JSON Lines, durable writes.
+
+

@@ -1,0 +1,3 @@
+//! The llama-server process: spawn, readiness, crash detection, log capture, stop.
+
+

@@ -1,0 +1,3 @@
+//! Small helpers shared by several concerns: cache directories and file locks.
+
+
