@@ -3,8 +3,8 @@
 //! `models/ggml-vocab-*.gguf` of the pinned llama.cpp source were written by llama.cpp's
 //! gguf-py; tests/fixtures/gguf_upstream/expected.json records how gguf-py's GGUFReader reads
 //! them (regenerate with make_expected.py beside it). The files are found at run time in
-//! `$TPSBENCH_LLAMA_SRC` (a llama.cpp tree) or in the managed engine install (the sdist
-//! tar.gz is read in-process). Without them the test skips, except under `CI=true`, where it
+//! `$TPSBENCH_LLAMA_SRC` (a llama.cpp tree) or in the managed engine install (its extracted
+//! `src/llama.cpp`, else the sdist tar.gz read in-process). Without them the test skips, except under `CI=true`, where it
 //! fails.
 
 use std::collections::BTreeMap;
@@ -86,6 +86,10 @@ fn upstream_files() -> Option<(String, Vec<(String, Vec<u8>)>)> {
         return files.map(|f| (src.display().to_string(), f));
     }
     let engine = cache_dir()?.join(ENGINE_DIR);
+    // The engine installer extracts the source to src/llama.cpp; else read the sdist itself.
+    if let Some(files) = from_tree(&engine.join("src")) {
+        return Some((engine.join("src").display().to_string(), files));
+    }
     let tarball = engine.join(SDIST);
     from_sdist(&tarball).map(|f| (tarball.display().to_string(), f))
 }
