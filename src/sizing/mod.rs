@@ -1,5 +1,8 @@
 //! Model sizing (`bench size`) and the RAM budget planner (`bench plan`).
 
+pub mod budget;
+
+pub use budget::{budget, Budget};
 
 use std::process::ExitCode;
 
