@@ -4,11 +4,15 @@
 //! The harness sizes models from the files themselves rather than from a flat bytes-per-param
 //! multiplier, so every byte count here is exact: tensor bytes come from the ggml type table.
 
+mod error;
+mod reader;
 mod tensor;
 mod types;
 mod value;
 mod writer;
 
+pub use error::{GgufError, Problem};
+pub use reader::{GgufFile, MAX_ARRAY_DEPTH, MAX_DIMS, MAX_STRING_BYTES};
 pub use tensor::{align_up, shape_size, ShapeError, TensorInfo};
 pub use types::GgmlType;
 pub use value::{Value, ValueType};

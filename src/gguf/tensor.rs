@@ -51,7 +51,7 @@ pub fn shape_size(dims: &[u64], ty: GgmlType) -> Result<(u64, u64), ShapeError> 
         return Err(ShapeError::Overflow);
     }
     let row = dims.first().copied().unwrap_or(1);
-    if row % ty.block_size() != 0 {
+    if !row.is_multiple_of(ty.block_size()) {
         return Err(ShapeError::PartialBlock {
             row,
             block_size: ty.block_size(),

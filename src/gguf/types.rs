@@ -189,7 +189,7 @@ impl GgmlType {
     /// of blocks or the size overflows `u64`.
     pub fn tensor_bytes(self, n_elements: u64) -> Option<u64> {
         let t = self.traits();
-        if n_elements % t.block_size != 0 {
+        if !n_elements.is_multiple_of(t.block_size) {
             return None;
         }
         (n_elements / t.block_size).checked_mul(t.type_size)
