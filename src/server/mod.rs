@@ -20,6 +20,8 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 
+use crate::engine::{CapabilityError, Engine, LaunchSpec};
+
 pub use process::ExitInfo;
 
 /// Lines of server log attached to errors.
@@ -63,6 +65,9 @@ pub enum ServerError {
         exit: ExitInfo,
         log_tail: String,
     },
+    /// The engine lacks a flag the launch needs.
+    #[error(transparent)]
+    Capability(#[from] CapabilityError),
     /// The server did not become ready in time; it has been stopped.
     #[error("llama-server did not become ready within {after:?}; last lines of its log:\n{log_tail}")]
     StartupTimeout { after: Duration, log_tail: String },
@@ -74,12 +79,40 @@ pub enum ServerError {
     PortStillBusy { port: u16 },
 }
 
-/// The program and its arguments (for instance `Capabilities::server_args`). The launcher
-/// appends `--host 127.0.0.1 --port P` last; llama.cpp takes the last value of a flag.
+/// The program and its arguments (for instance from `Capabilities::server_args`). The
+/// launcher sets the values of `--host` and `--port` to 127.0.0.1 and the port it picked,
+/// appending the flags when absent (llama.cpp warns about repeated flags, so they are
+/// replaced rather than repeated).
 #[derive(Debug, Clone)]
 pub struct LaunchCommand {
     pub bin: PathBuf,
     pub args: Vec<OsString>,
+}
+
+impl LaunchCommand {
+    /// The engine's command line for `spec` (its host and port are overridden at launch).
+    pub fn from_engine(engine: &Engine, spec: &LaunchSpec) -> Result<Self, CapabilityError> {
+        Ok(Self {
+            bin: engine.server_bin.clone(),
+            args: engine.caps.server_args(spec)?,
+        })
+    }
+
+    /// The arguments with `--host 127.0.0.1 --port PORT` set.
+    pub fn args_for_port(&self, port: u16) -> Vec<OsString> {
+        let mut args = self.args.clone();
+        set_flag(&mut args, "--host", net::LOOPBACK.to_string().into());
+        set_flag(&mut args, "--port", port.to_string().into());
+        args
+    }
+}
+
+fn set_flag(args: &mut Vec<OsString>, flag: &str, value: OsString) {
+    match args.iter().position(|a| a == flag) {
+        Some(i) if i + 1 < args.len() => args[i + 1] = value,
+        Some(_) => args.push(value),
+        None => args.extend([flag.into(), value]),
+    }
 }
 
 /// Which port to use.
@@ -189,6 +222,15 @@ impl Server {
                 }
             }
         }
+    }
+
+    /// [`Server::launch`] with the engine's command line for `spec`.
+    pub fn launch_engine(
+        engine: &Engine,
+        spec: &LaunchSpec,
+        opts: &LaunchOptions,
+    ) -> Result<Server, ServerError> {
+        Self::launch(&LaunchCommand::from_engine(engine, spec)?, opts)
     }
 
     /// The server's pid (also its process group id).
@@ -376,11 +418,7 @@ fn build_command(cmd: &LaunchCommand, log_path: &Path, port: u16) -> std::io::Re
     let log = File::create(log_path)?;
     let mut command = Command::new(&cmd.bin);
     command
-        .args(&cmd.args)
-        .arg("--host")
-        .arg(net::LOOPBACK.to_string())
-        .arg("--port")
-        .arg(port.to_string())
+        .args(cmd.args_for_port(port))
         .env("LLAMA_ARG_LOG_PREFIX", "1")
         .env("LLAMA_ARG_LOG_TIMESTAMPS", "1")
         .env("LLAMA_ARG_LOG_COLORS", "off")
@@ -439,5 +477,36 @@ fn wait_ready(
             });
         }
         std::thread::sleep(LOG_POLL_PERIOD);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cmd(args: &[&str]) -> LaunchCommand {
+        LaunchCommand {
+            bin: "llama-server".into(),
+            args: args.iter().map(OsString::from).collect(),
+        }
+    }
+
+    #[test]
+    fn host_and_port_are_replaced_or_appended() {
+        let engine_like = cmd(&["-m", "x.gguf", "--host", "0.0.0.0", "--port", "0", "-t", "2"]);
+        assert_eq!(
+            engine_like.args_for_port(4321),
+            ["-m", "x.gguf", "--host", "127.0.0.1", "--port", "4321", "-t", "2"]
+        );
+        assert_eq!(
+            cmd(&["-m", "x.gguf"]).args_for_port(80),
+            ["-m", "x.gguf", "--host", "127.0.0.1", "--port", "80"]
+        );
+    }
+
+    #[test]
+    fn startup_timeout_grows_with_the_model() {
+        assert_eq!(startup_timeout_for(0), Duration::from_secs(30));
+        assert_eq!(startup_timeout_for(40_000_000_000), Duration::from_secs(430));
     }
 }
