@@ -212,7 +212,7 @@ fn parse_row(
             csv::ErrorKind::Deserialize { err, .. } => (err.field(), err.kind().to_string()),
             _ => (None, e.to_string()),
         };
-        let index = index.map_or(0, |i| i as usize);
+        let index = index.map_or_else(|| locate_bad_field(record, &header), |i| i as usize);
         let column = index_name(expected, index);
         let value = record.get(index).unwrap_or("");
         malformed(
@@ -223,6 +223,44 @@ fn parse_row(
             format!("value `{value}`: {message}"),
         )
     })
+}
+
+/// The first field that makes the record fail to deserialize, found by splicing the
+/// record's fields one at a time into a default row. Needed because csv reports no field
+/// index for some serde errors (an unknown enum variant, for one). 0 when not found.
+fn locate_bad_field(record: &StringRecord, header: &StringRecord) -> usize {
+    let mut probe = default_record();
+    for (i, field) in record.iter().enumerate() {
+        let mut fields: Vec<&str> = probe.iter().collect();
+        fields[i] = field;
+        let candidate = StringRecord::from(fields);
+        if candidate.deserialize::<ResultRow>(Some(header)).is_err() {
+            return i;
+        }
+        probe = candidate;
+    }
+    0
+}
+
+/// A default row as a record: every field valid.
+fn default_record() -> StringRecord {
+    let mut writer = csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_writer(Vec::new());
+    let row = ResultRow {
+        schema_version: SCHEMA_VERSION,
+        ..ResultRow::default()
+    };
+    writer.serialize(row).expect("a default row serializes");
+    let bytes = writer.into_inner().expect("writing to memory cannot fail");
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(bytes.as_slice());
+    reader
+        .records()
+        .next()
+        .and_then(Result::ok)
+        .expect("the default row just written parses")
 }
 
 /// Column name at a 0-based index, or "" past the end.
