@@ -1,5 +1,8 @@
 //! Analysis of result files: compare machines, the regression gate, recalibration.
 
+pub mod guide;
+pub mod specmodel;
+pub mod stats;
 
 use std::process::ExitCode;
 
