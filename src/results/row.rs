@@ -81,7 +81,13 @@ impl std::fmt::Display for CellKey {
         write!(
             f,
             "{}/{} {} {} np={} ctx={} t={}",
-            self.role, self.model_file, self.mode, self.workload, self.parallel, self.ctx, self.threads
+            self.role,
+            self.model_file,
+            self.mode,
+            self.workload,
+            self.parallel,
+            self.ctx,
+            self.threads
         )
     }
 }
