@@ -11,13 +11,16 @@ use std::process::ExitCode;
 
 use serde::Serialize;
 
-use super::compare::{warnings, JoinKey};
+use super::compare::{notes, warnings, JoinKey};
 use super::load::{self, LoadedFile};
 use super::metrics::{estimate, Metric};
 use super::render::{num, ratio_text};
 use super::stats::{verdict, RatioCi, Verdict};
 use super::CheckArgs;
 use crate::results::{ResultRow, Status};
+
+/// Improvements listed one per line before they are only counted (regressions are all listed).
+pub const MAX_IMPROVED_LINES: usize = 5;
 
 /// Which metrics the gate looks at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -109,6 +112,8 @@ pub struct Gate {
     pub missing: Vec<String>,
     /// Unfairness warnings (threads, engine, ...).
     pub warnings: Vec<String>,
+    /// Notes (raw repetitions missing).
+    pub notes: Vec<String>,
 }
 
 impl Gate {
@@ -188,10 +193,14 @@ fn metric_finding(
         what: metric.name().into(),
         verdict: verdict(&oriented, tolerance),
         detail: format!(
-            "{} {} -> {} (current/baseline {})",
-            metric.label(),
+            "{} -> {}{} (current/baseline {})",
             num(b.value),
             num(c.value),
+            if metric.unit().is_empty() {
+                String::new()
+            } else {
+                format!(" {}", metric.unit())
+            },
             ratio_text(&raw)
         ),
         has_ci: raw.has_ci(),
@@ -202,6 +211,7 @@ fn metric_finding(
 pub fn gate(baseline: &LoadedFile, current: &LoadedFile, tolerance: f64, set: MetricSet) -> Gate {
     let mut g = Gate {
         warnings: warnings(&[baseline.clone(), current.clone()]),
+        notes: notes(&[baseline.clone(), current.clone()]),
         ..Gate::default()
     };
     for b in &baseline.rows {
@@ -227,11 +237,21 @@ pub fn summary(g: &Gate, tolerance: f64) -> String {
     for w in &g.warnings {
         out += &format!("WARNING: {w}\n");
     }
+    for n in &g.notes {
+        out += &format!("note: {n}\n");
+    }
     for f in g.with(Verdict::Worse) {
         out += &format!("REGRESSED {}: {}: {}\n", f.cell, f.what, f.detail);
     }
-    for f in g.with(Verdict::Better) {
+    let improved: Vec<&Finding> = g.with(Verdict::Better).collect();
+    for f in improved.iter().take(MAX_IMPROVED_LINES) {
         out += &format!("improved  {}: {}: {}\n", f.cell, f.what, f.detail);
+    }
+    if improved.len() > MAX_IMPROVED_LINES {
+        out += &format!(
+            "improved  ... and {} more\n",
+            improved.len() - MAX_IMPROVED_LINES
+        );
     }
     for m in &g.missing {
         out += &format!("missing   {m}: in the baseline, not in the current results\n");

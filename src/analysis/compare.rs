@@ -11,7 +11,7 @@ use super::load::LoadedFile;
 use super::metrics::{estimate, Metric, Source};
 use super::render::{num, ratio_text, Format, Table};
 use super::stats::{verdict, RatioCi, Verdict};
-use crate::results::ResultRow;
+use crate::results::{ResultRow, Status};
 
 /// What makes two rows comparable: the model by its content (architecture, parameters,
 /// quant, tensor bytes), the mode, the workload, the slots and the context.
@@ -73,6 +73,8 @@ pub struct Entry {
     pub verdict: Option<&'static str>,
     /// Where the interval came from.
     pub source: Option<Source>,
+    /// The cell's status when it is not `ok` (then there is no value).
+    pub status: Option<String>,
 }
 
 /// One joined cell.
@@ -108,6 +110,8 @@ pub struct Comparison {
     pub inputs: Vec<Input>,
     /// Unfairness warnings.
     pub warnings: Vec<String>,
+    /// Notes (e.g. raw repetitions missing, summary statistics used).
+    pub notes: Vec<String>,
     /// Joined cells, sorted by key.
     pub lines: Vec<Line>,
 }
@@ -131,6 +135,7 @@ pub fn compare(files: &[LoadedFile], metric: Metric) -> Comparison {
         metric,
         inputs: files.iter().map(input).collect(),
         warnings: warnings(files),
+        notes: notes(files),
         lines,
     }
 }
@@ -167,6 +172,9 @@ fn line(files: &[LoadedFile], key: JoinKey, rows: &[Option<&ResultRow>], metric:
                 verdict: ratio.map(|r| verdict_word(&r, metric)),
                 ratio,
                 source: e.as_ref().map(|e| e.source),
+                status: rows[i]
+                    .filter(|r| r.status != Status::Ok)
+                    .map(|r| r.status.to_string()),
             }
         })
         .collect();
@@ -244,15 +252,21 @@ pub fn warnings(files: &[LoadedFile]) -> Vec<String> {
             "real"
         }
     }));
-    for f in files {
-        if let Some(note) = &f.raw_note {
-            w.push(format!(
-                "{}: {note}; intervals use the rows' summary statistics (decode mean/sd/n), other metrics have no interval",
-                f.label()
-            ));
-        }
-    }
     w
+}
+
+/// Notes on how the numbers were obtained: inputs whose raw repetitions are not used.
+pub fn notes(files: &[LoadedFile]) -> Vec<String> {
+    files
+        .iter()
+        .filter_map(|f| {
+            let note = f.raw_note.as_ref()?;
+            Some(format!(
+                "{}: {note}; intervals from the rows' summary statistics (decode, speedup: mean/sd/n; acceptance: binomial); prefill, TTFT and ITL have none",
+                f.label()
+            ))
+        })
+        .collect()
 }
 
 fn short(hex: &str) -> String {
@@ -287,7 +301,10 @@ impl Comparison {
                 l.key.ctx.to_string(),
             ];
             for (i, e) in l.entries.iter().enumerate() {
-                r.push(e.value.map_or("-".into(), num));
+                r.push(match (&e.status, e.value) {
+                    (Some(st), _) => st.clone(),
+                    (None, v) => v.map_or("-".into(), num),
+                });
                 if i > 0 {
                     r.push(e.ratio.as_ref().map_or("-".into(), ratio_text));
                     r.push(e.verdict.unwrap_or("-").into());
@@ -326,6 +343,9 @@ impl Comparison {
             out += &format!("{role} {}: {} on {}\n", i + 1, inp.path, inp.machine);
         }
         out += &self.warning_block();
+        for n in &self.notes {
+            out += &format!("note: {n}\n");
+        }
         out += &body;
         if format == Format::Md {
             out = out.replace("WARNING:", "**WARNING**:");

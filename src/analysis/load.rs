@@ -150,8 +150,24 @@ mod raw_seam {
         )
     }
 
-    // PENDING(measure): push each `RequestRaw`'s metrics() and itl_gaps() into RepValues
-    // (decode_tps_server, prefill_tps, ttft ms, acceptance, per-repetition p99 of the gaps).
+    /// Adds one request's derived metrics to the cell's values.
+    #[allow(dead_code)] // PENDING(measure): called by read_raw once the JSONL type lands.
+    pub fn push_request(v: &mut RepValues, req: &crate::measure::RequestRaw) {
+        let m = req.metrics();
+        v.decode_tps.extend(m.decode_tps_server);
+        v.prefill_tps.extend(m.prefill_tps);
+        v.ttft_ms.extend(m.ttft.map(|d| d.as_secs_f64() * 1e3));
+        v.acceptance.extend(m.acceptance);
+        let gaps: Vec<f64> = req
+            .itl_gaps()
+            .iter()
+            .map(|d| d.as_secs_f64() * 1e3)
+            .collect();
+        if let Some(p99) = percentile(&gaps, 0.99) {
+            v.itl_p99_ms.push(p99);
+        }
+        v.itl_gaps_ms.extend(gaps);
+    }
 }
 
 /// Nearest-rank percentile (q in 0..1) of unsorted values; `None` when empty.

@@ -41,6 +41,16 @@ impl Metric {
         }
     }
 
+    /// Unit after a value.
+    pub fn unit(self) -> &'static str {
+        match self {
+            Metric::Decode | Metric::Prefill => "t/s",
+            Metric::Ttft | Metric::ItlP99 => "ms",
+            Metric::Speedup => "x",
+            Metric::Acceptance => "",
+        }
+    }
+
     /// Name as written on the command line.
     pub fn name(self) -> &'static str {
         match self {

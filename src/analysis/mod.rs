@@ -73,6 +73,9 @@ pub fn compare_command(args: &CompareArgs) -> anyhow::Result<ExitCode> {
     let comparison = compare::compare(&files, args.metric);
     if args.format == Format::Csv || args.format == Format::Json {
         eprint!("{}", comparison.warning_block());
+        for n in &comparison.notes {
+            eprintln!("note: {n}");
+        }
     }
     print!("{}", comparison.render(args.format)?);
     Ok(ExitCode::SUCCESS)

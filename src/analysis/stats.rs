@@ -316,6 +316,21 @@ mod tests {
     }
 
     #[test]
+    fn agrees_with_measure_ratio_ci() {
+        let a = [15.2, 15.9, 15.5, 16.1, 15.4];
+        let b = [10.1, 10.3, 10.0, 10.4];
+        let theirs = crate::measure::ratio_ci(&a, &b).unwrap();
+        let ours = welch_ratio(&Moments::of(&b).unwrap(), &Moments::of(&a).unwrap()).unwrap();
+        for (x, y) in [
+            (ours.ratio, theirs.ratio),
+            (ours.low, theirs.low),
+            (ours.high, theirs.high),
+        ] {
+            assert!(close(x, y, 1e-9), "{ours:?} vs {theirs:?}");
+        }
+    }
+
+    #[test]
     fn welch_ratio_needs_two_repetitions() {
         let a = Moments {
             n: 1,

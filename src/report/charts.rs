@@ -93,7 +93,10 @@ pub fn roofline(
     bandwidth_gbps: Option<f64>,
     efficiency: Option<f64>,
 ) -> anyhow::Result<()> {
-    let xs = points.iter().map(|p| p.active_gb).chain(ranges.iter().map(|r| r.active_gb));
+    let xs = points
+        .iter()
+        .map(|p| p.active_gb)
+        .chain(ranges.iter().map(|r| r.active_gb));
     let (x0, x1) = bounds(xs).context("no data for the roofline chart")?;
     let (x0, x1) = (x0 / 1.6, x1 * 1.6);
     let mut ys: Vec<f64> = points.iter().map(|p| p.decode_tps).collect();
@@ -107,7 +110,10 @@ pub fn roofline(
     let root = SVGBackend::new(path, (W, H)).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
     let mut chart = ChartBuilder::on(&root)
-        .caption("Decode speed vs active bytes per token (log-log)", (FONT, 22))
+        .caption(
+            "Decode speed vs active bytes per token (log-log)",
+            (FONT, 22),
+        )
         .margin(12)
         .x_label_area_size(48)
         .y_label_area_size(64)
@@ -123,20 +129,30 @@ pub fn roofline(
         .draw()
         .map_err(err)?;
 
-    let line = |k: f64| (0..=40).map(move |i| {
-        let x = x0 * (x1 / x0).powf(i as f64 / 40.0);
-        (x, k / x)
-    });
+    let line = |k: f64| {
+        (0..=40).map(move |i| {
+            let x = x0 * (x1 / x0).powf(i as f64 / 40.0);
+            (x, k / x)
+        })
+    };
     if let Some(bw) = bandwidth_gbps {
         chart
-            .draw_series(LineSeries::new(line(bw).filter(|p| p.1 <= y1 && p.1 >= y0), BLACK.stroke_width(2)))
+            .draw_series(LineSeries::new(
+                line(bw).filter(|p| p.1 <= y1 && p.1 >= y0),
+                BLACK.stroke_width(2),
+            ))
             .map_err(err)?
             .label(format!("roofline: {bw:.1} GB/s / bytes"))
             .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLACK.stroke_width(2)));
         if let Some(e) = efficiency {
             let style = RGBColor(0, 140, 0).stroke_width(2);
             chart
-                .draw_series(DashedLineSeries::new(line(bw * e).filter(|p| p.1 <= y1 && p.1 >= y0), 8, 6, style))
+                .draw_series(DashedLineSeries::new(
+                    line(bw * e).filter(|p| p.1 <= y1 && p.1 >= y0),
+                    8,
+                    6,
+                    style,
+                ))
                 .map_err(err)?
                 .label(format!("fitted: {e:.2} x roofline"))
                 .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], style));
@@ -145,7 +161,10 @@ pub fn roofline(
     let guide_style = RGBColor(150, 150, 150).mix(0.8).stroke_width(7);
     chart
         .draw_series(ranges.iter().map(|r| {
-            PathElement::new([(r.active_gb, r.guide.0), (r.active_gb, r.guide.1)], guide_style)
+            PathElement::new(
+                [(r.active_gb, r.guide.0), (r.active_gb, r.guide.1)],
+                guide_style,
+            )
         }))
         .map_err(err)?
         .label("guide's expected range")
@@ -162,16 +181,26 @@ pub fn roofline(
         .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], pred_style));
     chart
         .draw_series(ranges.iter().map(|r| {
-            Text::new(r.label.clone(), (r.active_gb / 1.05, r.guide.1 * 1.12), (FONT, 12).into_font())
+            Text::new(
+                r.label.clone(),
+                (r.active_gb / 1.05, r.guide.1 * 1.12),
+                (FONT, 12).into_font(),
+            )
         }))
         .map_err(err)?;
-    for (moe, color, name) in [(false, BLUE, "measured, dense"), (true, RED, "measured, MoE")] {
+    for (moe, color, name) in [
+        (false, BLUE, "measured, dense"),
+        (true, RED, "measured, MoE"),
+    ] {
         let pts: Vec<_> = points.iter().filter(|p| p.moe == moe).collect();
         if pts.is_empty() {
             continue;
         }
         chart
-            .draw_series(pts.iter().map(|p| Circle::new((p.active_gb, p.decode_tps), 5, color.filled())))
+            .draw_series(
+                pts.iter()
+                    .map(|p| Circle::new((p.active_gb, p.decode_tps), 5, color.filled())),
+            )
             .map_err(err)?
             .label(name)
             .legend(move |(x, y)| Circle::new((x + 10, y), 5, color.filled()));
@@ -208,7 +237,10 @@ pub fn speedups(path: &Path, bars: &[Bar]) -> anyhow::Result<()> {
     let root = SVGBackend::new(path, (W, H)).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
     let mut chart = ChartBuilder::on(&root)
-        .caption("Speedup over the baseline of the same run (95% CI)", (FONT, 22))
+        .caption(
+            "Speedup over the baseline of the same run (95% CI)",
+            (FONT, 22),
+        )
         .margin(12)
         .x_label_area_size(110)
         .y_label_area_size(56)
@@ -227,15 +259,23 @@ pub fn speedups(path: &Path, bars: &[Bar]) -> anyhow::Result<()> {
         .draw()
         .map_err(err)?;
     chart
-        .draw_series(LineSeries::new([(-0.5, 1.0), (n - 0.5, 1.0)], BLACK.stroke_width(1)))
+        .draw_series(LineSeries::new(
+            [(-0.5, 1.0), (n - 0.5, 1.0)],
+            BLACK.stroke_width(1),
+        ))
         .map_err(err)?;
     for (i, b) in bars.iter().enumerate() {
         let x = i as f64;
         chart
-            .draw_series([Rectangle::new([(x - 0.3, 0.0), (x + 0.3, b.value)], BLUE.mix(0.35).filled())])
+            .draw_series([Rectangle::new(
+                [(x - 0.3, 0.0), (x + 0.3, b.value)],
+                BLUE.mix(0.35).filled(),
+            )])
             .map_err(err)?;
         if let Some((lo, hi)) = b.ci {
-            chart.draw_series(interval(x, lo, hi, 0.12, BLACK.stroke_width(2))).map_err(err)?;
+            chart
+                .draw_series(interval(x, lo, hi, 0.12, BLACK.stroke_width(2)))
+                .map_err(err)?;
         }
     }
     root.present().map_err(err)
@@ -253,7 +293,11 @@ fn category_label(labels: &[String], v: f64) -> String {
 /// Inter-token latency p50, p90 and p99 per cell.
 pub fn itl(path: &Path, cells: &[ItlCell]) -> anyhow::Result<()> {
     anyhow::ensure!(!cells.is_empty(), "no inter-token latencies to draw");
-    let hi = cells.iter().map(|c| c.p99.max(c.p90)).fold(0.0f64, f64::max) * 1.15;
+    let hi = cells
+        .iter()
+        .map(|c| c.p99.max(c.p90))
+        .fold(0.0f64, f64::max)
+        * 1.15;
     let n = cells.len() as f64;
     let root = SVGBackend::new(path, (W, H)).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
@@ -279,7 +323,10 @@ pub fn itl(path: &Path, cells: &[ItlCell]) -> anyhow::Result<()> {
     for (i, c) in cells.iter().enumerate() {
         let x = i as f64;
         chart
-            .draw_series([PathElement::new([(x, c.p50), (x, c.p99)], BLACK.stroke_width(1))])
+            .draw_series([PathElement::new(
+                [(x, c.p50), (x, c.p99)],
+                BLACK.stroke_width(1),
+            )])
             .map_err(err)?;
     }
     let marks: [(&str, fn(&ItlCell) -> f64, RGBColor); 3] = [
@@ -289,7 +336,12 @@ pub fn itl(path: &Path, cells: &[ItlCell]) -> anyhow::Result<()> {
     ];
     for (name, get, color) in marks {
         chart
-            .draw_series(cells.iter().enumerate().map(|(i, c)| Circle::new((i as f64, get(c)), 6, color.filled())))
+            .draw_series(
+                cells
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| Circle::new((i as f64, get(c)), 6, color.filled())),
+            )
             .map_err(err)?
             .label(name)
             .legend(move |(x, y)| Circle::new((x + 10, y), 5, color.filled()));
@@ -312,10 +364,17 @@ pub fn acceptance(path: &Path, cells: &[SpecCell], draft_cost: Option<f64>) -> a
     ks.sort_unstable();
     ks.dedup();
     let model_max = match draft_cost {
-        Some(c) => ks.iter().map(|&k| crate::analysis::specmodel::speedup(1.0, k, c)).fold(0.0, f64::max),
+        Some(c) => ks
+            .iter()
+            .map(|&k| crate::analysis::specmodel::speedup(1.0, k, c))
+            .fold(0.0, f64::max),
         None => 0.0,
     };
-    let hi = cells.iter().map(|c| c.speedup).fold(model_max.max(1.0), f64::max) * 1.15;
+    let hi = cells
+        .iter()
+        .map(|c| c.speedup)
+        .fold(model_max.max(1.0), f64::max)
+        * 1.15;
     let root = SVGBackend::new(path, (W, H)).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
     let mut chart = ChartBuilder::on(&root)
@@ -343,11 +402,17 @@ pub fn acceptance(path: &Path, cells: &[SpecCell], draft_cost: Option<f64>) -> a
                 .draw_series(LineSeries::new(curve, color.stroke_width(2)))
                 .map_err(err)?
                 .label(format!("model K={k}, c={c:.3}"))
-                .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color.stroke_width(2)));
+                .legend(move |(x, y)| {
+                    PathElement::new([(x, y), (x + 20, y)], color.stroke_width(2))
+                });
         }
     }
     chart
-        .draw_series(cells.iter().map(|c| Circle::new((c.acceptance, c.speedup), 6, BLUE.filled())))
+        .draw_series(
+            cells
+                .iter()
+                .map(|c| Circle::new((c.acceptance, c.speedup), 6, BLUE.filled())),
+        )
         .map_err(err)?
         .label("measured")
         .legend(|(x, y)| Circle::new((x + 10, y), 5, BLUE.filled()));

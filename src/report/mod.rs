@@ -10,9 +10,9 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use crate::analysis::calibrate::{self, Calibration};
+use crate::analysis::guide;
 use crate::analysis::load::{self, LoadedFile};
 use crate::analysis::render::{num, Table};
-use crate::analysis::guide;
 use crate::results::{ResultRow, Status};
 use charts::{Bar, DecodePoint, ItlCell, RangeBar, SpecCell};
 
@@ -59,7 +59,11 @@ fn range_bars(cal: Option<&Calibration>) -> Vec<RangeBar> {
         .iter()
         .map(|g| {
             let predicted = cal.and_then(|c| {
-                let s = c.expectations.speed.iter().find(|s| s.size == g.size_label)?;
+                let s = c
+                    .expectations
+                    .speed
+                    .iter()
+                    .find(|s| s.size == g.size_label)?;
                 Some((s.low_tps, s.high_tps))
             });
             RangeBar {
@@ -100,7 +104,13 @@ fn spec_cells(cal: &Calibration) -> Vec<SpecCell> {
 }
 
 /// Draws one chart; a chart without data becomes a line of text instead of an image.
-fn chart(md: &mut String, dir: &Path, name: &str, title: &str, draw: impl FnOnce(&Path) -> anyhow::Result<()>) {
+fn chart(
+    md: &mut String,
+    dir: &Path,
+    name: &str,
+    title: &str,
+    draw: impl FnOnce(&Path) -> anyhow::Result<()>,
+) {
     let path = dir.join(name);
     match draw(&path) {
         Ok(()) => *md += &format!("### {title}\n\n![{title}]({name})\n\n"),
@@ -118,34 +128,74 @@ pub fn write_report(files: &[LoadedFile], dir: &Path) -> anyhow::Result<PathBuf>
     }
     let cal = cal.ok();
     md += "## Charts\n\n";
-    chart(&mut md, dir, "roofline.svg", "Decode speed vs active bytes per token", |p| {
-        let pts: Vec<DecodePoint> = cal.iter().flat_map(|c| &c.points).map(|p| DecodePoint {
-            active_gb: p.active_bytes_per_token / 1e9,
-            decode_tps: p.decode_tps,
-            moe: p.moe,
-        }).collect();
-        let bw = cal.as_ref().map(|c| c.expectations.calibration.bandwidth_gbps);
-        let eff = cal.as_ref().and_then(|c| calibrate::pick_fit(&c.expectations.efficiency, "all", false)).map(|f| f.efficiency);
-        charts::roofline(p, &pts, &range_bars(cal.as_ref()), bw, eff)
-    });
-    chart(&mut md, dir, "speedup.svg", "Speedup per acceleration mode (95% CI)", |p| {
-        let bars: Vec<Bar> = cal.iter().flat_map(|c| &c.speedups).map(|s| Bar {
-            label: s.cell.clone(),
-            value: s.speedup,
-            ci: (s.low.is_finite() && s.high.is_finite()).then_some((s.low, s.high)),
-        }).collect();
-        charts::speedups(p, &bars)
-    });
-    chart(&mut md, dir, "itl.svg", "Inter-token latency per mode", |p| charts::itl(p, &itl_cells(files)));
-    chart(&mut md, dir, "acceptance.svg", "Acceptance vs speedup", |p| {
-        let c = cal.as_ref().context("no calibration")?;
-        let cost = c.expectations.speculative.as_ref().map(|s| s.draft_cost);
-        charts::acceptance(p, &spec_cells(c), cost)
-    });
+    chart(
+        &mut md,
+        dir,
+        "roofline.svg",
+        "Decode speed vs active bytes per token",
+        |p| {
+            let pts: Vec<DecodePoint> = cal
+                .iter()
+                .flat_map(|c| &c.points)
+                .map(|p| DecodePoint {
+                    active_gb: p.active_bytes_per_token / 1e9,
+                    decode_tps: p.decode_tps,
+                    moe: p.moe,
+                })
+                .collect();
+            let bw = cal
+                .as_ref()
+                .map(|c| c.expectations.calibration.bandwidth_gbps);
+            let eff = cal
+                .as_ref()
+                .and_then(|c| calibrate::pick_fit(&c.expectations.efficiency, "all", false))
+                .map(|f| f.efficiency);
+            charts::roofline(p, &pts, &range_bars(cal.as_ref()), bw, eff)
+        },
+    );
+    chart(
+        &mut md,
+        dir,
+        "speedup.svg",
+        "Speedup per acceleration mode (95% CI)",
+        |p| {
+            let bars: Vec<Bar> = cal
+                .iter()
+                .flat_map(|c| &c.speedups)
+                .map(|s| Bar {
+                    label: s.cell.clone(),
+                    value: s.speedup,
+                    ci: (s.low.is_finite() && s.high.is_finite()).then_some((s.low, s.high)),
+                })
+                .collect();
+            charts::speedups(p, &bars)
+        },
+    );
+    chart(
+        &mut md,
+        dir,
+        "itl.svg",
+        "Inter-token latency per mode",
+        |p| charts::itl(p, &itl_cells(files)),
+    );
+    chart(
+        &mut md,
+        dir,
+        "acceptance.svg",
+        "Acceptance vs speedup",
+        |p| {
+            let c = cal.as_ref().context("no calibration")?;
+            let cost = c.expectations.speculative.as_ref().map(|s| s.draft_cost);
+            charts::acceptance(p, &spec_cells(c), cost)
+        },
+    );
     md += &cells_table(files).markdown();
     if let Some(c) = &cal {
         md += "\n";
-        md += &c.markdown().replacen("# Calibration", "## Calibration", 1).replace("\n## ", "\n### ");
+        md += &c
+            .markdown()
+            .replacen("# Calibration", "## Calibration", 1)
+            .replace("\n## ", "\n### ");
     }
     let path = dir.join("report.md");
     std::fs::write(&path, md).with_context(|| format!("writing {}", path.display()))?;
@@ -174,7 +224,16 @@ fn header(files: &[LoadedFile]) -> String {
 
 fn cells_table(files: &[LoadedFile]) -> Table {
     let mut t = Table::new([
-        "Role", "Model", "Mode", "Workload", "np", "Status", "Decode t/s", "Speedup", "Acceptance", "Lossless",
+        "Role",
+        "Model",
+        "Mode",
+        "Workload",
+        "np",
+        "Status",
+        "Decode t/s",
+        "Speedup",
+        "Acceptance",
+        "Lossless",
         "ITL p50/p99 ms",
     ]);
     for f in files {
