@@ -61,7 +61,7 @@ pub fn dram_buffer_bytes(llc_bytes: u64) -> usize {
     llc.saturating_mul(LLC_MULTIPLE).max(MIN_DRAM_BUFFER_BYTES)
 }
 
-/// A pre-faulted, 128-byte aligned buffer that bandwidth passes read.
+/// A pre-faulted, 128-byte aligned buffer that bandwidth passes read; each page differs.
 pub struct ReadBuffer {
     storage: Vec<u8>,
     start: usize,
@@ -73,7 +73,13 @@ impl ReadBuffer {
     pub fn new(bytes: usize) -> Self {
         let len = bytes.max(KERNEL_BYTES).div_ceil(KERNEL_BYTES) * KERNEL_BYTES;
         // vec![x; n] of u8 is one memset, which faults every page fast in any profile.
-        let storage = vec![0x5Au8; len + KERNEL_BYTES];
+        let mut storage = vec![0x5Au8; len + KERNEL_BYTES];
+        // Give every page distinct content, so that no page-merging layer (KSM in this OS
+        // or in a VM host, zram) can fold the buffer into a few cached physical pages.
+        for (i, page) in storage.chunks_mut(4096).enumerate() {
+            let n = page.len().min(8);
+            page[..n].copy_from_slice(&(i as u64).to_ne_bytes()[..n]);
+        }
         let start = storage.as_ptr().align_offset(KERNEL_BYTES);
         ReadBuffer {
             storage,
@@ -181,7 +187,8 @@ impl PassContext<'_> {
         self.barrier.wait();
         if self.leader {
             let done = passes >= MIN_PASSES && Instant::now() >= self.deadline;
-            self.stop.store(done || passes >= MAX_PASSES, Ordering::Relaxed);
+            self.stop
+                .store(done || passes >= MAX_PASSES, Ordering::Relaxed);
         }
         // The barrier orders the leader's store before everyone's load.
         self.barrier.wait();
@@ -267,8 +274,10 @@ mod x86 {
     /// Dispatches to the AVX2 kernel when the CPU and OS support it, else SSE2 (baseline).
     #[inline]
     pub fn sum_bytes(bytes: &[u8]) -> u64 {
-        let aligned = bytes.as_ptr() as usize % 16 == 0;
-        if bytes.len() < super::KERNEL_BYTES || bytes.len() % super::KERNEL_BYTES != 0 || !aligned
+        let aligned = (bytes.as_ptr() as usize).is_multiple_of(16);
+        if bytes.len() < super::KERNEL_BYTES
+            || !bytes.len().is_multiple_of(super::KERNEL_BYTES)
+            || !aligned
         {
             return super::portable_sum(bytes);
         }
@@ -353,7 +362,9 @@ mod x86 {
         use super::*;
 
         fn words(n: usize) -> Vec<u8> {
-            (0..n as u64).flat_map(|i| (i * 7 + 1).to_ne_bytes()).collect()
+            (0..n as u64)
+                .flat_map(|i| (i * 7 + 1).to_ne_bytes())
+                .collect()
         }
 
         #[test]
@@ -396,7 +407,9 @@ mod tests {
         let parts = split(buf.bytes(), 3);
         assert_eq!(parts.len(), 3);
         assert!(parts.iter().all(|p| p.len() == parts[0].len()));
-        assert!(parts.iter().all(|p| p.len() % KERNEL_BYTES == 0 && !p.is_empty()));
+        assert!(parts
+            .iter()
+            .all(|p| p.len() % KERNEL_BYTES == 0 && !p.is_empty()));
         // A buffer of two granules cannot feed eight threads.
         let tiny = ReadBuffer::new(2 * KERNEL_BYTES);
         assert_eq!(split(tiny.bytes(), 8).len(), 2);
@@ -407,7 +420,13 @@ mod tests {
         let buf = ReadBuffer::new(1000);
         assert_eq!(buf.bytes().len(), 1024);
         assert_eq!(buf.bytes().as_ptr() as usize % KERNEL_BYTES, 0);
-        assert!(buf.bytes().iter().all(|b| *b == 0x5A));
+        // Pattern everywhere except each page's first word, which numbers the page.
+        let bytes = buf.bytes();
+        assert!(bytes.iter().filter(|b| **b == 0x5A).count() >= bytes.len() - 16);
+        let big = ReadBuffer::new(3 * 4096);
+        let firsts: std::collections::BTreeSet<&[u8]> =
+            big.storage.chunks(4096).map(|p| &p[..8]).collect();
+        assert_eq!(firsts.len(), big.storage.chunks(4096).count());
     }
 
     #[test]
@@ -441,7 +460,10 @@ mod tests {
             let fast = cache.measure(1, Duration::from_millis(150)).bandwidth_gbps;
             let slow = dram.measure(1, Duration::from_millis(300)).bandwidth_gbps;
             ratios.push(fast / slow);
-            eprintln!("cache {fast:.1} GB/s, memory {slow:.1} GB/s, ratio {:.2}", fast / slow);
+            eprintln!(
+                "cache {fast:.1} GB/s, memory {slow:.1} GB/s, ratio {:.2}",
+                fast / slow
+            );
             if fast / slow > 1.3 {
                 return;
             }

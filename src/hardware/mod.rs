@@ -35,6 +35,9 @@ use memory::GIB;
 /// plus the physical and logical counts, so the default run stays near its time budget.
 const ALL_COUNTS_UP_TO: usize = 16;
 
+/// Version of the `bench hw --json` layout.
+pub const HW_SCHEMA_VERSION: u32 = 1;
+
 /// Arguments of `bench hw`.
 #[derive(Debug, clap::Args)]
 pub struct HwArgs {
@@ -105,6 +108,8 @@ impl AssessOptions {
 /// The whole `bench hw` report. Field names are stable (documented in docs/readme/hw.md).
 #[derive(Debug, Clone, Serialize)]
 pub struct Hardware {
+    /// Version of this JSON layout; bumped when a field changes meaning or disappears.
+    pub hw_schema_version: u32,
     /// MemTotal in GiB (what `free -g` shows before rounding down).
     pub ram_total_gib: f64,
     /// MemAvailable in GiB.
@@ -156,6 +161,7 @@ pub fn assess(opts: &AssessOptions) -> anyhow::Result<Hardware> {
     let best = best_point(&points);
     let (tier, tier_reason) = tier_for_ram(ram_total_gib);
     Ok(Hardware {
+        hw_schema_version: HW_SCHEMA_VERSION,
         ram_total_gib,
         ram_available_gib: mem.available_bytes as f64 / GIB,
         cpu_model: cpu::cpu_model(),
@@ -247,7 +253,10 @@ mod tests {
     #[test]
     fn default_thread_counts_cover_small_machines_fully() {
         assert_eq!(thread_counts(None, 2, 2).unwrap(), vec![1, 2]);
-        assert_eq!(thread_counts(None, 4, 8).unwrap(), (1..=8).collect::<Vec<_>>());
+        assert_eq!(
+            thread_counts(None, 4, 8).unwrap(),
+            (1..=8).collect::<Vec<_>>()
+        );
     }
 
     #[test]
