@@ -13,14 +13,25 @@ fn bench() -> Command {
 }
 
 fn plan_json(ram: &str) -> Value {
-    let out = bench().args(["plan", "--profile", "production", "--ram", ram, "--json"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = bench()
+        .args(["plan", "--profile", "production", "--ram", ram, "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
 fn kept(plan: &Value) -> Vec<String> {
     let roles = plan["roles"].as_array().unwrap();
-    roles.iter().filter(|r| r["status"] == "kept").map(|r| r["name"].as_str().unwrap().to_string()).collect()
+    roles
+        .iter()
+        .filter(|r| r["status"] == "kept")
+        .map(|r| r["name"].as_str().unwrap().to_string())
+        .collect()
 }
 
 #[test]
@@ -31,13 +42,26 @@ fn production_fits_in_512_gb() {
     assert_eq!(plan["guide_tier"], "FULL");
     let available = plan["budget"]["available_gb"].as_f64().unwrap();
     assert!((available - 419.2).abs() < 1e-9, "{available}");
-    assert!(plan["roles"].as_array().unwrap().iter().all(|r| r["size"]["weights_source"] == "guide-formula"));
+    assert!(plan["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["size"]["weights_source"] == "guide-formula"));
 }
 
 #[test]
 fn production_in_128_gb_drops_the_warm_roles_in_scaling_down_order() {
     let plan = plan_json("128");
-    assert_eq!(kept(&plan), ["frontdoor", "coder_escalation", "workers", "worker_vision", "draft"]);
+    assert_eq!(
+        kept(&plan),
+        [
+            "frontdoor",
+            "coder_escalation",
+            "workers",
+            "worker_vision",
+            "draft"
+        ]
+    );
     let roles = plan["roles"].as_array().unwrap();
     let step = |name: &str| roles.iter().find(|r| r["name"] == name).unwrap()["drop_step"].as_u64();
     assert_eq!(step("architect_general"), Some(1));
@@ -51,8 +75,12 @@ fn production_in_32_gb_fits_nothing_and_says_which_tier_would() {
         .assert()
         .success()
         .stdout(contains("fits: nothing"))
-        .stdout(contains("dropped: draft (0.5 GiB): draft model of roles that were all dropped"))
-        .stdout(contains("the guide's tier for 32.0 GiB is MINIMAL (profile `minimal`)"));
+        .stdout(contains(
+            "dropped: draft (0.5 GiB): draft model of roles that were all dropped",
+        ))
+        .stdout(contains(
+            "the guide's tier for 32.0 GiB is MINIMAL (profile `minimal`)",
+        ));
 }
 
 #[test]
@@ -90,7 +118,10 @@ fn an_unknown_key_lists_the_allowed_keys() {
         .args(["plan", "--profile", path.to_str().unwrap(), "--ram", "64"])
         .assert()
         .code(2)
-        .stderr(contains(format!("{}:3:1: unknown field `n_predictt`, expected one of", path.display())))
+        .stderr(contains(format!(
+            "{}:3:1: unknown field `n_predictt`, expected one of",
+            path.display()
+        )))
         .stderr(contains("`ci_target_pct`"));
 }
 
@@ -101,5 +132,7 @@ fn an_unknown_profile_name_lists_the_embedded_ones() {
         .assert()
         .code(2)
         .stderr(contains("no profile `gigantic`"))
-        .stderr(contains("embedded: dev, minimal, basic, standard, production, full"));
+        .stderr(contains(
+            "embedded: dev, minimal, basic, standard, production, full",
+        ));
 }

@@ -38,12 +38,21 @@ pub enum Mode {
 
 /// Why a mode string was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{reason} in mode `{text}` (allowed: {ALLOWED_MODES})")]
 pub struct ModeError {
     /// The text that was parsed.
     pub text: String,
     /// What was wrong with it.
     pub reason: String,
+}
+
+impl fmt::Display for ModeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.reason)?;
+        if self.text.contains('+') {
+            write!(f, " in `{}`", self.text)?;
+        }
+        write!(f, " (allowed: {ALLOWED_MODES})")
+    }
 }
 
 impl Mode {
