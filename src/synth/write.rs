@@ -13,6 +13,7 @@ use super::presets::Arch;
 use super::Recipe;
 use crate::gguf::{GgmlType, TensorInfo, Value, Writer};
 use anyhow::Context;
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Seek, SeekFrom, Write};
 use std::path::Path;
@@ -20,6 +21,9 @@ use std::time::{Duration, Instant};
 
 /// Size of the reusable generation buffer.
 const CHUNK_BYTES: usize = 4 << 20;
+
+/// Extra blocks in a random pool, so chunks start at one of this many offsets.
+const POOL_SLACK_BLOCKS: usize = 4096;
 
 /// What writing a model took.
 #[derive(Debug, Clone)]
@@ -137,6 +141,8 @@ struct Filler {
     embd_seed: u64,
     n_vocab: usize,
     buf: Vec<u8>,
+    /// Pre-generated random blocks per type.
+    pools: HashMap<GgmlType, Vec<u8>>,
     /// Predecessors of each token (CSR), for the output rows of `cycle`.
     pred_start: Vec<u32>,
     pred: Vec<u32>,
@@ -157,6 +163,7 @@ impl Filler {
             embd_seed: seed.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ 0xE3B0,
             n_vocab,
             buf: Vec::with_capacity(CHUNK_BYTES + (1 << 16)),
+            pools: HashMap::new(),
             pred_start,
             pred,
         }
@@ -186,15 +193,23 @@ impl Filler {
         w.write_all(&bytes)
     }
 
+    /// Random blocks, written straight from a per-type pool of pre-generated blocks at a
+    /// random block offset: one memcpy-free write per 4 MB, so even a debug build writes
+    /// at disk speed. The contents repeat every few MB, which no kernel can exploit.
     fn random(&mut self, ty: GgmlType, n_bytes: u64, w: &mut dyn Write) -> io::Result<()> {
         let block = ty.type_size() as usize;
         let chunk = (CHUNK_BYTES / block).max(1) * block;
+        let rng = &mut self.rng;
+        let pool = self.pools.entry(ty).or_insert_with(|| {
+            let mut p = vec![0u8; chunk + POOL_SLACK_BLOCKS * block];
+            fill_random(ty, &mut p, rng);
+            p
+        });
         let mut left = n_bytes as usize;
-        self.buf.resize(chunk, 0);
         while left > 0 {
             let n = left.min(chunk);
-            fill_random(ty, &mut self.buf[..n], &mut self.rng);
-            w.write_all(&self.buf[..n])?;
+            let off = self.rng.below(POOL_SLACK_BLOCKS as u64) as usize * block;
+            w.write_all(&pool[off..off + n])?;
             left -= n;
         }
         Ok(())
