@@ -247,9 +247,12 @@ impl Receiving {
         let Some(payload) = sse::data_payload(line) else {
             return Ok(());
         };
-        let event: sse::Event = serde_json::from_slice(payload).map_err(|e| bad_event(&e, payload))?;
+        let event: sse::Event =
+            serde_json::from_slice(payload).map_err(|e| bad_event(&e, payload))?;
         if let Some(error) = event.error {
-            let message = error.get("message").map_or_else(|| error.to_string(), |m| m.to_string());
+            let message = error
+                .get("message")
+                .map_or_else(|| error.to_string(), |m| m.to_string());
             return Err(ClientError::Server { message });
         }
         let ids = event.tokens.as_slice();
@@ -275,7 +278,9 @@ impl Receiving {
     }
 
     fn finish(self) -> Result<CompletionRecord, ClientError> {
-        let end = self.end.ok_or_else(|| self.disconnected("no final event"))?;
+        let end = self
+            .end
+            .ok_or_else(|| self.disconnected("no final event"))?;
         let timings = self.timings.ok_or_else(|| ClientError::BadEvent {
             detail: "final event without timings".into(),
             event: String::new(),
@@ -328,9 +333,11 @@ mod tests {
         let t0 = Instant::now();
         let mut rec = Receiving::new(t0, t0, 3);
         let t1 = t0 + Duration::from_millis(5);
-        rec.on_line(br#"data: {"content":"a","tokens":[7],"stop":false}"#, t1).unwrap();
+        rec.on_line(br#"data: {"content":"a","tokens":[7],"stop":false}"#, t1)
+            .unwrap();
         rec.on_line(b"", t1).unwrap();
-        rec.on_line(br#"data: {"content":"bc","tokens":[8,9],"stop":false}"#, t1).unwrap();
+        rec.on_line(br#"data: {"content":"bc","tokens":[8,9],"stop":false}"#, t1)
+            .unwrap();
         let t2 = t1 + Duration::from_millis(5);
         rec.on_line(
             br#"data: {"content":"","tokens":[],"stop":true,"timings":{"prompt_n":3,"prompt_ms":1.0,"predicted_n":3,"predicted_ms":4.0}}"#,
@@ -356,6 +363,9 @@ mod tests {
         assert!(matches!(err, ClientError::Server { ref message } if message.contains("boom")));
         let err = rec.on_line(b"data: {not json", t0).unwrap_err();
         assert!(matches!(err, ClientError::BadEvent { .. }));
-        assert!(matches!(rec.finish(), Err(ClientError::Disconnected { .. })));
+        assert!(matches!(
+            rec.finish(),
+            Err(ClientError::Disconnected { .. })
+        ));
     }
 }
