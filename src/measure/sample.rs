@@ -176,7 +176,7 @@ pub fn t_quantile_975(df: f64) -> f64 {
     while t_cdf(high, df) < 0.975 && high < 1e12 {
         high *= 2.0;
     }
-    for _ in 0..200 {
+    for _ in 0..80 {
         let mid = (low + high) / 2.0;
         if t_cdf(mid, df) < 0.975 {
             low = mid;
