@@ -107,6 +107,7 @@ struct RawRole {
     expected_tps: Option<Spanned<(f64, f64)>>,
     #[serde(default)]
     notes: String,
+    synth: Option<super::SynthOverrides>,
 }
 
 /// Validation context: the text and its origin, for locating errors.
@@ -287,7 +288,7 @@ fn validate_role(ctx: &Ctx, spanned: &Spanned<RawRole>) -> Result<Role, ProfileE
     let kind = validate_kind(ctx, raw)?;
     validate_sizes(ctx, raw)?;
     let name = raw.name.get_ref().clone();
-    if raw.model.is_none() && raw.synthetic.is_none() && raw.params_b.is_none() {
+    if raw.model.is_none() && raw.synthetic.is_none() && raw.params_b.is_none() && raw.synth.is_none() {
         let message = format!(
             "role `{name}` needs `model` (a GGUF file under the models directory), or `synthetic` \
              (allowed: {}) or `params_b` to be sized without one",
@@ -340,6 +341,7 @@ fn validate_role(ctx: &Ctx, spanned: &Spanned<RawRole>) -> Result<Role, ProfileE
         },
         expected_tps,
         notes: raw.notes.clone(),
+        synth: raw.synth.clone(),
     })
 }
 
