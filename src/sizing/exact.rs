@@ -160,7 +160,7 @@ mod interim {
         let layers = meta_u64(first, &key("block_count")).unwrap_or(0);
         let embd = meta_u64(first, &key("embedding_length")).unwrap_or(0);
         let heads = meta_u64(first, &key("attention.head_count")).unwrap_or(0);
-        let head_dim = if heads > 0 { embd / heads } else { 0 };
+        let head_dim = embd.checked_div(heads).unwrap_or(0);
         let k_len = meta_u64(first, &key("attention.key_length")).unwrap_or(head_dim);
         let v_len = meta_u64(first, &key("attention.value_length")).unwrap_or(head_dim);
         per_layer_sum(first, &key("attention.head_count_kv"), layers) * (k_len + v_len) * 2
@@ -200,7 +200,7 @@ mod interim {
             out[i].n_elements += t.n_elements;
             out[i].bytes += t.n_bytes;
         }
-        out.sort_by(|a, b| b.bytes.cmp(&a.bytes));
+        out.sort_by_key(|m| std::cmp::Reverse(m.bytes));
         out
     }
 
