@@ -136,3 +136,64 @@ fn an_unknown_profile_name_lists_the_embedded_ones() {
             "embedded: dev, minimal, basic, standard, production, full",
         ));
 }
+
+#[test]
+fn a_present_model_file_is_sized_exactly_and_a_broken_one_by_the_formula() {
+    use tpsbench::gguf::{GgmlType, Value as Meta, Writer};
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = Writer::new();
+    w.metadata("general.architecture", Meta::String("qwen2".into()));
+    w.metadata("qwen2.block_count", Meta::U32(2));
+    w.metadata("qwen2.embedding_length", Meta::U32(256));
+    w.metadata("qwen2.attention.head_count", Meta::U32(4));
+    w.metadata("qwen2.attention.head_count_kv", Meta::U32(2));
+    w.tensor("token_embd.weight", &[256, 512], GgmlType::Q8_0);
+    let file = std::fs::File::create(dir.path().join("tiny.gguf")).unwrap();
+    let file_bytes = w
+        .write_to(file, |_, info, out: &mut dyn std::io::Write| {
+            out.write_all(&vec![0u8; info.n_bytes as usize])
+        })
+        .unwrap();
+    std::fs::write(dir.path().join("broken.gguf"), b"not a gguf").unwrap();
+    let profile = dir.path().join("p.toml");
+    let role = |name: &str, model: &str| {
+        format!("[[roles]]\nname = \"{name}\"\nmodel = \"{model}\"\nquant = \"Q8_0\"\nparams_b = 1.0\ntier = \"HOT\"\nctx = 1000\n")
+    };
+    let text = format!(
+        "name = \"p\"\n{}{}",
+        role("frontdoor", "tiny.gguf"),
+        role("workers", "broken.gguf")
+    );
+    std::fs::write(&profile, text).unwrap();
+    let out = bench()
+        .args([
+            "plan",
+            "--profile",
+            profile.to_str().unwrap(),
+            "--ram",
+            "64",
+            "--json",
+        ])
+        .args(["--models-dir", dir.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let exact = &plan["roles"][0]["size"];
+    assert_eq!(exact["weights_source"], "gguf-exact");
+    assert_eq!(exact["weights_bytes"], file_bytes);
+    assert_eq!(exact["kv_source"], "gguf-exact");
+    // 2 layers x 2 KV heads x (64 + 64) x 2 bytes x 1000 tokens.
+    assert_eq!(exact["kv_bytes"], 1_024_000);
+    let broken = &plan["roles"][1]["size"];
+    assert_eq!(broken["weights_source"], "guide-formula");
+    assert_eq!(broken["weights_bytes"], 1_100_000_000);
+    assert!(broken["read_error"]
+        .as_str()
+        .unwrap()
+        .contains("broken.gguf"));
+}

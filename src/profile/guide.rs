@@ -282,7 +282,7 @@ pub fn nearest_row<'a>(
     moe: bool,
 ) -> Option<&'a SpeedRow> {
     let family = quant_family(quant)?;
-    if !(params_b > 0.0) {
+    if params_b.is_nan() || params_b <= 0.0 {
         return None;
     }
     let distance = |r: &SpeedRow| (params_b / r.params_b).ln().abs();

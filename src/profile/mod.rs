@@ -310,6 +310,26 @@ impl Role {
         self.params_b.or_else(|| self.preset().map(|p| p.params_b))
     }
 
+    /// The expected decode range of this role: its `expected_tps` override, else the row of
+    /// `table` for its size (`exact_params_b` from the GGUF when known, else the profile's
+    /// or the preset's), quant and kind.
+    pub fn expected_range(
+        &self,
+        table: &guide::Expectations,
+        exact_params_b: Option<f64>,
+    ) -> Option<guide::ExpectedRange> {
+        if let Some((low_tps, high_tps)) = self.expected_tps {
+            return Some(guide::ExpectedRange {
+                low_tps,
+                high_tps,
+                label: format!("expected_tps of role {}", self.name),
+                source: "profile".to_string(),
+            });
+        }
+        let params_b = exact_params_b.or(self.nominal_params_b())?;
+        table.expected(params_b, &self.quant, self.is_moe())
+    }
+
     /// The model path under a models directory.
     pub fn model_path(&self, models_dir: &Path) -> Option<PathBuf> {
         self.model.as_ref().map(|m| models_dir.join(m))
@@ -453,6 +473,30 @@ mod tests {
         assert_eq!((e.line, e.column), (2, 6));
         assert!(e.to_string().starts_with("f.toml:2:6: bad\n"), "{e}");
         assert!(e.snippet.ends_with("|      ^"), "{}", e.snippet);
+    }
+
+    #[test]
+    fn expected_range_prefers_the_override_then_the_table() {
+        let p = load("production").unwrap();
+        let table = guide::Expectations::guide();
+        let coder = p.role("coder_escalation").unwrap();
+        let r = coder.expected_range(&table, None).unwrap();
+        assert_eq!(
+            (r.low_tps, r.high_tps, r.label.as_str()),
+            (8.0, 15.0, "32B Q4")
+        );
+        let mut custom = coder.clone();
+        custom.expected_tps = Some((1.0, 2.0));
+        assert_eq!(
+            custom.expected_range(&table, None).unwrap().source,
+            "profile"
+        );
+        // 7B F16 workers: the guide has no F16 row.
+        assert!(p
+            .role("workers")
+            .unwrap()
+            .expected_range(&table, Some(7.6))
+            .is_none());
     }
 
     #[test]

@@ -243,7 +243,7 @@ fn validate_kind(ctx: &Ctx, raw: &RawRole) -> Result<RoleKind, ProfileError> {
 
 fn validate_sizes(ctx: &Ctx, raw: &RawRole) -> Result<(), ProfileError> {
     let quant = raw.quant.get_ref();
-    if guide::quant_row(quant).is_none() && quant.to_ascii_uppercase() != "F32" {
+    if guide::quant_row(quant).is_none() && !quant.eq_ignore_ascii_case("F32") {
         let allowed = guide::KNOWN_QUANTS.join(", ");
         return ctx.err(
             raw.quant.span(),
