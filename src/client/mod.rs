@@ -144,6 +144,10 @@ impl Client {
         let http = reqwest::Client::builder()
             .no_proxy()
             .tcp_nodelay(true)
+            // llama-server (cpp-httplib) closes a kept-alive connection after a streamed
+            // response; reusing it fails the next request with "connection closed before
+            // message completed". A fresh loopback connection per request costs microseconds.
+            .pool_max_idle_per_host(0)
             .build()
             .map_err(ClientError::Build)?;
         Ok(Self {

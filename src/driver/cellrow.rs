@@ -40,7 +40,7 @@ pub fn key(env: &RunEnv, role: &ResolvedRole, cell: &Cell) -> CellKey {
     CellKey {
         role: role.role.name.clone(),
         model_file: role.model.file_name(),
-        model_arch: f.architecture.clone(),
+        model_arch: f.architecture.clone().unwrap_or_default(),
         model_n_params: f.n_params,
         model_quant: role.role.quant.clone(),
         model_tensor_bytes: f.tensor_bytes,
@@ -113,14 +113,22 @@ fn expectations(row: &mut ResultRow, env: &RunEnv, role: &ResolvedRole) {
         None => {
             let params_b = role.model.facts.n_params as f64 / 1e9;
             let moe = role.model.facts.expert_count.is_some_and(|n| n > 0);
-            env.expectations.expected(params_b, &role.role.quant, moe).map(|r| (r.low_tps, r.high_tps))
+            env.expectations
+                .expected(params_b, &role.role.quant, moe)
+                .map(|r| (r.low_tps, r.high_tps))
         }
     };
     row.guide_expected_low_tps = range.map(|r| r.0);
     row.guide_expected_high_tps = range.map(|r| r.1);
 }
 
-fn fill_measured(row: &mut ResultRow, role: &ResolvedRole, cell: &Cell, m: &Measured, baseline: Option<&Baseline>) {
+fn fill_measured(
+    row: &mut ResultRow,
+    role: &ResolvedRole,
+    cell: &Cell,
+    m: &Measured,
+    baseline: Option<&Baseline>,
+) {
     row.fill_metrics(&m.metrics);
     row.client_cpu_pct = m.client_cpu_pct;
     if !m.aggregate.is_empty() {
@@ -144,7 +152,9 @@ fn fill_measured(row: &mut ResultRow, role: &ResolvedRole, cell: &Cell, m: &Meas
 /// A speculative cell that drafted nothing did not test speculation.
 fn not_effective(cell: &Cell, m: &CellMetrics) -> Option<String> {
     if cell.parts.is_speculative() && m.draft_n.unwrap_or(0) == 0 {
-        return Some("mode-not-effective: the server drafted no tokens (timings carry no draft_n)".into());
+        return Some(
+            "mode-not-effective: the server drafted no tokens (timings carry no draft_n)".into(),
+        );
     }
     None
 }
@@ -166,9 +176,13 @@ fn compare_with_baseline(row: &mut ResultRow, cell: &Cell, m: &Measured, b: &Bas
         row.fill_speedup(&ci);
     }
     let pairs = m.first_tokens.iter().zip(&b.tokens);
-    let worst = pairs.map(|(now, base)| measure::agreement(base, now)).min_by(|x, y| {
-        x.identical_share.partial_cmp(&y.identical_share).unwrap_or(std::cmp::Ordering::Equal)
-    });
+    let worst = pairs
+        .map(|(now, base)| measure::agreement(base, now))
+        .min_by(|x, y| {
+            x.identical_share
+                .partial_cmp(&y.identical_share)
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
     if let Some(a) = worst {
         row.fill_agreement(&a);
         if cell.parts.moe_experts.is_some() {
@@ -203,9 +217,16 @@ fn ground_truth_note(role: &ResolvedRole, m: &Measured) -> String {
 
 /// A one-line summary for the progress log.
 pub fn one_line(row: &ResultRow) -> String {
-    let what = format!("{} {} {} np={}", row.role, row.mode, row.workload, row.parallel);
+    let what = format!(
+        "{} {} {} np={}",
+        row.role, row.mode, row.workload, row.parallel
+    );
     if row.status != Status::Ok {
-        return format!("{what}: {} ({})", row.status, row.reason.lines().next().unwrap_or(""));
+        return format!(
+            "{what}: {} ({})",
+            row.status,
+            row.reason.lines().next().unwrap_or("")
+        );
     }
     let mut s = format!("{what}: {:.1} t/s", row.decode_tps_mean.unwrap_or(0.0));
     if let Some(x) = row.speedup {

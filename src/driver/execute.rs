@@ -111,53 +111,101 @@ impl<'a> Executor<'a> {
     }
 
     /// Measures the cells of one launch that `done` does not hold yet.
-    pub async fn run_launch(&mut self, launch: &Launch, done: &HashSet<crate::results::CellKey>) -> anyhow::Result<()> {
+    pub async fn run_launch(
+        &mut self,
+        launch: &Launch,
+        done: &HashSet<crate::results::CellKey>,
+    ) -> anyhow::Result<()> {
         let role = &self.roles[launch.role];
-        let cells: Vec<&Cell> = launch.cells.iter().filter(|c| !done.contains(&self.key(role, c))).collect();
+        let cells: Vec<&Cell> = launch
+            .cells
+            .iter()
+            .filter(|c| !done.contains(&self.key(role, c)))
+            .collect();
         if cells.is_empty() || self.interrupted() {
             return Ok(());
         }
         if let Fit::Skip(reason) = self.memory_fit(role, launch) {
             for cell in cells {
-                self.finish(role, cell, CellOutcome::NotMeasured(Status::Skipped, reason.clone()))?;
+                self.finish(
+                    role,
+                    cell,
+                    CellOutcome::NotMeasured(Status::Skipped, reason.clone()),
+                )?;
             }
             return Ok(());
         }
-        self.progress.phase(format!("{}: launching {}", role.role.name, launch_label(launch)));
+        self.progress.phase(format!(
+            "{}: launching {}",
+            role.role.name,
+            launch_label(launch)
+        ));
         let server = match self.launch(role, launch) {
             Ok(s) => s,
             Err(reason) => {
                 for cell in cells {
-                    self.finish(role, cell, CellOutcome::NotMeasured(Status::Failed, reason.clone()))?;
+                    self.finish(
+                        role,
+                        cell,
+                        CellOutcome::NotMeasured(Status::Failed, reason.clone()),
+                    )?;
                 }
                 return Ok(());
             }
         };
         let result = self.measure_cells(&server, role, launch, &cells).await;
-        self.progress.phase(format!("{}: stopping server", role.role.name));
+        self.progress
+            .phase(format!("{}: stopping server", role.role.name));
         let _ = server.stop();
         result
     }
 
-    async fn measure_cells(&mut self, server: &Server, role: &ResolvedRole, launch: &Launch, cells: &[&Cell]) -> anyhow::Result<()> {
+    async fn measure_cells(
+        &mut self,
+        server: &Server,
+        role: &ResolvedRole,
+        launch: &Launch,
+        cells: &[&Cell],
+    ) -> anyhow::Result<()> {
         let client = Client::new(&server.base_url()).map_err(|e| anyhow::anyhow!("{e}"))?;
         let moe_check = launch.key.moe_experts.map(|n| moe_effective(server, n));
         if launch.key.draft && self.per_request_spec_k.is_none() {
-            self.per_request_spec_k = Some(self.probe_per_request(server, &client, role, cells[0]).await);
+            self.per_request_spec_k = Some(
+                self.probe_per_request(server, &client, role, cells[0])
+                    .await,
+            );
         }
         let warmup = self.warm_up(server, &client, role, cells[0]).await;
         for (i, cell) in cells.iter().enumerate() {
             let outcome = match &warmup {
-                Err(Stop::Failed(reason)) => CellOutcome::NotMeasured(Status::Failed, reason.clone()),
-                Err(Stop::Interrupted) => CellOutcome::NotMeasured(Status::Interrupted, "interrupted (Ctrl-C)".into()),
-                Ok(()) => self.measure_one(server, &client, role, cell, moe_check.as_ref()).await,
+                Err(Stop::Failed(reason)) => {
+                    CellOutcome::NotMeasured(Status::Failed, reason.clone())
+                }
+                Err(Stop::Interrupted) => {
+                    CellOutcome::NotMeasured(Status::Interrupted, "interrupted (Ctrl-C)".into())
+                }
+                Ok(()) => {
+                    self.measure_one(server, &client, role, cell, moe_check.as_ref())
+                        .await
+                }
             };
-            let fatal = matches!(outcome, CellOutcome::NotMeasured(Status::Failed | Status::Interrupted, _));
+            let fatal = matches!(
+                outcome,
+                CellOutcome::NotMeasured(Status::Failed | Status::Interrupted, _)
+            );
             self.finish(role, cell, outcome)?;
             if fatal {
-                let status = if self.interrupted() { Status::Interrupted } else { Status::Failed };
+                let status = if self.interrupted() {
+                    Status::Interrupted
+                } else {
+                    Status::Failed
+                };
                 for rest in &cells[i + 1..] {
-                    let why = if status == Status::Interrupted { "interrupted (Ctrl-C)" } else { "not run: the server of this launch failed" };
+                    let why = if status == Status::Interrupted {
+                        "interrupted (Ctrl-C)"
+                    } else {
+                        "not run: the server of this launch failed"
+                    };
                     self.finish(role, rest, CellOutcome::NotMeasured(status, why.into()))?;
                 }
                 break;
@@ -179,13 +227,21 @@ impl<'a> Executor<'a> {
         }
         match self.repetitions(server, client, role, cell).await {
             Ok(measured) => CellOutcome::Measured(Box::new(measured)),
-            Err(Stop::Interrupted) => CellOutcome::NotMeasured(Status::Interrupted, "interrupted (Ctrl-C)".into()),
+            Err(Stop::Interrupted) => {
+                CellOutcome::NotMeasured(Status::Interrupted, "interrupted (Ctrl-C)".into())
+            }
             Err(Stop::Failed(reason)) => CellOutcome::NotMeasured(Status::Failed, reason),
         }
     }
 
     /// Timed repetitions until the adaptive rule is satisfied.
-    async fn repetitions(&mut self, server: &Server, client: &Client, role: &ResolvedRole, cell: &Cell) -> Result<Measured, Stop> {
+    async fn repetitions(
+        &mut self,
+        server: &Server,
+        client: &Client,
+        role: &ResolvedRole,
+        cell: &Cell,
+    ) -> Result<Measured, Stop> {
         let req = self.request(role, cell);
         let key = self.key(role, cell);
         let cpu_start = cpu_times(server);
@@ -195,8 +251,16 @@ impl<'a> Executor<'a> {
         let mut first_tokens: Vec<Vec<u32>> = Vec::new();
         let mut rep = 0u32;
         loop {
-            let decode_so_far: Vec<f64> = requests.iter().filter_map(|r| r.metrics().decode_tps_server).collect();
-            if rep > 0 && !self.env.adaptive.should_continue(&decode_so_far, started.elapsed()) {
+            let decode_so_far: Vec<f64> = requests
+                .iter()
+                .filter_map(|r| r.metrics().decode_tps_server)
+                .collect();
+            if rep > 0
+                && !self
+                    .env
+                    .adaptive
+                    .should_continue(&decode_so_far, started.elapsed())
+            {
                 break;
             }
             self.progress.phase(format!(
@@ -207,7 +271,9 @@ impl<'a> Executor<'a> {
                 cell.parallel,
                 rep + 1,
                 self.env.adaptive.max_reps,
-                decode_so_far.last().map_or(String::new(), |t| format!(", last {t:.1} t/s"))
+                decode_so_far
+                    .last()
+                    .map_or(String::new(), |t| format!(", last {t:.1} t/s"))
             ));
             let batch_start = Instant::now();
             let records = self.batch(server, client, &req, cell.parallel).await?;
@@ -223,21 +289,37 @@ impl<'a> Executor<'a> {
                 let mut line = RawRepetition::new(&key, rep, false, raw.clone());
                 line.slot = slot as u32;
                 line.batch_wall_ns = Some(wall.as_nanos() as u64);
-                self.writer.push_raw(&line).map_err(|e| Stop::Failed(format!("writing raw repetitions: {e}")))?;
+                self.writer
+                    .push_raw(&line)
+                    .map_err(|e| Stop::Failed(format!("writing raw repetitions: {e}")))?;
                 requests.push(raw);
             }
             rep += 1;
         }
         let client_cpu_pct = cpu_share(cpu_start, cpu_times(server));
-        Ok(Measured { metrics: measure::cell_metrics(&requests), aggregate, first_tokens, client_cpu_pct, prompt: req.prompt.clone() })
+        Ok(Measured {
+            metrics: measure::cell_metrics(&requests),
+            aggregate,
+            first_tokens,
+            client_cpu_pct,
+            prompt: req.prompt.clone(),
+        })
     }
 
     /// `parallel` identical requests at once, raced against a server crash and Ctrl-C.
-    async fn batch(&self, server: &Server, client: &Client, req: &CompletionRequest, parallel: u32) -> Result<Vec<CompletionRecord>, Stop> {
+    async fn batch(
+        &self,
+        server: &Server,
+        client: &Client,
+        req: &CompletionRequest,
+        parallel: u32,
+    ) -> Result<Vec<CompletionRecord>, Stop> {
         if self.interrupted() {
             return Err(Stop::Interrupted);
         }
-        server.check().map_err(|e| Stop::Failed(server_failure(server, &e.to_string())))?;
+        server
+            .check()
+            .map_err(|e| Stop::Failed(server_failure(server, &e.to_string())))?;
         let mut watch = server.exit_watch();
         let all = futures_util::future::join_all((0..parallel).map(|_| client.complete(req)));
         tokio::select! {
@@ -247,26 +329,40 @@ impl<'a> Executor<'a> {
             results = all => results
                 .into_iter()
                 .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| Stop::Failed(server_failure(server, &format!("request failed: {e}")))),
+                .map_err(|e| Stop::Failed(server_failure(server, &format!("request failed: {}", error_chain(&e))))),
         }
     }
 
     /// One untimed request per launch, so the timed ones find warm caches.
-    async fn warm_up(&mut self, server: &Server, client: &Client, role: &ResolvedRole, cell: &Cell) -> Result<(), Stop> {
+    async fn warm_up(
+        &mut self,
+        server: &Server,
+        client: &Client,
+        role: &ResolvedRole,
+        cell: &Cell,
+    ) -> Result<(), Stop> {
         self.progress.phase(format!("{}: warm-up", role.role.name));
         let req = self.request(role, cell);
         let records = self.batch(server, client, &req, 1).await?;
         let key = self.key(role, cell);
         for rec in &records {
             let line = RawRepetition::new(&key, 0, true, to_raw(rec));
-            self.writer.push_raw(&line).map_err(|e| Stop::Failed(format!("writing raw repetitions: {e}")))?;
+            self.writer
+                .push_raw(&line)
+                .map_err(|e| Stop::Failed(format!("writing raw repetitions: {e}")))?;
         }
         Ok(())
     }
 
     /// Does the server honour `speculative.n_max` per request? Two short requests with
     /// different draft lengths on a speculative server: equal drafted counts mean no.
-    async fn probe_per_request(&self, server: &Server, client: &Client, role: &ResolvedRole, cell: &Cell) -> bool {
+    async fn probe_per_request(
+        &self,
+        server: &Server,
+        client: &Client,
+        role: &ResolvedRole,
+        cell: &Cell,
+    ) -> bool {
         let mut drafted = Vec::new();
         for n_max in [1u32, 8] {
             let mut req = self.request(role, cell);
@@ -291,7 +387,9 @@ impl<'a> Executor<'a> {
 
     fn request(&self, role: &ResolvedRole, cell: &Cell) -> CompletionRequest {
         let prompt = match &role.model.behavior {
-            Some(b) if b.has_ground_truth() => Prompt::Tokens(b.cycle_prompt(workload::synthetic_prompt_tokens(cell.workload))),
+            Some(b) if b.has_ground_truth() => {
+                Prompt::Tokens(b.cycle_prompt(workload::synthetic_prompt_tokens(cell.workload)))
+            }
             _ => Prompt::Text(workload::text_prompt(cell.workload)),
         };
         let mut req = CompletionRequest::new(prompt, self.env.n_predict);
@@ -312,9 +410,11 @@ impl<'a> Executor<'a> {
             sanitize(&role.role.name),
             sanitize(&launch_label(launch))
         ));
-        let bytes = role.model.facts.tensor_bytes + role.draft.as_ref().map_or(0, |d| d.facts.tensor_bytes);
+        let bytes =
+            role.model.facts.tensor_bytes + role.draft.as_ref().map_or(0, |d| d.facts.tensor_bytes);
         let opts = LaunchOptions::new(&log, server::startup_timeout_for(bytes));
-        Server::launch_engine(&self.env.engine, &spec, &opts).map_err(|e| format!("launch failed: {e}"))
+        Server::launch_engine(&self.env.engine, &spec, &opts)
+            .map_err(|e| format!("launch failed: {e}"))
     }
 
     fn launch_spec(&self, role: &ResolvedRole, launch: &Launch) -> LaunchSpec {
@@ -324,7 +424,10 @@ impl<'a> Executor<'a> {
         // llama-server splits -c over its slots; give every slot the role's context.
         spec.ctx = role.role.ctx * launch.key.parallel;
         let parts = super::plan::ModeParts {
-            spec_k: launch.key.spec_k.or(if launch.key.draft { Some(16) } else { None }),
+            spec_k: launch
+                .key
+                .spec_k
+                .or(if launch.key.draft { Some(16) } else { None }),
             lookup: launch.key.lookup.clone(),
             moe_experts: launch.key.moe_experts,
         };
@@ -333,10 +436,14 @@ impl<'a> Executor<'a> {
             spec.draft = role.draft.as_ref().map(|d| d.path.clone());
         }
         if !types.is_empty() {
-            spec.spec = Some(SpecLaunch { types, draft_n_max: if launch.key.draft { parts.spec_k } else { None } });
+            spec.spec = Some(SpecLaunch {
+                types,
+                draft_n_max: if launch.key.draft { parts.spec_k } else { None },
+            });
         }
         if let Some(n) = launch.key.moe_experts {
-            spec.moe_experts_used = Some((role.model.facts.architecture.clone(), n));
+            spec.moe_experts_used =
+                Some((role.model.facts.architecture.clone().unwrap_or_default(), n));
             // The log shows n_expert_used only at debug verbosity: the evidence that the
             // override took effect.
             spec.verbose = true;
@@ -349,7 +456,9 @@ impl<'a> Executor<'a> {
         let slots_ctx = u64::from(role.role.ctx) * u64::from(launch.key.parallel);
         let kv = facts.kv_bytes_per_token(crate::gguf::GgmlType::F16) * slots_ctx;
         let draft = role.draft.as_ref().filter(|_| launch.key.draft);
-        let draft_kv = draft.map_or(0, |d| d.facts.kv_bytes_per_token(crate::gguf::GgmlType::F16) * slots_ctx);
+        let draft_kv = draft.map_or(0, |d| {
+            d.facts.kv_bytes_per_token(crate::gguf::GgmlType::F16) * slots_ctx
+        });
         let need = MemoryNeed {
             model_bytes: facts.tensor_bytes,
             draft_bytes: draft.map_or(0, |d| d.facts.tensor_bytes),
@@ -357,21 +466,43 @@ impl<'a> Executor<'a> {
         };
         match crate::hardware::memory::read_meminfo() {
             Ok(mem) => guard::check(&need, mem.available_bytes, mem.total_bytes),
-            Err(e) => Fit::Skip(format!("cannot read /proc/meminfo for the memory guard: {e}")),
+            Err(e) => Fit::Skip(format!(
+                "cannot read /proc/meminfo for the memory guard: {e}"
+            )),
         }
     }
 
     /// Writes the row of a finished cell and remembers baselines.
-    fn finish(&mut self, role: &ResolvedRole, cell: &Cell, outcome: CellOutcome) -> anyhow::Result<()> {
+    fn finish(
+        &mut self,
+        role: &ResolvedRole,
+        cell: &Cell,
+        outcome: CellOutcome,
+    ) -> anyhow::Result<()> {
         let baseline_key = (cell.role, cell.workload.to_string(), cell.parallel);
         let baseline = self.baselines.get(&baseline_key);
-        let row = cellrow::build(self.env, role, cell, &self.key(role, cell), &outcome, baseline);
+        let row = cellrow::build(
+            self.env,
+            role,
+            cell,
+            &self.key(role, cell),
+            &outcome,
+            baseline,
+        );
         if cell.parts.is_baseline() {
             if let CellOutcome::Measured(m) = &outcome {
-                self.baselines.insert(baseline_key, Baseline { decode_tps: m.metrics.decode_tps.clone(), tokens: m.first_tokens.clone() });
+                self.baselines.insert(
+                    baseline_key,
+                    Baseline {
+                        decode_tps: m.metrics.decode_tps.clone(),
+                        tokens: m.first_tokens.clone(),
+                    },
+                );
             }
         }
-        self.writer.push(&row).map_err(|e| anyhow::anyhow!("writing the results: {e}"))?;
+        self.writer
+            .push(&row)
+            .map_err(|e| anyhow::anyhow!("writing the results: {e}"))?;
         self.progress.cell_done(cellrow::one_line(&row));
         self.rows.push(row);
         Ok(())
@@ -386,7 +517,12 @@ impl<'a> Executor<'a> {
 pub fn launch_label(launch: &Launch) -> String {
     let mut parts = Vec::new();
     if launch.key.draft {
-        parts.push(launch.key.spec_k.map_or("spec".to_string(), |k| format!("spec:{k}")));
+        parts.push(
+            launch
+                .key
+                .spec_k
+                .map_or("spec".to_string(), |k| format!("spec:{k}")),
+        );
     }
     if let Some(l) = &launch.key.lookup {
         parts.push(format!("lookup:{l}"));
@@ -401,7 +537,15 @@ pub fn launch_label(launch: &Launch) -> String {
 }
 
 fn sanitize(s: &str) -> String {
-    s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect()
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 /// The server log must report the overridden expert count (`print_info: n_expert_used = N`).
@@ -410,17 +554,40 @@ fn moe_effective(server: &Server, n: u32) -> Result<(), String> {
     let seen: Vec<u32> = log
         .lines()
         .filter_map(|l| l.split("n_expert_used").nth(1))
-        .filter_map(|rest| rest.trim_start_matches([' ', '=']).split_whitespace().next()?.parse().ok())
+        .filter_map(|rest| {
+            rest.trim_start_matches([' ', '='])
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
         .collect();
     match seen.last() {
         Some(&used) if used == n => Ok(()),
         Some(&used) => Err(format!("the server used {used} experts per token, not {n}")),
-        None => Err(format!("the server log never reported n_expert_used (expected {n})")),
+        None => Err(format!(
+            "the server log never reported n_expert_used (expected {n})"
+        )),
     }
 }
 
+/// An error with its sources, `outer: inner: innermost`.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    out
+}
+
 fn server_failure(server: &Server, what: &str) -> String {
-    format!("{what}\n--- tail of {} ---\n{}", server.log_path().display(), server.log_tail(20))
+    format!(
+        "{what}\n--- tail of {} ---\n{}",
+        server.log_path().display(),
+        server.log_tail(20)
+    )
 }
 
 /// Converts the client's instants into offsets from the moment the request was sent.
@@ -428,7 +595,14 @@ pub fn to_raw(rec: &CompletionRecord) -> RequestRaw {
     let since = |t: Instant| t.saturating_duration_since(rec.sent);
     RequestRaw {
         first_byte: since(rec.first_byte),
-        chunks: rec.chunks.iter().map(|&(at, tokens)| ChunkRaw { at: since(at), tokens }).collect(),
+        chunks: rec
+            .chunks
+            .iter()
+            .map(|&(at, tokens)| ChunkRaw {
+                at: since(at),
+                tokens,
+            })
+            .collect(),
         end: since(rec.end),
         timings: ServerTimingsRaw {
             prompt_n: rec.timings.prompt_n,
@@ -445,7 +619,10 @@ pub fn to_raw(rec: &CompletionRecord) -> RequestRaw {
 type CpuTimes = Option<(Duration, Duration)>;
 
 fn cpu_times(server: &Server) -> CpuTimes {
-    Some((server::cpu::self_cpu_time().ok()?, server::cpu::process_cpu_time(server.pid()).ok()?))
+    Some((
+        server::cpu::self_cpu_time().ok()?,
+        server::cpu::process_cpu_time(server.pid()).ok()?,
+    ))
 }
 
 /// Harness CPU time as a percentage of the server's over the same interval.

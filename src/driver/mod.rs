@@ -113,7 +113,10 @@ impl RunEnv {
         row.engine_version = id.version_line.clone();
         row.engine_package_version = id.package_version.clone().unwrap_or_default();
         row.engine_server_sha256 = id.server_sha256.clone();
-        row.engine_system_info = id.system_info.clone().unwrap_or_else(|| id.build_flags.join(" "));
+        row.engine_system_info = id
+            .system_info
+            .clone()
+            .unwrap_or_else(|| id.build_flags.join(" "));
         row.harness_version = env!("CARGO_PKG_VERSION").to_string();
         row.harness_git_commit = option_env!("TPSBENCH_GIT_COMMIT").unwrap_or("").to_string();
         row.profile = self.profile.name.clone();
@@ -140,7 +143,11 @@ impl RunOutcome {
     pub fn exit_code(&self) -> u8 {
         if self.interrupted {
             EXIT_INTERRUPTED
-        } else if self.rows.iter().any(|r| matches!(r.status, Status::Failed | Status::ModeNotEffective)) {
+        } else if self
+            .rows
+            .iter()
+            .any(|r| matches!(r.status, Status::Failed | Status::ModeNotEffective))
+        {
             EXIT_CELLS_FAILED
         } else {
             0
@@ -192,7 +199,13 @@ pub fn run_profile(args: &RunArgs) -> anyhow::Result<RunOutcome> {
         anyhow::Ok((std::mem::take(&mut exec.rows), exec.launches))
     })?;
     progress.finish();
-    Ok(RunOutcome { csv, rows, cells, launches: n_launches, interrupted: interrupt.is_set() })
+    Ok(RunOutcome {
+        csv,
+        rows,
+        cells,
+        launches: n_launches,
+        interrupted: interrupt.is_set(),
+    })
 }
 
 /// After the probe found per-request draft lengths, the launches not yet run are planned
@@ -240,10 +253,12 @@ fn prepare(args: &RunArgs) -> anyhow::Result<(RunEnv, Vec<ResolvedRole>, ResultW
         bw_budget: Duration::from_secs_f64(args.bw_seconds.clamp(0.1, 60.0)),
         ..AssessOptions::default()
     })?;
-    let host = nix::unistd::gethostname().map_or_else(|_| "host".into(), |h| h.to_string_lossy().into_owned());
+    let host = nix::unistd::gethostname()
+        .map_or_else(|_| "host".into(), |h| h.to_string_lossy().into_owned());
     let writer = open_writer(args, &profile, &host)?;
     let logs_dir = writer.csv_path().with_extension("logs");
-    std::fs::create_dir_all(&logs_dir).with_context(|| format!("creating {}", logs_dir.display()))?;
+    std::fs::create_dir_all(&logs_dir)
+        .with_context(|| format!("creating {}", logs_dir.display()))?;
     let run = &profile.run;
     let threads = args
         .threads
@@ -256,7 +271,17 @@ fn prepare(args: &RunArgs) -> anyhow::Result<(RunEnv, Vec<ResolvedRole>, ResultW
         budget: run.cell_time_budget,
     };
     let n_predict = args.n_predict.unwrap_or(run.n_predict);
-    let env = RunEnv { profile, engine, hardware, expectations, threads, n_predict, adaptive, logs_dir, host };
+    let env = RunEnv {
+        profile,
+        engine,
+        hardware,
+        expectations,
+        threads,
+        n_predict,
+        adaptive,
+        logs_dir,
+        host,
+    };
     Ok((env, roles, writer))
 }
 
@@ -265,7 +290,12 @@ fn open_writer(args: &RunArgs, profile: &Profile, host: &str) -> anyhow::Result<
         (Some(path), _) => ResultWriter::append_to(path),
         (None, Some(path)) => ResultWriter::create(path),
         (None, None) => {
-            let path = crate::results::default_path(&crate::results::default_dir(), &profile.name, host, SystemTime::now());
+            let path = crate::results::default_path(
+                &crate::results::default_dir(),
+                &profile.name,
+                host,
+                SystemTime::now(),
+            );
             ResultWriter::create(&path)
         }
     };
@@ -279,7 +309,12 @@ fn open_writer(args: &RunArgs, profile: &Profile, host: &str) -> anyhow::Result<
 /// The cells of one role: its modes, the run's workloads and the role's slot counts.
 fn role_cells(profile: &Profile, role: &ResolvedRole) -> RoleCells {
     RoleCells {
-        modes: role.role.expanded_modes().iter().map(|m| (m.to_string(), modes::parts(m))).collect(),
+        modes: role
+            .role
+            .expanded_modes()
+            .iter()
+            .map(|m| (m.to_string(), modes::parts(m)))
+            .collect(),
         workloads: profile.run.workloads.clone(),
         parallel: role.role.parallel.clone(),
     }

@@ -19,7 +19,11 @@ fn add(p: &mut ModeParts, mode: &Mode) {
         Mode::Baseline => {}
         Mode::Spec { k } => p.spec_k = Some(*k),
         Mode::Lookup { spec_type } => {
-            p.lookup = Some(spec_type.clone().unwrap_or_else(|| DEFAULT_LOOKUP.to_string()))
+            p.lookup = Some(
+                spec_type
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_LOOKUP.to_string()),
+            )
         }
         Mode::Moe { n } => p.moe_experts = Some(*n),
         Mode::Combo(list) => list.iter().for_each(|m| add(p, m)),

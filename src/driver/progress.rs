@@ -32,12 +32,17 @@ impl Progress {
         overall.set_prefix("run");
         let phase = multi.add(ProgressBar::new_spinner());
         phase.set_style(
-            ProgressStyle::with_template("  {spinner} {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            ProgressStyle::with_template("  {spinner} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
         );
         if tty {
             phase.enable_steady_tick(Duration::from_millis(200));
         }
-        Progress { overall, phase, plain: !tty && !quiet }
+        Progress {
+            overall,
+            phase,
+            plain: !tty && !quiet,
+        }
     }
 
     /// Shows what the current cell is doing.

@@ -26,7 +26,9 @@ pub struct ResolvedModel {
 impl ResolvedModel {
     /// The file name without directories.
     pub fn file_name(&self) -> String {
-        self.path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+        self.path
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
     }
 }
 
@@ -53,16 +55,22 @@ pub struct ResolveOptions {
 }
 
 /// Resolves every role of the profile.
-pub fn resolve_roles(profile: &Profile, opts: &ResolveOptions) -> anyhow::Result<Vec<ResolvedRole>> {
+pub fn resolve_roles(
+    profile: &Profile,
+    opts: &ResolveOptions,
+) -> anyhow::Result<Vec<ResolvedRole>> {
     let mut out = Vec::with_capacity(profile.roles.len());
     for role in &profile.roles {
-        let model = resolve_model(role, opts, None)
-            .with_context(|| format!("role `{}`", role.name))?;
+        let model =
+            resolve_model(role, opts, None).with_context(|| format!("role `{}`", role.name))?;
         let draft = match &role.draft {
             Some(name) if needs_draft(role) => {
-                let draft_role = profile
-                    .role(name)
-                    .with_context(|| format!("role `{}`: draft role `{name}` is not in the profile", role.name))?;
+                let draft_role = profile.role(name).with_context(|| {
+                    format!(
+                        "role `{}`: draft role `{name}` is not in the profile",
+                        role.name
+                    )
+                })?;
                 let draft = resolve_model(draft_role, opts, Some(&model))
                     .with_context(|| format!("role `{}`: draft `{name}`", role.name))?;
                 check_vocab_match(&model, &draft)?;
@@ -70,13 +78,19 @@ pub fn resolve_roles(profile: &Profile, opts: &ResolveOptions) -> anyhow::Result
             }
             _ => None,
         };
-        out.push(ResolvedRole { role: role.clone(), model, draft });
+        out.push(ResolvedRole {
+            role: role.clone(),
+            model,
+            draft,
+        });
     }
     Ok(out)
 }
 
 fn needs_draft(role: &Role) -> bool {
-    role.expanded_modes().iter().any(|m| super::modes::parts(m).spec_k.is_some())
+    role.expanded_modes()
+        .iter()
+        .any(|m| super::modes::parts(m).spec_k.is_some())
 }
 
 /// The real file when it exists; else the synthetic stand-in when allowed. A draft of a
@@ -94,7 +108,10 @@ fn resolve_model(
     }
     let synthetic_only = role.model.is_none();
     if !(opts.synthetic || synthetic_only || target_is_synthetic) {
-        let shown = real.map_or_else(|| "(no `model` given)".to_string(), |p| p.display().to_string());
+        let shown = real.map_or_else(
+            || "(no `model` given)".to_string(),
+            |p| p.display().to_string(),
+        );
         bail!(
             "model file {shown} does not exist (models directory {}; set --models-dir or \
              BENCH_MODELS_DIR, or pass --synthetic to measure a shape-exact stand-in)",
@@ -105,18 +122,33 @@ fn resolve_model(
 }
 
 fn open_real(path: &Path) -> anyhow::Result<ResolvedModel> {
-    std::fs::File::open(path).with_context(|| format!("cannot read model file {}", path.display()))?;
+    std::fs::File::open(path)
+        .with_context(|| format!("cannot read model file {}", path.display()))?;
     let model = Model::open(path).with_context(|| format!("reading GGUF {}", path.display()))?;
-    Ok(ResolvedModel { path: path.to_path_buf(), facts: model.facts(), synthetic: false, behavior: None })
+    Ok(ResolvedModel {
+        path: path.to_path_buf(),
+        facts: model.facts(),
+        synthetic: false,
+        behavior: None,
+    })
 }
 
-fn synthesize(role: &Role, opts: &ResolveOptions, target: Option<&ResolvedModel>) -> anyhow::Result<ResolvedModel> {
+fn synthesize(
+    role: &Role,
+    opts: &ResolveOptions,
+    target: Option<&ResolvedModel>,
+) -> anyhow::Result<ResolvedModel> {
     let args = synth_args(role, target)?;
     let recipe = args.recipe()?;
     let path = synth::ensure_model(&recipe, &opts.synth_cache)
         .with_context(|| format!("writing the synthetic stand-in of `{}`", role.name))?;
     let model = Model::open(&path).with_context(|| format!("reading GGUF {}", path.display()))?;
-    Ok(ResolvedModel { path, facts: model.facts(), synthetic: true, behavior: Some(recipe.behavior) })
+    Ok(ResolvedModel {
+        path,
+        facts: model.facts(),
+        synthetic: true,
+        behavior: Some(recipe.behavior),
+    })
 }
 
 /// `bench synth` arguments for a role's stand-in, parsed exactly as the command line
@@ -142,8 +174,13 @@ fn synth_args(role: &Role, target: Option<&ResolvedModel>) -> anyhow::Result<Syn
         overrides.seed = Some(c.seed);
     }
     argv.extend(overrides.to_args());
-    let parsed = Wrapper::try_parse_from(&argv)
-        .map_err(|e| anyhow::anyhow!("synthetic stand-in settings {:?}: {}", &argv[1..], e.render()))?;
+    let parsed = Wrapper::try_parse_from(&argv).map_err(|e| {
+        anyhow::anyhow!(
+            "synthetic stand-in settings {:?}: {}",
+            &argv[1..],
+            e.render()
+        )
+    })?;
     Ok(parsed.args)
 }
 

@@ -13,7 +13,10 @@ pub fn text_prompt(w: Workload) -> String {
             format!("{CODE_EDIT_INSTRUCTION}\n\n```rust\n{CODE_EDIT_SOURCE}```\n\n```rust\n")
         }
         Workload::Summarize => {
-            format!("{SUMMARIZE_INSTRUCTION}\n\n{}\n\nSummary:", summarize_document())
+            format!(
+                "{SUMMARIZE_INSTRUCTION}\n\n{}\n\nSummary:",
+                summarize_document()
+            )
         }
     }
 }

@@ -21,13 +21,14 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The profiles compiled into the binary, so that `bench` works from any directory.
-pub const EMBEDDED: [(&str, &str); 6] = [
+pub const EMBEDDED: [(&str, &str); 7] = [
     ("dev", include_str!("../../profiles/dev.toml")),
     ("minimal", include_str!("../../profiles/minimal.toml")),
     ("basic", include_str!("../../profiles/basic.toml")),
     ("standard", include_str!("../../profiles/standard.toml")),
     ("production", include_str!("../../profiles/production.toml")),
     ("full", include_str!("../../profiles/full.toml")),
+    ("smoke", include_str!("../../profiles/smoke.toml")),
 ];
 
 /// A validated profile.
@@ -297,7 +298,12 @@ impl Role {
 
     /// True for a mixture-of-experts model (`active_params_b` given or a MoE preset).
     pub fn is_moe(&self) -> bool {
-        self.active_params_b.is_some() || self.preset().is_some_and(|p| p.is_moe())
+        self.active_params_b.is_some()
+            || self.preset().is_some_and(|p| p.is_moe())
+            || self
+                .synth
+                .as_ref()
+                .is_some_and(|s| s.experts.is_some_and(|n| n > 0))
     }
 
     /// The synthetic preset's shape facts.

@@ -288,7 +288,11 @@ fn validate_role(ctx: &Ctx, spanned: &Spanned<RawRole>) -> Result<Role, ProfileE
     let kind = validate_kind(ctx, raw)?;
     validate_sizes(ctx, raw)?;
     let name = raw.name.get_ref().clone();
-    if raw.model.is_none() && raw.synthetic.is_none() && raw.params_b.is_none() && raw.synth.is_none() {
+    if raw.model.is_none()
+        && raw.synthetic.is_none()
+        && raw.params_b.is_none()
+        && raw.synth.is_none()
+    {
         let message = format!(
             "role `{name}` needs `model` (a GGUF file under the models directory), or `synthetic` \
              (allowed: {}) or `params_b` to be sized without one",
