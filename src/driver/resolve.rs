@@ -140,8 +140,19 @@ fn synthesize(
 ) -> anyhow::Result<ResolvedModel> {
     let args = synth_args(role, target)?;
     let recipe = args.recipe()?;
-    let path = synth::ensure_model(&recipe, &opts.synth_cache)
-        .with_context(|| format!("writing the synthetic stand-in of `{}`", role.name))?;
+    let planned_bytes: u64 = recipe
+        .plan()
+        .iter()
+        .filter_map(|t| t.ty.tensor_bytes(t.n_elements()))
+        .sum();
+    let path = if planned_bytes > memory_for_models() {
+        // It could never be launched here (the memory guard will skip it with its
+        // figures): write a size-exact sparse file instead of filling the disk.
+        sparse_model(&recipe, &opts.synth_cache)?
+    } else {
+        synth::ensure_model(&recipe, &opts.synth_cache)
+            .with_context(|| format!("writing the synthetic stand-in of `{}`", role.name))?
+    };
     let model = Model::open(&path).with_context(|| format!("reading GGUF {}", path.display()))?;
     Ok(ResolvedModel {
         path,
@@ -149,6 +160,27 @@ fn synthesize(
         synthetic: true,
         behavior: Some(recipe.behavior),
     })
+}
+
+/// MemAvailable less the guide's safety buffer: the most a model could use here.
+fn memory_for_models() -> u64 {
+    let Ok(mem) = crate::hardware::memory::read_meminfo() else {
+        return u64::MAX;
+    };
+    let buffer = (mem.total_bytes as f64 * crate::profile::guide::budget::SAFETY_FRACTION) as u64;
+    mem.available_bytes.saturating_sub(buffer)
+}
+
+/// A size-exact sparse stand-in (real header, tensor data as holes), cached by recipe.
+fn sparse_model(recipe: &synth::Recipe, cache: &Path) -> anyhow::Result<PathBuf> {
+    let path = cache.join(recipe.file_name().replace(".gguf", "-sparse.gguf"));
+    if !path.is_file() {
+        std::fs::create_dir_all(cache).with_context(|| format!("creating {}", cache.display()))?;
+        let tmp = path.with_extension(format!("{}.tmp", std::process::id()));
+        synth::write_model(recipe, &tmp, true)?;
+        std::fs::rename(&tmp, &path).with_context(|| format!("renaming {}", tmp.display()))?;
+    }
+    Ok(path)
 }
 
 /// `bench synth` arguments for a role's stand-in, parsed exactly as the command line
