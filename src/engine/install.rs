@@ -110,6 +110,9 @@ pub struct InstallMarker {
     pub installed_at_unix: u64,
     /// Wall time of the pip build in seconds; `None` when an earlier finished build was adopted.
     pub build_secs: Option<f64>,
+    /// Hex sha256 of the source package it was built from.
+    #[serde(default)]
+    pub sdist_sha256: Option<String>,
 }
 
 /// State of the managed install.
@@ -453,6 +456,7 @@ fn finish(layout: &ManagedLayout, build_secs: Option<f64>) -> anyhow::Result<Ins
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()),
         build_secs,
+        sdist_sha256: util::sha256_file(&layout.sdist()).ok(),
     };
     let json = serde_json::to_vec_pretty(&marker)?;
     util::write_atomic(&partial.join("installed.json"), &json)?;
