@@ -1,6 +1,20 @@
 //! Model sizing (`bench size`) and the RAM budget planner (`bench plan`).
+//!
+//! `bench size` reads GGUF files and sets the guide's size formula next to their exact
+//! figures; `bench plan` fits a profile's roles into the guide's budget for this machine
+//! (or `--ram`), dropping roles in the guide's "Scaling Down" order when it must.
 
+pub mod budget;
+pub mod exact;
+pub mod plan;
+pub mod render;
+pub mod size;
 
+pub use budget::{budget, Budget};
+pub use plan::{plan, Plan, PlanOptions, RamSource};
+
+use anyhow::Context;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// Arguments of `bench size`.
@@ -8,7 +22,14 @@ use std::process::ExitCode;
 pub struct SizeArgs {
     /// GGUF files (the first shard of a sharded model stands for all of them).
     #[arg(required = true)]
-    pub files: Vec<std::path::PathBuf>,
+    pub files: Vec<PathBuf>,
+    /// Context (tokens) of the KV-cache figure [default: the model's context length,
+    /// capped at 4096].
+    #[arg(long)]
+    pub ctx: Option<u64>,
+    /// Print JSON (an array, one object per file) instead of tables.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Arguments of `bench plan`.
@@ -17,14 +38,73 @@ pub struct PlanArgs {
     /// Profile name (profiles/NAME.toml or embedded) or path to a profile file.
     #[arg(long)]
     pub profile: String,
+    /// Total RAM in GB (GiB) to plan for [default: MemTotal of this machine].
+    #[arg(long)]
+    pub ram: Option<f64>,
+    /// Directory the profile's model files are relative to.
+    #[arg(long, env = "BENCH_MODELS_DIR", default_value = ".")]
+    pub models_dir: PathBuf,
+    /// Print JSON instead of tables.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Runs `bench size`.
-pub fn size_command(_args: &SizeArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("bench size: not implemented yet")
+pub fn size_command(args: &SizeArgs) -> anyhow::Result<ExitCode> {
+    let mut reports = Vec::with_capacity(args.files.len());
+    for file in &args.files {
+        reports.push(size::report(exact::read(file)?, args.ctx));
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&reports)?);
+    } else {
+        for r in &reports {
+            println!("{}", size::render(r));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Runs `bench plan`.
-pub fn plan_command(_args: &PlanArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("bench plan: not implemented yet")
+pub fn plan_command(args: &PlanArgs) -> anyhow::Result<ExitCode> {
+    let profile = crate::profile::load(&args.profile)?;
+    let (ram_gib, ram_source) = match args.ram {
+        Some(gb) if gb > 0.0 && gb.is_finite() => (gb, RamSource::Flag),
+        Some(gb) => anyhow::bail!("--ram must be a positive number of GB, got {gb}"),
+        None => (mem_total_gib()?, RamSource::ThisMachine),
+    };
+    let opts = PlanOptions {
+        ram_gib,
+        ram_source,
+        models_dir: args.models_dir.clone(),
+    };
+    let plan = plan::plan(&profile, &opts);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&plan)?);
+    } else {
+        print!("{}", render::plan(&plan));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// MemTotal of /proc/meminfo in GiB (a local helper until `hardware` provides it).
+pub fn mem_total_gib() -> anyhow::Result<f64> {
+    let text = std::fs::read_to_string("/proc/meminfo").context("reading /proc/meminfo")?;
+    parse_mem_total_gib(&text).context("no MemTotal line in /proc/meminfo; pass --ram GB")
+}
+
+fn parse_mem_total_gib(meminfo: &str) -> Option<f64> {
+    let line = meminfo.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / (1024.0 * 1024.0))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn mem_total_is_read_in_gib() {
+        let text = "MemFree: 1 kB\nMemTotal:       16777216 kB\n";
+        assert_eq!(super::parse_mem_total_gib(text), Some(16.0));
+        assert_eq!(super::parse_mem_total_gib("MemFree: 1 kB\n"), None);
+    }
 }

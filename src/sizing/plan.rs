@@ -1,0 +1,542 @@
+//! The budget planner behind `bench plan`: sizes every role of a profile (GGUF-exact where
+//! the file is present, else the guide's formula), adds its KV cache, checks the total
+//! against the guide's budget for the machine's RAM, and when it does not fit drops roles
+//! in the guide's "Scaling Down" order.
+//!
+//! Units: RAM is GiB (the guide's `free -g`); model and KV sizes are bytes, shown in GiB.
+//! The guide's formula (`params x multiplier x 1.1`, in 10^9 bytes) is turned into bytes.
+
+use super::budget::{budget, Budget};
+use super::exact::{self, ExactModel};
+use crate::profile::guide::{self, SCALING_ORDER};
+use crate::profile::{Profile, Role, RoleKind, Tier};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// Bytes per GiB.
+pub const GIB: f64 = (1u64 << 30) as f64;
+
+/// Where a role's weight bytes come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SizeSource {
+    /// The GGUF file's exact bytes.
+    GgufExact,
+    /// The guide's formula from the profile's `params_b` (or the preset's) and quant.
+    GuideFormula,
+    /// Neither: no file and no parameter count.
+    Unknown,
+}
+
+/// Where a role's KV-cache bytes per token come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KvSource {
+    /// The GGUF file's attention shape.
+    GgufExact,
+    /// The synthetic preset's published shape (estimate until the file exists).
+    PresetShape,
+    /// No shape known: [`KV_ESTIMATE_BYTES_PER_B`] per billion parameters, capped.
+    Estimate,
+}
+
+/// KV bytes per token per billion parameters when no shape is known (fits the Qwen2.5
+/// 7B-72B shapes within a factor of two), floored at a 0.5B model's and capped at a 72B's.
+pub const KV_ESTIMATE_BYTES_PER_B: f64 = 8192.0;
+const KV_ESTIMATE_MIN: u64 = 12_288;
+const KV_ESTIMATE_MAX: u64 = 327_680;
+
+/// The size of one role.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RoleSize {
+    /// The model path looked up (models dir joined with `model`).
+    pub model_path: Option<PathBuf>,
+    /// True when the file exists.
+    pub model_found: bool,
+    /// Why the present file could not be read (then the formula is used).
+    pub read_error: Option<String>,
+    /// Weight bytes (GGUF file bytes, or the formula's estimate).
+    pub weights_bytes: Option<u64>,
+    /// Where `weights_bytes` comes from.
+    pub weights_source: SizeSource,
+    /// The guide's formula for comparison, bytes.
+    pub formula_bytes: Option<u64>,
+    /// KV-cache bytes per token (f16 cache).
+    pub kv_bytes_per_token: u64,
+    /// Where the KV figure comes from.
+    pub kv_source: KvSource,
+    /// KV-cache bytes at the role's `ctx` (llama-server's `-c`, shared by its slots).
+    pub kv_bytes: u64,
+    /// Weights plus KV, bytes (weights 0 when unknown).
+    pub total_bytes: u64,
+}
+
+/// The guide's formula in bytes (`params_b x multiplier x 1.1` x 10^9).
+pub fn formula_bytes(params_b: f64, quant: &str) -> Option<u64> {
+    guide::formula_size_gb(params_b, quant).map(|gb| (gb * 1e9).round() as u64)
+}
+
+fn estimate_kv_per_token(params_b: Option<f64>) -> u64 {
+    let est = (params_b.unwrap_or(7.0) * KV_ESTIMATE_BYTES_PER_B) as u64;
+    est.clamp(KV_ESTIMATE_MIN, KV_ESTIMATE_MAX)
+}
+
+/// Sizes one role: GGUF-exact when `models_dir/model` exists and reads, else the formula.
+pub fn size_role(role: &Role, models_dir: &Path) -> RoleSize {
+    let model_path = role.model_path(models_dir);
+    let model_found = model_path.as_deref().is_some_and(Path::is_file);
+    let (exact, read_error) = match (&model_path, model_found) {
+        (Some(p), true) => match exact::read(p) {
+            Ok(m) => (Some(m), None),
+            Err(e) => (None, Some(format!("{e:#}"))),
+        },
+        _ => (None, None),
+    };
+    size_from(role, model_path, model_found, exact.as_ref(), read_error)
+}
+
+fn size_from(
+    role: &Role,
+    model_path: Option<PathBuf>,
+    model_found: bool,
+    exact: Option<&ExactModel>,
+    read_error: Option<String>,
+) -> RoleSize {
+    let params_b = exact
+        .map(|m| m.n_params as f64 / 1e9)
+        .or(role.nominal_params_b());
+    let formula = params_b.and_then(|p| formula_bytes(p, &role.quant));
+    let (weights_bytes, weights_source) = match (exact, formula) {
+        (Some(m), _) => (Some(m.file_bytes), SizeSource::GgufExact),
+        (None, Some(f)) => (Some(f), SizeSource::GuideFormula),
+        (None, None) => (None, SizeSource::Unknown),
+    };
+    let (kv_bytes_per_token, kv_source) = match (exact, role.preset()) {
+        (Some(m), _) => (m.kv_bytes_per_token_f16, KvSource::GgufExact),
+        (None, Some(p)) => (p.kv_bytes_per_token_f16(), KvSource::PresetShape),
+        (None, None) => (estimate_kv_per_token(params_b), KvSource::Estimate),
+    };
+    let kv_bytes = kv_bytes_per_token * u64::from(role.ctx);
+    RoleSize {
+        model_path,
+        model_found,
+        read_error,
+        weights_bytes,
+        weights_source,
+        formula_bytes: formula,
+        kv_bytes_per_token,
+        kv_source,
+        kv_bytes,
+        total_bytes: weights_bytes.unwrap_or(0) + kv_bytes,
+    }
+}
+
+/// Whether a role stays in the plan.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "status", content = "reason", rename_all = "snake_case")]
+pub enum Status {
+    /// Fits.
+    Kept,
+    /// Dropped, with the reason.
+    Dropped(String),
+}
+
+/// One role in the plan.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RolePlan {
+    /// Role name.
+    pub name: String,
+    /// Role kind.
+    pub kind: RoleKind,
+    /// HOT or WARM.
+    pub tier: Tier,
+    /// `model` of the profile.
+    pub model: Option<PathBuf>,
+    /// Quant.
+    pub quant: String,
+    /// Context, tokens.
+    pub ctx: u32,
+    /// Keep rank (1 = dropped last); drafts take the rank of their most important user.
+    pub keep_rank: usize,
+    /// The sizes.
+    pub size: RoleSize,
+    /// Kept or dropped.
+    #[serde(flatten)]
+    pub status: Status,
+    /// When dropped for the budget: the step (1 = dropped first).
+    pub drop_step: Option<usize>,
+}
+
+impl RolePlan {
+    /// True when kept.
+    pub fn kept(&self) -> bool {
+        self.status == Status::Kept
+    }
+}
+
+/// Where the RAM figure comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RamSource {
+    /// `--ram`.
+    Flag,
+    /// MemTotal of /proc/meminfo.
+    ThisMachine,
+}
+
+/// The whole plan.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Plan {
+    /// Profile name.
+    pub profile: String,
+    /// Where the profile was read from.
+    pub profile_source: String,
+    /// SHA-256 of the profile.
+    pub profile_sha256: String,
+    /// Models directory used for GGUF lookups.
+    pub models_dir: PathBuf,
+    /// RAM, GiB.
+    pub ram_gib: f64,
+    /// Where `ram_gib` comes from.
+    pub ram_source: RamSource,
+    /// The guide's budget for that RAM (GiB).
+    pub budget: Budget,
+    /// The guide's tier for that RAM and the profile that implements it.
+    pub guide_tier: String,
+    /// The profile of that tier.
+    pub guide_tier_profile: String,
+    /// Roles in file order.
+    pub roles: Vec<RolePlan>,
+    /// Bytes of the kept roles.
+    pub kept_bytes: u64,
+    /// Bytes of the kept HOT roles.
+    pub hot_bytes: u64,
+    /// Bytes of the kept WARM roles.
+    pub warm_bytes: u64,
+    /// True when no role was dropped.
+    pub fits_all: bool,
+    /// Remarks for the reader (HOT share exceeded, formula used, ...).
+    pub notes: Vec<String>,
+}
+
+/// Options of [`plan`].
+#[derive(Debug, Clone)]
+pub struct PlanOptions {
+    /// RAM, GiB.
+    pub ram_gib: f64,
+    /// Where it comes from.
+    pub ram_source: RamSource,
+    /// Models directory.
+    pub models_dir: PathBuf,
+}
+
+/// The keep rank of a non-draft role: its place in [`SCALING_ORDER`] (1-based).
+fn kind_rank(kind: RoleKind) -> usize {
+    SCALING_ORDER
+        .iter()
+        .position(|k| *k == kind.as_str())
+        .map_or(SCALING_ORDER.len() + 1, |i| i + 1)
+}
+
+/// Keep ranks: drafts take the best rank of the roles naming them, unused drafts the last.
+fn keep_ranks(profile: &Profile) -> Vec<usize> {
+    profile
+        .roles
+        .iter()
+        .map(|role| {
+            if role.kind != RoleKind::Draft {
+                return kind_rank(role.kind);
+            }
+            let users = profile
+                .roles
+                .iter()
+                .filter(|r| r.draft.as_deref() == Some(&role.name));
+            users
+                .map(|r| kind_rank(r.kind))
+                .min()
+                .unwrap_or(SCALING_ORDER.len() + 2)
+        })
+        .collect()
+}
+
+/// Plans a profile against the guide's budget of `opts.ram_gib`.
+pub fn plan(profile: &Profile, opts: &PlanOptions) -> Plan {
+    let sizes: Vec<RoleSize> = profile
+        .roles
+        .iter()
+        .map(|r| size_role(r, &opts.models_dir))
+        .collect();
+    plan_with_sizes(profile, opts, sizes)
+}
+
+/// [`plan`] with the role sizes already known (tests, or a caller that has read the files).
+pub fn plan_with_sizes(profile: &Profile, opts: &PlanOptions, sizes: Vec<RoleSize>) -> Plan {
+    let b = budget(opts.ram_gib);
+    let ranks = keep_ranks(profile);
+    let mut roles: Vec<RolePlan> = profile
+        .roles
+        .iter()
+        .zip(sizes)
+        .zip(&ranks)
+        .map(|((role, size), &keep_rank)| RolePlan {
+            name: role.name.clone(),
+            kind: role.kind,
+            tier: role.tier,
+            model: role.model.clone(),
+            quant: role.quant.clone(),
+            ctx: role.ctx,
+            keep_rank,
+            status: unsized_status(&size),
+            drop_step: None,
+            size,
+        })
+        .collect();
+    drop_until_fits(profile, &mut roles, b.available_gb);
+    let tier = guide::tier_for_ram(opts.ram_gib);
+    let mut plan = Plan {
+        profile: profile.name.clone(),
+        profile_source: profile.source.to_string(),
+        profile_sha256: profile.content_hash.clone(),
+        models_dir: opts.models_dir.clone(),
+        ram_gib: opts.ram_gib,
+        ram_source: opts.ram_source,
+        budget: b,
+        guide_tier: tier.name.to_string(),
+        guide_tier_profile: tier.profile.to_string(),
+        kept_bytes: sum(&roles, |_| true),
+        hot_bytes: sum(&roles, |r| r.tier == Tier::Hot),
+        warm_bytes: sum(&roles, |r| r.tier == Tier::Warm),
+        fits_all: roles.iter().all(RolePlan::kept),
+        roles,
+        notes: Vec::new(),
+    };
+    plan.notes = notes(&plan);
+    plan
+}
+
+fn unsized_status(size: &RoleSize) -> Status {
+    match size.weights_source {
+        SizeSource::Unknown => Status::Dropped(
+            "cannot be sized: model file absent and no params_b or synthetic preset".into(),
+        ),
+        _ => Status::Kept,
+    }
+}
+
+fn sum(roles: &[RolePlan], pick: impl Fn(&RolePlan) -> bool) -> u64 {
+    roles
+        .iter()
+        .filter(|r| r.kept() && pick(r))
+        .map(|r| r.size.total_bytes)
+        .sum()
+}
+
+/// Drops roles from the bottom of the keep order until the kept total fits `available_gib`.
+fn drop_until_fits(profile: &Profile, roles: &mut [RolePlan], available_gib: f64) {
+    let budget_bytes = (available_gib.max(0.0) * GIB) as u64;
+    loop {
+        let total = sum(roles, |_| true);
+        if total <= budget_bytes {
+            return;
+        }
+        let Some(victim) = next_victim(profile, roles) else {
+            return;
+        };
+        let reason = format!(
+            "over budget: kept roles need {:.1} GiB, the guide leaves {:.1} GiB for models; {} is next in the \
+             Scaling Down order (rank {} of {})",
+            total as f64 / GIB,
+            available_gib,
+            roles[victim].kind,
+            roles[victim].keep_rank,
+            SCALING_ORDER.len()
+        );
+        let step = roles.iter().filter_map(|r| r.drop_step).max().unwrap_or(0) + 1;
+        roles[victim].status = Status::Dropped(reason);
+        roles[victim].drop_step = Some(step);
+        drop_orphaned_drafts(profile, roles, step);
+    }
+}
+
+/// The kept role with the worst keep rank (the later in the file on a tie); a draft that
+/// a kept role still uses is never chosen (it goes with its last user).
+fn next_victim(profile: &Profile, roles: &[RolePlan]) -> Option<usize> {
+    let in_use = |name: &str| {
+        profile
+            .roles
+            .iter()
+            .zip(roles)
+            .any(|(role, plan)| plan.kept() && role.draft.as_deref() == Some(name))
+    };
+    let candidates = roles
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.kept() && !in_use(&r.name));
+    candidates
+        .max_by_key(|(i, r)| (r.keep_rank, *i))
+        .map(|(i, _)| i)
+}
+
+/// A draft whose every user has been dropped goes too.
+fn drop_orphaned_drafts(profile: &Profile, roles: &mut [RolePlan], step: usize) {
+    for i in 0..roles.len() {
+        if roles[i].kind != RoleKind::Draft || !roles[i].kept() {
+            continue;
+        }
+        let users: Vec<usize> = (0..roles.len())
+            .filter(|&j| profile.roles[j].draft.as_deref() == Some(roles[i].name.as_str()))
+            .collect();
+        if !users.is_empty() && users.iter().all(|&j| !roles[j].kept()) {
+            roles[i].status = Status::Dropped("draft model of roles that were all dropped".into());
+            roles[i].drop_step = Some(step);
+        }
+    }
+}
+
+fn notes(plan: &Plan) -> Vec<String> {
+    let mut out = Vec::new();
+    let hot_gib = plan.hot_bytes as f64 / GIB;
+    if hot_gib > plan.budget.hot_gb {
+        out.push(format!(
+            "HOT roles take {hot_gib:.1} GiB, more than the guide's HOT share of {:.1} GiB (10% of the budget); \
+             the guide's own configurations do the same (Standard: ~48 GB HOT against 20 GB), so only the total \
+             is enforced",
+            plan.budget.hot_gb
+        ));
+    }
+    let formula_roles: Vec<&str> = plan
+        .roles
+        .iter()
+        .filter(|r| r.size.weights_source == SizeSource::GuideFormula)
+        .map(|r| r.name.as_str())
+        .collect();
+    if !formula_roles.is_empty() {
+        out.push(format!(
+            "sized by the guide's formula (no GGUF file under {}): {} (compare the formula with real files: `bench size FILE`)",
+            plan.models_dir.display(),
+            formula_roles.join(", ")
+        ));
+    }
+    for r in plan.roles.iter().filter(|r| r.size.read_error.is_some()) {
+        out.push(format!(
+            "{}: file present but unreadable, formula used: {}",
+            r.name,
+            r.size.read_error.as_deref().unwrap_or("")
+        ));
+    }
+    out.push(
+        "KV cache is f16 at each role's ctx; llama.cpp's compute buffers (guide: 2-4 GB per server) are left to \
+         the 15% safety buffer"
+            .into(),
+    );
+    if plan.roles.iter().all(|r| !r.kept()) {
+        out.push(format!(
+            "nothing fits: the guide's tier for {:.1} GiB is {} (profile `{}`)",
+            plan.ram_gib, plan.guide_tier, plan.guide_tier_profile
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn production_at(ram_gib: f64) -> Plan {
+        let profile = crate::profile::load("production").unwrap();
+        let opts = PlanOptions {
+            ram_gib,
+            ram_source: RamSource::Flag,
+            models_dir: PathBuf::from("/nonexistent-models"),
+        };
+        plan(&profile, &opts)
+    }
+
+    fn kept(plan: &Plan) -> Vec<&str> {
+        plan.roles
+            .iter()
+            .filter(|r| r.kept())
+            .map(|r| r.name.as_str())
+            .collect()
+    }
+
+    #[test]
+    fn production_fits_512_gib_with_the_formula() {
+        let p = production_at(512.0);
+        assert!(p.fits_all, "{:?}", p.roles);
+        assert!(p
+            .roles
+            .iter()
+            .all(|r| r.size.weights_source == SizeSource::GuideFormula));
+        // The guide's production total is ~238 GB of weights; the plan adds KV caches.
+        let gib = p.kept_bytes as f64 / GIB;
+        assert!((220.0..260.0).contains(&gib), "{gib}");
+    }
+
+    #[test]
+    fn production_at_128_keeps_the_hot_tier_and_drops_the_architect_and_ingest() {
+        let p = production_at(128.0);
+        assert_eq!(
+            kept(&p),
+            vec![
+                "frontdoor",
+                "coder_escalation",
+                "workers",
+                "worker_vision",
+                "draft"
+            ]
+        );
+        assert!(p.kept_bytes as f64 / GIB <= p.budget.available_gb);
+        let ingest = p.roles.iter().find(|r| r.name == "ingest").unwrap();
+        assert!(matches!(&ingest.status, Status::Dropped(r) if r.contains("Scaling Down")));
+    }
+
+    #[test]
+    fn production_at_32_keeps_nothing_and_names_the_tier() {
+        let p = production_at(32.0);
+        // 11.2 GiB for models: even the 30B frontdoor (~16.8 GB) does not fit, and the
+        // draft goes with the last of its users.
+        assert!(kept(&p).is_empty(), "{:?}", kept(&p));
+        let draft = p.roles.iter().find(|r| r.name == "draft").unwrap();
+        let workers = p.roles.iter().find(|r| r.name == "workers").unwrap();
+        assert_eq!(
+            draft.drop_step, workers.drop_step,
+            "the draft goes with its last user"
+        );
+        let front = p.roles.iter().find(|r| r.name == "frontdoor").unwrap();
+        assert_eq!(front.drop_step, Some(6), "frontdoor goes last");
+        assert!(
+            p.notes.iter().any(|n| n.contains("MINIMAL")),
+            "{:?}",
+            p.notes
+        );
+    }
+
+    #[test]
+    fn drafts_rank_with_their_best_user() {
+        let profile = crate::profile::load("production").unwrap();
+        let ranks = keep_ranks(&profile);
+        let draft = profile
+            .roles
+            .iter()
+            .position(|r| r.kind == RoleKind::Draft)
+            .unwrap();
+        // Users: workers (rank 2) and coder_escalation (rank 3).
+        assert_eq!(ranks[draft], 2);
+    }
+
+    #[test]
+    fn kv_comes_from_the_preset_or_an_estimate() {
+        let profile = crate::profile::load("production").unwrap();
+        let workers = profile.role("workers").unwrap();
+        let s = size_role(workers, Path::new("/nonexistent"));
+        assert_eq!(s.kv_source, KvSource::PresetShape);
+        assert_eq!(s.kv_bytes, 57_344 * 4096);
+        let ingest = profile.role("ingest").unwrap();
+        assert_eq!(
+            size_role(ingest, Path::new("/nonexistent")).kv_source,
+            KvSource::Estimate
+        );
+        assert_eq!(formula_bytes(7.0, "Q4_K_M"), Some(3_850_000_000));
+    }
+}
