@@ -139,6 +139,18 @@ fn launch_stream_and_stop_against_the_real_server() {
         first.token_ids, second.token_ids,
         "temperature 0 must repeat itself"
     );
+    let m = second.to_raw().metrics();
+    eprintln!(
+        "request: ttft {:?}, decode t/s server {:?} client {:?}, e2e {:?}, {} chunks",
+        m.ttft,
+        m.decode_tps_server,
+        m.decode_tps_client,
+        m.e2e,
+        second.chunks.len()
+    );
+    assert_eq!(m.tokens, 48);
+    let server_cpu = server.cpu_time().expect("server cpu time");
+    assert!(server_cpu > Duration::ZERO, "the server computed 96 tokens");
 
     let report = server.stop().expect("stop");
     eprintln!("stop: {report:?}");

@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use crate::measure::{ChunkRaw, RequestRaw, ServerTimingsRaw};
+
 /// The prompt: text for the server to tokenize, or token ids used as they are.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
@@ -106,6 +108,35 @@ pub struct CompletionRecord {
     pub timings: ServerTimings,
     /// The generated text.
     pub text: String,
+}
+
+impl CompletionRecord {
+    /// The record as offsets from `sent`, for the statistics and the JSON Lines file.
+    pub fn to_raw(&self) -> RequestRaw {
+        let since_sent = |t: Instant| t.saturating_duration_since(self.sent);
+        let t = &self.timings;
+        RequestRaw {
+            first_byte: since_sent(self.first_byte),
+            chunks: self
+                .chunks
+                .iter()
+                .map(|&(at, tokens)| ChunkRaw {
+                    at: since_sent(at),
+                    tokens,
+                })
+                .collect(),
+            end: since_sent(self.end),
+            timings: ServerTimingsRaw {
+                prompt_n: t.prompt_n,
+                prompt_ms: t.prompt_ms,
+                predicted_n: t.predicted_n,
+                predicted_ms: t.predicted_ms,
+                draft_n: t.draft_n,
+                draft_n_accepted: t.draft_n_accepted,
+            },
+            token_ids: self.token_ids.clone(),
+        }
+    }
 }
 
 /// Errors of one request; the driver records the kind as the cell's failure reason.
@@ -355,6 +386,13 @@ mod tests {
         assert_eq!(done.end, t2);
         assert_eq!(done.timings.predicted_n, 3);
         assert_eq!(done.timings.draft_n, None);
+        let raw = done.to_raw();
+        assert_eq!(raw.chunks.len(), 2);
+        assert_eq!(raw.chunks[1].at, Duration::from_millis(5));
+        assert_eq!(raw.chunks[1].tokens, 2);
+        assert_eq!(raw.end, Duration::from_millis(10));
+        assert_eq!(raw.timings.predicted_ms, 4.0);
+        assert_eq!(raw.token_ids, [7, 8, 9]);
     }
 
     #[test]
