@@ -14,13 +14,37 @@ use nix::unistd::Pid;
 use tpsbench::client::{Client, ClientError, CompletionRequest, Prompt};
 use tpsbench::engine::LaunchSpec;
 use tpsbench::server::{net, LaunchCommand, LaunchOptions, PortChoice, Server, ServerError};
+use tpsbench::synth::{self, BehaviorSpec, QuantMix, Recipe, Shape};
 
-/// A tiny llama-architecture model for exercising the server.
+/// A tiny synthetic dense model (2 layers, 128 wide, F16, about 4 MB), written once into
+/// the synthetic-model cache.
 fn tiny_model() -> PathBuf {
-    if let Some(path) = std::env::var_os("TPSBENCH_TEST_MODEL") {
-        return PathBuf::from(path);
-    }
-    panic!("this test needs a tiny GGUF model: set TPSBENCH_TEST_MODEL=/path/to/model.gguf");
+    let shape = Shape {
+        arch: synth::Arch::Qwen2,
+        n_layer: 2,
+        n_embd: 128,
+        n_head: 4,
+        n_head_kv: 2,
+        head_dim: 32,
+        n_ff: 256,
+        n_vocab: 8192,
+        n_expert: 0,
+        n_expert_used: 0,
+        n_ff_exp: 0,
+        tied_embeddings: false,
+        context_length: 8192,
+        rope_freq_base: 1e6,
+        rms_norm_eps: 1e-6,
+    };
+    let behaviour = BehaviorSpec::Cycle {
+        cycle_len: 32,
+        seed: 5,
+        diverge: 0.0,
+    };
+    let recipe = Recipe::new("server-test", shape, QuantMix::F16, behaviour, None)
+        .unwrap_or_else(|e| panic!("tiny model recipe: {e:#}"));
+    synth::ensure_model(&recipe, &synth::cache_dir())
+        .unwrap_or_else(|e| panic!("writing the tiny model: {e:#}"))
 }
 
 fn spec(model: &Path) -> LaunchSpec {
@@ -115,8 +139,21 @@ fn launch_stream_and_stop_against_the_real_server() {
         first.token_ids, second.token_ids,
         "temperature 0 must repeat itself"
     );
+    let m = second.to_raw().metrics();
+    eprintln!(
+        "request: ttft {:?}, decode t/s server {:?} client {:?}, e2e {:?}, {} chunks",
+        m.ttft,
+        m.decode_tps_server,
+        m.decode_tps_client,
+        m.e2e,
+        second.chunks.len()
+    );
+    assert_eq!(m.tokens, 48);
+    let server_cpu = server.cpu_time().expect("server cpu time");
+    assert!(server_cpu > Duration::ZERO, "the server computed 96 tokens");
 
     let report = server.stop().expect("stop");
+    eprintln!("stop: {report:?}");
     assert!(!report.killed, "llama-server should exit on SIGTERM");
     assert!(!alive(pid), "llama-server {pid} still running after stop");
     assert!(net::port_is_free(port));
@@ -137,8 +174,13 @@ fn a_server_killed_mid_request_fails_the_request_and_reports_its_log() {
     let (result, exited) = runtime().block_on(async {
         let request = tokio::spawn(async move { client.complete(&req).await });
         tokio::time::sleep(Duration::from_millis(300)).await;
+        let killed_at = Instant::now();
         kill(Pid::from_raw(pid as i32), Signal::SIGKILL).expect("kill llama-server");
         let exited = tokio::time::timeout(Duration::from_secs(2), watch.exited()).await;
+        eprintln!(
+            "crash seen by the exit watch {:?} after the kill",
+            killed_at.elapsed()
+        );
         (request.await.expect("request task"), exited)
     });
     match result {
@@ -250,6 +292,11 @@ fn harness_killed_with_sigkill_leaves_no_llama_server() {
         );
         std::thread::sleep(Duration::from_millis(20));
     };
+    let cmdline = std::fs::read(format!("/proc/{server_pid}/cmdline")).unwrap_or_default();
+    assert!(
+        String::from_utf8_lossy(&cmdline).contains("llama-server"),
+        "pid {server_pid} is not a llama-server"
+    );
     assert!(alive(server_pid));
     kill(Pid::from_raw(harness.id() as i32), Signal::SIGKILL).expect("kill harness");
     harness.wait().expect("reap harness");

@@ -274,6 +274,11 @@ impl Server {
         self.readiness.launch_to_ready
     }
 
+    /// CPU time (user + system) the server has used so far, from `/proc/<pid>/stat`.
+    pub fn cpu_time(&self) -> std::io::Result<Duration> {
+        cpu::process_cpu_time(self.pid())
+    }
+
     /// `Err(Exited)` with the log tail when the server has ended; never blocks.
     pub fn check(&self) -> Result<(), ServerError> {
         match self.child.exit_status() {
