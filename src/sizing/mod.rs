@@ -55,13 +55,15 @@ pub fn size_command(args: &SizeArgs) -> anyhow::Result<ExitCode> {
     for file in &args.files {
         reports.push(size::report(exact::read(file)?, args.ctx));
     }
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&reports)?);
+    let text = if args.json {
+        format!("{}\n", serde_json::to_string_pretty(&reports)?)
     } else {
-        for r in &reports {
-            println!("{}", size::render(r));
-        }
-    }
+        reports
+            .iter()
+            .map(|r| format!("{}\n", size::render(r)))
+            .collect()
+    };
+    write_stdout(&text)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -79,12 +81,23 @@ pub fn plan_command(args: &PlanArgs) -> anyhow::Result<ExitCode> {
         models_dir: args.models_dir.clone(),
     };
     let plan = plan::plan(&profile, &opts);
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&plan)?);
+    let text = if args.json {
+        format!("{}\n", serde_json::to_string_pretty(&plan)?)
     } else {
-        print!("{}", render::plan(&plan));
-    }
+        render::plan(&plan)
+    };
+    write_stdout(&text)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes a report to stdout; a closed pipe (`bench size x | head`) is not an error.
+fn write_stdout(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e).context("writing to stdout"),
+        _ => Ok(()),
+    }
 }
 
 /// MemTotal of /proc/meminfo in GiB (a local helper until `hardware` provides it).
