@@ -44,6 +44,10 @@ pub struct PlanArgs {
     /// Directory the profile's model files are relative to.
     #[arg(long, env = "BENCH_MODELS_DIR", default_value = ".")]
     pub models_dir: PathBuf,
+    /// Size roles whose file is absent by their synthetic preset's llama-quantize layout
+    /// (exact tensor bytes of the shape) instead of the guide's formula.
+    #[arg(long)]
+    pub layout: bool,
     /// Print JSON instead of tables.
     #[arg(long)]
     pub json: bool,
@@ -79,6 +83,7 @@ pub fn plan_command(args: &PlanArgs) -> anyhow::Result<ExitCode> {
         ram_gib,
         ram_source,
         models_dir: args.models_dir.clone(),
+        by_layout: args.layout,
     };
     let plan = plan::plan(&profile, &opts);
     let text = if args.json {
