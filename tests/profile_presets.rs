@@ -7,7 +7,8 @@ use tpsbench::synth::presets;
 #[test]
 fn planner_shapes_match_the_synth_presets() {
     for shape in shapes::PRESETS {
-        let preset = presets::by_name(shape.name).unwrap_or_else(|| panic!("synth lacks {}", shape.name));
+        let preset =
+            presets::by_name(shape.name).unwrap_or_else(|| panic!("synth lacks {}", shape.name));
         let s = &preset.shape;
         assert_eq!(shape.n_layer, s.n_layer, "{}", shape.name);
         assert_eq!(shape.n_head_kv, s.n_head_kv, "{}", shape.name);
@@ -20,7 +21,11 @@ fn planner_shapes_match_the_synth_presets() {
         let active_b = preset.published_active_params.map(|p| p as f64 / 1e9);
         assert_eq!(shape.active_params_b, active_b, "{}", shape.name);
     }
-    assert_eq!(shapes::PRESETS.len(), presets::names().len(), "a synth preset is missing from profile::shapes");
+    assert_eq!(
+        shapes::PRESETS.len(),
+        presets::names().len(),
+        "a synth preset is missing from profile::shapes"
+    );
 }
 
 #[test]
@@ -28,7 +33,11 @@ fn every_synthetic_role_names_a_synth_preset() {
     for (name, _) in profile::EMBEDDED {
         for role in profile::load(name).unwrap().roles {
             if let Some(preset) = &role.synthetic {
-                assert!(presets::by_name(preset).is_some(), "{name}/{}: {preset}", role.name);
+                assert!(
+                    presets::by_name(preset).is_some(),
+                    "{name}/{}: {preset}",
+                    role.name
+                );
             }
         }
     }
