@@ -42,3 +42,20 @@ fn every_synthetic_role_names_a_synth_preset() {
         }
     }
 }
+
+#[test]
+fn every_synthetic_role_has_a_quant_synth_can_lay_out() {
+    for (name, _) in profile::EMBEDDED {
+        for role in profile::load(name).unwrap().roles {
+            if role.synthetic.is_some() {
+                let mix = role.quant.parse::<tpsbench::synth::QuantMix>();
+                assert!(
+                    mix.is_ok(),
+                    "{name}/{}: --synthetic cannot build {}",
+                    role.name,
+                    role.quant
+                );
+            }
+        }
+    }
+}
