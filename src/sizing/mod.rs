@@ -105,24 +105,9 @@ fn write_stdout(text: &str) -> anyhow::Result<()> {
     }
 }
 
-/// MemTotal of /proc/meminfo in GiB (a local helper until `hardware` provides it).
+/// MemTotal of /proc/meminfo in GiB (the unit of `free -g`, the guide's RAM figure).
 pub fn mem_total_gib() -> anyhow::Result<f64> {
-    let text = std::fs::read_to_string("/proc/meminfo").context("reading /proc/meminfo")?;
-    parse_mem_total_gib(&text).context("no MemTotal line in /proc/meminfo; pass --ram GB")
-}
-
-fn parse_mem_total_gib(meminfo: &str) -> Option<f64> {
-    let line = meminfo.lines().find(|l| l.starts_with("MemTotal:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / (1024.0 * 1024.0))
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn mem_total_is_read_in_gib() {
-        let text = "MemFree: 1 kB\nMemTotal:       16777216 kB\n";
-        assert_eq!(super::parse_mem_total_gib(text), Some(16.0));
-        assert_eq!(super::parse_mem_total_gib("MemFree: 1 kB\n"), None);
-    }
+    let info =
+        crate::hardware::memory::read_meminfo().context("pass --ram GB to plan without it")?;
+    Ok(info.total_bytes as f64 / crate::hardware::memory::GIB)
 }
