@@ -288,6 +288,14 @@ impl Role {
 }
 
 impl Profile {
+    /// The file the profile was read from (`None` for an embedded copy).
+    pub fn path(&self) -> Option<&Path> {
+        match &self.source {
+            ProfileSource::File(p) => Some(p),
+            ProfileSource::Embedded(_) => None,
+        }
+    }
+
     /// The role of that name.
     pub fn role(&self, name: &str) -> Option<&Role> {
         self.roles.iter().find(|r| r.name == name)
