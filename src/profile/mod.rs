@@ -228,6 +228,9 @@ pub struct Role {
     pub parallel: Vec<u32>,
     /// Override of the guide's expected decode range (low, high) in t/s.
     pub expected_tps: Option<(f64, f64)>,
+    /// KV-cache bytes per token (f16) for planning when neither a GGUF file nor a preset
+    /// gives the attention shape.
+    pub kv_bytes_per_token: Option<u64>,
     /// Free text.
     pub notes: String,
 }

@@ -40,6 +40,8 @@ pub enum KvSource {
     GgufExact,
     /// The synthetic preset's published shape (estimate until the file exists).
     PresetShape,
+    /// The role's `kv_bytes_per_token` in the profile.
+    Profile,
     /// No shape known: [`KV_ESTIMATE_BYTES_PER_B`] per billion parameters, capped.
     Estimate,
 }
@@ -142,10 +144,11 @@ fn size_from(
         (None, Some(f)) => (Some(f), SizeSource::GuideFormula),
         (None, None) => (None, SizeSource::Unknown),
     };
-    let (kv_bytes_per_token, kv_source) = match (exact, role.preset()) {
-        (Some(m), _) => (m.kv_bytes_per_token_f16, KvSource::GgufExact),
-        (None, Some(p)) => (p.kv_bytes_per_token_f16(), KvSource::PresetShape),
-        (None, None) => (estimate_kv_per_token(params_b), KvSource::Estimate),
+    let (kv_bytes_per_token, kv_source) = match (exact, role.preset(), role.kv_bytes_per_token) {
+        (Some(m), _, _) => (m.kv_bytes_per_token_f16, KvSource::GgufExact),
+        (None, Some(p), _) => (p.kv_bytes_per_token_f16(), KvSource::PresetShape),
+        (None, None, Some(k)) => (k, KvSource::Profile),
+        (None, None, None) => (estimate_kv_per_token(params_b), KvSource::Estimate),
     };
     let kv_bytes = kv_bytes_per_token * u64::from(role.ctx);
     RoleSize {
@@ -633,9 +636,18 @@ mod tests {
         assert_eq!(s.kv_source, KvSource::PresetShape);
         assert_eq!(s.kv_bytes, 57_344 * 4096);
         let ingest = profile.role("ingest").unwrap();
+        let s = size_role(ingest, Path::new("/nonexistent"), false);
         assert_eq!(
-            size_role(ingest, Path::new("/nonexistent"), false).kv_source,
-            KvSource::Estimate
+            (s.kv_source, s.kv_bytes),
+            (KvSource::Profile, 24_576 * 32_768)
+        );
+        let mut unknown = ingest.clone();
+        unknown.kv_bytes_per_token = None;
+        let s = size_role(&unknown, Path::new("/nonexistent"), false);
+        // 80B x 8 KiB is above the cap of a 72B's 320 KiB.
+        assert_eq!(
+            (s.kv_source, s.kv_bytes_per_token),
+            (KvSource::Estimate, 327_680)
         );
         assert_eq!(formula_bytes(7.0, "Q4_K_M"), Some(3_850_000_000));
     }

@@ -22,6 +22,7 @@ fn kv_source(r: &RolePlan) -> &'static str {
     match r.size.kv_source {
         KvSource::GgufExact => "GGUF exact",
         KvSource::PresetShape => "preset shape",
+        KvSource::Profile => "profile",
         KvSource::Estimate => "estimate",
     }
 }
