@@ -197,3 +197,29 @@ fn a_present_model_file_is_sized_exactly_and_a_broken_one_by_the_formula() {
         .unwrap()
         .contains("broken.gguf"));
 }
+
+#[test]
+fn without_ram_the_plan_uses_this_machines_memtotal() {
+    let out = bench()
+        .args(["plan", "--profile", "dev", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(plan["ram_source"], "this-machine");
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap();
+    let kib: f64 = meminfo
+        .lines()
+        .find(|l| l.starts_with("MemTotal:"))
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((plan["ram_gib"].as_f64().unwrap() - kib / 1048576.0).abs() < 1e-6);
+}

@@ -229,6 +229,9 @@ pub struct Role {
     pub parallel: Vec<u32>,
     /// Override of the guide's expected decode range (low, high) in t/s.
     pub expected_tps: Option<(f64, f64)>,
+    /// KV-cache bytes per token (f16) for planning when neither a GGUF file nor a preset
+    /// gives the attention shape.
+    pub kv_bytes_per_token: Option<u64>,
     /// Free text.
     pub notes: String,
     /// `[roles.synth]`: shape and behaviour of the synthetic stand-in (overrides the
@@ -343,6 +346,14 @@ impl Role {
 }
 
 impl Profile {
+    /// The file the profile was read from (`None` for an embedded copy).
+    pub fn path(&self) -> Option<&Path> {
+        match &self.source {
+            ProfileSource::File(p) => Some(p),
+            ProfileSource::Embedded(_) => None,
+        }
+    }
+
     /// The role of that name.
     pub fn role(&self, name: &str) -> Option<&Role> {
         self.roles.iter().find(|r| r.name == name)

@@ -105,6 +105,7 @@ struct RawRole {
     ctx: u32,
     parallel: Option<Vec<Spanned<u32>>>,
     expected_tps: Option<Spanned<(f64, f64)>>,
+    kv_bytes_per_token: Option<Spanned<u64>>,
     #[serde(default)]
     notes: String,
     synth: Option<super::SynthOverrides>,
@@ -316,6 +317,13 @@ fn validate_role(ctx: &Ctx, spanned: &Spanned<RawRole>) -> Result<Role, ProfileE
             return ctx.err(n.span(), "moe_experts counts must be at least 1");
         }
     }
+    if let Some(k) = raw
+        .kv_bytes_per_token
+        .as_ref()
+        .filter(|k| *k.get_ref() == 0)
+    {
+        return ctx.err(k.span(), "kv_bytes_per_token must be at least 1");
+    }
     let modes = parse_modes(ctx, &raw.modes)?;
     let expected_tps = match &raw.expected_tps {
         Some(e) if !(e.get_ref().0 >= 0.0 && e.get_ref().0 <= e.get_ref().1) => {
@@ -344,6 +352,7 @@ fn validate_role(ctx: &Ctx, spanned: &Spanned<RawRole>) -> Result<Role, ProfileE
             _ => vec![1],
         },
         expected_tps,
+        kv_bytes_per_token: raw.kv_bytes_per_token.as_ref().map(|k| *k.get_ref()),
         notes: raw.notes.clone(),
         synth: raw.synth.clone(),
     })

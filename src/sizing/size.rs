@@ -42,7 +42,11 @@ pub fn report(exact: ExactModel, ctx: Option<u64>) -> SizeReport {
         .quant
         .clone()
         .filter(|q| guide::quant_row(q).is_some());
-    let formula = quant.as_deref().and_then(|q| formula_bytes(params_b, q));
+    // A file without tensors (a vocab-only GGUF) has nothing for the formula to estimate.
+    let formula = quant
+        .as_deref()
+        .filter(|_| exact.n_params > 0)
+        .and_then(|q| formula_bytes(params_b, q));
     let error =
         formula.map(|f| (f as f64 - exact.file_bytes as f64) / exact.file_bytes as f64 * 100.0);
     let kv_ctx = ctx.unwrap_or_else(|| {
