@@ -388,7 +388,7 @@ mod x86 {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, target_arch = "x86_64"))]
 impl ReadBuffer {
     /// Overwrites the buffer with `src` (same length) for kernel correctness tests.
     fn fill_for_test(&mut self, src: &[u8]) {
