@@ -24,7 +24,7 @@ use serde::Serialize;
 pub use bandwidth::{measure_read_bandwidth, BandwidthPoint, ReadBuffer};
 pub use cpu::{logical_cores, physical_cores};
 pub use isa::IsaFeatures;
-pub use memory::mem_available_bytes;
+pub use memory::{mem_available_bytes, mem_total_bytes};
 pub use numa::NumaNode;
 pub use storage::Storage;
 pub use tier::{tier_for_ram, Tier};
