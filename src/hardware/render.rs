@@ -8,7 +8,12 @@ use super::Hardware;
 
 /// The report as text, ready to print.
 pub fn table(hw: &Hardware) -> String {
-    format!("{}\n\n{}\n", facts(hw), bandwidth(hw))
+    // The borderless facts table pads every line to the widest one; drop the padding.
+    let facts: Vec<String> = facts(hw)
+        .lines()
+        .map(|l| l.trim_end().to_string())
+        .collect();
+    format!("{}\n\n{}\n", facts.join("\n"), bandwidth(hw))
 }
 
 fn facts(hw: &Hardware) -> Table {
@@ -195,5 +200,9 @@ mod tests {
         ] {
             assert!(text.contains(needle), "missing {needle:?} in\n{text}");
         }
+        assert!(
+            text.lines().all(|l| l == l.trim_end()),
+            "trailing spaces in\n{text}"
+        );
     }
 }
