@@ -21,7 +21,7 @@ fn kernels(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(2));
     for (label, bytes) in [("cache_256KiB", 256 << 10), ("memory", dram)] {
         let buffer = ReadBuffer::new(bytes);
-        group.throughput(Throughput::Bytes(buffer.bytes().len() as u64));
+        group.throughput(Throughput::BytesDecimal(buffer.bytes().len() as u64));
         let kernels: [(&str, Kernel); 2] = [("asm", sum_bytes), ("portable", portable_sum)];
         for (name, kernel) in kernels {
             group.bench_with_input(BenchmarkId::new(name, label), buffer.bytes(), |b, buf| {
