@@ -24,7 +24,7 @@ use serde::Serialize;
 pub use bandwidth::{measure_read_bandwidth, BandwidthPoint, ReadBuffer};
 pub use cpu::{logical_cores, physical_cores};
 pub use isa::IsaFeatures;
-pub use memory::mem_available_bytes;
+pub use memory::{mem_available_bytes, mem_total_bytes};
 pub use numa::NumaNode;
 pub use storage::Storage;
 pub use tier::{tier_for_ram, Tier};
@@ -37,6 +37,9 @@ const ALL_COUNTS_UP_TO: usize = 16;
 
 /// Version of the `bench hw --json` layout.
 pub const HW_SCHEMA_VERSION: u32 = 1;
+
+/// More reader threads than this per logical CPU only measure the scheduler.
+const MAX_THREADS_PER_CPU: usize = 8;
 
 /// Arguments of `bench hw`.
 #[derive(Debug, clap::Args)]
@@ -191,6 +194,10 @@ pub fn thread_counts(
         if list.is_empty() || list.contains(&0) {
             bail!("--threads needs thread counts of at least 1, got {list:?}");
         }
+        let cap = MAX_THREADS_PER_CPU * logical.max(1);
+        if let Some(n) = list.iter().find(|n| **n > cap) {
+            bail!("--threads {n} is more than {MAX_THREADS_PER_CPU} threads per logical CPU ({logical}); use at most {cap}");
+        }
         let mut v = list.to_vec();
         v.dedup();
         return Ok(v);
@@ -273,6 +280,8 @@ mod tests {
         assert_eq!(thread_counts(Some(&[4]), 2, 2).unwrap(), vec![4]);
         assert!(thread_counts(Some(&[0, 1]), 2, 2).is_err());
         assert!(thread_counts(Some(&[]), 2, 2).is_err());
+        let err = thread_counts(Some(&[1, 17]), 2, 2).unwrap_err().to_string();
+        assert!(err.contains("17") && err.contains("at most 16"), "{err}");
     }
 
     #[test]
