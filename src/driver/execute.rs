@@ -113,7 +113,10 @@ impl<'a> Executor<'a> {
                 continue;
             };
             let key = (role, rep.key.workload.clone(), rep.key.parallel);
-            let b = self.baselines.entry(key).or_insert_with(|| Baseline { decode_tps: Vec::new(), tokens: Vec::new() });
+            let b = self.baselines.entry(key).or_insert_with(|| Baseline {
+                decode_tps: Vec::new(),
+                tokens: Vec::new(),
+            });
             b.decode_tps.extend(rep.request.metrics().decode_tps_server);
             if rep.rep == 0 {
                 b.tokens.push(rep.request.token_ids.clone());
