@@ -217,6 +217,25 @@ fn a_second_server_on_a_taken_port_is_refused_naming_the_port() {
     first.stop().expect("stop");
 }
 
+#[test]
+fn a_real_server_not_ready_in_time_is_stopped_and_reported() {
+    let engine = common::engine();
+    let _lock = common::llama_server_lock();
+    let dir = common::temp_dir();
+    let opts = LaunchOptions::new(dir.path().join("server.log"), Duration::from_millis(30));
+    let err = Server::launch_engine(engine, &spec(&tiny_model()), &opts)
+        .err()
+        .expect("30 ms is too short to load a model");
+    let ServerError::StartupTimeout { pid, after, .. } = &err else {
+        panic!("expected StartupTimeout, got {err}");
+    };
+    assert_eq!(*after, Duration::from_millis(30));
+    assert!(
+        !alive(*pid),
+        "llama-server {pid} left running after the timeout"
+    );
+}
+
 /// Not a test of its own: re-executed with `harness=PIDFILE bin=BIN model=MODEL` it acts
 /// as `bench` would, launching a real llama-server and waiting to be killed.
 #[test]
