@@ -152,6 +152,16 @@ fn launch_stream_and_stop_against_the_real_server() {
     let server_cpu = server.cpu_time().expect("server cpu time");
     assert!(server_cpu > Duration::ZERO, "the server computed 96 tokens");
 
+    let text = CompletionRequest::new(Prompt::Text("The quick brown fox".into()), 8);
+    let rec = runtime()
+        .block_on(client.complete(&text))
+        .expect("text prompt");
+    assert_eq!(rec.token_ids.len(), 8);
+    assert!(
+        rec.timings.prompt_n > 0,
+        "the server tokenized the text prompt"
+    );
+
     let report = server.stop().expect("stop");
     eprintln!("stop: {report:?}");
     assert!(!report.killed, "llama-server should exit on SIGTERM");
