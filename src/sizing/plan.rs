@@ -174,6 +174,8 @@ pub enum Status {
     Kept,
     /// Dropped, with the reason.
     Dropped(String),
+    /// No size known (no file, no `params_b`, no preset): not counted, not dropped.
+    Unsized(String),
 }
 
 /// One role in the plan.
@@ -206,6 +208,11 @@ impl RolePlan {
     /// True when kept.
     pub fn kept(&self) -> bool {
         self.status == Status::Kept
+    }
+
+    /// True when dropped for the budget.
+    pub fn dropped(&self) -> bool {
+        matches!(self.status, Status::Dropped(_))
     }
 }
 
@@ -343,7 +350,7 @@ pub fn plan_with_sizes(profile: &Profile, opts: &PlanOptions, sizes: Vec<RoleSiz
         kept_bytes: sum(&roles, |_| true),
         hot_bytes: sum(&roles, |r| r.tier == Tier::Hot),
         warm_bytes: sum(&roles, |r| r.tier == Tier::Warm),
-        fits_all: roles.iter().all(RolePlan::kept),
+        fits_all: !roles.iter().any(RolePlan::dropped),
         roles,
         notes: Vec::new(),
     };
@@ -353,8 +360,9 @@ pub fn plan_with_sizes(profile: &Profile, opts: &PlanOptions, sizes: Vec<RoleSiz
 
 fn unsized_status(size: &RoleSize) -> Status {
     match size.weights_source {
-        SizeSource::Unknown => Status::Dropped(
-            "cannot be sized: model file absent and no params_b or synthetic preset".into(),
+        SizeSource::Unknown => Status::Unsized(
+            "model file absent, and no params_b or synthetic preset to size it by; not counted"
+                .into(),
         ),
         _ => Status::Kept,
     }
@@ -403,7 +411,7 @@ fn next_victim(profile: &Profile, roles: &[RolePlan]) -> Option<usize> {
             .roles
             .iter()
             .zip(roles)
-            .any(|(role, plan)| plan.kept() && role.draft.as_deref() == Some(name))
+            .any(|(role, plan)| !plan.dropped() && role.draft.as_deref() == Some(name))
     };
     let candidates = roles
         .iter()
@@ -423,7 +431,7 @@ fn drop_orphaned_drafts(profile: &Profile, roles: &mut [RolePlan], step: usize) 
         let users: Vec<usize> = (0..roles.len())
             .filter(|&j| profile.roles[j].draft.as_deref() == Some(roles[i].name.as_str()))
             .collect();
-        if !users.is_empty() && users.iter().all(|&j| !roles[j].kept()) {
+        if !users.is_empty() && users.iter().all(|&j| roles[j].dropped()) {
             roles[i].status = Status::Dropped("draft model of roles that were all dropped".into());
             roles[i].drop_step = Some(step);
         }
@@ -497,7 +505,7 @@ fn notes(plan: &Plan) -> Vec<String> {
          the 15% safety buffer"
             .into(),
     );
-    if plan.roles.iter().all(|r| !r.kept()) {
+    if plan.roles.iter().any(RolePlan::dropped) && !plan.roles.iter().any(RolePlan::kept) {
         out.push(format!(
             "nothing fits: the guide's tier for {:.1} GiB is {} (profile `{}`)",
             plan.ram_gib, plan.guide_tier, plan.guide_tier_profile
@@ -613,6 +621,29 @@ mod tests {
             "{:?}",
             formula.notes
         );
+    }
+
+    #[test]
+    fn a_role_without_any_size_is_unsized_not_dropped() {
+        let text = "name = \"u\"\n[[roles]]\nname = \"workers\"\nmodel = \"absent.gguf\"\nquant = \"Q4_K_M\"\ntier = \"HOT\"\ndraft = \"draft\"\nmodes = [\"spec:4\"]\n[[roles]]\nname = \"draft\"\nparams_b = 0.5\nquant = \"Q8_0\"\ntier = \"HOT\"\n";
+        let profile =
+            crate::profile::parse(text, crate::profile::ProfileSource::File("u.toml".into()))
+                .unwrap();
+        let opts = PlanOptions {
+            ram_gib: 64.0,
+            ram_source: RamSource::Flag,
+            models_dir: PathBuf::from("/nonexistent-models"),
+            by_layout: false,
+        };
+        let p = plan(&profile, &opts);
+        assert!(
+            matches!(p.roles[0].status, Status::Unsized(_)),
+            "{:?}",
+            p.roles[0].status
+        );
+        assert!(p.roles[1].kept(), "the draft of an unsized role stays");
+        assert!(p.fits_all);
+        assert_eq!(p.kept_bytes, p.roles[1].size.total_bytes);
     }
 
     #[test]

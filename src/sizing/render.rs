@@ -78,6 +78,7 @@ fn table(p: &Plan) -> String {
         let status = match &r.status {
             Status::Kept => "fits".to_string(),
             Status::Dropped(_) => "DROPPED".to_string(),
+            Status::Unsized(_) => "UNSIZED".to_string(),
         };
         t.add_row(vec![
             r.name.clone(),
@@ -117,7 +118,12 @@ fn summary(p: &Plan) -> String {
         gib(p.hot_bytes),
         gib(p.warm_bytes),
     );
-    let mut dropped: Vec<&RolePlan> = p.roles.iter().filter(|r| !r.kept()).collect();
+    for r in &p.roles {
+        if let Status::Unsized(reason) = &r.status {
+            out.push_str(&format!("not sized: {}: {reason}\n", r.name));
+        }
+    }
+    let mut dropped: Vec<&RolePlan> = p.roles.iter().filter(|r| r.dropped()).collect();
     dropped.sort_by_key(|r| r.drop_step.unwrap_or(0));
     for r in dropped {
         if let Status::Dropped(reason) = &r.status {
