@@ -18,6 +18,11 @@ fuzz_target!(|data: &[u8]| {
                 assert!(f.data_offset + t.offset + t.n_bytes <= f.file_bytes);
                 assert_eq!(t.ggml_type.tensor_bytes(t.n_elements), Some(t.n_bytes));
             }
+            // Derived facts must not panic on any header that parses.
+            let facts = gguf::Model::from_file(f).facts();
+            assert!(facts.active_bytes_per_token <= facts.tensor_bytes);
+            let _ = facts.kv_bytes_per_token(gguf::GgmlType::Q8_0);
+            let _ = facts.with_experts_used(u32::MAX).with_experts_used(0);
         }
         Err(e) => {
             let msg = e.to_string();

@@ -21,13 +21,14 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The profiles compiled into the binary, so that `bench` works from any directory.
-pub const EMBEDDED: [(&str, &str); 6] = [
+pub const EMBEDDED: [(&str, &str); 7] = [
     ("dev", include_str!("../../profiles/dev.toml")),
     ("minimal", include_str!("../../profiles/minimal.toml")),
     ("basic", include_str!("../../profiles/basic.toml")),
     ("standard", include_str!("../../profiles/standard.toml")),
     ("production", include_str!("../../profiles/production.toml")),
     ("full", include_str!("../../profiles/full.toml")),
+    ("smoke", include_str!("../../profiles/smoke.toml")),
 ];
 
 /// A validated profile.
@@ -233,6 +234,55 @@ pub struct Role {
     pub kv_bytes_per_token: Option<u64>,
     /// Free text.
     pub notes: String,
+    /// `[roles.synth]`: shape and behaviour of the synthetic stand-in (overrides the
+    /// `synthetic` preset, or a custom shape without one).
+    pub synth: Option<SynthOverrides>,
+}
+
+/// `[roles.synth]`: the `bench synth` options of a role's synthetic stand-in. Each key is
+/// the `bench synth` flag of the same name (`layers` is `--layers`, `n_vocab` `--n-vocab`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SynthOverrides {
+    pub layers: Option<u32>,
+    pub embd: Option<u64>,
+    pub heads: Option<u32>,
+    pub kv_heads: Option<u32>,
+    pub head_dim: Option<u64>,
+    pub ff: Option<u64>,
+    pub n_vocab: Option<u64>,
+    pub experts: Option<u32>,
+    pub experts_used: Option<u32>,
+    pub expert_ff: Option<u64>,
+    pub cycle_len: Option<u32>,
+    pub diverge: Option<f64>,
+    pub seed: Option<u64>,
+}
+
+impl SynthOverrides {
+    /// The settings as `bench synth` arguments.
+    pub fn to_args(&self) -> Vec<String> {
+        let pairs: [(&str, Option<String>); 13] = [
+            ("--layers", self.layers.map(|v| v.to_string())),
+            ("--embd", self.embd.map(|v| v.to_string())),
+            ("--heads", self.heads.map(|v| v.to_string())),
+            ("--kv-heads", self.kv_heads.map(|v| v.to_string())),
+            ("--head-dim", self.head_dim.map(|v| v.to_string())),
+            ("--ff", self.ff.map(|v| v.to_string())),
+            ("--n-vocab", self.n_vocab.map(|v| v.to_string())),
+            ("--experts", self.experts.map(|v| v.to_string())),
+            ("--experts-used", self.experts_used.map(|v| v.to_string())),
+            ("--expert-ff", self.expert_ff.map(|v| v.to_string())),
+            ("--cycle-len", self.cycle_len.map(|v| v.to_string())),
+            ("--diverge", self.diverge.map(|v| v.to_string())),
+            ("--seed", self.seed.map(|v| v.to_string())),
+        ];
+        pairs
+            .into_iter()
+            .filter_map(|(flag, v)| v.map(|v| [flag.to_string(), v]))
+            .flatten()
+            .collect()
+    }
 }
 
 impl Role {
@@ -251,7 +301,12 @@ impl Role {
 
     /// True for a mixture-of-experts model (`active_params_b` given or a MoE preset).
     pub fn is_moe(&self) -> bool {
-        self.active_params_b.is_some() || self.preset().is_some_and(|p| p.is_moe())
+        self.active_params_b.is_some()
+            || self.preset().is_some_and(|p| p.is_moe())
+            || self
+                .synth
+                .as_ref()
+                .is_some_and(|s| s.experts.is_some_and(|n| n > 0))
     }
 
     /// The synthetic preset's shape facts.

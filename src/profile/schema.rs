@@ -108,6 +108,7 @@ struct RawRole {
     kv_bytes_per_token: Option<Spanned<u64>>,
     #[serde(default)]
     notes: String,
+    synth: Option<super::SynthOverrides>,
 }
 
 /// Validation context: the text and its origin, for locating errors.
@@ -288,7 +289,11 @@ fn validate_role(ctx: &Ctx, spanned: &Spanned<RawRole>) -> Result<Role, ProfileE
     let kind = validate_kind(ctx, raw)?;
     validate_sizes(ctx, raw)?;
     let name = raw.name.get_ref().clone();
-    if raw.model.is_none() && raw.synthetic.is_none() && raw.params_b.is_none() {
+    if raw.model.is_none()
+        && raw.synthetic.is_none()
+        && raw.params_b.is_none()
+        && raw.synth.is_none()
+    {
         let message = format!(
             "role `{name}` needs `model` (a GGUF file under the models directory), or `synthetic` \
              (allowed: {}) or `params_b` to be sized without one",
@@ -349,6 +354,7 @@ fn validate_role(ctx: &Ctx, spanned: &Spanned<RawRole>) -> Result<Role, ProfileE
         expected_tps,
         kv_bytes_per_token: raw.kv_bytes_per_token.as_ref().map(|k| *k.get_ref()),
         notes: raw.notes.clone(),
+        synth: raw.synth.clone(),
     })
 }
 

@@ -55,7 +55,7 @@ pub fn write_model(recipe: &Recipe, path: &Path, sparse: bool) -> anyhow::Result
     let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
     let start = Instant::now();
     let mut filler = Filler::new(recipe, sparse);
-    let mut out = HoleWriter { file, sparse };
+    let mut out = HoleWriter { file, sparse, zeros: if sparse { vec![0; CHUNK_BYTES] } else { Vec::new() } };
     let bytes = writer
         .write_to(&mut out, |i, info, w| filler.fill(&plan[i], info, w))
         .with_context(|| format!("writing {}", path.display()))?;
@@ -69,11 +69,16 @@ pub fn write_model(recipe: &Recipe, path: &Path, sparse: bool) -> anyhow::Result
 struct HoleWriter {
     file: File,
     sparse: bool,
+    /// A zero chunk to compare against (a memcmp, fast even in debug builds).
+    zeros: Vec<u8>,
 }
 
 impl Write for HoleWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if self.sparse && buf.len() >= 4096 && buf.iter().all(|&b| b == 0) {
+        // In sparse mode the filler writes only zeros, in CHUNK_BYTES pieces, while header
+        // bytes arrive in BufWriter flushes of at most 1 MB: a full chunk needs no check.
+        let zero = |b: &[u8]| b.len() == CHUNK_BYTES || (b.len() <= self.zeros.len() && b == &self.zeros[..b.len()]);
+        if self.sparse && buf.len() >= 4096 && zero(buf) {
             self.file.seek(SeekFrom::Current(buf.len() as i64))?;
             return Ok(buf.len());
         }
@@ -141,6 +146,8 @@ struct Filler {
     embd_seed: u64,
     n_vocab: usize,
     buf: Vec<u8>,
+    /// CHUNK_BYTES zero bytes (calloc'ed once).
+    zero_chunk: Vec<u8>,
     /// Pre-generated random blocks per type.
     pools: HashMap<GgmlType, Vec<u8>>,
     /// Predecessors of each token (CSR), for the output rows of `cycle`.
@@ -164,6 +171,7 @@ impl Filler {
             n_vocab,
             buf: Vec::with_capacity(CHUNK_BYTES + (1 << 16)),
             pools: HashMap::new(),
+            zero_chunk: vec![0; CHUNK_BYTES],
             pred_start,
             pred,
         }
@@ -172,20 +180,18 @@ impl Filler {
     fn fill(&mut self, t: &PlannedTensor, info: &TensorInfo, w: &mut dyn Write) -> io::Result<()> {
         let cycle = self.behavior.has_ground_truth() && !self.sparse;
         match t.role {
-            _ if self.sparse => self.constant(info.n_bytes, 0, w),
+            _ if self.sparse => self.zeros(info.n_bytes, w),
             r if r.is_norm() => self.f32_constant(info.n_elements, 1.0, w),
-            Role::AttnQBias | Role::AttnKBias | Role::AttnVBias => self.constant(info.n_bytes, 0, w),
-            r if cycle && r.writes_residual() => self.constant(info.n_bytes, 0, w),
+            Role::AttnQBias | Role::AttnKBias | Role::AttnVBias => self.zeros(info.n_bytes, w),
+            r if cycle && r.writes_residual() => self.zeros(info.n_bytes, w),
             Role::TokenEmbd if cycle => self.int_rows(t, w, |f, row, v| f.embd_row(row, v)),
             Role::Output if cycle => self.int_rows(t, w, |f, row, v| f.output_row(row, v)),
             _ => self.random(t.ty, info.n_bytes, w),
         }
     }
 
-    fn constant(&mut self, n_bytes: u64, byte: u8, w: &mut dyn Write) -> io::Result<()> {
-        self.buf.clear();
-        self.buf.resize(CHUNK_BYTES, byte);
-        write_repeated(&self.buf, n_bytes, w)
+    fn zeros(&mut self, n_bytes: u64, w: &mut dyn Write) -> io::Result<()> {
+        write_repeated(&self.zero_chunk, n_bytes, w)
     }
 
     fn f32_constant(&mut self, n: u64, v: f32, w: &mut dyn Write) -> io::Result<()> {
