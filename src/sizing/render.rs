@@ -13,7 +13,7 @@ fn weights_source(r: &RolePlan) -> &'static str {
         SizeSource::GgufExact => "GGUF exact",
         SizeSource::GuideFormula if r.size.read_error.is_some() => "formula (file unreadable)",
         SizeSource::GuideFormula => "formula (no file)",
-        SizeSource::PresetLayout => "preset layout (no file)",
+        SizeSource::SynthLayout => "synthetic layout (no file)",
         SizeSource::Unknown => "unknown",
     }
 }
@@ -21,7 +21,7 @@ fn weights_source(r: &RolePlan) -> &'static str {
 fn kv_source(r: &RolePlan) -> &'static str {
     match r.size.kv_source {
         KvSource::GgufExact => "GGUF exact",
-        KvSource::PresetShape => "preset shape",
+        KvSource::SynthShape => "synthetic shape",
         KvSource::Profile => "profile",
         KvSource::Estimate => "estimate",
     }
