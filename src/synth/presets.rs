@@ -270,9 +270,10 @@ impl Shape {
 
     fn validate_ffn(&self) -> Result<(), String> {
         match self.arch {
-            Arch::Qwen2 if self.n_ff == 0 || self.n_ff % 32 != 0 => {
-                Err(format!("ff ({}) must be a positive multiple of 32", self.n_ff))
-            }
+            Arch::Qwen2 if self.n_ff == 0 || self.n_ff % 32 != 0 => Err(format!(
+                "ff ({}) must be a positive multiple of 32",
+                self.n_ff
+            )),
             Arch::Qwen3Moe if self.n_expert == 0 || self.n_expert_used == 0 => {
                 Err("a MoE shape needs experts and experts-used > 0".into())
             }

@@ -58,7 +58,10 @@ pub fn builtin(n_vocab: u32) -> Vocab {
         kv("tokenizer.ggml.eos_token_id", Value::U32(eos)),
         kv("tokenizer.ggml.add_bos_token", Value::Bool(false)),
     ];
-    Vocab { metadata, domain: (0, eos) }
+    Vocab {
+        metadata,
+        domain: (0, eos),
+    }
 }
 
 fn kv(k: &str, v: Value) -> (String, Value) {
@@ -66,7 +69,10 @@ fn kv(k: &str, v: Value) -> (String, Value) {
 }
 
 fn strings(v: Vec<String>) -> Value {
-    Value::Array(ValueType::String, v.into_iter().map(Value::String).collect())
+    Value::Array(
+        ValueType::String,
+        v.into_iter().map(Value::String).collect(),
+    )
 }
 
 fn i32s(v: Vec<i32>) -> Value {
@@ -75,30 +81,52 @@ fn i32s(v: Vec<i32>) -> Value {
 
 /// Copies the `tokenizer.*` keys of `path`, padded or truncated to `n_vocab` tokens.
 pub fn from_file(path: &Path, n_vocab: u32) -> anyhow::Result<Vocab> {
-    let file = GgufFile::open(path).with_context(|| format!("reading vocabulary {}", path.display()))?;
+    let file =
+        GgufFile::open(path).with_context(|| format!("reading vocabulary {}", path.display()))?;
     let n = n_vocab as usize;
     let mut metadata: Vec<(String, Value)> = Vec::new();
-    for (key, value) in file.metadata.iter().filter(|(k, _)| k.starts_with("tokenizer.")) {
+    for (key, value) in file
+        .metadata
+        .iter()
+        .filter(|(k, _)| k.starts_with("tokenizer."))
+    {
         if let Some(v) = resize_key(key, value, n) {
             metadata.push((key.clone(), v));
         }
     }
     let tokens = metadata.iter().find(|(k, _)| k == "tokenizer.ggml.tokens");
-    anyhow::ensure!(tokens.is_some(), "{} has no tokenizer.ggml.tokens", path.display());
-    if !metadata.iter().any(|(k, _)| k == "tokenizer.ggml.token_type") {
+    anyhow::ensure!(
+        tokens.is_some(),
+        "{} has no tokenizer.ggml.tokens",
+        path.display()
+    );
+    if !metadata
+        .iter()
+        .any(|(k, _)| k == "tokenizer.ggml.token_type")
+    {
         metadata.push(kv("tokenizer.ggml.token_type", i32s(vec![TOKEN_NORMAL; n])));
     }
     let domain = ordinary_run(&metadata);
-    anyhow::ensure!(domain.1 > domain.0, "{} has no ordinary tokens", path.display());
+    anyhow::ensure!(
+        domain.1 > domain.0,
+        "{} has no ordinary tokens",
+        path.display()
+    );
     Ok(Vocab { metadata, domain })
 }
 
 /// The value of one tokenizer key for a vocabulary of `n` tokens; None drops the key
 /// (a special token id that truncation removed).
 fn resize_key(key: &str, value: &Value, n: usize) -> Option<Value> {
-    let per_token = ["tokenizer.ggml.tokens", "tokenizer.ggml.token_type", "tokenizer.ggml.scores"];
+    let per_token = [
+        "tokenizer.ggml.tokens",
+        "tokenizer.ggml.token_type",
+        "tokenizer.ggml.scores",
+    ];
     if per_token.contains(&key) {
-        let Value::Array(t, items) = value else { return Some(value.clone()) };
+        let Value::Array(t, items) = value else {
+            return Some(value.clone());
+        };
         let mut items = items.clone();
         let start = items.len();
         items.truncate(n);
@@ -164,7 +192,11 @@ mod tests {
     #[test]
     fn builtin_vocab_has_exactly_n_tokens_and_excludes_eos_from_cycles() {
         let v = builtin(4096);
-        let tokens = v.metadata.iter().find(|(k, _)| k == "tokenizer.ggml.tokens").unwrap();
+        let tokens = v
+            .metadata
+            .iter()
+            .find(|(k, _)| k == "tokenizer.ggml.tokens")
+            .unwrap();
         assert_eq!(tokens.1.as_array().unwrap().len(), 4096);
         assert_eq!(v.domain, (0, 4095));
     }
@@ -172,7 +204,10 @@ mod tests {
     #[test]
     fn ordinary_run_skips_specials() {
         let md = vec![
-            kv("tokenizer.ggml.token_type", i32s(vec![3, 1, 1, 1, 1, 3, 1, 5])),
+            kv(
+                "tokenizer.ggml.token_type",
+                i32s(vec![3, 1, 1, 1, 1, 3, 1, 5]),
+            ),
             kv("tokenizer.ggml.eos_token_id", Value::U32(2)),
         ];
         assert_eq!(ordinary_run(&md), (3, 5));
