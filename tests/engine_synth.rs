@@ -290,7 +290,10 @@ fn simulate_draft(
 
 fn draft_run(diverge: f64) -> (serde_json::Value, (usize, usize)) {
     let bin = engine_bin();
-    let (target, tpath) = model("t-target", dense(8, 512), QuantMix::Q8_0, cycle(64, 0.0));
+    // Vocab sizes differ by 128 like Qwen2.5-7B's and -0.5B's: llama.cpp must accept the pair.
+    let mut target_shape = dense(8, 512);
+    target_shape.n_vocab = 8192 + 128;
+    let (target, tpath) = model("t-target", target_shape, QuantMix::Q8_0, cycle(64, 0.0));
     let (draft, dpath) = model("t-draft", dense(2, 256), QuantMix::Q8_0, cycle(64, diverge));
     let args = [
         "--spec-type",

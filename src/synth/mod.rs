@@ -33,7 +33,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// Bump when the bytes written for a recipe change, so cached models are rewritten.
-const FORMAT_VERSION: u32 = 1;
+const FORMAT_VERSION: u32 = 2;
 
 /// Everything that determines a synthetic model file.
 #[derive(Debug, Clone, serde::Serialize)]

@@ -256,6 +256,9 @@ impl Shape {
         if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(format!("{name} must be positive"));
         }
+        if self.n_vocab < 512 {
+            return Err(format!("vocab ({}) must be at least 512", self.n_vocab));
+        }
         if self.n_head % self.n_head_kv != 0 {
             return Err(format!(
                 "heads ({}) must be a multiple of kv-heads ({})",
