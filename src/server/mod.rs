@@ -358,14 +358,8 @@ impl ExitWatch {
     /// Waits until the server has ended and returns [`ServerError::Exited`] with the log tail.
     pub async fn exited(&mut self) -> ServerError {
         let exit = match self.rx.wait_for(Option::is_some).await {
-            Ok(status) => status.unwrap_or(ExitInfo {
-                code: None,
-                signal: None,
-            }),
-            Err(_) => ExitInfo {
-                code: None,
-                signal: None,
-            },
+            Ok(status) => status.unwrap_or(ExitInfo::UNKNOWN),
+            Err(_) => ExitInfo::UNKNOWN,
         };
         ServerError::Exited {
             pid: self.pid,
@@ -528,6 +522,13 @@ mod tests {
             cmd(&["-m", "x.gguf"]).args_for_port(80),
             ["-m", "x.gguf", "--host", "127.0.0.1", "--port", "80"]
         );
+    }
+
+    #[test]
+    fn servers_and_watches_can_move_between_threads() {
+        fn assert_send<T: Send + 'static>() {}
+        assert_send::<Server>();
+        assert_send::<ExitWatch>();
     }
 
     #[test]
