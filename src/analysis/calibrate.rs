@@ -364,6 +364,8 @@ pub fn mode_kind(mode: &str) -> String {
 pub struct SpeedupPoint {
     /// Cell description.
     pub cell: String,
+    /// Short label for charts: role and mode.
+    pub label: String,
     /// Mode as written.
     pub mode: String,
     /// Mode kind.
@@ -389,6 +391,7 @@ pub fn speedup_points(files: &[LoadedFile]) -> Vec<SpeedupPoint> {
             let ci = e.log.ci95();
             Some(SpeedupPoint {
                 cell: cell_text(r),
+                label: format!("{} {}", r.role, r.mode),
                 mode: r.mode.clone(),
                 kind: mode_kind(&r.mode),
                 speedup: e.value,
@@ -1018,6 +1021,7 @@ mod tests {
         assert_eq!(spec_k("moe:4+spec:16"), None);
         let sp = |mode: &str, s| SpeedupPoint {
             cell: mode.into(),
+            label: mode.into(),
             mode: mode.into(),
             kind: mode_kind(mode),
             speedup: s,

@@ -163,7 +163,7 @@ pub fn write_report(files: &[LoadedFile], dir: &Path) -> anyhow::Result<PathBuf>
                 .iter()
                 .flat_map(|c| &c.speedups)
                 .map(|s| Bar {
-                    label: s.cell.clone(),
+                    label: s.label.clone(),
                     value: s.speedup,
                     ci: (s.low.is_finite() && s.high.is_finite()).then_some((s.low, s.high)),
                 })
