@@ -1,5 +1,9 @@
 //! `bench run`: turns a profile into cells, launches servers, measures, writes results.
 
+pub mod guard;
+pub mod plan;
+pub mod table;
+pub mod workload;
 
 use std::process::ExitCode;
 

@@ -126,7 +126,7 @@ impl RequestRaw {
         let mut previous = first.at;
         for chunk in chunks {
             let share = chunk.at.saturating_sub(previous) / chunk.tokens;
-            gaps.extend(std::iter::repeat(share).take(chunk.tokens as usize));
+            gaps.extend(std::iter::repeat_n(share, chunk.tokens as usize));
             previous = chunk.at;
         }
         gaps

@@ -50,7 +50,7 @@ impl std::fmt::Display for Status {
 
 /// The identity of a cell: what was measured, under which configuration. Two rows with the
 /// same key measured the same thing; `--resume` skips keys that already have a finished row.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize)]
 pub struct CellKey {
     /// Profile role name (e.g. `hot-chat`, `code`, `draft`).
     pub role: String,
@@ -184,7 +184,7 @@ pub struct ResultRow {
     pub speedup_ci95_low: Option<f64>,
     /// Upper bound of the 95% CI of the speedup (ratio).
     pub speedup_ci95_high: Option<f64>,
-    /// Token ids identical to the baseline's for the same prompt (true/false; empty for baseline, MoE, or no baseline).
+    /// Token ids identical to the baseline's for the same prompt (true/false; false is expected for `moe:N`; empty for baseline or without a baseline).
     pub lossless: Option<bool>,
     /// Share of token positions identical to the baseline's (fraction 0..1; empty for baseline).
     pub agreement_share: Option<f64>,
