@@ -623,7 +623,7 @@ impl Calibration {
             let Some(f) = self.fit_of(p) else { continue };
             let fitted = f.efficiency * p.roofline_tps;
             let r = p.decode_tps / fitted;
-            let far = r > FAR_OFF_FACTOR || r < 1.0 / FAR_OFF_FACTOR;
+            let far = !(1.0 / FAR_OFF_FACTOR..=FAR_OFF_FACTOR).contains(&r);
             t.push(vec![
                 p.cell.clone(),
                 format!("{}/{}", f.family, f.kind),

@@ -336,7 +336,7 @@ pub fn itl(path: &Path, cells: &[ItlCell]) -> anyhow::Result<()> {
             )])
             .map_err(err)?;
     }
-    let marks: [(&str, fn(&ItlCell) -> f64, RGBColor); 3] = [
+    let marks: [Mark; 3] = [
         ("p50", |c| c.p50, BLUE),
         ("p90", |c| c.p90, RGBColor(230, 140, 0)),
         ("p99", |c| c.p99, RED),
@@ -363,6 +363,9 @@ pub fn itl(path: &Path, cells: &[ItlCell]) -> anyhow::Result<()> {
         .map_err(err)?;
     root.present().map_err(err)
 }
+
+/// A percentile series of the ITL chart: name, value of a cell, colour.
+type Mark = (&'static str, fn(&ItlCell) -> f64, RGBColor);
 
 /// Distinct, readable colours for the K curves and their points.
 const K_COLORS: [RGBColor; 5] = [
