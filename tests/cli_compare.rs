@@ -69,7 +69,7 @@ fn same_machine_no_warning_and_speedup_metric() {
         .success();
     let text = String::from_utf8(out.get_output().stdout.clone()).unwrap();
     assert!(!text.contains("unfair"), "{text}");
-    assert!(text.starts_with("reference 1:"), "{text}");
+    assert!(text.starts_with("- reference 1:"), "{text}");
     assert!(
         text.contains("| dense | qwen2 0.32B F16 | spec:16 | chat |"),
         "{text}"

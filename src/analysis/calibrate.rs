@@ -784,6 +784,11 @@ impl Calibration {
     }
 }
 
+/// Rounded to 0.01 (tokens/s in the TOML are read by people too).
+fn round2(v: f64) -> f64 {
+    (v * 100.0).round() / 100.0
+}
+
 /// A representative llama.cpp quant of a family, for the bits per weight of a family row.
 fn representative_quant(family: &str) -> &str {
     match family {
@@ -810,8 +815,8 @@ fn speed_row(
         params_b,
         quant: Cow::Owned(family.to_string()),
         moe,
-        low_tps: range.0,
-        high_tps: range.1,
+        low_tps: round2(range.0),
+        high_tps: round2(range.1),
         note: Cow::Owned(note),
     }
 }
