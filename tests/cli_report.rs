@@ -67,3 +67,30 @@ fn cells_without_data_leave_a_note_instead_of_a_chart() {
     assert!(md.contains("Not drawn: no speedups to draw."), "{md}");
     assert!(md.contains("](roofline.svg)"), "{md}");
 }
+
+#[test]
+fn itl_falls_back_to_the_raw_gaps() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rows = gen::smoke(&gen::CI_BOX, false, 1.0);
+    let reps = gen::raw_reps(&rows);
+    for r in &mut rows {
+        (r.itl_p50_ms, r.itl_p90_ms, r.itl_p99_ms) = (None, None, None);
+    }
+    let (csv, jsonl) = gen::written(&rows, &reps);
+    std::fs::write(dir.path().join("r.csv"), csv).unwrap();
+    std::fs::write(dir.path().join("r.jsonl"), jsonl).unwrap();
+    Command::cargo_bin("bench")
+        .unwrap()
+        .arg("report")
+        .arg(dir.path().join("r.csv"))
+        .arg("--out")
+        .arg(dir.path().join("out"))
+        .assert()
+        .success();
+    let svg = std::fs::read_to_string(dir.path().join("out/itl.svg")).unwrap();
+    // The dense baseline decodes at 47.2 t/s: gaps of about 21 ms.
+    assert!(
+        svg.contains("dense baseline"),
+        "ITL chart not drawn from raw gaps"
+    );
+}

@@ -76,15 +76,24 @@ fn range_bars(cal: Option<&Calibration>) -> Vec<RangeBar> {
         .collect()
 }
 
+/// ITL percentiles per cell: the row's, else the pooled gaps of its raw repetitions.
 fn itl_cells(files: &[LoadedFile]) -> Vec<ItlCell> {
     let many = files.len() > 1;
     ok_rows(files)
         .filter_map(|(f, r)| {
+            let (p50, p90, p99) = match (r.itl_p50_ms, r.itl_p90_ms, r.itl_p99_ms) {
+                (Some(a), Some(b), Some(c)) => (a, b, c),
+                _ => {
+                    let gaps = &f.raw_of(r)?.itl_gaps_ms;
+                    let p = |q| load::percentile(gaps, q);
+                    (p(0.5)?, p(0.9)?, p(0.99)?)
+                }
+            };
             Some(ItlCell {
                 label: label(r, many, f),
-                p50: r.itl_p50_ms?,
-                p90: r.itl_p90_ms?,
-                p99: r.itl_p99_ms?,
+                p50,
+                p90,
+                p99,
             })
         })
         .collect()
