@@ -366,6 +366,8 @@ pub struct SpeedupPoint {
     pub cell: String,
     /// Short label for charts: role and mode.
     pub label: String,
+    /// Label of the file the cell came from.
+    pub file: String,
     /// Mode as written.
     pub mode: String,
     /// Mode kind.
@@ -392,6 +394,7 @@ pub fn speedup_points(files: &[LoadedFile]) -> Vec<SpeedupPoint> {
             Some(SpeedupPoint {
                 cell: cell_text(r),
                 label: format!("{} {}", r.role, r.mode),
+                file: f.label(),
                 mode: r.mode.clone(),
                 kind: mode_kind(&r.mode),
                 speedup: e.value,
@@ -1027,6 +1030,7 @@ mod tests {
         let sp = |mode: &str, s| SpeedupPoint {
             cell: mode.into(),
             label: mode.into(),
+            file: "f".into(),
             mode: mode.into(),
             kind: mode_kind(mode),
             speedup: s,

@@ -162,6 +162,7 @@ pub fn write_report(files: &[LoadedFile], dir: &Path) -> anyhow::Result<PathBuf>
             charts::roofline(p, &pts, &range_bars(cal.as_ref()), bw, eff)
         },
     );
+    let many = files.len() > 1;
     chart(
         &mut md,
         dir,
@@ -172,7 +173,11 @@ pub fn write_report(files: &[LoadedFile], dir: &Path) -> anyhow::Result<PathBuf>
                 .iter()
                 .flat_map(|c| &c.speedups)
                 .map(|s| Bar {
-                    label: s.label.clone(),
+                    label: if many {
+                        format!("{}: {}", s.file, s.label)
+                    } else {
+                        s.label.clone()
+                    },
                     value: s.speedup,
                     ci: (s.low.is_finite() && s.high.is_finite()).then_some((s.low, s.high)),
                 })
@@ -198,6 +203,7 @@ pub fn write_report(files: &[LoadedFile], dir: &Path) -> anyhow::Result<PathBuf>
             charts::acceptance(p, &spec_cells(c), cost)
         },
     );
+    md += "## Cells\n\n";
     md += &cells_table(files).markdown();
     if let Some(c) = &cal {
         md += "\n";
@@ -233,6 +239,7 @@ fn header(files: &[LoadedFile]) -> String {
 
 fn cells_table(files: &[LoadedFile]) -> Table {
     let mut t = Table::new([
+        "Host",
         "Role",
         "Model",
         "Mode",
@@ -253,6 +260,7 @@ fn cells_table(files: &[LoadedFile]) -> Table {
                 _ => "-".into(),
             };
             t.push(vec![
+                r.host.clone(),
                 r.role.clone(),
                 r.model_file.clone(),
                 r.mode.clone(),
