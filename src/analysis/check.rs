@@ -108,7 +108,8 @@ pub struct Finding {
 pub struct Gate {
     /// Every finding, in cell order.
     pub findings: Vec<Finding>,
-    /// Baseline cells with no counterpart in the current results.
+    /// Baseline cells with no counterpart in the current results, or skipped now (not a
+    /// regression: a skip says why, e.g. insufficient memory on this machine).
     pub missing: Vec<String>,
     /// Unfairness warnings (threads, engine, ...).
     pub warnings: Vec<String>,
@@ -217,9 +218,19 @@ pub fn gate(baseline: &LoadedFile, current: &LoadedFile, tolerance: f64, set: Me
     for b in &baseline.rows {
         let key = JoinKey::of(b);
         let Some(c) = current.rows.iter().find(|c| JoinKey::of(c) == key) else {
-            g.missing.push(cell_text(b));
+            g.missing.push(format!(
+                "{}: in the baseline, not in the current results",
+                cell_text(b)
+            ));
             continue;
         };
+        if b.status == Status::Ok && c.status == Status::Skipped {
+            g.missing.push(format!(
+                "{}: ok in the baseline, skipped now ({})",
+                cell_text(c),
+                c.reason
+            ));
+        }
         if set.includes_status() {
             g.findings.extend(status_findings(b, c));
         }
@@ -254,7 +265,7 @@ pub fn summary(g: &Gate, tolerance: f64) -> String {
         );
     }
     for m in &g.missing {
-        out += &format!("missing   {m}: in the baseline, not in the current results\n");
+        out += &format!("missing   {m}\n");
     }
     let count = |v| g.with(v).count();
     let no_ci = g.findings.iter().filter(|f| !f.has_ci).count();
@@ -400,6 +411,19 @@ mod tests {
             s.contains("status: ok -> mode-not-effective (no drafted tokens)"),
             "{s}"
         );
+    }
+
+    #[test]
+    fn skipped_and_missing_cells_are_listed_not_regressed() {
+        let base = file(vec![row("baseline", 40.0), row("spec:16", 100.0)]);
+        let mut skipped = row("baseline", 40.0);
+        skipped.status = Status::Skipped;
+        skipped.reason = "insufficient memory (needs 9.1 GiB, has 6.0 GiB)".into();
+        let g = gate(&base, &file(vec![skipped]), 0.05, MetricSet::All);
+        assert!(!g.regressed());
+        let s = summary(&g, 0.05);
+        assert!(s.contains("skipped now (insufficient memory"), "{s}");
+        assert!(s.contains("spec:16 chat np=1: in the baseline, not in the current results"), "{s}");
     }
 
     #[test]
