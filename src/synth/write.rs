@@ -13,6 +13,7 @@ use super::presets::Arch;
 use super::Recipe;
 use crate::gguf::{GgmlType, TensorInfo, Value, Writer};
 use anyhow::Context;
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Seek, SeekFrom, Write};
 use std::path::Path;
@@ -20,6 +21,9 @@ use std::time::{Duration, Instant};
 
 /// Size of the reusable generation buffer.
 const CHUNK_BYTES: usize = 4 << 20;
+
+/// Extra blocks in a random pool, so chunks start at one of this many offsets.
+const POOL_SLACK_BLOCKS: usize = 4096;
 
 /// What writing a model took.
 #[derive(Debug, Clone)]
@@ -51,7 +55,7 @@ pub fn write_model(recipe: &Recipe, path: &Path, sparse: bool) -> anyhow::Result
     let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
     let start = Instant::now();
     let mut filler = Filler::new(recipe, sparse);
-    let mut out = HoleWriter { file, sparse };
+    let mut out = HoleWriter { file, sparse, zeros: if sparse { vec![0; CHUNK_BYTES] } else { Vec::new() } };
     let bytes = writer
         .write_to(&mut out, |i, info, w| filler.fill(&plan[i], info, w))
         .with_context(|| format!("writing {}", path.display()))?;
@@ -65,11 +69,16 @@ pub fn write_model(recipe: &Recipe, path: &Path, sparse: bool) -> anyhow::Result
 struct HoleWriter {
     file: File,
     sparse: bool,
+    /// A zero chunk to compare against (a memcmp, fast even in debug builds).
+    zeros: Vec<u8>,
 }
 
 impl Write for HoleWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if self.sparse && buf.len() >= 4096 && buf.iter().all(|&b| b == 0) {
+        // In sparse mode the filler writes only zeros, in CHUNK_BYTES pieces, while header
+        // bytes arrive in BufWriter flushes of at most 1 MB: a full chunk needs no check.
+        let zero = |b: &[u8]| b.len() == CHUNK_BYTES || (b.len() <= self.zeros.len() && b == &self.zeros[..b.len()]);
+        if self.sparse && buf.len() >= 4096 && zero(buf) {
             self.file.seek(SeekFrom::Current(buf.len() as i64))?;
             return Ok(buf.len());
         }
@@ -137,6 +146,10 @@ struct Filler {
     embd_seed: u64,
     n_vocab: usize,
     buf: Vec<u8>,
+    /// CHUNK_BYTES zero bytes (calloc'ed once).
+    zero_chunk: Vec<u8>,
+    /// Pre-generated random blocks per type.
+    pools: HashMap<GgmlType, Vec<u8>>,
     /// Predecessors of each token (CSR), for the output rows of `cycle`.
     pred_start: Vec<u32>,
     pred: Vec<u32>,
@@ -157,6 +170,8 @@ impl Filler {
             embd_seed: seed.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ 0xE3B0,
             n_vocab,
             buf: Vec::with_capacity(CHUNK_BYTES + (1 << 16)),
+            pools: HashMap::new(),
+            zero_chunk: vec![0; CHUNK_BYTES],
             pred_start,
             pred,
         }
@@ -165,20 +180,18 @@ impl Filler {
     fn fill(&mut self, t: &PlannedTensor, info: &TensorInfo, w: &mut dyn Write) -> io::Result<()> {
         let cycle = self.behavior.has_ground_truth() && !self.sparse;
         match t.role {
-            _ if self.sparse => self.constant(info.n_bytes, 0, w),
+            _ if self.sparse => self.zeros(info.n_bytes, w),
             r if r.is_norm() => self.f32_constant(info.n_elements, 1.0, w),
-            Role::AttnQBias | Role::AttnKBias | Role::AttnVBias => self.constant(info.n_bytes, 0, w),
-            r if cycle && r.writes_residual() => self.constant(info.n_bytes, 0, w),
+            Role::AttnQBias | Role::AttnKBias | Role::AttnVBias => self.zeros(info.n_bytes, w),
+            r if cycle && r.writes_residual() => self.zeros(info.n_bytes, w),
             Role::TokenEmbd if cycle => self.int_rows(t, w, |f, row, v| f.embd_row(row, v)),
             Role::Output if cycle => self.int_rows(t, w, |f, row, v| f.output_row(row, v)),
             _ => self.random(t.ty, info.n_bytes, w),
         }
     }
 
-    fn constant(&mut self, n_bytes: u64, byte: u8, w: &mut dyn Write) -> io::Result<()> {
-        self.buf.clear();
-        self.buf.resize(CHUNK_BYTES, byte);
-        write_repeated(&self.buf, n_bytes, w)
+    fn zeros(&mut self, n_bytes: u64, w: &mut dyn Write) -> io::Result<()> {
+        write_repeated(&self.zero_chunk, n_bytes, w)
     }
 
     fn f32_constant(&mut self, n: u64, v: f32, w: &mut dyn Write) -> io::Result<()> {
@@ -186,15 +199,23 @@ impl Filler {
         w.write_all(&bytes)
     }
 
+    /// Random blocks, written straight from a per-type pool of pre-generated blocks at a
+    /// random block offset: one memcpy-free write per 4 MB, so even a debug build writes
+    /// at disk speed. The contents repeat every few MB, which no kernel can exploit.
     fn random(&mut self, ty: GgmlType, n_bytes: u64, w: &mut dyn Write) -> io::Result<()> {
         let block = ty.type_size() as usize;
         let chunk = (CHUNK_BYTES / block).max(1) * block;
+        let rng = &mut self.rng;
+        let pool = self.pools.entry(ty).or_insert_with(|| {
+            let mut p = vec![0u8; chunk + POOL_SLACK_BLOCKS * block];
+            fill_random(ty, &mut p, rng);
+            p
+        });
         let mut left = n_bytes as usize;
-        self.buf.resize(chunk, 0);
         while left > 0 {
             let n = left.min(chunk);
-            fill_random(ty, &mut self.buf[..n], &mut self.rng);
-            w.write_all(&self.buf[..n])?;
+            let off = self.rng.below(POOL_SLACK_BLOCKS as u64) as usize * block;
+            w.write_all(&pool[off..off + n])?;
             left -= n;
         }
         Ok(())
