@@ -55,23 +55,36 @@ impl MetricSet {
 }
 
 // ---------------------------------------------------------------------------------------------
-// SEAM for `check --profile NAME` (wired by the integrator once the driver branch is merged).
-//
-// `ProfileRunner` runs a profile like `bench run --profile NAME` and returns the path of the
-// results CSV it wrote. `default_runner()` returns `None` until it is wired; then `--profile`
-// fails with "not available". To wire it, replace the body of `default_runner` with
-//     Some(|name: &str| crate::driver::run_profile(name))
-// where `crate::driver::run_profile(name: &str) -> anyhow::Result<PathBuf>` runs the profile
-// with default options and returns the CSV path (a failed cell is not an error: the gate
-// judges it).
+// SEAM for `check --profile NAME`: `ProfileRunner` runs a profile like `bench run --profile NAME`
+// (default options) and returns the path of the results CSV it wrote. `default_runner` wires
+// it to `crate::driver::run_profile`; tests pass their own runner to `command`. A run with
+// failed cells is not an error: the gate judges those cells.
 // ---------------------------------------------------------------------------------------------
 
 /// Runs a profile by name and returns the path of the results CSV it wrote.
 pub type ProfileRunner = fn(&str) -> anyhow::Result<PathBuf>;
 
-/// The runner `bench check --profile` uses; `None` until the integrator wires the driver.
+/// The runner `bench check --profile` uses: the driver's `run_profile`.
 pub fn default_runner() -> Option<ProfileRunner> {
-    None
+    Some(run_profile_with_defaults)
+}
+
+/// `bench run --profile NAME` with every other option at its default (parsed by clap, so new
+/// driver options keep their defaults here too).
+fn run_profile_with_defaults(name: &str) -> anyhow::Result<PathBuf> {
+    #[derive(clap::Parser)]
+    struct Run {
+        #[command(flatten)]
+        args: crate::driver::RunArgs,
+    }
+    let run = <Run as clap::Parser>::try_parse_from(["run", "--profile", name])?;
+    let outcome = crate::driver::run_profile(&run.args)?;
+    anyhow::ensure!(
+        !outcome.interrupted,
+        "the run of profile {name} was interrupted"
+    );
+    eprintln!("check: ran profile {name}: {}", outcome.csv.display());
+    Ok(outcome.csv)
 }
 
 /// Parses `5%` or `0.05` into a fraction in [0, 1).
@@ -423,7 +436,10 @@ mod tests {
         assert!(!g.regressed());
         let s = summary(&g, 0.05);
         assert!(s.contains("skipped now (insufficient memory"), "{s}");
-        assert!(s.contains("spec:16 chat np=1: in the baseline, not in the current results"), "{s}");
+        assert!(
+            s.contains("spec:16 chat np=1: in the baseline, not in the current results"),
+            "{s}"
+        );
     }
 
     #[test]
@@ -436,7 +452,7 @@ mod tests {
     }
 
     #[test]
-    fn profile_without_runner_is_not_available() {
+    fn profile_uses_the_runner() {
         let args = CheckArgs {
             baseline: "b.csv".into(),
             current: None,
