@@ -147,7 +147,7 @@ fn wait_for_server(child: &mut Child, csv: &Path, rows: usize) -> u32 {
     panic!("no llama-server appeared under bench pid {}", child.id());
 }
 
-fn rows(csv: &Path) -> Vec<ResultRow> {
+fn read_rows(csv: &Path) -> Vec<ResultRow> {
     read_results(csv).unwrap_or_else(|e| panic!("{e}"))
 }
 
@@ -166,7 +166,7 @@ fn engine_run_tiny_profile_measures_every_mode_losslessly() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let rows = rows(&csv);
+    let rows = read_rows(&csv);
     let modes: Vec<(&str, &str)> = rows
         .iter()
         .map(|r| (r.role.as_str(), r.mode.as_str()))
@@ -254,7 +254,7 @@ fn engine_run_ctrl_c_keeps_finished_rows_and_exits_130() {
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130));
     assert!(!alive(server), "the server must be stopped on Ctrl-C");
-    let rows = rows(&csv);
+    let rows = read_rows(&csv);
     assert_eq!(rows[0].status, Status::Ok);
     assert_eq!(rows[1].status, Status::Interrupted, "{:?}", rows[1]);
     // --resume finishes the run without repeating the finished baseline.
@@ -281,7 +281,7 @@ fn engine_run_ctrl_c_keeps_finished_rows_and_exits_130() {
         "{}",
         String::from_utf8_lossy(&resumed.stderr)
     );
-    let after = rows(&csv);
+    let after = read_rows(&csv);
     let keys: Vec<_> = after
         .iter()
         .map(|r| (r.role.clone(), r.mode.clone()))
@@ -317,7 +317,7 @@ fn engine_run_server_killed_mid_cell_fails_that_cell_and_goes_on() {
     .unwrap();
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(1), "failed cells give exit code 1");
-    let rows = rows(&csv);
+    let rows = read_rows(&csv);
     assert_eq!(rows[0].status, Status::Failed, "{:?}", rows[0]);
     assert!(
         rows[0].reason.contains("tail of"),
@@ -363,4 +363,48 @@ fn engine_run_missing_model_is_an_error_before_any_launch() {
         !csv.exists(),
         "nothing is written before the inputs are checked"
     );
+}
+
+#[test]
+fn engine_run_draft_with_another_vocabulary_is_refused_before_any_launch() {
+    let dir = common::temp_dir();
+    for (name, vocab) in [("target.gguf", "4096"), ("draft.gguf", "8192")] {
+        let out = Command::cargo_bin("bench")
+            .unwrap()
+            .args(["synth", "--embd", "128", "--heads", "2", "--layers", "1", "--quant", "F16", "--n-vocab", vocab, "-o"])
+            .arg(dir.path().join(name))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let profile = dir.path().join("v.toml");
+    std::fs::write(
+        &profile,
+        r#"name = "v"
+[[roles]]
+name = "workers"
+model = "target.gguf"
+quant = "F16"
+tier = "HOT"
+draft = "draft"
+modes = ["spec:4"]
+[[roles]]
+name = "draft"
+model = "draft.gguf"
+quant = "F16"
+tier = "HOT"
+"#,
+    )
+    .unwrap();
+    let csv = dir.path().join("v.csv");
+    let out = Command::cargo_bin("bench")
+        .unwrap()
+        .args(["run", "--profile", profile.to_str().unwrap(), "--models-dir", dir.path().to_str().unwrap(), "--out"])
+        .arg(&csv)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("draft.gguf") && err.contains("target.gguf") && err.contains("vocabulary"), "{err}");
+    assert!(!csv.exists());
 }
