@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use tpsbench::results::{read_results, ResultRow, Status};
 
 /// A tiny profile: one dense synthetic target with a draft, modes baseline, spec:4, lookup.
-fn tiny_profile(dir: &Path, n_predict: u32, extra_role: bool) -> PathBuf {
+fn tiny_profile(dir: &Path, n_predict: u32, modes: &str, extra_role: bool) -> PathBuf {
     let mut text = format!(
         r#"name = "tiny"
 [run]
@@ -26,7 +26,7 @@ kind = "workers"
 quant = "F16"
 tier = "HOT"
 draft = "draft"
-modes = ["spec:4", "lookup"]
+modes = [{modes}]
 ctx = 1024
 [roles.synth]
 layers = 4
@@ -155,7 +155,7 @@ fn read_rows(csv: &Path) -> Vec<ResultRow> {
 fn engine_run_tiny_profile_measures_every_mode_losslessly() {
     let _lock = common::llama_server_lock();
     let dir = common::temp_dir();
-    let profile = tiny_profile(dir.path(), 48, false);
+    let profile = tiny_profile(dir.path(), 48, r#""spec:4", "lookup""#, false);
     let csv = dir.path().join("tiny.csv");
     let out = bench(&["run", "--profile", profile.to_str().unwrap()], &csv)
         .output()
@@ -211,7 +211,7 @@ fn engine_run_tiny_profile_measures_every_mode_losslessly() {
 fn engine_run_sigkilled_harness_leaves_no_server() {
     let _lock = common::llama_server_lock();
     let dir = common::temp_dir();
-    let profile = tiny_profile(dir.path(), 4000, false);
+    let profile = tiny_profile(dir.path(), 4000, "", false);
     let csv = dir.path().join("k.csv");
     let mut child = bench(&["run", "--profile", profile.to_str().unwrap()], &csv)
         .stdout(Stdio::null())
@@ -236,7 +236,7 @@ fn engine_run_sigkilled_harness_leaves_no_server() {
 fn engine_run_ctrl_c_keeps_finished_rows_and_exits_130() {
     let _lock = common::llama_server_lock();
     let dir = common::temp_dir();
-    let profile = tiny_profile(dir.path(), 1500, false);
+    let profile = tiny_profile(dir.path(), 600, r#""spec:4", "lookup""#, false);
     let csv = dir.path().join("c.csv");
     let mut child = bench(&["run", "--profile", profile.to_str().unwrap()], &csv)
         .stdout(Stdio::null())
@@ -294,6 +294,9 @@ fn engine_run_ctrl_c_keeps_finished_rows_and_exits_130() {
         "{keys:?}"
     );
     assert!(after.iter().all(|r| r.status == Status::Ok), "{after:?}");
+    // The baseline of the interrupted run still serves the resumed cells.
+    let spec = after.iter().find(|r| r.mode == "spec:4").unwrap();
+    assert!(spec.speedup.is_some(), "{spec:?}");
     assert_eq!(after.len(), 4);
 }
 
@@ -301,7 +304,7 @@ fn engine_run_ctrl_c_keeps_finished_rows_and_exits_130() {
 fn engine_run_server_killed_mid_cell_fails_that_cell_and_goes_on() {
     let _lock = common::llama_server_lock();
     let dir = common::temp_dir();
-    let profile = tiny_profile(dir.path(), 3000, true);
+    let profile = tiny_profile(dir.path(), 2000, "", true);
     let csv = dir.path().join("f.csv");
     let mut child = bench(&["run", "--profile", profile.to_str().unwrap()], &csv)
         .stdout(Stdio::null())

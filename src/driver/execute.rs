@@ -105,6 +105,22 @@ impl<'a> Executor<'a> {
         }
     }
 
+    /// Baselines measured by an earlier, interrupted run of the same file (`--resume`), so
+    /// the cells measured now still get their speedup and losslessness.
+    pub fn recover_baselines(&mut self, raw: &[RawRepetition]) {
+        for rep in raw.iter().filter(|r| !r.warmup && r.key.mode == "baseline") {
+            let Some(role) = self.roles.iter().position(|r| r.role.name == rep.key.role) else {
+                continue;
+            };
+            let key = (role, rep.key.workload.clone(), rep.key.parallel);
+            let b = self.baselines.entry(key).or_insert_with(|| Baseline { decode_tps: Vec::new(), tokens: Vec::new() });
+            b.decode_tps.extend(rep.request.metrics().decode_tps_server);
+            if rep.rep == 0 {
+                b.tokens.push(rep.request.token_ids.clone());
+            }
+        }
+    }
+
     /// True once Ctrl-C was pressed.
     pub fn interrupted(&self) -> bool {
         self.interrupt.is_set()

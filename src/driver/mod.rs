@@ -185,7 +185,12 @@ pub fn run_profile(args: &RunArgs) -> anyhow::Result<RunOutcome> {
     let csv = writer.csv_path().to_path_buf();
     let (rows, n_launches) = runtime.block_on(async {
         let watcher = spawn_ctrl_c(interrupt.clone());
+        let earlier = match args.resume {
+            Some(_) => crate::results::read_raw(writer.jsonl_path()).unwrap_or_default(),
+            None => Vec::new(),
+        };
         let mut exec = Executor::new(&env, &roles, &mut writer, &progress, interrupt.clone());
+        exec.recover_baselines(&earlier);
         let mut i = 0;
         while i < launches.len() && !exec.interrupted() {
             let probed_before = exec.per_request_spec_k.is_some();
