@@ -13,12 +13,16 @@ fn every_profile_file_is_embedded_unchanged() {
         if path.extension().is_some_and(|e| e == "toml") {
             let name = path.file_stem().unwrap().to_string_lossy().to_string();
             let embedded = profile::EMBEDDED.iter().find(|(n, _)| *n == name);
-            let (_, text) = embedded.unwrap_or_else(|| panic!("{} is not in profile::EMBEDDED", path.display()));
+            let (_, text) = embedded
+                .unwrap_or_else(|| panic!("{} is not in profile::EMBEDDED", path.display()));
             assert_eq!(std::fs::read_to_string(&path).unwrap(), *text, "{name}");
             on_disk.insert(name);
         }
     }
-    let embedded: BTreeSet<String> = profile::EMBEDDED.iter().map(|(n, _)| n.to_string()).collect();
+    let embedded: BTreeSet<String> = profile::EMBEDDED
+        .iter()
+        .map(|(n, _)| n.to_string())
+        .collect();
     assert_eq!(on_disk, embedded);
 }
 
@@ -28,7 +32,12 @@ fn production_follows_the_guide_table() {
     let tier = |kind: RoleKind| p.roles.iter().find(|r| r.kind == kind).unwrap().tier;
     // Recommended Configurations > Production: HOT frontdoor, coder_escalation, workers,
     // worker_vision; WARM architect_general, ingest; no architect_coding.
-    for kind in [RoleKind::Frontdoor, RoleKind::CoderEscalation, RoleKind::Workers, RoleKind::WorkerVision] {
+    for kind in [
+        RoleKind::Frontdoor,
+        RoleKind::CoderEscalation,
+        RoleKind::Workers,
+        RoleKind::WorkerVision,
+    ] {
         assert_eq!(tier(kind), Tier::Hot, "{kind}");
     }
     assert_eq!(tier(RoleKind::ArchitectGeneral), Tier::Warm);
@@ -41,7 +50,10 @@ fn production_follows_the_guide_table() {
 fn full_has_every_role_kind_and_minimal_has_one_model() {
     let full = profile::load("full").unwrap();
     for kind in RoleKind::ALL {
-        assert!(full.roles.iter().any(|r| r.kind == kind), "full lacks {kind}");
+        assert!(
+            full.roles.iter().any(|r| r.kind == kind),
+            "full lacks {kind}"
+        );
     }
     assert_eq!(profile::load("minimal").unwrap().roles.len(), 1);
 }

@@ -256,3 +256,69 @@ fn missing_files() {
     let err = ResultWriter::append_to(&path).unwrap_err();
     assert!(err.to_string().contains("absent.csv"), "{err}");
 }
+
+/// Child half of the kill test: writes raw lines and rows forever into the file named by
+/// `TPSBENCH_WRITER_CHILD`. Ignored unless the parent test starts it.
+#[test]
+#[ignore = "started by killed_writer_leaves_a_resumable_file"]
+fn writer_child() {
+    let Some(path) = std::env::var_os("TPSBENCH_WRITER_CHILD") else {
+        return;
+    };
+    let mut writer = ResultWriter::create(Path::new(&path)).unwrap();
+    for i in 0.. {
+        let mode = format!("spec:{i}");
+        for r in 0..3 {
+            writer.push_raw(&rep(&mode, r)).unwrap();
+        }
+        writer.push(&row(&mode, Status::Ok)).unwrap();
+    }
+}
+
+/// A writer killed with SIGKILL at an arbitrary moment leaves a file that resumes cleanly:
+/// every row read back is whole, each cell once, rows and raw lines consistent.
+#[test]
+fn killed_writer_leaves_a_resumable_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("killed.csv");
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "writer_child", "--ignored", "--nocapture"])
+        .env("TPSBENCH_WRITER_CHILD", &path)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::fs::read(&path).map_or(0, |b| b.iter().filter(|c| **c == b'\n').count()) < 30 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the child wrote nothing"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL, by this child's PID
+    child.wait().unwrap();
+
+    let mut writer = ResultWriter::append_to(&path).unwrap();
+    let finished = writer.finished().clone();
+    writer.push(&row("after-resume", Status::Ok)).unwrap();
+    let jsonl = writer.jsonl_path().to_path_buf();
+    drop(writer);
+    let rows = read_results(&path).unwrap();
+    assert!(rows.len() >= 29, "{} rows", rows.len());
+    let expected: Vec<String> = (0..rows.len() - 1)
+        .map(|i| format!("spec:{i}"))
+        .chain(["after-resume".into()])
+        .collect();
+    assert_eq!(
+        rows.iter().map(|r| r.mode.clone()).collect::<Vec<_>>(),
+        expected
+    );
+    let raw = tpsbench::results::read_raw(&jsonl).unwrap();
+    assert_eq!(
+        raw.len(),
+        3 * finished.len(),
+        "raw lines only of finished cells"
+    );
+    assert!(raw.iter().all(|r| finished.contains(&r.key)));
+}

@@ -203,3 +203,51 @@ fn readme_column_table_is_generated_from_the_struct() {
         "regenerate with TPSBENCH_BLESS=1 cargo test --test results_schema"
     );
 }
+
+#[test]
+fn raw_lines_read_back_per_cell_without_the_warm_up() {
+    use std::time::Duration;
+    use tpsbench::measure::{RequestRaw, ServerTimingsRaw};
+    use tpsbench::results::{decode_tps_by_cell, read_raw};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("run.csv");
+    let request = |predicted_ms: f64| RequestRaw {
+        timings: ServerTimingsRaw {
+            predicted_n: 10,
+            predicted_ms,
+            ..Default::default()
+        },
+        end: Duration::from_millis(1),
+        ..RequestRaw::default()
+    };
+    let key = sample_row().key();
+    let mut writer = ResultWriter::create(&path).unwrap();
+    writer
+        .push_raw(&RawRepetition::new(&key, 0, true, request(1000.0)))
+        .unwrap();
+    writer
+        .push_raw(&RawRepetition::new(&key, 0, false, request(500.0)))
+        .unwrap();
+    writer
+        .push_raw(&RawRepetition::new(&key, 1, false, request(250.0)))
+        .unwrap();
+    let reps = read_raw(writer.jsonl_path()).unwrap();
+    assert_eq!(reps.len(), 3);
+    assert_eq!(decode_tps_by_cell(&reps)[&key], vec![20.0, 40.0]);
+
+    let bad = dir.path().join("bad.jsonl");
+    let text = std::fs::read_to_string(writer.jsonl_path()).unwrap();
+    std::fs::write(
+        &bad,
+        text.replacen("\"schema_version\":1", "\"schema_version\":7", 1),
+    )
+    .unwrap();
+    let err = read_raw(&bad).unwrap_err().to_string();
+    assert!(
+        err.contains("bad.jsonl:1: column `schema_version`"),
+        "{err}"
+    );
+    std::fs::write(&bad, text.replacen("\"rep\":1", "\"rep\":\"x\"", 1)).unwrap();
+    let err = read_raw(&bad).unwrap_err().to_string();
+    assert!(err.contains("bad.jsonl:3: column "), "{err}");
+}

@@ -3,75 +3,32 @@
 //! Text prompts serve real models; synthetic `cycle` models get token-id prompts built
 //! from their cycle structure, so the ground truth of every answer is known in advance.
 
-use serde::{Deserialize, Serialize};
-use std::fmt;
-use std::str::FromStr;
+pub use crate::profile::Workload;
 
-/// One of the shipped workloads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Workload {
-    /// A short question with a 256-token answer by default.
-    Chat,
-    /// A source file to be returned with a small change: the answer repeats the prompt,
-    /// which is where prompt lookup shines.
-    CodeEdit,
-    /// A long document to be summarised: prefill-heavy.
-    Summarize,
-}
-
-/// All workloads, in the order a run executes them.
-pub const ALL: [Workload; 3] = [Workload::Chat, Workload::CodeEdit, Workload::Summarize];
-
-impl Workload {
-    /// The workload's name as profiles and result files spell it.
-    pub fn name(self) -> &'static str {
-        match self {
-            Workload::Chat => "chat",
-            Workload::CodeEdit => "code-edit",
-            Workload::Summarize => "summarize",
+/// The text prompt of a workload, for real models.
+pub fn text_prompt(w: Workload) -> String {
+    match w {
+        Workload::Chat => CHAT_PROMPT.to_string(),
+        Workload::CodeEdit => {
+            format!("{CODE_EDIT_INSTRUCTION}\n\n```rust\n{CODE_EDIT_SOURCE}```\n\n```rust\n")
         }
-    }
-
-    /// The text prompt for real models.
-    pub fn text_prompt(self) -> String {
-        match self {
-            Workload::Chat => CHAT_PROMPT.to_string(),
-            Workload::CodeEdit => {
-                format!("{CODE_EDIT_INSTRUCTION}\n\n```rust\n{CODE_EDIT_SOURCE}```\n\n```rust\n")
-            }
-            Workload::Summarize => format!(
+        Workload::Summarize => {
+            format!(
                 "{SUMMARIZE_INSTRUCTION}\n\n{}\n\nSummary:",
                 summarize_document()
-            ),
-        }
-    }
-
-    /// Length in tokens of the token-id prompt used with synthetic models.
-    pub fn synthetic_prompt_tokens(self) -> usize {
-        match self {
-            Workload::Chat => 24,
-            // Longer than any cycle the presets use, so the answer continues a repeated
-            // pattern already in the context, as an edited file repeats its source.
-            Workload::CodeEdit => 320,
-            Workload::Summarize => 1024,
+            )
         }
     }
 }
 
-impl fmt::Display for Workload {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Workload {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        ALL.into_iter()
-            .find(|w| w.name() == s)
-            .ok_or_else(|| format!("unknown workload `{s}` (allowed: chat, code-edit, summarize)"))
+/// Length in tokens of the token-id prompt used with synthetic `cycle` models.
+pub fn synthetic_prompt_tokens(w: Workload) -> usize {
+    match w {
+        Workload::Chat => 24,
+        // Longer than the cycles the presets use, so the answer continues a pattern
+        // already in the context, as an edited file repeats its source.
+        Workload::CodeEdit => 320,
+        Workload::Summarize => 1024,
     }
 }
 
@@ -182,22 +139,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_round_trip() {
-        for w in ALL {
-            assert_eq!(w.name().parse::<Workload>().unwrap(), w);
-        }
-        assert!("poetry"
-            .parse::<Workload>()
-            .unwrap_err()
-            .contains("allowed"));
-    }
-
-    #[test]
     fn prompts_grow_with_the_workload() {
-        let chat = Workload::Chat.text_prompt().len();
-        let edit = Workload::CodeEdit.text_prompt().len();
-        let summ = Workload::Summarize.text_prompt().len();
+        let chat = text_prompt(Workload::Chat).len();
+        let edit = text_prompt(Workload::CodeEdit).len();
+        let summ = text_prompt(Workload::Summarize).len();
         assert!(chat < edit && edit < summ, "{chat} {edit} {summ}");
-        assert!(Workload::CodeEdit.text_prompt().contains("pub fn mean"));
+        assert!(text_prompt(Workload::CodeEdit).contains("pub fn mean"));
+        assert!(synthetic_prompt_tokens(Workload::CodeEdit) > 256);
     }
 }

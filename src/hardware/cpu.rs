@@ -244,7 +244,10 @@ mod tests {
 
     #[test]
     fn cpulist_ranges_singles_and_whitespace() {
-        assert_eq!(parse_cpulist("0-3,8,10-11\n").unwrap(), vec![0, 1, 2, 3, 8, 10, 11]);
+        assert_eq!(
+            parse_cpulist("0-3,8,10-11\n").unwrap(),
+            vec![0, 1, 2, 3, 8, 10, 11]
+        );
         assert_eq!(parse_cpulist("5").unwrap(), vec![5]);
         assert_eq!(parse_cpulist("").unwrap(), Vec::<usize>::new());
         assert_eq!(parse_cpulist("1,0-1").unwrap(), vec![0, 1]);

@@ -63,7 +63,11 @@ impl IsaFeatures {
             ("I8MM", self.i8mm),
             ("SVE", self.sve),
         ];
-        flags.iter().filter(|(_, on)| *on).map(|(n, _)| *n).collect()
+        flags
+            .iter()
+            .filter(|(_, on)| *on)
+            .map(|(n, _)| *n)
+            .collect()
     }
 
     /// AVX-512 foundation present (the guide's "2-4x faster inference" line).

@@ -58,6 +58,11 @@ pub fn read_meminfo() -> anyhow::Result<MemInfo> {
     parse_meminfo(&text).with_context(|| format!("parsing {MEMINFO}"))
 }
 
+/// `MemTotal` in bytes (what `free` shows as total; the guide's tiers use it in GiB).
+pub fn mem_total_bytes() -> anyhow::Result<u64> {
+    Ok(read_meminfo()?.total_bytes)
+}
+
 /// `MemAvailable` in bytes: what can still be allocated without swapping.
 pub fn mem_available_bytes() -> anyhow::Result<u64> {
     Ok(read_meminfo()?.available_bytes)
@@ -96,6 +101,6 @@ HugePages_Total:       0\n";
     #[test]
     fn this_machine_has_some_memory_available() {
         let avail = mem_available_bytes().unwrap();
-        assert!(avail > 0 && avail <= read_meminfo().unwrap().total_bytes);
+        assert!(avail > 0 && avail <= mem_total_bytes().unwrap());
     }
 }

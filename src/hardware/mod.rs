@@ -24,7 +24,7 @@ use serde::Serialize;
 pub use bandwidth::{measure_read_bandwidth, BandwidthPoint, ReadBuffer};
 pub use cpu::{logical_cores, physical_cores};
 pub use isa::IsaFeatures;
-pub use memory::mem_available_bytes;
+pub use memory::{mem_available_bytes, mem_total_bytes};
 pub use numa::NumaNode;
 pub use storage::Storage;
 pub use tier::{tier_for_ram, Tier};
@@ -34,6 +34,12 @@ use memory::GIB;
 /// Up to this many logical CPUs, every thread count is measured; above it, powers of two
 /// plus the physical and logical counts, so the default run stays near its time budget.
 const ALL_COUNTS_UP_TO: usize = 16;
+
+/// Version of the `bench hw --json` layout.
+pub const HW_SCHEMA_VERSION: u32 = 1;
+
+/// More reader threads than this per logical CPU only measure the scheduler.
+const MAX_THREADS_PER_CPU: usize = 8;
 
 /// Arguments of `bench hw`.
 #[derive(Debug, clap::Args)]
@@ -105,6 +111,8 @@ impl AssessOptions {
 /// The whole `bench hw` report. Field names are stable (documented in docs/readme/hw.md).
 #[derive(Debug, Clone, Serialize)]
 pub struct Hardware {
+    /// Version of this JSON layout; bumped when a field changes meaning or disappears.
+    pub hw_schema_version: u32,
     /// MemTotal in GiB (what `free -g` shows before rounding down).
     pub ram_total_gib: f64,
     /// MemAvailable in GiB.
@@ -156,6 +164,7 @@ pub fn assess(opts: &AssessOptions) -> anyhow::Result<Hardware> {
     let best = best_point(&points);
     let (tier, tier_reason) = tier_for_ram(ram_total_gib);
     Ok(Hardware {
+        hw_schema_version: HW_SCHEMA_VERSION,
         ram_total_gib,
         ram_available_gib: mem.available_bytes as f64 / GIB,
         cpu_model: cpu::cpu_model(),
@@ -184,6 +193,10 @@ pub fn thread_counts(
     if let Some(list) = chosen {
         if list.is_empty() || list.contains(&0) {
             bail!("--threads needs thread counts of at least 1, got {list:?}");
+        }
+        let cap = MAX_THREADS_PER_CPU * logical.max(1);
+        if let Some(n) = list.iter().find(|n| **n > cap) {
+            bail!("--threads {n} is more than {MAX_THREADS_PER_CPU} threads per logical CPU ({logical}); use at most {cap}");
         }
         let mut v = list.to_vec();
         v.dedup();
@@ -247,7 +260,10 @@ mod tests {
     #[test]
     fn default_thread_counts_cover_small_machines_fully() {
         assert_eq!(thread_counts(None, 2, 2).unwrap(), vec![1, 2]);
-        assert_eq!(thread_counts(None, 4, 8).unwrap(), (1..=8).collect::<Vec<_>>());
+        assert_eq!(
+            thread_counts(None, 4, 8).unwrap(),
+            (1..=8).collect::<Vec<_>>()
+        );
     }
 
     #[test]
@@ -264,6 +280,8 @@ mod tests {
         assert_eq!(thread_counts(Some(&[4]), 2, 2).unwrap(), vec![4]);
         assert!(thread_counts(Some(&[0, 1]), 2, 2).is_err());
         assert!(thread_counts(Some(&[]), 2, 2).is_err());
+        let err = thread_counts(Some(&[1, 17]), 2, 2).unwrap_err().to_string();
+        assert!(err.contains("17") && err.contains("at most 16"), "{err}");
     }
 
     #[test]

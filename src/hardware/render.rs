@@ -8,7 +8,12 @@ use super::Hardware;
 
 /// The report as text, ready to print.
 pub fn table(hw: &Hardware) -> String {
-    format!("{}\n\n{}\n", facts(hw), bandwidth(hw))
+    // The borderless facts table pads every line to the widest one; drop the padding.
+    let facts: Vec<String> = facts(hw)
+        .lines()
+        .map(|l| l.trim_end().to_string())
+        .collect();
+    format!("{}\n\n{}\n", facts.join("\n"), bandwidth(hw))
 }
 
 fn facts(hw: &Hardware) -> Table {
@@ -60,8 +65,14 @@ fn fact_rows(hw: &Hardware) -> Vec<(&'static str, String)> {
         (
             "Read bandwidth",
             format!(
-                "{:.1} GB/s best ({} threads)",
-                hw.best_bandwidth_gbps, hw.best_bandwidth_threads
+                "{:.1} GB/s best, with {} thread{}",
+                hw.best_bandwidth_gbps,
+                hw.best_bandwidth_threads,
+                if hw.best_bandwidth_threads == 1 {
+                    ""
+                } else {
+                    "s"
+                }
             ),
         ),
         ("Tier", format!("{}: {}", hw.tier, hw.tier_reason)),
@@ -120,4 +131,78 @@ fn bandwidth(hw: &Hardware) -> Table {
         }
     }
     t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hardware::{BandwidthPoint, IsaFeatures, NumaNode, Storage, Tier};
+
+    fn fixture() -> Hardware {
+        Hardware {
+            hw_schema_version: 1,
+            ram_total_gib: 251.4,
+            ram_available_gib: 200.0,
+            cpu_model: "Test CPU 9000".into(),
+            sockets: 2,
+            physical_cores: 64,
+            logical_cores: 128,
+            isa: IsaFeatures {
+                arch: "x86_64".into(),
+                avx2: true,
+                amx_int8: true,
+                ..IsaFeatures::default()
+            },
+            numa: vec![NumaNode {
+                id: 0,
+                cpus: vec![0, 1, 2, 3, 8],
+                mem_total_gib: 125.7,
+                mem_free_gib: 100.0,
+            }],
+            storage: Storage {
+                models_dir: "/models".into(),
+                free_bytes: 0,
+                total_bytes: 0,
+                free_gib: 1000.0,
+                total_gib: 2000.0,
+            },
+            llc_bytes: Some(256 << 20),
+            bandwidth_buffer_bytes: 2 << 30,
+            bandwidth: vec![BandwidthPoint {
+                threads: 1,
+                bandwidth_gbps: 31.25,
+                median_bandwidth_gbps: 30.0,
+                passes: 40,
+                bytes_per_pass: 32 << 20,
+                best_pass_secs: 0.001,
+            }],
+            best_bandwidth_gbps: 31.25,
+            best_bandwidth_threads: 1,
+            tier: Tier::Standard,
+            tier_reason: "because".into(),
+        }
+    }
+
+    #[test]
+    fn table_shows_every_fact_and_each_bandwidth_row() {
+        let text = table(&fixture());
+        for needle in [
+            "Test CPU 9000",
+            "2 socket(s), 64 physical, 128 logical",
+            "251.4 GiB total",
+            "AVX2 AMX_INT8",
+            "node0: CPUs 0-3,8, 125.7 GiB",
+            "256 MiB (bandwidth buffer 2048 MiB)",
+            "/models: 1000.0 GiB free of 2000.0 GiB",
+            "31.2 GB/s best, with 1 thread",
+            "STANDARD: because",
+            "read GB/s (best)",
+        ] {
+            assert!(text.contains(needle), "missing {needle:?} in\n{text}");
+        }
+        assert!(
+            text.lines().all(|l| l == l.trim_end()),
+            "trailing spaces in\n{text}"
+        );
+    }
 }

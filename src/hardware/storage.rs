@@ -25,8 +25,8 @@ pub struct Storage {
 
 /// Checks that `dir` is a directory and reads its filesystem's free and total space.
 pub fn read_storage(dir: &Path) -> anyhow::Result<Storage> {
-    let meta = std::fs::metadata(dir)
-        .with_context(|| format!("models directory {}", dir.display()))?;
+    let meta =
+        std::fs::metadata(dir).with_context(|| format!("models directory {}", dir.display()))?;
     if !meta.is_dir() {
         bail!("models directory {} is not a directory", dir.display());
     }
@@ -86,6 +86,9 @@ mod tests {
         let file = dir.path().join("model.gguf");
         std::fs::write(&file, b"x").unwrap();
         let err = format!("{:#}", read_storage(&file).unwrap_err());
-        assert!(err.contains("model.gguf") && err.contains("not a directory"), "{err}");
+        assert!(
+            err.contains("model.gguf") && err.contains("not a directory"),
+            "{err}"
+        );
     }
 }

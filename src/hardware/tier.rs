@@ -28,12 +28,27 @@ pub enum Tier {
 
 /// (tier, lower bound in GiB, upper bound in GiB, the guide's recommendation)
 const TIERS: [(Tier, f64, f64, &str); 6] = [
-    (Tier::DevOnly, 0.0, 32.0, "Use mock mode or 0.5B-1.5B models"),
+    (
+        Tier::DevOnly,
+        0.0,
+        32.0,
+        "Use mock mode or 0.5B-1.5B models",
+    ),
     (Tier::Minimal, 32.0, 64.0, "One 7B model for all roles"),
-    (Tier::Basic, 64.0, 128.0, "Frontdoor + workers, no architects"),
+    (
+        Tier::Basic,
+        64.0,
+        128.0,
+        "Frontdoor + workers, no architects",
+    ),
     (Tier::Standard, 128.0, 256.0, "HOT tier + one architect"),
     (Tier::Production, 256.0, 512.0, "HOT + architect_general"),
-    (Tier::Full, 512.0, f64::INFINITY, "All tiers including 480B architect"),
+    (
+        Tier::Full,
+        512.0,
+        f64::INFINITY,
+        "All tiers including 480B architect",
+    ),
 ];
 
 impl Tier {
@@ -121,7 +136,10 @@ mod tests {
         assert!(!r.contains("just under"), "{r}");
         let (t, r) = tier_for_ram(251.4);
         assert_eq!(t, Tier::Standard);
-        assert!(r.contains("128-256 GiB") && r.contains("just under 256"), "{r}");
+        assert!(
+            r.contains("128-256 GiB") && r.contains("just under 256"),
+            "{r}"
+        );
         let (_, r) = tier_for_ram(600.0);
         assert!(r.contains(">= 512 GiB") && r.contains("480B"), "{r}");
     }
@@ -129,6 +147,9 @@ mod tests {
     #[test]
     fn labels_and_json_names() {
         assert_eq!(Tier::DevOnly.to_string(), "DEV ONLY");
-        assert_eq!(serde_json::to_string(&Tier::DevOnly).unwrap(), "\"dev_only\"");
+        assert_eq!(
+            serde_json::to_string(&Tier::DevOnly).unwrap(),
+            "\"dev_only\""
+        );
     }
 }

@@ -1,5 +1,7 @@
 //! A cell's metrics from its timed repetitions: the numbers that go into one result row.
 
+use std::time::Duration;
+
 use super::latency::{itl_percentiles, ItlPercentiles};
 use super::request::{RequestMetrics, RequestRaw};
 use super::sample::{Sample, Summary};
@@ -56,6 +58,15 @@ pub fn cell_metrics(requests: &[RequestRaw]) -> CellMetrics {
     }
 }
 
+/// Aggregate decode speed of one repetition of a parallel cell: the tokens the server
+/// generated for all its concurrent requests (sum of `predicted_n`) over the wall time from
+/// the first request sent to the last stream ended (tokens/s). `None` for a zero wall time.
+pub fn aggregate_tps(batch: &[RequestRaw], wall: Duration) -> Option<f64> {
+    let tokens: u64 = batch.iter().map(|r| r.timings.predicted_n).sum();
+    let seconds = wall.as_secs_f64();
+    (tokens > 0 && seconds > 0.0).then(|| tokens as f64 / seconds)
+}
+
 /// Mean of the values that are present, `None` if none is.
 fn mean_present(values: impl Iterator<Item = Option<f64>>) -> Option<f64> {
     let present: Vec<f64> = values.flatten().filter(|v| v.is_finite()).collect();
@@ -71,8 +82,6 @@ fn sum_present(values: impl Iterator<Item = Option<u64>>) -> Option<u64> {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
     use crate::measure::request::{ChunkRaw, ServerTimingsRaw};
 
@@ -128,6 +137,16 @@ mod tests {
             "{itl:?}"
         );
         assert_eq!(m.prompt_tokens, Some(10));
+    }
+
+    #[test]
+    fn aggregate_is_all_slots_tokens_over_the_batch_wall_time() {
+        let batch = [rep(40.0, None), rep(40.0, None)];
+        assert_eq!(
+            aggregate_tps(&batch, Duration::from_millis(80)),
+            Some(100.0)
+        );
+        assert_eq!(aggregate_tps(&batch, Duration::ZERO), None);
     }
 
     #[test]

@@ -20,7 +20,7 @@ mod sample;
 
 pub use adaptive::{Adaptive, Decision};
 pub use agreement::{agreement, Agreement};
-pub use cell::{cell_metrics, CellMetrics};
+pub use cell::{aggregate_tps, cell_metrics, CellMetrics};
 pub use latency::{itl_percentiles, ItlPercentiles};
 pub use ratio::{ratio_ci, RatioCi, RatioVerdict};
 pub use request::{ChunkRaw, RequestMetrics, RequestRaw, ServerTimingsRaw};

@@ -169,3 +169,36 @@ mod tests {
         assert_eq!(ci(0.93, 0.96).verdict(0.05), RatioVerdict::NotSignificant);
     }
 }
+
+#[cfg(test)]
+mod coverage {
+    use rand::rngs::SmallRng;
+    use rand::{Rng, SeedableRng};
+
+    use super::ratio_ci;
+
+    /// A normal deviate by Box-Muller.
+    fn normal(rng: &mut SmallRng, mean: f64, sd: f64) -> f64 {
+        let (u1, u2): (f64, f64) = (rng.gen_range(f64::EPSILON..1.0), rng.gen());
+        mean + sd * (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+    }
+
+    /// The interval covers the true ratio about 95% of the time for small samples with a
+    /// few percent of noise and unequal variances (the regime of decode t/s).
+    #[test]
+    fn covers_the_true_ratio_about_95_percent_of_the_time() {
+        let mut rng = SmallRng::seed_from_u64(7);
+        let trials = 4000;
+        let mut covered = 0;
+        for _ in 0..trials {
+            let a: Vec<f64> = (0..4).map(|_| normal(&mut rng, 30.0, 1.5)).collect();
+            let b: Vec<f64> = (0..6).map(|_| normal(&mut rng, 20.0, 0.3)).collect();
+            let ci = ratio_ci(&a, &b).unwrap();
+            if ci.low <= 1.5 && 1.5 <= ci.high {
+                covered += 1;
+            }
+        }
+        let share = f64::from(covered) / f64::from(trials);
+        assert!((0.93..=0.97).contains(&share), "coverage {share}");
+    }
+}

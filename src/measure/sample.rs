@@ -176,7 +176,7 @@ pub fn t_quantile_975(df: f64) -> f64 {
     while t_cdf(high, df) < 0.975 && high < 1e12 {
         high *= 2.0;
     }
-    for _ in 0..200 {
+    for _ in 0..80 {
         let mid = (low + high) / 2.0;
         if t_cdf(mid, df) < 0.975 {
             low = mid;
@@ -395,5 +395,25 @@ mod tests {
         assert_eq!(mad_outliers(&[5.0, 5.0, 5.0, 5.0, 9.0]), vec![4]);
         assert!(mad_outliers(&[5.0, 5.0, 5.0]).is_empty());
         assert!(mad_outliers(&[1.0, 100.0]).is_empty());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn summary_invariants(values in proptest::collection::vec(0.1f64..1e4, 1..40)) {
+            let s = Sample::new(&values).unwrap().summary();
+            proptest::prop_assert!(s.min <= s.median && s.median <= s.max);
+            proptest::prop_assert!(s.min <= s.mean * (1.0 + 1e-12) && s.mean <= s.max * (1.0 + 1e-12));
+            if let (Some(low), Some(high)) = (s.ci95_low, s.ci95_high) {
+                proptest::prop_assert!(low <= s.mean && s.mean <= high);
+            }
+            proptest::prop_assert!(s.outliers.iter().all(|i| *i < values.len()));
+            proptest::prop_assert!(s.outliers.len() * 2 < values.len().max(1));
+        }
+
+        #[test]
+        fn t_quantile_is_monotone_in_df(df in 1.0f64..200.0) {
+            proptest::prop_assert!(t_quantile_975(df) > t_quantile_975(df + 0.5));
+            proptest::prop_assert!(t_quantile_975(df) > 1.959_964);
+        }
     }
 }

@@ -282,7 +282,7 @@ pub fn nearest_row<'a>(
     moe: bool,
 ) -> Option<&'a SpeedRow> {
     let family = quant_family(quant)?;
-    if !(params_b > 0.0) {
+    if params_b.is_nan() || params_b <= 0.0 {
         return None;
     }
     let distance = |r: &SpeedRow| (params_b / r.params_b).ln().abs();
@@ -316,6 +316,47 @@ pub struct Expectations {
     pub rows: Vec<SpeedRow>,
 }
 
+/// The parts of a `bench calibrate` file the expected ranges come from.
+#[derive(Debug, Deserialize)]
+struct CalibrationFile {
+    calibration: CalibrationHeader,
+    #[serde(default)]
+    speed: Vec<CalibrationSpeed>,
+}
+
+#[derive(Debug, Deserialize)]
+struct CalibrationHeader {
+    host: String,
+    #[serde(default)]
+    generated_utc: String,
+}
+
+/// A `[[speed]]` row of a calibration file: the guide's row, predicted for the host.
+#[derive(Debug, Deserialize)]
+struct CalibrationSpeed {
+    /// The guide's size cell (`7B`, `235B MoE`).
+    size: String,
+    /// The guide's quant cell (`Q4`).
+    quant: String,
+    params_b: f64,
+    low_tps: f64,
+    high_tps: f64,
+}
+
+impl CalibrationSpeed {
+    fn into_row(self) -> SpeedRow {
+        SpeedRow {
+            label: Cow::Owned(format!("{} {}", self.size, self.quant)),
+            params_b: self.params_b,
+            moe: self.size.contains("MoE"),
+            quant: Cow::Owned(self.quant),
+            low_tps: self.low_tps,
+            high_tps: self.high_tps,
+            note: Cow::Borrowed("calibrated"),
+        }
+    }
+}
+
 /// An expected range looked up in an [`Expectations`] table.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ExpectedRange {
@@ -344,11 +385,44 @@ impl Expectations {
         }
     }
 
-    /// Parses an expectations TOML (`source = "..."` and `[[speed]]` rows).
+    /// Parses an expectations TOML: this module's form (`source = "..."` and `[[speed]]`
+    /// rows as [`SpeedRow`]), or the calibration file `bench calibrate` writes (a
+    /// `[calibration]` table and `[[speed]]` rows with `size`, `quant`, `params_b`,
+    /// `low_tps`, `high_tps`, whose other sections are left to the analysis module).
     pub fn from_toml(text: &str, origin: &str) -> anyhow::Result<Self> {
+        let is_calibration =
+            toml::from_str::<toml::Table>(text).is_ok_and(|t| t.contains_key("calibration"));
+        if is_calibration {
+            return Self::from_calibration_toml(text, origin);
+        }
+        Self::from_own_toml(text, origin)
+    }
+
+    fn from_calibration_toml(text: &str, origin: &str) -> anyhow::Result<Self> {
+        let file: CalibrationFile = toml::from_str(text).map_err(|e| {
+            anyhow::anyhow!("{}", crate::profile::describe_toml_error(origin, text, &e))
+        })?;
+        let rows = file
+            .speed
+            .into_iter()
+            .map(CalibrationSpeed::into_row)
+            .collect();
+        let info = file.calibration;
+        let source = format!(
+            "calibration of {} ({}, {origin})",
+            info.host, info.generated_utc
+        );
+        Self::checked(Expectations { source, rows }, origin)
+    }
+
+    fn from_own_toml(text: &str, origin: &str) -> anyhow::Result<Self> {
         let table: Self = toml::from_str(text).map_err(|e| {
             anyhow::anyhow!("{}", crate::profile::describe_toml_error(origin, text, &e))
         })?;
+        Self::checked(table, origin)
+    }
+
+    fn checked(table: Self, origin: &str) -> anyhow::Result<Self> {
         for row in &table.rows {
             if !(row.low_tps <= row.high_tps && row.low_tps >= 0.0 && row.params_b > 0.0) {
                 anyhow::bail!(
@@ -586,6 +660,49 @@ high_tps = 11.0
             .unwrap_err()
             .to_string();
         assert!(err.contains("x.toml:") && err.contains("speed_up"), "{err}");
+    }
+
+    #[test]
+    fn a_bench_calibrate_file_is_read_too() {
+        // The shape `analysis::calibrate` writes; sections other than the header and the
+        // speed rows are ignored here.
+        let text = r#"
+[calibration]
+host = "box"
+cpu_model = "x"
+bandwidth_gbps = 20.0
+generated_utc = "2026-11-27T12:00:00Z"
+sources = ["a.csv"]
+
+[[efficiency]]
+family = "Q4"
+moe = false
+efficiency = 0.7
+
+[[speed]]
+size = "235B MoE"
+quant = "Q4"
+params_b = 235.0
+active_params_b = 11.0
+active_bytes_per_token = 6.6e9
+low_tps = 1.5
+high_tps = 2.5
+guide_low_tps = 5.0
+guide_high_tps = 7.0
+fit = "Q4/moe"
+"#;
+        let e = Expectations::from_toml(text, "calibration/box.toml").unwrap();
+        let r = e.expected(235.0, "Q4_K_M", true).unwrap();
+        assert_eq!(
+            (r.low_tps, r.high_tps, r.label.as_str()),
+            (1.5, 2.5, "235B MoE Q4")
+        );
+        assert!(
+            r.source.contains("box") && r.source.contains("calibration/box.toml"),
+            "{}",
+            r.source
+        );
+        assert!(e.expected(235.0, "Q4_K_M", false).is_none());
     }
 
     #[test]

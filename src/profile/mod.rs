@@ -21,13 +21,14 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The profiles compiled into the binary, so that `bench` works from any directory.
-pub const EMBEDDED: [(&str, &str); 6] = [
+pub const EMBEDDED: [(&str, &str); 7] = [
     ("dev", include_str!("../../profiles/dev.toml")),
     ("minimal", include_str!("../../profiles/minimal.toml")),
     ("basic", include_str!("../../profiles/basic.toml")),
     ("standard", include_str!("../../profiles/standard.toml")),
     ("production", include_str!("../../profiles/production.toml")),
     ("full", include_str!("../../profiles/full.toml")),
+    ("smoke", include_str!("../../profiles/smoke.toml")),
 ];
 
 /// A validated profile.
@@ -228,8 +229,60 @@ pub struct Role {
     pub parallel: Vec<u32>,
     /// Override of the guide's expected decode range (low, high) in t/s.
     pub expected_tps: Option<(f64, f64)>,
+    /// KV-cache bytes per token (f16) for planning when neither a GGUF file nor a preset
+    /// gives the attention shape.
+    pub kv_bytes_per_token: Option<u64>,
     /// Free text.
     pub notes: String,
+    /// `[roles.synth]`: shape and behaviour of the synthetic stand-in (overrides the
+    /// `synthetic` preset, or a custom shape without one).
+    pub synth: Option<SynthOverrides>,
+}
+
+/// `[roles.synth]`: the `bench synth` options of a role's synthetic stand-in. Each key is
+/// the `bench synth` flag of the same name (`layers` is `--layers`, `n_vocab` `--n-vocab`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SynthOverrides {
+    pub layers: Option<u32>,
+    pub embd: Option<u64>,
+    pub heads: Option<u32>,
+    pub kv_heads: Option<u32>,
+    pub head_dim: Option<u64>,
+    pub ff: Option<u64>,
+    pub n_vocab: Option<u64>,
+    pub experts: Option<u32>,
+    pub experts_used: Option<u32>,
+    pub expert_ff: Option<u64>,
+    pub cycle_len: Option<u32>,
+    pub diverge: Option<f64>,
+    pub seed: Option<u64>,
+}
+
+impl SynthOverrides {
+    /// The settings as `bench synth` arguments.
+    pub fn to_args(&self) -> Vec<String> {
+        let pairs: [(&str, Option<String>); 13] = [
+            ("--layers", self.layers.map(|v| v.to_string())),
+            ("--embd", self.embd.map(|v| v.to_string())),
+            ("--heads", self.heads.map(|v| v.to_string())),
+            ("--kv-heads", self.kv_heads.map(|v| v.to_string())),
+            ("--head-dim", self.head_dim.map(|v| v.to_string())),
+            ("--ff", self.ff.map(|v| v.to_string())),
+            ("--n-vocab", self.n_vocab.map(|v| v.to_string())),
+            ("--experts", self.experts.map(|v| v.to_string())),
+            ("--experts-used", self.experts_used.map(|v| v.to_string())),
+            ("--expert-ff", self.expert_ff.map(|v| v.to_string())),
+            ("--cycle-len", self.cycle_len.map(|v| v.to_string())),
+            ("--diverge", self.diverge.map(|v| v.to_string())),
+            ("--seed", self.seed.map(|v| v.to_string())),
+        ];
+        pairs
+            .into_iter()
+            .filter_map(|(flag, v)| v.map(|v| [flag.to_string(), v]))
+            .flatten()
+            .collect()
+    }
 }
 
 impl Role {
@@ -248,7 +301,12 @@ impl Role {
 
     /// True for a mixture-of-experts model (`active_params_b` given or a MoE preset).
     pub fn is_moe(&self) -> bool {
-        self.active_params_b.is_some() || self.preset().is_some_and(|p| p.is_moe())
+        self.active_params_b.is_some()
+            || self.preset().is_some_and(|p| p.is_moe())
+            || self
+                .synth
+                .as_ref()
+                .is_some_and(|s| s.experts.is_some_and(|n| n > 0))
     }
 
     /// The synthetic preset's shape facts.
@@ -261,6 +319,26 @@ impl Role {
         self.params_b.or_else(|| self.preset().map(|p| p.params_b))
     }
 
+    /// The expected decode range of this role: its `expected_tps` override, else the row of
+    /// `table` for its size (`exact_params_b` from the GGUF when known, else the profile's
+    /// or the preset's), quant and kind.
+    pub fn expected_range(
+        &self,
+        table: &guide::Expectations,
+        exact_params_b: Option<f64>,
+    ) -> Option<guide::ExpectedRange> {
+        if let Some((low_tps, high_tps)) = self.expected_tps {
+            return Some(guide::ExpectedRange {
+                low_tps,
+                high_tps,
+                label: format!("expected_tps of role {}", self.name),
+                source: "profile".to_string(),
+            });
+        }
+        let params_b = exact_params_b.or(self.nominal_params_b())?;
+        table.expected(params_b, &self.quant, self.is_moe())
+    }
+
     /// The model path under a models directory.
     pub fn model_path(&self, models_dir: &Path) -> Option<PathBuf> {
         self.model.as_ref().map(|m| models_dir.join(m))
@@ -268,6 +346,14 @@ impl Role {
 }
 
 impl Profile {
+    /// The file the profile was read from (`None` for an embedded copy).
+    pub fn path(&self) -> Option<&Path> {
+        match &self.source {
+            ProfileSource::File(p) => Some(p),
+            ProfileSource::Embedded(_) => None,
+        }
+    }
+
     /// The role of that name.
     pub fn role(&self, name: &str) -> Option<&Role> {
         self.roles.iter().find(|r| r.name == name)
@@ -404,6 +490,30 @@ mod tests {
         assert_eq!((e.line, e.column), (2, 6));
         assert!(e.to_string().starts_with("f.toml:2:6: bad\n"), "{e}");
         assert!(e.snippet.ends_with("|      ^"), "{}", e.snippet);
+    }
+
+    #[test]
+    fn expected_range_prefers_the_override_then_the_table() {
+        let p = load("production").unwrap();
+        let table = guide::Expectations::guide();
+        let coder = p.role("coder_escalation").unwrap();
+        let r = coder.expected_range(&table, None).unwrap();
+        assert_eq!(
+            (r.low_tps, r.high_tps, r.label.as_str()),
+            (8.0, 15.0, "32B Q4")
+        );
+        let mut custom = coder.clone();
+        custom.expected_tps = Some((1.0, 2.0));
+        assert_eq!(
+            custom.expected_range(&table, None).unwrap().source,
+            "profile"
+        );
+        // 7B F16 workers: the guide has no F16 row.
+        assert!(p
+            .role("workers")
+            .unwrap()
+            .expected_range(&table, Some(7.6))
+            .is_none());
     }
 
     #[test]

@@ -38,12 +38,21 @@ pub enum Mode {
 
 /// Why a mode string was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{reason} in mode `{text}` (allowed: {ALLOWED_MODES})")]
 pub struct ModeError {
     /// The text that was parsed.
     pub text: String,
     /// What was wrong with it.
     pub reason: String,
+}
+
+impl fmt::Display for ModeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.reason)?;
+        if self.text.contains('+') {
+            write!(f, " in `{}`", self.text)?;
+        }
+        write!(f, " (allowed: {ALLOWED_MODES})")
+    }
 }
 
 impl Mode {
@@ -224,6 +233,34 @@ mod tests {
             Some("ngram-simple")
         );
         assert_eq!(Mode::Baseline.spec_k(), None);
+    }
+
+    fn single() -> impl proptest::strategy::Strategy<Value = Mode> {
+        use proptest::prelude::*;
+        prop_oneof![
+            (1u32..64).prop_map(|k| Mode::Spec { k }),
+            proptest::option::of(proptest::sample::select(LOOKUP_TYPES.to_vec())).prop_map(|t| {
+                Mode::Lookup {
+                    spec_type: t.map(str::to_string),
+                }
+            }),
+            (1u32..16).prop_map(|n| Mode::Moe { n }),
+        ]
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn display_then_parse_is_identity(parts in proptest::collection::vec(single(), 1..4)) {
+            let mut seen = Vec::new();
+            let parts: Vec<Mode> = parts.into_iter().filter(|p| {
+                let kind = p.kind();
+                let new = !seen.contains(&kind);
+                seen.push(kind);
+                new
+            }).collect();
+            let mode = if parts.len() == 1 { parts[0].clone() } else { Mode::Combo(parts) };
+            proptest::prop_assert_eq!(mode.to_string().parse::<Mode>().unwrap(), mode);
+        }
     }
 
     #[test]

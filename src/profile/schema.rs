@@ -105,8 +105,10 @@ struct RawRole {
     ctx: u32,
     parallel: Option<Vec<Spanned<u32>>>,
     expected_tps: Option<Spanned<(f64, f64)>>,
+    kv_bytes_per_token: Option<Spanned<u64>>,
     #[serde(default)]
     notes: String,
+    synth: Option<super::SynthOverrides>,
 }
 
 /// Validation context: the text and its origin, for locating errors.
@@ -242,7 +244,7 @@ fn validate_kind(ctx: &Ctx, raw: &RawRole) -> Result<RoleKind, ProfileError> {
 
 fn validate_sizes(ctx: &Ctx, raw: &RawRole) -> Result<(), ProfileError> {
     let quant = raw.quant.get_ref();
-    if guide::quant_row(quant).is_none() && quant.to_ascii_uppercase() != "F32" {
+    if guide::quant_row(quant).is_none() && !quant.eq_ignore_ascii_case("F32") {
         let allowed = guide::KNOWN_QUANTS.join(", ");
         return ctx.err(
             raw.quant.span(),
@@ -287,7 +289,11 @@ fn validate_role(ctx: &Ctx, spanned: &Spanned<RawRole>) -> Result<Role, ProfileE
     let kind = validate_kind(ctx, raw)?;
     validate_sizes(ctx, raw)?;
     let name = raw.name.get_ref().clone();
-    if raw.model.is_none() && raw.synthetic.is_none() && raw.params_b.is_none() {
+    if raw.model.is_none()
+        && raw.synthetic.is_none()
+        && raw.params_b.is_none()
+        && raw.synth.is_none()
+    {
         let message = format!(
             "role `{name}` needs `model` (a GGUF file under the models directory), or `synthetic` \
              (allowed: {}) or `params_b` to be sized without one",
@@ -310,6 +316,13 @@ fn validate_role(ctx: &Ctx, spanned: &Spanned<RawRole>) -> Result<Role, ProfileE
         if *n.get_ref() == 0 {
             return ctx.err(n.span(), "moe_experts counts must be at least 1");
         }
+    }
+    if let Some(k) = raw
+        .kv_bytes_per_token
+        .as_ref()
+        .filter(|k| *k.get_ref() == 0)
+    {
+        return ctx.err(k.span(), "kv_bytes_per_token must be at least 1");
     }
     let modes = parse_modes(ctx, &raw.modes)?;
     let expected_tps = match &raw.expected_tps {
@@ -339,7 +352,9 @@ fn validate_role(ctx: &Ctx, spanned: &Spanned<RawRole>) -> Result<Role, ProfileE
             _ => vec![1],
         },
         expected_tps,
+        kv_bytes_per_token: raw.kv_bytes_per_token.as_ref().map(|k| *k.get_ref()),
         notes: raw.notes.clone(),
+        synth: raw.synth.clone(),
     })
 }
 
@@ -393,6 +408,29 @@ fn validate_draft_ref(
     Ok(())
 }
 
+/// `moe:N` cannot use more experts than the preset's layers have.
+fn check_expert_count(
+    ctx: &Ctx,
+    role: &Role,
+    n: Option<u32>,
+    span: std::ops::Range<usize>,
+) -> Result<(), ProfileError> {
+    let total = role
+        .preset()
+        .and_then(|p| p.experts)
+        .map(|(total, _)| total);
+    match (n, total) {
+        (Some(n), Some(total)) if n > total => ctx.err(
+            span,
+            format!(
+                "{n} experts used is more than the {total} experts of preset `{}`",
+                role.synthetic.as_deref().unwrap_or("")
+            ),
+        ),
+        _ => Ok(()),
+    }
+}
+
 fn validate_mode_fit(ctx: &Ctx, raw: &RawRole, role: &Role) -> Result<(), ProfileError> {
     for mode in &parse_modes(ctx, &raw.modes)? {
         let m = mode.get_ref();
@@ -410,6 +448,10 @@ fn validate_mode_fit(ctx: &Ctx, raw: &RawRole, role: &Role) -> Result<(), Profil
             );
             return ctx.err(mode.span(), message);
         }
+        check_expert_count(ctx, role, m.moe_n(), mode.span())?;
+    }
+    for n in &raw.moe_experts {
+        check_expert_count(ctx, role, Some(*n.get_ref()), n.span())?;
     }
     if let Some(first) = raw.moe_experts.first() {
         if !role.is_moe() {
@@ -519,6 +561,9 @@ tier = "HOT"
         );
         assert!(e.message.contains("needs `model`"), "{e}");
         assert_eq!(e.line, 12, "{e}");
+        let e = parse_err(&GOOD.replace("[4, 6]", "[4, 129]"));
+        assert!(e.message.contains("more than the 128 experts"), "{e}");
+        assert_eq!((e.line, e.column), (10, 19), "{e}");
         let e = parse_err(&GOOD.replace("\"qwen3-30b-a3b\"", "\"qwen9\""));
         assert!(
             e.message.contains("unknown synthetic preset") && e.message.contains("qwen2.5-72b"),

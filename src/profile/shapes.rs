@@ -83,13 +83,14 @@ const fn moe(
 }
 
 /// Every synthetic preset (the synth module's list), with its shape.
-pub const PRESETS: [PresetShape; 10] = [
+pub const PRESETS: [PresetShape; 11] = [
     dense("qwen2.5-0.5b", 0.49, 24, 2, 64, 32_768),
-    dense("qwen2.5-1.5b", 1.54, 28, 2, 128, 32_768),
-    dense("qwen2.5-7b", 7.61, 28, 4, 128, 32_768),
-    dense("qwen2.5-14b", 14.7, 48, 8, 128, 32_768),
-    dense("qwen2.5-32b", 32.5, 64, 8, 128, 32_768),
-    dense("qwen2.5-72b", 72.7, 80, 8, 128, 32_768),
+    dense("qwen2.5-1.5b", 1.54, 28, 2, 128, 131_072),
+    dense("qwen2.5-3b", 3.09, 36, 2, 128, 32_768),
+    dense("qwen2.5-7b", 7.61, 28, 4, 128, 131_072),
+    dense("qwen2.5-14b", 14.7, 48, 8, 128, 131_072),
+    dense("qwen2.5-32b", 32.5, 64, 8, 128, 131_072),
+    dense("qwen2.5-72b", 72.7, 80, 8, 128, 131_072),
     dense("qwen2.5-coder-0.5b", 0.49, 24, 2, 64, 32_768),
     moe("qwen3-30b-a3b", 30.5, 3.3, 48, 4, (128, 8), 40_960),
     moe("qwen3-235b-a22b", 235.0, 22.0, 94, 4, (128, 8), 40_960),

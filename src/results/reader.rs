@@ -5,12 +5,13 @@
 //! every row before anything else, so a file of another version says so instead of
 //! complaining about a column it does not know.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use csv::StringRecord;
 
 use super::error::ResultsError;
+use super::raw::RawRepetition;
 use super::row::{CellKey, ResultRow, SCHEMA_VERSION};
 
 /// The CSV header of this schema version, column by column.
@@ -288,4 +289,42 @@ fn malformed(
         column: column.to_owned(),
         message,
     }
+}
+
+/// Reads every raw repetition of a `.jsonl` file. A line that is not valid JSON of this
+/// schema, or of another schema version, is an error naming the file, line and column.
+pub fn read_raw(path: &Path) -> Result<Vec<RawRepetition>, ResultsError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ResultsError::io(path, "reading", e))?;
+    let mut reps = Vec::new();
+    for (i, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let line_no = i as u64 + 1;
+        let rep: RawRepetition = serde_json::from_str(line)
+            .map_err(|e| malformed(path, line_no, e.column(), "", e.to_string()))?;
+        if rep.schema_version != SCHEMA_VERSION {
+            return Err(ResultsError::SchemaVersion {
+                path: path.to_path_buf(),
+                line: line_no,
+                found: rep.schema_version.to_string(),
+                expected: SCHEMA_VERSION,
+            });
+        }
+        reps.push(rep);
+    }
+    Ok(reps)
+}
+
+/// Server-reported decode t/s of every timed (non-warm-up) request, per cell, in file
+/// order: the input of [`crate::measure::ratio_ci`] when comparing cells or files.
+pub fn decode_tps_by_cell(reps: &[RawRepetition]) -> HashMap<CellKey, Vec<f64>> {
+    let mut by_cell: HashMap<CellKey, Vec<f64>> = HashMap::new();
+    for rep in reps.iter().filter(|r| !r.warmup) {
+        if let Some(tps) = rep.request.metrics().decode_tps_server {
+            by_cell.entry(rep.key.clone()).or_default().push(tps);
+        }
+    }
+    by_cell
 }

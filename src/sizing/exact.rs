@@ -1,7 +1,9 @@
-//! Exact model figures read from a GGUF file (through the `gguf` reader), in the form the
-//! size and plan reports need: parameters, bytes, quant mix, KV bytes per token, active
-//! bytes per token.
+//! Exact model figures read from a GGUF file (through `gguf::Model::facts`), in the form
+//! the size and plan reports need: parameters, bytes, quant mix, KV bytes per token, active
+//! bytes per token, and the quant name of `general.file_type`.
 
+use crate::gguf::{GgmlType, Model, Value};
+use anyhow::Context;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -95,10 +97,47 @@ pub fn ftype_name(id: u64) -> Option<&'static str> {
     NAMES.iter().find(|(i, _)| *i == id).map(|(_, n)| *n)
 }
 
-/// Reads the exact figures of a GGUF model (a sharded model through its first shard).
+/// Reads the exact figures of a GGUF model (a sharded model through any of its shards).
 pub fn read(path: &Path) -> anyhow::Result<ExactModel> {
-    anyhow::bail!(
-        "{}: the GGUF reader (branch gguf) has not been merged yet",
-        path.display()
-    )
+    let model = Model::open(path).with_context(|| format!("reading GGUF {}", path.display()))?;
+    Ok(from_model(path, &model))
+}
+
+/// The figures of an opened model.
+pub fn from_model(path: &Path, model: &Model) -> ExactModel {
+    let facts = model.facts();
+    let mut by_type: Vec<TypeBytes> = facts
+        .by_type
+        .iter()
+        .map(|t| TypeBytes {
+            ggml_type: t.ggml_type.name().to_string(),
+            n_tensors: t.n_tensors as usize,
+            n_elements: t.n_params,
+            bytes: t.bytes,
+        })
+        .collect();
+    by_type.sort_by_key(|m| std::cmp::Reverse(m.bytes));
+    let quant = model
+        .get("general.file_type")
+        .and_then(Value::as_u64)
+        .and_then(ftype_name)
+        .map(str::to_string)
+        .or_else(|| by_type.first().map(|m| m.ggml_type.clone()));
+    ExactModel {
+        path: path.to_path_buf(),
+        shards: facts.n_shards as usize,
+        quant,
+        n_params: facts.n_params,
+        file_bytes: facts.file_bytes,
+        tensor_bytes: facts.tensor_bytes,
+        bits_per_weight: facts.bits_per_weight,
+        by_type,
+        context_length: Some(facts.context_length).filter(|&c| c > 0),
+        kv_bytes_per_token_f16: facts.kv_bytes_per_token(GgmlType::F16),
+        experts: facts.expert_count.zip(facts.expert_used_count),
+        active_params: facts.active_params,
+        active_bytes_per_token: facts.active_bytes_per_token,
+        architecture: facts.architecture,
+        name: facts.name,
+    }
 }

@@ -44,6 +44,10 @@ pub struct PlanArgs {
     /// Directory the profile's model files are relative to.
     #[arg(long, env = "BENCH_MODELS_DIR", default_value = ".")]
     pub models_dir: PathBuf,
+    /// Size roles whose file is absent by their synthetic preset's llama-quantize layout
+    /// (exact tensor bytes of the shape) instead of the guide's formula.
+    #[arg(long)]
+    pub layout: bool,
     /// Print JSON instead of tables.
     #[arg(long)]
     pub json: bool,
@@ -55,13 +59,15 @@ pub fn size_command(args: &SizeArgs) -> anyhow::Result<ExitCode> {
     for file in &args.files {
         reports.push(size::report(exact::read(file)?, args.ctx));
     }
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&reports)?);
+    let text = if args.json {
+        format!("{}\n", serde_json::to_string_pretty(&reports)?)
     } else {
-        for r in &reports {
-            println!("{}", size::render(r));
-        }
-    }
+        reports
+            .iter()
+            .map(|r| format!("{}\n", size::render(r)))
+            .collect()
+    };
+    write_stdout(&text)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -77,34 +83,31 @@ pub fn plan_command(args: &PlanArgs) -> anyhow::Result<ExitCode> {
         ram_gib,
         ram_source,
         models_dir: args.models_dir.clone(),
+        by_layout: args.layout,
     };
     let plan = plan::plan(&profile, &opts);
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&plan)?);
+    let text = if args.json {
+        format!("{}\n", serde_json::to_string_pretty(&plan)?)
     } else {
-        print!("{}", render::plan(&plan));
-    }
+        render::plan(&plan)
+    };
+    write_stdout(&text)?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// MemTotal of /proc/meminfo in GiB (a local helper until `hardware` provides it).
-pub fn mem_total_gib() -> anyhow::Result<f64> {
-    let text = std::fs::read_to_string("/proc/meminfo").context("reading /proc/meminfo")?;
-    parse_mem_total_gib(&text).context("no MemTotal line in /proc/meminfo; pass --ram GB")
-}
-
-fn parse_mem_total_gib(meminfo: &str) -> Option<f64> {
-    let line = meminfo.lines().find(|l| l.starts_with("MemTotal:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / (1024.0 * 1024.0))
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn mem_total_is_read_in_gib() {
-        let text = "MemFree: 1 kB\nMemTotal:       16777216 kB\n";
-        assert_eq!(super::parse_mem_total_gib(text), Some(16.0));
-        assert_eq!(super::parse_mem_total_gib("MemFree: 1 kB\n"), None);
+/// Writes a report to stdout; a closed pipe (`bench size x | head`) is not an error.
+fn write_stdout(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e).context("writing to stdout"),
+        _ => Ok(()),
     }
+}
+
+/// MemTotal of /proc/meminfo in GiB (the unit of `free -g`, the guide's RAM figure).
+pub fn mem_total_gib() -> anyhow::Result<f64> {
+    let info =
+        crate::hardware::memory::read_meminfo().context("pass --ram GB to plan without it")?;
+    Ok(info.total_bytes as f64 / crate::hardware::memory::GIB)
 }

@@ -10,6 +10,7 @@ use super::budget::{budget, Budget};
 use super::exact::{self, ExactModel};
 use crate::profile::guide::{self, SCALING_ORDER};
 use crate::profile::{Profile, Role, RoleKind, Tier};
+use crate::synth;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -24,6 +25,9 @@ pub enum SizeSource {
     GgufExact,
     /// The guide's formula from the profile's `params_b` (or the preset's) and quant.
     GuideFormula,
+    /// The synthetic layout ([`layout_bytes`]): with `--layout`, or when a role has no
+    /// other size (a custom `[roles.synth]` shape).
+    SynthLayout,
     /// Neither: no file and no parameter count.
     Unknown,
 }
@@ -34,8 +38,10 @@ pub enum SizeSource {
 pub enum KvSource {
     /// The GGUF file's attention shape.
     GgufExact,
-    /// The synthetic preset's published shape (estimate until the file exists).
-    PresetShape,
+    /// The synthetic preset's published shape, or the `[roles.synth]` shape.
+    SynthShape,
+    /// The role's `kv_bytes_per_token` in the profile.
+    Profile,
     /// No shape known: [`KV_ESTIMATE_BYTES_PER_B`] per billion parameters, capped.
     Estimate,
 }
@@ -61,6 +67,8 @@ pub struct RoleSize {
     pub weights_source: SizeSource,
     /// The guide's formula for comparison, bytes.
     pub formula_bytes: Option<u64>,
+    /// Tensor bytes of the synthetic preset's llama-quantize layout ([`layout_bytes`]).
+    pub layout_bytes: Option<u64>,
     /// KV-cache bytes per token (f16 cache).
     pub kv_bytes_per_token: u64,
     /// Where the KV figure comes from.
@@ -82,7 +90,53 @@ fn estimate_kv_per_token(params_b: Option<f64>) -> u64 {
 }
 
 /// Sizes one role: GGUF-exact when `models_dir/model` exists and reads, else the formula.
-pub fn size_role(role: &Role, models_dir: &Path) -> RoleSize {
+/// The stand-in `bench run --synthetic` would write for a role with a `[roles.synth]`
+/// table: its options parsed exactly as `bench synth` parses them.
+fn synth_recipe(role: &Role) -> Option<synth::Recipe> {
+    #[derive(clap::Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        args: synth::SynthArgs,
+    }
+    let overrides = role.synth.as_ref()?;
+    let mut argv = vec!["synth".to_string(), "--quant".into(), role.quant.clone()];
+    if let Some(preset) = &role.synthetic {
+        argv.extend(["--preset".into(), preset.clone()]);
+    }
+    argv.extend(overrides.to_args());
+    let wrapper = <Wrapper as clap::Parser>::try_parse_from(argv).ok()?;
+    wrapper.args.recipe().ok()
+}
+
+/// The synthetic layout of a role: with `[roles.synth]`, the tensors of the stand-in that
+/// would be written; else the `synthetic` preset as published. `None` when synth knows
+/// neither (or not the quant mix).
+fn synth_layout(role: &Role) -> Option<(u64, u64)> {
+    let (shape, tensors) = match synth_recipe(role) {
+        Some(recipe) => (recipe.shape.clone(), recipe.plan()),
+        None => {
+            let preset = synth::presets::by_name(role.synthetic.as_deref()?)?;
+            let mix: synth::QuantMix = role.quant.parse().ok()?;
+            let tensors = synth::plan::plan(&preset.shape, mix, false);
+            (preset.shape, tensors)
+        }
+    };
+    let kv_per_token =
+        u64::from(shape.n_layer) * u64::from(shape.n_head_kv) * shape.head_dim * 2 * 2;
+    Some((synth::plan::tensor_bytes(&tensors), kv_per_token))
+}
+
+/// Exact tensor bytes of the role's synthetic layout ([`synth_layout`]): the preset's
+/// tensors typed by llama-quantize's rules for the role's quant (`synth::plan`), or the
+/// custom `[roles.synth]` stand-in's. Unlike the formula this counts the Q6_K/Q8_0 tensors
+/// of a K-quant mix and the embedding and output matrices as they are stored.
+pub fn layout_bytes(role: &Role) -> Option<u64> {
+    synth_layout(role).map(|(bytes, _)| bytes)
+}
+
+/// Sizes one role: GGUF-exact when `models_dir/model` exists and reads, else the formula
+/// (or, with `by_layout`, the preset's layout where there is one).
+pub fn size_role(role: &Role, models_dir: &Path, by_layout: bool) -> RoleSize {
     let model_path = role.model_path(models_dir);
     let model_found = model_path.as_deref().is_some_and(Path::is_file);
     let (exact, read_error) = match (&model_path, model_found) {
@@ -92,7 +146,18 @@ pub fn size_role(role: &Role, models_dir: &Path) -> RoleSize {
         },
         _ => (None, None),
     };
-    size_from(role, model_path, model_found, exact.as_ref(), read_error)
+    let size = size_from(role, model_path, model_found, exact.as_ref(), read_error);
+    let formula_only = size.weights_source == SizeSource::GuideFormula;
+    let use_layout = (by_layout && formula_only) || size.weights_source == SizeSource::Unknown;
+    match size.layout_bytes {
+        Some(layout) if use_layout => RoleSize {
+            weights_bytes: Some(layout),
+            weights_source: SizeSource::SynthLayout,
+            total_bytes: layout + size.kv_bytes,
+            ..size
+        },
+        _ => size,
+    }
 }
 
 fn size_from(
@@ -111,10 +176,12 @@ fn size_from(
         (None, Some(f)) => (Some(f), SizeSource::GuideFormula),
         (None, None) => (None, SizeSource::Unknown),
     };
-    let (kv_bytes_per_token, kv_source) = match (exact, role.preset()) {
-        (Some(m), _) => (m.kv_bytes_per_token_f16, KvSource::GgufExact),
-        (None, Some(p)) => (p.kv_bytes_per_token_f16(), KvSource::PresetShape),
-        (None, None) => (estimate_kv_per_token(params_b), KvSource::Estimate),
+    let layout = synth_layout(role);
+    let (kv_bytes_per_token, kv_source) = match (exact, layout, role.kv_bytes_per_token) {
+        (Some(m), _, _) => (m.kv_bytes_per_token_f16, KvSource::GgufExact),
+        (None, Some((_, kv)), _) => (kv, KvSource::SynthShape),
+        (None, None, Some(k)) => (k, KvSource::Profile),
+        (None, None, None) => (estimate_kv_per_token(params_b), KvSource::Estimate),
     };
     let kv_bytes = kv_bytes_per_token * u64::from(role.ctx);
     RoleSize {
@@ -124,6 +191,7 @@ fn size_from(
         weights_bytes,
         weights_source,
         formula_bytes: formula,
+        layout_bytes: layout.map(|(bytes, _)| bytes),
         kv_bytes_per_token,
         kv_source,
         kv_bytes,
@@ -139,6 +207,8 @@ pub enum Status {
     Kept,
     /// Dropped, with the reason.
     Dropped(String),
+    /// No size known (no file, no `params_b`, no preset): not counted, not dropped.
+    Unsized(String),
 }
 
 /// One role in the plan.
@@ -171,6 +241,11 @@ impl RolePlan {
     /// True when kept.
     pub fn kept(&self) -> bool {
         self.status == Status::Kept
+    }
+
+    /// True when dropped for the budget.
+    pub fn dropped(&self) -> bool {
+        matches!(self.status, Status::Dropped(_))
     }
 }
 
@@ -228,6 +303,8 @@ pub struct PlanOptions {
     pub ram_source: RamSource,
     /// Models directory.
     pub models_dir: PathBuf,
+    /// Size roles without a file by their preset's layout instead of the formula.
+    pub by_layout: bool,
 }
 
 /// The keep rank of a non-draft role: its place in [`SCALING_ORDER`] (1-based).
@@ -264,7 +341,7 @@ pub fn plan(profile: &Profile, opts: &PlanOptions) -> Plan {
     let sizes: Vec<RoleSize> = profile
         .roles
         .iter()
-        .map(|r| size_role(r, &opts.models_dir))
+        .map(|r| size_role(r, &opts.models_dir, opts.by_layout))
         .collect();
     plan_with_sizes(profile, opts, sizes)
 }
@@ -306,7 +383,7 @@ pub fn plan_with_sizes(profile: &Profile, opts: &PlanOptions, sizes: Vec<RoleSiz
         kept_bytes: sum(&roles, |_| true),
         hot_bytes: sum(&roles, |r| r.tier == Tier::Hot),
         warm_bytes: sum(&roles, |r| r.tier == Tier::Warm),
-        fits_all: roles.iter().all(RolePlan::kept),
+        fits_all: !roles.iter().any(RolePlan::dropped),
         roles,
         notes: Vec::new(),
     };
@@ -316,8 +393,9 @@ pub fn plan_with_sizes(profile: &Profile, opts: &PlanOptions, sizes: Vec<RoleSiz
 
 fn unsized_status(size: &RoleSize) -> Status {
     match size.weights_source {
-        SizeSource::Unknown => Status::Dropped(
-            "cannot be sized: model file absent and no params_b or synthetic preset".into(),
+        SizeSource::Unknown => Status::Unsized(
+            "model file absent, and no params_b or synthetic preset to size it by; not counted"
+                .into(),
         ),
         _ => Status::Kept,
     }
@@ -366,7 +444,7 @@ fn next_victim(profile: &Profile, roles: &[RolePlan]) -> Option<usize> {
             .roles
             .iter()
             .zip(roles)
-            .any(|(role, plan)| plan.kept() && role.draft.as_deref() == Some(name))
+            .any(|(role, plan)| !plan.dropped() && role.draft.as_deref() == Some(name))
     };
     let candidates = roles
         .iter()
@@ -386,11 +464,54 @@ fn drop_orphaned_drafts(profile: &Profile, roles: &mut [RolePlan], step: usize) 
         let users: Vec<usize> = (0..roles.len())
             .filter(|&j| profile.roles[j].draft.as_deref() == Some(roles[i].name.as_str()))
             .collect();
-        if !users.is_empty() && users.iter().all(|&j| !roles[j].kept()) {
+        if !users.is_empty() && users.iter().all(|&j| roles[j].dropped()) {
             roles[i].status = Status::Dropped("draft model of roles that were all dropped".into());
             roles[i].drop_step = Some(step);
         }
     }
+}
+
+fn names_with(plan: &Plan, source: SizeSource) -> Vec<&str> {
+    let roles = plan
+        .roles
+        .iter()
+        .filter(|r| r.size.weights_source == source);
+    roles.map(|r| r.name.as_str()).collect()
+}
+
+/// Which roles were sized how, and how far the formula lies from the preset layouts.
+fn source_notes(plan: &Plan) -> Vec<String> {
+    let mut out = Vec::new();
+    let dir = plan.models_dir.display();
+    let formula = names_with(plan, SizeSource::GuideFormula);
+    if !formula.is_empty() {
+        out.push(format!(
+            "sized by the guide's formula (no GGUF file under {dir}): {}",
+            formula.join(", ")
+        ));
+    }
+    let layout = names_with(plan, SizeSource::SynthLayout);
+    if !layout.is_empty() {
+        out.push(format!(
+            "sized by their synthetic layout (no GGUF file under {dir}): {}",
+            layout.join(", ")
+        ));
+    }
+    let pairs = plan
+        .roles
+        .iter()
+        .filter(|r| r.size.weights_source == SizeSource::GuideFormula);
+    let (formula_sum, layout_sum) = pairs
+        .filter_map(|r| Some((r.size.formula_bytes?, r.size.layout_bytes?)))
+        .fold((0u64, 0u64), |(f, l), (a, b)| (f + a, l + b));
+    if layout_sum > formula_sum {
+        out.push(format!(
+            "the synthetic layouts of the formula-sized roles need {:.1} GiB more than the formula ({:+.1}%); `--layout` plans with them",
+            (layout_sum - formula_sum) as f64 / GIB,
+            (layout_sum as f64 - formula_sum as f64) / formula_sum as f64 * 100.0
+        ));
+    }
+    out
 }
 
 fn notes(plan: &Plan) -> Vec<String> {
@@ -404,19 +525,7 @@ fn notes(plan: &Plan) -> Vec<String> {
             plan.budget.hot_gb
         ));
     }
-    let formula_roles: Vec<&str> = plan
-        .roles
-        .iter()
-        .filter(|r| r.size.weights_source == SizeSource::GuideFormula)
-        .map(|r| r.name.as_str())
-        .collect();
-    if !formula_roles.is_empty() {
-        out.push(format!(
-            "sized by the guide's formula (no GGUF file under {}): {} (compare the formula with real files: `bench size FILE`)",
-            plan.models_dir.display(),
-            formula_roles.join(", ")
-        ));
-    }
+    out.extend(source_notes(plan));
     for r in plan.roles.iter().filter(|r| r.size.read_error.is_some()) {
         out.push(format!(
             "{}: file present but unreadable, formula used: {}",
@@ -429,7 +538,7 @@ fn notes(plan: &Plan) -> Vec<String> {
          the 15% safety buffer"
             .into(),
     );
-    if plan.roles.iter().all(|r| !r.kept()) {
+    if plan.roles.iter().any(RolePlan::dropped) && !plan.roles.iter().any(RolePlan::kept) {
         out.push(format!(
             "nothing fits: the guide's tier for {:.1} GiB is {} (profile `{}`)",
             plan.ram_gib, plan.guide_tier, plan.guide_tier_profile
@@ -448,6 +557,7 @@ mod tests {
             ram_gib,
             ram_source: RamSource::Flag,
             models_dir: PathBuf::from("/nonexistent-models"),
+            by_layout: false,
         };
         plan(&profile, &opts)
     }
@@ -470,7 +580,7 @@ mod tests {
             .all(|r| r.size.weights_source == SizeSource::GuideFormula));
         // The guide's production total is ~238 GB of weights; the plan adds KV caches.
         let gib = p.kept_bytes as f64 / GIB;
-        assert!((220.0..260.0).contains(&gib), "{gib}");
+        assert!((210.0..250.0).contains(&gib), "{gib}");
     }
 
     #[test]
@@ -513,6 +623,63 @@ mod tests {
     }
 
     #[test]
+    fn layout_sizing_uses_the_preset_tensors_where_it_can() {
+        let profile = crate::profile::load("production").unwrap();
+        let opts = PlanOptions {
+            ram_gib: 512.0,
+            ram_source: RamSource::Flag,
+            models_dir: PathBuf::from("/nonexistent-models"),
+            by_layout: true,
+        };
+        let p = plan(&profile, &opts);
+        let role = |n: &str| p.roles.iter().find(|r| r.name == n).unwrap();
+        // Qwen2.5-Coder-32B (qwen2.5-32b shape) at Q4_K_M: 19,845,357,568 tensor bytes,
+        // 11% above the formula's 17,875,000,000.
+        assert_eq!(
+            role("coder_escalation").size.weights_source,
+            SizeSource::SynthLayout
+        );
+        assert_eq!(
+            role("coder_escalation").size.weights_bytes,
+            Some(19_845_357_568)
+        );
+        // Qwen3-Next has no preset: still the formula.
+        assert_eq!(role("ingest").size.weights_source, SizeSource::GuideFormula);
+        let formula = production_at(512.0);
+        assert!(
+            formula
+                .notes
+                .iter()
+                .any(|n| n.contains("need") && n.contains("`--layout`")),
+            "{:?}",
+            formula.notes
+        );
+    }
+
+    #[test]
+    fn a_role_without_any_size_is_unsized_not_dropped() {
+        let text = "name = \"u\"\n[[roles]]\nname = \"workers\"\nmodel = \"absent.gguf\"\nquant = \"Q4_K_M\"\ntier = \"HOT\"\ndraft = \"draft\"\nmodes = [\"spec:4\"]\n[[roles]]\nname = \"draft\"\nparams_b = 0.5\nquant = \"Q8_0\"\ntier = \"HOT\"\n";
+        let profile =
+            crate::profile::parse(text, crate::profile::ProfileSource::File("u.toml".into()))
+                .unwrap();
+        let opts = PlanOptions {
+            ram_gib: 64.0,
+            ram_source: RamSource::Flag,
+            models_dir: PathBuf::from("/nonexistent-models"),
+            by_layout: false,
+        };
+        let p = plan(&profile, &opts);
+        assert!(
+            matches!(p.roles[0].status, Status::Unsized(_)),
+            "{:?}",
+            p.roles[0].status
+        );
+        assert!(p.roles[1].kept(), "the draft of an unsized role stays");
+        assert!(p.fits_all);
+        assert_eq!(p.kept_bytes, p.roles[1].size.total_bytes);
+    }
+
+    #[test]
     fn drafts_rank_with_their_best_user() {
         let profile = crate::profile::load("production").unwrap();
         let ranks = keep_ranks(&profile);
@@ -529,13 +696,22 @@ mod tests {
     fn kv_comes_from_the_preset_or_an_estimate() {
         let profile = crate::profile::load("production").unwrap();
         let workers = profile.role("workers").unwrap();
-        let s = size_role(workers, Path::new("/nonexistent"));
-        assert_eq!(s.kv_source, KvSource::PresetShape);
+        let s = size_role(workers, Path::new("/nonexistent"), false);
+        assert_eq!(s.kv_source, KvSource::SynthShape);
         assert_eq!(s.kv_bytes, 57_344 * 4096);
         let ingest = profile.role("ingest").unwrap();
+        let s = size_role(ingest, Path::new("/nonexistent"), false);
         assert_eq!(
-            size_role(ingest, Path::new("/nonexistent")).kv_source,
-            KvSource::Estimate
+            (s.kv_source, s.kv_bytes),
+            (KvSource::Profile, 24_576 * 32_768)
+        );
+        let mut unknown = ingest.clone();
+        unknown.kv_bytes_per_token = None;
+        let s = size_role(&unknown, Path::new("/nonexistent"), false);
+        // 80B x 8 KiB is above the cap of a 72B's 320 KiB.
+        assert_eq!(
+            (s.kv_source, s.kv_bytes_per_token),
+            (KvSource::Estimate, 327_680)
         );
         assert_eq!(formula_bytes(7.0, "Q4_K_M"), Some(3_850_000_000));
     }

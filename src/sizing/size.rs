@@ -3,7 +3,7 @@
 //! quant mix.
 
 use super::exact::{ExactModel, TypeBytes};
-use super::plan::{formula_bytes, GIB};
+use super::plan::formula_bytes;
 use crate::profile::guide;
 use serde::Serialize;
 
@@ -42,7 +42,11 @@ pub fn report(exact: ExactModel, ctx: Option<u64>) -> SizeReport {
         .quant
         .clone()
         .filter(|q| guide::quant_row(q).is_some());
-    let formula = quant.as_deref().and_then(|q| formula_bytes(params_b, q));
+    // A file without tensors (a vocab-only GGUF) has nothing for the formula to estimate.
+    let formula = quant
+        .as_deref()
+        .filter(|_| exact.n_params > 0)
+        .and_then(|q| formula_bytes(params_b, q));
     let error =
         formula.map(|f| (f as f64 - exact.file_bytes as f64) / exact.file_bytes as f64 * 100.0);
     let kv_ctx = ctx.unwrap_or_else(|| {
@@ -72,15 +76,28 @@ pub fn report(exact: ExactModel, ctx: Option<u64>) -> SizeReport {
     }
 }
 
-fn gib(bytes: u64) -> String {
-    format!("{:.2} GiB", bytes as f64 / GIB)
+/// Bytes in the largest binary unit that keeps the figure above 1 (`4.36 GiB`, `2.84 MiB`).
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.2} {}", UNITS[unit])
+    }
 }
 
-fn gb_and_gib(bytes: u64) -> String {
+/// Exact bytes, the guide's decimal GB, and the binary unit.
+fn exact_bytes(bytes: u64) -> String {
     format!(
-        "{:.2} GB ({:.2} GiB)",
+        "{bytes} B = {:.3} GB = {}",
         bytes as f64 / 1e9,
-        bytes as f64 / GIB
+        human_bytes(bytes)
     )
 }
 
@@ -107,16 +124,10 @@ pub fn render(r: &SizeReport) -> String {
         ),
         (
             "parameters (exact)",
-            format!("{} ({:.3} B)", e.n_params, r.params_b),
+            format!("{} ({:.3} billion)", e.n_params, r.params_b),
         ),
-        (
-            "file bytes (exact)",
-            format!("{} = {}", e.file_bytes, gb_and_gib(e.file_bytes)),
-        ),
-        (
-            "tensor bytes (exact)",
-            format!("{} = {}", e.tensor_bytes, gb_and_gib(e.tensor_bytes)),
-        ),
+        ("file bytes (exact)", exact_bytes(e.file_bytes)),
+        ("tensor bytes (exact)", exact_bytes(e.tensor_bytes)),
         (
             "bits per weight",
             format!(
@@ -125,7 +136,7 @@ pub fn render(r: &SizeReport) -> String {
                 opt(r.guide_bits_per_weight, |b| format!("{b}"))
             ),
         ),
-        ("guide formula", opt(r.formula_bytes, gb_and_gib)),
+        ("guide formula", opt(r.formula_bytes, exact_bytes)),
         (
             "formula error",
             opt(r.formula_error_pct, |p| format!("{p:+.1}% of the file")),
@@ -133,8 +144,8 @@ pub fn render(r: &SizeReport) -> String {
         (
             "KV cache (f16)",
             format!(
-                "{} at ctx {} ({} bytes/token)",
-                gib(r.kv_bytes),
+                "{} at ctx {} ({} B/token)",
+                human_bytes(r.kv_bytes),
                 r.kv_ctx,
                 e.kv_bytes_per_token_f16
             ),
@@ -145,16 +156,13 @@ pub fn render(r: &SizeReport) -> String {
         ),
         (
             "active params/token",
-            format!("{:.3} B", e.active_params as f64 / 1e9),
-        ),
-        (
-            "active bytes/token",
             format!(
-                "{} = {}",
-                e.active_bytes_per_token,
-                gb_and_gib(e.active_bytes_per_token)
+                "{} ({:.3} billion)",
+                e.active_params,
+                e.active_params as f64 / 1e9
             ),
         ),
+        ("active bytes/token", exact_bytes(e.active_bytes_per_token)),
         (
             "guide expected t/s",
             opt(r.guide_expected_tps.as_ref(), |(lo, hi, l)| {
@@ -190,7 +198,7 @@ fn render_mix(mix: &[TypeBytes], tensor_bytes: u64) -> String {
             m.ggml_type.clone(),
             m.n_tensors.to_string(),
             m.n_elements.to_string(),
-            gb_and_gib(m.bytes),
+            human_bytes(m.bytes),
             format!("{share:.1}%"),
             format!("{bpw:.3}"),
         ]);
@@ -238,6 +246,13 @@ mod tests {
         assert_eq!(r.kv_bytes, 57_344 * 4096);
         assert_eq!(r.guide_expected_tps.as_ref().unwrap().2, "7B Q4");
         assert_eq!(report(q4_7b(), Some(100)).kv_bytes, 5_734_400);
+    }
+
+    #[test]
+    fn human_bytes_picks_the_unit() {
+        assert_eq!(human_bytes(512), "512 B");
+        assert_eq!(human_bytes(2_974_240), "2.84 MiB");
+        assert_eq!(human_bytes(4_683_073_504), "4.36 GiB");
     }
 
     #[test]
