@@ -62,6 +62,25 @@ fn bench(c: &mut Criterion) {
         b.iter(|| Model::open(&path).unwrap().facts())
     });
     group.finish();
+    report_cpu_time(&path);
+}
+
+/// CPU time per open, next to criterion's wall time: on a shared machine the two differ.
+fn report_cpu_time(path: &Path) {
+    use nix::sys::resource::{getrusage, UsageWho};
+    let cpu = || {
+        let u = getrusage(UsageWho::RUSAGE_SELF).unwrap();
+        let t = |tv: nix::sys::time::TimeVal| tv.tv_sec() as f64 + tv.tv_usec() as f64 * 1e-6;
+        t(u.user_time()) + t(u.system_time())
+    };
+    const N: u32 = 20;
+    let (start_cpu, start_wall) = (cpu(), std::time::Instant::now());
+    for _ in 0..N {
+        criterion::black_box(GgufFile::open(path).unwrap());
+    }
+    let cpu_ms = (cpu() - start_cpu) * 1e3 / f64::from(N);
+    let wall_ms = start_wall.elapsed().as_secs_f64() * 1e3 / f64::from(N);
+    eprintln!("GgufFile::open: {cpu_ms:.1} ms CPU, {wall_ms:.1} ms wall per open");
 }
 
 criterion_group!(benches, bench);

@@ -93,7 +93,9 @@ fn bad_input_exits_2() {
 }
 
 #[test]
-fn profile_is_not_available_until_wired() {
+fn profile_runs_through_the_driver_and_bad_names_exit_2() {
+    // `--profile` runs the profile with the driver first; an unknown profile is bad input and
+    // nothing is launched.
     Command::cargo_bin("bench")
         .unwrap()
         .args([
@@ -101,9 +103,9 @@ fn profile_is_not_available_until_wired() {
             "--baseline",
             &fixture("smoke-baseline.csv"),
             "--profile",
-            "smoke",
+            "no-such-profile",
         ])
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("not available"));
+        .stderr(predicate::str::contains("no profile `no-such-profile`"));
 }

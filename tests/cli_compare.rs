@@ -19,14 +19,14 @@ fn bench() -> Command {
 #[ignore = "rewrites the fixtures; run by hand after a schema change"]
 fn write_fixtures() {
     for (name, text) in gen::all() {
-        std::fs::write(gen::dir().join(name), text).unwrap();
+        std::fs::write(gen::dir().join(&name), text).unwrap();
     }
 }
 
 #[test]
 fn fixtures_match_the_generator() {
     for (name, text) in gen::all() {
-        let on_disk = std::fs::read_to_string(gen::dir().join(name)).unwrap();
+        let on_disk = std::fs::read_to_string(gen::dir().join(&name)).unwrap();
         assert_eq!(
             on_disk, text,
             "{name} is stale: run `cargo test --test cli_compare -- --ignored write_fixtures`"
@@ -69,7 +69,7 @@ fn same_machine_no_warning_and_speedup_metric() {
         .success();
     let text = String::from_utf8(out.get_output().stdout.clone()).unwrap();
     assert!(!text.contains("unfair"), "{text}");
-    assert!(text.starts_with("reference 1:"), "{text}");
+    assert!(text.starts_with("- reference 1:"), "{text}");
     assert!(
         text.contains("| dense | qwen2 0.32B F16 | spec:16 | chat |"),
         "{text}"
@@ -119,9 +119,9 @@ fn other_schema_version_is_an_error_naming_file_line_column() {
         ])
         .assert()
         .code(2)
-        .stderr(
-            predicate::str::contains("bad-schema.csv:3:1").and(predicate::str::contains("schema")),
-        );
+        .stderr(predicate::str::contains(
+            "bad-schema.csv:3: column `schema_version`: schema version 99",
+        ));
 }
 
 #[test]
@@ -137,5 +137,39 @@ fn malformed_value_is_an_error_naming_file_line_column() {
         .stderr(
             predicate::str::contains("malformed.csv:2:")
                 .and(predicate::str::contains("decode_tps_mean")),
+        );
+}
+
+#[test]
+fn raw_repetitions_give_intervals_to_every_metric() {
+    let out = bench()
+        .args([
+            "compare",
+            &fixture("smoke-baseline.csv"),
+            &fixture("smoke-current-ok.csv"),
+        ])
+        .args(["--metric", "itl_p99", "--format", "json"])
+        .assert()
+        .success();
+    let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert!(v["notes"].as_array().unwrap().is_empty(), "{}", v["notes"]);
+    for line in v["lines"].as_array().unwrap() {
+        let e = &line["entries"][1];
+        assert_eq!(e["source"], "raw", "{line}");
+        assert!(e["ratio"]["low"].as_f64().unwrap() < e["ratio"]["high"].as_f64().unwrap());
+    }
+    // Without the JSONL the same metric has no interval, and the output says why.
+    bench()
+        .args([
+            "compare",
+            &fixture("smoke-baseline.csv"),
+            &fixture("smoke-current-regressed.csv"),
+        ])
+        .args(["--metric", "itl_p99"])
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("note: smoke-current-regressed: no raw repetitions")
+                .and(predicate::str::contains("no interval")),
         );
 }

@@ -257,6 +257,20 @@ fn tiny_llama() -> Writer {
     w
 }
 
+/// The MiB and BPW figures of a `LABEL = X MiB (B BPW)` line of llama-quantize.
+fn quantize_total(log: &str, label: &str) -> (String, String) {
+    let line = log
+        .lines()
+        .find(|l| l.contains(label))
+        .unwrap_or_else(|| panic!("{label} in:\n{log}"));
+    let rest = line.split_once(" = ").unwrap().1.trim();
+    let (mib, rest) = rest.split_once(" MiB (").unwrap();
+    (
+        mib.trim().to_string(),
+        rest.trim_end_matches(" BPW)").to_string(),
+    )
+}
+
 #[test]
 fn llama_quantized_model_agrees() {
     let (Some(gguf_tool), Some(quantize)) = (tool("llama-gguf"), tool("llama-quantize")) else {
@@ -268,12 +282,21 @@ fn llama_quantized_model_agrees() {
         .write_to(std::fs::File::create(&f32_file).unwrap(), zeros)
         .unwrap();
     let q_file = dir.path().join("tiny-q4_k_m.gguf");
-    run(Command::new(&quantize)
+    let log = run(Command::new(&quantize)
         .arg(&f32_file)
         .arg(&q_file)
         .args(["Q4_K_M", "1"]));
     let ours = assert_agree(&gguf_tool, &q_file);
     let before = GgufFile::open(&f32_file).unwrap();
+    // llama-quantize's own totals: "model size  = X MiB (B BPW)" and "quant size  = ...".
+    for (label, f) in [("model size", &before), ("quant size", &ours)] {
+        let (mib, bpw) = quantize_total(&log, label);
+        let our_bpw = f.tensor_bytes() as f64 * 8.0 / f.n_params() as f64;
+        let our_mib = f.tensor_bytes() as f64 / 1048576.0;
+        assert_eq!(mib, format!("{our_mib:.2}"), "{label}");
+        assert_eq!(bpw, format!("{our_bpw:.2}"), "{label}");
+        eprintln!("llama-quantize {label}: {mib} MiB, {bpw} BPW: agrees");
+    }
     assert_eq!(ours.tensors.len(), before.tensors.len());
     assert_eq!(ours.n_params(), before.n_params());
     let facts = Model::from_file(ours).facts();

@@ -31,12 +31,15 @@ fn cache_dir() -> Option<PathBuf> {
     }
 }
 
+/// File name and contents of each upstream file found.
+type Files = Vec<(String, Vec<u8>)>;
+
 fn is_vocab_file(name: &str) -> bool {
     name.starts_with("ggml-vocab-") && name.ends_with(".gguf")
 }
 
 /// Vocab files of a llama.cpp tree: `DIR/models` or `DIR/llama.cpp/models`.
-fn from_tree(dir: &Path) -> Option<Vec<(String, Vec<u8>)>> {
+fn from_tree(dir: &Path) -> Option<Files> {
     let models = [dir.join("models"), dir.join("llama.cpp/models")]
         .into_iter()
         .find(|m| m.is_dir())?;
@@ -52,7 +55,7 @@ fn from_tree(dir: &Path) -> Option<Vec<(String, Vec<u8>)>> {
 }
 
 /// Vocab files inside the sdist tarball of the managed install.
-fn from_sdist(tarball: &Path) -> Option<Vec<(String, Vec<u8>)>> {
+fn from_sdist(tarball: &Path) -> Option<Files> {
     let gz = flate2::read::GzDecoder::new(std::fs::File::open(tarball).ok()?);
     let mut archive = tar::Archive::new(gz);
     let mut files = Vec::new();
@@ -74,7 +77,7 @@ fn from_sdist(tarball: &Path) -> Option<Vec<(String, Vec<u8>)>> {
     (!files.is_empty()).then_some(files)
 }
 
-fn upstream_files() -> Option<(String, Vec<(String, Vec<u8>)>)> {
+fn upstream_files() -> Option<(String, Files)> {
     if let Some(src) = std::env::var_os("TPSBENCH_LLAMA_SRC") {
         let src = PathBuf::from(src);
         let files = from_tree(&src);

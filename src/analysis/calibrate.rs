@@ -10,8 +10,10 @@
 //! - Acceleration: measured speedups per mode kind next to the guide's "Typical Speedup"; the
 //!   speculative-decoding model fitted to the `spec:K` cells (see [`super::specmodel`]).
 //! - Sizes: the guide's size formula next to the GGUF-exact file sizes.
-//! - Writes `<out>/<host>.md` and `<out>/<host>.toml` ([`Expectations`], for a profile's
-//!   `expectations = "calibration/<host>.toml"`).
+//! - Writes `<out>/<host>.md` (the tables), `<out>/<host>.toml` (a
+//!   [`crate::profile::guide::Expectations`], for a profile's
+//!   `expectations = "calibration/<host>.toml"`) and `<out>/<host>.fits.toml` ([`Fits`]: the
+//!   fits, the acceleration table and the speculative model, for tools).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -26,7 +28,9 @@ use super::metrics::{estimate, Metric};
 use super::render::{num, Table};
 use super::specmodel::{self, SpecPoint};
 use super::stats::{fit_scale, Moments};
+use crate::profile::guide::{Expectations as GuideExpectations, SpeedRow as GuideSpeedRow};
 use crate::results::{ResultRow, Status};
+use std::borrow::Cow;
 
 /// A row farther than this factor from its fit is listed as far off.
 pub const FAR_OFF_FACTOR: f64 = 1.5;
@@ -52,6 +56,10 @@ pub struct RooflinePoint {
     pub n_params: u64,
     /// Synthetic model.
     pub synthetic: bool,
+    /// Model file name.
+    pub model_file: String,
+    /// Mode (`baseline` or `moe:N`).
+    pub mode: String,
 }
 
 /// An efficiency fit of one group.
@@ -146,9 +154,11 @@ pub struct CalibrationInfo {
     pub sources: Vec<String>,
 }
 
-/// The TOML file a profile points to with `expectations = "calibration/<host>.toml"`.
+/// Everything calibrate fitted, written to `<host>.fits.toml` beside the expectations file
+/// (the profile's `expectations` file has the sizing module's strict shape, see
+/// [`profile_expectations`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Expectations {
+pub struct Fits {
     /// Where and when.
     pub calibration: CalibrationInfo,
     /// Efficiency fits, most specific first.
@@ -161,9 +171,9 @@ pub struct Expectations {
     pub speculative: Option<SpecModelFit>,
 }
 
-impl Expectations {
+impl Fits {
     /// Reads an expectations file.
-    pub fn load(path: &Path) -> anyhow::Result<Expectations> {
+    pub fn load(path: &Path) -> anyhow::Result<Fits> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("reading expectations {}", path.display()))?;
         toml::from_str(&text).with_context(|| format!("parsing expectations {}", path.display()))
@@ -219,6 +229,8 @@ pub fn roofline_points(files: &[LoadedFile]) -> Vec<RooflinePoint> {
                 active_bytes_per_token: bytes,
                 n_params: r.model_n_params,
                 synthetic: r.synthetic,
+                model_file: r.model_file.clone(),
+                mode: r.mode.clone(),
             })
         })
         .collect()
@@ -352,6 +364,10 @@ pub fn mode_kind(mode: &str) -> String {
 pub struct SpeedupPoint {
     /// Cell description.
     pub cell: String,
+    /// Short label for charts: role and mode.
+    pub label: String,
+    /// Label of the file the cell came from.
+    pub file: String,
     /// Mode as written.
     pub mode: String,
     /// Mode kind.
@@ -377,6 +393,8 @@ pub fn speedup_points(files: &[LoadedFile]) -> Vec<SpeedupPoint> {
             let ci = e.log.ci95();
             Some(SpeedupPoint {
                 cell: cell_text(r),
+                label: format!("{} {}", r.role, r.mode),
+                file: f.label(),
                 mode: r.mode.clone(),
                 kind: mode_kind(&r.mode),
                 speedup: e.value,
@@ -447,7 +465,7 @@ pub fn spec_points(points: &[SpeedupPoint]) -> Vec<(SpeedupPoint, SpecPoint)> {
 #[derive(Debug, Clone, Serialize)]
 pub struct Calibration {
     /// The expectations written to TOML.
-    pub expectations: Expectations,
+    pub expectations: Fits,
     /// The roofline points with their residual against their group's fit.
     pub points: Vec<RooflinePoint>,
     /// Speedup points.
@@ -536,7 +554,7 @@ pub fn calibrate(files: &[LoadedFile]) -> anyhow::Result<Calibration> {
     let speedups = speedup_points(files);
     let sp = spec_points(&speedups);
     let spec_fit = specmodel::fit_draft_cost(&sp.iter().map(|p| p.1.clone()).collect::<Vec<_>>());
-    let expectations = Expectations {
+    let expectations = Fits {
         calibration: CalibrationInfo {
             host: first.host.clone(),
             cpu_model: first.cpu_model.clone(),
@@ -608,7 +626,7 @@ impl Calibration {
             let Some(f) = self.fit_of(p) else { continue };
             let fitted = f.efficiency * p.roofline_tps;
             let r = p.decode_tps / fitted;
-            let far = r > FAR_OFF_FACTOR || r < 1.0 / FAR_OFF_FACTOR;
+            let far = !(1.0 / FAR_OFF_FACTOR..=FAR_OFF_FACTOR).contains(&r);
             t.push(vec![
                 p.cell.clone(),
                 format!("{}/{}", f.family, f.kind),
@@ -769,6 +787,126 @@ impl Calibration {
     }
 }
 
+/// Rounded to 0.01 (tokens/s in the TOML are read by people too).
+fn round2(v: f64) -> f64 {
+    (v * 100.0).round() / 100.0
+}
+
+/// A representative llama.cpp quant of a family, for the bits per weight of a family row.
+fn representative_quant(family: &str) -> &str {
+    match family {
+        "Q8" => "Q8_0",
+        "Q6" => "Q6_K",
+        "Q5" => "Q5_K_M",
+        "Q4" => "Q4_K_M",
+        "Q3" => "Q3_K_M",
+        "Q2" => "Q2_K",
+        other => other,
+    }
+}
+
+fn speed_row(
+    label: String,
+    params_b: f64,
+    family: &str,
+    moe: bool,
+    range: (f64, f64),
+    note: String,
+) -> GuideSpeedRow {
+    GuideSpeedRow {
+        label: Cow::Owned(label),
+        params_b,
+        quant: Cow::Owned(family.to_string()),
+        moe,
+        low_tps: round2(range.0),
+        high_tps: round2(range.1),
+        note: Cow::Owned(note),
+    }
+}
+
+/// The profile-facing expectations (`profile::guide::Expectations`): the guide's rows
+/// recalibrated, the same sizes for every other measured quant family (e.g. F16), and one row
+/// per measured model at its own size, so that the next run of the same models on this machine
+/// is judged against its own ranges.
+pub fn profile_expectations(cal: &Calibration) -> GuideExpectations {
+    let info = &cal.expectations.calibration;
+    let mut rows: Vec<GuideSpeedRow> = cal
+        .expectations
+        .speed
+        .iter()
+        .map(|s| {
+            let note = format!(
+                "calibrated ({} fit); guide {}-{}",
+                s.fit, s.guide_low_tps, s.guide_high_tps
+            );
+            let label = format!("{} {}", s.size, s.quant);
+            speed_row(
+                label,
+                s.params_b,
+                &s.quant,
+                s.size.contains("MoE"),
+                (s.low_tps, s.high_tps),
+                note,
+            )
+        })
+        .collect();
+    for fit in cal
+        .expectations
+        .efficiency
+        .iter()
+        .filter(|f| f.family != "all" && f.kind != "all")
+    {
+        let moe = fit.kind == "moe";
+        for g in guide::speed_rows().iter().filter(|g| g.is_moe() == moe) {
+            if guide::family(g.quant) == fit.family {
+                continue;
+            }
+            let bytes = g.active_params_b
+                * 1e9
+                * guide::effective_bits_per_weight(representative_quant(&fit.family))
+                / 8.0;
+            let mid = fit.efficiency * info.bandwidth_gbps * 1e9 / bytes;
+            let f = fit.range_factor();
+            let label = format!("{} {}", g.size_label, fit.family);
+            rows.push(speed_row(
+                label,
+                g.params_b,
+                &fit.family,
+                moe,
+                (mid / f, mid * f),
+                format!("calibrated ({}/{} fit)", fit.family, fit.kind),
+            ));
+        }
+    }
+    for p in cal.points.iter().filter(|p| p.mode == "baseline") {
+        let Some(fit) = pick_fit(&cal.expectations.efficiency, &p.family, p.moe) else {
+            continue;
+        };
+        let mid = fit.efficiency * p.roofline_tps;
+        let f = fit.range_factor();
+        let label = format!("{} (measured model)", p.model_file);
+        let note = format!(
+            "calibrated ({}/{} fit); measured {:.1} t/s",
+            fit.family, fit.kind, p.decode_tps
+        );
+        rows.push(speed_row(
+            label,
+            p.n_params as f64 / 1e9,
+            &p.family,
+            p.moe,
+            (mid / f, mid * f),
+            note,
+        ));
+    }
+    GuideExpectations {
+        source: format!(
+            "bench calibrate: host {} ({}), {:.1} GB/s, {}",
+            info.host, info.cpu_model, info.bandwidth_gbps, info.generated_utc
+        ),
+        rows,
+    }
+}
+
 /// File-name-safe host name.
 fn safe_host(host: &str) -> String {
     let s: String = host
@@ -796,11 +934,17 @@ pub fn write(cal: &Calibration, dir: &Path) -> anyhow::Result<std::path::PathBuf
     std::fs::write(&md, cal.markdown()).with_context(|| format!("writing {}", md.display()))?;
     let toml_path = dir.join(format!("{host}.toml"));
     let body = format!(
-        "# Written by `bench calibrate`: this machine's expectations. A profile uses them with\n# expectations = \"{}\"\n{}",
+        "# Written by `bench calibrate`: this machine's expected decode rates. A profile uses them with\n# expectations = \"{}\"\n{}",
         toml_path.display(),
-        toml::to_string(&cal.expectations)?
+        toml::to_string(&profile_expectations(cal))?
     );
     std::fs::write(&toml_path, body).with_context(|| format!("writing {}", toml_path.display()))?;
+    let fits_path = dir.join(format!("{host}.fits.toml"));
+    let fits = format!(
+        "# Written by `bench calibrate`: roofline fits, acceleration, speculative model.\n{}",
+        toml::to_string(&cal.expectations)?
+    );
+    std::fs::write(&fits_path, fits).with_context(|| format!("writing {}", fits_path.display()))?;
     Ok(toml_path)
 }
 
@@ -811,7 +955,10 @@ pub fn command(args: &super::CalibrateArgs) -> anyhow::Result<ExitCode> {
     print!("{}", cal.markdown());
     let dir = args.out.clone().unwrap_or_else(|| "calibration".into());
     let toml_path = write(&cal, &dir)?;
-    eprintln!("wrote {} and its .md", toml_path.display());
+    eprintln!(
+        "wrote {} (profile expectations) with .md and .fits.toml beside it",
+        toml_path.display()
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -829,6 +976,8 @@ mod tests {
             active_bytes_per_token: 1e9,
             n_params: 1_000_000_000,
             synthetic: true,
+            model_file: "m.gguf".into(),
+            mode: "baseline".into(),
         }
     }
 
@@ -880,6 +1029,8 @@ mod tests {
         assert_eq!(spec_k("moe:4+spec:16"), None);
         let sp = |mode: &str, s| SpeedupPoint {
             cell: mode.into(),
+            label: mode.into(),
+            file: "f".into(),
             mode: mode.into(),
             kind: mode_kind(mode),
             speedup: s,
@@ -902,7 +1053,7 @@ mod tests {
 
     #[test]
     fn expectations_round_trip_through_toml() {
-        let e = Expectations {
+        let e = Fits {
             calibration: CalibrationInfo {
                 host: "h".into(),
                 cpu_model: "c".into(),
@@ -935,7 +1086,7 @@ mod tests {
             }),
         };
         let text = toml::to_string(&e).unwrap();
-        let back: Expectations = toml::from_str(&text).unwrap();
+        let back: Fits = toml::from_str(&text).unwrap();
         assert_eq!(back, e);
         let (lo, hi) = back.expected_tps("F16", false, 1e9).unwrap();
         assert!((lo - 20.0 / 0.2f64.exp()).abs() < 1e-9 && (hi - 20.0 * 0.2f64.exp()).abs() < 1e-9);

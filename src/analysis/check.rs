@@ -55,23 +55,36 @@ impl MetricSet {
 }
 
 // ---------------------------------------------------------------------------------------------
-// SEAM for `check --profile NAME` (wired by the integrator once the driver branch is merged).
-//
-// `ProfileRunner` runs a profile like `bench run --profile NAME` and returns the path of the
-// results CSV it wrote. `default_runner()` returns `None` until it is wired; then `--profile`
-// fails with "not available". To wire it, replace the body of `default_runner` with
-//     Some(|name: &str| crate::driver::run_profile(name))
-// where `crate::driver::run_profile(name: &str) -> anyhow::Result<PathBuf>` runs the profile
-// with default options and returns the CSV path (a failed cell is not an error: the gate
-// judges it).
+// SEAM for `check --profile NAME`: `ProfileRunner` runs a profile like `bench run --profile NAME`
+// (default options) and returns the path of the results CSV it wrote. `default_runner` wires
+// it to `crate::driver::run_profile`; tests pass their own runner to `command`. A run with
+// failed cells is not an error: the gate judges those cells.
 // ---------------------------------------------------------------------------------------------
 
 /// Runs a profile by name and returns the path of the results CSV it wrote.
 pub type ProfileRunner = fn(&str) -> anyhow::Result<PathBuf>;
 
-/// The runner `bench check --profile` uses; `None` until the integrator wires the driver.
+/// The runner `bench check --profile` uses: the driver's `run_profile`.
 pub fn default_runner() -> Option<ProfileRunner> {
-    None
+    Some(run_profile_with_defaults)
+}
+
+/// `bench run --profile NAME` with every other option at its default (parsed by clap, so new
+/// driver options keep their defaults here too).
+fn run_profile_with_defaults(name: &str) -> anyhow::Result<PathBuf> {
+    #[derive(clap::Parser)]
+    struct Run {
+        #[command(flatten)]
+        args: crate::driver::RunArgs,
+    }
+    let run = <Run as clap::Parser>::try_parse_from(["run", "--profile", name])?;
+    let outcome = crate::driver::run_profile(&run.args)?;
+    anyhow::ensure!(
+        !outcome.interrupted,
+        "the run of profile {name} was interrupted"
+    );
+    eprintln!("check: ran profile {name}: {}", outcome.csv.display());
+    Ok(outcome.csv)
 }
 
 /// Parses `5%` or `0.05` into a fraction in [0, 1).
@@ -108,7 +121,8 @@ pub struct Finding {
 pub struct Gate {
     /// Every finding, in cell order.
     pub findings: Vec<Finding>,
-    /// Baseline cells with no counterpart in the current results.
+    /// Baseline cells with no counterpart in the current results, or skipped now (not a
+    /// regression: a skip says why, e.g. insufficient memory on this machine).
     pub missing: Vec<String>,
     /// Unfairness warnings (threads, engine, ...).
     pub warnings: Vec<String>,
@@ -217,9 +231,19 @@ pub fn gate(baseline: &LoadedFile, current: &LoadedFile, tolerance: f64, set: Me
     for b in &baseline.rows {
         let key = JoinKey::of(b);
         let Some(c) = current.rows.iter().find(|c| JoinKey::of(c) == key) else {
-            g.missing.push(cell_text(b));
+            g.missing.push(format!(
+                "{}: in the baseline, not in the current results",
+                cell_text(b)
+            ));
             continue;
         };
+        if b.status == Status::Ok && c.status == Status::Skipped {
+            g.missing.push(format!(
+                "{}: ok in the baseline, skipped now ({})",
+                cell_text(c),
+                c.reason
+            ));
+        }
         if set.includes_status() {
             g.findings.extend(status_findings(b, c));
         }
@@ -254,7 +278,7 @@ pub fn summary(g: &Gate, tolerance: f64) -> String {
         );
     }
     for m in &g.missing {
-        out += &format!("missing   {m}: in the baseline, not in the current results\n");
+        out += &format!("missing   {m}\n");
     }
     let count = |v| g.with(v).count();
     let no_ci = g.findings.iter().filter(|f| !f.has_ci).count();
@@ -403,6 +427,22 @@ mod tests {
     }
 
     #[test]
+    fn skipped_and_missing_cells_are_listed_not_regressed() {
+        let base = file(vec![row("baseline", 40.0), row("spec:16", 100.0)]);
+        let mut skipped = row("baseline", 40.0);
+        skipped.status = Status::Skipped;
+        skipped.reason = "insufficient memory (needs 9.1 GiB, has 6.0 GiB)".into();
+        let g = gate(&base, &file(vec![skipped]), 0.05, MetricSet::All);
+        assert!(!g.regressed());
+        let s = summary(&g, 0.05);
+        assert!(s.contains("skipped now (insufficient memory"), "{s}");
+        assert!(
+            s.contains("spec:16 chat np=1: in the baseline, not in the current results"),
+            "{s}"
+        );
+    }
+
+    #[test]
     fn within_tolerance_is_not_significant() {
         let base = file(vec![row("baseline", 40.0)]);
         let cur = file(vec![row("baseline", 39.0)]);
@@ -412,7 +452,7 @@ mod tests {
     }
 
     #[test]
-    fn profile_without_runner_is_not_available() {
+    fn profile_uses_the_runner() {
         let args = CheckArgs {
             baseline: "b.csv".into(),
             current: None,

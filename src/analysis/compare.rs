@@ -327,6 +327,25 @@ impl Comparison {
         out
     }
 
+    /// Inputs, warnings (a block quote) and notes as Markdown.
+    fn markdown_preamble(&self) -> String {
+        let mut out = String::new();
+        for (i, inp) in self.inputs.iter().enumerate() {
+            let role = if i == 0 { "reference" } else { "input" };
+            out += &format!("- {role} {}: `{}` on {}\n", i + 1, inp.path, inp.machine);
+        }
+        if !self.warnings.is_empty() {
+            out += "\n> **WARNING: this comparison may be unfair:**\n";
+            for w in &self.warnings {
+                out += &format!("> - {w}\n");
+            }
+        }
+        for n in &self.notes {
+            out += &format!("\nNote: {n}\n");
+        }
+        out
+    }
+
     /// Full output in `format`.
     pub fn render(&self, format: Format) -> anyhow::Result<String> {
         if format == Format::Json {
@@ -336,6 +355,9 @@ impl Comparison {
         if format == Format::Csv {
             // CSV stays machine-readable: warnings go to stderr (see the command).
             return Ok(body);
+        }
+        if format == Format::Md {
+            return Ok(self.markdown_preamble() + "\n" + &body);
         }
         let mut out = String::new();
         for (i, inp) in self.inputs.iter().enumerate() {
@@ -347,9 +369,6 @@ impl Comparison {
             out += &format!("note: {n}\n");
         }
         out += &body;
-        if format == Format::Md {
-            out = out.replace("WARNING:", "**WARNING**:");
-        }
         Ok(out)
     }
 }

@@ -240,6 +240,32 @@ mod tests {
     }
 
     #[test]
+    fn ranges_match_the_profile_guide_tables() {
+        use crate::profile::guide as pg;
+        let ours = speed_rows();
+        assert_eq!(ours.len(), pg::SPEEDS.len());
+        for (o, t) in ours.iter().zip(pg::SPEEDS.iter()) {
+            assert_eq!(format!("{} {}", o.size_label, o.quant_label), t.label);
+            assert_eq!((o.params_b, o.is_moe()), (t.params_b, t.moe));
+            assert_eq!(
+                (o.expected_low_tps, o.expected_high_tps),
+                (t.low_tps, t.high_tps)
+            );
+        }
+        for (o, t) in accel_rows().iter().zip(pg::ACCELERATIONS.iter()) {
+            assert_eq!(
+                (o.method, o.low, o.high),
+                (t.method, t.low_speedup, t.high_speedup)
+            );
+        }
+        for q in [
+            "F16", "Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "IQ4_XS", "Q3_K_M", "Q2_K",
+        ] {
+            assert_eq!(guide_size_gb(7.0, q), pg::formula_size_gb(7.0, q), "{q}");
+        }
+    }
+
+    #[test]
     fn active_bytes_use_effective_bits() {
         let r = &speed_rows()[2]; // 7B Q4_K_M
         assert!((r.active_bytes_per_token() - 7e9 * 4.85 / 8.0).abs() < 1.0);

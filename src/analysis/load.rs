@@ -57,14 +57,17 @@ impl LoadedFile {
 /// JSONL beside it.
 pub fn load(path: &Path) -> anyhow::Result<LoadedFile> {
     let rows = read_rows(path)?;
-    let jsonl = path.with_extension("jsonl");
-    let (raw, raw_note) = match raw_seam::read_raw(&jsonl) {
-        Ok(raw) if !raw.is_empty() => (raw, None),
-        Ok(_) => (
-            HashMap::new(),
-            Some(format!("{} has no repetitions", jsonl.display())),
-        ),
-        Err(e) => (HashMap::new(), Some(format!("{e:#}"))),
+    let jsonl = crate::results::jsonl_path_for(path);
+    // An absent JSONL means summary statistics (said in a note); a damaged one is bad input.
+    let (raw, raw_note) = if jsonl.exists() {
+        let raw = raw_seam::read_raw(&jsonl)?;
+        let note = raw
+            .is_empty()
+            .then(|| format!("{} has no timed repetitions", jsonl.display()));
+        (raw, note)
+    } else {
+        let note = format!("no raw repetitions ({} not found)", jsonl.display());
+        (HashMap::new(), Some(note))
     };
     Ok(LoadedFile {
         path: path.to_path_buf(),
@@ -79,79 +82,25 @@ pub fn load_all(paths: &[PathBuf]) -> anyhow::Result<Vec<LoadedFile>> {
     paths.iter().map(|p| load(p)).collect()
 }
 
-/// Reads the CSV rows. PENDING(measure): replace the body with `crate::results::read_results`
-/// once it is on the measure branch; this stand-in checks the same things.
+/// Reads the CSV rows through the results module (schema version and syntax checked).
 fn read_rows(path: &Path) -> anyhow::Result<Vec<ResultRow>> {
-    pending::read_results(path)
-}
-
-mod pending {
-    use super::*;
-    use anyhow::{bail, Context};
-
-    pub fn read_results(path: &Path) -> anyhow::Result<Vec<ResultRow>> {
-        let mut rdr = csv::Reader::from_path(path)
-            .with_context(|| format!("reading results {}", path.display()))?;
-        let headers = rdr
-            .headers()
-            .with_context(|| format!("reading the header of {}", path.display()))?
-            .clone();
-        if headers.get(0) != Some("schema_version") {
-            bail!(
-                "{}:1:1: first column is {:?}, not schema_version: not a tpsbench result file",
-                path.display(),
-                headers.get(0).unwrap_or("")
-            );
-        }
-        let mut rows = Vec::new();
-        for record in rdr.records() {
-            let record = record.map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-            let line = record.position().map_or(0, |p| p.line());
-            let version = record.get(0).unwrap_or("");
-            if version != crate::results::SCHEMA_VERSION.to_string() {
-                bail!(
-                    "{}:{line}:1 (schema_version): schema version {version:?}, this bench reads {}",
-                    path.display(),
-                    crate::results::SCHEMA_VERSION
-                );
-            }
-            let row: ResultRow = record.deserialize(Some(&headers)).map_err(|e| {
-                let col = match e.kind() {
-                    csv::ErrorKind::Deserialize { err, .. } => err.field().map(|f| f as usize),
-                    _ => None,
-                };
-                let name = col.and_then(|c| headers.get(c)).unwrap_or("?");
-                anyhow::anyhow!(
-                    "{}:{line}:{} ({name}): {e}",
-                    path.display(),
-                    col.map_or(0, |c| c + 1)
-                )
-            })?;
-            rows.push(row);
-        }
-        Ok(rows)
-    }
+    Ok(crate::results::read_results(path)?)
 }
 
 /// Turns the results module's raw repetition records into [`RepValues`] per cell.
 mod raw_seam {
     use super::*;
 
-    /// Reads the JSONL beside a CSV; an absent file is an error with a message for the note.
+    /// Reads the JSONL beside a CSV (timed repetitions only, warm-ups dropped).
     pub fn read_raw(path: &Path) -> anyhow::Result<HashMap<CellKey, RepValues>> {
-        if !path.exists() {
-            anyhow::bail!("no raw repetitions ({} not found)", path.display());
+        let mut out: HashMap<CellKey, RepValues> = HashMap::new();
+        for rep in crate::results::read_raw(path)?.iter().filter(|r| !r.warmup) {
+            push_request(out.entry(rep.key.clone()).or_default(), &rep.request);
         }
-        // PENDING(measure): the JSONL record type (`RawRepetition`) is not on the measure
-        // branch yet; until it is, analysis uses the rows' summary statistics.
-        anyhow::bail!(
-            "raw repetitions in {} not readable by this build yet",
-            path.display()
-        )
+        Ok(out)
     }
 
     /// Adds one request's derived metrics to the cell's values.
-    #[allow(dead_code)] // PENDING(measure): called by read_raw once the JSONL type lands.
     pub fn push_request(v: &mut RepValues, req: &crate::measure::RequestRaw) {
         let m = req.metrics();
         v.decode_tps.extend(m.decode_tps_server);

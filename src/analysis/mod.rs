@@ -3,7 +3,7 @@
 //!
 //! Everything reads the CSVs the driver writes (and the raw repetitions beside them) and is
 //! pure computation over them; `check --profile` is the only path that measures, through the
-//! [`check::ProfileRunner`] seam that the integrator wires to the driver.
+//! [`check::ProfileRunner`] seam, wired to `driver::run_profile`.
 
 pub mod calibrate;
 pub mod check;

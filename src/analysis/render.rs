@@ -48,7 +48,7 @@ impl Table {
         for r in &self.rows {
             t.add_row(r);
         }
-        t.to_string()
+        t.to_string() + "\n"
     }
 
     /// Markdown rendering (pipes in cells escaped).

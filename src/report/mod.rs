@@ -76,15 +76,24 @@ fn range_bars(cal: Option<&Calibration>) -> Vec<RangeBar> {
         .collect()
 }
 
+/// ITL percentiles per cell: the row's, else the pooled gaps of its raw repetitions.
 fn itl_cells(files: &[LoadedFile]) -> Vec<ItlCell> {
     let many = files.len() > 1;
     ok_rows(files)
         .filter_map(|(f, r)| {
+            let (p50, p90, p99) = match (r.itl_p50_ms, r.itl_p90_ms, r.itl_p99_ms) {
+                (Some(a), Some(b), Some(c)) => (a, b, c),
+                _ => {
+                    let gaps = &f.raw_of(r)?.itl_gaps_ms;
+                    let p = |q| load::percentile(gaps, q);
+                    (p(0.5)?, p(0.9)?, p(0.99)?)
+                }
+            };
             Some(ItlCell {
                 label: label(r, many, f),
-                p50: r.itl_p50_ms?,
-                p90: r.itl_p90_ms?,
-                p99: r.itl_p99_ms?,
+                p50,
+                p90,
+                p99,
             })
         })
         .collect()
@@ -153,6 +162,7 @@ pub fn write_report(files: &[LoadedFile], dir: &Path) -> anyhow::Result<PathBuf>
             charts::roofline(p, &pts, &range_bars(cal.as_ref()), bw, eff)
         },
     );
+    let many = files.len() > 1;
     chart(
         &mut md,
         dir,
@@ -163,7 +173,11 @@ pub fn write_report(files: &[LoadedFile], dir: &Path) -> anyhow::Result<PathBuf>
                 .iter()
                 .flat_map(|c| &c.speedups)
                 .map(|s| Bar {
-                    label: s.cell.clone(),
+                    label: if many {
+                        format!("{}: {}", s.file, s.label)
+                    } else {
+                        s.label.clone()
+                    },
                     value: s.speedup,
                     ci: (s.low.is_finite() && s.high.is_finite()).then_some((s.low, s.high)),
                 })
@@ -189,6 +203,7 @@ pub fn write_report(files: &[LoadedFile], dir: &Path) -> anyhow::Result<PathBuf>
             charts::acceptance(p, &spec_cells(c), cost)
         },
     );
+    md += "## Cells\n\n";
     md += &cells_table(files).markdown();
     if let Some(c) = &cal {
         md += "\n";
@@ -224,6 +239,7 @@ fn header(files: &[LoadedFile]) -> String {
 
 fn cells_table(files: &[LoadedFile]) -> Table {
     let mut t = Table::new([
+        "Host",
         "Role",
         "Model",
         "Mode",
@@ -244,6 +260,7 @@ fn cells_table(files: &[LoadedFile]) -> Table {
                 _ => "-".into(),
             };
             t.push(vec![
+                r.host.clone(),
                 r.role.clone(),
                 r.model_file.clone(),
                 r.mode.clone(),

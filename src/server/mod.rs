@@ -72,9 +72,13 @@ pub enum ServerError {
     Capability(#[from] CapabilityError),
     /// The server did not become ready in time; it has been stopped.
     #[error(
-        "llama-server did not become ready within {after:?}; last lines of its log:\n{log_tail}"
+        "llama-server (pid {pid}) did not become ready within {after:?} and was stopped; last lines of its log:\n{log_tail}"
     )]
-    StartupTimeout { after: Duration, log_tail: String },
+    StartupTimeout {
+        pid: u32,
+        after: Duration,
+        log_tail: String,
+    },
     /// The server ignored SIGTERM and SIGKILL (should not happen).
     #[error("llama-server (pid {pid}) did not exit after SIGKILL")]
     StopTimeout { pid: u32 },
@@ -358,14 +362,8 @@ impl ExitWatch {
     /// Waits until the server has ended and returns [`ServerError::Exited`] with the log tail.
     pub async fn exited(&mut self) -> ServerError {
         let exit = match self.rx.wait_for(Option::is_some).await {
-            Ok(status) => status.unwrap_or(ExitInfo {
-                code: None,
-                signal: None,
-            }),
-            Err(_) => ExitInfo {
-                code: None,
-                signal: None,
-            },
+            Ok(status) => status.unwrap_or(ExitInfo::UNKNOWN),
+            Err(_) => ExitInfo::UNKNOWN,
         };
         ServerError::Exited {
             pid: self.pid,
@@ -487,6 +485,7 @@ fn wait_ready(
         }
         if now.duration_since(launched_at) > timeout {
             return Err(ServerError::StartupTimeout {
+                pid: server.pid(),
                 after: timeout,
                 log_tail: server.log_tail(LOG_TAIL_LINES),
             });
@@ -528,6 +527,13 @@ mod tests {
             cmd(&["-m", "x.gguf"]).args_for_port(80),
             ["-m", "x.gguf", "--host", "127.0.0.1", "--port", "80"]
         );
+    }
+
+    #[test]
+    fn servers_and_watches_can_move_between_threads() {
+        fn assert_send<T: Send + 'static>() {}
+        assert_send::<Server>();
+        assert_send::<ExitWatch>();
     }
 
     #[test]

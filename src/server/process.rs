@@ -31,6 +31,14 @@ pub struct ExitInfo {
     pub signal: Option<i32>,
 }
 
+impl ExitInfo {
+    /// The status could not be read (should not happen).
+    pub const UNKNOWN: ExitInfo = ExitInfo {
+        code: None,
+        signal: None,
+    };
+}
+
 impl fmt::Display for ExitInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (self.code, self.signal) {
@@ -77,7 +85,7 @@ pub(crate) fn harden(cmd: &mut Command) {
 
 /// Spawns `cmd` (already [`harden`]ed) from a new keeper thread and returns once it runs.
 pub(crate) fn spawn(cmd: Command) -> io::Result<Child> {
-    let (shared, _) = new_shared();
+    let shared = new_shared();
     let (tx, rx) = mpsc::channel();
     let keeper_shared = shared.clone();
     std::thread::Builder::new()
@@ -89,14 +97,12 @@ pub(crate) fn spawn(cmd: Command) -> io::Result<Child> {
     Ok(Child { pid, shared })
 }
 
-fn new_shared() -> (Arc<Shared>, tokio::sync::watch::Receiver<Option<ExitInfo>>) {
-    let (watch, rx) = tokio::sync::watch::channel(None);
-    let shared = Shared {
+fn new_shared() -> Arc<Shared> {
+    Arc::new(Shared {
         status: Mutex::new(None),
         cond: Condvar::new(),
-        watch,
-    };
-    (Arc::new(shared), rx)
+        watch: tokio::sync::watch::Sender::new(None),
+    })
 }
 
 fn keep(mut cmd: Command, shared: &Shared, tx: &mpsc::Sender<io::Result<Pid>>) {
@@ -117,10 +123,7 @@ fn keep(mut cmd: Command, shared: &Shared, tx: &mpsc::Sender<io::Result<Pid>>) {
             code: st.code(),
             signal: st.signal(),
         },
-        Err(_) => ExitInfo {
-            code: None,
-            signal: None,
-        },
+        Err(_) => ExitInfo::UNKNOWN,
     };
     *status = Some(info);
     shared.cond.notify_all();

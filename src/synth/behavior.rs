@@ -41,7 +41,14 @@ pub struct Cycle {
 
 impl Cycle {
     pub fn new(cycle_len: u32, seed: u64, diverge: f64, domain: (u32, u32), n_vocab: u32) -> Cycle {
-        Cycle { cycle_len, seed, diverge, domain, n_vocab, table: Arc::default() }
+        Cycle {
+            cycle_len,
+            seed,
+            diverge,
+            domain,
+            n_vocab,
+            table: Arc::default(),
+        }
     }
 
     /// The successor of every token id `0..n_vocab`.
@@ -166,25 +173,41 @@ mod tests {
     #[test]
     fn successor_is_a_permutation_made_of_cycles_of_the_chosen_length() {
         let b = cyc(0.0);
-        let Behavior::Cycle(c) = &b else { unreachable!() };
+        let Behavior::Cycle(c) = &b else {
+            unreachable!()
+        };
         let mut seen = vec![false; 4000];
         for t in 0..4000 {
             seen[b.successor(t) as usize] = true;
         }
         assert!(seen.iter().all(|&s| s), "not a permutation of the domain");
         // 4000 = 62 * 64 + 32: every token returns to itself after 64 steps, except the 32 of the last.
-        let period = |t: u32| (1..=64).find(|&k| b.predicted(&[t], k)[k - 1] == t).unwrap();
+        let period = |t: u32| {
+            (1..=64)
+                .find(|&k| b.predicted(&[t], k)[k - 1] == t)
+                .unwrap()
+        };
         let long = (0..4000).filter(|&t| period(t) == 64).count();
         assert_eq!(long, 62 * 64);
-        assert!(c.table()[4000..].iter().all(|&s| s < 4000), "specials must lead into the domain");
+        assert!(
+            c.table()[4000..].iter().all(|&s| s < 4000),
+            "specials must lead into the domain"
+        );
     }
 
     #[test]
     fn diverged_draft_differs_on_the_requested_fraction() {
         let (t, d) = (cyc(0.0), cyc(0.3));
-        let differ = (0..4000).filter(|&x| t.successor(x) != d.successor(x)).count();
+        let differ = (0..4000)
+            .filter(|&x| t.successor(x) != d.successor(x))
+            .count();
         assert_eq!(differ, 1200);
-        assert_eq!((0..4000).filter(|&x| t.successor(x) != cyc(0.0).successor(x)).count(), 0);
+        assert_eq!(
+            (0..4000)
+                .filter(|&x| t.successor(x) != cyc(0.0).successor(x))
+                .count(),
+            0
+        );
     }
 
     #[test]

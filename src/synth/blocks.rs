@@ -48,7 +48,10 @@ impl Rng {
 /// The block types this module can write.
 pub fn supported(ty: GgmlType) -> bool {
     use GgmlType::*;
-    matches!(ty, F32 | F16 | Q4_0 | Q4_1 | Q5_0 | Q5_1 | Q8_0 | Q4_K | Q5_K | Q6_K)
+    matches!(
+        ty,
+        F32 | F16 | Q4_0 | Q4_1 | Q5_0 | Q5_1 | Q8_0 | Q4_K | Q5_K | Q6_K
+    )
 }
 
 /// Scale written into every random block: a normal f16, so the weights are finite.
@@ -114,7 +117,9 @@ pub fn encode_int_row(ty: GgmlType, values: &[i8], out: &mut Vec<u8>) -> bool {
     }
     for block in values.chunks_exact(bs) {
         match ty {
-            GgmlType::F32 => block.iter().for_each(|&v| out.extend((v as f32).to_le_bytes())),
+            GgmlType::F32 => block
+                .iter()
+                .for_each(|&v| out.extend((v as f32).to_le_bytes())),
             GgmlType::F16 => block
                 .iter()
                 .for_each(|&v| out.extend(f16::from_f32(v as f32).to_le_bytes())),
@@ -211,7 +216,8 @@ fn enc_q5_k(v: &[i8], out: &mut Vec<u8>) {
     let q = |e: usize| (clamp(v[e]) + 8) as u8;
     out.extend((0..32).map(|l| {
         (0..4).fold(0u8, |h, c| {
-            h | (((q(64 * c + l) >> 4) & 1) << (2 * c)) | (((q(64 * c + 32 + l) >> 4) & 1) << (2 * c + 1))
+            h | (((q(64 * c + l) >> 4) & 1) << (2 * c))
+                | (((q(64 * c + 32 + l) >> 4) & 1) << (2 * c + 1))
         })
     }));
     for c in 0..4 {
@@ -265,7 +271,11 @@ mod tests {
         match ty {
             GgmlType::Q8_0 => (0..32).map(|j| h(b, 0) * (b[2 + j] as i8) as f32).collect(),
             GgmlType::Q4_0 | GgmlType::Q4_1 => {
-                let (off, m) = if ty == GgmlType::Q4_0 { (2, None) } else { (4, Some(h(b, 2))) };
+                let (off, m) = if ty == GgmlType::Q4_0 {
+                    (2, None)
+                } else {
+                    (4, Some(h(b, 2)))
+                };
                 let mut y = vec![0.0; 32];
                 for j in 0..16 {
                     let (x0, x1) = ((b[off + j] & 0xF) as f32, (b[off + j] >> 4) as f32);
@@ -277,7 +287,11 @@ mod tests {
                 y
             }
             GgmlType::Q5_0 | GgmlType::Q5_1 => {
-                let (qh_at, m) = if ty == GgmlType::Q5_0 { (2, None) } else { (4, Some(h(b, 2))) };
+                let (qh_at, m) = if ty == GgmlType::Q5_0 {
+                    (2, None)
+                } else {
+                    (4, Some(h(b, 2)))
+                };
                 let qh = u32::from_le_bytes(b[qh_at..qh_at + 4].try_into().unwrap());
                 let qs = &b[qh_at + 4..];
                 let mut y = vec![0.0; 32];
@@ -302,15 +316,27 @@ mod tests {
 
     fn dequant_k45(ty: GgmlType, b: &[u8]) -> Vec<f32> {
         let (d, dmin, scales) = (h(b, 0), h(b, 2), &b[4..16]);
-        let (qh, qs) = if ty == GgmlType::Q5_K { (&b[16..48], &b[48..]) } else { (&b[0..0], &b[16..]) };
+        let (qh, qs) = if ty == GgmlType::Q5_K {
+            (&b[16..48], &b[48..])
+        } else {
+            (&b[0..0], &b[16..])
+        };
         let mut y = Vec::new();
         for c in 0..4 {
             let (s1, m1) = scale_min_k4(2 * c, scales);
             let (s2, m2) = scale_min_k4(2 * c + 1, scales);
             let ql = &qs[32 * c..];
-            let hb = |l: usize, bit: usize| if qh.is_empty() { 0.0 } else { ((qh[l] >> bit) & 1) as f32 * 16.0 };
+            let hb = |l: usize, bit: usize| {
+                if qh.is_empty() {
+                    0.0
+                } else {
+                    ((qh[l] >> bit) & 1) as f32 * 16.0
+                }
+            };
             y.extend((0..32).map(|l| d * s1 * ((ql[l] & 0xF) as f32 + hb(l, 2 * c)) - dmin * m1));
-            y.extend((0..32).map(|l| d * s2 * ((ql[l] >> 4) as f32 + hb(l, 2 * c + 1)) - dmin * m2));
+            y.extend(
+                (0..32).map(|l| d * s2 * ((ql[l] >> 4) as f32 + hb(l, 2 * c + 1)) - dmin * m2),
+            );
         }
         y
     }
@@ -370,18 +396,30 @@ mod tests {
         for ty in INT_TYPES {
             let mut buf = vec![0u8; ty.type_size() as usize * 64];
             fill_random(ty, &mut buf, &mut rng);
-            let vals: Vec<f32> = buf.chunks(ty.type_size() as usize).flat_map(|b| dequant(ty, b)).collect();
-            assert!(vals.iter().all(|v| v.is_finite() && v.abs() < 0.04), "{ty:?}");
+            let vals: Vec<f32> = buf
+                .chunks(ty.type_size() as usize)
+                .flat_map(|b| dequant(ty, b))
+                .collect();
+            assert!(
+                vals.iter().all(|v| v.is_finite() && v.abs() < 0.04),
+                "{ty:?}"
+            );
             assert!(vals.iter().any(|v| v.abs() > 1e-4), "{ty:?} is all zero");
         }
         let mut f = vec![0u8; 4 * 100];
         fill_random(GgmlType::F32, &mut f, &mut rng);
-        assert!(f.chunks(4).all(|c| f32::from_le_bytes(c.try_into().unwrap()).abs() < 0.13));
+        assert!(f
+            .chunks(4)
+            .all(|c| f32::from_le_bytes(c.try_into().unwrap()).abs() < 0.13));
     }
 
     #[test]
     fn unsupported_types_and_ragged_rows_are_refused() {
-        assert!(!encode_int_row(GgmlType::IQ2_XXS, &[0; 256], &mut Vec::new()));
+        assert!(!encode_int_row(
+            GgmlType::IQ2_XXS,
+            &[0; 256],
+            &mut Vec::new()
+        ));
         assert!(!encode_int_row(GgmlType::Q4_K, &[0; 32], &mut Vec::new()));
     }
 }

@@ -33,7 +33,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// Bump when the bytes written for a recipe change, so cached models are rewritten.
-const FORMAT_VERSION: u32 = 1;
+const FORMAT_VERSION: u32 = 2;
 
 /// Everything that determines a synthetic model file.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -50,8 +50,14 @@ pub struct Recipe {
 /// The behaviour asked for on the command line, before the vocabulary fixes its domain.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum BehaviorSpec {
-    Cycle { cycle_len: u32, seed: u64, diverge: f64 },
-    Random { seed: u64 },
+    Cycle {
+        cycle_len: u32,
+        seed: u64,
+        diverge: f64,
+    },
+    Random {
+        seed: u64,
+    },
 }
 
 impl Recipe {
@@ -63,7 +69,9 @@ impl Recipe {
         spec: BehaviorSpec,
         vocab: Option<PathBuf>,
     ) -> anyhow::Result<Recipe> {
-        shape.validate().map_err(|e| anyhow::anyhow!("invalid shape: {e}"))?;
+        shape
+            .validate()
+            .map_err(|e| anyhow::anyhow!("invalid shape: {e}"))?;
         let mut recipe = Recipe {
             label: label.to_string(),
             shape,
@@ -73,7 +81,11 @@ impl Recipe {
         };
         recipe.behavior = match spec {
             BehaviorSpec::Random { seed } => Behavior::Random { seed },
-            BehaviorSpec::Cycle { cycle_len, seed, diverge } => {
+            BehaviorSpec::Cycle {
+                cycle_len,
+                seed,
+                diverge,
+            } => {
                 anyhow::ensure!(cycle_len >= 1, "--cycle-len must be at least 1");
                 anyhow::ensure!((0.0..=1.0).contains(&diverge), "--diverge must be in 0..=1");
                 let domain = recipe.vocab()?.domain;
@@ -87,7 +99,11 @@ impl Recipe {
     /// A preset as published, with the default `cycle` behaviour (64-token cycles).
     pub fn preset(name: &str, quant: QuantMix) -> anyhow::Result<Recipe> {
         let p = presets::by_name(name).with_context(|| unknown_preset(name))?;
-        let spec = BehaviorSpec::Cycle { cycle_len: 64, seed: 1, diverge: 0.0 };
+        let spec = BehaviorSpec::Cycle {
+            cycle_len: 64,
+            seed: 1,
+            diverge: 0.0,
+        };
         Recipe::new(p.name, p.shape, quant, spec, None)
     }
 
@@ -117,7 +133,10 @@ impl Recipe {
         h.update(self.describe_json());
         if let Some(meta) = self.vocab.as_ref().and_then(|p| std::fs::metadata(p).ok()) {
             h.update(meta.len().to_le_bytes());
-            let mtime = meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
+            let mtime = meta
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
             h.update(mtime.unwrap_or_default().as_nanos().to_le_bytes());
         }
         hex::encode(&h.finalize()[..6])
@@ -126,7 +145,9 @@ impl Recipe {
     /// File name in the cache: label, quant, behaviour and hash.
     pub fn file_name(&self) -> String {
         let b = match &self.behavior {
-            Behavior::Cycle(c) if c.diverge > 0.0 => format!("cycle{}-div{}", c.cycle_len, c.diverge),
+            Behavior::Cycle(c) if c.diverge > 0.0 => {
+                format!("cycle{}-div{}", c.cycle_len, c.diverge)
+            }
             Behavior::Cycle(c) => format!("cycle{}", c.cycle_len),
             Behavior::Random { .. } => "random".into(),
         };
@@ -135,7 +156,10 @@ impl Recipe {
 }
 
 fn unknown_preset(name: &str) -> String {
-    format!("unknown preset {name:?}; known: {}", presets::names().join(", "))
+    format!(
+        "unknown preset {name:?}; known: {}",
+        presets::names().join(", ")
+    )
 }
 
 /// `$XDG_CACHE_HOME/tpsbench/models` (or `~/.cache/tpsbench/models`).
@@ -155,14 +179,20 @@ pub fn ensure_model(recipe: &Recipe, cache_dir: &Path) -> anyhow::Result<PathBuf
     if path.is_file() {
         return Ok(path);
     }
-    std::fs::create_dir_all(cache_dir).with_context(|| format!("creating {}", cache_dir.display()))?;
-    let tmp = cache_dir.join(format!(".{}.{}.tmp", recipe.file_name(), std::process::id()));
+    std::fs::create_dir_all(cache_dir)
+        .with_context(|| format!("creating {}", cache_dir.display()))?;
+    let tmp = cache_dir.join(format!(
+        ".{}.{}.tmp",
+        recipe.file_name(),
+        std::process::id()
+    ));
     let result = write_model(recipe, &tmp, false);
     if let Err(e) = result {
         let _ = std::fs::remove_file(&tmp);
         return Err(e);
     }
-    std::fs::rename(&tmp, &path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
+    std::fs::rename(&tmp, &path)
+        .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
     Ok(path)
 }
 
@@ -237,7 +267,11 @@ impl SynthArgs {
         let quant: QuantMix = self.quant.parse().map_err(anyhow::Error::msg)?;
         let (label, shape) = self.shape()?;
         let spec = match self.behavior.as_str() {
-            "cycle" => BehaviorSpec::Cycle { cycle_len: self.cycle_len, seed: self.seed, diverge: self.diverge },
+            "cycle" => BehaviorSpec::Cycle {
+                cycle_len: self.cycle_len,
+                seed: self.seed,
+                diverge: self.diverge,
+            },
             "random" => BehaviorSpec::Random { seed: self.seed },
             other => anyhow::bail!("unknown behavior {other:?}; known: cycle, random"),
         };
@@ -267,13 +301,19 @@ impl SynthArgs {
             s.head_dim = s.n_embd / s.n_head.max(1) as u64;
         }
         let custom = self.preset.is_none() || self.layers.is_some() || self.embd.is_some();
-        let label = if custom && self.preset.is_some() { format!("{label}-custom") } else { label };
+        let label = if custom && self.preset.is_some() {
+            format!("{label}-custom")
+        } else {
+            label
+        };
         Ok((label, s))
     }
 
     /// A custom shape's starting point: qwen2, or qwen3moe when --experts is given.
     fn custom_base(&self) -> anyhow::Result<Shape> {
-        let embd = self.embd.context("a custom shape needs --embd (or use --preset)")?;
+        let embd = self
+            .embd
+            .context("a custom shape needs --embd (or use --preset)")?;
         let heads = self.heads.context("a custom shape needs --heads")?;
         let moe = self.experts.is_some_and(|e| e > 0);
         let n_vocab = match (&self.n_vocab, &self.vocab) {
@@ -303,7 +343,8 @@ impl SynthArgs {
 
 /// Number of tokens in a GGUF's tokenizer.
 fn vocab_file_tokens(path: &Path) -> anyhow::Result<u64> {
-    let f = crate::gguf::GgufFile::open(path).with_context(|| format!("reading {}", path.display()))?;
+    let f =
+        crate::gguf::GgufFile::open(path).with_context(|| format!("reading {}", path.display()))?;
     let tokens = f.get("tokenizer.ggml.tokens").and_then(|v| v.as_array());
     let n = tokens.with_context(|| format!("{} has no tokenizer.ggml.tokens", path.display()))?;
     Ok(n.len() as u64)
@@ -319,7 +360,9 @@ pub fn command(args: &SynthArgs) -> anyhow::Result<ExitCode> {
             print_report(&report);
             out.clone()
         }
-        None if args.sparse => anyhow::bail!("--sparse needs -o FILE (sparse files are never cached)"),
+        None if args.sparse => {
+            anyhow::bail!("--sparse needs -o FILE (sparse files are never cached)")
+        }
         None => ensure_model(&recipe, &cache_dir())?,
     };
     println!(

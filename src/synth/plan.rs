@@ -162,19 +162,40 @@ impl PlannedTensor {
 /// separate `output.weight` even where the published model ties it to `token_embd`.
 pub fn plan(shape: &Shape, mix: QuantMix, write_output: bool) -> Vec<PlannedTensor> {
     let has_output = write_output || !shape.tied_embeddings;
-    let mut raw = vec![t("token_embd.weight", &[shape.n_embd, shape.n_vocab], Role::TokenEmbd, None)];
+    let mut raw = vec![t(
+        "token_embd.weight",
+        &[shape.n_embd, shape.n_vocab],
+        Role::TokenEmbd,
+        None,
+    )];
     for il in 0..shape.n_layer {
         block_tensors(shape, il, &mut raw);
     }
-    raw.push(t("output_norm.weight", &[shape.n_embd], Role::OutputNorm, None));
+    raw.push(t(
+        "output_norm.weight",
+        &[shape.n_embd],
+        Role::OutputNorm,
+        None,
+    ));
     if has_output {
-        raw.push(t("output.weight", &[shape.n_embd, shape.n_vocab], Role::Output, None));
+        raw.push(t(
+            "output.weight",
+            &[shape.n_embd, shape.n_vocab],
+            Role::Output,
+            None,
+        ));
     }
     let mut typer = Typer::new(shape, mix, has_output);
     raw.into_iter()
         .map(|r| {
             let ty = typer.type_of(&r);
-            PlannedTensor { name: r.name, dims: r.dims, role: r.role, layer: r.layer, ty }
+            PlannedTensor {
+                name: r.name,
+                dims: r.dims,
+                role: r.role,
+                layer: r.layer,
+                ty,
+            }
         })
         .collect()
 }
@@ -188,12 +209,19 @@ struct Raw {
 }
 
 fn t(name: &str, dims: &[u64], role: Role, layer: Option<u32>) -> Raw {
-    Raw { name: name.to_string(), dims: dims.to_vec(), role, layer }
+    Raw {
+        name: name.to_string(),
+        dims: dims.to_vec(),
+        role,
+        layer,
+    }
 }
 
 /// The tensors of block `il` (`blk.N.*`), in the order the converter writes them.
 fn block_tensors(s: &Shape, il: u32, out: &mut Vec<Raw>) {
-    let b = |suffix: &str, dims: &[u64], role: Role| t(&format!("blk.{il}.{suffix}"), dims, role, Some(il));
+    let b = |suffix: &str, dims: &[u64], role: Role| {
+        t(&format!("blk.{il}.{suffix}"), dims, role, Some(il))
+    };
     let (e, q, kv) = (s.n_embd, s.q_dim(), s.kv_dim());
     out.push(b("attn_norm.weight", &[e], Role::AttnNorm));
     out.push(b("attn_q.weight", &[e, q], Role::AttnQ));
@@ -363,7 +391,9 @@ mod tests {
         let q6: Vec<usize> = (0..28).filter(|&i| v[i] == GgmlType::Q6_K).collect();
         assert_eq!(q6, vec![0, 1, 2, 5, 8, 11, 14, 17, 20, 23, 24, 25, 26, 27]);
         assert_eq!(types_of(&p, "ffn_down.weight"), v);
-        assert!(types_of(&p, "ffn_up.weight").iter().all(|&t| t == GgmlType::Q4_K));
+        assert!(types_of(&p, "ffn_up.weight")
+            .iter()
+            .all(|&t| t == GgmlType::Q4_K));
     }
 
     #[test]
@@ -383,8 +413,13 @@ mod tests {
     fn moe_router_stays_f32_and_experts_are_3d() {
         let shape = by_name("qwen3-30b-a3b").unwrap().shape;
         let p = plan(&shape, QuantMix::Q8_0, false);
-        assert!(types_of(&p, "ffn_gate_inp.weight").iter().all(|&t| t == GgmlType::F32));
-        let down = p.iter().find(|t| t.name == "blk.0.ffn_down_exps.weight").unwrap();
+        assert!(types_of(&p, "ffn_gate_inp.weight")
+            .iter()
+            .all(|&t| t == GgmlType::F32));
+        let down = p
+            .iter()
+            .find(|t| t.name == "blk.0.ffn_down_exps.weight")
+            .unwrap();
         assert_eq!(down.dims, vec![768, 2048, 128]);
         assert_eq!(types_of(&p, "output.weight"), vec![GgmlType::Q8_0]);
     }
@@ -394,7 +429,12 @@ mod tests {
         for preset in crate::synth::presets::all() {
             let n = n_params(&plan(&preset.shape, QuantMix::F16, false)) as f64;
             let rel = (n / preset.published_params as f64 - 1.0).abs();
-            assert!(rel < 0.01, "{}: {n} vs {}", preset.name, preset.published_params);
+            assert!(
+                rel < 0.01,
+                "{}: {n} vs {}",
+                preset.name,
+                preset.published_params
+            );
         }
     }
 
@@ -403,6 +443,9 @@ mod tests {
         for m in QuantMix::ALL {
             assert_eq!(m.name().parse::<QuantMix>().unwrap(), m);
         }
-        assert!("Q3_K_XL".parse::<QuantMix>().unwrap_err().contains("Q4_K_M"));
+        assert!("Q3_K_XL"
+            .parse::<QuantMix>()
+            .unwrap_err()
+            .contains("Q4_K_M"));
     }
 }

@@ -256,6 +256,9 @@ impl Shape {
         if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(format!("{name} must be positive"));
         }
+        if self.n_vocab < 512 {
+            return Err(format!("vocab ({}) must be at least 512", self.n_vocab));
+        }
         if self.n_head % self.n_head_kv != 0 {
             return Err(format!(
                 "heads ({}) must be a multiple of kv-heads ({})",
@@ -270,9 +273,10 @@ impl Shape {
 
     fn validate_ffn(&self) -> Result<(), String> {
         match self.arch {
-            Arch::Qwen2 if self.n_ff == 0 || self.n_ff % 32 != 0 => {
-                Err(format!("ff ({}) must be a positive multiple of 32", self.n_ff))
-            }
+            Arch::Qwen2 if self.n_ff == 0 || self.n_ff % 32 != 0 => Err(format!(
+                "ff ({}) must be a positive multiple of 32",
+                self.n_ff
+            )),
             Arch::Qwen3Moe if self.n_expert == 0 || self.n_expert_used == 0 => {
                 Err("a MoE shape needs experts and experts-used > 0".into())
             }

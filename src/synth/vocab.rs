@@ -38,27 +38,44 @@ fn byte_char(b: u8) -> char {
     char::from_u32(256 + rank).unwrap_or('?')
 }
 
-/// The built-in vocabulary: 256 byte tokens, `<|tok{i}|>` fillers (ordinary tokens, so they
-/// take part in cycles), and `<|endoftext|>` last as BOS/EOS.
+/// Qwen2's ordinary tokens end here (151643 = `<|endoftext|>`; specials and padding
+/// follow). The built-in vocabulary's cycles stay below it, so the 151936-token and the
+/// 152064-token presets (a draft and its target) get the same successor function.
+pub const QWEN_ORDINARY_TOKENS: u32 = 151_643;
+
+/// The built-in vocabulary: 256 byte tokens, `<|endoftext|>` (BOS/EOS) at 256, then
+/// `<|tok{i}|>` fillers (ordinary tokens). Token i's text does not depend on `n_vocab`, so
+/// models of different vocab sizes pass llama.cpp's draft/target compatibility check
+/// (`common_speculative_are_compatible`: same text for every id both have).
 pub fn builtin(n_vocab: u32) -> Vocab {
-    let n = n_vocab.max(257) as usize;
+    let n = n_vocab.max(258) as usize;
     let mut tokens: Vec<String> = (0..=255u8).map(|b| byte_char(b).to_string()).collect();
-    tokens.extend((256..n - 1).map(|i| format!("<|tok{i}|>")));
     tokens.push("<|endoftext|>".into());
+    tokens.extend((257..n).map(|i| format!("<|tok{i}|>")));
     let mut types = vec![TOKEN_NORMAL; n];
-    types[n - 1] = TOKEN_CONTROL;
-    let eos = (n - 1) as u32;
+    types[256] = TOKEN_CONTROL;
     let metadata = vec![
         kv("tokenizer.ggml.model", Value::String("gpt2".into())),
         kv("tokenizer.ggml.pre", Value::String("qwen2".into())),
         kv("tokenizer.ggml.tokens", strings(tokens)),
         kv("tokenizer.ggml.token_type", i32s(types)),
         kv("tokenizer.ggml.merges", strings(Vec::new())),
-        kv("tokenizer.ggml.bos_token_id", Value::U32(eos)),
-        kv("tokenizer.ggml.eos_token_id", Value::U32(eos)),
+        kv("tokenizer.ggml.bos_token_id", Value::U32(256)),
+        kv("tokenizer.ggml.eos_token_id", Value::U32(256)),
         kv("tokenizer.ggml.add_bos_token", Value::Bool(false)),
     ];
-    Vocab { metadata, domain: (0, eos) }
+    Vocab {
+        metadata,
+        domain: (257, builtin_domain_end(n as u32)),
+    }
+}
+
+/// End of the built-in vocabulary's cycle domain: below Qwen2's specials and rounded down
+/// to a multiple of 256, so that a draft and a target whose vocab sizes differ by the
+/// padding (e.g. 8192 and 8320, or Qwen's 151936 and 152064) share one successor function.
+fn builtin_domain_end(n_vocab: u32) -> u32 {
+    let end = n_vocab.min(QWEN_ORDINARY_TOKENS) / 256 * 256;
+    end.max(258)
 }
 
 fn kv(k: &str, v: Value) -> (String, Value) {
@@ -66,7 +83,10 @@ fn kv(k: &str, v: Value) -> (String, Value) {
 }
 
 fn strings(v: Vec<String>) -> Value {
-    Value::Array(ValueType::String, v.into_iter().map(Value::String).collect())
+    Value::Array(
+        ValueType::String,
+        v.into_iter().map(Value::String).collect(),
+    )
 }
 
 fn i32s(v: Vec<i32>) -> Value {
@@ -75,30 +95,52 @@ fn i32s(v: Vec<i32>) -> Value {
 
 /// Copies the `tokenizer.*` keys of `path`, padded or truncated to `n_vocab` tokens.
 pub fn from_file(path: &Path, n_vocab: u32) -> anyhow::Result<Vocab> {
-    let file = GgufFile::open(path).with_context(|| format!("reading vocabulary {}", path.display()))?;
+    let file =
+        GgufFile::open(path).with_context(|| format!("reading vocabulary {}", path.display()))?;
     let n = n_vocab as usize;
     let mut metadata: Vec<(String, Value)> = Vec::new();
-    for (key, value) in file.metadata.iter().filter(|(k, _)| k.starts_with("tokenizer.")) {
+    for (key, value) in file
+        .metadata
+        .iter()
+        .filter(|(k, _)| k.starts_with("tokenizer."))
+    {
         if let Some(v) = resize_key(key, value, n) {
             metadata.push((key.clone(), v));
         }
     }
     let tokens = metadata.iter().find(|(k, _)| k == "tokenizer.ggml.tokens");
-    anyhow::ensure!(tokens.is_some(), "{} has no tokenizer.ggml.tokens", path.display());
-    if !metadata.iter().any(|(k, _)| k == "tokenizer.ggml.token_type") {
+    anyhow::ensure!(
+        tokens.is_some(),
+        "{} has no tokenizer.ggml.tokens",
+        path.display()
+    );
+    if !metadata
+        .iter()
+        .any(|(k, _)| k == "tokenizer.ggml.token_type")
+    {
         metadata.push(kv("tokenizer.ggml.token_type", i32s(vec![TOKEN_NORMAL; n])));
     }
     let domain = ordinary_run(&metadata);
-    anyhow::ensure!(domain.1 > domain.0, "{} has no ordinary tokens", path.display());
+    anyhow::ensure!(
+        domain.1 > domain.0,
+        "{} has no ordinary tokens",
+        path.display()
+    );
     Ok(Vocab { metadata, domain })
 }
 
 /// The value of one tokenizer key for a vocabulary of `n` tokens; None drops the key
 /// (a special token id that truncation removed).
 fn resize_key(key: &str, value: &Value, n: usize) -> Option<Value> {
-    let per_token = ["tokenizer.ggml.tokens", "tokenizer.ggml.token_type", "tokenizer.ggml.scores"];
+    let per_token = [
+        "tokenizer.ggml.tokens",
+        "tokenizer.ggml.token_type",
+        "tokenizer.ggml.scores",
+    ];
     if per_token.contains(&key) {
-        let Value::Array(t, items) = value else { return Some(value.clone()) };
+        let Value::Array(t, items) = value else {
+            return Some(value.clone());
+        };
         let mut items = items.clone();
         let start = items.len();
         items.truncate(n);
@@ -162,17 +204,26 @@ mod tests {
     }
 
     #[test]
-    fn builtin_vocab_has_exactly_n_tokens_and_excludes_eos_from_cycles() {
+    fn builtin_vocab_has_exactly_n_tokens_and_keeps_eos_out_of_cycles() {
         let v = builtin(4096);
-        let tokens = v.metadata.iter().find(|(k, _)| k == "tokenizer.ggml.tokens").unwrap();
+        let tokens = v
+            .metadata
+            .iter()
+            .find(|(k, _)| k == "tokenizer.ggml.tokens")
+            .unwrap();
         assert_eq!(tokens.1.as_array().unwrap().len(), 4096);
-        assert_eq!(v.domain, (0, 4095));
+        assert_eq!(v.domain, (257, 4096));
+        assert_eq!(builtin(152_064).domain, builtin(151_936).domain);
+        assert_eq!(builtin(8320).domain, builtin(8192).domain);
     }
 
     #[test]
     fn ordinary_run_skips_specials() {
         let md = vec![
-            kv("tokenizer.ggml.token_type", i32s(vec![3, 1, 1, 1, 1, 3, 1, 5])),
+            kv(
+                "tokenizer.ggml.token_type",
+                i32s(vec![3, 1, 1, 1, 1, 3, 1, 5]),
+            ),
             kv("tokenizer.ggml.eos_token_id", Value::U32(2)),
         ];
         assert_eq!(ordinary_run(&md), (3, 5));

@@ -55,14 +55,30 @@ pub fn write_model(recipe: &Recipe, path: &Path, sparse: bool) -> anyhow::Result
     let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
     let start = Instant::now();
     let mut filler = Filler::new(recipe, sparse);
-    let mut out = HoleWriter { file, sparse, zeros: if sparse { vec![0; CHUNK_BYTES] } else { Vec::new() } };
+    let mut out = HoleWriter {
+        file,
+        sparse,
+        zeros: if sparse {
+            vec![0; CHUNK_BYTES]
+        } else {
+            Vec::new()
+        },
+    };
     let bytes = writer
         .write_to(&mut out, |i, info, w| filler.fill(&plan[i], info, w))
         .with_context(|| format!("writing {}", path.display()))?;
-    out.file.set_len(bytes).with_context(|| format!("sizing {}", path.display()))?;
+    out.file
+        .set_len(bytes)
+        .with_context(|| format!("sizing {}", path.display()))?;
     let write_time = start.elapsed();
-    out.file.sync_all().with_context(|| format!("syncing {}", path.display()))?;
-    Ok(WriteReport { file_bytes: bytes, write_time, synced_time: start.elapsed() })
+    out.file
+        .sync_all()
+        .with_context(|| format!("syncing {}", path.display()))?;
+    Ok(WriteReport {
+        file_bytes: bytes,
+        write_time,
+        synced_time: start.elapsed(),
+    })
 }
 
 /// A file writer that, in sparse mode, skips over all-zero chunks instead of writing them.
@@ -77,7 +93,9 @@ impl Write for HoleWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         // In sparse mode the filler writes only zeros, in CHUNK_BYTES pieces, while header
         // bytes arrive in BufWriter flushes of at most 1 MB: a full chunk needs no check.
-        let zero = |b: &[u8]| b.len() == CHUNK_BYTES || (b.len() <= self.zeros.len() && b == &self.zeros[..b.len()]);
+        let zero = |b: &[u8]| {
+            b.len() == CHUNK_BYTES || (b.len() <= self.zeros.len() && b == &self.zeros[..b.len()])
+        };
         if self.sparse && buf.len() >= 4096 && zero(buf) {
             self.file.seek(SeekFrom::Current(buf.len() as i64))?;
             return Ok(buf.len());
@@ -113,28 +131,46 @@ fn model_metadata(recipe: &Recipe) -> Vec<(String, Value)> {
     let u = |v: u64| Value::U32(v as u32);
     let mut md = vec![
         ("general.architecture".into(), Value::String(a.into())),
-        ("general.name".into(), Value::String(format!("tpsbench synthetic {}", recipe.label))),
-        ("general.file_type".into(), Value::U32(recipe.quant.file_type())),
+        (
+            "general.name".into(),
+            Value::String(format!("tpsbench synthetic {}", recipe.label)),
+        ),
+        (
+            "general.file_type".into(),
+            Value::U32(recipe.quant.file_type()),
+        ),
         ("general.quantization_version".into(), Value::U32(2)),
         (format!("{a}.context_length"), Value::U32(s.context_length)),
         (format!("{a}.embedding_length"), u(s.n_embd)),
         (format!("{a}.block_count"), Value::U32(s.n_layer)),
         (format!("{a}.feed_forward_length"), u(s.n_ff)),
         (format!("{a}.attention.head_count"), Value::U32(s.n_head)),
-        (format!("{a}.attention.head_count_kv"), Value::U32(s.n_head_kv)),
+        (
+            format!("{a}.attention.head_count_kv"),
+            Value::U32(s.n_head_kv),
+        ),
         (format!("{a}.rope.freq_base"), Value::F32(s.rope_freq_base)),
-        (format!("{a}.attention.layer_norm_rms_epsilon"), Value::F32(s.rms_norm_eps)),
+        (
+            format!("{a}.attention.layer_norm_rms_epsilon"),
+            Value::F32(s.rms_norm_eps),
+        ),
     ];
     if s.arch == Arch::Qwen3Moe {
         md.extend([
             (format!("{a}.expert_count"), Value::U32(s.n_expert)),
-            (format!("{a}.expert_used_count"), Value::U32(s.n_expert_used)),
+            (
+                format!("{a}.expert_used_count"),
+                Value::U32(s.n_expert_used),
+            ),
             (format!("{a}.expert_feed_forward_length"), u(s.n_ff_exp)),
             (format!("{a}.attention.key_length"), u(s.head_dim)),
             (format!("{a}.attention.value_length"), u(s.head_dim)),
         ]);
     }
-    md.push(("tpsbench.synth.recipe".into(), Value::String(recipe.describe_json())));
+    md.push((
+        "tpsbench.synth.recipe".into(),
+        Value::String(recipe.describe_json()),
+    ));
     md
 }
 
@@ -235,7 +271,10 @@ impl Filler {
         for row in 0..n_rows {
             row_fn(self, row, &mut values);
             if !encode_int_row(t.ty, &values, &mut out) {
-                return Err(io::Error::other(format!("no exact integer encoding for {} in {}", t.name, t.ty)));
+                return Err(io::Error::other(format!(
+                    "no exact integer encoding for {} in {}",
+                    t.name, t.ty
+                )));
             }
             if out.len() >= CHUNK_BYTES {
                 w.write_all(&out)?;
@@ -265,7 +304,9 @@ impl Filler {
         let range = self.pred_start[row] as usize..self.pred_start[row + 1] as usize;
         for &p in &self.pred[range] {
             self.embd_row(p as usize, &mut e);
-            v.iter_mut().zip(&e).for_each(|(x, y)| *x = x.saturating_add(*y).clamp(-7, 7));
+            v.iter_mut()
+                .zip(&e)
+                .for_each(|(x, y)| *x = x.saturating_add(*y).clamp(-7, 7));
         }
         debug_assert!(row < self.n_vocab);
     }
