@@ -1,0 +1,98 @@
+//! Progress of the engine build: a spinner showing the newest `[ NN%]` line of cmake's
+//! output in the build log and the elapsed time. Without a terminal (CI, tests) a plain
+//! line every 30 seconds instead, so logs show the build is alive without flooding.
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::IsTerminal;
+use std::path::Path;
+use std::process::{Child, ExitStatus};
+use std::time::{Duration, Instant};
+
+const PLAIN_EVERY: Duration = Duration::from_secs(30);
+
+/// Waits for `child` (pip writing to `log_path`), showing progress; returns its status.
+pub fn wait_with_progress(
+    child: &mut Child,
+    log_path: &Path,
+    start: Instant,
+) -> anyhow::Result<ExitStatus> {
+    let spinner = std::io::stderr().is_terminal().then(|| {
+        let pb = ProgressBar::new_spinner();
+        pb.set_style(
+            ProgressStyle::with_template("{spinner} building llama.cpp [{elapsed}] {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        pb
+    });
+    let mut last_plain = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().context("waiting for pip")? {
+            break status;
+        }
+        let msg = last_progress_line(log_path).unwrap_or_else(|| "preparing".to_string());
+        match &spinner {
+            Some(pb) => pb.set_message(msg),
+            None if last_plain.elapsed() >= PLAIN_EVERY => {
+                eprintln!(
+                    "building llama.cpp [{:.0} s] {msg}",
+                    start.elapsed().as_secs_f64()
+                );
+                last_plain = Instant::now();
+            }
+            None => {}
+        }
+        if let Some(pb) = &spinner {
+            pb.tick();
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    if let Some(pb) = spinner {
+        pb.finish_and_clear();
+    }
+    Ok(status)
+}
+
+/// The newest cmake progress line (`[ 45%] Building CXX object ...`) in the log's tail.
+pub fn last_progress_line(log_path: &Path) -> Option<String> {
+    let tail = super::install::read_tail(log_path, 16 * 1024).ok()?;
+    progress_line_in(&tail)
+}
+
+fn progress_line_in(text: &str) -> Option<String> {
+    text.lines().rev().find_map(|l| {
+        let l = l.trim();
+        let pct = l.strip_prefix('[')?.split_once("%]")?;
+        pct.0.trim().parse::<u32>().ok()?;
+        Some(shorten(l, 100))
+    })
+}
+
+fn shorten(line: &str, max_chars: usize) -> String {
+    match line.char_indices().nth(max_chars) {
+        Some((at, _)) => format!("{}...", &line[..at]),
+        None => line.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_newest_percentage_line() {
+        let log = "  [ 45%] Building CXX object common/a.o\n  [ 46%] Linking CXX executable ../bin/x\n  warning: foo\n";
+        assert_eq!(
+            progress_line_in(log).as_deref(),
+            Some("[ 46%] Linking CXX executable ../bin/x")
+        );
+        assert_eq!(progress_line_in("Collecting cmake\n"), None);
+        assert_eq!(progress_line_in("[abc%] x"), None);
+    }
+
+    #[test]
+    fn long_lines_are_shortened() {
+        let s = shorten(&"x".repeat(150), 100);
+        assert_eq!(s.len(), 103);
+    }
+}

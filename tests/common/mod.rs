@@ -1,0 +1,75 @@
+//! Shared helpers for integration tests: the engine (provisioned like `bench run` does),
+//! a cross-process lock for tests that start llama-server, and temp dirs.
+//!
+//! A test that needs the engine and cannot get one FAILS (panics with the reason); it
+//! never skips silently. `engine_or_skip` exists for local runs only: under `CI=true` it
+//! fails like `engine`.
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::sync::OnceLock;
+use tpsbench::engine::{self, Engine, EngineOptions};
+use tpsbench::util::FileLock;
+
+/// True when running under CI (`CI=true` or `CI=1`).
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+fn ensured() -> &'static Result<Engine, String> {
+    static ENGINE: OnceLock<Result<Engine, String>> = OnceLock::new();
+    ENGINE.get_or_init(|| {
+        let opts = EngineOptions {
+            allow_install: true,
+            ..EngineOptions::default()
+        };
+        engine::ensure(&opts).map_err(|e| format!("{e:#}"))
+    })
+}
+
+/// The engine `bench run` would use (discovery, else the managed install, built if
+/// needed). Panics with the reason when there is none.
+pub fn engine() -> &'static Engine {
+    match ensured() {
+        Ok(e) => e,
+        Err(why) => panic!(
+            "this test needs llama-server and none could be had: {why}\n\
+             (set LLAMA_SERVER=/path/to/llama-server or run `bench engine install`)"
+        ),
+    }
+}
+
+/// The engine, or `None` with a note on stderr when it cannot be had outside CI.
+/// Under CI this fails exactly like [`engine`].
+pub fn engine_or_skip() -> Option<&'static Engine> {
+    match ensured() {
+        Ok(e) => Some(e),
+        Err(_) if in_ci() => Some(engine()),
+        Err(why) => {
+            eprintln!("SKIPPED (not in CI): no llama-server: {why}");
+            None
+        }
+    }
+}
+
+/// Held by every test that starts llama-server, across test binaries and processes, so
+/// two servers never share the two cores (and the timings stay meaningful).
+pub fn llama_server_lock() -> FileLock {
+    let path = tpsbench::util::cache_root()
+        .join("locks")
+        .join("llama-server-tests.lock");
+    FileLock::exclusive(&path, || {
+        eprintln!(
+            "waiting for another test's llama-server ({})",
+            path.display()
+        )
+    })
+    .unwrap_or_else(|e| panic!("cannot take the llama-server test lock: {e:#}"))
+}
+
+/// A fresh temporary directory, removed when dropped.
+pub fn temp_dir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("tpsbench-test-")
+        .tempdir()
+        .unwrap_or_else(|e| panic!("cannot create a temp dir: {e}"))
+}
