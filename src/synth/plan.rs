@@ -330,7 +330,7 @@ impl Typer {
 
 /// Type of `output.weight` (or a tied `token_embd`) under a quantized default type.
 fn output_type(default: GgmlType, row_len: u64) -> GgmlType {
-    if row_len % default.block_size() != 0 {
+    if !row_len.is_multiple_of(default.block_size()) {
         GgmlType::Q8_0
     } else if default != GgmlType::Q8_0 {
         GgmlType::Q6_K
@@ -341,7 +341,7 @@ fn output_type(default: GgmlType, row_len: u64) -> GgmlType {
 
 /// `tensor_type_fallback`: a compatible type when the row length does not fit the block.
 fn fallback(ty: GgmlType, row_len: u64) -> GgmlType {
-    if row_len % ty.block_size() == 0 {
+    if row_len.is_multiple_of(ty.block_size()) {
         return ty;
     }
     let alt = match ty {
@@ -350,7 +350,7 @@ fn fallback(ty: GgmlType, row_len: u64) -> GgmlType {
         GgmlType::Q6_K => GgmlType::Q8_0,
         other => other,
     };
-    if row_len % alt.block_size() == 0 {
+    if row_len.is_multiple_of(alt.block_size()) {
         alt
     } else {
         GgmlType::F16
