@@ -5,6 +5,7 @@
 //! multiplier, so every byte count here is exact: tensor bytes come from the ggml type table.
 
 mod error;
+mod model;
 mod reader;
 mod tensor;
 mod types;
@@ -12,11 +13,12 @@ mod value;
 mod writer;
 
 pub use error::{GgufError, Problem};
+pub use model::{is_expert_tensor, shard_paths, Model, ModelFacts, TypeShare, OUTPUT, TOKEN_EMBD};
 pub use reader::{GgufFile, MAX_ARRAY_DEPTH, MAX_DIMS, MAX_STRING_BYTES};
 pub use tensor::{align_up, shape_size, ShapeError, TensorInfo};
 pub use types::GgmlType;
 pub use value::{Value, ValueType};
-pub use writer::{Writer, ALIGNMENT_KEY};
+pub use writer::{Writer, ALIGNMENT_KEY, MAX_TENSOR_NAME_BYTES};
 
 /// The four magic bytes that open every GGUF file.
 pub const GGUF_MAGIC: [u8; 4] = *b"GGUF";

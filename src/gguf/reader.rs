@@ -336,10 +336,41 @@ impl<R: Read> Parser<'_, R> {
             return Err(self.err(start + 4, p));
         }
         let mut items = Vec::with_capacity(count.min(MAX_PREALLOC_ITEMS) as usize);
-        for _ in 0..count {
-            items.push(self.value(elem, key, depth + 1)?);
+        match elem.fixed_size() {
+            Some(size) => self.fixed_items(elem, size, count, what, &mut items)?,
+            None => {
+                for _ in 0..count {
+                    items.push(self.value(elem, key, depth + 1)?);
+                }
+            }
         }
         Ok(Value::Array(elem, items))
+    }
+
+    /// Reads `count` values of a fixed-size type in chunks rather than one read per value.
+    fn fixed_items(
+        &mut self,
+        elem: ValueType,
+        size: u64,
+        count: u64,
+        what: What,
+        items: &mut Vec<Value>,
+    ) -> Result<(), GgufError> {
+        const CHUNK_ITEMS: u64 = 8192;
+        let mut buf = vec![0u8; (CHUNK_ITEMS.min(count) * size) as usize];
+        let mut left = count;
+        while left > 0 {
+            let n = left.min(CHUNK_ITEMS);
+            let chunk = &mut buf[..(n * size) as usize];
+            self.fill(chunk, what)?;
+            items.extend(
+                chunk
+                    .chunks_exact(size as usize)
+                    .map(|b| decode_fixed(elem, b)),
+            );
+            left -= n;
+        }
+        Ok(())
     }
 
     fn alignment(&self, metadata: &[(String, Value)], offsets: &Offsets) -> Result<u64, GgufError> {
@@ -512,15 +543,31 @@ fn absurd(what: &'static str, count: u64, needed: u128, available: u64) -> Probl
     }
 }
 
-/// Index (in `names`) of the later entry of the first duplicated name, by file order.
+/// Index (in `names`) of the first entry, in file order, whose name appeared before.
 fn first_duplicate(names: &[&str]) -> Option<usize> {
-    let mut order: Vec<usize> = (0..names.len()).collect();
-    order.sort_by(|&a, &b| names[a].cmp(names[b]).then(a.cmp(&b)));
-    order
-        .windows(2)
-        .filter(|w| names[w[0]] == names[w[1]])
-        .map(|w| w[1])
-        .min()
+    let mut seen = std::collections::HashSet::with_capacity(names.len());
+    names.iter().position(|name| !seen.insert(*name))
+}
+
+/// Decodes one little-endian value of fixed-size type `ty` from exactly its bytes.
+fn decode_fixed(ty: ValueType, b: &[u8]) -> Value {
+    let a2 = || [b[0], b[1]];
+    let a4 = || [b[0], b[1], b[2], b[3]];
+    let a8 = || [b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]];
+    match ty {
+        ValueType::U8 => Value::U8(b[0]),
+        ValueType::I8 => Value::I8(b[0] as i8),
+        ValueType::Bool => Value::Bool(b[0] != 0),
+        ValueType::U16 => Value::U16(u16::from_le_bytes(a2())),
+        ValueType::I16 => Value::I16(i16::from_le_bytes(a2())),
+        ValueType::U32 => Value::U32(u32::from_le_bytes(a4())),
+        ValueType::I32 => Value::I32(i32::from_le_bytes(a4())),
+        ValueType::F32 => Value::F32(f32::from_le_bytes(a4())),
+        ValueType::U64 => Value::U64(u64::from_le_bytes(a8())),
+        ValueType::I64 => Value::I64(i64::from_le_bytes(a8())),
+        ValueType::F64 => Value::F64(f64::from_le_bytes(a8())),
+        ValueType::String | ValueType::Array => unreachable!("not a fixed-size type"),
+    }
 }
 
 #[cfg(test)]

@@ -59,6 +59,7 @@ impl Writer {
         let alignment = self.alignment()?;
         let mut offset = 0u64;
         let mut infos = Vec::with_capacity(self.tensors.len());
+        check_tensor_names(&self.tensors)?;
         for (name, dims, ty) in &self.tensors {
             let (n_elements, n_bytes) = shape_size(dims, *ty)
                 .map_err(|e| invalid(format!("tensor {name:?} of type {ty}: {e}")))?;
@@ -112,6 +113,26 @@ impl Writer {
             write_tensor_info(w, info)?;
         }
         Ok(())
+    }
+}
+
+/// Longest tensor name llama.cpp loads, exclusive (`GGML_MAX_NAME`).
+pub const MAX_TENSOR_NAME_BYTES: usize = 64;
+
+/// llama.cpp refuses duplicate tensor names and names of 64 bytes or more.
+fn check_tensor_names(tensors: &[(String, Vec<u64>, GgmlType)]) -> io::Result<()> {
+    if let Some((name, ..)) = tensors.iter().find(|t| t.0.len() >= MAX_TENSOR_NAME_BYTES) {
+        return Err(invalid(format!(
+            "tensor name {name:?} has {} bytes, llama.cpp allows at most {}",
+            name.len(),
+            MAX_TENSOR_NAME_BYTES - 1
+        )));
+    }
+    let mut names: Vec<&str> = tensors.iter().map(|t| t.0.as_str()).collect();
+    names.sort_unstable();
+    match names.windows(2).find(|w| w[0] == w[1]) {
+        Some(w) => Err(invalid(format!("duplicate tensor name {:?}", w[0]))),
+        None => Ok(()),
     }
 }
 
@@ -312,6 +333,22 @@ mod tests {
         let mut w = Writer::new();
         w.metadata("x", Value::Array(ValueType::U8, vec![Value::I8(1)]));
         assert!(w.write_to(Vec::new(), zeros).is_err());
+    }
+
+    #[test]
+    fn names_llama_cpp_would_refuse_are_rejected() {
+        let mut w = Writer::new();
+        w.tensor("t", &[4], GgmlType::F32);
+        w.tensor("t", &[4], GgmlType::F32);
+        let err = w.write_to(Vec::new(), zeros).unwrap_err();
+        assert!(
+            err.to_string().contains("duplicate tensor name \"t\""),
+            "{err}"
+        );
+        let mut w = Writer::new();
+        w.tensor(&"x".repeat(64), &[4], GgmlType::F32);
+        let err = w.write_to(Vec::new(), zeros).unwrap_err();
+        assert!(err.to_string().contains("at most 63"), "{err}");
     }
 
     #[test]
