@@ -5,7 +5,7 @@
 //! others as sparse files: the real header, tensor infos and file size, with the tensor
 //! data left as holes, so 235B and 480B cost no disk.
 
-use tpsbench::gguf::GgufFile;
+use tpsbench::gguf::{GgufFile, Model};
 use tpsbench::synth::{self, plan, presets, BehaviorSpec, QuantMix, Recipe};
 
 fn published_layout(name: &str, quant: QuantMix) -> Recipe {
@@ -29,7 +29,9 @@ fn every_preset_file_has_the_published_parameter_count() {
         let path = dir.path().join(format!("{}.gguf", preset.name));
         let report = synth::write_model(&recipe, &path, sparse).unwrap();
         let file = GgufFile::open(&path).unwrap();
-        let rel = file.n_params() as f64 / preset.published_params as f64 - 1.0;
+        let facts = Model::open(&path).unwrap().facts(); // what `bench size` reports
+        assert_eq!(facts.n_params, file.n_params());
+        let rel = facts.n_params as f64 / preset.published_params as f64 - 1.0;
         eprintln!(
             "{:24} {:>16} params ({:+.2}% vs published), {:.2} GB{}",
             preset.name,
@@ -42,9 +44,27 @@ fn every_preset_file_has_the_published_parameter_count() {
             rel.abs() < 0.01,
             "{}: {} vs {}",
             preset.name,
-            file.n_params(),
+            facts.n_params,
             preset.published_params
         );
+        if let Some(active) = preset.published_active_params {
+            // ModelFacts counts one embedding row per token (what is read); the cards count the
+            // whole embedding table as activated, and round ("3.3B", "22B", "35B"): 5%.
+            let card_style =
+                facts.active_params + facts.embedding_params - facts.embedding_row_params;
+            let rel_active = card_style as f64 / active as f64 - 1.0;
+            eprintln!(
+                "{:24} {:>16} active params per token, {card_style} counted as the card does ({:+.2}%)",
+                "",
+                facts.active_params,
+                rel_active * 100.0
+            );
+            assert!(
+                rel_active.abs() < 0.05,
+                "{}: active {card_style} vs {active}",
+                preset.name
+            );
+        }
         assert_eq!(file.tensor_bytes(), plan::tensor_bytes(&recipe.plan()));
         assert_eq!(file.file_bytes, std::fs::metadata(&path).unwrap().len());
         std::fs::remove_file(&path).unwrap();
