@@ -11,6 +11,7 @@
 //! - Q4_K_M: `attn_v` and `ffn_down` get Q6_K on the layers where `use_more_bits` holds
 //!   (first and last eighth, and every third in between); on a "70B" (80-layer qwen2)
 //!   the remaining Q4_K `attn_v` become Q5_K;
+//! - 8 experts (Mixtral's rules): `attn_v` and `attn_k` in Q8_0, with Q4_K_M `attn_output` Q5_K;
 //! - a row length not divisible by the type's block falls back
 //!   (Q4_K→Q5_0, Q5_K→Q5_1, Q6_K→Q8_0, and F16 when even that does not fit).
 
@@ -263,6 +264,8 @@ struct Typer {
     n_layer: u32,
     /// `qs.model.type == LLM_TYPE_70B`: qwen2 with 80 layers.
     is_70b: bool,
+    /// `n_expert == 8` (Mixtral's rules): attn_v and attn_k in Q8_0, attn_output Q5_K.
+    eight_experts: bool,
     i_attention_wv: u32,
     i_ffn_down: u32,
 }
@@ -280,6 +283,7 @@ impl Typer {
             has_output,
             n_layer: shape.n_layer,
             is_70b: shape.arch == Arch::Qwen2 && shape.n_layer == 80,
+            eight_experts: shape.n_expert == 8,
             i_attention_wv: 0,
             i_ffn_down: 0,
         }
@@ -308,11 +312,14 @@ impl Typer {
                 let more = use_more_bits(self.i_attention_wv, self.n_layer);
                 self.i_attention_wv += 1;
                 match (k_m, more) {
+                    _ if self.eight_experts => GgmlType::Q8_0,
                     (true, true) => GgmlType::Q6_K,
                     (true, false) if self.is_70b => GgmlType::Q5_K,
                     _ => default,
                 }
             }
+            Role::AttnK if self.eight_experts => GgmlType::Q8_0,
+            Role::AttnOut if self.eight_experts && k_m => GgmlType::Q5_K,
             Role::FfnDown | Role::FfnDownExps => {
                 // MoE: the layer comes from the name; dense: the running counter. Same here.
                 let i_layer = r.layer.unwrap_or(self.i_ffn_down);
