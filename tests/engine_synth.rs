@@ -390,38 +390,24 @@ fn tensor_types(path: &Path) -> std::collections::BTreeMap<String, (String, u64)
         .collect()
 }
 
-#[test]
-fn quant_mixes_match_llama_quantize_on_qwen2_5_0_5b() {
-    let _lock = common::llama_server_lock();
+/// Writes `shape` as F16, quantizes it with llama-quantize to each mix, and compares with
+/// our direct writing of that mix: same type for every tensor, total bytes within 2%.
+fn compare_with_llama_quantize(shape: &Shape, mixes: &[QuantMix]) {
     let dir = tempfile::tempdir().unwrap();
-    let shape = synth::presets::by_name("qwen2.5-0.5b").unwrap().shape;
-    let f16 = Recipe::new(
-        "q05",
-        shape.clone(),
-        QuantMix::F16,
-        BehaviorSpec::Random { seed: 3 },
-        None,
-    )
-    .unwrap();
+    let spec = BehaviorSpec::Random { seed: 3 };
+    let f16 = Recipe::new("q", shape.clone(), QuantMix::F16, spec, None).unwrap();
     let f16_path = dir.path().join("f16.gguf");
     synth::write_model(&f16, &f16_path, false).unwrap();
-    for quant in [QuantMix::Q4_K_M, QuantMix::Q8_0] {
-        let ours = Recipe::new(
-            "q05",
-            shape.clone(),
-            quant,
-            BehaviorSpec::Random { seed: 3 },
-            None,
-        )
-        .unwrap();
+    let quantize = common::engine()
+        .quantize_bin
+        .clone()
+        .expect("llama-quantize next to llama-server");
+    for &quant in mixes {
+        let ours = Recipe::new("q", shape.clone(), quant, spec, None).unwrap();
         let ours_path = dir.path().join(format!("ours-{quant}.gguf"));
         synth::write_model(&ours, &ours_path, false).unwrap();
         let theirs_path = dir.path().join(format!("theirs-{quant}.gguf"));
-        let quantize = common::engine()
-            .quantize_bin
-            .clone()
-            .expect("llama-quantize next to llama-server");
-        let out = Command::new(quantize)
+        let out = Command::new(&quantize)
             .args([
                 f16_path.as_os_str(),
                 theirs_path.as_os_str(),
@@ -455,6 +441,38 @@ fn quant_mixes_match_llama_quantize_on_qwen2_5_0_5b() {
         assert!(differing.is_empty(), "types differ: {differing:?}");
         let _ = std::fs::remove_file(&theirs_path);
         let _ = std::fs::remove_file(&ours_path);
+    }
+}
+
+#[test]
+fn quant_mixes_match_llama_quantize_on_qwen2_5_0_5b() {
+    let _lock = common::llama_server_lock();
+    let shape = synth::presets::by_name("qwen2.5-0.5b").unwrap().shape;
+    compare_with_llama_quantize(
+        &shape,
+        &[
+            QuantMix::Q4_K_M,
+            QuantMix::Q8_0,
+            QuantMix::Q6_K,
+            QuantMix::Q4_0,
+        ],
+    );
+}
+
+#[test]
+fn quant_mixes_match_llama_quantize_on_small_moes() {
+    let _lock = common::llama_server_lock();
+    // 16 experts: the generic rules on stacked experts; 8 experts: llama.cpp's Mixtral rules.
+    for n_expert in [16, 8] {
+        let mut shape = moe();
+        (
+            shape.n_layer,
+            shape.n_embd,
+            shape.n_ff_exp,
+            shape.n_expert,
+            shape.n_expert_used,
+        ) = (8, 256, 256, n_expert, 2);
+        compare_with_llama_quantize(&shape, &[QuantMix::Q4_K_M]);
     }
 }
 

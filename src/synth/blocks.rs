@@ -112,7 +112,7 @@ fn patch_blocks(ty: GgmlType, buf: &mut [u8]) {
 /// integer encoding here.
 pub fn encode_int_row(ty: GgmlType, values: &[i8], out: &mut Vec<u8>) -> bool {
     let bs = ty.block_size() as usize;
-    if values.len() % bs != 0 || !supported(ty) {
+    if !values.len().is_multiple_of(bs) || !supported(ty) {
         return false;
     }
     for block in values.chunks_exact(bs) {

@@ -29,6 +29,7 @@ pub use write::{write_model, WriteReport};
 
 use anyhow::Context;
 use sha2::{Digest, Sha256};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -365,7 +366,9 @@ pub fn command(args: &SynthArgs) -> anyhow::Result<ExitCode> {
         }
         None => ensure_model(&recipe, &cache_dir())?,
     };
-    println!(
+    // A closed stdout (`| head`) is not an error of the write.
+    let _ = writeln!(
+        std::io::stdout(),
         "{}: {} {} ({}), {} layers, {:.3} B parameters, {:.2} GB tensor data",
         path.display(),
         recipe.label,
@@ -379,7 +382,8 @@ pub fn command(args: &SynthArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn print_report(r: &WriteReport) {
-    println!(
+    let _ = writeln!(
+        std::io::stdout(),
         "wrote {:.2} GB in {:.2} s: {:.2} GB/s into the page cache, {:.2} GB/s including fsync",
         r.file_bytes as f64 / 1e9,
         r.synced_time.as_secs_f64(),

@@ -11,6 +11,7 @@
 //! - Q4_K_M: `attn_v` and `ffn_down` get Q6_K on the layers where `use_more_bits` holds
 //!   (first and last eighth, and every third in between); on a "70B" (80-layer qwen2)
 //!   the remaining Q4_K `attn_v` become Q5_K;
+//! - 8 experts (Mixtral's rules): `attn_v` and `attn_k` in Q8_0, with Q4_K_M `attn_output` Q5_K;
 //! - a row length not divisible by the type's block falls back
 //!   (Q4_K→Q5_0, Q5_K→Q5_1, Q6_K→Q8_0, and F16 when even that does not fit).
 
@@ -263,6 +264,8 @@ struct Typer {
     n_layer: u32,
     /// `qs.model.type == LLM_TYPE_70B`: qwen2 with 80 layers.
     is_70b: bool,
+    /// `n_expert == 8` (Mixtral's rules): attn_v and attn_k in Q8_0, attn_output Q5_K.
+    eight_experts: bool,
     i_attention_wv: u32,
     i_ffn_down: u32,
 }
@@ -280,6 +283,7 @@ impl Typer {
             has_output,
             n_layer: shape.n_layer,
             is_70b: shape.arch == Arch::Qwen2 && shape.n_layer == 80,
+            eight_experts: shape.n_expert == 8,
             i_attention_wv: 0,
             i_ffn_down: 0,
         }
@@ -308,11 +312,14 @@ impl Typer {
                 let more = use_more_bits(self.i_attention_wv, self.n_layer);
                 self.i_attention_wv += 1;
                 match (k_m, more) {
+                    _ if self.eight_experts => GgmlType::Q8_0,
                     (true, true) => GgmlType::Q6_K,
                     (true, false) if self.is_70b => GgmlType::Q5_K,
                     _ => default,
                 }
             }
+            Role::AttnK if self.eight_experts => GgmlType::Q8_0,
+            Role::AttnOut if self.eight_experts && k_m => GgmlType::Q5_K,
             Role::FfnDown | Role::FfnDownExps => {
                 // MoE: the layer comes from the name; dense: the running counter. Same here.
                 let i_layer = r.layer.unwrap_or(self.i_ffn_down);
@@ -330,7 +337,7 @@ impl Typer {
 
 /// Type of `output.weight` (or a tied `token_embd`) under a quantized default type.
 fn output_type(default: GgmlType, row_len: u64) -> GgmlType {
-    if row_len % default.block_size() != 0 {
+    if !row_len.is_multiple_of(default.block_size()) {
         GgmlType::Q8_0
     } else if default != GgmlType::Q8_0 {
         GgmlType::Q6_K
@@ -341,7 +348,7 @@ fn output_type(default: GgmlType, row_len: u64) -> GgmlType {
 
 /// `tensor_type_fallback`: a compatible type when the row length does not fit the block.
 fn fallback(ty: GgmlType, row_len: u64) -> GgmlType {
-    if row_len % ty.block_size() == 0 {
+    if row_len.is_multiple_of(ty.block_size()) {
         return ty;
     }
     let alt = match ty {
@@ -350,7 +357,7 @@ fn fallback(ty: GgmlType, row_len: u64) -> GgmlType {
         GgmlType::Q6_K => GgmlType::Q8_0,
         other => other,
     };
-    if row_len % alt.block_size() == 0 {
+    if row_len.is_multiple_of(alt.block_size()) {
         alt
     } else {
         GgmlType::F16

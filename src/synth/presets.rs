@@ -259,13 +259,13 @@ impl Shape {
         if self.n_vocab < 512 {
             return Err(format!("vocab ({}) must be at least 512", self.n_vocab));
         }
-        if self.n_head % self.n_head_kv != 0 {
+        if !self.n_head.is_multiple_of(self.n_head_kv) {
             return Err(format!(
                 "heads ({}) must be a multiple of kv-heads ({})",
                 self.n_head, self.n_head_kv
             ));
         }
-        if self.n_embd % 32 != 0 {
+        if !self.n_embd.is_multiple_of(32) {
             return Err(format!("embd ({}) must be a multiple of 32", self.n_embd));
         }
         self.validate_ffn()
@@ -273,7 +273,7 @@ impl Shape {
 
     fn validate_ffn(&self) -> Result<(), String> {
         match self.arch {
-            Arch::Qwen2 if self.n_ff == 0 || self.n_ff % 32 != 0 => Err(format!(
+            Arch::Qwen2 if self.n_ff == 0 || !self.n_ff.is_multiple_of(32) => Err(format!(
                 "ff ({}) must be a positive multiple of 32",
                 self.n_ff
             )),
@@ -284,10 +284,12 @@ impl Shape {
                 "experts-used ({}) exceeds experts ({})",
                 self.n_expert_used, self.n_expert
             )),
-            Arch::Qwen3Moe if self.n_ff_exp == 0 || self.n_ff_exp % 32 != 0 => Err(format!(
-                "expert-ff ({}) must be a positive multiple of 32",
-                self.n_ff_exp
-            )),
+            Arch::Qwen3Moe if self.n_ff_exp == 0 || !self.n_ff_exp.is_multiple_of(32) => {
+                Err(format!(
+                    "expert-ff ({}) must be a positive multiple of 32",
+                    self.n_ff_exp
+                ))
+            }
             _ => Ok(()),
         }
     }

@@ -180,7 +180,6 @@ struct Filler {
     sparse: bool,
     rng: Rng,
     embd_seed: u64,
-    n_vocab: usize,
     buf: Vec<u8>,
     /// CHUNK_BYTES zero bytes (calloc'ed once).
     zero_chunk: Vec<u8>,
@@ -204,7 +203,6 @@ impl Filler {
             sparse,
             rng: Rng::new(seed),
             embd_seed: seed.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ 0xE3B0,
-            n_vocab,
             buf: Vec::with_capacity(CHUNK_BYTES + (1 << 16)),
             pools: HashMap::new(),
             zero_chunk: vec![0; CHUNK_BYTES],
@@ -286,31 +284,52 @@ impl Filler {
         Ok(())
     }
 
-    /// Embedding row of token `row`: a seeded random vector of ±1.
+    /// Embedding row of token `row`: a seeded random vector of ±1 (8 signs per table
+    /// lookup: this runs for every element of token_embd and output).
     fn embd_row(&self, row: usize, v: &mut [i8]) {
         let mut rng = Rng::new(self.embd_seed ^ (row as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
         for chunk in v.chunks_mut(64) {
-            let bits = rng.next_u64();
-            for (i, x) in chunk.iter_mut().enumerate() {
-                *x = if (bits >> i) & 1 == 1 { 1 } else { -1 };
+            let bits = rng.next_u64().to_le_bytes();
+            for (c8, byte) in chunk.chunks_mut(8).zip(bits) {
+                c8.copy_from_slice(&SIGNS[byte as usize][..c8.len()]);
             }
         }
     }
 
     /// Output row `row`: the sum of the embedding rows of the tokens whose successor it is.
     fn output_row(&self, row: usize, v: &mut [i8]) {
-        v.iter_mut().for_each(|x| *x = 0);
-        let mut e = vec![0i8; v.len()];
-        let range = self.pred_start[row] as usize..self.pred_start[row + 1] as usize;
-        for &p in &self.pred[range] {
-            self.embd_row(p as usize, &mut e);
-            v.iter_mut()
-                .zip(&e)
-                .for_each(|(x, y)| *x = x.saturating_add(*y).clamp(-7, 7));
+        let preds = &self.pred[self.pred_start[row] as usize..self.pred_start[row + 1] as usize];
+        match preds {
+            [] => v.fill(0),
+            [p] => self.embd_row(*p as usize, v),
+            [first, rest @ ..] => {
+                self.embd_row(*first as usize, v);
+                let mut e = vec![0i8; v.len()];
+                for &p in rest {
+                    self.embd_row(p as usize, &mut e);
+                    v.iter_mut()
+                        .zip(&e)
+                        .for_each(|(x, y)| *x = x.saturating_add(*y).clamp(-7, 7));
+                }
+            }
         }
-        debug_assert!(row < self.n_vocab);
     }
 }
+
+/// `SIGNS[b][i]` = +1 if bit i of b is set, else -1.
+static SIGNS: [[i8; 8]; 256] = {
+    let mut t = [[0i8; 8]; 256];
+    let mut b = 0;
+    while b < 256 {
+        let mut i = 0;
+        while i < 8 {
+            t[b][i] = if (b >> i) & 1 == 1 { 1 } else { -1 };
+            i += 1;
+        }
+        b += 1;
+    }
+    t
+};
 
 /// Writes `n_bytes` bytes taken from `buf` over and over.
 fn write_repeated(buf: &[u8], n_bytes: u64, w: &mut dyn Write) -> io::Result<()> {
