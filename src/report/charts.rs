@@ -83,6 +83,18 @@ fn bounds(values: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
         })
 }
 
+/// A log-axis tick label with enough digits to tell 0.01 from 0.001.
+fn tick(v: f64) -> String {
+    if v >= 10.0 {
+        format!("{v:.0}")
+    } else if v >= 1.0 {
+        format!("{v:.1}")
+    } else {
+        let digits = (-v.log10()).ceil().max(1.0) as usize;
+        format!("{v:.digits$}")
+    }
+}
+
 /// Decode t/s against active GB per token, log-log: measured points, the roofline
 /// `bandwidth / bytes`, the fitted line `efficiency x roofline`, the guide's ranges and the
 /// predicted ranges at the guide's sizes.
@@ -124,8 +136,8 @@ pub fn roofline(
         .x_desc("active GB read per token")
         .y_desc("decode tokens/s")
         .label_style((FONT, 14))
-        .x_label_formatter(&|v| format!("{v:.2}"))
-        .y_label_formatter(&|v| format!("{v:.0}"))
+        .x_label_formatter(&|v| tick(*v))
+        .y_label_formatter(&|v| tick(*v))
         .draw()
         .map_err(err)?;
 
@@ -154,7 +166,7 @@ pub fn roofline(
                     style,
                 ))
                 .map_err(err)?
-                .label(format!("fitted: {e:.2} x roofline"))
+                .label(format!("fitted: {e:.3} x roofline"))
                 .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], style));
         }
     }
@@ -207,7 +219,7 @@ pub fn roofline(
     }
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
+        .position(SeriesLabelPosition::LowerLeft)
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
         .label_font((FONT, 13))
@@ -460,4 +472,18 @@ pub fn acceptance(path: &Path, cells: &[SpecCell], draft_cost: Option<f64>) -> a
         .draw()
         .map_err(err)?;
     root.present().map_err(err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ticks_keep_small_values_apart() {
+        assert_eq!(tick(100.0), "100");
+        assert_eq!(tick(2.5), "2.5");
+        assert_eq!(tick(0.1), "0.1");
+        assert_eq!(tick(0.01), "0.01");
+        assert_eq!(tick(0.002), "0.002");
+    }
 }
