@@ -12,8 +12,13 @@ fn git(args: &[&str]) -> Option<String> {
 
 fn main() {
     let commit = git(&["rev-parse", "--short=12", "HEAD"]).unwrap_or_default();
-    let dirty = git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
-    let suffix = if dirty && !commit.is_empty() { "-dirty" } else { "" };
+    let dirty =
+        git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+    let suffix = if dirty && !commit.is_empty() {
+        "-dirty"
+    } else {
+        ""
+    };
     println!("cargo:rustc-env=TPSBENCH_GIT_COMMIT={commit}{suffix}");
     if let Some(dir) = git(&["rev-parse", "--absolute-git-dir"]) {
         println!("cargo:rerun-if-changed={dir}/HEAD");

@@ -374,11 +374,28 @@ fn engine_run_draft_with_another_vocabulary_is_refused_before_any_launch() {
     for (name, vocab) in [("target.gguf", "4096"), ("draft.gguf", "8192")] {
         let out = Command::cargo_bin("bench")
             .unwrap()
-            .args(["synth", "--embd", "128", "--heads", "2", "--layers", "1", "--quant", "F16", "--n-vocab", vocab, "-o"])
+            .args([
+                "synth",
+                "--embd",
+                "128",
+                "--heads",
+                "2",
+                "--layers",
+                "1",
+                "--quant",
+                "F16",
+                "--n-vocab",
+                vocab,
+                "-o",
+            ])
             .arg(dir.path().join(name))
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let profile = dir.path().join("v.toml");
     std::fs::write(
@@ -402,12 +419,22 @@ tier = "HOT"
     let csv = dir.path().join("v.csv");
     let out = Command::cargo_bin("bench")
         .unwrap()
-        .args(["run", "--profile", profile.to_str().unwrap(), "--models-dir", dir.path().to_str().unwrap(), "--out"])
+        .args([
+            "run",
+            "--profile",
+            profile.to_str().unwrap(),
+            "--models-dir",
+            dir.path().to_str().unwrap(),
+            "--out",
+        ])
         .arg(&csv)
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("draft.gguf") && err.contains("target.gguf") && err.contains("vocabulary"), "{err}");
+    assert!(
+        err.contains("draft.gguf") && err.contains("target.gguf") && err.contains("vocabulary"),
+        "{err}"
+    );
     assert!(!csv.exists());
 }

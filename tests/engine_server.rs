@@ -152,6 +152,16 @@ fn launch_stream_and_stop_against_the_real_server() {
     let server_cpu = server.cpu_time().expect("server cpu time");
     assert!(server_cpu > Duration::ZERO, "the server computed 96 tokens");
 
+    let text = CompletionRequest::new(Prompt::Text("The quick brown fox".into()), 8);
+    let rec = runtime()
+        .block_on(client.complete(&text))
+        .expect("text prompt");
+    assert_eq!(rec.token_ids.len(), 8);
+    assert!(
+        rec.timings.prompt_n > 0,
+        "the server tokenized the text prompt"
+    );
+
     let report = server.stop().expect("stop");
     eprintln!("stop: {report:?}");
     assert!(!report.killed, "llama-server should exit on SIGTERM");
@@ -215,6 +225,25 @@ fn a_second_server_on_a_taken_port_is_refused_naming_the_port() {
     );
     assert!(err.to_string().contains(&first.port().to_string()));
     first.stop().expect("stop");
+}
+
+#[test]
+fn a_real_server_not_ready_in_time_is_stopped_and_reported() {
+    let engine = common::engine();
+    let _lock = common::llama_server_lock();
+    let dir = common::temp_dir();
+    let opts = LaunchOptions::new(dir.path().join("server.log"), Duration::from_millis(30));
+    let err = Server::launch_engine(engine, &spec(&tiny_model()), &opts)
+        .err()
+        .expect("30 ms is too short to load a model");
+    let ServerError::StartupTimeout { pid, after, .. } = &err else {
+        panic!("expected StartupTimeout, got {err}");
+    };
+    assert_eq!(*after, Duration::from_millis(30));
+    assert!(
+        !alive(*pid),
+        "llama-server {pid} left running after the timeout"
+    );
 }
 
 /// Not a test of its own: re-executed with `harness=PIDFILE bin=BIN model=MODEL` it acts

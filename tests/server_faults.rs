@@ -210,8 +210,13 @@ fn never_healthy_server_times_out_with_its_log_tail() {
     .expect("a server that answers 503 forever must not be ready");
     let took = start.elapsed();
     match &err {
-        ServerError::StartupTimeout { after, log_tail } => {
+        ServerError::StartupTimeout {
+            pid,
+            after,
+            log_tail,
+        } => {
             assert_eq!(*after, Duration::from_secs(1));
+            assert!(!alive(*pid), "the never-ready server was left running");
             assert!(
                 log_tail.contains("loading model 'fake.gguf'"),
                 "tail: {log_tail}"
@@ -221,7 +226,8 @@ fn never_healthy_server_times_out_with_its_log_tail() {
     }
     assert!(took < Duration::from_secs(5), "timeout took {took:?}");
     assert!(
-        err.to_string().contains("did not become ready within 1s"),
+        err.to_string()
+            .contains("did not become ready within 1s and was stopped"),
         "{err}"
     );
 }

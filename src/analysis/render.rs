@@ -97,8 +97,10 @@ pub fn num(v: f64) -> String {
         format!("{v:.0}")
     } else if v.abs() >= 10.0 {
         format!("{v:.1}")
-    } else {
+    } else if v.abs() >= 0.1 || v == 0.0 {
         format!("{v:.2}")
+    } else {
+        format!("{v:.1e}")
     }
 }
 
@@ -125,5 +127,6 @@ mod tests {
         assert_eq!(num(123.456), "123");
         assert_eq!(num(12.345), "12.3");
         assert_eq!(num(1.2345), "1.23");
+        assert_eq!(num(0.0034), "3.4e-3");
     }
 }

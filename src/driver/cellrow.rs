@@ -99,7 +99,7 @@ fn describe_model(row: &mut ResultRow, role: &ResolvedRole, cell: &Cell) {
 /// `Q4_K:3.90GB;Q6_K:0.80GB`, largest first.
 fn quant_mix(role: &ResolvedRole) -> String {
     let mut types: Vec<_> = role.model.facts.by_type.iter().collect();
-    types.sort_by(|a, b| b.bytes.cmp(&a.bytes));
+    types.sort_by_key(|t| std::cmp::Reverse(t.bytes));
     types
         .iter()
         .map(|t| format!("{}:{:.3}GB", t.ggml_type.name(), t.bytes as f64 / 1e9))

@@ -13,7 +13,7 @@ use super::workload;
 use super::RunEnv;
 use crate::client::{Client, CompletionRecord, CompletionRequest, Prompt};
 use crate::engine::{LaunchSpec, SpecLaunch};
-use crate::measure::{self, ChunkRaw, RequestRaw, ServerTimingsRaw};
+use crate::measure::{self, RequestRaw};
 use crate::results::{RawRepetition, ResultRow, ResultWriter, Status};
 use crate::server::{self, LaunchOptions, Server};
 use std::collections::{HashMap, HashSet};
@@ -113,7 +113,10 @@ impl<'a> Executor<'a> {
                 continue;
             };
             let key = (role, rep.key.workload.clone(), rep.key.parallel);
-            let b = self.baselines.entry(key).or_insert_with(|| Baseline { decode_tps: Vec::new(), tokens: Vec::new() });
+            let b = self.baselines.entry(key).or_insert_with(|| Baseline {
+                decode_tps: Vec::new(),
+                tokens: Vec::new(),
+            });
             b.decode_tps.extend(rep.request.metrics().decode_tps_server);
             if rep.rep == 0 {
                 b.tokens.push(rep.request.token_ids.clone());
@@ -294,7 +297,7 @@ impl<'a> Executor<'a> {
             let batch_start = Instant::now();
             let records = self.batch(server, client, &req, cell.parallel).await?;
             let wall = batch_start.elapsed();
-            let raws: Vec<RequestRaw> = records.iter().map(to_raw).collect();
+            let raws: Vec<RequestRaw> = records.iter().map(CompletionRecord::to_raw).collect();
             if rep == 0 {
                 first_tokens = raws.iter().map(|r| r.token_ids.clone()).collect();
             }
@@ -362,7 +365,7 @@ impl<'a> Executor<'a> {
         let records = self.batch(server, client, &req, 1).await?;
         let key = self.key(role, cell);
         for rec in &records {
-            let line = RawRepetition::new(&key, 0, true, to_raw(rec));
+            let line = RawRepetition::new(&key, 0, true, rec.to_raw());
             self.writer
                 .push_raw(&line)
                 .map_err(|e| Stop::Failed(format!("writing raw repetitions: {e}")))?;
@@ -604,32 +607,6 @@ fn server_failure(server: &Server, what: &str) -> String {
         server.log_path().display(),
         server.log_tail(20)
     )
-}
-
-/// Converts the client's instants into offsets from the moment the request was sent.
-pub fn to_raw(rec: &CompletionRecord) -> RequestRaw {
-    let since = |t: Instant| t.saturating_duration_since(rec.sent);
-    RequestRaw {
-        first_byte: since(rec.first_byte),
-        chunks: rec
-            .chunks
-            .iter()
-            .map(|&(at, tokens)| ChunkRaw {
-                at: since(at),
-                tokens,
-            })
-            .collect(),
-        end: since(rec.end),
-        timings: ServerTimingsRaw {
-            prompt_n: rec.timings.prompt_n,
-            prompt_ms: rec.timings.prompt_ms,
-            predicted_n: rec.timings.predicted_n,
-            predicted_ms: rec.timings.predicted_ms,
-            draft_n: rec.timings.draft_n,
-            draft_n_accepted: rec.timings.draft_n_accepted,
-        },
-        token_ids: rec.token_ids.clone(),
-    }
 }
 
 type CpuTimes = Option<(Duration, Duration)>;

@@ -3,7 +3,6 @@
 //! measurement alternately on the same model and prints the ratio of decode t/s per
 //! round, so a systematic difference between the two shows up next to the noise.
 
-use super::execute::to_raw;
 use crate::client::{Client, CompletionRequest, Prompt};
 use crate::engine::{self, Engine, EngineOptions, LaunchSpec};
 use crate::measure::Sample;
@@ -170,7 +169,7 @@ pub fn harness_tps(
         let mut tps = Vec::new();
         for _ in 0..5 {
             let rec = client.complete(&req).await?;
-            tps.extend(to_raw(&rec).metrics().decode_tps_server);
+            tps.extend(rec.to_raw().metrics().decode_tps_server);
         }
         anyhow::Ok(tps)
     });

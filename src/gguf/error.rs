@@ -90,6 +90,14 @@ pub enum Problem {
         needed: u128,
         available: u64,
     },
+    #[error(
+        "{what}: array of {count} items would take the metadata arrays past {limit} items in all"
+    )]
+    TooManyArrayItems {
+        what: String,
+        count: u64,
+        limit: u64,
+    },
     #[error("{what}: unknown metadata value type id {id}")]
     UnknownValueType { what: String, id: u32 },
     #[error("{what}: arrays nested deeper than {limit} levels")]

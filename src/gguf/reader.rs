@@ -24,6 +24,11 @@ pub const MAX_DIMS: u32 = 4;
 const MIN_KV_BYTES: u64 = 13;
 /// Smallest encoded tensor info: 8-byte name length, 4-byte n_dims, 4-byte type, 8-byte offset.
 const MIN_TENSOR_INFO_BYTES: u64 = 24;
+/// Most metadata array items accepted in one file, all arrays together. Each item costs a
+/// 32-byte `Value` however small its encoding (a u8 is one byte in the file), so this bounds
+/// the memory a hostile file can make us use; real files hold about a million (a 256k-token
+/// vocabulary with scores, types and merges).
+pub const MAX_ARRAY_ITEMS: u64 = 1 << 24;
 /// Elements preallocated for an array before its items have been seen.
 const MAX_PREALLOC_ITEMS: u64 = 1 << 16;
 
@@ -71,6 +76,7 @@ impl GgufFile {
             r: reader,
             pos: 0,
             len: file_bytes,
+            items_left: MAX_ARRAY_ITEMS,
         }
         .parse()
     }
@@ -114,6 +120,8 @@ struct Parser<'p, R> {
     r: R,
     pos: u64,
     len: u64,
+    /// Array items still allowed (see MAX_ARRAY_ITEMS).
+    items_left: u64,
 }
 
 impl<R: Read> Parser<'_, R> {
@@ -335,6 +343,15 @@ impl<R: Read> Parser<'_, R> {
             };
             return Err(self.err(start + 4, p));
         }
+        if count > self.items_left {
+            let p = Problem::TooManyArrayItems {
+                what: what.to_string(),
+                count,
+                limit: MAX_ARRAY_ITEMS,
+            };
+            return Err(self.err(start + 4, p));
+        }
+        self.items_left -= count;
         let mut items = Vec::with_capacity(count.min(MAX_PREALLOC_ITEMS) as usize);
         match elem.fixed_size() {
             Some(size) => self.fixed_items(elem, size, count, what, &mut items)?,

@@ -434,3 +434,31 @@ fn invalid_utf8_is_kept_readable_like_ggml_does() {
     let f = parse(&raw.0).unwrap();
     assert_eq!(f.get("k"), Some(&Value::String("\u{fffd}a".into())));
 }
+
+#[test]
+fn too_many_array_items_in_all() {
+    // Two u8 arrays whose counts fit the file only if it were huge: the first passes the
+    // per-array length check against a long enough file, the second exceeds the total.
+    let half = MAX_ARRAY_ITEMS / 2 + 1;
+    let mut raw = Raw::header(0, 2);
+    raw.str("a")
+        .u32(ValueType::Array.id())
+        .u32(ValueType::U8.id())
+        .u64(half);
+    raw.0.resize(raw.0.len() + half as usize, 0);
+    raw.str("b")
+        .u32(ValueType::Array.id())
+        .u32(ValueType::U8.id());
+    let at = raw.pos();
+    raw.u64(half);
+    raw.0.resize(raw.0.len() + half as usize, 0);
+    let err = fails_at(
+        &raw.0,
+        at,
+        "\"b\": array of 8388609 items would take the metadata arrays past 16777216",
+    );
+    assert!(matches!(
+        err.problem(),
+        Some(Problem::TooManyArrayItems { .. })
+    ));
+}

@@ -83,6 +83,18 @@ fn bounds(values: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
         })
 }
 
+/// A log-axis tick label with enough digits to tell 0.01 from 0.001.
+fn tick(v: f64) -> String {
+    if v >= 10.0 {
+        format!("{v:.0}")
+    } else if v >= 1.0 {
+        format!("{v:.1}")
+    } else {
+        let digits = (-v.log10()).ceil().max(1.0) as usize;
+        format!("{v:.digits$}")
+    }
+}
+
 /// Decode t/s against active GB per token, log-log: measured points, the roofline
 /// `bandwidth / bytes`, the fitted line `efficiency x roofline`, the guide's ranges and the
 /// predicted ranges at the guide's sizes.
@@ -124,8 +136,8 @@ pub fn roofline(
         .x_desc("active GB read per token")
         .y_desc("decode tokens/s")
         .label_style((FONT, 14))
-        .x_label_formatter(&|v| format!("{v:.2}"))
-        .y_label_formatter(&|v| format!("{v:.0}"))
+        .x_label_formatter(&|v| tick(*v))
+        .y_label_formatter(&|v| tick(*v))
         .draw()
         .map_err(err)?;
 
@@ -154,7 +166,7 @@ pub fn roofline(
                     style,
                 ))
                 .map_err(err)?
-                .label(format!("fitted: {e:.2} x roofline"))
+                .label(format!("fitted: {e:.3} x roofline"))
                 .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], style));
         }
     }
@@ -207,7 +219,7 @@ pub fn roofline(
     }
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
+        .position(SeriesLabelPosition::LowerLeft)
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
         .label_font((FONT, 13))
@@ -301,20 +313,23 @@ pub fn speedups(path: &Path, bars: &[Bar]) -> anyhow::Result<()> {
 /// Inter-token latency p50, p90 and p99 per cell, one row per cell.
 pub fn itl(path: &Path, cells: &[ItlCell]) -> anyhow::Result<()> {
     anyhow::ensure!(!cells.is_empty(), "no inter-token latencies to draw");
-    let hi = cells
-        .iter()
-        .map(|c| c.p99.max(c.p90))
-        .fold(0.0f64, f64::max)
-        * 1.1;
+    // Log scale: speculative cells deliver several tokens per chunk (gaps near zero) while a
+    // contended machine stalls for seconds; both must stay visible.
+    let all = cells.iter().flat_map(|c| [c.p50, c.p90, c.p99]);
+    let (lo, hi) = bounds(all).context("no positive inter-token latency")?;
+    let (lo, hi) = (lo / 1.5, hi * 1.5);
     let n = cells.len() as f64;
     let root = SVGBackend::new(path, (W, categorical_height(cells.len()) + 40)).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
     let mut chart = ChartBuilder::on(&root)
-        .caption("Inter-token latency per cell: p50, p90, p99", (FONT, 22))
+        .caption(
+            "Inter-token latency per cell: p50, p90, p99 (log scale)",
+            (FONT, 22),
+        )
         .margin(12)
         .x_label_area_size(44)
         .y_label_area_size(240)
-        .build_cartesian_2d(0.0..hi.max(1e-3), (n - 0.5)..-0.5)
+        .build_cartesian_2d((lo..hi).log_scale(), (n - 0.5)..-0.5)
         .map_err(err)?;
     let labels: Vec<String> = cells.iter().map(|c| c.label.clone()).collect();
     let fmt = move |v: &f64| category_label(&labels, *v);
@@ -324,6 +339,7 @@ pub fn itl(path: &Path, cells: &[ItlCell]) -> anyhow::Result<()> {
         .y_labels(cells.len() * 2 + 1)
         .y_label_formatter(&fmt)
         .x_desc("milliseconds between tokens")
+        .x_label_formatter(&|v| tick(*v))
         .label_style((FONT, 14))
         .draw()
         .map_err(err)?;
@@ -331,7 +347,7 @@ pub fn itl(path: &Path, cells: &[ItlCell]) -> anyhow::Result<()> {
         let y = i as f64;
         chart
             .draw_series([PathElement::new(
-                [(c.p50, y), (c.p99, y)],
+                [(c.p50.max(lo), y), (c.p99.max(lo), y)],
                 BLACK.stroke_width(1),
             )])
             .map_err(err)?;
@@ -347,7 +363,7 @@ pub fn itl(path: &Path, cells: &[ItlCell]) -> anyhow::Result<()> {
                 cells
                     .iter()
                     .enumerate()
-                    .map(|(i, c)| Circle::new((get(c), i as f64), 6, color.filled())),
+                    .map(|(i, c)| Circle::new((get(c).max(lo), i as f64), 6, color.filled())),
             )
             .map_err(err)?
             .label(name)
@@ -355,7 +371,7 @@ pub fn itl(path: &Path, cells: &[ItlCell]) -> anyhow::Result<()> {
     }
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
+        .position(SeriesLabelPosition::UpperLeft)
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
         .label_font((FONT, 13))
@@ -460,4 +476,18 @@ pub fn acceptance(path: &Path, cells: &[SpecCell], draft_cost: Option<f64>) -> a
         .draw()
         .map_err(err)?;
     root.present().map_err(err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ticks_keep_small_values_apart() {
+        assert_eq!(tick(100.0), "100");
+        assert_eq!(tick(2.5), "2.5");
+        assert_eq!(tick(0.1), "0.1");
+        assert_eq!(tick(0.01), "0.01");
+        assert_eq!(tick(0.002), "0.002");
+    }
 }

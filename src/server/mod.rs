@@ -72,9 +72,13 @@ pub enum ServerError {
     Capability(#[from] CapabilityError),
     /// The server did not become ready in time; it has been stopped.
     #[error(
-        "llama-server did not become ready within {after:?}; last lines of its log:\n{log_tail}"
+        "llama-server (pid {pid}) did not become ready within {after:?} and was stopped; last lines of its log:\n{log_tail}"
     )]
-    StartupTimeout { after: Duration, log_tail: String },
+    StartupTimeout {
+        pid: u32,
+        after: Duration,
+        log_tail: String,
+    },
     /// The server ignored SIGTERM and SIGKILL (should not happen).
     #[error("llama-server (pid {pid}) did not exit after SIGKILL")]
     StopTimeout { pid: u32 },
@@ -481,6 +485,7 @@ fn wait_ready(
         }
         if now.duration_since(launched_at) > timeout {
             return Err(ServerError::StartupTimeout {
+                pid: server.pid(),
                 after: timeout,
                 log_tail: server.log_tail(LOG_TAIL_LINES),
             });
