@@ -602,7 +602,11 @@ pub fn calibrate(files: &[LoadedFile]) -> anyhow::Result<Calibration> {
 }
 
 fn range(low: f64, high: f64) -> String {
-    format!("{}-{}", num(low), num(high))
+    if low < 0.1 {
+        format!("{} to {}", num(low), num(high))
+    } else {
+        format!("{}-{}", num(low), num(high))
+    }
 }
 
 impl Calibration {
@@ -761,10 +765,10 @@ impl Calibration {
             };
             t.push(vec![
                 name,
-                format!("{:.2}", s.params_b),
+                num(s.params_b),
                 s.quant.clone(),
-                s.guide_gb.map_or("-".into(), |g| format!("{g:.2}")),
-                format!("{:.2}", s.gguf_gb),
+                s.guide_gb.map_or("-".into(), num),
+                num(s.gguf_gb),
                 s.error()
                     .map_or("-".into(), |e| format!("{:+.1}%", e * 100.0)),
             ]);

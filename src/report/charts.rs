@@ -7,6 +7,8 @@ use std::path::Path;
 use anyhow::Context;
 use plotters::prelude::*;
 
+use crate::analysis::render::num;
+
 /// A measured decode rate for the roofline chart.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DecodePoint {
@@ -246,11 +248,15 @@ fn category_label(labels: &[String], v: f64) -> String {
 /// bars so that the labels stay readable without rotated text.
 pub fn speedups(path: &Path, bars: &[Bar]) -> anyhow::Result<()> {
     anyhow::ensure!(!bars.is_empty(), "no speedups to draw");
-    let hi = bars
+    // An interval reaching far beyond the largest speedup (a noisy run) is cut at three times
+    // that speedup and ends in an arrow, so that the bars stay readable.
+    let top = bars.iter().map(|b| b.value).fold(1.0f64, f64::max);
+    let reach = bars
         .iter()
         .map(|b| b.ci.map_or(b.value, |c| c.1.max(b.value)))
-        .fold(1.0f64, f64::max)
-        * 1.1;
+        .fold(1.0f64, f64::max);
+    let cut = top * 3.0;
+    let hi = reach.min(cut) * 1.3; // room for the value labels right of the intervals
     let n = bars.len() as f64;
     let root = SVGBackend::new(path, (W, categorical_height(bars.len()))).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
@@ -289,23 +295,43 @@ pub fn speedups(path: &Path, bars: &[Bar]) -> anyhow::Result<()> {
                 BLUE.mix(0.35).filled(),
             )])
             .map_err(err)?;
-        chart
-            .draw_series([Text::new(
-                format!("{:.2}x", b.value),
-                (b.value * 0.02, y - 0.1),
-                (FONT, 12).into_font(),
-            )])
-            .map_err(err)?;
-        if let Some((lo, hi)) = b.ci {
+        let mut right = b.value;
+        if let Some((lo, ci_hi)) = b.ci {
             let style = BLACK.stroke_width(2);
+            let end = ci_hi.min(cut);
+            right = right.max(end);
+            let cap = if ci_hi > cut {
+                // Arrow head: the interval goes on.
+                PathElement::new(
+                    [
+                        (end - hi * 0.012, y - 0.15),
+                        (end, y),
+                        (end - hi * 0.012, y + 0.15),
+                    ],
+                    style,
+                )
+            } else {
+                PathElement::new([(end, y - 0.15), (end, y + 0.15)], style)
+            };
             chart
                 .draw_series([
-                    PathElement::new([(lo, y), (hi, y)], style),
+                    PathElement::new([(lo, y), (end, y)], style),
                     PathElement::new([(lo, y - 0.15), (lo, y + 0.15)], style),
-                    PathElement::new([(hi, y - 0.15), (hi, y + 0.15)], style),
+                    cap,
                 ])
                 .map_err(err)?;
         }
+        let text = match b.ci {
+            Some((lo, ci_hi)) => format!("{:.2}x [{}, {}]", b.value, num(lo), num(ci_hi)),
+            None => format!("{:.2}x", b.value),
+        };
+        chart
+            .draw_series([Text::new(
+                text,
+                (right + hi * 0.01, y - 0.1),
+                (FONT, 12).into_font(),
+            )])
+            .map_err(err)?;
     }
     root.present().map_err(err)
 }
