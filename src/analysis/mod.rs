@@ -1,14 +1,38 @@
-//! Analysis of result files: compare machines, the regression gate, recalibration.
+//! Analysis of result files: compare machines (`bench compare`), the regression gate
+//! (`bench check`), and recalibration of the guide's expectations (`bench calibrate`).
+//!
+//! Everything reads the CSVs the driver writes (and the raw repetitions beside them) and is
+//! pure computation over them; `check --profile` is the only path that measures, through the
+//! [`check::ProfileRunner`] seam, wired to `driver::run_profile`.
 
+pub mod calibrate;
+pub mod check;
+pub mod compare;
+pub mod guide;
+pub mod load;
+pub mod metrics;
+pub mod render;
+pub mod specmodel;
+pub mod stats;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+
+pub use metrics::Metric;
+pub use render::Format;
 
 /// Arguments of `bench compare`.
 #[derive(Debug, clap::Args)]
 pub struct CompareArgs {
     /// Result CSV files; the first is the reference.
     #[arg(required = true, num_args = 2..)]
-    pub files: Vec<std::path::PathBuf>,
+    pub files: Vec<PathBuf>,
+    /// Metric to compare.
+    #[arg(long, value_enum, default_value = "decode")]
+    pub metric: Metric,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
 }
 
 /// Arguments of `bench check`.
@@ -16,7 +40,19 @@ pub struct CompareArgs {
 pub struct CheckArgs {
     /// Baseline result CSV.
     #[arg(long)]
-    pub baseline: std::path::PathBuf,
+    pub baseline: PathBuf,
+    /// Current result CSV.
+    #[arg(long, required_unless_present = "profile", conflicts_with = "profile")]
+    pub current: Option<PathBuf>,
+    /// Run this profile first and check its results.
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// Noise band around 1 for the ratio's CI, e.g. `5%` or `0.05`.
+    #[arg(long, default_value = "5%", value_parser = check::parse_tolerance)]
+    pub tolerance: f64,
+    /// Which metrics to gate on.
+    #[arg(long, value_enum, default_value = "all")]
+    pub metrics: check::MetricSet,
 }
 
 /// Arguments of `bench calibrate`.
@@ -24,20 +60,33 @@ pub struct CheckArgs {
 pub struct CalibrateArgs {
     /// Result CSV files.
     #[arg(required = true)]
-    pub files: Vec<std::path::PathBuf>,
+    pub files: Vec<PathBuf>,
+    /// Directory for the Markdown tables and `calibration/<host>.toml` (default: print the
+    /// tables and write nothing).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 /// Runs `bench compare`.
-pub fn compare_command(_args: &CompareArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("bench compare: not implemented yet")
+pub fn compare_command(args: &CompareArgs) -> anyhow::Result<ExitCode> {
+    let files = load::load_all(&args.files)?;
+    let comparison = compare::compare(&files, args.metric);
+    if args.format == Format::Csv || args.format == Format::Json {
+        eprint!("{}", comparison.warning_block());
+        for n in &comparison.notes {
+            eprintln!("note: {n}");
+        }
+    }
+    print!("{}", comparison.render(args.format)?);
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Runs `bench check`.
-pub fn check_command(_args: &CheckArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("bench check: not implemented yet")
+pub fn check_command(args: &CheckArgs) -> anyhow::Result<ExitCode> {
+    check::command(args, &check::default_runner())
 }
 
 /// Runs `bench calibrate`.
-pub fn calibrate_command(_args: &CalibrateArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("bench calibrate: not implemented yet")
+pub fn calibrate_command(args: &CalibrateArgs) -> anyhow::Result<ExitCode> {
+    calibrate::command(args)
 }

@@ -1,3 +1,413 @@
-//! The HTTP client of llama-server: streaming /completion requests with raw instants.
+//! The HTTP client of llama-server: streaming `/completion` requests with raw instants.
+//!
+//! Every request does the same work on every repetition: streaming on, fixed `n_predict`,
+//! `ignore_eos`, temperature 0, no prompt cache, a fixed seed, and the generated token ids
+//! returned. The client records raw instants only (sent, response headers, first body byte,
+//! each token-carrying event, end) plus the server's own `timings`; statistics are
+//! computed later from the [`CompletionRecord`]. The receive loop allocates nothing per
+//! event beyond growing the token and text buffers reserved up front.
 
+pub mod sse;
 
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::measure::{ChunkRaw, RequestRaw, ServerTimingsRaw};
+
+/// The prompt: text for the server to tokenize, or token ids used as they are.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Prompt {
+    Text(String),
+    Tokens(Vec<u32>),
+}
+
+/// One `/completion` request.
+#[derive(Debug, Clone)]
+pub struct CompletionRequest {
+    pub prompt: Prompt,
+    /// Tokens to generate (the server is told to ignore end-of-sequence).
+    pub n_predict: u32,
+    pub seed: u64,
+    /// Extra body fields merged last (e.g. `speculative.n_max` for the per-request probe).
+    pub extra: serde_json::Map<String, serde_json::Value>,
+    /// Longest wait for the response and the first token (covers prefill of long prompts).
+    pub first_token_timeout: Duration,
+    /// Longest silence between events once tokens flow: beyond it the request is `Stalled`.
+    pub stall_timeout: Duration,
+}
+
+impl CompletionRequest {
+    /// Seed 42, 10 min to the first token, 30 s stall timeout, no extra fields.
+    pub fn new(prompt: Prompt, n_predict: u32) -> Self {
+        Self {
+            prompt,
+            n_predict,
+            seed: 42,
+            extra: serde_json::Map::new(),
+            first_token_timeout: Duration::from_secs(600),
+            stall_timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// The JSON body sent to `/completion`.
+    pub fn body(&self) -> serde_json::Value {
+        let mut body = serde_json::json!({
+            "prompt": self.prompt,
+            "n_predict": self.n_predict,
+            "stream": true,
+            "ignore_eos": true,
+            "temperature": 0.0,
+            "cache_prompt": false,
+            "seed": self.seed,
+            "return_tokens": true,
+        });
+        if let Some(map) = body.as_object_mut() {
+            map.extend(self.extra.clone());
+        }
+        body
+    }
+}
+
+/// The server's own timings from the final event.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServerTimings {
+    /// Prompt tokens processed (all of them: the prompt cache is off).
+    pub prompt_n: u64,
+    /// Prompt processing time, milliseconds.
+    pub prompt_ms: f64,
+    /// Tokens generated.
+    pub predicted_n: u64,
+    /// Generation time, milliseconds.
+    pub predicted_ms: f64,
+    /// Tokens drafted (speculative or lookup decoding only; absent when none were drafted).
+    #[serde(default)]
+    pub draft_n: Option<u64>,
+    /// Drafted tokens accepted.
+    #[serde(default)]
+    pub draft_n_accepted: Option<u64>,
+}
+
+/// Raw record of one completed request.
+#[derive(Debug, Clone)]
+pub struct CompletionRecord {
+    /// Just before the request was written.
+    pub sent: Instant,
+    /// Response headers received (the server sends them when it starts the task).
+    pub headers: Instant,
+    /// First body byte received (the first event; normally the first token).
+    pub first_byte: Instant,
+    /// Each event that carried tokens: the instant its bytes were read and how many token
+    /// ids it carried. Events that arrived in one read share that read's instant.
+    pub chunks: Vec<(Instant, u32)>,
+    /// The final event (with `stop: true` and the timings) received.
+    pub end: Instant,
+    /// Every generated token id, in order.
+    pub token_ids: Vec<u32>,
+    pub timings: ServerTimings,
+    /// The generated text.
+    pub text: String,
+}
+
+impl CompletionRecord {
+    /// The record as offsets from `sent`, for the statistics and the JSON Lines file.
+    pub fn to_raw(&self) -> RequestRaw {
+        let since_sent = |t: Instant| t.saturating_duration_since(self.sent);
+        let t = &self.timings;
+        RequestRaw {
+            first_byte: since_sent(self.first_byte),
+            chunks: self
+                .chunks
+                .iter()
+                .map(|&(at, tokens)| ChunkRaw {
+                    at: since_sent(at),
+                    tokens,
+                })
+                .collect(),
+            end: since_sent(self.end),
+            timings: ServerTimingsRaw {
+                prompt_n: t.prompt_n,
+                prompt_ms: t.prompt_ms,
+                predicted_n: t.predicted_n,
+                predicted_ms: t.predicted_ms,
+                draft_n: t.draft_n,
+                draft_n_accepted: t.draft_n_accepted,
+            },
+            token_ids: self.token_ids.clone(),
+        }
+    }
+}
+
+/// Errors of one request; the driver records the kind as the cell's failure reason.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot build the HTTP client: {0}")]
+    Build(#[source] reqwest::Error),
+    #[error("request to {url} failed: {source}")]
+    Connect {
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("server answered HTTP {status}: {body}")]
+    Status { status: u16, body: String },
+    #[error("stream stalled: nothing received for {after:?} after {tokens} tokens")]
+    Stalled { after: Duration, tokens: usize },
+    #[error("connection dropped after {tokens} tokens: {detail}")]
+    Disconnected { tokens: usize, detail: String },
+    #[error("server reported an error mid-stream: {message}")]
+    Server { message: String },
+    #[error("malformed stream event ({detail}): {event}")]
+    BadEvent { detail: String, event: String },
+}
+
+/// A client of one server's HTTP API.
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    completion_url: String,
+}
+
+impl Client {
+    /// A client for `base_url` (`http://127.0.0.1:PORT`), bypassing any proxy. Each request
+    /// opens its own connection: llama-server closes a connection after a stream, and a
+    /// pooled one could be found dead at the next request (hyper `IncompleteMessage`). A
+    /// loopback connect costs about 0.1 ms, inside the time to first token.
+    pub fn new(base_url: &str) -> Result<Self, ClientError> {
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .tcp_nodelay(true)
+            .pool_max_idle_per_host(0)
+            .build()
+            .map_err(ClientError::Build)?;
+        Ok(Self {
+            http,
+            completion_url: format!("{}/completion", base_url.trim_end_matches('/')),
+        })
+    }
+
+    /// Runs one streaming completion and returns its raw record.
+    pub async fn complete(&self, req: &CompletionRequest) -> Result<CompletionRecord, ClientError> {
+        let body = serde_json::to_vec(&req.body()).expect("a JSON value always serializes");
+        let request = self
+            .http
+            .post(&self.completion_url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body);
+        let sent = Instant::now();
+        let response = match tokio::time::timeout(req.first_token_timeout, request.send()).await {
+            Err(_) => return Err(stalled(req.first_token_timeout, 0)),
+            Ok(Err(source)) => return Err(self.connect_error(source)),
+            Ok(Ok(response)) => response,
+        };
+        let headers = Instant::now();
+        if !response.status().is_success() {
+            let status = response.status().as_u16();
+            let body = response.text().await.unwrap_or_default();
+            return Err(ClientError::Status { status, body });
+        }
+        let mut rec = Receiving::new(sent, headers, req.n_predict as usize);
+        read_stream(response, req, &mut rec).await?;
+        rec.finish()
+    }
+
+    fn connect_error(&self, source: reqwest::Error) -> ClientError {
+        ClientError::Connect {
+            url: self.completion_url.clone(),
+            source,
+        }
+    }
+}
+
+fn stalled(after: Duration, tokens: usize) -> ClientError {
+    ClientError::Stalled { after, tokens }
+}
+
+/// Reads body chunks until the final event (then briefly drains the rest so the server
+/// sees a clean end), timing each read.
+async fn read_stream(
+    mut response: reqwest::Response,
+    req: &CompletionRequest,
+    rec: &mut Receiving,
+) -> Result<(), ClientError> {
+    let mut lines = sse::LineBuffer::default();
+    loop {
+        let wait = match (rec.end, rec.token_ids.is_empty()) {
+            (Some(_), _) => Duration::from_secs(1),
+            (None, true) => req.first_token_timeout,
+            (None, false) => req.stall_timeout,
+        };
+        let chunk = match tokio::time::timeout(wait, response.chunk()).await {
+            Err(_) if rec.end.is_some() => return Ok(()),
+            Err(_) => return Err(stalled(wait, rec.token_ids.len())),
+            Ok(Err(_)) | Ok(Ok(None)) if rec.end.is_some() => return Ok(()),
+            Ok(Err(e)) => return Err(rec.disconnected(&e.to_string())),
+            Ok(Ok(None)) => return Err(rec.disconnected("stream ended before the final event")),
+            Ok(Ok(Some(chunk))) => chunk,
+        };
+        let now = Instant::now();
+        rec.first_byte.get_or_insert(now);
+        lines.feed(&chunk, |line| rec.on_line(line, now))?;
+    }
+}
+
+/// A record being filled.
+struct Receiving {
+    sent: Instant,
+    headers: Instant,
+    first_byte: Option<Instant>,
+    chunks: Vec<(Instant, u32)>,
+    end: Option<Instant>,
+    token_ids: Vec<u32>,
+    timings: Option<ServerTimings>,
+    text: String,
+}
+
+impl Receiving {
+    fn new(sent: Instant, headers: Instant, n_predict: usize) -> Self {
+        Self {
+            sent,
+            headers,
+            first_byte: None,
+            chunks: Vec::with_capacity(n_predict + 1),
+            end: None,
+            token_ids: Vec::with_capacity(n_predict),
+            timings: None,
+            text: String::with_capacity(n_predict * 8),
+        }
+    }
+
+    fn on_line(&mut self, line: &[u8], now: Instant) -> Result<(), ClientError> {
+        let Some(payload) = sse::data_payload(line) else {
+            return Ok(());
+        };
+        let event: sse::Event =
+            serde_json::from_slice(payload).map_err(|e| bad_event(&e, payload))?;
+        if let Some(error) = event.error {
+            let message = error
+                .get("message")
+                .map_or_else(|| error.to_string(), |m| m.to_string());
+            return Err(ClientError::Server { message });
+        }
+        let ids = event.tokens.as_slice();
+        if !ids.is_empty() {
+            self.chunks.push((now, ids.len() as u32));
+            self.token_ids.extend_from_slice(ids);
+        }
+        if let Some(content) = event.content {
+            self.text.push_str(&content);
+        }
+        if event.stop {
+            self.end = Some(now);
+            self.timings = event.timings;
+        }
+        Ok(())
+    }
+
+    fn disconnected(&self, detail: &str) -> ClientError {
+        ClientError::Disconnected {
+            tokens: self.token_ids.len(),
+            detail: detail.to_string(),
+        }
+    }
+
+    fn finish(self) -> Result<CompletionRecord, ClientError> {
+        let end = self
+            .end
+            .ok_or_else(|| self.disconnected("no final event"))?;
+        let timings = self.timings.ok_or_else(|| ClientError::BadEvent {
+            detail: "final event without timings".into(),
+            event: String::new(),
+        })?;
+        Ok(CompletionRecord {
+            sent: self.sent,
+            headers: self.headers,
+            first_byte: self.first_byte.unwrap_or(end),
+            chunks: self.chunks,
+            end,
+            token_ids: self.token_ids,
+            timings,
+            text: self.text,
+        })
+    }
+}
+
+fn bad_event(e: &serde_json::Error, payload: &[u8]) -> ClientError {
+    let shown = &payload[..payload.len().min(200)];
+    ClientError::BadEvent {
+        detail: e.to_string(),
+        event: String::from_utf8_lossy(shown).into_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn body_has_the_fixed_work_fields() {
+        let mut req = CompletionRequest::new(Prompt::Tokens(vec![1, 2, 3]), 64);
+        req.extra.insert("speculative.n_max".into(), 4.into());
+        let body = req.body();
+        assert_eq!(body["prompt"], serde_json::json!([1, 2, 3]));
+        assert_eq!(body["n_predict"], 64);
+        assert_eq!(body["stream"], true);
+        assert_eq!(body["ignore_eos"], true);
+        assert_eq!(body["temperature"], 0.0);
+        assert_eq!(body["cache_prompt"], false);
+        assert_eq!(body["return_tokens"], true);
+        assert_eq!(body["seed"], 42);
+        assert_eq!(body["speculative.n_max"], 4);
+        let text = CompletionRequest::new(Prompt::Text("hi".into()), 1).body();
+        assert_eq!(text["prompt"], "hi");
+    }
+
+    #[test]
+    fn receiving_counts_tokens_per_event_and_keeps_final_timings() {
+        let t0 = Instant::now();
+        let mut rec = Receiving::new(t0, t0, 3);
+        let t1 = t0 + Duration::from_millis(5);
+        rec.on_line(br#"data: {"content":"a","tokens":[7],"stop":false}"#, t1)
+            .unwrap();
+        rec.on_line(b"", t1).unwrap();
+        rec.on_line(br#"data: {"content":"bc","tokens":[8,9],"stop":false}"#, t1)
+            .unwrap();
+        let t2 = t1 + Duration::from_millis(5);
+        rec.on_line(
+            br#"data: {"content":"","tokens":[],"stop":true,"timings":{"prompt_n":3,"prompt_ms":1.0,"predicted_n":3,"predicted_ms":4.0}}"#,
+            t2,
+        )
+        .unwrap();
+        let done = rec.finish().unwrap();
+        assert_eq!(done.chunks, [(t1, 1), (t1, 2)]);
+        assert_eq!(done.token_ids, [7, 8, 9]);
+        assert_eq!(done.text, "abc");
+        assert_eq!(done.end, t2);
+        assert_eq!(done.timings.predicted_n, 3);
+        assert_eq!(done.timings.draft_n, None);
+        let raw = done.to_raw();
+        assert_eq!(raw.chunks.len(), 2);
+        assert_eq!(raw.chunks[1].at, Duration::from_millis(5));
+        assert_eq!(raw.chunks[1].tokens, 2);
+        assert_eq!(raw.end, Duration::from_millis(10));
+        assert_eq!(raw.timings.predicted_ms, 4.0);
+        assert_eq!(raw.token_ids, [7, 8, 9]);
+    }
+
+    #[test]
+    fn error_events_and_garbage_are_errors() {
+        let t0 = Instant::now();
+        let mut rec = Receiving::new(t0, t0, 1);
+        let err = rec
+            .on_line(br#"data: {"error":{"code":500,"message":"boom"}}"#, t0)
+            .unwrap_err();
+        assert!(matches!(err, ClientError::Server { ref message } if message.contains("boom")));
+        let err = rec.on_line(b"data: {not json", t0).unwrap_err();
+        assert!(matches!(err, ClientError::BadEvent { .. }));
+        assert!(matches!(
+            rec.finish(),
+            Err(ClientError::Disconnected { .. })
+        ));
+    }
+}

@@ -1,30 +1,326 @@
-//! `bench run`: turns a profile into cells, launches servers, measures, writes results.
+//! `bench run`: turns a profile into cells, launches llama-server once per distinct launch
+//! configuration, measures every cell, and writes each row the moment its cell ends.
+//!
+//! The steps are named functions: [`prepare`] (profile, engine, machine fingerprint, model
+//! resolution; everything that can fail on bad input fails here, before any launch),
+//! [`execute::Executor`] (servers and measurements) and [`table::render`] (reporting).
 
+pub mod cellrow;
+pub mod execute;
+pub mod guard;
+pub mod modes;
+pub mod plan;
+pub mod progress;
+pub mod resolve;
+pub mod table;
+pub mod validate;
+pub mod workload;
 
+pub use validate::{validate_command, ValidateArgs};
+
+use crate::engine::{self, Engine, EngineOptions};
+use crate::hardware::{self, AssessOptions, Hardware};
+use crate::measure::Adaptive;
+use crate::profile::{self, guide::Expectations, Profile};
+use crate::results::{CellKey, ResultRow, ResultWriter, Status};
+use anyhow::Context;
+use execute::{Executor, Interrupt};
+use plan::{plan_launches, Launch, RoleCells};
+use progress::Progress;
+use resolve::{ResolveOptions, ResolvedRole};
+use std::collections::HashSet;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::{Duration, SystemTime};
+
+/// Exit code when cells failed or a mode did not take effect.
+pub const EXIT_CELLS_FAILED: u8 = 1;
+/// Exit code after Ctrl-C (128 + SIGINT).
+pub const EXIT_INTERRUPTED: u8 = 130;
 
 /// Arguments of `bench run`.
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct RunArgs {
-    /// Profile name or path.
+    /// Profile name (profiles/NAME.toml or the embedded copy) or path to a profile file.
     #[arg(long)]
     pub profile: String,
+    /// Directory the profile's model files are relative to.
+    #[arg(long, env = "BENCH_MODELS_DIR", default_value = ".")]
+    pub models_dir: PathBuf,
+    /// Measure shape-exact synthetic stand-ins for roles whose model files are absent.
+    #[arg(long)]
+    pub synthetic: bool,
+    /// Result CSV (default: results/<profile>-<host>-<UTC timestamp>.csv).
+    #[arg(long, short)]
+    pub out: Option<PathBuf>,
+    /// Finish an interrupted run: append to this CSV, skipping cells it already holds.
+    #[arg(long, conflicts_with = "out")]
+    pub resume: Option<PathBuf>,
+    /// Server threads (default: the profile's, else the physical core count).
+    #[arg(long)]
+    pub threads: Option<u32>,
+    /// llama-server binary (wins over LLAMA_SERVER, the profile and discovery).
+    #[arg(long)]
+    pub server_bin: Option<PathBuf>,
+    /// Tokens generated per request (default: the profile's `[run] n_predict`).
+    #[arg(long)]
+    pub n_predict: Option<u32>,
+    /// Most timed repetitions per cell (default: the profile's).
+    #[arg(long)]
+    pub max_reps: Option<u32>,
+    /// Seconds spent measuring memory bandwidth for the roofline.
+    #[arg(long, default_value_t = 1.0)]
+    pub bw_seconds: f64,
+    /// No progress display and no per-cell lines.
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
-/// Arguments of `bench validate`.
-#[derive(Debug, clap::Args)]
-pub struct ValidateArgs {
-    /// Model file.
-    #[arg(long)]
-    pub model: std::path::PathBuf,
+/// Everything fixed for the whole run; rows are stamped from it.
+pub struct RunEnv {
+    /// The profile.
+    pub profile: Profile,
+    /// The engine.
+    pub engine: Engine,
+    /// The machine.
+    pub hardware: Hardware,
+    /// Expected speed table (the guide's or a calibration).
+    pub expectations: Expectations,
+    /// Server threads.
+    pub threads: u32,
+    /// Tokens per request.
+    pub n_predict: u32,
+    /// Repetition rule.
+    pub adaptive: Adaptive,
+    /// Server logs of this run.
+    pub logs_dir: PathBuf,
+    /// Host name.
+    pub host: String,
+}
+
+impl RunEnv {
+    /// Fills the machine, engine, harness and profile columns of a row.
+    pub fn stamp(&self, row: &mut ResultRow) {
+        let hw = &self.hardware;
+        row.host = self.host.clone();
+        row.cpu_model = hw.cpu_model.clone();
+        row.physical_cores = hw.physical_cores as u32;
+        row.logical_cores = hw.logical_cores as u32;
+        row.ram_gib = (hw.ram_total_gib * 10.0).round() / 10.0;
+        row.isa = hw.isa.present().join(" ");
+        row.bandwidth_gbps = (hw.best_bandwidth_gbps > 0.0).then_some(hw.best_bandwidth_gbps);
+        let id = &self.engine.identity;
+        row.engine_version = id.version_line.clone();
+        row.engine_package_version = id.package_version.clone().unwrap_or_default();
+        row.engine_server_sha256 = id.server_sha256.clone();
+        row.engine_system_info = id
+            .system_info
+            .clone()
+            .unwrap_or_else(|| id.build_flags.join(" "));
+        row.harness_version = env!("CARGO_PKG_VERSION").to_string();
+        row.harness_git_commit = option_env!("TPSBENCH_GIT_COMMIT").unwrap_or("").to_string();
+        row.profile = self.profile.name.clone();
+        row.profile_hash = self.profile.content_hash.clone();
+    }
+}
+
+/// What a run produced.
+pub struct RunOutcome {
+    /// The result CSV.
+    pub csv: PathBuf,
+    /// Rows written by this invocation.
+    pub rows: Vec<ResultRow>,
+    /// Cells planned (before resume filtering).
+    pub cells: usize,
+    /// Servers launched.
+    pub launches: usize,
+    /// Ctrl-C ended the run.
+    pub interrupted: bool,
+}
+
+impl RunOutcome {
+    /// 130 after Ctrl-C, 1 when a cell failed or a mode did not take effect, else 0.
+    pub fn exit_code(&self) -> u8 {
+        if self.interrupted {
+            EXIT_INTERRUPTED
+        } else if self
+            .rows
+            .iter()
+            .any(|r| matches!(r.status, Status::Failed | Status::ModeNotEffective))
+        {
+            EXIT_CELLS_FAILED
+        } else {
+            0
+        }
+    }
 }
 
 /// Runs `bench run`.
-pub fn command(_args: &RunArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("bench run: not implemented yet")
+pub fn command(args: &RunArgs) -> anyhow::Result<ExitCode> {
+    let outcome = run_profile(args)?;
+    println!("{}", table::render(&outcome.rows));
+    println!(
+        "{} cells in {} launches; results: {} (raw repetitions: {})",
+        outcome.cells,
+        outcome.launches,
+        outcome.csv.display(),
+        crate::results::jsonl_path_for(&outcome.csv).display()
+    );
+    Ok(ExitCode::from(outcome.exit_code()))
 }
 
-/// Runs `bench validate`.
-pub fn validate_command(_args: &ValidateArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("bench validate: not implemented yet")
+/// Runs a profile end to end and returns its rows; the CSV is complete when this returns.
+pub fn run_profile(args: &RunArgs) -> anyhow::Result<RunOutcome> {
+    let (env, roles, mut writer) = prepare(args)?;
+    let cell_sets: Vec<RoleCells> = roles.iter().map(|r| role_cells(&env.profile, r)).collect();
+    let mut launches = plan_launches(&cell_sets, false);
+    let cells = plan::cell_count(&launches);
+    let progress = Progress::new(cells, args.quiet);
+    let done: HashSet<CellKey> = writer.finished().clone();
+    let interrupt = Interrupt::default();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let csv = writer.csv_path().to_path_buf();
+    let (rows, n_launches) = runtime.block_on(async {
+        let watcher = spawn_ctrl_c(interrupt.clone());
+        let earlier = match args.resume {
+            Some(_) => crate::results::read_raw(writer.jsonl_path()).unwrap_or_default(),
+            None => Vec::new(),
+        };
+        let mut exec = Executor::new(&env, &roles, &mut writer, &progress, interrupt.clone());
+        exec.recover_baselines(&earlier);
+        let mut i = 0;
+        while i < launches.len() && !exec.interrupted() {
+            let probed_before = exec.per_request_spec_k.is_some();
+            exec.run_launch(&launches[i], &done).await?;
+            if !probed_before && exec.per_request_spec_k == Some(true) {
+                launches = replan(&cell_sets, &launches, i);
+            }
+            i += 1;
+        }
+        watcher.abort();
+        anyhow::Ok((std::mem::take(&mut exec.rows), exec.launches))
+    })?;
+    progress.finish();
+    Ok(RunOutcome {
+        csv,
+        rows,
+        cells,
+        launches: n_launches,
+        interrupted: interrupt.is_set(),
+    })
+}
+
+/// After the probe found per-request draft lengths, the launches not yet run are planned
+/// again so that `spec:K` cells share one server.
+fn replan(cell_sets: &[RoleCells], launches: &[Launch], done_up_to: usize) -> Vec<Launch> {
+    let mut out: Vec<Launch> = launches[..=done_up_to].to_vec();
+    let ran: Vec<&plan::Cell> = out.iter().flat_map(|l| &l.cells).collect();
+    let mut rest = plan_launches(cell_sets, true);
+    for l in &mut rest {
+        l.cells.retain(|c| !ran.contains(&c));
+    }
+    rest.retain(|l| !l.cells.is_empty());
+    out.extend(rest);
+    out
+}
+
+fn spawn_ctrl_c(interrupt: Interrupt) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("\ninterrupted: stopping the server and keeping finished cells");
+            interrupt.trigger();
+        }
+    })
+}
+
+/// Loads everything and checks every input before any server is launched.
+fn prepare(args: &RunArgs) -> anyhow::Result<(RunEnv, Vec<ResolvedRole>, ResultWriter)> {
+    let profile = profile::load(&args.profile)?;
+    let expectations = profile.load_expectations()?;
+    let roles = resolve::resolve_roles(
+        &profile,
+        &ResolveOptions {
+            models_dir: args.models_dir.clone(),
+            synthetic: args.synthetic,
+            synth_cache: crate::synth::cache_dir(),
+        },
+    )?;
+    let engine = engine::ensure(&EngineOptions {
+        server_bin: args.server_bin.clone(),
+        profile_server_bin: profile.engine.server_bin.clone(),
+        allow_install: true,
+    })?;
+    let hardware = hardware::assess(&AssessOptions {
+        models_dir: args.models_dir.clone(),
+        bw_budget: Duration::from_secs_f64(args.bw_seconds.clamp(0.1, 60.0)),
+        ..AssessOptions::default()
+    })?;
+    let host = nix::unistd::gethostname()
+        .map_or_else(|_| "host".into(), |h| h.to_string_lossy().into_owned());
+    let writer = open_writer(args, &profile, &host)?;
+    let logs_dir = writer.csv_path().with_extension("logs");
+    std::fs::create_dir_all(&logs_dir)
+        .with_context(|| format!("creating {}", logs_dir.display()))?;
+    let run = &profile.run;
+    let threads = args
+        .threads
+        .or(profile.engine.threads)
+        .unwrap_or(hardware.physical_cores.max(1) as u32);
+    let adaptive = Adaptive {
+        min_reps: run.min_repetitions as usize,
+        max_reps: args.max_reps.unwrap_or(run.max_repetitions) as usize,
+        target_pct: run.ci_target_pct,
+        budget: run.cell_time_budget,
+    };
+    let n_predict = args.n_predict.unwrap_or(run.n_predict);
+    let env = RunEnv {
+        profile,
+        engine,
+        hardware,
+        expectations,
+        threads,
+        n_predict,
+        adaptive,
+        logs_dir,
+        host,
+    };
+    Ok((env, roles, writer))
+}
+
+fn open_writer(args: &RunArgs, profile: &Profile, host: &str) -> anyhow::Result<ResultWriter> {
+    let writer = match (&args.resume, &args.out) {
+        (Some(path), _) => ResultWriter::append_to(path),
+        (None, Some(path)) => ResultWriter::create(path),
+        (None, None) => {
+            let path = crate::results::default_path(
+                &crate::results::default_dir(),
+                &profile.name,
+                host,
+                SystemTime::now(),
+            );
+            ResultWriter::create(&path)
+        }
+    };
+    let writer = writer.map_err(|e| anyhow::anyhow!("{e}"))?;
+    for w in writer.warnings() {
+        eprintln!("warning: {w}");
+    }
+    Ok(writer)
+}
+
+/// The cells of one role: its modes, the run's workloads and the role's slot counts.
+fn role_cells(profile: &Profile, role: &ResolvedRole) -> RoleCells {
+    RoleCells {
+        modes: role
+            .role
+            .expanded_modes()
+            .iter()
+            .map(|m| (m.to_string(), modes::parts(m)))
+            .collect(),
+        workloads: profile.run.workloads.clone(),
+        parallel: role.role.parallel.clone(),
+    }
 }

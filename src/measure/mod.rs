@@ -1,3 +1,29 @@
 //! Statistics over raw measurements: summaries, confidence intervals, outliers, speedups.
+//!
+//! Everything here is a pure function over recorded values (STYLE point 4): the driver
+//! records raw instants and counts, these functions turn them into numbers, and the results
+//! module writes them. Definitions, in short (the README's results section has them in full):
+//! - [`Summary`]: mean, median, sample sd (n-1), 95% Student-t CI of the mean, min, max, and
+//!   outliers by the modified z-score `|x - median| > 3.5 * 1.4826 * MAD`.
+//! - [`Adaptive`]: at least 3 repetitions, stop when the CI half-width is within 2% of the
+//!   mean, or at 10 repetitions, or when the time budget is spent.
+//! - [`ratio_ci`]: ratio of means with a Welch CI on the log scale.
+//! - [`RequestRaw::itl_gaps`]: a chunk carrying k tokens spreads its gap evenly over them.
 
+mod adaptive;
+mod agreement;
+mod cell;
+mod latency;
+mod ratio;
+mod request;
+mod sample;
 
+pub use adaptive::{Adaptive, Decision};
+pub use agreement::{agreement, Agreement};
+pub use cell::{aggregate_tps, cell_metrics, CellMetrics};
+pub use latency::{itl_percentiles, ItlPercentiles};
+pub use ratio::{ratio_ci, RatioCi, RatioVerdict};
+pub use request::{ChunkRaw, RequestMetrics, RequestRaw, ServerTimingsRaw};
+pub use sample::{
+    mad_outliers, t_quantile_975, Sample, SampleError, Summary, MAD_SCALE, MEAN_AD_SCALE, OUTLIER_Z,
+};

@@ -1,20 +1,282 @@
-//! `bench report`: a Markdown report with SVG charts drawn from result files.
+//! `bench report`: a Markdown report with SVG charts drawn from result files, for people who
+//! would rather look than read. It reuses the calibration (roofline fit, guide predictions,
+//! speculative model) and only arranges and draws; it never measures.
 
+pub mod charts;
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+use anyhow::Context;
+
+use crate::analysis::calibrate::{self, Calibration};
+use crate::analysis::guide;
+use crate::analysis::load::{self, LoadedFile};
+use crate::analysis::render::{num, Table};
+use crate::results::{ResultRow, Status};
+use charts::{Bar, DecodePoint, ItlCell, RangeBar, SpecCell};
 
 /// Arguments of `bench report`.
 #[derive(Debug, clap::Args)]
 pub struct ReportArgs {
     /// Result CSV files.
     #[arg(required = true)]
-    pub files: Vec<std::path::PathBuf>,
-    /// Output directory.
+    pub files: Vec<PathBuf>,
+    /// Output directory (report.md and the SVG charts).
     #[arg(long)]
-    pub out: std::path::PathBuf,
+    pub out: PathBuf,
 }
 
 /// Runs `bench report`.
-pub fn command(_args: &ReportArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("bench report: not implemented yet")
+pub fn command(args: &ReportArgs) -> anyhow::Result<ExitCode> {
+    let files = load::load_all(&args.files)?;
+    let md = write_report(&files, &args.out)?;
+    eprintln!("wrote {}", md.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn label(r: &ResultRow, many_files: bool, file: &LoadedFile) -> String {
+    let mut s = format!("{} {}", r.role, r.mode);
+    if r.parallel > 1 {
+        s += &format!(" np{}", r.parallel);
+    }
+    if many_files {
+        s = format!("{}: {s}", file.label());
+    }
+    s
+}
+
+fn ok_rows(files: &[LoadedFile]) -> impl Iterator<Item = (&LoadedFile, &ResultRow)> {
+    files
+        .iter()
+        .flat_map(|f| f.rows.iter().map(move |r| (f, r)))
+        .filter(|(_, r)| r.status == Status::Ok)
+}
+
+/// The guide's rows as bars, with this machine's prediction when calibrated.
+fn range_bars(cal: Option<&Calibration>) -> Vec<RangeBar> {
+    guide::speed_rows()
+        .iter()
+        .map(|g| {
+            let predicted = cal.and_then(|c| {
+                let s = c
+                    .expectations
+                    .speed
+                    .iter()
+                    .find(|s| s.size == g.size_label)?;
+                Some((s.low_tps, s.high_tps))
+            });
+            RangeBar {
+                label: format!("{} {}", g.size_label, g.quant_label),
+                active_gb: g.active_bytes_per_token() / 1e9,
+                guide: (g.expected_low_tps, g.expected_high_tps),
+                predicted,
+            }
+        })
+        .collect()
+}
+
+/// ITL percentiles per cell: the row's, else the pooled gaps of its raw repetitions.
+fn itl_cells(files: &[LoadedFile]) -> Vec<ItlCell> {
+    let many = files.len() > 1;
+    ok_rows(files)
+        .filter_map(|(f, r)| {
+            let (p50, p90, p99) = match (r.itl_p50_ms, r.itl_p90_ms, r.itl_p99_ms) {
+                (Some(a), Some(b), Some(c)) => (a, b, c),
+                _ => {
+                    let gaps = &f.raw_of(r)?.itl_gaps_ms;
+                    let p = |q| load::percentile(gaps, q);
+                    (p(0.5)?, p(0.9)?, p(0.99)?)
+                }
+            };
+            Some(ItlCell {
+                label: label(r, many, f),
+                p50,
+                p90,
+                p99,
+            })
+        })
+        .collect()
+}
+
+fn spec_cells(cal: &Calibration) -> Vec<SpecCell> {
+    cal.speedups
+        .iter()
+        .filter_map(|p| {
+            Some(SpecCell {
+                acceptance: p.acceptance?,
+                speedup: p.speedup,
+                k: calibrate::spec_k(&p.mode),
+            })
+        })
+        .collect()
+}
+
+/// Draws one chart; a chart without data becomes a line of text instead of an image.
+fn chart(
+    md: &mut String,
+    dir: &Path,
+    name: &str,
+    title: &str,
+    draw: impl FnOnce(&Path) -> anyhow::Result<()>,
+) {
+    let path = dir.join(name);
+    match draw(&path) {
+        Ok(()) => *md += &format!("### {title}\n\n![{title}]({name})\n\n"),
+        Err(e) => *md += &format!("### {title}\n\nNot drawn: {e:#}.\n\n"),
+    }
+}
+
+/// Writes `report.md` and the charts into `dir`; returns the Markdown path.
+pub fn write_report(files: &[LoadedFile], dir: &Path) -> anyhow::Result<PathBuf> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let cal = calibrate::calibrate(files);
+    let mut md = header(files);
+    if let Err(e) = &cal {
+        md += &format!("No calibration: {e:#}.\n\n");
+    }
+    let cal = cal.ok();
+    md += "## Charts\n\n";
+    chart(
+        &mut md,
+        dir,
+        "roofline.svg",
+        "Decode speed vs active bytes per token",
+        |p| {
+            let pts: Vec<DecodePoint> = cal
+                .iter()
+                .flat_map(|c| &c.points)
+                .map(|p| DecodePoint {
+                    active_gb: p.active_bytes_per_token / 1e9,
+                    decode_tps: p.decode_tps,
+                    moe: p.moe,
+                })
+                .collect();
+            let bw = cal
+                .as_ref()
+                .map(|c| c.expectations.calibration.bandwidth_gbps);
+            let eff = cal
+                .as_ref()
+                .and_then(|c| calibrate::pick_fit(&c.expectations.efficiency, "all", false))
+                .map(|f| f.efficiency);
+            charts::roofline(p, &pts, &range_bars(cal.as_ref()), bw, eff)
+        },
+    );
+    let many = files.len() > 1;
+    chart(
+        &mut md,
+        dir,
+        "speedup.svg",
+        "Speedup per acceleration mode (95% CI)",
+        |p| {
+            let bars: Vec<Bar> = cal
+                .iter()
+                .flat_map(|c| &c.speedups)
+                .map(|s| Bar {
+                    label: if many {
+                        format!("{}: {}", s.file, s.label)
+                    } else {
+                        s.label.clone()
+                    },
+                    value: s.speedup,
+                    ci: (s.low.is_finite() && s.high.is_finite()).then_some((s.low, s.high)),
+                })
+                .collect();
+            charts::speedups(p, &bars)
+        },
+    );
+    chart(
+        &mut md,
+        dir,
+        "itl.svg",
+        "Inter-token latency per mode",
+        |p| charts::itl(p, &itl_cells(files)),
+    );
+    chart(
+        &mut md,
+        dir,
+        "acceptance.svg",
+        "Acceptance vs speedup",
+        |p| {
+            let c = cal.as_ref().context("no calibration")?;
+            let cost = c.expectations.speculative.as_ref().map(|s| s.draft_cost);
+            charts::acceptance(p, &spec_cells(c), cost)
+        },
+    );
+    md += "## Cells\n\n";
+    md += &cells_table(files).markdown();
+    if let Some(c) = &cal {
+        md += "\n";
+        md += &c
+            .markdown()
+            .replacen("# Calibration", "## Calibration", 1)
+            .replace("\n## ", "\n### ");
+    }
+    let path = dir.join("report.md");
+    std::fs::write(&path, md).with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
+}
+
+fn header(files: &[LoadedFile]) -> String {
+    let mut md = String::from("# tpsbench report\n\n");
+    for f in files {
+        let first = f.rows.first();
+        md += &format!(
+            "- `{}`: {} rows, host {}, CPU {}, engine {}, profile {}\n",
+            f.path.display(),
+            f.rows.len(),
+            first.map_or("?", |r| r.host.as_str()),
+            first.map_or("?", |r| r.cpu_model.as_str()),
+            first.map_or("?", |r| r.engine_version.as_str()),
+            first.map_or("?", |r| r.profile.as_str()),
+        );
+        if let Some(note) = &f.raw_note {
+            md += &format!("  - {note}: intervals from the rows' summary statistics\n");
+        }
+    }
+    md + "\n"
+}
+
+fn cells_table(files: &[LoadedFile]) -> Table {
+    let mut t = Table::new([
+        "Host",
+        "Role",
+        "Model",
+        "Mode",
+        "Workload",
+        "np",
+        "Status",
+        "Decode t/s",
+        "Speedup",
+        "Acceptance",
+        "Lossless",
+        "ITL p50/p99 ms",
+    ]);
+    for f in files {
+        for r in &f.rows {
+            let speedup = match (r.speedup, r.speedup_ci95_low, r.speedup_ci95_high) {
+                (Some(s), Some(l), Some(h)) => format!("{s:.2} [{l:.2}, {h:.2}]"),
+                (Some(s), _, _) => format!("{s:.2}"),
+                _ => "-".into(),
+            };
+            t.push(vec![
+                r.host.clone(),
+                r.role.clone(),
+                r.model_file.clone(),
+                r.mode.clone(),
+                r.workload.clone(),
+                r.parallel.to_string(),
+                r.status.to_string(),
+                r.decode_tps_mean.map_or("-".into(), num),
+                speedup,
+                r.acceptance.map_or("-".into(), |a| format!("{a:.3}")),
+                r.lossless.map_or("-".into(), |l| l.to_string()),
+                match (r.itl_p50_ms, r.itl_p99_ms) {
+                    (Some(a), Some(b)) => format!("{a:.1} / {b:.1}"),
+                    _ => "-".into(),
+                },
+            ]);
+        }
+    }
+    t
 }

@@ -1,6 +1,20 @@
 //! Model sizing (`bench size`) and the RAM budget planner (`bench plan`).
+//!
+//! `bench size` reads GGUF files and sets the guide's size formula next to their exact
+//! figures; `bench plan` fits a profile's roles into the guide's budget for this machine
+//! (or `--ram`), dropping roles in the guide's "Scaling Down" order when it must.
 
+pub mod budget;
+pub mod exact;
+pub mod plan;
+pub mod render;
+pub mod size;
 
+pub use budget::{budget, Budget};
+pub use plan::{plan, Plan, PlanOptions, RamSource};
+
+use anyhow::Context;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// Arguments of `bench size`.
@@ -8,7 +22,14 @@ use std::process::ExitCode;
 pub struct SizeArgs {
     /// GGUF files (the first shard of a sharded model stands for all of them).
     #[arg(required = true)]
-    pub files: Vec<std::path::PathBuf>,
+    pub files: Vec<PathBuf>,
+    /// Context (tokens) of the KV-cache figure [default: the model's context length,
+    /// capped at 4096].
+    #[arg(long)]
+    pub ctx: Option<u64>,
+    /// Print JSON (an array, one object per file) instead of tables.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Arguments of `bench plan`.
@@ -17,14 +38,76 @@ pub struct PlanArgs {
     /// Profile name (profiles/NAME.toml or embedded) or path to a profile file.
     #[arg(long)]
     pub profile: String,
+    /// Total RAM in GB (GiB) to plan for [default: MemTotal of this machine].
+    #[arg(long)]
+    pub ram: Option<f64>,
+    /// Directory the profile's model files are relative to.
+    #[arg(long, env = "BENCH_MODELS_DIR", default_value = ".")]
+    pub models_dir: PathBuf,
+    /// Size roles whose file is absent by their synthetic preset's llama-quantize layout
+    /// (exact tensor bytes of the shape) instead of the guide's formula.
+    #[arg(long)]
+    pub layout: bool,
+    /// Print JSON instead of tables.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Runs `bench size`.
-pub fn size_command(_args: &SizeArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("bench size: not implemented yet")
+pub fn size_command(args: &SizeArgs) -> anyhow::Result<ExitCode> {
+    let mut reports = Vec::with_capacity(args.files.len());
+    for file in &args.files {
+        reports.push(size::report(exact::read(file)?, args.ctx));
+    }
+    let text = if args.json {
+        format!("{}\n", serde_json::to_string_pretty(&reports)?)
+    } else {
+        reports
+            .iter()
+            .map(|r| format!("{}\n", size::render(r)))
+            .collect()
+    };
+    write_stdout(&text)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Runs `bench plan`.
-pub fn plan_command(_args: &PlanArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("bench plan: not implemented yet")
+pub fn plan_command(args: &PlanArgs) -> anyhow::Result<ExitCode> {
+    let profile = crate::profile::load(&args.profile)?;
+    let (ram_gib, ram_source) = match args.ram {
+        Some(gb) if gb > 0.0 && gb.is_finite() => (gb, RamSource::Flag),
+        Some(gb) => anyhow::bail!("--ram must be a positive number of GB, got {gb}"),
+        None => (mem_total_gib()?, RamSource::ThisMachine),
+    };
+    let opts = PlanOptions {
+        ram_gib,
+        ram_source,
+        models_dir: args.models_dir.clone(),
+        by_layout: args.layout,
+    };
+    let plan = plan::plan(&profile, &opts);
+    let text = if args.json {
+        format!("{}\n", serde_json::to_string_pretty(&plan)?)
+    } else {
+        render::plan(&plan)
+    };
+    write_stdout(&text)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes a report to stdout; a closed pipe (`bench size x | head`) is not an error.
+fn write_stdout(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e).context("writing to stdout"),
+        _ => Ok(()),
+    }
+}
+
+/// MemTotal of /proc/meminfo in GiB (the unit of `free -g`, the guide's RAM figure).
+pub fn mem_total_gib() -> anyhow::Result<f64> {
+    let info =
+        crate::hardware::memory::read_meminfo().context("pass --ram GB to plan without it")?;
+    Ok(info.total_bytes as f64 / crate::hardware::memory::GIB)
 }

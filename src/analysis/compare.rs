@@ -1,0 +1,455 @@
+//! `bench compare`: joins the cells of several result files on what was measured (model
+//! identity, mode, workload, slots, context; never the file name), shows one column per input
+//! with the ratio to the first input and its 95% CI, and warns loudly about differences that
+//! make a comparison unfair.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use super::load::LoadedFile;
+use super::metrics::{estimate, Metric, Source};
+use super::render::{num, ratio_text, Format, Table};
+use super::stats::{verdict, RatioCi, Verdict};
+use crate::results::{ResultRow, Status};
+
+/// What makes two rows comparable: the model by its content (architecture, parameters,
+/// quant, tensor bytes), the mode, the workload, the slots and the context.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct JoinKey {
+    /// GGUF architecture.
+    pub arch: String,
+    /// Total parameters (count).
+    pub n_params: u64,
+    /// Quant label.
+    pub quant: String,
+    /// Tensor bytes (bytes).
+    pub tensor_bytes: u64,
+    /// Mode.
+    pub mode: String,
+    /// Workload.
+    pub workload: String,
+    /// Parallel slots.
+    pub parallel: u32,
+    /// Context (tokens).
+    pub ctx: u32,
+}
+
+impl JoinKey {
+    /// The join key of a row.
+    pub fn of(row: &ResultRow) -> JoinKey {
+        JoinKey {
+            arch: row.model_arch.clone(),
+            n_params: row.model_n_params,
+            quant: row.model_quant.clone(),
+            tensor_bytes: row.model_tensor_bytes,
+            mode: row.mode.clone(),
+            workload: row.workload.clone(),
+            parallel: row.parallel,
+            ctx: row.ctx,
+        }
+    }
+
+    /// Model description for a table cell, e.g. `qwen2 0.63B Q8_0`.
+    pub fn model(&self) -> String {
+        format!(
+            "{} {:.2}B {}",
+            self.arch,
+            self.n_params as f64 / 1e9,
+            self.quant
+        )
+    }
+}
+
+/// One input's value and ratio for one joined cell.
+#[derive(Debug, Clone, Serialize)]
+pub struct Entry {
+    /// The metric's value in this input, `None` when the cell is absent or has no value.
+    pub value: Option<f64>,
+    /// Ratio to the reference in "higher is better" orientation for speeds, raw value ratio
+    /// (this / reference) for every metric; `None` for the reference itself.
+    pub ratio: Option<RatioCi>,
+    /// Faster / slower / no significant difference, `None` for the reference.
+    pub verdict: Option<&'static str>,
+    /// Where the interval came from.
+    pub source: Option<Source>,
+    /// The cell's status when it is not `ok` (then there is no value).
+    pub status: Option<String>,
+}
+
+/// One joined cell.
+#[derive(Debug, Clone, Serialize)]
+pub struct Line {
+    /// The join key.
+    pub key: JoinKey,
+    /// Role name in the first input that has the cell.
+    pub role: String,
+    /// One entry per input, in input order.
+    pub entries: Vec<Entry>,
+}
+
+/// One input's description.
+#[derive(Debug, Clone, Serialize)]
+pub struct Input {
+    /// File path.
+    pub path: String,
+    /// Column label (file stem).
+    pub label: String,
+    /// Host and CPU of its first row.
+    pub machine: String,
+    /// Why raw repetitions were not used, if not.
+    pub raw_note: Option<String>,
+}
+
+/// The whole comparison.
+#[derive(Debug, Clone, Serialize)]
+pub struct Comparison {
+    /// The metric compared.
+    pub metric: Metric,
+    /// Inputs in order; the first is the reference.
+    pub inputs: Vec<Input>,
+    /// Unfairness warnings.
+    pub warnings: Vec<String>,
+    /// Notes (e.g. raw repetitions missing, summary statistics used).
+    pub notes: Vec<String>,
+    /// Joined cells, sorted by key.
+    pub lines: Vec<Line>,
+}
+
+/// Joins the files and computes the ratios for `metric`.
+pub fn compare(files: &[LoadedFile], metric: Metric) -> Comparison {
+    let mut index: BTreeMap<JoinKey, Vec<Option<&ResultRow>>> = BTreeMap::new();
+    for (i, f) in files.iter().enumerate() {
+        for row in &f.rows {
+            let slot = index
+                .entry(JoinKey::of(row))
+                .or_insert_with(|| vec![None; files.len()]);
+            slot[i].get_or_insert(row);
+        }
+    }
+    let lines = index
+        .into_iter()
+        .map(|(key, rows)| line(files, key, &rows, metric))
+        .collect();
+    Comparison {
+        metric,
+        inputs: files.iter().map(input).collect(),
+        warnings: warnings(files),
+        notes: notes(files),
+        lines,
+    }
+}
+
+fn input(f: &LoadedFile) -> Input {
+    let machine = f
+        .rows
+        .first()
+        .map(|r| format!("{} ({})", r.host, r.cpu_model))
+        .unwrap_or_default();
+    Input {
+        path: f.path.display().to_string(),
+        label: f.label(),
+        machine,
+        raw_note: f.raw_note.clone(),
+    }
+}
+
+fn line(files: &[LoadedFile], key: JoinKey, rows: &[Option<&ResultRow>], metric: Metric) -> Line {
+    let est: Vec<_> = rows
+        .iter()
+        .zip(files)
+        .map(|(r, f)| r.and_then(|r| estimate(f, r, metric)))
+        .collect();
+    let entries = est
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let ratio = (i > 0)
+                .then(|| Some(e.as_ref()?.log.div(&est[0].as_ref()?.log).ci95()))
+                .flatten();
+            Entry {
+                value: e.as_ref().map(|e| e.value),
+                verdict: ratio.map(|r| verdict_word(&r, metric)),
+                ratio,
+                source: e.as_ref().map(|e| e.source),
+                status: rows[i]
+                    .filter(|r| r.status != Status::Ok)
+                    .map(|r| r.status.to_string()),
+            }
+        })
+        .collect();
+    Line {
+        role: rows
+            .iter()
+            .flatten()
+            .next()
+            .map(|r| r.role.clone())
+            .unwrap_or_default(),
+        key,
+        entries,
+    }
+}
+
+/// "faster", "slower" or "no significant difference" ("higher"/"lower" for acceptance).
+fn verdict_word(ratio: &RatioCi, metric: Metric) -> &'static str {
+    let oriented = if metric.higher_is_better() {
+        *ratio
+    } else {
+        ratio.recip()
+    };
+    match (verdict(&oriented, 0.0), metric) {
+        (Verdict::Better, Metric::Acceptance) => "higher",
+        (Verdict::Worse, Metric::Acceptance) => "lower",
+        (Verdict::Better, _) => "faster",
+        (Verdict::Worse, _) => "slower",
+        (Verdict::NotSignificant, _) if !ratio.has_ci() => "no interval",
+        (Verdict::NotSignificant, _) => "no significant difference",
+    }
+}
+
+/// Values of one property per input, for the unfairness checks.
+fn distinct<T: Ord + Clone>(f: &LoadedFile, get: impl Fn(&ResultRow) -> T) -> BTreeSet<T> {
+    f.rows.iter().map(get).collect()
+}
+
+fn differ_warning<T: Ord + Clone + std::fmt::Debug>(
+    files: &[LoadedFile],
+    what: &str,
+    get: impl Fn(&ResultRow) -> T + Copy,
+) -> Option<String> {
+    let sets: Vec<BTreeSet<T>> = files.iter().map(|f| distinct(f, get)).collect();
+    if sets.windows(2).all(|w| w[0] == w[1]) {
+        return None;
+    }
+    let detail: Vec<String> = files
+        .iter()
+        .zip(&sets)
+        .map(|(f, s)| format!("{}: {:?}", f.label(), s.iter().collect::<Vec<_>>()))
+        .collect();
+    Some(format!("inputs differ in {what}: {}", detail.join("; ")))
+}
+
+/// Every difference between inputs that makes the comparison unfair.
+pub fn warnings(files: &[LoadedFile]) -> Vec<String> {
+    let mut w = Vec::new();
+    w.extend(differ_warning(
+        files,
+        "engine identity (llama-server sha256)",
+        |r| short(&r.engine_server_sha256),
+    ));
+    w.extend(differ_warning(files, "engine version", |r| {
+        r.engine_version.clone()
+    }));
+    w.extend(differ_warning(files, "threads", |r| r.threads));
+    w.extend(differ_warning(files, "context (tokens)", |r| r.ctx));
+    w.extend(differ_warning(files, "schema version", |r| {
+        r.schema_version
+    }));
+    w.extend(differ_warning(files, "synthetic vs real models", |r| {
+        if r.synthetic {
+            "synthetic"
+        } else {
+            "real"
+        }
+    }));
+    w
+}
+
+/// Notes on how the numbers were obtained: inputs whose raw repetitions are not used.
+pub fn notes(files: &[LoadedFile]) -> Vec<String> {
+    files
+        .iter()
+        .filter_map(|f| {
+            let note = f.raw_note.as_ref()?;
+            Some(format!(
+                "{}: {note}; intervals from the rows' summary statistics (decode, speedup: mean/sd/n; acceptance: binomial); prefill, TTFT and ITL have none",
+                f.label()
+            ))
+        })
+        .collect()
+}
+
+fn short(hex: &str) -> String {
+    hex.chars().take(12).collect()
+}
+
+impl Comparison {
+    /// The comparison as a table: key columns, then per input its value, and for every input
+    /// after the first the ratio to the first with its CI and the verdict.
+    pub fn table(&self) -> Table {
+        let mut headers: Vec<String> = ["role", "model", "mode", "workload", "np", "ctx"]
+            .map(String::from)
+            .to_vec();
+        for (i, input) in self.inputs.iter().enumerate() {
+            headers.push(format!("{} {}", input.label, self.metric.label()));
+            if i > 0 {
+                headers.push(format!(
+                    "{} / {} [95% CI]",
+                    input.label, self.inputs[0].label
+                ));
+                headers.push("verdict".into());
+            }
+        }
+        let mut t = Table::new(headers);
+        for l in &self.lines {
+            let mut r = vec![
+                l.role.clone(),
+                l.key.model(),
+                l.key.mode.clone(),
+                l.key.workload.clone(),
+                l.key.parallel.to_string(),
+                l.key.ctx.to_string(),
+            ];
+            for (i, e) in l.entries.iter().enumerate() {
+                r.push(match (&e.status, e.value) {
+                    (Some(st), _) => st.clone(),
+                    (None, v) => v.map_or("-".into(), num),
+                });
+                if i > 0 {
+                    r.push(e.ratio.as_ref().map_or("-".into(), ratio_text));
+                    r.push(e.verdict.unwrap_or("-").into());
+                }
+            }
+            t.push(r);
+        }
+        t
+    }
+
+    /// The WARNING block (empty when there is nothing to warn about).
+    pub fn warning_block(&self) -> String {
+        if self.warnings.is_empty() {
+            return String::new();
+        }
+        let mut out = String::from("WARNING: this comparison may be unfair:\n");
+        for w in &self.warnings {
+            out += &format!("  ! {w}\n");
+        }
+        out
+    }
+
+    /// Inputs, warnings (a block quote) and notes as Markdown.
+    fn markdown_preamble(&self) -> String {
+        let mut out = String::new();
+        for (i, inp) in self.inputs.iter().enumerate() {
+            let role = if i == 0 { "reference" } else { "input" };
+            out += &format!("- {role} {}: `{}` on {}\n", i + 1, inp.path, inp.machine);
+        }
+        if !self.warnings.is_empty() {
+            out += "\n> **WARNING: this comparison may be unfair:**\n";
+            for w in &self.warnings {
+                out += &format!("> - {w}\n");
+            }
+        }
+        for n in &self.notes {
+            out += &format!("\nNote: {n}\n");
+        }
+        out
+    }
+
+    /// Full output in `format`.
+    pub fn render(&self, format: Format) -> anyhow::Result<String> {
+        if format == Format::Json {
+            return Ok(serde_json::to_string_pretty(self)? + "\n");
+        }
+        let body = self.table().render(format)?;
+        if format == Format::Csv {
+            // CSV stays machine-readable: warnings go to stderr (see the command).
+            return Ok(body);
+        }
+        if format == Format::Md {
+            return Ok(self.markdown_preamble() + "\n" + &body);
+        }
+        let mut out = String::new();
+        for (i, inp) in self.inputs.iter().enumerate() {
+            let role = if i == 0 { "reference" } else { "input" };
+            out += &format!("{role} {}: {} on {}\n", i + 1, inp.path, inp.machine);
+        }
+        out += &self.warning_block();
+        for n in &self.notes {
+            out += &format!("note: {n}\n");
+        }
+        out += &body;
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn row(file_name: &str, mean: f64, threads: u32) -> ResultRow {
+        ResultRow {
+            schema_version: 1,
+            role: "r".into(),
+            model_file: file_name.into(),
+            model_arch: "qwen2".into(),
+            model_n_params: 630_000_000,
+            model_quant: "Q8_0".into(),
+            model_tensor_bytes: 670_000_000,
+            mode: "baseline".into(),
+            workload: "chat".into(),
+            parallel: 1,
+            ctx: 4096,
+            threads,
+            decode_tps_mean: Some(mean),
+            decode_tps_sd: Some(mean * 0.01),
+            n_reps: 5,
+            ..ResultRow::default()
+        }
+    }
+
+    fn file(name: &str, rows: Vec<ResultRow>) -> LoadedFile {
+        LoadedFile {
+            path: name.into(),
+            rows,
+            raw: HashMap::new(),
+            raw_note: None,
+        }
+    }
+
+    #[test]
+    fn joins_on_model_identity_not_file_name() {
+        let a = file("a.csv", vec![row("one.gguf", 40.0, 2)]);
+        let b = file("b.csv", vec![row("renamed.gguf", 48.0, 2)]);
+        let c = compare(&[a, b], Metric::Decode);
+        assert_eq!(c.lines.len(), 1);
+        let e = &c.lines[0].entries[1];
+        assert!((e.ratio.unwrap().ratio - 1.2).abs() < 1e-12);
+        assert_eq!(e.verdict, Some("faster"));
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    }
+
+    #[test]
+    fn warns_about_threads_and_synthetic() {
+        let mut r = row("m.gguf", 40.0, 4);
+        r.synthetic = true;
+        let a = file("a.csv", vec![row("m.gguf", 40.0, 2)]);
+        let b = file("b.csv", vec![r]);
+        let c = compare(&[a, b], Metric::Decode);
+        assert!(c.warnings.iter().any(|w| w.contains("threads")));
+        assert!(c.warnings.iter().any(|w| w.contains("synthetic")));
+    }
+
+    #[test]
+    fn lower_latency_is_faster() {
+        let mut x = row("m.gguf", 40.0, 2);
+        x.ttft_ms_mean = Some(100.0);
+        let mut y = x.clone();
+        y.ttft_ms_mean = Some(50.0);
+        let c = compare(
+            &[file("a.csv", vec![x]), file("b.csv", vec![y])],
+            Metric::Ttft,
+        );
+        // Point values only: no interval, so no verdict beyond that.
+        assert_eq!(c.lines[0].entries[1].verdict, Some("no interval"));
+        let r = RatioCi {
+            ratio: 0.5,
+            low: 0.45,
+            high: 0.55,
+            df: 8.0,
+        };
+        assert_eq!(verdict_word(&r, Metric::Ttft), "faster");
+        assert_eq!(verdict_word(&r, Metric::Decode), "slower");
+    }
+}

@@ -1,0 +1,145 @@
+//! Loading result files for analysis: the CSV rows, and the raw repetitions from the JSON
+//! Lines file beside each CSV reduced to per-repetition metric values. When the JSONL is
+//! missing or unreadable the analysis falls back to the rows' summary statistics, and the
+//! loaded file carries a note saying so.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use crate::results::{CellKey, ResultRow};
+
+/// Per-repetition values of one cell, taken from the raw JSONL.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RepValues {
+    /// Server decode speed of each repetition (tokens/s).
+    pub decode_tps: Vec<f64>,
+    /// Prefill speed of each repetition (tokens/s).
+    pub prefill_tps: Vec<f64>,
+    /// Time to first token of each repetition (milliseconds).
+    pub ttft_ms: Vec<f64>,
+    /// 99th percentile inter-token latency of each repetition (milliseconds).
+    pub itl_p99_ms: Vec<f64>,
+    /// Draft acceptance of each repetition that drafted (fraction).
+    pub acceptance: Vec<f64>,
+    /// Every inter-token gap of every repetition (milliseconds), for distributions.
+    pub itl_gaps_ms: Vec<f64>,
+}
+
+/// One result CSV with its raw repetitions.
+#[derive(Debug, Clone)]
+pub struct LoadedFile {
+    /// The CSV path as given.
+    pub path: PathBuf,
+    /// Its rows, in file order.
+    pub rows: Vec<ResultRow>,
+    /// Raw repetitions per cell key; empty when the JSONL is absent.
+    pub raw: HashMap<CellKey, RepValues>,
+    /// Why the raw repetitions are not used, when they are not.
+    pub raw_note: Option<String>,
+}
+
+impl LoadedFile {
+    /// Short label for columns: the file stem.
+    pub fn label(&self) -> String {
+        self.path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| self.path.display().to_string())
+    }
+
+    /// Raw values of the cell of `row`, if the JSONL had them.
+    pub fn raw_of(&self, row: &ResultRow) -> Option<&RepValues> {
+        self.raw.get(&row.key())
+    }
+}
+
+/// Loads a result CSV (schema and syntax checked; errors name file, line and column) and the
+/// JSONL beside it.
+pub fn load(path: &Path) -> anyhow::Result<LoadedFile> {
+    let rows = read_rows(path)?;
+    let jsonl = crate::results::jsonl_path_for(path);
+    // An absent JSONL means summary statistics (said in a note); a damaged one is bad input.
+    let (raw, raw_note) = if jsonl.exists() {
+        let raw = raw_seam::read_raw(&jsonl)?;
+        let note = raw
+            .is_empty()
+            .then(|| format!("{} has no timed repetitions", jsonl.display()));
+        (raw, note)
+    } else {
+        let note = format!("no raw repetitions ({} not found)", jsonl.display());
+        (HashMap::new(), Some(note))
+    };
+    Ok(LoadedFile {
+        path: path.to_path_buf(),
+        rows,
+        raw,
+        raw_note,
+    })
+}
+
+/// Loads several files, stopping at the first error.
+pub fn load_all(paths: &[PathBuf]) -> anyhow::Result<Vec<LoadedFile>> {
+    paths.iter().map(|p| load(p)).collect()
+}
+
+/// Reads the CSV rows through the results module (schema version and syntax checked).
+fn read_rows(path: &Path) -> anyhow::Result<Vec<ResultRow>> {
+    Ok(crate::results::read_results(path)?)
+}
+
+/// Turns the results module's raw repetition records into [`RepValues`] per cell.
+mod raw_seam {
+    use super::*;
+
+    /// Reads the JSONL beside a CSV (timed repetitions only, warm-ups dropped).
+    pub fn read_raw(path: &Path) -> anyhow::Result<HashMap<CellKey, RepValues>> {
+        let mut out: HashMap<CellKey, RepValues> = HashMap::new();
+        for rep in crate::results::read_raw(path)?.iter().filter(|r| !r.warmup) {
+            push_request(out.entry(rep.key.clone()).or_default(), &rep.request);
+        }
+        Ok(out)
+    }
+
+    /// Adds one request's derived metrics to the cell's values.
+    pub fn push_request(v: &mut RepValues, req: &crate::measure::RequestRaw) {
+        let m = req.metrics();
+        v.decode_tps.extend(m.decode_tps_server);
+        v.prefill_tps.extend(m.prefill_tps);
+        v.ttft_ms.extend(m.ttft.map(|d| d.as_secs_f64() * 1e3));
+        v.acceptance.extend(m.acceptance);
+        let gaps: Vec<f64> = req
+            .itl_gaps()
+            .iter()
+            .map(|d| d.as_secs_f64() * 1e3)
+            .collect();
+        if let Some(p99) = percentile(&gaps, 0.99) {
+            v.itl_p99_ms.push(p99);
+        }
+        v.itl_gaps_ms.extend(gaps);
+    }
+}
+
+/// Nearest-rank percentile (q in 0..1) of unsorted values; `None` when empty.
+pub fn percentile(values: &[f64], q: f64) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    let mut v = values.to_vec();
+    v.sort_by(|a, b| a.total_cmp(b));
+    let rank = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len());
+    Some(v[rank - 1])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let v: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&v, 0.5), Some(50.0));
+        assert_eq!(percentile(&v, 0.99), Some(99.0));
+        assert_eq!(percentile(&[3.0, 1.0, 2.0], 1.0), Some(3.0));
+        assert_eq!(percentile(&[], 0.5), None);
+    }
+}

@@ -1,0 +1,285 @@
+//! The metrics that compare and check look at, and how each becomes an estimate with a
+//! variance: from the raw repetitions when the JSONL is there, else from the row's summary
+//! statistics (decode t/s has mean, sd and n; the other metrics only a mean, so they get a
+//! point value without an interval).
+
+use serde::Serialize;
+
+use super::load::LoadedFile;
+use super::stats::{LogEstimate, Moments};
+use crate::results::{ResultRow, Status};
+
+/// A metric of a cell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    /// Server-reported decode speed (tokens/s).
+    Decode,
+    /// Prompt processing speed (tokens/s).
+    Prefill,
+    /// Time to first token (ms); lower is better.
+    Ttft,
+    /// 99th percentile inter-token latency (ms); lower is better.
+    #[value(name = "itl_p99")]
+    ItlP99,
+    /// Decode speed of an accelerated cell over its baseline cell of the same run (ratio).
+    Speedup,
+    /// Draft acceptance (fraction).
+    Acceptance,
+}
+
+impl Metric {
+    /// Column heading with unit.
+    pub fn label(self) -> &'static str {
+        match self {
+            Metric::Decode => "decode t/s",
+            Metric::Prefill => "prefill t/s",
+            Metric::Ttft => "TTFT ms",
+            Metric::ItlP99 => "ITL p99 ms",
+            Metric::Speedup => "speedup x",
+            Metric::Acceptance => "acceptance",
+        }
+    }
+
+    /// Unit after a value.
+    pub fn unit(self) -> &'static str {
+        match self {
+            Metric::Decode | Metric::Prefill => "t/s",
+            Metric::Ttft | Metric::ItlP99 => "ms",
+            Metric::Speedup => "x",
+            Metric::Acceptance => "",
+        }
+    }
+
+    /// Name as written on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::Decode => "decode",
+            Metric::Prefill => "prefill",
+            Metric::Ttft => "ttft",
+            Metric::ItlP99 => "itl_p99",
+            Metric::Speedup => "speedup",
+            Metric::Acceptance => "acceptance",
+        }
+    }
+
+    /// False for latencies, where a smaller value is better.
+    pub fn higher_is_better(self) -> bool {
+        !matches!(self, Metric::Ttft | Metric::ItlP99)
+    }
+
+    /// Metrics measured within one run: meaningful even when absolute speed varies.
+    pub fn is_ratio_metric(self) -> bool {
+        matches!(self, Metric::Speedup | Metric::Acceptance)
+    }
+}
+
+/// Where an estimate's variance came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Source {
+    /// Raw repetitions from the JSONL.
+    Raw,
+    /// The row's mean, sd and repetition count.
+    Summary,
+    /// Only a point value: no interval possible.
+    PointOnly,
+}
+
+/// A metric's value for one cell with the log-scale variance terms.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Estimate {
+    /// The value in the metric's unit.
+    pub value: f64,
+    /// ln(value) with variance terms; variance infinite for point-only estimates.
+    pub log: LogEstimate,
+    /// Where the variance came from.
+    pub source: Source,
+}
+
+fn from_moments(m: Moments, source: Source) -> Option<Estimate> {
+    Some(Estimate {
+        value: m.mean,
+        log: m.log_estimate()?,
+        source,
+    })
+}
+
+fn point(value: Option<f64>) -> Option<Estimate> {
+    let value = value.filter(|v| *v > 0.0 && v.is_finite())?;
+    Some(Estimate {
+        value,
+        log: LogEstimate {
+            log_value: value.ln(),
+            terms: vec![(f64::INFINITY, 0.0)],
+        },
+        source: Source::PointOnly,
+    })
+}
+
+fn raw_moments(values: &[f64]) -> Option<Moments> {
+    Moments::of(values).filter(|m| m.n >= 1)
+}
+
+/// Decode t/s of a row: raw repetitions, else mean/sd/n of the row.
+fn decode(file: &LoadedFile, row: &ResultRow) -> Option<Estimate> {
+    if let Some(m) = file.raw_of(row).and_then(|r| raw_moments(&r.decode_tps)) {
+        return from_moments(m, Source::Raw);
+    }
+    match (row.decode_tps_mean, row.decode_tps_sd) {
+        (Some(mean), Some(sd)) if row.n_reps > 0 => from_moments(
+            Moments {
+                n: row.n_reps as usize,
+                mean,
+                sd,
+            },
+            Source::Summary,
+        ),
+        (mean, _) => point(mean),
+    }
+}
+
+/// The baseline row of the same model, workload, slots, context and threads in the same file.
+pub fn baseline_of<'a>(file: &'a LoadedFile, row: &ResultRow) -> Option<&'a ResultRow> {
+    file.rows.iter().find(|b| {
+        b.mode == "baseline"
+            && b.status == Status::Ok
+            && b.role == row.role
+            && b.model_file == row.model_file
+            && b.workload == row.workload
+            && b.parallel == row.parallel
+            && b.ctx == row.ctx
+            && b.threads == row.threads
+    })
+}
+
+/// Acceptance: raw per-repetition values, else a binomial variance from the drafted count.
+fn acceptance(file: &LoadedFile, row: &ResultRow) -> Option<Estimate> {
+    if let Some(m) = file.raw_of(row).and_then(|r| raw_moments(&r.acceptance)) {
+        return from_moments(m, Source::Raw);
+    }
+    let p = row.acceptance.filter(|p| *p > 0.0)?;
+    let drafted = row.draft_n.unwrap_or(0) as f64;
+    if drafted <= 0.0 {
+        return point(Some(p));
+    }
+    Some(Estimate {
+        value: p,
+        log: LogEstimate {
+            log_value: p.ln(),
+            terms: vec![((1.0 - p).max(0.0) / (p * drafted), f64::INFINITY)],
+        },
+        source: Source::Summary,
+    })
+}
+
+/// A metric's estimate for a row of a file; `None` when the row does not have it (a
+/// baseline has no speedup, a non-drafting mode no acceptance, a failed cell nothing).
+pub fn estimate(file: &LoadedFile, row: &ResultRow, metric: Metric) -> Option<Estimate> {
+    if row.status != Status::Ok {
+        return None;
+    }
+    let raw = file.raw_of(row);
+    let raw_or_point = |values: Option<&Vec<f64>>, fallback: Option<f64>| match values
+        .and_then(|v| raw_moments(v))
+    {
+        Some(m) => from_moments(m, Source::Raw),
+        None => point(fallback),
+    };
+    match metric {
+        Metric::Decode => decode(file, row),
+        Metric::Prefill => raw_or_point(raw.map(|r| &r.prefill_tps), row.prefill_tps_mean),
+        Metric::Ttft => raw_or_point(raw.map(|r| &r.ttft_ms), row.ttft_ms_mean),
+        Metric::ItlP99 => raw_or_point(raw.map(|r| &r.itl_p99_ms), row.itl_p99_ms),
+        Metric::Acceptance => acceptance(file, row),
+        Metric::Speedup => speedup(file, row),
+    }
+}
+
+/// Speedup over the baseline cell of the same run, from the two decode estimates; falls back
+/// to the row's own speedup column as a point value when the baseline row is absent.
+fn speedup(file: &LoadedFile, row: &ResultRow) -> Option<Estimate> {
+    if row.mode == "baseline" {
+        return None;
+    }
+    let Some(base) = baseline_of(file, row) else {
+        return point(row.speedup);
+    };
+    let (a, b) = (decode(file, row)?, decode(file, base)?);
+    let log = a.log.div(&b.log);
+    let source = if a.source == Source::Raw && b.source == Source::Raw {
+        Source::Raw
+    } else if a.source == Source::PointOnly || b.source == Source::PointOnly {
+        Source::PointOnly
+    } else {
+        Source::Summary
+    };
+    Some(Estimate {
+        value: log.log_value.exp(),
+        log,
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn row(mode: &str, mean: f64, sd: f64, n: u32) -> ResultRow {
+        ResultRow {
+            role: "r".into(),
+            model_file: "m.gguf".into(),
+            mode: mode.into(),
+            workload: "chat".into(),
+            parallel: 1,
+            ctx: 4096,
+            threads: 2,
+            decode_tps_mean: Some(mean),
+            decode_tps_sd: Some(sd),
+            n_reps: n,
+            ..ResultRow::default()
+        }
+    }
+
+    fn file(rows: Vec<ResultRow>) -> LoadedFile {
+        LoadedFile {
+            path: "x.csv".into(),
+            rows,
+            raw: HashMap::new(),
+            raw_note: None,
+        }
+    }
+
+    #[test]
+    fn speedup_from_summaries_has_an_interval() {
+        let f = file(vec![
+            row("baseline", 40.0, 0.8, 5),
+            row("spec:16", 100.0, 2.0, 5),
+        ]);
+        let e = estimate(&f, &f.rows[1], Metric::Speedup).unwrap();
+        assert!((e.value - 2.5).abs() < 1e-12);
+        assert_eq!(e.source, Source::Summary);
+        let ci = e.log.ci95();
+        assert!(ci.has_ci() && ci.low < 2.5 && ci.high > 2.5, "{ci:?}");
+        assert!(estimate(&f, &f.rows[0], Metric::Speedup).is_none());
+    }
+
+    #[test]
+    fn point_only_metrics_have_no_interval() {
+        let mut r = row("baseline", 40.0, 0.8, 5);
+        r.ttft_ms_mean = Some(120.0);
+        let f = file(vec![r]);
+        let e = estimate(&f, &f.rows[0], Metric::Ttft).unwrap();
+        assert_eq!(e.source, Source::PointOnly);
+        assert!(!e.log.ci95().has_ci());
+    }
+
+    #[test]
+    fn failed_cells_have_no_metrics() {
+        let mut r = row("baseline", 40.0, 0.8, 5);
+        r.status = Status::Failed;
+        let f = file(vec![r]);
+        assert!(estimate(&f, &f.rows[0], Metric::Decode).is_none());
+    }
+}

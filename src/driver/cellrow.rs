@@ -1,0 +1,244 @@
+//! Turns one cell's outcome into its result row: statistics, the comparison with the
+//! baseline (speedup, losslessness), the proof that the mode took effect, expectations and
+//! the roofline. Pure: it measures nothing and writes nothing.
+
+use super::execute::Baseline;
+use super::plan::Cell;
+use super::resolve::ResolvedRole;
+use super::RunEnv;
+use crate::client::Prompt;
+use crate::measure::{self, CellMetrics};
+use crate::results::{CellKey, ResultRow, Status};
+
+/// What became of a cell.
+#[derive(Debug)]
+pub enum CellOutcome {
+    /// Repetitions ran.
+    Measured(Box<Measured>),
+    /// The cell has no measurement; the status and the reason say why.
+    NotMeasured(Status, String),
+}
+
+/// The measurements of one cell.
+#[derive(Debug)]
+pub struct Measured {
+    /// Statistics over the timed requests.
+    pub metrics: CellMetrics,
+    /// Aggregate t/s of each repetition of a parallel cell.
+    pub aggregate: Vec<f64>,
+    /// Token ids of each slot's first timed request.
+    pub first_tokens: Vec<Vec<u32>>,
+    /// Harness CPU time as a share of the server's (percent).
+    pub client_cpu_pct: Option<f64>,
+    /// The prompt sent.
+    pub prompt: Prompt,
+}
+
+/// The identity of a cell.
+pub fn key(env: &RunEnv, role: &ResolvedRole, cell: &Cell) -> CellKey {
+    let f = &role.model.facts;
+    CellKey {
+        role: role.role.name.clone(),
+        model_file: role.model.file_name(),
+        model_arch: f.architecture.clone().unwrap_or_default(),
+        model_n_params: f.n_params,
+        model_quant: role.role.quant.clone(),
+        model_tensor_bytes: f.tensor_bytes,
+        mode: cell.mode_label.clone(),
+        workload: cell.workload.to_string(),
+        parallel: cell.parallel,
+        ctx: role.role.ctx * cell.parallel,
+        threads: env.threads,
+    }
+}
+
+/// The complete row of a cell.
+pub fn build(
+    env: &RunEnv,
+    role: &ResolvedRole,
+    cell: &Cell,
+    key: &CellKey,
+    outcome: &CellOutcome,
+    baseline: Option<&Baseline>,
+) -> ResultRow {
+    let status = match outcome {
+        CellOutcome::Measured(_) => Status::Ok,
+        CellOutcome::NotMeasured(s, _) => *s,
+    };
+    let mut row = ResultRow::for_key(key, status);
+    row.timestamp_utc = crate::results::utc_timestamp(std::time::SystemTime::now());
+    row.n_predict = env.n_predict;
+    env.stamp(&mut row);
+    describe_model(&mut row, role, cell);
+    expectations(&mut row, env, role);
+    match outcome {
+        CellOutcome::NotMeasured(_, reason) => row.reason = reason.clone(),
+        CellOutcome::Measured(m) => fill_measured(&mut row, role, cell, m, baseline),
+    }
+    row.fill_roofline();
+    row
+}
+
+fn describe_model(row: &mut ResultRow, role: &ResolvedRole, cell: &Cell) {
+    let f = &role.model.facts;
+    row.model_file_bytes = f.file_bytes;
+    row.quant_mix = quant_mix(role);
+    row.synthetic = role.model.synthetic;
+    row.draft_model_file = match (&role.draft, cell.parts.spec_k) {
+        (Some(d), Some(_)) => d.file_name(),
+        _ => String::new(),
+    };
+    let active = match cell.parts.moe_experts {
+        Some(n) => f.with_experts_used(n),
+        None => f.clone(),
+    };
+    row.active_params = active.active_params;
+    row.active_bytes_per_token = active.active_bytes_per_token;
+}
+
+/// `Q4_K:3.90GB;Q6_K:0.80GB`, largest first.
+fn quant_mix(role: &ResolvedRole) -> String {
+    let mut types: Vec<_> = role.model.facts.by_type.iter().collect();
+    types.sort_by_key(|t| std::cmp::Reverse(t.bytes));
+    types
+        .iter()
+        .map(|t| format!("{}:{:.3}GB", t.ggml_type.name(), t.bytes as f64 / 1e9))
+        .collect::<Vec<_>>()
+        .join(";")
+}
+
+fn expectations(row: &mut ResultRow, env: &RunEnv, role: &ResolvedRole) {
+    let range = match role.role.expected_tps {
+        Some((lo, hi)) => Some((lo, hi)),
+        None => {
+            let params_b = role.model.facts.n_params as f64 / 1e9;
+            let moe = role.model.facts.expert_count.is_some_and(|n| n > 0);
+            env.expectations
+                .expected(params_b, &role.role.quant, moe)
+                .map(|r| (r.low_tps, r.high_tps))
+        }
+    };
+    row.guide_expected_low_tps = range.map(|r| r.0);
+    row.guide_expected_high_tps = range.map(|r| r.1);
+}
+
+fn fill_measured(
+    row: &mut ResultRow,
+    role: &ResolvedRole,
+    cell: &Cell,
+    m: &Measured,
+    baseline: Option<&Baseline>,
+) {
+    row.fill_metrics(&m.metrics);
+    row.client_cpu_pct = m.client_cpu_pct;
+    if !m.aggregate.is_empty() {
+        row.aggregate_tps = Some(m.aggregate.iter().sum::<f64>() / m.aggregate.len() as f64);
+    }
+    if let Some(why) = not_effective(cell, &m.metrics) {
+        row.status = Status::ModeNotEffective;
+        row.reason = why;
+        // Never a speed: the statistics stay in the raw file, not in the row.
+        clear_speeds(row);
+        return;
+    }
+    if let Some(b) = baseline.filter(|_| !cell.parts.is_baseline()) {
+        compare_with_baseline(row, cell, m, b);
+    }
+    if cell.parts.is_baseline() {
+        row.reason = ground_truth_note(role, m);
+    }
+}
+
+/// A speculative cell that drafted nothing did not test speculation.
+fn not_effective(cell: &Cell, m: &CellMetrics) -> Option<String> {
+    if cell.parts.is_speculative() && m.draft_n.unwrap_or(0) == 0 {
+        return Some(
+            "mode-not-effective: the server drafted no tokens (timings carry no draft_n)".into(),
+        );
+    }
+    None
+}
+
+fn clear_speeds(row: &mut ResultRow) {
+    row.decode_tps_mean = None;
+    row.decode_tps_median = None;
+    row.decode_tps_sd = None;
+    row.decode_tps_ci95_low = None;
+    row.decode_tps_ci95_high = None;
+    row.decode_tps_min = None;
+    row.decode_tps_max = None;
+    row.client_decode_tps_mean = None;
+    row.aggregate_tps = None;
+}
+
+fn compare_with_baseline(row: &mut ResultRow, cell: &Cell, m: &Measured, b: &Baseline) {
+    if let Ok(ci) = measure::ratio_ci(&m.metrics.decode_tps, &b.decode_tps) {
+        row.fill_speedup(&ci);
+    }
+    let pairs = m.first_tokens.iter().zip(&b.tokens);
+    let worst = pairs
+        .map(|(now, base)| measure::agreement(base, now))
+        .min_by(|x, y| {
+            x.identical_share
+                .partial_cmp(&y.identical_share)
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
+    if let Some(a) = worst {
+        row.fill_agreement(&a);
+        if cell.parts.moe_experts.is_some() {
+            // Expert reduction changes the output by design: agreement is a quality proxy,
+            // not a losslessness check.
+            row.lossless = None;
+        }
+    }
+}
+
+/// For a synthetic `cycle` model, the baseline's output must be the known sequence.
+fn ground_truth_note(role: &ResolvedRole, m: &Measured) -> String {
+    let (Some(b), Prompt::Tokens(prompt)) = (&role.model.behavior, &m.prompt) else {
+        return String::new();
+    };
+    let Some(tokens) = m.first_tokens.first() else {
+        return String::new();
+    };
+    let predicted = b.predicted(prompt, tokens.len());
+    if predicted.is_empty() {
+        return String::new();
+    }
+    let a = measure::agreement(&predicted, tokens);
+    match a.first_difference {
+        None => String::new(),
+        Some(at) => format!(
+            "note: greedy output leaves the synthetic model's known sequence at token {at} ({:.0}% identical)",
+            a.identical_share * 100.0
+        ),
+    }
+}
+
+/// A one-line summary for the progress log.
+pub fn one_line(row: &ResultRow) -> String {
+    let what = format!(
+        "{} {} {} np={}",
+        row.role, row.mode, row.workload, row.parallel
+    );
+    if row.status != Status::Ok {
+        return format!(
+            "{what}: {} ({})",
+            row.status,
+            row.reason.lines().next().unwrap_or("")
+        );
+    }
+    let mut s = format!("{what}: {:.1} t/s", row.decode_tps_mean.unwrap_or(0.0));
+    if let Some(x) = row.speedup {
+        s.push_str(&format!(", {x:.2}x"));
+    }
+    if let Some(a) = row.acceptance {
+        s.push_str(&format!(", accept {:.0}%", a * 100.0));
+    }
+    match row.lossless {
+        Some(true) => s.push_str(", lossless"),
+        Some(false) => s.push_str(", LOSSY"),
+        None => {}
+    }
+    s
+}

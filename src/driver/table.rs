@@ -1,0 +1,217 @@
+//! The end-of-run table: one block per role with every mode's speed, its confidence
+//! interval, speedup, acceptance, losslessness, the guide's range and a verdict.
+//! Reporting only: it reads finished rows and never measures.
+
+use crate::results::{ResultRow, Status};
+use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Table};
+
+/// Where a measured speed sits against the guide's expected range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Below the guide's range.
+    Below,
+    /// Within it.
+    Within,
+    /// Above it.
+    Above,
+}
+
+impl Verdict {
+    /// Judges a mean decode rate against an expected range.
+    pub fn of(decode_tps: f64, low: f64, high: f64) -> Verdict {
+        if decode_tps < low {
+            Verdict::Below
+        } else if decode_tps > high {
+            Verdict::Above
+        } else {
+            Verdict::Within
+        }
+    }
+
+    fn word(self) -> &'static str {
+        match self {
+            Verdict::Below => "below",
+            Verdict::Within => "within",
+            Verdict::Above => "above",
+        }
+    }
+}
+
+const HEADER: [&str; 12] = [
+    "mode",
+    "workload",
+    "np",
+    "decode t/s (95% CI)",
+    "prefill t/s",
+    "TTFT ms",
+    "accept",
+    "speedup (95% CI)",
+    "lossless / agree",
+    "guide t/s",
+    "roofline",
+    "verdict",
+];
+
+/// Renders the table of every role, in the order roles first appear in `rows`.
+pub fn render(rows: &[ResultRow]) -> String {
+    let mut roles: Vec<&str> = Vec::new();
+    for r in rows {
+        if !roles.contains(&r.role.as_str()) {
+            roles.push(&r.role);
+        }
+    }
+    let mut out = String::new();
+    for role in roles {
+        let of_role: Vec<&ResultRow> = rows.iter().filter(|r| r.role == role).collect();
+        let model = &of_role[0];
+        let synthetic = if model.synthetic { ", synthetic" } else { "" };
+        out.push_str(&format!(
+            "{role}: {} ({}{synthetic})\n",
+            model.model_file, model.model_quant
+        ));
+        out.push_str(&role_table(&of_role).to_string());
+        out.push('\n');
+    }
+    out
+}
+
+fn role_table(rows: &[&ResultRow]) -> Table {
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED).set_header(HEADER);
+    for row in rows {
+        table.add_row(row_cells(row));
+    }
+    for col in 2..HEADER.len() {
+        if let Some(c) = table.column_mut(col) {
+            c.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+    table
+}
+
+fn row_cells(row: &ResultRow) -> Vec<Cell> {
+    let lead = [
+        row.mode.clone(),
+        row.workload.clone(),
+        row.parallel.to_string(),
+    ];
+    let rest = if row.status == Status::Ok {
+        measured_cells(row)
+    } else {
+        let mut v = vec![format!("{}: {}", row.status, first_line(&row.reason))];
+        v.resize(HEADER.len() - 3, String::new());
+        v
+    };
+    lead.into_iter().chain(rest).map(Cell::new).collect()
+}
+
+fn measured_cells(row: &ResultRow) -> Vec<String> {
+    let decode = match (
+        row.decode_tps_mean,
+        row.decode_tps_ci95_low,
+        row.decode_tps_ci95_high,
+    ) {
+        (Some(m), Some(lo), Some(hi)) => format!("{m:.1} ({lo:.1}-{hi:.1})"),
+        (Some(m), _, _) => format!("{m:.1}"),
+        _ => "-".into(),
+    };
+    let speedup = match (row.speedup, row.speedup_ci95_low, row.speedup_ci95_high) {
+        (Some(s), Some(lo), Some(hi)) => format!("{s:.2}x ({lo:.2}-{hi:.2})"),
+        (Some(s), _, _) => format!("{s:.2}x"),
+        _ => "-".into(),
+    };
+    let quality = match (row.lossless, row.agreement_share) {
+        (Some(true), _) => "lossless".to_string(),
+        (Some(false), Some(a)) => format!("LOSSY {:.0}%", a * 100.0),
+        (None, Some(a)) => format!("agree {:.0}%", a * 100.0),
+        _ => "-".into(),
+    };
+    let (guide, verdict) = match (
+        row.guide_expected_low_tps,
+        row.guide_expected_high_tps,
+        row.decode_tps_mean,
+    ) {
+        (Some(lo), Some(hi), Some(m)) => (
+            format!("{lo:.0}-{hi:.0}"),
+            Verdict::of(m, lo, hi).word().to_string(),
+        ),
+        _ => ("-".into(), "-".into()),
+    };
+    vec![
+        decode,
+        opt(row.prefill_tps_mean, 1),
+        opt(row.ttft_ms_mean, 0),
+        row.acceptance
+            .map_or("-".into(), |a| format!("{:.0}%", a * 100.0)),
+        speedup,
+        quality,
+        guide,
+        row.roofline_share
+            .map_or("-".into(), |s| format!("{:.0}%", s * 100.0)),
+        verdict,
+    ]
+}
+
+fn opt(v: Option<f64>, decimals: usize) -> String {
+    v.map_or("-".into(), |x| format!("{x:.decimals$}"))
+}
+
+fn first_line(s: &str) -> &str {
+    let line = s.lines().next().unwrap_or("");
+    match line.char_indices().nth(60) {
+        Some((i, _)) => &line[..i],
+        None => line,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(mode: &str, tps: f64) -> ResultRow {
+        ResultRow {
+            role: "worker".into(),
+            model_file: "m.gguf".into(),
+            model_quant: "F16".into(),
+            mode: mode.into(),
+            workload: "chat".into(),
+            parallel: 1,
+            decode_tps_mean: Some(tps),
+            decode_tps_ci95_low: Some(tps - 1.0),
+            decode_tps_ci95_high: Some(tps + 1.0),
+            guide_expected_low_tps: Some(25.0),
+            guide_expected_high_tps: Some(40.0),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn verdicts_follow_the_range() {
+        assert_eq!(Verdict::of(10.0, 25.0, 40.0), Verdict::Below);
+        assert_eq!(Verdict::of(25.0, 25.0, 40.0), Verdict::Within);
+        assert_eq!(Verdict::of(41.0, 25.0, 40.0), Verdict::Above);
+    }
+
+    #[test]
+    fn table_shows_speed_ci_speedup_and_failures() {
+        let mut spec = row("spec:16", 90.0);
+        spec.speedup = Some(2.25);
+        spec.speedup_ci95_low = Some(2.1);
+        spec.speedup_ci95_high = Some(2.4);
+        spec.lossless = Some(true);
+        let mut failed = row("lookup", 0.0);
+        failed.status = Status::Failed;
+        failed.reason = "server exited with code 134\nlog tail...".into();
+        let text = render(&[row("baseline", 40.0), spec, failed]);
+        assert!(text.contains("worker: m.gguf (F16)"), "{text}");
+        assert!(text.contains("40.0 (39.0-41.0)"), "{text}");
+        assert!(text.contains("2.25x (2.10-2.40)"), "{text}");
+        assert!(text.contains("lossless"), "{text}");
+        assert!(text.contains("above"), "{text}");
+        assert!(
+            text.contains("failed: server exited with code 134"),
+            "{text}"
+        );
+        assert!(!text.contains("log tail"), "{text}");
+    }
+}

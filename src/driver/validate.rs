@@ -1,0 +1,219 @@
+//! `bench validate`: the harness's fidelity check. It runs `llama-bench` (same threads,
+//! `-n` equal to the harness's `n_predict`, `-r 5`) and the harness's own baseline
+//! measurement alternately on the same model and prints the ratio of decode t/s per
+//! round, so a systematic difference between the two shows up next to the noise.
+
+use crate::client::{Client, CompletionRequest, Prompt};
+use crate::engine::{self, Engine, EngineOptions, LaunchSpec};
+use crate::measure::Sample;
+use crate::server::{self, LaunchOptions, Server};
+use anyhow::{bail, Context};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+/// Arguments of `bench validate`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ValidateArgs {
+    /// Model file (GGUF).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Threads for both llama-bench and llama-server (default: physical cores).
+    #[arg(long)]
+    pub threads: Option<u32>,
+    /// Tokens generated per request and per llama-bench test.
+    #[arg(long, default_value_t = 128)]
+    pub n_predict: u32,
+    /// Alternating rounds (each: one llama-bench run with -r 5, five harness requests).
+    #[arg(long, default_value_t = 3)]
+    pub rounds: u32,
+    /// llama-server binary (llama-bench is taken from the same directory).
+    #[arg(long)]
+    pub server_bin: Option<PathBuf>,
+}
+
+/// One round: both tools' decode t/s.
+#[derive(Debug, Clone, Copy)]
+pub struct Round {
+    /// llama-bench `avg_ts` of its tg test (tokens/s).
+    pub llama_bench_tps: f64,
+    /// Mean server-reported decode t/s of the harness's requests (tokens/s).
+    pub harness_tps: f64,
+}
+
+impl Round {
+    /// harness / llama-bench.
+    pub fn ratio(&self) -> f64 {
+        self.harness_tps / self.llama_bench_tps
+    }
+}
+
+/// Runs `bench validate`.
+pub fn validate_command(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
+    std::fs::File::open(&args.model)
+        .with_context(|| format!("cannot read model file {}", args.model.display()))?;
+    let engine = engine::ensure(&EngineOptions {
+        server_bin: args.server_bin.clone(),
+        profile_server_bin: None,
+        allow_install: true,
+    })?;
+    let bench_bin = engine
+        .bench_bin
+        .clone()
+        .with_context(|| format!("no llama-bench next to {}", engine.server_bin.display()))?;
+    let threads = args
+        .threads
+        .unwrap_or(crate::hardware::physical_cores().max(1) as u32);
+    let rounds = run_rounds(&engine, &bench_bin, args, threads)?;
+    print_rounds(&rounds);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Alternates llama-bench and the harness `args.rounds` times.
+pub fn run_rounds(
+    engine: &Engine,
+    bench_bin: &Path,
+    args: &ValidateArgs,
+    threads: u32,
+) -> anyhow::Result<Vec<Round>> {
+    let mut rounds = Vec::new();
+    for i in 0..args.rounds {
+        eprintln!("round {} of {}: llama-bench", i + 1, args.rounds);
+        let llama_bench_tps = llama_bench_tps(bench_bin, &args.model, threads, args.n_predict)?;
+        eprintln!("round {} of {}: harness", i + 1, args.rounds);
+        let harness_tps = harness_tps(engine, &args.model, threads, args.n_predict)?;
+        eprintln!("  llama-bench {llama_bench_tps:.2} t/s, harness {harness_tps:.2} t/s");
+        rounds.push(Round {
+            llama_bench_tps,
+            harness_tps,
+        });
+    }
+    Ok(rounds)
+}
+
+/// `llama-bench -m MODEL -t T -p 0 -n N -r 5 -o json`: the tg test's mean t/s.
+pub fn llama_bench_tps(
+    bench_bin: &Path,
+    model: &Path,
+    threads: u32,
+    n_predict: u32,
+) -> anyhow::Result<f64> {
+    let out = Command::new(bench_bin)
+        .arg("-m")
+        .arg(model)
+        .args([
+            "-t",
+            &threads.to_string(),
+            "-p",
+            "0",
+            "-n",
+            &n_predict.to_string(),
+            "-r",
+            "5",
+            "-o",
+            "json",
+        ])
+        .output()
+        .with_context(|| format!("running {}", bench_bin.display()))?;
+    if !out.status.success() {
+        bail!(
+            "{} failed ({}): {}",
+            bench_bin.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .last()
+                .unwrap_or("")
+        );
+    }
+    parse_llama_bench_json(&String::from_utf8_lossy(&out.stdout))
+}
+
+/// The `avg_ts` of the generation test in llama-bench's JSON output.
+pub fn parse_llama_bench_json(text: &str) -> anyhow::Result<f64> {
+    let tests: serde_json::Value =
+        serde_json::from_str(text.trim()).context("llama-bench printed no JSON")?;
+    let tg = tests
+        .as_array()
+        .and_then(|a| a.iter().find(|t| t["n_gen"].as_u64().unwrap_or(0) > 0))
+        .context("llama-bench JSON has no generation test")?;
+    tg["avg_ts"]
+        .as_f64()
+        .context("llama-bench JSON has no avg_ts")
+}
+
+/// The harness's baseline measurement: a server, one warm-up, five timed requests.
+pub fn harness_tps(
+    engine: &Engine,
+    model: &Path,
+    threads: u32,
+    n_predict: u32,
+) -> anyhow::Result<f64> {
+    let mut spec = LaunchSpec::new(model);
+    spec.threads = threads;
+    spec.ctx = (n_predict + 64).max(512);
+    let log = std::env::temp_dir().join(format!("tpsbench-validate-{}.log", std::process::id()));
+    let bytes = std::fs::metadata(model).map(|m| m.len()).unwrap_or(0);
+    let server = Server::launch_engine(
+        engine,
+        &spec,
+        &LaunchOptions::new(&log, server::startup_timeout_for(bytes)),
+    )?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let result = runtime.block_on(async {
+        let client = Client::new(&server.base_url())?;
+        // A one-token prompt, as llama-bench's tg test decodes from an almost empty context.
+        let req = CompletionRequest::new(Prompt::Text("Hello".into()), n_predict);
+        client.complete(&req).await?;
+        let mut tps = Vec::new();
+        for _ in 0..5 {
+            let rec = client.complete(&req).await?;
+            tps.extend(rec.to_raw().metrics().decode_tps_server);
+        }
+        anyhow::Ok(tps)
+    });
+    let _ = server.stop();
+    let tps = result?;
+    Ok(Sample::new(&tps)
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .mean())
+}
+
+fn print_rounds(rounds: &[Round]) {
+    println!(
+        "{:>5}  {:>16}  {:>12}  {:>7}",
+        "round", "llama-bench t/s", "harness t/s", "ratio"
+    );
+    for (i, r) in rounds.iter().enumerate() {
+        println!(
+            "{:>5}  {:>16.2}  {:>12.2}  {:>7.3}",
+            i + 1,
+            r.llama_bench_tps,
+            r.harness_tps,
+            r.ratio()
+        );
+    }
+    let ratios: Vec<f64> = rounds.iter().map(Round::ratio).collect();
+    if let Ok(s) = Sample::new(&ratios) {
+        let sum = s.summary();
+        let ci = match (sum.ci95_low, sum.ci95_high) {
+            (Some(lo), Some(hi)) => format!(" (95% CI {lo:.3}-{hi:.3})"),
+            _ => String::new(),
+        };
+        println!("mean ratio harness / llama-bench: {:.3}{ci}", sum.mean);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_generation_test_of_llama_bench_json() {
+        let json = r#"[{"n_prompt": 0, "n_gen": 128, "avg_ts": 47.25, "stddev_ts": 0.4}]"#;
+        assert_eq!(parse_llama_bench_json(json).unwrap(), 47.25);
+        assert!(parse_llama_bench_json("[]").is_err());
+        assert!(parse_llama_bench_json("not json").is_err());
+    }
+}

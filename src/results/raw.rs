@@ -1,0 +1,46 @@
+//! One JSON line per request: the raw values behind every row's statistics.
+//!
+//! The analysis recomputes confidence intervals from these (Welch ratios need the
+//! repetitions, not the means), so nothing here is rounded or summarized.
+
+use serde::{Deserialize, Serialize};
+
+use super::row::{CellKey, SCHEMA_VERSION};
+use crate::measure::RequestRaw;
+
+/// One request of a cell: the warm-up or a timed repetition (one line of the `.jsonl` file).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RawRepetition {
+    /// Layout version (integer; same as the CSV's).
+    pub schema_version: u32,
+    /// The cell this request belongs to (its fields appear at the top level of the line).
+    #[serde(flatten)]
+    pub key: CellKey,
+    /// Repetition index within the cell, 0-based; the warm-up has its own index 0.
+    pub rep: u32,
+    /// The untimed warm-up request of the launch (excluded from all statistics).
+    pub warmup: bool,
+    /// Client slot for parallel > 1 (0-based; 0 with one slot). Requests of one repetition
+    /// share `rep` and differ in `slot`.
+    pub slot: u32,
+    /// Wall time of the whole repetition across all slots, from the first request sent to the
+    /// last stream ended (nanoseconds); the aggregate t/s of parallel cells comes from it.
+    pub batch_wall_ns: Option<u64>,
+    /// The raw record: instants as offsets from sent (ns), chunks, server timings, token ids.
+    pub request: RequestRaw,
+}
+
+impl RawRepetition {
+    /// A timed repetition (or warm-up) of `key` with the schema version set.
+    pub fn new(key: &CellKey, rep: u32, warmup: bool, request: RequestRaw) -> RawRepetition {
+        RawRepetition {
+            schema_version: SCHEMA_VERSION,
+            key: key.clone(),
+            rep,
+            warmup,
+            slot: 0,
+            batch_wall_ns: None,
+            request,
+        }
+    }
+}

@@ -1,0 +1,308 @@
+//! One CSV row per cell: the versioned schema of a run's results.
+//!
+//! Every column is a plain scalar (csv cannot flatten nested structs), the first column is
+//! [`SCHEMA_VERSION`], and every field's `///` says its unit. An empty cell in the CSV means
+//! "not applicable or not measured" (an `Option` that is `None`); numbers are never `NaN`.
+//! The column list in the README (docs/readme/results.md) is generated from these doc
+//! comments by `results::column_docs` and checked by a test, so the two cannot drift apart.
+
+use serde::{Deserialize, Serialize};
+
+/// Version of the CSV and JSONL layout. Bump it whenever a column is added, removed,
+/// renamed or changes meaning; readers refuse files of another version.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// What became of a cell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    /// Measured; the statistics columns are filled.
+    #[default]
+    Ok,
+    /// The server crashed, never became healthy, stalled, or a request failed; see `reason`.
+    Failed,
+    /// Never launched (e.g. insufficient memory, mode not applicable); see `reason`.
+    Skipped,
+    /// The run was stopped (Ctrl-C) during this cell; `--resume` measures it again.
+    Interrupted,
+    /// The mode did not take effect (no drafted tokens, wrong expert count): never a speed.
+    ModeNotEffective,
+}
+
+impl Status {
+    /// The word written in the CSV.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Failed => "failed",
+            Status::Skipped => "skipped",
+            Status::Interrupted => "interrupted",
+            Status::ModeNotEffective => "mode-not-effective",
+        }
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The identity of a cell: what was measured, under which configuration. Two rows with the
+/// same key measured the same thing; `--resume` skips keys that already have a finished row.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize)]
+pub struct CellKey {
+    /// Profile role name (e.g. `hot-chat`, `code`, `draft`).
+    pub role: String,
+    /// File name of the target model (no directory), e.g. `qwen2.5-7b-q4_k_m.gguf`.
+    pub model_file: String,
+    /// GGUF `general.architecture` (e.g. `qwen2`, `qwen3moe`).
+    pub model_arch: String,
+    /// Total parameter count of the model (count, from the GGUF tensor shapes).
+    pub model_n_params: u64,
+    /// Quantization label (e.g. `Q4_K_M`, or the dominant tensor type).
+    pub model_quant: String,
+    /// Bytes of all tensor data in the GGUF file(s) (bytes).
+    pub model_tensor_bytes: u64,
+    /// Acceleration mode as the profile writes it (`baseline`, `spec:16`, `lookup`, `moe:4`, `moe:4+spec:16`).
+    pub mode: String,
+    /// Workload name (`chat`, `code-edit`, `summarize`, or a custom one).
+    pub workload: String,
+    /// Parallel server slots and concurrent clients (count, `-np`).
+    pub parallel: u32,
+    /// Context size given to the server (tokens, `-c`).
+    pub ctx: u32,
+    /// Threads given to the server (count, `-t`).
+    pub threads: u32,
+}
+
+impl std::fmt::Display for CellKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}/{} {} {} np={} ctx={} t={}",
+            self.role,
+            self.model_file,
+            self.mode,
+            self.workload,
+            self.parallel,
+            self.ctx,
+            self.threads
+        )
+    }
+}
+
+/// One row of the results CSV: one cell (role's model x mode x workload x parallel slots).
+/// The field order is the column order; `schema_version` must stay first.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ResultRow {
+    /// Layout version of this file (integer; equals `SCHEMA_VERSION` of the writer).
+    pub schema_version: u32,
+    /// Outcome: `ok`, `failed`, `skipped`, `interrupted` or `mode-not-effective`.
+    pub status: Status,
+    /// Why the cell is not `ok` (text; for failures ends with the tail of the server log), else empty.
+    pub reason: String,
+    /// When the cell ended (UTC, RFC 3339, seconds).
+    pub timestamp_utc: String,
+
+    // ---- cell key ----
+    /// Profile role name (e.g. `hot-chat`, `code`).
+    pub role: String,
+    /// File name of the target model (no directory).
+    pub model_file: String,
+    /// GGUF `general.architecture` of the model (text).
+    pub model_arch: String,
+    /// Total parameters of the model (count).
+    pub model_n_params: u64,
+    /// Quantization label of the model (text, e.g. `Q4_K_M`).
+    pub model_quant: String,
+    /// Bytes of tensor data in the model's GGUF file(s) (bytes).
+    pub model_tensor_bytes: u64,
+    /// Acceleration mode (text: `baseline`, `spec:K`, `lookup[:TYPE]`, `moe:N`, joined with `+`).
+    pub mode: String,
+    /// Workload name (text).
+    pub workload: String,
+    /// Parallel slots = concurrent clients (count).
+    pub parallel: u32,
+    /// Context size of the server (tokens).
+    pub ctx: u32,
+    /// Server threads (count).
+    pub threads: u32,
+    /// File name of the draft model for `spec:K` modes (no directory), else empty.
+    pub draft_model_file: String,
+
+    // ---- decode speed, server-reported, over the timed repetitions ----
+    /// Mean decode speed as the server reports it, predicted_n / predicted_ms (tokens/s).
+    pub decode_tps_mean: Option<f64>,
+    /// Median decode speed (tokens/s).
+    pub decode_tps_median: Option<f64>,
+    /// Sample standard deviation of decode speed, n-1 denominator (tokens/s).
+    pub decode_tps_sd: Option<f64>,
+    /// Lower bound of the 95% Student-t confidence interval of the mean decode speed (tokens/s).
+    pub decode_tps_ci95_low: Option<f64>,
+    /// Upper bound of the 95% Student-t confidence interval of the mean decode speed (tokens/s).
+    pub decode_tps_ci95_high: Option<f64>,
+    /// Slowest repetition (tokens/s).
+    pub decode_tps_min: Option<f64>,
+    /// Fastest repetition (tokens/s).
+    pub decode_tps_max: Option<f64>,
+    /// Timed repetitions, warm-up excluded (count; with parallel > 1, requests).
+    pub n_reps: u32,
+    /// Repetitions flagged as outliers by the median-absolute-deviation rule (count; kept in the statistics).
+    pub n_outliers: u32,
+
+    // ---- other per-request metrics (means over repetitions) ----
+    /// Mean decode speed as the client sees it: tokens after the first chunk / time from first to last token (tokens/s).
+    pub client_decode_tps_mean: Option<f64>,
+    /// Mean prompt processing speed, server prompt_n / prompt_ms (tokens/s).
+    pub prefill_tps_mean: Option<f64>,
+    /// Mean time to first token, from request sent to the first chunk carrying a token (milliseconds).
+    pub ttft_ms_mean: Option<f64>,
+    /// Median inter-token latency over all repetitions, multi-token chunks spread evenly (milliseconds).
+    pub itl_p50_ms: Option<f64>,
+    /// 90th percentile inter-token latency (milliseconds).
+    pub itl_p90_ms: Option<f64>,
+    /// 99th percentile inter-token latency (milliseconds).
+    pub itl_p99_ms: Option<f64>,
+    /// Mean end-to-end latency, request sent to end of stream (milliseconds).
+    pub e2e_ms_mean: Option<f64>,
+    /// Mean aggregate decode speed over all slots for parallel > 1: sum of generated tokens / wall time of the batch (tokens/s); empty for parallel = 1.
+    pub aggregate_tps: Option<f64>,
+
+    // ---- speculative decoding ----
+    /// Drafted tokens, summed over timed repetitions (count; empty when the mode does not draft).
+    pub draft_n: Option<u64>,
+    /// Drafted tokens the target accepted, summed over timed repetitions (count).
+    pub draft_accepted: Option<u64>,
+    /// Draft acceptance, draft_accepted / draft_n (fraction 0..1).
+    pub acceptance: Option<f64>,
+
+    // ---- against the same model's baseline cell of the same run ----
+    /// Speedup: mean decode t/s of this cell / mean decode t/s of the baseline cell (ratio; empty for baseline).
+    pub speedup: Option<f64>,
+    /// Lower bound of the 95% CI of the speedup, Welch on the log scale (ratio).
+    pub speedup_ci95_low: Option<f64>,
+    /// Upper bound of the 95% CI of the speedup (ratio).
+    pub speedup_ci95_high: Option<f64>,
+    /// Token ids identical to the baseline's for the same prompt (true/false; false is expected for `moe:N`; empty for baseline or without a baseline).
+    pub lossless: Option<bool>,
+    /// Share of token positions identical to the baseline's (fraction 0..1; empty for baseline).
+    pub agreement_share: Option<f64>,
+    /// First token position (0-based) where the output differs from the baseline's (index; empty when identical).
+    pub first_difference: Option<u64>,
+
+    // ---- machine fingerprint (bench hw) ----
+    /// Host name (text).
+    pub host: String,
+    /// CPU model name (text).
+    pub cpu_model: String,
+    /// Physical CPU cores (count).
+    pub physical_cores: u32,
+    /// Logical CPUs (count).
+    pub logical_cores: u32,
+    /// Total RAM (GiB).
+    pub ram_gib: f64,
+    /// ISA summary (text, e.g. `avx2 fma f16c` or `neon dotprod`).
+    pub isa: String,
+    /// Best measured memory read bandwidth (GB/s, 10^9 bytes per second).
+    pub bandwidth_gbps: Option<f64>,
+
+    // ---- engine and harness identity ----
+    /// First line of `llama-server --version` (text).
+    pub engine_version: String,
+    /// Version of the managed engine package (text, e.g. `11434.0.0`), else empty.
+    pub engine_package_version: String,
+    /// SHA-256 of the llama-server binary (hex).
+    pub engine_server_sha256: String,
+    /// Engine build / system info line (text).
+    pub engine_system_info: String,
+    /// tpsbench version (text, Cargo package version).
+    pub harness_version: String,
+    /// Git commit of the harness build (hex, `-dirty` suffix when modified), else empty.
+    pub harness_git_commit: String,
+    /// Profile name (text).
+    pub profile: String,
+    /// SHA-256 of the profile file's content (hex).
+    pub profile_hash: String,
+
+    // ---- model facts ----
+    /// Size of the model file(s) on disk (bytes).
+    pub model_file_bytes: u64,
+    /// Tensor bytes per ggml type, largest first (text, e.g. `Q4_K:3.9GB;Q6_K:0.8GB`, GB = 10^9 bytes).
+    pub quant_mix: String,
+    /// Parameters active per token: all for dense, shared + used experts for MoE (count).
+    pub active_params: u64,
+    /// Weight bytes read per generated token: all for dense, shared + used experts for MoE (bytes).
+    pub active_bytes_per_token: u64,
+    /// The model is a synthetic shape-exact stand-in made by `bench synth` (true/false).
+    pub synthetic: bool,
+
+    // ---- expectations ----
+    /// Lower end of the guide's expected decode speed for this size and quant (tokens/s).
+    pub guide_expected_low_tps: Option<f64>,
+    /// Upper end of the guide's expected decode speed (tokens/s).
+    pub guide_expected_high_tps: Option<f64>,
+    /// Roofline decode speed: bandwidth_gbps * 10^9 / active_bytes_per_token (tokens/s).
+    pub roofline_tps: Option<f64>,
+    /// Measured share of the roofline: decode_tps_mean / roofline_tps (fraction).
+    pub roofline_share: Option<f64>,
+
+    // ---- overhead and startup ----
+    /// Harness CPU time during measurement as a share of the server's CPU time (percent).
+    pub client_cpu_pct: Option<f64>,
+    /// Model load time as the server's log reports it (milliseconds).
+    pub server_load_ms: Option<f64>,
+    /// From spawning the server to the first healthy /health answer (milliseconds).
+    pub launch_to_ready_ms: Option<f64>,
+
+    // ---- workload ----
+    /// Prompt length (tokens, as the server counted them: prompt_n).
+    pub prompt_tokens: Option<u32>,
+    /// Tokens generated per request (tokens; `n_predict`, with `ignore_eos`).
+    pub n_predict: u32,
+}
+
+impl ResultRow {
+    /// The cell key of this row.
+    pub fn key(&self) -> CellKey {
+        CellKey {
+            role: self.role.clone(),
+            model_file: self.model_file.clone(),
+            model_arch: self.model_arch.clone(),
+            model_n_params: self.model_n_params,
+            model_quant: self.model_quant.clone(),
+            model_tensor_bytes: self.model_tensor_bytes,
+            mode: self.mode.clone(),
+            workload: self.workload.clone(),
+            parallel: self.parallel,
+            ctx: self.ctx,
+            threads: self.threads,
+        }
+    }
+
+    /// A row for `key` with the schema version set and everything else empty; the driver
+    /// fills the rest.
+    pub fn for_key(key: &CellKey, status: Status) -> ResultRow {
+        ResultRow {
+            schema_version: SCHEMA_VERSION,
+            status,
+            role: key.role.clone(),
+            model_file: key.model_file.clone(),
+            model_arch: key.model_arch.clone(),
+            model_n_params: key.model_n_params,
+            model_quant: key.model_quant.clone(),
+            model_tensor_bytes: key.model_tensor_bytes,
+            mode: key.mode.clone(),
+            workload: key.workload.clone(),
+            parallel: key.parallel,
+            ctx: key.ctx,
+            threads: key.threads,
+            ..ResultRow::default()
+        }
+    }
+
+    /// A cell is finished (not measured again on `--resume`) unless it was interrupted.
+    pub fn is_finished(&self) -> bool {
+        self.status != Status::Interrupted
+    }
+}

@@ -1,0 +1,96 @@
+//! `bench report` on the fixture CSVs: report.md with four SVG charts that need no font files
+//! (text is plain `<text>` in a generic family; rendered to PNG by hand with cairosvg and
+//! looked at, see docs/readme/analysis.md).
+
+#[path = "fixtures/results/gen.rs"]
+mod gen;
+
+use assert_cmd::Command;
+
+#[test]
+fn writes_markdown_and_four_svg_charts() {
+    let dir = tempfile::tempdir().unwrap();
+    Command::cargo_bin("bench")
+        .unwrap()
+        .arg("report")
+        .arg(gen::dir().join("smoke-baseline.csv"))
+        .arg("--out")
+        .arg(dir.path())
+        .assert()
+        .success();
+    let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+    for chart in ["roofline.svg", "speedup.svg", "itl.svg", "acceptance.svg"] {
+        assert!(
+            md.contains(&format!("]({chart})")),
+            "{chart} not linked:\n{md}"
+        );
+        let svg = std::fs::read_to_string(dir.path().join(chart)).unwrap();
+        assert!(
+            svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"),
+            "{chart}"
+        );
+        assert!(svg.contains("<text"), "{chart} has no text");
+        assert!(
+            !svg.contains("url(") && !svg.contains("@font-face"),
+            "{chart} needs external resources"
+        );
+    }
+    let roof = std::fs::read_to_string(dir.path().join("roofline.svg")).unwrap();
+    assert!(roof.contains("roofline: 44.0 GB/s / bytes") && roof.contains("235B MoE Q4"));
+    let speed = std::fs::read_to_string(dir.path().join("speedup.svg")).unwrap();
+    assert!(speed.contains("dense spec:16") && speed.contains("2.39x"));
+    assert!(
+        md.contains("| dense | synth-dense-f16.gguf | spec:16 | chat | 1 | ok | 113 |"),
+        "{md}"
+    );
+    assert!(md.contains("## Calibration for ci-box"), "{md}");
+}
+
+#[test]
+fn cells_without_data_leave_a_note_instead_of_a_chart() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows: Vec<_> = gen::smoke(&gen::CI_BOX, false, 1.0)
+        .into_iter()
+        .filter(|r| r.mode == "baseline")
+        .collect();
+    let csv = dir.path().join("only-baselines.csv");
+    std::fs::write(&csv, gen::csv_text(&rows)).unwrap();
+    Command::cargo_bin("bench")
+        .unwrap()
+        .arg("report")
+        .arg(&csv)
+        .arg("--out")
+        .arg(dir.path().join("out"))
+        .assert()
+        .success();
+    let md = std::fs::read_to_string(dir.path().join("out/report.md")).unwrap();
+    assert!(md.contains("Not drawn: no speedups to draw."), "{md}");
+    assert!(md.contains("](roofline.svg)"), "{md}");
+}
+
+#[test]
+fn itl_falls_back_to_the_raw_gaps() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rows = gen::smoke(&gen::CI_BOX, false, 1.0);
+    let reps = gen::raw_reps(&rows);
+    for r in &mut rows {
+        (r.itl_p50_ms, r.itl_p90_ms, r.itl_p99_ms) = (None, None, None);
+    }
+    let (csv, jsonl) = gen::written(&rows, &reps);
+    std::fs::write(dir.path().join("r.csv"), csv).unwrap();
+    std::fs::write(dir.path().join("r.jsonl"), jsonl).unwrap();
+    Command::cargo_bin("bench")
+        .unwrap()
+        .arg("report")
+        .arg(dir.path().join("r.csv"))
+        .arg("--out")
+        .arg(dir.path().join("out"))
+        .assert()
+        .success();
+    let svg = std::fs::read_to_string(dir.path().join("out/itl.svg")).unwrap();
+    // The dense baseline decodes at 47.2 t/s: gaps of about 21 ms.
+    assert!(
+        svg.contains("dense baseline"),
+        "ITL chart not drawn from raw gaps"
+    );
+}

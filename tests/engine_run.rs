@@ -1,0 +1,440 @@
+//! `bench run` against the real llama-server: a tiny profile end to end, and the faults of
+//! issue "The driver" (harness SIGKILLed, Ctrl-C, server killed mid-cell, bad inputs).
+
+mod common;
+
+use assert_cmd::cargo::CommandCargoExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use tpsbench::results::{read_results, ResultRow, Status};
+
+/// A tiny profile: one dense synthetic target with a draft, modes baseline, spec:4, lookup.
+fn tiny_profile(dir: &Path, n_predict: u32, modes: &str, extra_role: bool) -> PathBuf {
+    let mut text = format!(
+        r#"name = "tiny"
+[run]
+n_predict = {n_predict}
+workloads = ["code-edit"]
+min_repetitions = 3
+max_repetitions = 3
+cell_time_budget_s = 60
+
+[[roles]]
+name = "target"
+kind = "workers"
+quant = "F16"
+tier = "HOT"
+draft = "draft"
+modes = [{modes}]
+ctx = 1024
+[roles.synth]
+layers = 4
+embd = 256
+heads = 4
+ff = 512
+n_vocab = 4096
+cycle_len = 32
+
+[[roles]]
+name = "draft"
+kind = "draft"
+quant = "F16"
+tier = "HOT"
+ctx = 1024
+[roles.synth]
+layers = 1
+embd = 128
+heads = 2
+ff = 256
+n_vocab = 4096
+cycle_len = 32
+"#
+    );
+    if extra_role {
+        text.push_str(
+            r#"
+[[roles]]
+name = "second"
+kind = "frontdoor"
+quant = "F16"
+tier = "HOT"
+ctx = 1024
+[roles.synth]
+layers = 2
+embd = 256
+heads = 4
+ff = 512
+n_vocab = 4096
+"#,
+        );
+    }
+    let path = dir.join("tiny.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn bench(args: &[&str], out: &Path) -> Command {
+    let engine = common::engine();
+    let mut cmd = Command::cargo_bin("bench").unwrap();
+    cmd.args(args)
+        .arg("--out")
+        .arg(out)
+        .args(["--bw-seconds", "0.2", "--quiet"])
+        .env("LLAMA_SERVER", &engine.server_bin)
+        .env(
+            "XDG_CACHE_HOME",
+            tpsbench::util::cache_root().parent().unwrap(),
+        );
+    cmd
+}
+
+/// Pids of llama-server processes whose parent is `parent`.
+fn server_children(parent: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let Some(close) = stat.rfind(')') else {
+            continue;
+        };
+        let comm = &stat[stat.find('(').unwrap_or(0) + 1..close];
+        let ppid: u32 = stat[close + 2..]
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        if comm.starts_with("llama-server") && ppid == parent {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            !s.rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')
+        })
+        .unwrap_or(false)
+}
+
+/// Waits until `child` has a llama-server child that is generating (its CSV has at least
+/// `rows` rows), returning the server pid.
+fn wait_for_server(child: &mut Child, csv: &Path, rows: usize) -> u32 {
+    let deadline = Instant::now() + Duration::from_secs(240);
+    while Instant::now() < deadline {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("bench exited early: {status}");
+        }
+        let have = std::fs::read_to_string(csv)
+            .map(|t| t.lines().count().saturating_sub(1))
+            .unwrap_or(0);
+        let servers = server_children(child.id());
+        if have >= rows && !servers.is_empty() {
+            return servers[0];
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("no llama-server appeared under bench pid {}", child.id());
+}
+
+fn read_rows(csv: &Path) -> Vec<ResultRow> {
+    read_results(csv).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn engine_run_tiny_profile_measures_every_mode_losslessly() {
+    let _lock = common::llama_server_lock();
+    let dir = common::temp_dir();
+    let profile = tiny_profile(dir.path(), 48, r#""spec:4", "lookup""#, false);
+    let csv = dir.path().join("tiny.csv");
+    let out = bench(&["run", "--profile", profile.to_str().unwrap()], &csv)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows = read_rows(&csv);
+    let modes: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|r| (r.role.as_str(), r.mode.as_str()))
+        .collect();
+    assert_eq!(
+        modes,
+        [
+            ("target", "baseline"),
+            ("target", "spec:4"),
+            ("target", "lookup"),
+            ("draft", "baseline")
+        ]
+    );
+    for r in &rows {
+        assert_eq!(r.status, Status::Ok, "{r:?}");
+        assert!(r.decode_tps_mean.unwrap() > 1.0, "{r:?}");
+        assert!(r.n_reps >= 3);
+        assert!(r.synthetic);
+        assert!(
+            r.reason.is_empty(),
+            "baseline must follow the known sequence: {}",
+            r.reason
+        );
+    }
+    for r in &rows[1..3] {
+        assert_eq!(
+            r.lossless,
+            Some(true),
+            "{} must not change the output",
+            r.mode
+        );
+        assert!(r.draft_n.unwrap() > 0 && r.speedup.is_some(), "{r:?}");
+    }
+    // The draft agrees with the target by construction.
+    assert_eq!(rows[1].acceptance, Some(1.0), "{:?}", rows[1]);
+    assert!(stdout.contains("4 cells in 4 launches"), "{stdout}");
+    assert!(csv.with_extension("jsonl").exists());
+    assert!(server_children(std::process::id()).is_empty());
+}
+
+#[test]
+fn engine_run_sigkilled_harness_leaves_no_server() {
+    let _lock = common::llama_server_lock();
+    let dir = common::temp_dir();
+    let profile = tiny_profile(dir.path(), 4000, "", false);
+    let csv = dir.path().join("k.csv");
+    let mut child = bench(&["run", "--profile", profile.to_str().unwrap()], &csv)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let server = wait_for_server(&mut child, &csv, 0);
+    assert!(alive(server));
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while alive(server) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        !alive(server),
+        "llama-server {server} outlived the SIGKILLed harness"
+    );
+}
+
+#[test]
+fn engine_run_ctrl_c_keeps_finished_rows_and_exits_130() {
+    let _lock = common::llama_server_lock();
+    let dir = common::temp_dir();
+    let profile = tiny_profile(dir.path(), 600, r#""spec:4", "lookup""#, false);
+    let csv = dir.path().join("c.csv");
+    let mut child = bench(&["run", "--profile", profile.to_str().unwrap()], &csv)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Interrupt during the second launch, after the baseline row is written.
+    let server = wait_for_server(&mut child, &csv, 1);
+    std::thread::sleep(Duration::from_millis(300));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    assert!(!alive(server), "the server must be stopped on Ctrl-C");
+    let rows = read_rows(&csv);
+    assert_eq!(rows[0].status, Status::Ok);
+    assert_eq!(rows[1].status, Status::Interrupted, "{:?}", rows[1]);
+    // --resume finishes the run without repeating the finished baseline.
+    let engine = common::engine();
+    let resumed = Command::cargo_bin("bench")
+        .unwrap()
+        .args([
+            "run",
+            "--profile",
+            profile.to_str().unwrap(),
+            "--bw-seconds",
+            "0.2",
+            "--quiet",
+            "--n-predict",
+            "32",
+            "--resume",
+        ])
+        .arg(&csv)
+        .env("LLAMA_SERVER", &engine.server_bin)
+        .output()
+        .unwrap();
+    assert!(
+        resumed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    let after = read_rows(&csv);
+    let keys: Vec<_> = after
+        .iter()
+        .map(|r| (r.role.clone(), r.mode.clone()))
+        .collect();
+    assert_eq!(
+        keys.iter()
+            .filter(|k| k.1 == "baseline" && k.0 == "target")
+            .count(),
+        1,
+        "{keys:?}"
+    );
+    assert!(after.iter().all(|r| r.status == Status::Ok), "{after:?}");
+    // The baseline of the interrupted run still serves the resumed cells.
+    let spec = after.iter().find(|r| r.mode == "spec:4").unwrap();
+    assert!(spec.speedup.is_some(), "{spec:?}");
+    assert_eq!(after.len(), 4);
+}
+
+#[test]
+fn engine_run_server_killed_mid_cell_fails_that_cell_and_goes_on() {
+    let _lock = common::llama_server_lock();
+    let dir = common::temp_dir();
+    let profile = tiny_profile(dir.path(), 2000, "", true);
+    let csv = dir.path().join("f.csv");
+    let mut child = bench(&["run", "--profile", profile.to_str().unwrap()], &csv)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let server = wait_for_server(&mut child, &csv, 0);
+    std::thread::sleep(Duration::from_millis(500));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(server as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(1), "failed cells give exit code 1");
+    let rows = read_rows(&csv);
+    assert_eq!(rows[0].status, Status::Failed, "{:?}", rows[0]);
+    assert!(
+        rows[0].reason.contains("tail of"),
+        "the reason carries the server log tail: {}",
+        rows[0].reason
+    );
+    let second = rows
+        .iter()
+        .find(|r| r.role == "second")
+        .expect("the run went on to the next role");
+    assert_eq!(second.status, Status::Ok);
+}
+
+#[test]
+fn engine_run_missing_model_is_an_error_before_any_launch() {
+    let dir = common::temp_dir();
+    let profile = dir.path().join("m.toml");
+    std::fs::write(
+        &profile,
+        "name = \"m\"\n[[roles]]\nname = \"workers\"\nmodel = \"nowhere.gguf\"\nquant = \"Q4_K_M\"\nparams_b = 7.0\ntier = \"HOT\"\n",
+    )
+    .unwrap();
+    let csv = dir.path().join("m.csv");
+    let out = bench(
+        &[
+            "run",
+            "--profile",
+            profile.to_str().unwrap(),
+            "--models-dir",
+            dir.path().to_str().unwrap(),
+        ],
+        &csv,
+    )
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("nowhere.gguf") && err.contains("--synthetic"),
+        "{err}"
+    );
+    assert!(
+        !csv.exists(),
+        "nothing is written before the inputs are checked"
+    );
+}
+
+#[test]
+fn engine_run_draft_with_another_vocabulary_is_refused_before_any_launch() {
+    let dir = common::temp_dir();
+    for (name, vocab) in [("target.gguf", "4096"), ("draft.gguf", "8192")] {
+        let out = Command::cargo_bin("bench")
+            .unwrap()
+            .args([
+                "synth",
+                "--embd",
+                "128",
+                "--heads",
+                "2",
+                "--layers",
+                "1",
+                "--quant",
+                "F16",
+                "--n-vocab",
+                vocab,
+                "-o",
+            ])
+            .arg(dir.path().join(name))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let profile = dir.path().join("v.toml");
+    std::fs::write(
+        &profile,
+        r#"name = "v"
+[[roles]]
+name = "workers"
+model = "target.gguf"
+quant = "F16"
+tier = "HOT"
+draft = "draft"
+modes = ["spec:4"]
+[[roles]]
+name = "draft"
+model = "draft.gguf"
+quant = "F16"
+tier = "HOT"
+"#,
+    )
+    .unwrap();
+    let csv = dir.path().join("v.csv");
+    let out = Command::cargo_bin("bench")
+        .unwrap()
+        .args([
+            "run",
+            "--profile",
+            profile.to_str().unwrap(),
+            "--models-dir",
+            dir.path().to_str().unwrap(),
+            "--out",
+        ])
+        .arg(&csv)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("draft.gguf") && err.contains("target.gguf") && err.contains("vocabulary"),
+        "{err}"
+    );
+    assert!(!csv.exists());
+}

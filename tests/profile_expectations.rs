@@ -1,0 +1,43 @@
+//! A profile's `expectations` file written by `bench calibrate` replaces the guide's speed
+//! table: the calibration pipeline's real output is read by `profile::guide::Expectations`.
+
+use assert_cmd::Command;
+use tpsbench::profile::{self, guide::Expectations, ProfileSource};
+
+#[test]
+fn a_calibration_written_by_bench_calibrate_drives_a_profiles_expected_ranges() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/results/big-box.csv"
+    );
+    Command::cargo_bin("bench")
+        .unwrap()
+        .args(["calibrate", fixture, "--out"])
+        .arg(dir.path())
+        .assert()
+        .success();
+    let toml_path = dir.path().join("big-box.toml");
+    let table = Expectations::load(&toml_path).unwrap();
+    assert!(table.source.contains("big-box"), "{}", table.source);
+    // One row per row of the guide's speed table, with the host's predicted range.
+    assert_eq!(table.rows.len(), 8);
+    let text = format!(
+        "name = \"cal\"\nexpectations = \"{}\"\n[[roles]]\nname = \"workers\"\nsynthetic = \"qwen2.5-7b\"\nquant = \"Q4_K_M\"\ntier = \"HOT\"\n",
+        toml_path.display()
+    );
+    let p = profile::parse(&text, ProfileSource::File("cal.toml".into())).unwrap();
+    let range = p.roles[0]
+        .expected_range(&p.load_expectations().unwrap(), None)
+        .unwrap();
+    assert_eq!(range.label, "7B Q4");
+    assert!(range.source.contains("big-box"));
+    let guide = p.roles[0]
+        .expected_range(&Expectations::guide(), None)
+        .unwrap();
+    assert_eq!((guide.low_tps, guide.high_tps), (25.0, 40.0));
+    assert_ne!(
+        (range.low_tps, range.high_tps),
+        (guide.low_tps, guide.high_tps)
+    );
+}

@@ -1,0 +1,126 @@
+//! `bench synth` on the command line: a custom shape is written and readable, a preset can
+//! be shrunk with --layers, and bad input is an error naming what is wrong (no panic).
+
+use assert_cmd::Command;
+use predicates::str::contains;
+use tpsbench::gguf::{GgmlType, GgufFile};
+
+fn bench() -> Command {
+    Command::cargo_bin("bench").unwrap()
+}
+
+#[test]
+fn custom_moe_shape_is_written_with_the_requested_tensors() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("moe.gguf");
+    bench()
+        .args([
+            "synth",
+            "--embd",
+            "256",
+            "--heads",
+            "4",
+            "--kv-heads",
+            "2",
+            "--experts",
+            "8",
+        ])
+        .args([
+            "--experts-used",
+            "2",
+            "--expert-ff",
+            "256",
+            "--layers",
+            "2",
+            "--n-vocab",
+            "1024",
+        ])
+        .args(["--quant", "Q8_0", "-o"])
+        .arg(&out)
+        .assert()
+        .success()
+        .stdout(contains("custom Q8_0 (qwen3moe), 2 layers"));
+    let f = GgufFile::open(&out).unwrap();
+    assert_eq!(
+        f.get("general.architecture").unwrap().as_str(),
+        Some("qwen3moe")
+    );
+    assert_eq!(
+        f.get("qwen3moe.expert_used_count").unwrap().as_u64(),
+        Some(2)
+    );
+    let exps = f.tensor("blk.1.ffn_down_exps.weight").unwrap();
+    assert_eq!(
+        (exps.dims.clone(), exps.ggml_type),
+        (vec![256, 256, 8], GgmlType::Q8_0)
+    );
+    assert_eq!(
+        f.tensor("blk.0.ffn_gate_inp.weight").unwrap().ggml_type,
+        GgmlType::F32
+    );
+    assert_eq!(
+        f.get("tokenizer.ggml.tokens")
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len(),
+        1024
+    );
+}
+
+#[test]
+fn preset_with_fewer_layers_keeps_its_widths() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("q.gguf");
+    bench()
+        .args([
+            "synth",
+            "--preset",
+            "qwen2.5-1.5b",
+            "--layers",
+            "1",
+            "--quant",
+            "Q4_K_M",
+            "--sparse",
+            "-o",
+        ])
+        .arg(&out)
+        .assert()
+        .success();
+    let f = GgufFile::open(&out).unwrap();
+    assert_eq!(f.get("qwen2.block_count").unwrap().as_u64(), Some(1));
+    let up = f.tensor("blk.0.ffn_up.weight").unwrap();
+    assert_eq!(up.dims, vec![1536, 8960]);
+    assert_eq!(f.tensor("output.weight").unwrap().ggml_type, GgmlType::Q6_K);
+}
+
+#[test]
+fn bad_input_is_reported_not_panicked() {
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["--preset", "qwen9-1b"],
+            "unknown preset \"qwen9-1b\"; known: qwen2.5-0.5b",
+        ),
+        (
+            &["--embd", "256", "--heads", "3", "--kv-heads", "2"],
+            "multiple of kv-heads",
+        ),
+        (
+            &["--preset", "qwen2.5-0.5b", "--quant", "Q3_K_XL"],
+            "unknown quant mix",
+        ),
+        (
+            &["--preset", "qwen2.5-0.5b", "--diverge", "1.5"],
+            "--diverge must be in 0..=1",
+        ),
+    ];
+    for (args, message) in cases {
+        bench()
+            .arg("synth")
+            .args(args)
+            .args(["-o", "/nonexistent/never-written.gguf"])
+            .assert()
+            .code(2)
+            .stderr(contains(message));
+    }
+}
