@@ -223,3 +223,27 @@ fn without_ram_the_plan_uses_this_machines_memtotal() {
         .unwrap();
     assert!((plan["ram_gib"].as_f64().unwrap() - kib / 1048576.0).abs() < 1e-6);
 }
+
+#[test]
+fn the_smoke_profiles_custom_shapes_are_sized_by_their_stand_ins() {
+    let out = bench()
+        .args(["plan", "--profile", "smoke", "--ram", "24", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(plan["fits_all"], true);
+    for role in plan["roles"].as_array().unwrap() {
+        assert_eq!(
+            role["size"]["weights_source"], "synth-layout",
+            "{}",
+            role["name"]
+        );
+        assert_eq!(role["size"]["kv_source"], "synth-shape", "{}", role["name"]);
+        assert!(role["size"]["weights_bytes"].as_u64().unwrap() > 0);
+    }
+}

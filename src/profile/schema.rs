@@ -408,6 +408,29 @@ fn validate_draft_ref(
     Ok(())
 }
 
+/// `moe:N` cannot use more experts than the preset's layers have.
+fn check_expert_count(
+    ctx: &Ctx,
+    role: &Role,
+    n: Option<u32>,
+    span: std::ops::Range<usize>,
+) -> Result<(), ProfileError> {
+    let total = role
+        .preset()
+        .and_then(|p| p.experts)
+        .map(|(total, _)| total);
+    match (n, total) {
+        (Some(n), Some(total)) if n > total => ctx.err(
+            span,
+            format!(
+                "{n} experts used is more than the {total} experts of preset `{}`",
+                role.synthetic.as_deref().unwrap_or("")
+            ),
+        ),
+        _ => Ok(()),
+    }
+}
+
 fn validate_mode_fit(ctx: &Ctx, raw: &RawRole, role: &Role) -> Result<(), ProfileError> {
     for mode in &parse_modes(ctx, &raw.modes)? {
         let m = mode.get_ref();
@@ -425,6 +448,10 @@ fn validate_mode_fit(ctx: &Ctx, raw: &RawRole, role: &Role) -> Result<(), Profil
             );
             return ctx.err(mode.span(), message);
         }
+        check_expert_count(ctx, role, m.moe_n(), mode.span())?;
+    }
+    for n in &raw.moe_experts {
+        check_expert_count(ctx, role, Some(*n.get_ref()), n.span())?;
     }
     if let Some(first) = raw.moe_experts.first() {
         if !role.is_moe() {
@@ -534,6 +561,9 @@ tier = "HOT"
         );
         assert!(e.message.contains("needs `model`"), "{e}");
         assert_eq!(e.line, 12, "{e}");
+        let e = parse_err(&GOOD.replace("[4, 6]", "[4, 129]"));
+        assert!(e.message.contains("more than the 128 experts"), "{e}");
+        assert_eq!((e.line, e.column), (10, 19), "{e}");
         let e = parse_err(&GOOD.replace("\"qwen3-30b-a3b\"", "\"qwen9\""));
         assert!(
             e.message.contains("unknown synthetic preset") && e.message.contains("qwen2.5-72b"),

@@ -25,9 +25,9 @@ pub enum SizeSource {
     GgufExact,
     /// The guide's formula from the profile's `params_b` (or the preset's) and quant.
     GuideFormula,
-    /// The synthetic preset's tensors typed by llama-quantize's rules for the quant
-    /// (`synth::plan`), with `--layout`.
-    PresetLayout,
+    /// The synthetic layout ([`layout_bytes`]): with `--layout`, or when a role has no
+    /// other size (a custom `[roles.synth]` shape).
+    SynthLayout,
     /// Neither: no file and no parameter count.
     Unknown,
 }
@@ -38,8 +38,8 @@ pub enum SizeSource {
 pub enum KvSource {
     /// The GGUF file's attention shape.
     GgufExact,
-    /// The synthetic preset's published shape (estimate until the file exists).
-    PresetShape,
+    /// The synthetic preset's published shape, or the `[roles.synth]` shape.
+    SynthShape,
     /// The role's `kv_bytes_per_token` in the profile.
     Profile,
     /// No shape known: [`KV_ESTIMATE_BYTES_PER_B`] per billion parameters, capped.
@@ -90,18 +90,48 @@ fn estimate_kv_per_token(params_b: Option<f64>) -> u64 {
 }
 
 /// Sizes one role: GGUF-exact when `models_dir/model` exists and reads, else the formula.
-/// Exact tensor bytes of the role's synthetic preset laid out as llama-quantize would for
-/// the role's quant (`synth::plan`), when synth knows both the preset and the quant mix.
-/// Unlike the formula this counts the Q6_K/Q8_0 tensors of a K-quant mix and the
-/// embedding and output matrices as they are stored.
+/// The stand-in `bench run --synthetic` would write for a role with a `[roles.synth]`
+/// table: its options parsed exactly as `bench synth` parses them.
+fn synth_recipe(role: &Role) -> Option<synth::Recipe> {
+    #[derive(clap::Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        args: synth::SynthArgs,
+    }
+    let overrides = role.synth.as_ref()?;
+    let mut argv = vec!["synth".to_string(), "--quant".into(), role.quant.clone()];
+    if let Some(preset) = &role.synthetic {
+        argv.extend(["--preset".into(), preset.clone()]);
+    }
+    argv.extend(overrides.to_args());
+    let wrapper = <Wrapper as clap::Parser>::try_parse_from(argv).ok()?;
+    wrapper.args.recipe().ok()
+}
+
+/// The synthetic layout of a role: with `[roles.synth]`, the tensors of the stand-in that
+/// would be written; else the `synthetic` preset as published. `None` when synth knows
+/// neither (or not the quant mix).
+fn synth_layout(role: &Role) -> Option<(u64, u64)> {
+    let (shape, tensors) = match synth_recipe(role) {
+        Some(recipe) => (recipe.shape.clone(), recipe.plan()),
+        None => {
+            let preset = synth::presets::by_name(role.synthetic.as_deref()?)?;
+            let mix: synth::QuantMix = role.quant.parse().ok()?;
+            let tensors = synth::plan::plan(&preset.shape, mix, false);
+            (preset.shape, tensors)
+        }
+    };
+    let kv_per_token =
+        u64::from(shape.n_layer) * u64::from(shape.n_head_kv) * shape.head_dim * 2 * 2;
+    Some((synth::plan::tensor_bytes(&tensors), kv_per_token))
+}
+
+/// Exact tensor bytes of the role's synthetic layout ([`synth_layout`]): the preset's
+/// tensors typed by llama-quantize's rules for the role's quant (`synth::plan`), or the
+/// custom `[roles.synth]` stand-in's. Unlike the formula this counts the Q6_K/Q8_0 tensors
+/// of a K-quant mix and the embedding and output matrices as they are stored.
 pub fn layout_bytes(role: &Role) -> Option<u64> {
-    let preset = synth::presets::by_name(role.synthetic.as_deref()?)?;
-    let mix: synth::QuantMix = role.quant.parse().ok()?;
-    Some(synth::plan::tensor_bytes(&synth::plan::plan(
-        &preset.shape,
-        mix,
-        false,
-    )))
+    synth_layout(role).map(|(bytes, _)| bytes)
 }
 
 /// Sizes one role: GGUF-exact when `models_dir/model` exists and reads, else the formula
@@ -117,10 +147,12 @@ pub fn size_role(role: &Role, models_dir: &Path, by_layout: bool) -> RoleSize {
         _ => (None, None),
     };
     let size = size_from(role, model_path, model_found, exact.as_ref(), read_error);
+    let formula_only = size.weights_source == SizeSource::GuideFormula;
+    let use_layout = (by_layout && formula_only) || size.weights_source == SizeSource::Unknown;
     match size.layout_bytes {
-        Some(layout) if by_layout && size.weights_source == SizeSource::GuideFormula => RoleSize {
+        Some(layout) if use_layout => RoleSize {
             weights_bytes: Some(layout),
-            weights_source: SizeSource::PresetLayout,
+            weights_source: SizeSource::SynthLayout,
             total_bytes: layout + size.kv_bytes,
             ..size
         },
@@ -144,9 +176,10 @@ fn size_from(
         (None, Some(f)) => (Some(f), SizeSource::GuideFormula),
         (None, None) => (None, SizeSource::Unknown),
     };
-    let (kv_bytes_per_token, kv_source) = match (exact, role.preset(), role.kv_bytes_per_token) {
+    let layout = synth_layout(role);
+    let (kv_bytes_per_token, kv_source) = match (exact, layout, role.kv_bytes_per_token) {
         (Some(m), _, _) => (m.kv_bytes_per_token_f16, KvSource::GgufExact),
-        (None, Some(p), _) => (p.kv_bytes_per_token_f16(), KvSource::PresetShape),
+        (None, Some((_, kv)), _) => (kv, KvSource::SynthShape),
         (None, None, Some(k)) => (k, KvSource::Profile),
         (None, None, None) => (estimate_kv_per_token(params_b), KvSource::Estimate),
     };
@@ -158,7 +191,7 @@ fn size_from(
         weights_bytes,
         weights_source,
         formula_bytes: formula,
-        layout_bytes: layout_bytes(role),
+        layout_bytes: layout.map(|(bytes, _)| bytes),
         kv_bytes_per_token,
         kv_source,
         kv_bytes,
@@ -174,6 +207,8 @@ pub enum Status {
     Kept,
     /// Dropped, with the reason.
     Dropped(String),
+    /// No size known (no file, no `params_b`, no preset): not counted, not dropped.
+    Unsized(String),
 }
 
 /// One role in the plan.
@@ -206,6 +241,11 @@ impl RolePlan {
     /// True when kept.
     pub fn kept(&self) -> bool {
         self.status == Status::Kept
+    }
+
+    /// True when dropped for the budget.
+    pub fn dropped(&self) -> bool {
+        matches!(self.status, Status::Dropped(_))
     }
 }
 
@@ -343,7 +383,7 @@ pub fn plan_with_sizes(profile: &Profile, opts: &PlanOptions, sizes: Vec<RoleSiz
         kept_bytes: sum(&roles, |_| true),
         hot_bytes: sum(&roles, |r| r.tier == Tier::Hot),
         warm_bytes: sum(&roles, |r| r.tier == Tier::Warm),
-        fits_all: roles.iter().all(RolePlan::kept),
+        fits_all: !roles.iter().any(RolePlan::dropped),
         roles,
         notes: Vec::new(),
     };
@@ -353,8 +393,9 @@ pub fn plan_with_sizes(profile: &Profile, opts: &PlanOptions, sizes: Vec<RoleSiz
 
 fn unsized_status(size: &RoleSize) -> Status {
     match size.weights_source {
-        SizeSource::Unknown => Status::Dropped(
-            "cannot be sized: model file absent and no params_b or synthetic preset".into(),
+        SizeSource::Unknown => Status::Unsized(
+            "model file absent, and no params_b or synthetic preset to size it by; not counted"
+                .into(),
         ),
         _ => Status::Kept,
     }
@@ -403,7 +444,7 @@ fn next_victim(profile: &Profile, roles: &[RolePlan]) -> Option<usize> {
             .roles
             .iter()
             .zip(roles)
-            .any(|(role, plan)| plan.kept() && role.draft.as_deref() == Some(name))
+            .any(|(role, plan)| !plan.dropped() && role.draft.as_deref() == Some(name))
     };
     let candidates = roles
         .iter()
@@ -423,7 +464,7 @@ fn drop_orphaned_drafts(profile: &Profile, roles: &mut [RolePlan], step: usize) 
         let users: Vec<usize> = (0..roles.len())
             .filter(|&j| profile.roles[j].draft.as_deref() == Some(roles[i].name.as_str()))
             .collect();
-        if !users.is_empty() && users.iter().all(|&j| !roles[j].kept()) {
+        if !users.is_empty() && users.iter().all(|&j| roles[j].dropped()) {
             roles[i].status = Status::Dropped("draft model of roles that were all dropped".into());
             roles[i].drop_step = Some(step);
         }
@@ -449,10 +490,10 @@ fn source_notes(plan: &Plan) -> Vec<String> {
             formula.join(", ")
         ));
     }
-    let layout = names_with(plan, SizeSource::PresetLayout);
+    let layout = names_with(plan, SizeSource::SynthLayout);
     if !layout.is_empty() {
         out.push(format!(
-            "sized by their synthetic preset's layout (no GGUF file under {dir}): {}",
+            "sized by their synthetic layout (no GGUF file under {dir}): {}",
             layout.join(", ")
         ));
     }
@@ -465,7 +506,7 @@ fn source_notes(plan: &Plan) -> Vec<String> {
         .fold((0u64, 0u64), |(f, l), (a, b)| (f + a, l + b));
     if layout_sum > formula_sum {
         out.push(format!(
-            "the preset layouts of the formula-sized roles need {:.1} GiB more than the formula ({:+.1}%); `--layout` plans with them",
+            "the synthetic layouts of the formula-sized roles need {:.1} GiB more than the formula ({:+.1}%); `--layout` plans with them",
             (layout_sum - formula_sum) as f64 / GIB,
             (layout_sum as f64 - formula_sum as f64) / formula_sum as f64 * 100.0
         ));
@@ -497,7 +538,7 @@ fn notes(plan: &Plan) -> Vec<String> {
          the 15% safety buffer"
             .into(),
     );
-    if plan.roles.iter().all(|r| !r.kept()) {
+    if plan.roles.iter().any(RolePlan::dropped) && !plan.roles.iter().any(RolePlan::kept) {
         out.push(format!(
             "nothing fits: the guide's tier for {:.1} GiB is {} (profile `{}`)",
             plan.ram_gib, plan.guide_tier, plan.guide_tier_profile
@@ -596,7 +637,7 @@ mod tests {
         // 11% above the formula's 17,875,000,000.
         assert_eq!(
             role("coder_escalation").size.weights_source,
-            SizeSource::PresetLayout
+            SizeSource::SynthLayout
         );
         assert_eq!(
             role("coder_escalation").size.weights_bytes,
@@ -613,6 +654,29 @@ mod tests {
             "{:?}",
             formula.notes
         );
+    }
+
+    #[test]
+    fn a_role_without_any_size_is_unsized_not_dropped() {
+        let text = "name = \"u\"\n[[roles]]\nname = \"workers\"\nmodel = \"absent.gguf\"\nquant = \"Q4_K_M\"\ntier = \"HOT\"\ndraft = \"draft\"\nmodes = [\"spec:4\"]\n[[roles]]\nname = \"draft\"\nparams_b = 0.5\nquant = \"Q8_0\"\ntier = \"HOT\"\n";
+        let profile =
+            crate::profile::parse(text, crate::profile::ProfileSource::File("u.toml".into()))
+                .unwrap();
+        let opts = PlanOptions {
+            ram_gib: 64.0,
+            ram_source: RamSource::Flag,
+            models_dir: PathBuf::from("/nonexistent-models"),
+            by_layout: false,
+        };
+        let p = plan(&profile, &opts);
+        assert!(
+            matches!(p.roles[0].status, Status::Unsized(_)),
+            "{:?}",
+            p.roles[0].status
+        );
+        assert!(p.roles[1].kept(), "the draft of an unsized role stays");
+        assert!(p.fits_all);
+        assert_eq!(p.kept_bytes, p.roles[1].size.total_bytes);
     }
 
     #[test]
@@ -633,7 +697,7 @@ mod tests {
         let profile = crate::profile::load("production").unwrap();
         let workers = profile.role("workers").unwrap();
         let s = size_role(workers, Path::new("/nonexistent"), false);
-        assert_eq!(s.kv_source, KvSource::PresetShape);
+        assert_eq!(s.kv_source, KvSource::SynthShape);
         assert_eq!(s.kv_bytes, 57_344 * 4096);
         let ingest = profile.role("ingest").unwrap();
         let s = size_role(ingest, Path::new("/nonexistent"), false);

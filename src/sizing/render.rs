@@ -13,7 +13,7 @@ fn weights_source(r: &RolePlan) -> &'static str {
         SizeSource::GgufExact => "GGUF exact",
         SizeSource::GuideFormula if r.size.read_error.is_some() => "formula (file unreadable)",
         SizeSource::GuideFormula => "formula (no file)",
-        SizeSource::PresetLayout => "preset layout (no file)",
+        SizeSource::SynthLayout => "synthetic layout (no file)",
         SizeSource::Unknown => "unknown",
     }
 }
@@ -21,7 +21,7 @@ fn weights_source(r: &RolePlan) -> &'static str {
 fn kv_source(r: &RolePlan) -> &'static str {
     match r.size.kv_source {
         KvSource::GgufExact => "GGUF exact",
-        KvSource::PresetShape => "preset shape",
+        KvSource::SynthShape => "synthetic shape",
         KvSource::Profile => "profile",
         KvSource::Estimate => "estimate",
     }
@@ -78,6 +78,7 @@ fn table(p: &Plan) -> String {
         let status = match &r.status {
             Status::Kept => "fits".to_string(),
             Status::Dropped(_) => "DROPPED".to_string(),
+            Status::Unsized(_) => "UNSIZED".to_string(),
         };
         t.add_row(vec![
             r.name.clone(),
@@ -117,7 +118,12 @@ fn summary(p: &Plan) -> String {
         gib(p.hot_bytes),
         gib(p.warm_bytes),
     );
-    let mut dropped: Vec<&RolePlan> = p.roles.iter().filter(|r| !r.kept()).collect();
+    for r in &p.roles {
+        if let Status::Unsized(reason) = &r.status {
+            out.push_str(&format!("not sized: {}: {reason}\n", r.name));
+        }
+    }
+    let mut dropped: Vec<&RolePlan> = p.roles.iter().filter(|r| r.dropped()).collect();
     dropped.sort_by_key(|r| r.drop_step.unwrap_or(0));
     for r in dropped {
         if let Status::Dropped(reason) = &r.status {
