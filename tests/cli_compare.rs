@@ -173,3 +173,28 @@ fn raw_repetitions_give_intervals_to_every_metric() {
                 .and(predicate::str::contains("no interval")),
         );
 }
+
+#[test]
+fn three_inputs_each_against_the_first() {
+    let out = bench()
+        .args([
+            "compare",
+            &fixture("smoke-baseline.csv"),
+            &fixture("smoke-current-ok.csv"),
+            &fixture("big-box.csv"),
+        ])
+        .args(["--format", "csv"])
+        .assert()
+        .success();
+    let text = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    let header = text.lines().next().unwrap();
+    assert!(
+        header.contains("smoke-current-ok / smoke-baseline [95% CI]"),
+        "{header}"
+    );
+    assert!(
+        header.contains("big-box / smoke-baseline [95% CI]"),
+        "{header}"
+    );
+    assert_eq!(header.matches("verdict").count(), 2, "{header}");
+}
