@@ -81,6 +81,8 @@ pub struct Executor<'a> {
     pub launches: usize,
     /// Whether the server honours `speculative.n_max` per request (`None` until probed).
     pub per_request_spec_k: Option<bool>,
+    /// Launch-to-ready and the server's own model-load time of the current launch (ms).
+    startup_ms: (Option<f64>, Option<f64>),
 }
 
 impl<'a> Executor<'a> {
@@ -102,6 +104,7 @@ impl<'a> Executor<'a> {
             rows: Vec::new(),
             launches: 0,
             per_request_spec_k: None,
+            startup_ms: (None, None),
         }
     }
 
@@ -159,8 +162,13 @@ impl<'a> Executor<'a> {
             role.role.name,
             launch_label(launch)
         ));
+        self.startup_ms = (None, None);
         let server = match self.launch(role, launch) {
-            Ok(s) => s,
+            Ok(s) => {
+                let ms = |d: Duration| d.as_secs_f64() * 1e3;
+                self.startup_ms = (Some(ms(s.launch_to_ready())), s.load_time().map(ms));
+                s
+            }
             Err(reason) => {
                 for cell in cells {
                     self.finish(
@@ -500,7 +508,7 @@ impl<'a> Executor<'a> {
     ) -> anyhow::Result<()> {
         let baseline_key = (cell.role, cell.workload.to_string(), cell.parallel);
         let baseline = self.baselines.get(&baseline_key);
-        let row = cellrow::build(
+        let mut row = cellrow::build(
             self.env,
             role,
             cell,
@@ -508,6 +516,7 @@ impl<'a> Executor<'a> {
             &outcome,
             baseline,
         );
+        (row.launch_to_ready_ms, row.server_load_ms) = self.startup_ms;
         if cell.parts.is_baseline() {
             if let CellOutcome::Measured(m) = &outcome {
                 self.baselines.insert(

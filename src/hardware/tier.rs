@@ -6,6 +6,7 @@
 //! (unrounded) reproduces the script exactly. MemTotal is below the installed RAM (the kernel
 //! and firmware keep some), so a "32 GB" machine lands in the tier below; the reason says so.
 
+use crate::profile::guide;
 use serde::Serialize;
 
 /// Deployment tier, from the guide's decision tree.
@@ -26,42 +27,21 @@ pub enum Tier {
     Full,
 }
 
-/// (tier, lower bound in GiB, upper bound in GiB, the guide's recommendation)
-const TIERS: [(Tier, f64, f64, &str); 6] = [
-    (
-        Tier::DevOnly,
-        0.0,
-        32.0,
-        "Use mock mode or 0.5B-1.5B models",
-    ),
-    (Tier::Minimal, 32.0, 64.0, "One 7B model for all roles"),
-    (
-        Tier::Basic,
-        64.0,
-        128.0,
-        "Frontdoor + workers, no architects",
-    ),
-    (Tier::Standard, 128.0, 256.0, "HOT tier + one architect"),
-    (Tier::Production, 256.0, 512.0, "HOT + architect_general"),
-    (
-        Tier::Full,
-        512.0,
-        f64::INFINITY,
-        "All tiers including 480B architect",
-    ),
+/// The tiers in the order of the guide's table ([`guide::TIERS`], which holds the bounds
+/// and the advice).
+const ORDER: [Tier; 6] = [
+    Tier::DevOnly,
+    Tier::Minimal,
+    Tier::Basic,
+    Tier::Standard,
+    Tier::Production,
+    Tier::Full,
 ];
 
 impl Tier {
     /// The guide's label ("DEV ONLY", "MINIMAL", ...).
     pub fn label(self) -> &'static str {
-        match self {
-            Tier::DevOnly => "DEV ONLY",
-            Tier::Minimal => "MINIMAL",
-            Tier::Basic => "BASIC",
-            Tier::Standard => "STANDARD",
-            Tier::Production => "PRODUCTION",
-            Tier::Full => "FULL",
-        }
+        guide::TIERS[self as usize].name
     }
 }
 
@@ -75,11 +55,15 @@ impl std::fmt::Display for Tier {
 /// the reason in words.
 pub fn tier_for_ram(gib: f64) -> (Tier, String) {
     let gib = if gib.is_nan() { 0.0 } else { gib.max(0.0) };
-    let (tier, lo, hi, advice) = TIERS
+    let row = guide::tier_for_ram(gib);
+    let idx = guide::TIERS
         .iter()
-        .copied()
-        .find(|(_, _, hi, _)| gib < *hi)
-        .unwrap_or(TIERS[TIERS.len() - 1]);
+        .position(|t| t.name == row.name)
+        .unwrap_or(ORDER.len() - 1);
+    let (tier, hi, advice) = (ORDER[idx], row.below_ram_gb, row.summary);
+    let lo = idx
+        .checked_sub(1)
+        .map_or(0.0, |i| guide::TIERS[i].below_ram_gb);
     let range = if hi.is_infinite() {
         format!(">= {lo:.0} GiB")
     } else if lo == 0.0 {
