@@ -41,7 +41,7 @@ const HEADER: [&str; 12] = [
     "mode",
     "workload",
     "np",
-    "decode t/s (95% CI)",
+    "decode t/s per request (95% CI)",
     "prefill t/s",
     "TTFT ms",
     "accept",
@@ -114,6 +114,11 @@ fn measured_cells(row: &ResultRow) -> Vec<String> {
         (Some(m), Some(lo), Some(hi)) => format!("{m:.1} ({lo:.1}-{hi:.1})"),
         (Some(m), _, _) => format!("{m:.1}"),
         _ => "-".into(),
+    };
+    // With several slots the per-request rate hides the point: the server's total.
+    let decode = match row.aggregate_tps {
+        Some(agg) => format!("{decode}, total {agg:.1}"),
+        None => decode,
     };
     let speedup = match (row.speedup, row.speedup_ci95_low, row.speedup_ci95_high) {
         (Some(s), Some(lo), Some(hi)) => format!("{s:.2}x ({lo:.2}-{hi:.2})"),
@@ -213,5 +218,9 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("log tail"), "{text}");
+        let mut two = row("baseline", 20.0);
+        two.parallel = 2;
+        two.aggregate_tps = Some(38.5);
+        assert!(render(&[two]).contains("20.0 (19.0-21.0), total 38.5"));
     }
 }
