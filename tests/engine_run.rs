@@ -89,6 +89,20 @@ fn bench(args: &[&str], out: &Path) -> Command {
     cmd
 }
 
+/// `bench run --profile PROFILE --out CSV` in the background, output discarded.
+fn spawn_run(profile: &Path, csv: &Path) -> Child {
+    bench(&["run", "--profile", profile.to_str().unwrap()], csv)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// Sends `signal` to `pid`.
+fn signal(pid: u32, signal: nix::sys::signal::Signal) {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), signal).unwrap();
+}
+
 /// Pids of llama-server processes whose parent is `parent`.
 fn server_children(parent: u32) -> Vec<u32> {
     let mut out = Vec::new();
@@ -213,11 +227,7 @@ fn engine_run_sigkilled_harness_leaves_no_server() {
     let dir = common::temp_dir();
     let profile = tiny_profile(dir.path(), 4000, "", false);
     let csv = dir.path().join("k.csv");
-    let mut child = bench(&["run", "--profile", profile.to_str().unwrap()], &csv)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_run(&profile, &csv);
     let server = wait_for_server(&mut child, &csv, 0);
     assert!(alive(server));
     child.kill().unwrap(); // SIGKILL
@@ -238,19 +248,11 @@ fn engine_run_ctrl_c_keeps_finished_rows_and_exits_130() {
     let dir = common::temp_dir();
     let profile = tiny_profile(dir.path(), 600, r#""spec:4", "lookup""#, false);
     let csv = dir.path().join("c.csv");
-    let mut child = bench(&["run", "--profile", profile.to_str().unwrap()], &csv)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_run(&profile, &csv);
     // Interrupt during the second launch, after the baseline row is written.
     let server = wait_for_server(&mut child, &csv, 1);
     std::thread::sleep(Duration::from_millis(300));
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGINT,
-    )
-    .unwrap();
+    signal(child.id(), nix::sys::signal::Signal::SIGINT);
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130));
     assert!(!alive(server), "the server must be stopped on Ctrl-C");
@@ -306,18 +308,10 @@ fn engine_run_server_killed_mid_cell_fails_that_cell_and_goes_on() {
     let dir = common::temp_dir();
     let profile = tiny_profile(dir.path(), 2000, "", true);
     let csv = dir.path().join("f.csv");
-    let mut child = bench(&["run", "--profile", profile.to_str().unwrap()], &csv)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_run(&profile, &csv);
     let server = wait_for_server(&mut child, &csv, 0);
     std::thread::sleep(Duration::from_millis(500));
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(server as i32),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .unwrap();
+    signal(server, nix::sys::signal::Signal::SIGKILL);
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(1), "failed cells give exit code 1");
     let rows = read_rows(&csv);
