@@ -65,6 +65,9 @@ pub struct RunArgs {
     /// Tokens generated per request (default: the profile's `[run] n_predict`).
     #[arg(long)]
     pub n_predict: Option<u32>,
+    /// Workloads to run, comma-separated (default: the profile's `[run] workloads`).
+    #[arg(long, value_delimiter = ',')]
+    pub workloads: Option<Vec<workload::Workload>>,
     /// Most timed repetitions per cell (default: the profile's).
     #[arg(long)]
     pub max_reps: Option<u32>,
@@ -172,7 +175,10 @@ pub fn command(args: &RunArgs) -> anyhow::Result<ExitCode> {
 /// Runs a profile end to end and returns its rows; the CSV is complete when this returns.
 pub fn run_profile(args: &RunArgs) -> anyhow::Result<RunOutcome> {
     let (env, roles, mut writer) = prepare(args)?;
-    let cell_sets: Vec<RoleCells> = roles.iter().map(|r| role_cells(&env.profile, r)).collect();
+    let cell_sets: Vec<RoleCells> = roles
+        .iter()
+        .map(|r| role_cells(&env.profile, r, args.workloads.as_deref()))
+        .collect();
     let mut launches = plan_launches(&cell_sets, false);
     let cells = plan::cell_count(&launches);
     let progress = Progress::new(cells, args.quiet);
@@ -312,7 +318,11 @@ fn open_writer(args: &RunArgs, profile: &Profile, host: &str) -> anyhow::Result<
 }
 
 /// The cells of one role: its modes, the run's workloads and the role's slot counts.
-fn role_cells(profile: &Profile, role: &ResolvedRole) -> RoleCells {
+fn role_cells(
+    profile: &Profile,
+    role: &ResolvedRole,
+    workloads: Option<&[workload::Workload]>,
+) -> RoleCells {
     RoleCells {
         modes: role
             .role
@@ -320,7 +330,7 @@ fn role_cells(profile: &Profile, role: &ResolvedRole) -> RoleCells {
             .iter()
             .map(|m| (m.to_string(), modes::parts(m)))
             .collect(),
-        workloads: profile.run.workloads.clone(),
+        workloads: workloads.map_or_else(|| profile.run.workloads.clone(), <[_]>::to_vec),
         parallel: role.role.parallel.clone(),
     }
 }

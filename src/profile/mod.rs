@@ -93,6 +93,17 @@ pub enum Workload {
     Summarize,
 }
 
+impl std::str::FromStr for Workload {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [Workload::Chat, Workload::CodeEdit, Workload::Summarize]
+            .into_iter()
+            .find(|w| w.to_string() == s)
+            .ok_or_else(|| format!("unknown workload `{s}` (allowed: chat, code-edit, summarize)"))
+    }
+}
+
 impl fmt::Display for Workload {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
