@@ -163,7 +163,7 @@ fn opt(v: Option<f64>, decimals: usize) -> String {
 
 fn first_line(s: &str) -> &str {
     let line = s.lines().next().unwrap_or("");
-    match line.char_indices().nth(60) {
+    match line.char_indices().nth(44) {
         Some((i, _)) => &line[..i],
         None => line,
     }
