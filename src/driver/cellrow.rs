@@ -152,9 +152,7 @@ fn fill_measured(
 /// A speculative cell that drafted nothing did not test speculation.
 fn not_effective(cell: &Cell, m: &CellMetrics) -> Option<String> {
     if cell.parts.is_speculative() && m.draft_n.unwrap_or(0) == 0 {
-        return Some(
-            "mode-not-effective: the server drafted no tokens (timings carry no draft_n)".into(),
-        );
+        return Some("the server drafted no tokens (timings carry no draft_n)".into());
     }
     None
 }
