@@ -276,12 +276,10 @@ impl<'a> Executor<'a> {
         let mut requests: Vec<RequestRaw> = Vec::new();
         let mut aggregate: Vec<f64> = Vec::new();
         let mut first_tokens: Vec<Vec<u32>> = Vec::new();
+        // Kept as the requests arrive, so the stopping rule costs nothing between them.
+        let mut decode_so_far: Vec<f64> = Vec::new();
         let mut rep = 0u32;
         loop {
-            let decode_so_far: Vec<f64> = requests
-                .iter()
-                .filter_map(|r| r.metrics().decode_tps_server)
-                .collect();
             if rep > 0
                 && !self
                     .env
@@ -313,13 +311,14 @@ impl<'a> Executor<'a> {
                 aggregate.extend(measure::aggregate_tps(&raws, wall));
             }
             for (slot, raw) in raws.into_iter().enumerate() {
-                let mut line = RawRepetition::new(&key, rep, false, raw.clone());
+                decode_so_far.extend(raw.metrics().decode_tps_server);
+                let mut line = RawRepetition::new(&key, rep, false, raw);
                 line.slot = slot as u32;
                 line.batch_wall_ns = Some(wall.as_nanos() as u64);
                 self.writer
                     .push_raw(&line)
                     .map_err(|e| Stop::Failed(format!("writing raw repetitions: {e}")))?;
-                requests.push(raw);
+                requests.push(line.request);
             }
             rep += 1;
         }
