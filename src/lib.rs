@@ -9,12 +9,14 @@ pub mod cli;
 pub mod client;
 pub mod driver;
 pub mod engine;
+pub mod fetch;
 pub mod gguf;
 pub mod hardware;
 pub mod measure;
 pub mod profile;
 pub mod report;
 pub mod results;
+pub mod selftest;
 pub mod server;
 pub mod sizing;
 pub mod synth;
@@ -32,8 +34,9 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         Command::Hw(args) => hardware::command(&args),
         Command::Size(args) => sizing::size_command(&args),
         Command::Plan(args) => sizing::plan_command(&args),
-        Command::Engine(args) => engine::command(&args),
+        Command::Engine(args) => engine::command(&args, &selftest::SelfTest::default()),
         Command::Synth(args) => synth::command(&args),
+        Command::Fetch(args) => fetch::command(&args),
         Command::Run(args) => driver::command(&args),
         Command::Validate(args) => driver::validate_command(&args),
         Command::Compare(args) => analysis::compare_command(&args),

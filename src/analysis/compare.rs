@@ -234,8 +234,16 @@ pub fn warnings(files: &[LoadedFile]) -> Vec<String> {
     let mut w = Vec::new();
     w.extend(differ_warning(
         files,
-        "engine identity (llama-server sha256)",
-        |r| short(&r.engine_server_sha256),
+        "engine identity (sha256 of llama-server and its llama.cpp libraries)",
+        |r| short(&r.engine_sha256),
+    ));
+    w.extend(differ_warning(files, "engine build variant", |r| {
+        r.engine_variant.clone()
+    }));
+    w.extend(differ_warning(
+        files,
+        "ggml CPU features of the engine (system_info)",
+        |r| cpu_features(&r.engine_system_info),
     ));
     w.extend(differ_warning(files, "engine version", |r| {
         r.engine_version.clone()
@@ -267,6 +275,12 @@ pub fn notes(files: &[LoadedFile]) -> Vec<String> {
             ))
         })
         .collect()
+}
+
+/// The features a `system_info` line reports enabled (`AVX512 AMX_INT8 ...`), without
+/// the thread count that precedes them.
+fn cpu_features(system_info: &str) -> String {
+    crate::engine::identity::parse_enabled_features(system_info).join(" ")
 }
 
 fn short(hex: &str) -> String {
@@ -429,6 +443,36 @@ mod tests {
         let c = compare(&[a, b], Metric::Decode);
         assert!(c.warnings.iter().any(|w| w.contains("threads")));
         assert!(c.warnings.iter().any(|w| w.contains("synthetic")));
+    }
+
+    /// The AMD and AMX builds of one source share llama-server's sha256; the comparison
+    /// must still say that the engines differ (variant, library hash, CPU features).
+    #[test]
+    fn warns_about_engine_builds_that_differ_behind_one_launcher() {
+        let mut amd = row("m.gguf", 40.0, 2);
+        amd.engine_server_sha256 = "a4b7c94c".repeat(8);
+        amd.engine_sha256 = "11".repeat(32);
+        amd.engine_variant = "native".into();
+        amd.engine_system_info =
+            "system_info: n_threads = 2 / 2 | CPU : AVX512 = 1 | AMX_INT8 = 0 |".into();
+        let mut amx = amd.clone();
+        amx.engine_sha256 = "22".repeat(32);
+        amx.engine_variant = "native-no-amx".into();
+        amx.engine_system_info =
+            "system_info: n_threads = 2 / 2 | CPU : AVX512 = 1 | AMX_INT8 = 1 |".into();
+        let c = compare(
+            &[file("a.csv", vec![amd.clone()]), file("b.csv", vec![amx])],
+            Metric::Decode,
+        );
+        let all = c.warnings.join("\n");
+        assert!(all.contains("engine identity"), "{all}");
+        assert!(all.contains("build variant"), "{all}");
+        assert!(all.contains("AMX_INT8"), "{all}");
+        let same = compare(
+            &[file("a.csv", vec![amd.clone()]), file("b.csv", vec![amd])],
+            Metric::Decode,
+        );
+        assert!(same.warnings.is_empty(), "{:?}", same.warnings);
     }
 
     #[test]

@@ -351,7 +351,7 @@ impl<'a> Executor<'a> {
         tokio::select! {
             biased;
             _ = self.interrupt.wait() => Err(Stop::Interrupted),
-            e = watch.exited() => Err(Stop::Failed(server_failure(server, &e.to_string()))),
+            e = watch.exited() => Err(Stop::Failed(server_failure(server, &format!("{e}{}", e.engine_advice(&self.env.engine))))),
             results = all => results
                 .into_iter()
                 .collect::<Result<Vec<_>, _>>()
@@ -440,7 +440,7 @@ impl<'a> Executor<'a> {
             role.model.facts.tensor_bytes + role.draft.as_ref().map_or(0, |d| d.facts.tensor_bytes);
         let opts = LaunchOptions::new(&log, server::startup_timeout_for(bytes));
         Server::launch_engine(&self.env.engine, &spec, &opts)
-            .map_err(|e| format!("launch failed: {e}"))
+            .map_err(|e| format!("launch failed: {e}{}", e.engine_advice(&self.env.engine)))
     }
 
     fn launch_spec(&self, role: &ResolvedRole, launch: &Launch) -> LaunchSpec {

@@ -59,6 +59,9 @@ pub struct RunArgs {
     /// Server threads (default: the profile's, else the physical core count).
     #[arg(long)]
     pub threads: Option<u32>,
+    /// Measure with an engine that fails the self-test (every row then says so).
+    #[arg(long)]
+    pub skip_self_test: bool,
     /// llama-server binary (wins over LLAMA_SERVER, the profile and discovery).
     #[arg(long)]
     pub server_bin: Option<PathBuf>,
@@ -120,6 +123,9 @@ impl RunEnv {
             .system_info
             .clone()
             .unwrap_or_else(|| id.build_flags.join(" "));
+        row.engine_sha256 = id.engine_sha256.clone();
+        row.engine_variant = id.variant.clone().unwrap_or_default();
+        row.engine_self_test = id.self_test.clone();
         row.harness_version = env!("CARGO_PKG_VERSION").to_string();
         row.harness_git_commit = option_env!("TPSBENCH_GIT_COMMIT").unwrap_or("").to_string();
         row.profile = self.profile.name.clone();
@@ -254,11 +260,15 @@ fn prepare(args: &RunArgs) -> anyhow::Result<(RunEnv, Vec<ResolvedRole>, ResultW
             synth_cache: crate::synth::cache_dir(),
         },
     )?;
-    let engine = engine::ensure(&EngineOptions {
-        server_bin: args.server_bin.clone(),
-        profile_server_bin: profile.engine.server_bin.clone(),
-        allow_install: true,
-    })?;
+    let engine = engine::ensure(
+        &EngineOptions {
+            server_bin: args.server_bin.clone(),
+            profile_server_bin: profile.engine.server_bin.clone(),
+            allow_install: true,
+            skip_self_test: args.skip_self_test,
+        },
+        &crate::selftest::SelfTest::default(),
+    )?;
     let hardware = hardware::assess(&AssessOptions {
         models_dir: args.models_dir.clone(),
         bw_budget: Duration::from_secs_f64(args.bw_seconds.clamp(0.1, 60.0)),

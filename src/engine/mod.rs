@@ -2,21 +2,28 @@
 //! capability probe that every command line is built from.
 //!
 //! [`ensure`] is the one entry point `bench run`, `bench engine` and the tests share: it
-//! finds a llama-server (see [`discover`]), else builds the pinned one (see [`install`]),
-//! then probes what that binary is ([`EngineIdentity`]) and accepts ([`Capabilities`]).
+//! finds a llama-server (see [`discover`]), else builds the pinned one (see [`install`],
+//! [`variant`], [`patch`]), makes sure it passed the self-test ([`check`]), then probes what
+//! that binary is ([`EngineIdentity`]) and accepts ([`Capabilities`]).
 
 pub mod caps;
+pub mod check;
 mod command;
 pub mod discover;
+pub mod files;
 pub mod identity;
 pub mod install;
+pub mod patch;
 mod probe;
 mod progress;
+pub mod variant;
 
 pub use caps::{Capabilities, CapabilityError, FlagInfo, LaunchSpec, SpecLaunch};
+pub use check::{EngineCheck, SelfTestFailure, SelfTestReport};
 pub use command::{command, EngineAction, EngineArgs};
 pub use identity::EngineIdentity;
 pub use install::{ManagedLayout, PACKAGE, PACKAGE_VERSION};
+pub use variant::Variant;
 
 use serde::Serialize;
 use std::path::PathBuf;
@@ -30,6 +37,9 @@ pub struct EngineOptions {
     pub profile_server_bin: Option<PathBuf>,
     /// Build the managed engine when nothing else is found (minutes of CPU).
     pub allow_install: bool,
+    /// Use a discovered engine that failed (or never ran) the self-test; every result row
+    /// then says so.
+    pub skip_self_test: bool,
 }
 
 /// Where the chosen llama-server came from.
@@ -75,7 +85,8 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Probes `server_bin` (cached per binary hash) into an engine.
+    /// Probes `server_bin` (cached per binary hash) into an engine; the self-test state is
+    /// filled in by [`ensure`].
     pub fn probe(server_bin: PathBuf, source: EngineSource) -> anyhow::Result<Engine> {
         let package_version =
             (source == EngineSource::Managed).then(|| PACKAGE_VERSION.to_string());
@@ -88,6 +99,7 @@ impl Engine {
         if let Some(line) = &probed.system_info {
             identity = identity.with_system_info(line);
         }
+        identity.engine_sha256 = files::engine_sha256(&server_bin)?;
         Ok(Engine {
             bench_bin: discover::sibling(&server_bin, "llama-bench"),
             quantize_bin: discover::sibling(&server_bin, "llama-quantize"),
@@ -100,8 +112,10 @@ impl Engine {
 }
 
 /// Finds the engine in the documented order (`--server-bin`, `LLAMA_SERVER`, profile,
-/// PATH, managed install), building the managed one if allowed and needed.
-pub fn ensure(opts: &EngineOptions) -> anyhow::Result<Engine> {
+/// PATH, managed install), building the managed one if allowed and needed, and makes sure
+/// it passed the self-test `check` (a discovered engine the first time it is used, cached
+/// by its hash; the managed one at install).
+pub fn ensure(opts: &EngineOptions, check: &dyn EngineCheck) -> anyhow::Result<Engine> {
     let env = std::env::var_os(discover::ENV_SERVER);
     let path = std::env::var_os("PATH");
     let found = discover::find_unmanaged(
@@ -111,12 +125,53 @@ pub fn ensure(opts: &EngineOptions) -> anyhow::Result<Engine> {
         path.as_deref(),
     )?;
     match found {
-        Some(f) => Engine::probe(f.server_bin, f.source),
+        Some(f) => {
+            let mut engine = Engine::probe(f.server_bin, f.source)?;
+            engine.identity.self_test = self_test_discovered(&engine, opts, check)?;
+            Ok(engine)
+        }
         None => {
             let layout = ManagedLayout::default();
-            install::ensure_installed(&layout, opts.allow_install)?;
-            Engine::probe(layout.server_bin(), EngineSource::Managed)
+            let marker = install::ensure_installed(&layout, opts.allow_install, check)?;
+            let mut engine = Engine::probe(layout.server_bin(), EngineSource::Managed)?;
+            engine.identity.variant = marker.variant.map(|v| v.name().to_string());
+            engine.identity.self_test = marker
+                .self_test
+                .as_ref()
+                .map_or_else(String::new, passed_summary);
+            Ok(engine)
         }
+    }
+}
+
+/// `passed (8 models, 11.2 s)`.
+pub fn passed_summary(report: &SelfTestReport) -> String {
+    format!(
+        "passed ({} models, {:.1} s)",
+        report.checked.len(),
+        report.secs
+    )
+}
+
+fn self_test_discovered(
+    engine: &Engine,
+    opts: &EngineOptions,
+    check: &dyn EngineCheck,
+) -> anyhow::Result<String> {
+    let label = check::EXTERNAL;
+    if opts.skip_self_test {
+        return Ok("skipped (--skip-self-test)".to_string());
+    }
+    match check::cached_or_run(check, &engine.server_bin, &engine.identity.engine_sha256) {
+        Ok(report) => Ok(passed_summary(&report)),
+        Err(why) => anyhow::bail!(
+            "the {label} engine {} (found via {}) failed the self-test: {why}\n\
+             It would measure a broken build. Use another llama-server, let the harness build its \
+             own (unset LLAMA_SERVER / drop --server-bin, then `bench engine install`), or pass \
+             --skip-self-test to measure it anyway (every row then says so).",
+            engine.server_bin.display(),
+            engine.source
+        ),
     }
 }
 

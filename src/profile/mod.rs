@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The profiles compiled into the binary, so that `bench` works from any directory.
-pub const EMBEDDED: [(&str, &str); 7] = [
+pub const EMBEDDED: [(&str, &str); 8] = [
     ("dev", include_str!("../../profiles/dev.toml")),
     ("minimal", include_str!("../../profiles/minimal.toml")),
     ("basic", include_str!("../../profiles/basic.toml")),
@@ -29,6 +29,7 @@ pub const EMBEDDED: [(&str, &str); 7] = [
     ("production", include_str!("../../profiles/production.toml")),
     ("full", include_str!("../../profiles/full.toml")),
     ("smoke", include_str!("../../profiles/smoke.toml")),
+    ("real-small", include_str!("../../profiles/real-small.toml")),
 ];
 
 /// A validated profile.

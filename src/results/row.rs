@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 /// Version of the CSV and JSONL layout. Bump it whenever a column is added, removed,
 /// renamed or changes meaning; readers refuse files of another version.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// What became of a cell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -216,6 +216,12 @@ pub struct ResultRow {
     pub engine_server_sha256: String,
     /// Engine build / system info line (text).
     pub engine_system_info: String,
+    /// SHA-256 over llama-server and every llama.cpp library it loads (hex).
+    pub engine_sha256: String,
+    /// Build variant of the managed engine (`native`, `native-no-amx`, `portable`), else empty.
+    pub engine_variant: String,
+    /// The engine's self-test (text: `passed (N models, S s)` or `skipped (--skip-self-test)`).
+    pub engine_self_test: String,
     /// tpsbench version (text, Cargo package version).
     pub harness_version: String,
     /// Git commit of the harness build (hex, `-dirty` suffix when modified), else empty.

@@ -336,7 +336,7 @@ impl Server {
         ServerError::Exited {
             pid: self.pid(),
             exit,
-            log_tail: self.log_tail(LOG_TAIL_LINES),
+            log_tail: death_tail(&self.log_path),
         }
     }
 }
@@ -348,6 +348,28 @@ impl Drop for Server {
                 eprintln!("warning: stopping llama-server: {e}");
             }
         }
+    }
+}
+
+impl ServerError {
+    /// For a crash by SIGILL: which engine build executed the illegal instruction and how
+    /// to get another. Empty for every other error.
+    pub fn engine_advice(&self, engine: &Engine) -> String {
+        let ServerError::Exited { exit, .. } = self else {
+            return String::new();
+        };
+        if exit.fatal_signal() != Some(Signal::SIGILL) {
+            return String::new();
+        }
+        let id = &engine.identity;
+        let variant = id.variant.as_deref().unwrap_or("not built by tpsbench");
+        format!(
+            "\nthe engine {} (variant {variant}, engine sha256 {}) cannot run on this CPU; \
+             build one that can with `bench engine install --force --variant native-no-amx` \
+             (or `--variant portable`), or give another llama-server with --server-bin",
+            engine.server_bin.display(),
+            id.engine_sha256.get(..12).unwrap_or(&id.engine_sha256)
+        )
     }
 }
 
@@ -368,8 +390,23 @@ impl ExitWatch {
         ServerError::Exited {
             pid: self.pid,
             exit,
-            log_tail: log::tail(&self.log_path, LOG_TAIL_LINES),
+            log_tail: death_tail(&self.log_path),
         }
+    }
+}
+
+/// The log's last lines after the server died; never empty, so a reason never ends in a
+/// bare "last lines of its log:". llama.cpp logs from a worker thread, so lines queued in
+/// the instant before a crash can be lost with the process.
+fn death_tail(log_path: &Path) -> String {
+    let tail = log::tail(log_path, LOG_TAIL_LINES);
+    if tail.trim().is_empty() {
+        format!(
+            "(none: {} is empty; the server died before its logging thread wrote a line)",
+            log_path.display()
+        )
+    } else {
+        tail
     }
 }
 

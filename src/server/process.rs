@@ -39,12 +39,38 @@ impl ExitInfo {
     };
 }
 
+impl ExitInfo {
+    /// The fatal signal, if a known one ended the process.
+    pub fn fatal_signal(&self) -> Option<Signal> {
+        match (self.code, self.signal) {
+            (None, Some(sig)) => Signal::try_from(sig).ok(),
+            _ => None,
+        }
+    }
+
+    /// What the fatal signal says about the engine (empty for other endings).
+    pub fn meaning(&self) -> &'static str {
+        match self.fatal_signal() {
+            Some(Signal::SIGILL) => {
+                " (an illegal instruction: the engine was built with an instruction this CPU \
+                 does not execute, such as AMX tile instructions from -march=native)"
+            }
+            Some(Signal::SIGSEGV | Signal::SIGBUS) => " (a memory fault inside the engine)",
+            Some(Signal::SIGFPE) => " (an arithmetic fault inside the engine)",
+            Some(Signal::SIGKILL) => {
+                " (killed from outside, for instance by the out-of-memory killer)"
+            }
+            _ => "",
+        }
+    }
+}
+
 impl fmt::Display for ExitInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (self.code, self.signal) {
             (Some(code), _) => write!(f, "exit code {code}"),
             (None, Some(sig)) => match Signal::try_from(sig) {
-                Ok(s) => write!(f, "killed by {s}"),
+                Ok(s) => write!(f, "killed by {s}{}", self.meaning()),
                 Err(_) => write!(f, "killed by signal {sig}"),
             },
             (None, None) => f.write_str("unknown exit status"),

@@ -28,17 +28,21 @@ pub enum QuantMix {
     F16,
     Q8_0,
     Q4_0,
+    Q4_1,
     Q4_K_M,
+    Q5_K_M,
     Q6_K,
 }
 
 impl QuantMix {
     /// All mixes, in the order `--help` lists them.
-    pub const ALL: [QuantMix; 5] = [
+    pub const ALL: [QuantMix; 7] = [
         QuantMix::F16,
         QuantMix::Q8_0,
         QuantMix::Q4_0,
+        QuantMix::Q4_1,
         QuantMix::Q4_K_M,
+        QuantMix::Q5_K_M,
         QuantMix::Q6_K,
     ];
 
@@ -48,7 +52,9 @@ impl QuantMix {
             QuantMix::F16 => "F16",
             QuantMix::Q8_0 => "Q8_0",
             QuantMix::Q4_0 => "Q4_0",
+            QuantMix::Q4_1 => "Q4_1",
             QuantMix::Q4_K_M => "Q4_K_M",
+            QuantMix::Q5_K_M => "Q5_K_M",
             QuantMix::Q6_K => "Q6_K",
         }
     }
@@ -59,7 +65,9 @@ impl QuantMix {
             QuantMix::F16 => 1,
             QuantMix::Q8_0 => 7,
             QuantMix::Q4_0 => 2,
+            QuantMix::Q4_1 => 3,
             QuantMix::Q4_K_M => 15,
+            QuantMix::Q5_K_M => 17,
             QuantMix::Q6_K => 18,
         }
     }
@@ -70,7 +78,9 @@ impl QuantMix {
             QuantMix::F16 => GgmlType::F16,
             QuantMix::Q8_0 => GgmlType::Q8_0,
             QuantMix::Q4_0 => GgmlType::Q4_0,
+            QuantMix::Q4_1 => GgmlType::Q4_1,
             QuantMix::Q4_K_M => GgmlType::Q4_K,
+            QuantMix::Q5_K_M => GgmlType::Q5_K,
             QuantMix::Q6_K => GgmlType::Q6_K,
         }
     }
@@ -306,7 +316,9 @@ impl Typer {
         if is_output {
             return output_type(default, r.dims[0]);
         }
-        let k_m = self.mix == QuantMix::Q4_K_M;
+        // llama-quant.cpp gives Q4_K_M and Q5_K_M the same "more bits" rules.
+        let k_m = matches!(self.mix, QuantMix::Q4_K_M | QuantMix::Q5_K_M);
+        let q4_k_m = self.mix == QuantMix::Q4_K_M;
         match r.role {
             Role::AttnV => {
                 let more = use_more_bits(self.i_attention_wv, self.n_layer);
@@ -314,12 +326,12 @@ impl Typer {
                 match (k_m, more) {
                     _ if self.eight_experts => GgmlType::Q8_0,
                     (true, true) => GgmlType::Q6_K,
-                    (true, false) if self.is_70b => GgmlType::Q5_K,
+                    (true, false) if self.is_70b && q4_k_m => GgmlType::Q5_K,
                     _ => default,
                 }
             }
             Role::AttnK if self.eight_experts => GgmlType::Q8_0,
-            Role::AttnOut if self.eight_experts && k_m => GgmlType::Q5_K,
+            Role::AttnOut if self.eight_experts && q4_k_m => GgmlType::Q5_K,
             Role::FfnDown | Role::FfnDownExps => {
                 // MoE: the layer comes from the name; dense: the running counter. Same here.
                 let i_layer = r.layer.unwrap_or(self.i_ffn_down);

@@ -22,7 +22,10 @@ fn ensured() -> &'static Result<Engine, String> {
             allow_install: true,
             ..EngineOptions::default()
         };
-        engine::ensure(&opts).map_err(|e| format!("{e:#}"))
+        // The first use of an engine self-tests it with real servers: one test at a time.
+        let _lock = llama_server_lock();
+        engine::ensure(&opts, &tpsbench::selftest::SelfTest::default())
+            .map_err(|e| format!("{e:#}"))
     })
 }
 
