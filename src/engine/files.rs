@@ -85,9 +85,67 @@ pub fn engine_sha256(server_bin: &Path) -> anyhow::Result<String> {
     Ok(hex::encode(h.finalize()))
 }
 
+/// How many AMX instructions `code` holds: VEX-encoded (`C4`, opcode map 0F38, W0, L0)
+/// `ldtilecfg`, `sttilecfg`, `tilerelease`, `tilezero`, `tileloadd(t1)`, `tilestored`
+/// (opcodes 49 and 4B, vvvv unused = 1111) and `tdpb*d` / `tdpbf16ps` (5E, 5C, vvvv a tile
+/// register). No other VEX instruction has these opcodes in map 0F38, so a build without
+/// AMX kernels counts zero, bar byte patterns in data that look alike (none in practice).
+pub fn amx_instruction_count(code: &[u8]) -> usize {
+    code.windows(4).filter(|w| is_amx(w)).count()
+}
+
+fn is_amx(w: &[u8]) -> bool {
+    if w[0] != 0xC4 || w[1] & 0x1F != 0x02 {
+        return false;
+    }
+    let (b2, op) = (w[2], w[3]);
+    let w0_l0 = b2 & 0x84 == 0;
+    let vvvv = (b2 >> 3) & 0xF;
+    match op {
+        0x49 | 0x4B => w0_l0 && vvvv == 0xF,
+        0x5C | 0x5E => w0_l0 && vvvv >= 8,
+        _ => false,
+    }
+}
+
+/// The engine's CPU backend libraries (`libggml-cpu*.so*`), real files.
+pub fn cpu_backend_libs(server_bin: &Path) -> Vec<PathBuf> {
+    engine_files(server_bin)
+        .into_iter()
+        .filter(|(name, _)| name.starts_with("libggml-cpu"))
+        .map(|(_, path)| path)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Encodings printed by GNU objdump 2.40 for ggml's AMX kernels (amx/mmq.cpp built with
+    /// -march=sapphirerapids), and AVX-512 / AVX2 instructions that must not count.
+    #[test]
+    fn amx_encodings_are_found_and_others_are_not() {
+        let amx: [&[u8]; 6] = [
+            &[0xc4, 0xe2, 0x78, 0x49, 0x05],       // ldtilecfg 0x0(%rip)
+            &[0xc4, 0x82, 0x7b, 0x4b, 0x04, 0x0a], // tileloadd (%r10,%r9,1),%tmm0
+            &[0xc4, 0xa2, 0x7a, 0x4b, 0x24, 0x03], // tilestored %tmm4,(%rbx,%r8,1)
+            &[0xc4, 0xe2, 0x73, 0x5e, 0xf2],       // tdpbssd %tmm1,%tmm2,%tmm6
+            &[0xc4, 0xe2, 0x7b, 0x49, 0xe0],       // tilezero %tmm4
+            &[0xc4, 0xe2, 0x78, 0x49, 0xc0],       // tilerelease
+        ];
+        for code in amx {
+            assert_eq!(amx_instruction_count(code), 1, "{code:02x?}");
+        }
+        let not_amx: [&[u8]; 4] = [
+            &[0xc4, 0xe2, 0x7d, 0x58, 0xc0],       // vpbroadcastd %xmm0,%ymm0
+            &[0xc4, 0xe2, 0x75, 0xb8, 0xc2],       // vfmadd231ps %ymm2,%ymm1,%ymm0
+            &[0x62, 0xf2, 0x7d, 0x48, 0x50, 0xc1], // vpdpbusd (EVEX)
+            &[0xc5, 0xfc, 0x28, 0x06],             // vmovaps (%rsi),%ymm0
+        ];
+        for code in not_amx {
+            assert_eq!(amx_instruction_count(code), 0, "{code:02x?}");
+        }
+    }
 
     #[test]
     fn ldd_lines_of_llama_libraries_only() {
