@@ -10,6 +10,7 @@ pub mod client;
 pub mod driver;
 pub mod engine;
 pub mod gguf;
+pub mod guide;
 pub mod hardware;
 pub mod measure;
 pub mod profile;

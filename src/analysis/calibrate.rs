@@ -11,7 +11,7 @@
 //!   speculative-decoding model fitted to the `spec:K` cells (see [`super::specmodel`]).
 //! - Sizes: the guide's size formula next to the GGUF-exact file sizes.
 //! - Writes `<out>/<host>.md` (the tables), `<out>/<host>.toml` (a
-//!   [`crate::profile::guide::Expectations`], for a profile's
+//!   [`crate::guide::Expectations`], for a profile's
 //!   `expectations = "calibration/<host>.toml"`) and `<out>/<host>.fits.toml` ([`Fits`]: the
 //!   fits, the acceleration table and the speculative model, for tools).
 
@@ -22,15 +22,15 @@ use std::process::ExitCode;
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
-use super::guide::{self, AccelRow, SpeedRow};
 use super::load::{self, LoadedFile};
 use super::metrics::{estimate, Metric};
 use super::render::{num, Table};
 use super::specmodel::{self, SpecPoint};
 use super::stats::{fit_scale, Moments};
-use crate::profile::guide::{Expectations as GuideExpectations, SpeedRow as GuideSpeedRow};
+use crate::guide::{
+    self, AccelerationRow, Expectations as GuideExpectations, ExpectedRow, SpeedRow,
+};
 use crate::results::{ResultRow, Status};
-use std::borrow::Cow;
 
 /// A row farther than this factor from its fit is listed as far off.
 pub const FAR_OFF_FACTOR: f64 = 1.5;
@@ -190,7 +190,7 @@ impl Fits {
         moe: bool,
         active_bytes_per_token: f64,
     ) -> Option<(f64, f64)> {
-        let fit = pick_fit(&self.efficiency, &guide::family(quant), moe)?;
+        let fit = pick_fit(&self.efficiency, &guide::quant_group(quant), moe)?;
         let mid = fit.efficiency * self.calibration.bandwidth_gbps * 1e9 / active_bytes_per_token;
         let f = fit.range_factor();
         Some((mid / f, mid * f))
@@ -244,7 +244,7 @@ pub fn roofline_points(files: &[LoadedFile]) -> Vec<RooflinePoint> {
                 (r.active_bytes_per_token > 0).then_some(r.active_bytes_per_token as f64)?;
             Some(RooflinePoint {
                 cell: cell_text(r),
-                family: guide::family(&r.model_quant),
+                family: guide::quant_group(&r.model_quant),
                 moe: is_moe(r),
                 decode_tps: decode,
                 roofline_tps: bw * 1e9 / bytes,
@@ -329,7 +329,7 @@ pub fn pick_fit<'a>(
 /// A measured point that stands for a guide row: same family and kind, total parameters
 /// within a factor 1.35 (synthetic Qwen2.5-0.5B shapes have 0.63B with untied embeddings).
 fn measured_for(row: &SpeedRow, points: &[RooflinePoint]) -> Option<f64> {
-    let fam = guide::family(row.quant);
+    let fam = guide::quant_group(row.quant);
     let near: Vec<f64> = points
         .iter()
         .filter(|p| p.family == fam && p.moe == row.is_moe())
@@ -345,10 +345,10 @@ pub fn predict(
     bandwidth_gbps: f64,
     points: &[RooflinePoint],
 ) -> Vec<SpeedExpectation> {
-    guide::speed_rows()
+    guide::SPEEDS
         .iter()
         .filter_map(|row| {
-            let fit = pick_fit(fits, &guide::family(row.quant), row.is_moe())?;
+            let fit = pick_fit(fits, &guide::quant_group(row.quant), row.is_moe())?;
             let bytes = row.active_bytes_per_token();
             let mid = fit.efficiency * bandwidth_gbps * 1e9 / bytes;
             let f = fit.range_factor();
@@ -360,8 +360,8 @@ pub fn predict(
                 active_bytes_per_token: bytes,
                 low_tps: mid / f,
                 high_tps: mid * f,
-                guide_low_tps: row.expected_low_tps,
-                guide_high_tps: row.expected_high_tps,
+                guide_low_tps: row.low_tps,
+                guide_high_tps: row.high_tps,
                 fit: format!("{}/{}", fit.family, fit.kind),
                 measured_tps: measured_for(row, points),
             })
@@ -428,7 +428,7 @@ pub fn speedup_points(files: &[LoadedFile]) -> Vec<SpeedupPoint> {
         .collect()
 }
 
-fn accel_matches(row: &AccelRow, kind: &str) -> bool {
+fn accel_matches(row: &AccelerationRow, kind: &str) -> bool {
     let has = |k: &str| kind.split('+').any(|p| p == k);
     match row.kind {
         "spec+lookup" => has("spec") && has("lookup"),
@@ -438,7 +438,7 @@ fn accel_matches(row: &AccelRow, kind: &str) -> bool {
 
 /// Measured speedups next to the guide's acceleration table.
 pub fn acceleration(points: &[SpeedupPoint]) -> Vec<AccelExpectation> {
-    guide::accel_rows()
+    guide::ACCELERATIONS
         .iter()
         .map(|row| {
             let v: Vec<f64> = points
@@ -452,8 +452,8 @@ pub fn acceleration(points: &[SpeedupPoint]) -> Vec<AccelExpectation> {
                 low: v.iter().copied().reduce(f64::min),
                 high: v.iter().copied().reduce(f64::max),
                 n: v.len(),
-                guide_low: row.low,
-                guide_high: row.high,
+                guide_low: row.low_speedup,
+                guide_high: row.high_speedup,
             }
         })
         .collect()
@@ -533,7 +533,7 @@ pub fn sizes(files: &[LoadedFile]) -> Vec<SizeCheck> {
                 model_file: r.model_file.clone(),
                 params_b,
                 quant: r.model_quant.clone(),
-                guide_gb: guide::guide_size_gb(params_b, &r.model_quant),
+                guide_gb: guide::formula_size_gb(params_b, &r.model_quant),
                 gguf_gb: r.model_file_bytes as f64 / 1e9,
                 synthetic: r.synthetic,
             });
@@ -853,25 +853,25 @@ fn speed_row(
     moe: bool,
     range: (f64, f64),
     note: String,
-) -> GuideSpeedRow {
-    GuideSpeedRow {
-        label: Cow::Owned(label),
+) -> ExpectedRow {
+    ExpectedRow {
+        label,
         params_b,
-        quant: Cow::Owned(family.to_string()),
+        quant: family.to_string(),
         moe,
         low_tps: round2(range.0),
         high_tps: round2(range.1),
-        note: Cow::Owned(note),
+        note,
     }
 }
 
-/// The profile-facing expectations (`profile::guide::Expectations`): the guide's rows
+/// The profile-facing expectations (`guide::Expectations`): the guide's rows
 /// recalibrated, the same sizes for every other measured quant family (e.g. F16), and one row
 /// per measured model at its own size, so that the next run of the same models on this machine
 /// is judged against its own ranges.
 pub fn profile_expectations(cal: &Calibration) -> GuideExpectations {
     let info = &cal.expectations.calibration;
-    let mut rows: Vec<GuideSpeedRow> = cal
+    let mut rows: Vec<ExpectedRow> = cal
         .expectations
         .speed
         .iter()
@@ -898,8 +898,8 @@ pub fn profile_expectations(cal: &Calibration) -> GuideExpectations {
         .filter(|f| f.family != "all" && f.kind != "all")
     {
         let moe = fit.kind == "moe";
-        for g in guide::speed_rows().iter().filter(|g| g.is_moe() == moe) {
-            if guide::family(g.quant) == fit.family {
+        for g in guide::SPEEDS.iter().filter(|g| g.is_moe() == moe) {
+            if guide::quant_group(g.quant) == fit.family {
                 continue;
             }
             let bytes = g.active_params_b
@@ -1166,7 +1166,7 @@ mod tests {
             model_file: "m".into(),
             params_b: 7.0,
             quant: "Q4_K_M".into(),
-            guide_gb: guide::guide_size_gb(7.0, "Q4_K_M"),
+            guide_gb: guide::formula_size_gb(7.0, "Q4_K_M"),
             gguf_gb: 4.68,
             synthetic: false,
         };

@@ -19,9 +19,10 @@ pub mod workload;
 pub use validate::{validate_command, ValidateArgs};
 
 use crate::engine::{self, Engine, EngineOptions};
+use crate::guide::Expectations;
 use crate::hardware::{self, AssessOptions, Hardware};
 use crate::measure::Adaptive;
-use crate::profile::{self, guide::Expectations, Profile};
+use crate::profile::{self, Profile};
 use crate::results::{CellKey, ResultRow, ResultWriter, Status};
 use anyhow::Context;
 use execute::{Executor, Interrupt};

@@ -167,7 +167,7 @@ fn memory_for_models() -> u64 {
     let Ok(mem) = crate::hardware::memory::read_meminfo() else {
         return u64::MAX;
     };
-    let buffer = (mem.total_bytes as f64 * crate::profile::guide::budget::SAFETY_FRACTION) as u64;
+    let buffer = crate::guide::budget::safety_buffer_bytes(mem.total_bytes);
     mem.available_bytes.saturating_sub(buffer)
 }
 

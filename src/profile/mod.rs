@@ -1,15 +1,16 @@
 //! Profiles (`profiles/*.toml`): which roles, models, modes and contexts a run covers, and
-//! the guide's expectation tables as data ([`guide`]).
+//! which expected-speed table judges them (the guide's, [`crate::guide`], or a calibration).
 //!
 //! A profile is read in two stages: serde parses the TOML into raw structs that keep the
 //! source spans ([`schema`]), then validation turns them into the typed [`Profile`] the
 //! rest of the harness uses. Every error names the file, line and column and, where the
 //! value comes from a fixed set, the allowed values.
 
-pub mod guide;
 mod mode;
 mod schema;
 pub mod shapes;
+
+use crate::guide;
 
 pub use mode::{Mode, ModeError, ALLOWED_MODES, LOOKUP_TYPES};
 

@@ -5,9 +5,10 @@
 //! as `toml::Spanned` so that semantic errors can still name the line and column.
 
 use super::{
-    guide, shapes, EngineSection, Mode, Profile, ProfileError, ProfileSource, Role, RoleKind,
-    RunDefaults, Tier, Workload,
+    shapes, EngineSection, Mode, Profile, ProfileError, ProfileSource, Role, RoleKind, RunDefaults,
+    Tier, Workload,
 };
+use crate::guide;
 use serde::Deserialize;
 use std::path::PathBuf;
 use std::time::Duration;

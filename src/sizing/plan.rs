@@ -8,7 +8,7 @@
 
 use super::budget::{budget, Budget};
 use super::exact::{self, ExactModel};
-use crate::profile::guide::{self, SCALING_ORDER};
+use crate::guide::{self, SCALING_ORDER};
 use crate::profile::{Profile, Role, RoleKind, Tier};
 use crate::synth;
 use serde::Serialize;

@@ -2,7 +2,7 @@
 //! what fits, what was dropped and why. Formatting only; the plan is computed elsewhere.
 
 use super::plan::{KvSource, Plan, RamSource, RolePlan, SizeSource, Status, GIB};
-use crate::profile::guide;
+use crate::guide;
 
 fn gib(bytes: u64) -> String {
     format!("{:.1}", bytes as f64 / GIB)
