@@ -30,6 +30,7 @@ use super::stats::{fit_scale, Moments};
 use crate::guide::{
     self, AccelerationRow, Expectations as GuideExpectations, ExpectedRow, SpeedRow,
 };
+use crate::profile::Mode;
 use crate::results::{ResultRow, Status};
 
 /// A row farther than this factor from its fit is listed as far off.
@@ -61,7 +62,7 @@ pub struct RooflinePoint {
     /// Model file name.
     pub model_file: String,
     /// Mode (`baseline` or `moe:N`).
-    pub mode: String,
+    pub mode: Mode,
 }
 
 /// An efficiency fit of one group.
@@ -217,7 +218,7 @@ const MOE_ARCHS: [&str; 10] = [
 /// whole), by up to about a third for tiny drafts, hence the one-half threshold.
 pub fn is_moe(r: &ResultRow) -> bool {
     let arch = r.model_arch.to_ascii_lowercase();
-    r.mode.split('+').any(|m| m.starts_with("moe"))
+    r.mode.moe_n().is_some()
         || arch.contains("moe")
         || MOE_ARCHS.contains(&arch.as_str())
         || (r.active_params > 0 && (r.active_params as f64) < 0.5 * r.model_n_params as f64)
@@ -229,14 +230,10 @@ fn cell_text(r: &ResultRow) -> String {
 
 /// Cells that decode without speculation with one slot and have a bandwidth.
 pub fn roofline_points(files: &[LoadedFile]) -> Vec<RooflinePoint> {
-    let plain = |mode: &str| {
-        mode.split('+')
-            .all(|m| m == "baseline" || m.starts_with("moe:"))
-    };
     files
         .iter()
         .flat_map(|f| f.rows.iter().map(move |r| (f, r)))
-        .filter(|(_, r)| r.status == Status::Ok && r.parallel == 1 && plain(&r.mode))
+        .filter(|(_, r)| r.status == Status::Ok && r.parallel == 1 && r.mode.decodes_plainly())
         .filter_map(|(f, r)| {
             let decode = estimate(f, r, Metric::Decode)?.value;
             let bw = r.bandwidth_gbps.filter(|b| *b > 0.0)?;
@@ -369,18 +366,6 @@ pub fn predict(
         .collect()
 }
 
-/// Mode kind for the acceleration table: the sorted set of components without parameters,
-/// e.g. `moe:4+spec:16+lookup` -> `lookup+moe+spec`.
-pub fn mode_kind(mode: &str) -> String {
-    let mut parts: Vec<&str> = mode
-        .split('+')
-        .map(|m| m.split(':').next().unwrap_or(m))
-        .collect();
-    parts.sort_unstable();
-    parts.dedup();
-    parts.join("+")
-}
-
 /// A measured speedup of one cell.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SpeedupPoint {
@@ -390,9 +375,9 @@ pub struct SpeedupPoint {
     pub label: String,
     /// Label of the file the cell came from.
     pub file: String,
-    /// Mode as written.
-    pub mode: String,
-    /// Mode kind.
+    /// Mode.
+    pub mode: Mode,
+    /// Mode kinds ([`Mode::kinds`]).
     pub kind: String,
     /// Speedup over the baseline of the same run.
     pub speedup: f64,
@@ -409,7 +394,7 @@ pub fn speedup_points(files: &[LoadedFile]) -> Vec<SpeedupPoint> {
     files
         .iter()
         .flat_map(|f| f.rows.iter().map(move |r| (f, r)))
-        .filter(|(_, r)| r.status == Status::Ok && r.parallel == 1 && r.mode != "baseline")
+        .filter(|(_, r)| r.status == Status::Ok && r.parallel == 1 && !r.mode.is_baseline())
         .filter_map(|(f, r)| {
             let e = estimate(f, r, Metric::Speedup)?;
             let ci = e.log.ci95();
@@ -418,7 +403,7 @@ pub fn speedup_points(files: &[LoadedFile]) -> Vec<SpeedupPoint> {
                 label: format!("{} {}", r.role, r.mode),
                 file: f.label(),
                 mode: r.mode.clone(),
-                kind: mode_kind(&r.mode),
+                kind: r.mode.kinds(),
                 speedup: e.value,
                 low: ci.low,
                 high: ci.high,
@@ -428,11 +413,10 @@ pub fn speedup_points(files: &[LoadedFile]) -> Vec<SpeedupPoint> {
         .collect()
 }
 
-fn accel_matches(row: &AccelerationRow, kind: &str) -> bool {
-    let has = |k: &str| kind.split('+').any(|p| p == k);
+fn accel_matches(row: &AccelerationRow, mode: &Mode) -> bool {
     match row.kind {
-        "spec+lookup" => has("spec") && has("lookup"),
-        k => kind == k,
+        "spec+lookup" => mode.spec_k().is_some() && mode.lookup_type().is_some(),
+        k => mode.kinds() == k,
     }
 }
 
@@ -443,7 +427,7 @@ pub fn acceleration(points: &[SpeedupPoint]) -> Vec<AccelExpectation> {
         .map(|row| {
             let v: Vec<f64> = points
                 .iter()
-                .filter(|p| accel_matches(row, &p.kind))
+                .filter(|p| accel_matches(row, &p.mode))
                 .map(|p| p.speedup)
                 .collect();
             AccelExpectation {
@@ -460,8 +444,11 @@ pub fn acceleration(points: &[SpeedupPoint]) -> Vec<AccelExpectation> {
 }
 
 /// The draft length K of a pure `spec:K` mode.
-pub fn spec_k(mode: &str) -> Option<u32> {
-    mode.strip_prefix("spec:")?.parse().ok()
+pub fn spec_k(mode: &Mode) -> Option<u32> {
+    match mode {
+        Mode::Spec { k } => Some(*k),
+        _ => None,
+    }
 }
 
 /// Speculative cells as model points.
@@ -919,7 +906,7 @@ pub fn profile_expectations(cal: &Calibration) -> GuideExpectations {
             ));
         }
     }
-    for p in cal.points.iter().filter(|p| p.mode == "baseline") {
+    for p in cal.points.iter().filter(|p| p.mode.is_baseline()) {
         let Some(fit) = pick_fit(&cal.expectations.efficiency, &p.family, p.moe) else {
             continue;
         };
@@ -1018,7 +1005,7 @@ mod tests {
             n_params: 1_000_000_000,
             synthetic: true,
             model_file: "m.gguf".into(),
-            mode: "baseline".into(),
+            mode: "baseline".parse().unwrap(),
         }
     }
 
@@ -1066,7 +1053,7 @@ mod tests {
     fn moe_detection() {
         let row = |arch: &str, mode: &str, total: u64, active: u64| ResultRow {
             model_arch: arch.into(),
-            mode: mode.into(),
+            mode: mode.parse().unwrap(),
             model_n_params: total,
             active_params: active,
             ..ResultRow::default()
@@ -1091,16 +1078,17 @@ mod tests {
 
     #[test]
     fn mode_kinds_and_acceleration_rows() {
-        assert_eq!(mode_kind("moe:4+spec:16+lookup"), "lookup+moe+spec");
-        assert_eq!(mode_kind("lookup:ngram-mod"), "lookup");
-        assert_eq!(spec_k("spec:16"), Some(16));
-        assert_eq!(spec_k("moe:4+spec:16"), None);
-        let sp = |mode: &str, s| SpeedupPoint {
-            cell: mode.into(),
-            label: mode.into(),
+        let mode = |text: &str| text.parse::<Mode>().unwrap();
+        assert_eq!(mode("moe:4+spec:16+lookup").kinds(), "lookup+moe+spec");
+        assert_eq!(mode("lookup:ngram-mod").kinds(), "lookup");
+        assert_eq!(spec_k(&mode("spec:16")), Some(16));
+        assert_eq!(spec_k(&mode("moe:4+spec:16")), None);
+        let sp = |text: &str, s| SpeedupPoint {
+            cell: text.into(),
+            label: text.into(),
             file: "f".into(),
-            mode: mode.into(),
-            kind: mode_kind(mode),
+            mode: mode(text),
+            kind: mode(text).kinds(),
             speedup: s,
             low: f64::NAN,
             high: f64::NAN,

@@ -350,7 +350,7 @@ mod tests {
             model_n_params: 100,
             model_quant: "F16".into(),
             model_tensor_bytes: 200,
-            mode: mode.into(),
+            mode: mode.parse().unwrap(),
             workload: "chat".into(),
             parallel: 1,
             ctx: 4096,

@@ -44,7 +44,7 @@ pub fn key(env: &RunEnv, role: &ResolvedRole, cell: &Cell) -> CellKey {
         model_n_params: f.n_params,
         model_quant: role.role.quant.clone(),
         model_tensor_bytes: f.tensor_bytes,
-        mode: cell.mode_label.clone(),
+        mode: cell.mode.clone(),
         workload: cell.workload.to_string(),
         parallel: cell.parallel,
         ctx: role.role.ctx * cell.parallel,
@@ -84,11 +84,11 @@ fn describe_model(row: &mut ResultRow, role: &ResolvedRole, cell: &Cell) {
     row.model_file_bytes = f.file_bytes;
     row.quant_mix = quant_mix(role);
     row.synthetic = role.model.synthetic;
-    row.draft_model_file = match (&role.draft, cell.parts.spec_k) {
+    row.draft_model_file = match (&role.draft, cell.mode.spec_k()) {
         (Some(d), Some(_)) => d.file_name(),
         _ => String::new(),
     };
-    let active = match cell.parts.moe_experts {
+    let active = match cell.mode.moe_n() {
         Some(n) => f.with_experts_used(n),
         None => f.clone(),
     };
@@ -141,17 +141,17 @@ fn fill_measured(
         clear_speeds(row);
         return;
     }
-    if let Some(b) = baseline.filter(|_| !cell.parts.is_baseline()) {
+    if let Some(b) = baseline.filter(|_| !cell.mode.is_baseline()) {
         compare_with_baseline(row, cell, m, b);
     }
-    if cell.parts.is_baseline() {
+    if cell.mode.is_baseline() {
         row.reason = ground_truth_note(role, m);
     }
 }
 
 /// A speculative cell that drafted nothing did not test speculation.
 fn not_effective(cell: &Cell, m: &CellMetrics) -> Option<String> {
-    if cell.parts.is_speculative() && m.draft_n.unwrap_or(0) == 0 {
+    if cell.mode.is_speculative() && m.draft_n.unwrap_or(0) == 0 {
         return Some("the server drafted no tokens (timings carry no draft_n)".into());
     }
     None
@@ -183,7 +183,7 @@ fn compare_with_baseline(row: &mut ResultRow, cell: &Cell, m: &Measured, b: &Bas
         });
     if let Some(a) = worst {
         row.fill_agreement(&a);
-        if cell.parts.moe_experts.is_some() {
+        if cell.mode.moe_n().is_some() {
             // Expert reduction changes the output by design: agreement is a quality proxy,
             // not a losslessness check.
             row.lossless = None;

@@ -5,7 +5,6 @@
 
 use super::cellrow::{self, CellOutcome, Measured};
 use super::guard::{self, Fit, MemoryNeed};
-use super::modes;
 use super::plan::{Cell, Launch};
 use super::progress::Progress;
 use super::resolve::ResolvedRole;
@@ -111,7 +110,7 @@ impl<'a> Executor<'a> {
     /// Baselines measured by an earlier, interrupted run of the same file (`--resume`), so
     /// the cells measured now still get their speedup and losslessness.
     pub fn recover_baselines(&mut self, raw: &[RawRepetition]) {
-        for rep in raw.iter().filter(|r| !r.warmup && r.key.mode == "baseline") {
+        for rep in raw.iter().filter(|r| !r.warmup && r.key.mode.is_baseline()) {
             let Some(role) = self.roles.iter().position(|r| r.role.name == rep.key.role) else {
                 continue;
             };
@@ -160,7 +159,7 @@ impl<'a> Executor<'a> {
         self.progress.phase(format!(
             "{}: launching {}",
             role.role.name,
-            launch_label(launch)
+            launch.key.label()
         ));
         self.startup_ms = (None, None);
         let server = match self.launch(role, launch) {
@@ -195,8 +194,8 @@ impl<'a> Executor<'a> {
         cells: &[&Cell],
     ) -> anyhow::Result<()> {
         let client = Client::new(&server.base_url()).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let moe_check = launch.key.moe_experts.map(|n| moe_effective(server, n));
-        if launch.key.draft && self.per_request_spec_k.is_none() {
+        let moe_check = launch.key.mode.moe_n().map(|n| moe_effective(server, n));
+        if launch.key.mode.spec_k().is_some() && self.per_request_spec_k.is_none() {
             self.per_request_spec_k = Some(
                 self.probe_per_request(server, &client, role, cells[0])
                     .await,
@@ -291,7 +290,7 @@ impl<'a> Executor<'a> {
             self.progress.phase(format!(
                 "{} {} {} np={}: repetition {} of at most {}{}",
                 role.role.name,
-                cell.mode_label,
+                cell.mode,
                 cell.workload,
                 cell.parallel,
                 rep + 1,
@@ -420,7 +419,7 @@ impl<'a> Executor<'a> {
         };
         let mut req = CompletionRequest::new(prompt, self.env.n_predict);
         if self.per_request_spec_k == Some(true) {
-            if let Some(k) = cell.parts.spec_k {
+            if let Some(k) = cell.mode.spec_k() {
                 req.extra.insert("speculative.n_max".into(), k.into());
             }
         }
@@ -434,7 +433,7 @@ impl<'a> Executor<'a> {
             "launch-{:03}-{}-{}.log",
             self.launches,
             sanitize(&role.role.name),
-            sanitize(&launch_label(launch))
+            sanitize(&launch.key.label())
         ));
         let bytes =
             role.model.facts.tensor_bytes + role.draft.as_ref().map_or(0, |d| d.facts.tensor_bytes);
@@ -446,28 +445,20 @@ impl<'a> Executor<'a> {
     fn launch_spec(&self, role: &ResolvedRole, launch: &Launch) -> LaunchSpec {
         let mut spec = LaunchSpec::new(&role.model.path);
         spec.threads = self.env.threads;
+        let mode = &launch.key.mode;
         spec.parallel = launch.key.parallel;
         // llama-server splits -c over its slots; give every slot the role's context.
         spec.ctx = role.role.ctx * launch.key.parallel;
-        let parts = super::plan::ModeParts {
-            spec_k: launch
-                .key
-                .spec_k
-                .or(if launch.key.draft { Some(16) } else { None }),
-            lookup: launch.key.lookup.clone(),
-            moe_experts: launch.key.moe_experts,
-        };
-        let types = modes::spec_types(&parts);
-        if launch.key.draft {
+        if mode.spec_k().is_some() {
             spec.draft = role.draft.as_ref().map(|d| d.path.clone());
         }
-        if !types.is_empty() {
+        if mode.is_speculative() {
             spec.spec = Some(SpecLaunch {
-                types,
-                draft_n_max: if launch.key.draft { parts.spec_k } else { None },
+                types: mode.spec_types(),
+                draft_n_max: mode.spec_k(),
             });
         }
-        if let Some(n) = launch.key.moe_experts {
+        if let Some(n) = mode.moe_n() {
             spec.moe_experts_used =
                 Some((role.model.facts.architecture.clone().unwrap_or_default(), n));
             // The log shows n_expert_used only at debug verbosity: the evidence that the
@@ -481,7 +472,10 @@ impl<'a> Executor<'a> {
         let facts = &role.model.facts;
         let slots_ctx = u64::from(role.role.ctx) * u64::from(launch.key.parallel);
         let kv = facts.kv_bytes_per_token(crate::gguf::GgmlType::F16) * slots_ctx;
-        let draft = role.draft.as_ref().filter(|_| launch.key.draft);
+        let draft = role
+            .draft
+            .as_ref()
+            .filter(|_| launch.key.mode.spec_k().is_some());
         let draft_kv = draft.map_or(0, |d| {
             d.facts.kv_bytes_per_token(crate::gguf::GgmlType::F16) * slots_ctx
         });
@@ -516,7 +510,7 @@ impl<'a> Executor<'a> {
             baseline,
         );
         (row.launch_to_ready_ms, row.server_load_ms) = self.startup_ms;
-        if cell.parts.is_baseline() {
+        if cell.mode.is_baseline() {
             if let CellOutcome::Measured(m) = &outcome {
                 self.baselines.insert(
                     baseline_key,
@@ -538,29 +532,6 @@ impl<'a> Executor<'a> {
     fn key(&self, role: &ResolvedRole, cell: &Cell) -> crate::results::CellKey {
         cellrow::key(self.env, role, cell)
     }
-}
-
-/// `spec:16+lookup np=2`-style label of a launch, for logs and progress.
-pub fn launch_label(launch: &Launch) -> String {
-    let mut parts = Vec::new();
-    if launch.key.draft {
-        parts.push(
-            launch
-                .key
-                .spec_k
-                .map_or("spec".to_string(), |k| format!("spec:{k}")),
-        );
-    }
-    if let Some(l) = &launch.key.lookup {
-        parts.push(format!("lookup:{l}"));
-    }
-    if let Some(n) = launch.key.moe_experts {
-        parts.push(format!("moe:{n}"));
-    }
-    if parts.is_empty() {
-        parts.push("baseline".into());
-    }
-    format!("{} np={}", parts.join("+"), launch.key.parallel)
 }
 
 fn sanitize(s: &str) -> String {

@@ -8,7 +8,6 @@
 pub mod cellrow;
 pub mod execute;
 pub mod guard;
-pub mod modes;
 pub mod plan;
 pub mod progress;
 pub mod resolve;
@@ -325,12 +324,7 @@ fn role_cells(
     workloads: Option<&[workload::Workload]>,
 ) -> RoleCells {
     RoleCells {
-        modes: role
-            .role
-            .expanded_modes()
-            .iter()
-            .map(|m| (m.to_string(), modes::parts(m)))
-            .collect(),
+        modes: role.role.expanded_modes(),
         workloads: workloads.map_or_else(|| profile.run.workloads.clone(), <[_]>::to_vec),
         parallel: role.role.parallel.clone(),
     }

@@ -88,9 +88,7 @@ pub fn resolve_roles(
 }
 
 fn needs_draft(role: &Role) -> bool {
-    role.expanded_modes()
-        .iter()
-        .any(|m| super::modes::parts(m).spec_k.is_some())
+    role.expanded_modes().iter().any(|m| m.spec_k().is_some())
 }
 
 /// The real file when it exists; else the synthetic stand-in when allowed. A draft of a

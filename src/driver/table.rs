@@ -91,7 +91,7 @@ fn role_table(rows: &[&ResultRow]) -> Table {
 
 fn row_cells(row: &ResultRow) -> Vec<Cell> {
     let lead = [
-        row.mode.clone(),
+        row.mode.to_string(),
         row.workload.clone(),
         row.parallel.to_string(),
     ];
@@ -178,7 +178,7 @@ mod tests {
             role: "worker".into(),
             model_file: "m.gguf".into(),
             model_quant: "F16".into(),
-            mode: mode.into(),
+            mode: mode.parse().unwrap(),
             workload: "chat".into(),
             parallel: 1,
             decode_tps_mean: Some(tps),

@@ -263,7 +263,7 @@ fn cells_table(files: &[LoadedFile]) -> Table {
                 r.host.clone(),
                 r.role.clone(),
                 r.model_file.clone(),
-                r.mode.clone(),
+                r.mode.to_string(),
                 r.workload.clone(),
                 r.parallel.to_string(),
                 r.status.to_string(),

@@ -6,6 +6,7 @@
 //! The column list in the README (docs/readme/results.md) is generated from these doc
 //! comments by `results::column_docs` and checked by a test, so the two cannot drift apart.
 
+use crate::profile::Mode;
 use serde::{Deserialize, Serialize};
 
 /// Version of the CSV and JSONL layout. Bump it whenever a column is added, removed,
@@ -65,7 +66,7 @@ pub struct CellKey {
     /// Bytes of all tensor data in the GGUF file(s) (bytes).
     pub model_tensor_bytes: u64,
     /// Acceleration mode as the profile writes it (`baseline`, `spec:16`, `lookup`, `moe:4`, `moe:4+spec:16`).
-    pub mode: String,
+    pub mode: Mode,
     /// Workload name (`chat`, `code-edit`, `summarize`, or a custom one).
     pub workload: String,
     /// Parallel server slots and concurrent clients (count, `-np`).
@@ -119,7 +120,7 @@ pub struct ResultRow {
     /// Bytes of tensor data in the model's GGUF file(s) (bytes).
     pub model_tensor_bytes: u64,
     /// Acceleration mode (text: `baseline`, `spec:K`, `lookup[:TYPE]`, `moe:N`, joined with `+`).
-    pub mode: String,
+    pub mode: Mode,
     /// Workload name (text).
     pub workload: String,
     /// Parallel slots = concurrent clients (count).
