@@ -288,12 +288,13 @@ impl<'a> Executor<'a> {
                 break;
             }
             self.progress.phase(format!(
-                "{} {} {} np={}: repetition {} of at most {}{}",
+                "{} {} {} np={}: batch {}, {} of at most {} repetitions done{}",
                 role.role.name,
                 cell.mode,
                 cell.workload,
                 cell.parallel,
                 rep + 1,
+                decode_so_far.len(),
                 self.env.adaptive.max_reps,
                 decode_so_far
                     .last()

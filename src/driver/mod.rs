@@ -4,6 +4,22 @@
 //! The steps are named functions: [`prepare`] (profile, engine, machine fingerprint, model
 //! resolution; everything that can fail on bad input fails here, before any launch),
 //! [`execute::Executor`] (servers and measurements) and [`table::render`] (reporting).
+//!
+//! Words used the same way throughout `driver/`:
+//! - **role**: a profile role with its resolved model (and draft), [`resolve::ResolvedRole`].
+//! - **cell**: one measured combination of a role's model, a mode, a workload and a slot
+//!   count ([`plan::Cell`]); one row of the results CSV.
+//! - **launch**: one llama-server process and the cells measured on it, grouped by the part
+//!   of the mode the server fixes at start ([`plan::Launch`], [`plan::LaunchKey`]).
+//! - **request**: one `/completion` call; the stopping rule counts requests, and the row's
+//!   `n_reps` is the number of timed requests.
+//! - **batch**: the `parallel` identical requests sent at once, one per slot; a cell runs
+//!   batches until the stopping rule has enough requests.
+//! - **repetition**: one timed request, as the stopping rule (`min_repetitions`,
+//!   `max_repetitions` of the profile) and the row's `n_reps` count them. The JSONL's `rep`
+//!   field is older than this word list and numbers batches (the requests of one batch share
+//!   it and differ in `slot`); with one slot the two agree.
+//! - **warm-up**: one untimed request per launch before its first cell.
 
 pub mod cellrow;
 pub mod execute;

@@ -192,7 +192,7 @@ impl fmt::Display for RoleKind {
 
 /// The guide's residency tiers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Tier {
+pub enum Residency {
     /// Always resident.
     #[serde(rename = "HOT", alias = "hot")]
     Hot,
@@ -201,11 +201,11 @@ pub enum Tier {
     Warm,
 }
 
-impl fmt::Display for Tier {
+impl fmt::Display for Residency {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            Tier::Hot => "HOT",
-            Tier::Warm => "WARM",
+            Residency::Hot => "HOT",
+            Residency::Warm => "WARM",
         })
     }
 }
@@ -228,7 +228,7 @@ pub struct Role {
     /// Active parameters per token, billions (MoE only).
     pub active_params_b: Option<f64>,
     /// Residency tier.
-    pub tier: Tier,
+    pub tier: Residency,
     /// Name of the role whose model drafts for this one.
     pub draft: Option<String>,
     /// Modes as written.

@@ -9,7 +9,7 @@
 use super::budget::{budget, Budget};
 use super::exact::{self, ExactModel};
 use crate::guide::{self, SCALING_ORDER};
-use crate::profile::{Profile, Role, RoleKind, Tier};
+use crate::profile::{Profile, Residency, Role, RoleKind};
 use crate::synth;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -202,7 +202,7 @@ fn size_from(
 /// Whether a role stays in the plan.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "status", content = "reason", rename_all = "snake_case")]
-pub enum Status {
+pub enum PlanStatus {
     /// Fits.
     Kept,
     /// Dropped, with the reason.
@@ -219,7 +219,7 @@ pub struct RolePlan {
     /// Role kind.
     pub kind: RoleKind,
     /// HOT or WARM.
-    pub tier: Tier,
+    pub tier: Residency,
     /// `model` of the profile.
     pub model: Option<PathBuf>,
     /// Quant.
@@ -232,7 +232,7 @@ pub struct RolePlan {
     pub size: RoleSize,
     /// Kept or dropped.
     #[serde(flatten)]
-    pub status: Status,
+    pub status: PlanStatus,
     /// When dropped for the budget: the step (1 = dropped first).
     pub drop_step: Option<usize>,
 }
@@ -240,12 +240,12 @@ pub struct RolePlan {
 impl RolePlan {
     /// True when kept.
     pub fn kept(&self) -> bool {
-        self.status == Status::Kept
+        self.status == PlanStatus::Kept
     }
 
     /// True when dropped for the budget.
     pub fn dropped(&self) -> bool {
-        matches!(self.status, Status::Dropped(_))
+        matches!(self.status, PlanStatus::Dropped(_))
     }
 }
 
@@ -381,8 +381,8 @@ pub fn plan_with_sizes(profile: &Profile, opts: &PlanOptions, sizes: Vec<RoleSiz
         guide_tier: tier.name.to_string(),
         guide_tier_profile: tier.profile.to_string(),
         kept_bytes: sum(&roles, |_| true),
-        hot_bytes: sum(&roles, |r| r.tier == Tier::Hot),
-        warm_bytes: sum(&roles, |r| r.tier == Tier::Warm),
+        hot_bytes: sum(&roles, |r| r.tier == Residency::Hot),
+        warm_bytes: sum(&roles, |r| r.tier == Residency::Warm),
         fits_all: !roles.iter().any(RolePlan::dropped),
         roles,
         notes: Vec::new(),
@@ -391,13 +391,13 @@ pub fn plan_with_sizes(profile: &Profile, opts: &PlanOptions, sizes: Vec<RoleSiz
     plan
 }
 
-fn unsized_status(size: &RoleSize) -> Status {
+fn unsized_status(size: &RoleSize) -> PlanStatus {
     match size.weights_source {
-        SizeSource::Unknown => Status::Unsized(
+        SizeSource::Unknown => PlanStatus::Unsized(
             "model file absent, and no params_b or synthetic preset to size it by; not counted"
                 .into(),
         ),
-        _ => Status::Kept,
+        _ => PlanStatus::Kept,
     }
 }
 
@@ -430,7 +430,7 @@ fn drop_until_fits(profile: &Profile, roles: &mut [RolePlan], available_gib: f64
             SCALING_ORDER.len()
         );
         let step = roles.iter().filter_map(|r| r.drop_step).max().unwrap_or(0) + 1;
-        roles[victim].status = Status::Dropped(reason);
+        roles[victim].status = PlanStatus::Dropped(reason);
         roles[victim].drop_step = Some(step);
         drop_orphaned_drafts(profile, roles, step);
     }
@@ -465,7 +465,8 @@ fn drop_orphaned_drafts(profile: &Profile, roles: &mut [RolePlan], step: usize) 
             .filter(|&j| profile.roles[j].draft.as_deref() == Some(roles[i].name.as_str()))
             .collect();
         if !users.is_empty() && users.iter().all(|&j| roles[j].dropped()) {
-            roles[i].status = Status::Dropped("draft model of roles that were all dropped".into());
+            roles[i].status =
+                PlanStatus::Dropped("draft model of roles that were all dropped".into());
             roles[i].drop_step = Some(step);
         }
     }
@@ -598,7 +599,7 @@ mod tests {
         );
         assert!(p.kept_bytes as f64 / GIB <= p.budget.available_gb);
         let ingest = p.roles.iter().find(|r| r.name == "ingest").unwrap();
-        assert!(matches!(&ingest.status, Status::Dropped(r) if r.contains("Scaling Down")));
+        assert!(matches!(&ingest.status, PlanStatus::Dropped(r) if r.contains("Scaling Down")));
     }
 
     #[test]
@@ -670,7 +671,7 @@ mod tests {
         };
         let p = plan(&profile, &opts);
         assert!(
-            matches!(p.roles[0].status, Status::Unsized(_)),
+            matches!(p.roles[0].status, PlanStatus::Unsized(_)),
             "{:?}",
             p.roles[0].status
         );
