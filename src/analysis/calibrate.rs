@@ -937,16 +937,7 @@ pub fn profile_expectations(cal: &Calibration) -> GuideExpectations {
 
 /// File-name-safe host name.
 fn safe_host(host: &str) -> String {
-    let s: String = host
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    let s = crate::util::safe_file_name(host, "-.");
     if s.is_empty() {
         "unknown-host".into()
     } else {

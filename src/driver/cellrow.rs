@@ -2,10 +2,10 @@
 //! baseline (speedup, losslessness), the proof that the mode took effect, expectations and
 //! the roofline. Pure: it measures nothing and writes nothing.
 
-use super::execute::Baseline;
+use super::baselines::Baseline;
 use super::plan::Cell;
 use super::resolve::ResolvedRole;
-use super::RunEnv;
+use super::RunSettings;
 use crate::client::Prompt;
 use crate::measure::{self, CellMetrics};
 use crate::results::{CellKey, ResultRow, Status};
@@ -35,7 +35,7 @@ pub struct Measured {
 }
 
 /// The identity of a cell.
-pub fn key(env: &RunEnv, role: &ResolvedRole, cell: &Cell) -> CellKey {
+pub fn key(settings: &RunSettings, role: &ResolvedRole, cell: &Cell) -> CellKey {
     let f = &role.model.facts;
     CellKey {
         role: role.role.name.clone(),
@@ -48,13 +48,13 @@ pub fn key(env: &RunEnv, role: &ResolvedRole, cell: &Cell) -> CellKey {
         workload: cell.workload.to_string(),
         parallel: cell.parallel,
         ctx: role.role.ctx * cell.parallel,
-        threads: env.threads,
+        threads: settings.threads,
     }
 }
 
 /// The complete row of a cell.
 pub fn build(
-    env: &RunEnv,
+    settings: &RunSettings,
     role: &ResolvedRole,
     cell: &Cell,
     key: &CellKey,
@@ -65,12 +65,12 @@ pub fn build(
         CellOutcome::Measured(_) => Status::Ok,
         CellOutcome::NotMeasured(s, _) => *s,
     };
-    let mut row = ResultRow::for_key(key, status);
+    let mut row = settings.stamp.clone().with_key(key);
+    row.status = status;
     row.timestamp_utc = crate::results::utc_timestamp(std::time::SystemTime::now());
-    row.n_predict = env.n_predict;
-    env.stamp(&mut row);
+    row.n_predict = settings.n_predict;
     describe_model(&mut row, role, cell);
-    expectations(&mut row, env, role);
+    expectations(&mut row, settings, role);
     match outcome {
         CellOutcome::NotMeasured(_, reason) => row.reason = reason.clone(),
         CellOutcome::Measured(m) => fill_measured(&mut row, role, cell, m, baseline),
@@ -107,13 +107,14 @@ fn quant_mix(role: &ResolvedRole) -> String {
         .join(";")
 }
 
-fn expectations(row: &mut ResultRow, env: &RunEnv, role: &ResolvedRole) {
+fn expectations(row: &mut ResultRow, settings: &RunSettings, role: &ResolvedRole) {
     let range = match role.role.expected_tps {
         Some((lo, hi)) => Some((lo, hi)),
         None => {
             let params_b = role.model.facts.n_params as f64 / 1e9;
             let moe = role.model.facts.expert_count.is_some_and(|n| n > 0);
-            env.expectations
+            settings
+                .expectations
                 .expected(params_b, &role.role.quant, moe)
                 .map(|r| (r.low_tps, r.high_tps))
         }

@@ -3,7 +3,8 @@
 //!
 //! The steps are named functions: [`prepare`] (profile, engine, machine fingerprint, model
 //! resolution; everything that can fail on bad input fails here, before any launch),
-//! [`execute::Executor`] (servers and measurements) and [`table::render`] (reporting).
+//! [`plan::plan_launches`] (cells grouped into launches), [`execute::Executor`] (servers and
+//! measurements, through the [`backend::Backend`] seam) and [`table::render`] (reporting).
 //!
 //! Words used the same way throughout `driver/`:
 //! - **role**: a profile role with its resolved model (and draft), [`resolve::ResolvedRole`].
@@ -21,9 +22,15 @@
 //!   it and differ in `slot`); with one slot the two agree.
 //! - **warm-up**: one untimed request per launch before its first cell.
 
+pub mod backend;
+pub mod baselines;
 pub mod cellrow;
 pub mod execute;
+#[cfg(test)]
+mod fake;
 pub mod guard;
+pub mod interrupt;
+pub mod launch;
 pub mod plan;
 pub mod progress;
 pub mod resolve;
@@ -38,10 +45,12 @@ use crate::guide::Expectations;
 use crate::hardware::{self, AssessOptions, Hardware};
 use crate::measure::Adaptive;
 use crate::profile::{self, Profile};
-use crate::results::{CellKey, ResultRow, ResultWriter, Status};
+use crate::results::{CellKey, ResultRow, ResultWriter, Status, SCHEMA_VERSION};
 use anyhow::Context;
-use execute::{Executor, Interrupt};
-use plan::{plan_launches, Launch, RoleCells};
+use backend::LlamaBackend;
+use execute::Executor;
+use interrupt::Interrupt;
+use plan::{plan_launches, RoleCells};
 use progress::Progress;
 use resolve::{ResolveOptions, ResolvedRole};
 use std::collections::HashSet;
@@ -117,7 +126,39 @@ pub struct RunEnv {
     pub host: String,
 }
 
+/// What the run loop needs of the run: fixed for the whole run.
+#[derive(Debug, Clone)]
+pub struct RunSettings {
+    /// Server threads.
+    pub threads: u32,
+    /// Tokens per request.
+    pub n_predict: u32,
+    /// Repetition rule.
+    pub adaptive: Adaptive,
+    /// Expected speed table (the guide's or a calibration).
+    pub expectations: Expectations,
+    /// A row with the machine, engine, harness and profile columns filled: every cell's row
+    /// starts from it.
+    pub stamp: ResultRow,
+}
+
 impl RunEnv {
+    /// The settings the run loop works with.
+    pub fn settings(&self) -> RunSettings {
+        let mut stamp = ResultRow {
+            schema_version: SCHEMA_VERSION,
+            ..ResultRow::default()
+        };
+        self.stamp(&mut stamp);
+        RunSettings {
+            threads: self.threads,
+            n_predict: self.n_predict,
+            adaptive: self.adaptive,
+            expectations: self.expectations.clone(),
+            stamp,
+        }
+    }
+
     /// Fills the machine, engine, harness and profile columns of a row.
     pub fn stamp(&self, row: &mut ResultRow) {
         let hw = &self.hardware;
@@ -195,7 +236,7 @@ pub fn run_profile(args: &RunArgs) -> anyhow::Result<RunOutcome> {
         .iter()
         .map(|r| role_cells(&env.profile, r, args.workloads.as_deref()))
         .collect();
-    let mut launches = plan_launches(&cell_sets, false);
+    let launches = plan_launches(&cell_sets, false);
     let cells = plan::cell_count(&launches);
     let progress = Progress::new(cells, args.quiet);
     let done: HashSet<CellKey> = writer.finished().clone();
@@ -205,24 +246,29 @@ pub fn run_profile(args: &RunArgs) -> anyhow::Result<RunOutcome> {
         .build()
         .context("starting the async runtime")?;
     let csv = writer.csv_path().to_path_buf();
+    let settings = env.settings();
+    let backend = LlamaBackend {
+        engine: &env.engine,
+        logs_dir: env.logs_dir.clone(),
+    };
     let (rows, n_launches) = runtime.block_on(async {
-        let watcher = spawn_ctrl_c(interrupt.clone());
+        let watcher = interrupt::spawn_ctrl_c(interrupt.clone());
         let earlier = match args.resume {
             Some(_) => crate::results::read_raw(writer.jsonl_path()).unwrap_or_default(),
             None => Vec::new(),
         };
-        let mut exec = Executor::new(&env, &roles, &mut writer, &progress, interrupt.clone());
+        let mut exec = Executor::new(
+            backend,
+            &settings,
+            &roles,
+            &mut writer,
+            &progress,
+            interrupt.clone(),
+        );
         exec.recover_baselines(&earlier);
-        let mut i = 0;
-        while i < launches.len() && !exec.interrupted() {
-            let probed_before = exec.per_request_spec_k.is_some();
-            exec.run_launch(&launches[i], &done).await?;
-            if !probed_before && exec.per_request_spec_k == Some(true) {
-                launches = replan(&cell_sets, &launches, i);
-            }
-            i += 1;
-        }
+        let result = exec.run_all(launches, &cell_sets, &done).await;
         watcher.abort();
+        result?;
         anyhow::Ok((std::mem::take(&mut exec.rows), exec.launches))
     })?;
     progress.finish();
@@ -232,29 +278,6 @@ pub fn run_profile(args: &RunArgs) -> anyhow::Result<RunOutcome> {
         cells,
         launches: n_launches,
         interrupted: interrupt.is_set(),
-    })
-}
-
-/// After the probe found per-request draft lengths, the launches not yet run are planned
-/// again so that `spec:K` cells share one server.
-fn replan(cell_sets: &[RoleCells], launches: &[Launch], done_up_to: usize) -> Vec<Launch> {
-    let mut out: Vec<Launch> = launches[..=done_up_to].to_vec();
-    let ran: Vec<&plan::Cell> = out.iter().flat_map(|l| &l.cells).collect();
-    let mut rest = plan_launches(cell_sets, true);
-    for l in &mut rest {
-        l.cells.retain(|c| !ran.contains(&c));
-    }
-    rest.retain(|l| !l.cells.is_empty());
-    out.extend(rest);
-    out
-}
-
-fn spawn_ctrl_c(interrupt: Interrupt) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("\ninterrupted: stopping the server and keeping finished cells");
-            interrupt.trigger();
-        }
     })
 }
 

@@ -121,6 +121,20 @@ pub fn plan_launches(roles: &[RoleCells], per_request_spec_k: bool) -> Vec<Launc
     launches
 }
 
+/// After the probe found per-request draft lengths, the launches after `done_up_to` are
+/// planned again so that `spec:K` cells share one server; cells already run stay out.
+pub fn replan(cell_sets: &[RoleCells], launches: &[Launch], done_up_to: usize) -> Vec<Launch> {
+    let mut out: Vec<Launch> = launches[..=done_up_to].to_vec();
+    let ran: Vec<&Cell> = out.iter().flat_map(|l| &l.cells).collect();
+    let mut rest = plan_launches(cell_sets, true);
+    for l in &mut rest {
+        l.cells.retain(|c| !ran.contains(&c));
+    }
+    rest.retain(|l| !l.cells.is_empty());
+    out.extend(rest);
+    out
+}
+
 /// Number of cells over all launches.
 pub fn cell_count(launches: &[Launch]) -> usize {
     launches.iter().map(|l| l.cells.len()).sum()

@@ -287,6 +287,15 @@ impl ResultRow {
         ResultRow {
             schema_version: SCHEMA_VERSION,
             status,
+            ..ResultRow::default()
+        }
+        .with_key(key)
+    }
+
+    /// This row with the cell key's columns of `key` (the others unchanged): a row stamped
+    /// with a run's fixed columns becomes the row of one cell.
+    pub fn with_key(self, key: &CellKey) -> ResultRow {
+        ResultRow {
             role: key.role.clone(),
             model_file: key.model_file.clone(),
             model_arch: key.model_arch.clone(),
@@ -298,7 +307,7 @@ impl ResultRow {
             parallel: key.parallel,
             ctx: key.ctx,
             threads: key.threads,
-            ..ResultRow::default()
+            ..self
         }
     }
 
