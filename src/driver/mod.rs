@@ -64,7 +64,7 @@ pub const EXIT_CELLS_FAILED: u8 = 1;
 pub const EXIT_INTERRUPTED: u8 = 130;
 
 /// Arguments of `bench run`.
-#[derive(Debug, Clone, clap::Args)]
+#[derive(Debug, Clone, PartialEq, clap::Args)]
 pub struct RunArgs {
     /// Profile name (profiles/NAME.toml or the embedded copy) or path to a profile file.
     #[arg(long)]
@@ -97,11 +97,38 @@ pub struct RunArgs {
     #[arg(long)]
     pub max_reps: Option<u32>,
     /// Seconds spent measuring memory bandwidth for the roofline.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = DEFAULT_BW_SECONDS)]
     pub bw_seconds: f64,
     /// No progress display and no per-cell lines.
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+/// `--bw-seconds` when not given.
+pub const DEFAULT_BW_SECONDS: f64 = 1.0;
+
+impl RunArgs {
+    /// `bench run --profile NAME` with every other option at its default (the models
+    /// directory from `BENCH_MODELS_DIR`, as on the command line).
+    pub fn for_profile(name: &str) -> RunArgs {
+        let models_dir = std::env::var_os("BENCH_MODELS_DIR")
+            .filter(|d| !d.is_empty())
+            .map_or_else(|| PathBuf::from("."), PathBuf::from);
+        RunArgs {
+            profile: name.to_string(),
+            models_dir,
+            synthetic: false,
+            out: None,
+            resume: None,
+            threads: None,
+            server_bin: None,
+            n_predict: None,
+            workloads: None,
+            max_reps: None,
+            bw_seconds: DEFAULT_BW_SECONDS,
+            quiet: false,
+        }
+    }
 }
 
 /// Everything fixed for the whole run; rows are stamped from it.
@@ -366,5 +393,26 @@ fn role_cells(
         modes: role.role.expanded_modes(),
         workloads: workloads.map_or_else(|| profile.run.workloads.clone(), <[_]>::to_vec),
         parallel: role.role.parallel.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: RunArgs,
+    }
+
+    #[test]
+    fn run_args_for_a_profile_are_what_the_bare_command_line_gives() {
+        let parsed = Cli::try_parse_from(["run", "--profile", "smoke"])
+            .unwrap()
+            .args;
+        assert_eq!(RunArgs::for_profile("smoke"), parsed);
+        assert_eq!(parsed.bw_seconds, 1.0);
     }
 }

@@ -271,32 +271,6 @@ pub struct SynthOverrides {
     pub seed: Option<u64>,
 }
 
-impl SynthOverrides {
-    /// The settings as `bench synth` arguments.
-    pub fn to_args(&self) -> Vec<String> {
-        let pairs: [(&str, Option<String>); 13] = [
-            ("--layers", self.layers.map(|v| v.to_string())),
-            ("--embd", self.embd.map(|v| v.to_string())),
-            ("--heads", self.heads.map(|v| v.to_string())),
-            ("--kv-heads", self.kv_heads.map(|v| v.to_string())),
-            ("--head-dim", self.head_dim.map(|v| v.to_string())),
-            ("--ff", self.ff.map(|v| v.to_string())),
-            ("--n-vocab", self.n_vocab.map(|v| v.to_string())),
-            ("--experts", self.experts.map(|v| v.to_string())),
-            ("--experts-used", self.experts_used.map(|v| v.to_string())),
-            ("--expert-ff", self.expert_ff.map(|v| v.to_string())),
-            ("--cycle-len", self.cycle_len.map(|v| v.to_string())),
-            ("--diverge", self.diverge.map(|v| v.to_string())),
-            ("--seed", self.seed.map(|v| v.to_string())),
-        ];
-        pairs
-            .into_iter()
-            .filter_map(|(flag, v)| v.map(|v| [flag.to_string(), v]))
-            .flatten()
-            .collect()
-    }
-}
-
 impl Role {
     /// Every mode the role runs: `baseline` first (the reference of every speedup), then
     /// the listed modes, then `moe:N` for each entry of `moe_experts` not already listed.

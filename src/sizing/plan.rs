@@ -91,21 +91,12 @@ fn estimate_kv_per_token(params_b: Option<f64>) -> u64 {
 
 /// Sizes one role: GGUF-exact when `models_dir/model` exists and reads, else the formula.
 /// The stand-in `bench run --synthetic` would write for a role with a `[roles.synth]`
-/// table: its options parsed exactly as `bench synth` parses them.
+/// table, validated as `bench synth` validates its options.
 fn synth_recipe(role: &Role) -> Option<synth::Recipe> {
-    #[derive(clap::Parser)]
-    struct Wrapper {
-        #[command(flatten)]
-        args: synth::SynthArgs,
-    }
     let overrides = role.synth.as_ref()?;
-    let mut argv = vec!["synth".to_string(), "--quant".into(), role.quant.clone()];
-    if let Some(preset) = &role.synthetic {
-        argv.extend(["--preset".into(), preset.clone()]);
-    }
-    argv.extend(overrides.to_args());
-    let wrapper = <Wrapper as clap::Parser>::try_parse_from(argv).ok()?;
-    wrapper.args.recipe().ok()
+    synth::SynthArgs::for_role(&role.quant, role.synthetic.as_deref(), overrides)
+        .recipe()
+        .ok()
 }
 
 /// The synthetic layout of a role: with `[roles.synth]`, the tensors of the stand-in that
