@@ -11,6 +11,7 @@ pub mod driver;
 pub mod engine;
 pub mod fetch;
 pub mod gguf;
+pub mod guide;
 pub mod hardware;
 pub mod measure;
 pub mod profile;

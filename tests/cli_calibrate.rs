@@ -5,7 +5,7 @@
 mod gen;
 
 use assert_cmd::Command;
-use tpsbench::profile::guide::Expectations;
+use tpsbench::guide::Expectations;
 
 fn fixture(name: &str) -> String {
     gen::dir().join(name).display().to_string()

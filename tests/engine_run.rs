@@ -181,9 +181,11 @@ fn engine_run_tiny_profile_measures_every_mode_losslessly() {
         String::from_utf8_lossy(&out.stderr)
     );
     let rows = read_rows(&csv);
+    let labels: Vec<String> = rows.iter().map(|r| r.mode.to_string()).collect();
     let modes: Vec<(&str, &str)> = rows
         .iter()
-        .map(|r| (r.role.as_str(), r.mode.as_str()))
+        .zip(&labels)
+        .map(|(r, label)| (r.role.as_str(), label.as_str()))
         .collect();
     assert_eq!(
         modes,

@@ -1,8 +1,9 @@
 //! A profile's `expectations` file written by `bench calibrate` replaces the guide's speed
-//! table: the calibration pipeline's real output is read by `profile::guide::Expectations`.
+//! table: the calibration pipeline's real output is read by `guide::Expectations`.
 
 use assert_cmd::Command;
-use tpsbench::profile::{self, guide::Expectations, ProfileSource};
+use tpsbench::guide::Expectations;
+use tpsbench::profile::{self, ProfileSource};
 
 #[test]
 fn a_calibration_written_by_bench_calibrate_drives_a_profiles_expected_ranges() {

@@ -2,7 +2,7 @@
 //! parses, and follows the guide's configuration tables.
 
 use std::collections::BTreeSet;
-use tpsbench::profile::{self, RoleKind, Tier};
+use tpsbench::profile::{self, Residency, RoleKind};
 
 #[test]
 fn every_profile_file_is_embedded_unchanged() {
@@ -38,10 +38,10 @@ fn production_follows_the_guide_table() {
         RoleKind::Workers,
         RoleKind::WorkerVision,
     ] {
-        assert_eq!(tier(kind), Tier::Hot, "{kind}");
+        assert_eq!(tier(kind), Residency::Hot, "{kind}");
     }
-    assert_eq!(tier(RoleKind::ArchitectGeneral), Tier::Warm);
-    assert_eq!(tier(RoleKind::Ingest), Tier::Warm);
+    assert_eq!(tier(RoleKind::ArchitectGeneral), Residency::Warm);
+    assert_eq!(tier(RoleKind::Ingest), Residency::Warm);
     assert!(p.roles.iter().all(|r| r.kind != RoleKind::ArchitectCoding));
     assert_eq!(p.role("workers").unwrap().quant, "F16");
 }

@@ -11,7 +11,7 @@ fn valid_file(dir: &Path) -> (PathBuf, String) {
     let mut writer = ResultWriter::create(&path).unwrap();
     for mode in ["baseline", "lookup"] {
         let key = CellKey {
-            mode: mode.into(),
+            mode: mode.parse().unwrap(),
             parallel: 1,
             threads: 2,
             ..CellKey::default()

@@ -17,7 +17,7 @@ fn sample_row() -> ResultRow {
         model_n_params: 7_615_616_512,
         model_quant: "Q4_K_M".into(),
         model_tensor_bytes: 4_683_071_488,
-        mode: "spec:16".into(),
+        mode: "spec:16".parse().unwrap(),
         workload: "chat".into(),
         parallel: 1,
         ctx: 4096,
@@ -115,7 +115,7 @@ fn round_trip_keeps_every_value() {
     let mut rows = vec![sample_row()];
     let mut failed = ResultRow::for_key(
         &CellKey {
-            mode: "moe:2".into(),
+            mode: "moe:2".parse().unwrap(),
             ..sample_row().key()
         },
         Status::Failed,
@@ -124,7 +124,7 @@ fn round_trip_keeps_every_value() {
     rows.push(failed);
     let mut skipped = ResultRow::for_key(
         &CellKey {
-            mode: "lookup".into(),
+            mode: "lookup".parse().unwrap(),
             ..sample_row().key()
         },
         Status::ModeNotEffective,

@@ -69,16 +69,9 @@ pub fn default_runner() -> Option<ProfileRunner> {
     Some(run_profile_with_defaults)
 }
 
-/// `bench run --profile NAME` with every other option at its default (parsed by clap, so new
-/// driver options keep their defaults here too).
+/// `bench run --profile NAME` with every other option at its default.
 fn run_profile_with_defaults(name: &str) -> anyhow::Result<PathBuf> {
-    #[derive(clap::Parser)]
-    struct Run {
-        #[command(flatten)]
-        args: crate::driver::RunArgs,
-    }
-    let run = <Run as clap::Parser>::try_parse_from(["run", "--profile", name])?;
-    let outcome = crate::driver::run_profile(&run.args)?;
+    let outcome = crate::driver::run_profile(&crate::driver::RunArgs::for_profile(name))?;
     anyhow::ensure!(
         !outcome.interrupted,
         "the run of profile {name} was interrupted"
@@ -350,7 +343,7 @@ mod tests {
             model_n_params: 100,
             model_quant: "F16".into(),
             model_tensor_bytes: 200,
-            mode: mode.into(),
+            mode: mode.parse().unwrap(),
             workload: "chat".into(),
             parallel: 1,
             ctx: 4096,

@@ -11,6 +11,7 @@ use super::load::LoadedFile;
 use super::metrics::{estimate, Metric, Source};
 use super::render::{num, ratio_text, Format, Table};
 use super::stats::{verdict, RatioCi, Verdict};
+use crate::profile::Mode;
 use crate::results::{ResultRow, Status};
 
 /// What makes two rows comparable: the model by its content (architecture, parameters,
@@ -26,7 +27,7 @@ pub struct JoinKey {
     /// Tensor bytes (bytes).
     pub tensor_bytes: u64,
     /// Mode.
-    pub mode: String,
+    pub mode: Mode,
     /// Workload.
     pub workload: String,
     /// Parallel slots.
@@ -309,7 +310,7 @@ impl Comparison {
             let mut r = vec![
                 l.role.clone(),
                 l.key.model(),
-                l.key.mode.clone(),
+                l.key.mode.to_string(),
                 l.key.workload.clone(),
                 l.key.parallel.to_string(),
                 l.key.ctx.to_string(),
@@ -401,7 +402,7 @@ mod tests {
             model_n_params: 630_000_000,
             model_quant: "Q8_0".into(),
             model_tensor_bytes: 670_000_000,
-            mode: "baseline".into(),
+            mode: "baseline".parse().unwrap(),
             workload: "chat".into(),
             parallel: 1,
             ctx: 4096,

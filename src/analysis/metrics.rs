@@ -142,7 +142,7 @@ fn decode(file: &LoadedFile, row: &ResultRow) -> Option<Estimate> {
 /// The baseline row of the same model, workload, slots, context and threads in the same file.
 pub fn baseline_of<'a>(file: &'a LoadedFile, row: &ResultRow) -> Option<&'a ResultRow> {
     file.rows.iter().find(|b| {
-        b.mode == "baseline"
+        b.mode.is_baseline()
             && b.status == Status::Ok
             && b.role == row.role
             && b.model_file == row.model_file
@@ -199,7 +199,7 @@ pub fn estimate(file: &LoadedFile, row: &ResultRow, metric: Metric) -> Option<Es
 /// Speedup over the baseline cell of the same run, from the two decode estimates; falls back
 /// to the row's own speedup column as a point value when the baseline row is absent.
 fn speedup(file: &LoadedFile, row: &ResultRow) -> Option<Estimate> {
-    if row.mode == "baseline" {
+    if row.mode.is_baseline() {
         return None;
     }
     let Some(base) = baseline_of(file, row) else {
@@ -230,7 +230,7 @@ mod tests {
         ResultRow {
             role: "r".into(),
             model_file: "m.gguf".into(),
-            mode: mode.into(),
+            mode: mode.parse().unwrap(),
             workload: "chat".into(),
             parallel: 1,
             ctx: 4096,

@@ -8,7 +8,6 @@
 pub mod calibrate;
 pub mod check;
 pub mod compare;
-pub mod guide;
 pub mod load;
 pub mod metrics;
 pub mod render;

@@ -2,10 +2,10 @@
 //! baseline (speedup, losslessness), the proof that the mode took effect, expectations and
 //! the roofline. Pure: it measures nothing and writes nothing.
 
-use super::execute::Baseline;
+use super::baselines::Baseline;
 use super::plan::Cell;
 use super::resolve::ResolvedRole;
-use super::RunEnv;
+use super::RunSettings;
 use crate::client::Prompt;
 use crate::measure::{self, CellMetrics};
 use crate::results::{CellKey, ResultRow, Status};
@@ -35,7 +35,7 @@ pub struct Measured {
 }
 
 /// The identity of a cell.
-pub fn key(env: &RunEnv, role: &ResolvedRole, cell: &Cell) -> CellKey {
+pub fn key(settings: &RunSettings, role: &ResolvedRole, cell: &Cell) -> CellKey {
     let f = &role.model.facts;
     CellKey {
         role: role.role.name.clone(),
@@ -44,17 +44,17 @@ pub fn key(env: &RunEnv, role: &ResolvedRole, cell: &Cell) -> CellKey {
         model_n_params: f.n_params,
         model_quant: role.role.quant.clone(),
         model_tensor_bytes: f.tensor_bytes,
-        mode: cell.mode_label.clone(),
+        mode: cell.mode.clone(),
         workload: cell.workload.to_string(),
         parallel: cell.parallel,
         ctx: role.role.ctx * cell.parallel,
-        threads: env.threads,
+        threads: settings.threads,
     }
 }
 
 /// The complete row of a cell.
 pub fn build(
-    env: &RunEnv,
+    settings: &RunSettings,
     role: &ResolvedRole,
     cell: &Cell,
     key: &CellKey,
@@ -65,12 +65,12 @@ pub fn build(
         CellOutcome::Measured(_) => Status::Ok,
         CellOutcome::NotMeasured(s, _) => *s,
     };
-    let mut row = ResultRow::for_key(key, status);
+    let mut row = settings.stamp.clone().with_key(key);
+    row.status = status;
     row.timestamp_utc = crate::results::utc_timestamp(std::time::SystemTime::now());
-    row.n_predict = env.n_predict;
-    env.stamp(&mut row);
+    row.n_predict = settings.n_predict;
     describe_model(&mut row, role, cell);
-    expectations(&mut row, env, role);
+    expectations(&mut row, settings, role);
     match outcome {
         CellOutcome::NotMeasured(_, reason) => row.reason = reason.clone(),
         CellOutcome::Measured(m) => fill_measured(&mut row, role, cell, m, baseline),
@@ -84,11 +84,11 @@ fn describe_model(row: &mut ResultRow, role: &ResolvedRole, cell: &Cell) {
     row.model_file_bytes = f.file_bytes;
     row.quant_mix = quant_mix(role);
     row.synthetic = role.model.synthetic;
-    row.draft_model_file = match (&role.draft, cell.parts.spec_k) {
+    row.draft_model_file = match (&role.draft, cell.mode.spec_k()) {
         (Some(d), Some(_)) => d.file_name(),
         _ => String::new(),
     };
-    let active = match cell.parts.moe_experts {
+    let active = match cell.mode.moe_n() {
         Some(n) => f.with_experts_used(n),
         None => f.clone(),
     };
@@ -107,13 +107,14 @@ fn quant_mix(role: &ResolvedRole) -> String {
         .join(";")
 }
 
-fn expectations(row: &mut ResultRow, env: &RunEnv, role: &ResolvedRole) {
+fn expectations(row: &mut ResultRow, settings: &RunSettings, role: &ResolvedRole) {
     let range = match role.role.expected_tps {
         Some((lo, hi)) => Some((lo, hi)),
         None => {
             let params_b = role.model.facts.n_params as f64 / 1e9;
             let moe = role.model.facts.expert_count.is_some_and(|n| n > 0);
-            env.expectations
+            settings
+                .expectations
                 .expected(params_b, &role.role.quant, moe)
                 .map(|r| (r.low_tps, r.high_tps))
         }
@@ -141,17 +142,17 @@ fn fill_measured(
         clear_speeds(row);
         return;
     }
-    if let Some(b) = baseline.filter(|_| !cell.parts.is_baseline()) {
+    if let Some(b) = baseline.filter(|_| !cell.mode.is_baseline()) {
         compare_with_baseline(row, cell, m, b);
     }
-    if cell.parts.is_baseline() {
+    if cell.mode.is_baseline() {
         row.reason = ground_truth_note(role, m);
     }
 }
 
 /// A speculative cell that drafted nothing did not test speculation.
 fn not_effective(cell: &Cell, m: &CellMetrics) -> Option<String> {
-    if cell.parts.is_speculative() && m.draft_n.unwrap_or(0) == 0 {
+    if cell.mode.is_speculative() && m.draft_n.unwrap_or(0) == 0 {
         return Some("the server drafted no tokens (timings carry no draft_n)".into());
     }
     None
@@ -183,7 +184,7 @@ fn compare_with_baseline(row: &mut ResultRow, cell: &Cell, m: &Measured, b: &Bas
         });
     if let Some(a) = worst {
         row.fill_agreement(&a);
-        if cell.parts.moe_experts.is_some() {
+        if cell.mode.moe_n().is_some() {
             // Expert reduction changes the output by design: agreement is a quality proxy,
             // not a losslessness check.
             row.lossless = None;

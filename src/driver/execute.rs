@@ -1,53 +1,31 @@
-//! Executes the launches of a run: one llama-server per launch, a warm-up, the cells
-//! measured on it with adaptive repetitions, and a row written (and fsynced) the moment
-//! each cell ends. A failure ends the launch, never the run; Ctrl-C ends both, after the
-//! current cell is recorded as interrupted.
+//! Executes the launches of a run: one server per launch, a warm-up, the cells measured on
+//! it with adaptive repetitions, and a row written (and fsynced) the moment each cell ends.
+//! A failure ends the launch, never the run; Ctrl-C ends both, after the current cell is
+//! recorded as interrupted.
+//!
+//! The loop talks to a [`Backend`] (the real one launches llama-server, the tests' fake
+//! answers in-process), so every branch below has a unit test without an engine. Its steps,
+//! in order: [`Executor::run_all`] (launch by launch, replanning once the per-request probe
+//! says draft lengths can share a server), [`Executor::run_launch`] (memory guard, start,
+//! measure, stop), `measure_cells` (probe, warm-up, then each cell), `repetitions` (timed
+//! batches until the stopping rule is satisfied) and `finish` (the row).
 
+use super::backend::{Backend, CpuTimes, ServerHandle};
+use super::baselines::{Baseline, BaselineKey, Baselines};
 use super::cellrow::{self, CellOutcome, Measured};
-use super::guard::{self, Fit, MemoryNeed};
-use super::modes;
-use super::plan::{Cell, Launch};
+use super::guard::{self, Fit};
+use super::interrupt::Interrupt;
+use super::launch;
+use super::plan::{self, Cell, Launch, RoleCells};
 use super::progress::Progress;
 use super::resolve::ResolvedRole;
 use super::workload;
-use super::RunEnv;
-use crate::client::{Client, CompletionRecord, CompletionRequest, Prompt};
-use crate::engine::{LaunchSpec, SpecLaunch};
+use super::RunSettings;
+use crate::client::{CompletionRecord, CompletionRequest, Prompt};
 use crate::measure::{self, RequestRaw};
-use crate::results::{RawRepetition, ResultRow, ResultWriter, Status};
-use crate::server::{self, LaunchOptions, Server};
-use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
-use tokio::sync::Notify;
-
-/// Set by Ctrl-C; checked between requests and raced against every request.
-#[derive(Debug, Default, Clone)]
-pub struct Interrupt {
-    flag: Arc<AtomicBool>,
-    notify: Arc<Notify>,
-}
-
-impl Interrupt {
-    /// Marks the run interrupted and wakes whoever waits.
-    pub fn trigger(&self) {
-        self.flag.store(true, Ordering::SeqCst);
-        self.notify.notify_waiters();
-    }
-
-    /// True once triggered.
-    pub fn is_set(&self) -> bool {
-        self.flag.load(Ordering::SeqCst)
-    }
-
-    async fn wait(&self) {
-        let notified = self.notify.notified();
-        if !self.is_set() {
-            notified.await;
-        }
-    }
-}
+use crate::results::{CellKey, RawRepetition, ResultRow, ResultWriter, Status};
+use std::collections::HashSet;
+use std::time::Instant;
 
 /// Why a cell ended without a measurement.
 #[derive(Debug)]
@@ -58,23 +36,26 @@ enum Stop {
     Failed(String),
 }
 
-/// The baseline of a (role, workload, slots) triple: what accelerated cells compare with.
-#[derive(Debug, Clone)]
-pub struct Baseline {
-    /// Server-reported decode t/s of every timed request.
-    pub decode_tps: Vec<f64>,
-    /// Generated token ids of each slot's first timed request.
-    pub tokens: Vec<Vec<u32>>,
+const INTERRUPTED: &str = "interrupted (Ctrl-C)";
+
+impl Stop {
+    fn outcome(self) -> CellOutcome {
+        match self {
+            Stop::Interrupted => CellOutcome::NotMeasured(Status::Interrupted, INTERRUPTED.into()),
+            Stop::Failed(reason) => CellOutcome::NotMeasured(Status::Failed, reason),
+        }
+    }
 }
 
-/// Runs launches and collects their rows.
-pub struct Executor<'a> {
-    env: &'a RunEnv,
+/// Runs launches through a backend and collects their rows.
+pub struct Executor<'a, B: Backend> {
+    backend: B,
+    settings: &'a RunSettings,
     roles: &'a [ResolvedRole],
     writer: &'a mut ResultWriter,
     progress: &'a Progress,
     interrupt: Interrupt,
-    baselines: HashMap<(usize, String, u32), Baseline>,
+    baselines: Baselines,
     /// Rows written by this run, in order.
     pub rows: Vec<ResultRow>,
     /// Servers launched.
@@ -85,22 +66,24 @@ pub struct Executor<'a> {
     startup_ms: (Option<f64>, Option<f64>),
 }
 
-impl<'a> Executor<'a> {
-    /// An executor writing to `writer`.
+impl<'a, B: Backend> Executor<'a, B> {
+    /// An executor launching through `backend` and writing to `writer`.
     pub fn new(
-        env: &'a RunEnv,
+        backend: B,
+        settings: &'a RunSettings,
         roles: &'a [ResolvedRole],
         writer: &'a mut ResultWriter,
         progress: &'a Progress,
         interrupt: Interrupt,
     ) -> Self {
         Executor {
-            env,
+            backend,
+            settings,
             roles,
             writer,
             progress,
             interrupt,
-            baselines: HashMap::new(),
+            baselines: Baselines::default(),
             rows: Vec::new(),
             launches: 0,
             per_request_spec_k: None,
@@ -108,23 +91,11 @@ impl<'a> Executor<'a> {
         }
     }
 
-    /// Baselines measured by an earlier, interrupted run of the same file (`--resume`), so
-    /// the cells measured now still get their speedup and losslessness.
+    /// Baselines measured by an earlier, interrupted run of the same file (`--resume`).
     pub fn recover_baselines(&mut self, raw: &[RawRepetition]) {
-        for rep in raw.iter().filter(|r| !r.warmup && r.key.mode == "baseline") {
-            let Some(role) = self.roles.iter().position(|r| r.role.name == rep.key.role) else {
-                continue;
-            };
-            let key = (role, rep.key.workload.clone(), rep.key.parallel);
-            let b = self.baselines.entry(key).or_insert_with(|| Baseline {
-                decode_tps: Vec::new(),
-                tokens: Vec::new(),
-            });
-            b.decode_tps.extend(rep.request.metrics().decode_tps_server);
-            if rep.rep == 0 {
-                b.tokens.push(rep.request.token_ids.clone());
-            }
-        }
+        let roles = self.roles;
+        self.baselines
+            .recover(raw, |name| roles.iter().position(|r| r.role.name == name));
     }
 
     /// True once Ctrl-C was pressed.
@@ -132,11 +103,32 @@ impl<'a> Executor<'a> {
         self.interrupt.is_set()
     }
 
+    /// Runs `launches` in order, skipping cells `done` holds. When the first speculative
+    /// server shows that draft lengths are honoured per request, the launches not yet run
+    /// are planned again from `cell_sets` so that `spec:K` cells share a server.
+    pub async fn run_all(
+        &mut self,
+        mut launches: Vec<Launch>,
+        cell_sets: &[RoleCells],
+        done: &HashSet<CellKey>,
+    ) -> anyhow::Result<()> {
+        let mut i = 0;
+        while i < launches.len() && !self.interrupted() {
+            let probed_before = self.per_request_spec_k.is_some();
+            self.run_launch(&launches[i], done).await?;
+            if !probed_before && self.per_request_spec_k == Some(true) {
+                launches = plan::replan(cell_sets, &launches, i);
+            }
+            i += 1;
+        }
+        Ok(())
+    }
+
     /// Measures the cells of one launch that `done` does not hold yet.
     pub async fn run_launch(
         &mut self,
         launch: &Launch,
-        done: &HashSet<crate::results::CellKey>,
+        done: &HashSet<CellKey>,
     ) -> anyhow::Result<()> {
         let role = &self.roles[launch.role];
         let cells: Vec<&Cell> = launch
@@ -148,73 +140,77 @@ impl<'a> Executor<'a> {
             return Ok(());
         }
         if let Fit::Skip(reason) = self.memory_fit(role, launch) {
-            for cell in cells {
-                self.finish(
-                    role,
-                    cell,
-                    CellOutcome::NotMeasured(Status::Skipped, reason.clone()),
-                )?;
-            }
-            return Ok(());
+            let outcome = || CellOutcome::NotMeasured(Status::Skipped, reason.clone());
+            return self.finish_all(role, &cells, outcome);
         }
-        self.progress.phase(format!(
-            "{}: launching {}",
-            role.role.name,
-            launch_label(launch)
-        ));
-        self.startup_ms = (None, None);
-        let server = match self.launch(role, launch) {
-            Ok(s) => {
-                let ms = |d: Duration| d.as_secs_f64() * 1e3;
-                self.startup_ms = (Some(ms(s.launch_to_ready())), s.load_time().map(ms));
-                s
-            }
+        let server = match self.start(role, launch) {
+            Ok(server) => server,
             Err(reason) => {
-                for cell in cells {
-                    self.finish(
-                        role,
-                        cell,
-                        CellOutcome::NotMeasured(Status::Failed, reason.clone()),
-                    )?;
-                }
-                return Ok(());
+                let outcome = || CellOutcome::NotMeasured(Status::Failed, reason.clone());
+                return self.finish_all(role, &cells, outcome);
             }
         };
         let result = self.measure_cells(&server, role, launch, &cells).await;
         self.progress
             .phase(format!("{}: stopping server", role.role.name));
-        let _ = server.stop();
+        server.stop();
         result
+    }
+
+    fn memory_fit(&self, role: &ResolvedRole, launch: &Launch) -> Fit {
+        let need = launch::memory_need(role, &launch.key);
+        match self.backend.memory() {
+            Ok((available, total)) => guard::check(&need, available, total),
+            Err(reason) => Fit::Skip(reason),
+        }
+    }
+
+    fn start(&mut self, role: &ResolvedRole, launch: &Launch) -> Result<B::Server, String> {
+        self.progress.phase(format!(
+            "{}: launching {}",
+            role.role.name,
+            launch.key.label()
+        ));
+        self.startup_ms = (None, None);
+        let spec = launch::launch_spec(self.settings.threads, role, &launch.key);
+        self.launches += 1;
+        let log_name = launch::log_name(self.launches, &role.role.name, &launch.key);
+        let bytes =
+            role.model.facts.tensor_bytes + role.draft.as_ref().map_or(0, |d| d.facts.tensor_bytes);
+        let server = self.backend.launch(&spec, &log_name, bytes)?;
+        self.startup_ms = server.startup_ms();
+        Ok(server)
     }
 
     async fn measure_cells(
         &mut self,
-        server: &Server,
+        server: &B::Server,
         role: &ResolvedRole,
         launch: &Launch,
         cells: &[&Cell],
     ) -> anyhow::Result<()> {
-        let client = Client::new(&server.base_url()).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let moe_check = launch.key.moe_experts.map(|n| moe_effective(server, n));
-        if launch.key.draft && self.per_request_spec_k.is_none() {
-            self.per_request_spec_k = Some(
-                self.probe_per_request(server, &client, role, cells[0])
-                    .await,
-            );
+        let moe_check = launch
+            .key
+            .mode
+            .moe_n()
+            .map(|n| moe_effective(&server.log_text(), n));
+        if launch.key.mode.spec_k().is_some() && self.per_request_spec_k.is_none() {
+            self.per_request_spec_k = Some(self.probe_per_request(server, role, cells[0]).await);
         }
-        let warmup = self.warm_up(server, &client, role, cells[0]).await;
+        let warmup = self.warm_up(server, role, cells[0]).await;
         for (i, cell) in cells.iter().enumerate() {
             let outcome = match &warmup {
-                Err(Stop::Failed(reason)) => {
-                    CellOutcome::NotMeasured(Status::Failed, reason.clone())
-                }
-                Err(Stop::Interrupted) => {
-                    CellOutcome::NotMeasured(Status::Interrupted, "interrupted (Ctrl-C)".into())
-                }
-                Ok(()) => {
-                    self.measure_one(server, &client, role, cell, moe_check.as_ref())
-                        .await
-                }
+                Err(Stop::Failed(reason)) => Stop::Failed(reason.clone()).outcome(),
+                Err(Stop::Interrupted) => Stop::Interrupted.outcome(),
+                Ok(()) => match &moe_check {
+                    Some(Err(why)) => {
+                        CellOutcome::NotMeasured(Status::ModeNotEffective, why.clone())
+                    }
+                    _ => match self.repetitions(server, role, cell).await {
+                        Ok(measured) => CellOutcome::Measured(Box::new(measured)),
+                        Err(stop) => stop.outcome(),
+                    },
+                },
             };
             let fatal = matches!(
                 outcome,
@@ -222,89 +218,59 @@ impl<'a> Executor<'a> {
             );
             self.finish(role, cell, outcome)?;
             if fatal {
-                let status = if self.interrupted() {
-                    Status::Interrupted
-                } else {
-                    Status::Failed
-                };
-                for rest in &cells[i + 1..] {
-                    let why = if status == Status::Interrupted {
-                        "interrupted (Ctrl-C)"
-                    } else {
-                        "not run: the server of this launch failed"
-                    };
-                    self.finish(role, rest, CellOutcome::NotMeasured(status, why.into()))?;
-                }
-                break;
+                return self.abandon(role, &cells[i + 1..]);
             }
         }
         Ok(())
     }
 
-    async fn measure_one(
-        &mut self,
-        server: &Server,
-        client: &Client,
-        role: &ResolvedRole,
-        cell: &Cell,
-        moe_check: Option<&Result<(), String>>,
-    ) -> CellOutcome {
-        if let Some(Err(why)) = moe_check {
-            return CellOutcome::NotMeasured(Status::ModeNotEffective, why.clone());
-        }
-        match self.repetitions(server, client, role, cell).await {
-            Ok(measured) => CellOutcome::Measured(Box::new(measured)),
-            Err(Stop::Interrupted) => {
-                CellOutcome::NotMeasured(Status::Interrupted, "interrupted (Ctrl-C)".into())
-            }
-            Err(Stop::Failed(reason)) => CellOutcome::NotMeasured(Status::Failed, reason),
-        }
+    /// Records the cells a failed or interrupted launch did not reach.
+    fn abandon(&mut self, role: &ResolvedRole, rest: &[&Cell]) -> anyhow::Result<()> {
+        let (status, why) = if self.interrupted() {
+            (Status::Interrupted, INTERRUPTED)
+        } else {
+            (Status::Failed, "not run: the server of this launch failed")
+        };
+        self.finish_all(role, rest, || CellOutcome::NotMeasured(status, why.into()))
     }
 
-    /// Timed repetitions until the adaptive rule is satisfied.
+    /// Timed batches until the adaptive rule is satisfied.
     async fn repetitions(
         &mut self,
-        server: &Server,
-        client: &Client,
+        server: &B::Server,
         role: &ResolvedRole,
         cell: &Cell,
     ) -> Result<Measured, Stop> {
         let req = self.request(role, cell);
         let key = self.key(role, cell);
-        let cpu_start = cpu_times(server);
+        let cpu_start = server.cpu_times();
         let started = Instant::now();
         let mut requests: Vec<RequestRaw> = Vec::new();
         let mut aggregate: Vec<f64> = Vec::new();
         let mut first_tokens: Vec<Vec<u32>> = Vec::new();
         // Kept as the requests arrive, so the stopping rule costs nothing between them.
         let mut decode_so_far: Vec<f64> = Vec::new();
-        let mut rep = 0u32;
-        loop {
-            if rep > 0
-                && !self
-                    .env
-                    .adaptive
-                    .should_continue(&decode_so_far, started.elapsed())
-            {
-                break;
-            }
+        let adaptive = &self.settings.adaptive;
+        let mut batch = 0u32;
+        while batch == 0 || adaptive.should_continue(&decode_so_far, started.elapsed()) {
             self.progress.phase(format!(
-                "{} {} {} np={}: repetition {} of at most {}{}",
+                "{} {} {} np={}: batch {}, {} of at most {} repetitions done{}",
                 role.role.name,
-                cell.mode_label,
+                cell.mode,
                 cell.workload,
                 cell.parallel,
-                rep + 1,
-                self.env.adaptive.max_reps,
+                batch + 1,
+                decode_so_far.len(),
+                adaptive.max_reps,
                 decode_so_far
                     .last()
                     .map_or(String::new(), |t| format!(", last {t:.1} t/s"))
             ));
             let batch_start = Instant::now();
-            let records = self.batch(server, client, &req, cell.parallel).await?;
+            let records = self.batch(server, &req, cell.parallel).await?;
             let wall = batch_start.elapsed();
             let raws: Vec<RequestRaw> = records.iter().map(CompletionRecord::to_raw).collect();
-            if rep == 0 {
+            if batch == 0 {
                 first_tokens = raws.iter().map(|r| r.token_ids.clone()).collect();
             }
             if cell.parallel > 1 {
@@ -312,70 +278,60 @@ impl<'a> Executor<'a> {
             }
             for (slot, raw) in raws.into_iter().enumerate() {
                 decode_so_far.extend(raw.metrics().decode_tps_server);
-                let mut line = RawRepetition::new(&key, rep, false, raw);
+                let mut line = RawRepetition::new(&key, batch, false, raw);
                 line.slot = slot as u32;
                 line.batch_wall_ns = Some(wall.as_nanos() as u64);
-                self.writer
-                    .push_raw(&line)
-                    .map_err(|e| Stop::Failed(format!("writing raw repetitions: {e}")))?;
+                self.push_raw(&line)?;
                 requests.push(line.request);
             }
-            rep += 1;
+            batch += 1;
         }
-        let client_cpu_pct = cpu_share(cpu_start, cpu_times(server));
         Ok(Measured {
             metrics: measure::cell_metrics(&requests),
             aggregate,
             first_tokens,
-            client_cpu_pct,
+            client_cpu_pct: cpu_share(cpu_start, server.cpu_times()),
             prompt: req.prompt.clone(),
         })
     }
 
-    /// `parallel` identical requests at once, raced against a server crash and Ctrl-C.
+    fn push_raw(&mut self, line: &RawRepetition) -> Result<(), Stop> {
+        self.writer
+            .push_raw(line)
+            .map_err(|e| Stop::Failed(format!("writing raw repetitions: {e}")))
+    }
+
+    /// `parallel` identical requests at once, raced against Ctrl-C (the backend races them
+    /// against a server crash).
     async fn batch(
         &self,
-        server: &Server,
-        client: &Client,
+        server: &B::Server,
         req: &CompletionRequest,
         parallel: u32,
     ) -> Result<Vec<CompletionRecord>, Stop> {
         if self.interrupted() {
             return Err(Stop::Interrupted);
         }
-        server
-            .check()
-            .map_err(|e| Stop::Failed(server_failure(server, &e.to_string())))?;
-        let mut watch = server.exit_watch();
-        let all = futures_util::future::join_all((0..parallel).map(|_| client.complete(req)));
         tokio::select! {
             biased;
             _ = self.interrupt.wait() => Err(Stop::Interrupted),
-            e = watch.exited() => Err(Stop::Failed(server_failure(server, &format!("{e}{}", e.engine_advice(&self.env.engine))))),
-            results = all => results
-                .into_iter()
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| Stop::Failed(server_failure(server, &format!("request failed: {}", error_chain(&e))))),
+            result = server.batch(req, parallel) => result.map_err(Stop::Failed),
         }
     }
 
     /// One untimed request per launch, so the timed ones find warm caches.
     async fn warm_up(
         &mut self,
-        server: &Server,
-        client: &Client,
+        server: &B::Server,
         role: &ResolvedRole,
         cell: &Cell,
     ) -> Result<(), Stop> {
         self.progress.phase(format!("{}: warm-up", role.role.name));
         let req = self.request(role, cell);
-        let records = self.batch(server, client, &req, 1).await?;
+        let records = self.batch(server, &req, 1).await?;
         let key = self.key(role, cell);
         for rec in &records {
-            let line = RawRepetition::new(&key, 0, true, rec.to_raw());
-            self.writer
-                .push_raw(&line)
-                .map_err(|e| Stop::Failed(format!("writing raw repetitions: {e}")))?;
+            self.push_raw(&RawRepetition::new(&key, 0, true, rec.to_raw()))?;
         }
         Ok(())
     }
@@ -384,8 +340,7 @@ impl<'a> Executor<'a> {
     /// different draft lengths on a speculative server: equal drafted counts mean no.
     async fn probe_per_request(
         &self,
-        server: &Server,
-        client: &Client,
+        server: &B::Server,
         role: &ResolvedRole,
         cell: &Cell,
     ) -> bool {
@@ -395,7 +350,7 @@ impl<'a> Executor<'a> {
             req.n_predict = req.n_predict.min(64);
             req.extra.insert("speculative.n_max".into(), n_max.into());
             req.extra.insert("speculative.n_min".into(), 0.into());
-            match self.batch(server, client, &req, 1).await {
+            match self.batch(server, &req, 1).await {
                 Ok(r) => drafted.push(r[0].timings.draft_n.unwrap_or(0)),
                 Err(_) => return false,
             }
@@ -418,84 +373,24 @@ impl<'a> Executor<'a> {
             }
             _ => Prompt::Text(workload::text_prompt(cell.workload)),
         };
-        let mut req = CompletionRequest::new(prompt, self.env.n_predict);
+        let mut req = CompletionRequest::new(prompt, self.settings.n_predict);
         if self.per_request_spec_k == Some(true) {
-            if let Some(k) = cell.parts.spec_k {
+            if let Some(k) = cell.mode.spec_k() {
                 req.extra.insert("speculative.n_max".into(), k.into());
             }
         }
         req
     }
 
-    fn launch(&mut self, role: &ResolvedRole, launch: &Launch) -> Result<Server, String> {
-        let spec = self.launch_spec(role, launch);
-        self.launches += 1;
-        let log = self.env.logs_dir.join(format!(
-            "launch-{:03}-{}-{}.log",
-            self.launches,
-            sanitize(&role.role.name),
-            sanitize(&launch_label(launch))
-        ));
-        let bytes =
-            role.model.facts.tensor_bytes + role.draft.as_ref().map_or(0, |d| d.facts.tensor_bytes);
-        let opts = LaunchOptions::new(&log, server::startup_timeout_for(bytes));
-        Server::launch_engine(&self.env.engine, &spec, &opts)
-            .map_err(|e| format!("launch failed: {e}{}", e.engine_advice(&self.env.engine)))
-    }
-
-    fn launch_spec(&self, role: &ResolvedRole, launch: &Launch) -> LaunchSpec {
-        let mut spec = LaunchSpec::new(&role.model.path);
-        spec.threads = self.env.threads;
-        spec.parallel = launch.key.parallel;
-        // llama-server splits -c over its slots; give every slot the role's context.
-        spec.ctx = role.role.ctx * launch.key.parallel;
-        let parts = super::plan::ModeParts {
-            spec_k: launch
-                .key
-                .spec_k
-                .or(if launch.key.draft { Some(16) } else { None }),
-            lookup: launch.key.lookup.clone(),
-            moe_experts: launch.key.moe_experts,
-        };
-        let types = modes::spec_types(&parts);
-        if launch.key.draft {
-            spec.draft = role.draft.as_ref().map(|d| d.path.clone());
-        }
-        if !types.is_empty() {
-            spec.spec = Some(SpecLaunch {
-                types,
-                draft_n_max: if launch.key.draft { parts.spec_k } else { None },
-            });
-        }
-        if let Some(n) = launch.key.moe_experts {
-            spec.moe_experts_used =
-                Some((role.model.facts.architecture.clone().unwrap_or_default(), n));
-            // The log shows n_expert_used only at debug verbosity: the evidence that the
-            // override took effect.
-            spec.verbose = true;
-        }
-        spec
-    }
-
-    fn memory_fit(&self, role: &ResolvedRole, launch: &Launch) -> Fit {
-        let facts = &role.model.facts;
-        let slots_ctx = u64::from(role.role.ctx) * u64::from(launch.key.parallel);
-        let kv = facts.kv_bytes_per_token(crate::gguf::GgmlType::F16) * slots_ctx;
-        let draft = role.draft.as_ref().filter(|_| launch.key.draft);
-        let draft_kv = draft.map_or(0, |d| {
-            d.facts.kv_bytes_per_token(crate::gguf::GgmlType::F16) * slots_ctx
-        });
-        let need = MemoryNeed {
-            model_bytes: facts.tensor_bytes,
-            draft_bytes: draft.map_or(0, |d| d.facts.tensor_bytes),
-            kv_bytes: kv + draft_kv,
-        };
-        match crate::hardware::memory::read_meminfo() {
-            Ok(mem) => guard::check(&need, mem.available_bytes, mem.total_bytes),
-            Err(e) => Fit::Skip(format!(
-                "cannot read /proc/meminfo for the memory guard: {e}"
-            )),
-        }
+    fn finish_all(
+        &mut self,
+        role: &ResolvedRole,
+        cells: &[&Cell],
+        outcome: impl Fn() -> CellOutcome,
+    ) -> anyhow::Result<()> {
+        cells
+            .iter()
+            .try_for_each(|cell| self.finish(role, cell, outcome()))
     }
 
     /// Writes the row of a finished cell and remembers baselines.
@@ -505,27 +400,21 @@ impl<'a> Executor<'a> {
         cell: &Cell,
         outcome: CellOutcome,
     ) -> anyhow::Result<()> {
-        let baseline_key = (cell.role, cell.workload.to_string(), cell.parallel);
+        let baseline_key = BaselineKey {
+            role: cell.role,
+            workload: cell.workload.to_string(),
+            parallel: cell.parallel,
+        };
         let baseline = self.baselines.get(&baseline_key);
-        let mut row = cellrow::build(
-            self.env,
-            role,
-            cell,
-            &self.key(role, cell),
-            &outcome,
-            baseline,
-        );
+        let key = self.key(role, cell);
+        let mut row = cellrow::build(self.settings, role, cell, &key, &outcome, baseline);
         (row.launch_to_ready_ms, row.server_load_ms) = self.startup_ms;
-        if cell.parts.is_baseline() {
-            if let CellOutcome::Measured(m) = &outcome {
-                self.baselines.insert(
-                    baseline_key,
-                    Baseline {
-                        decode_tps: m.metrics.decode_tps.clone(),
-                        tokens: m.first_tokens.clone(),
-                    },
-                );
-            }
+        if let (true, CellOutcome::Measured(m)) = (cell.mode.is_baseline(), &outcome) {
+            let measured = Baseline {
+                decode_tps: m.metrics.decode_tps.clone(),
+                tokens: m.first_tokens.clone(),
+            };
+            self.baselines.insert(baseline_key, measured);
         }
         self.writer
             .push(&row)
@@ -535,49 +424,13 @@ impl<'a> Executor<'a> {
         Ok(())
     }
 
-    fn key(&self, role: &ResolvedRole, cell: &Cell) -> crate::results::CellKey {
-        cellrow::key(self.env, role, cell)
+    fn key(&self, role: &ResolvedRole, cell: &Cell) -> CellKey {
+        cellrow::key(self.settings, role, cell)
     }
-}
-
-/// `spec:16+lookup np=2`-style label of a launch, for logs and progress.
-pub fn launch_label(launch: &Launch) -> String {
-    let mut parts = Vec::new();
-    if launch.key.draft {
-        parts.push(
-            launch
-                .key
-                .spec_k
-                .map_or("spec".to_string(), |k| format!("spec:{k}")),
-        );
-    }
-    if let Some(l) = &launch.key.lookup {
-        parts.push(format!("lookup:{l}"));
-    }
-    if let Some(n) = launch.key.moe_experts {
-        parts.push(format!("moe:{n}"));
-    }
-    if parts.is_empty() {
-        parts.push("baseline".into());
-    }
-    format!("{} np={}", parts.join("+"), launch.key.parallel)
-}
-
-fn sanitize(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
 }
 
 /// The server log must report the overridden expert count (`print_info: n_expert_used = N`).
-fn moe_effective(server: &Server, n: u32) -> Result<(), String> {
-    let log = std::fs::read_to_string(server.log_path()).unwrap_or_default();
+fn moe_effective(log: &str, n: u32) -> Result<(), String> {
     let seen: Vec<u32> = log
         .lines()
         .filter_map(|l| l.split("n_expert_used").nth(1))
@@ -598,37 +451,13 @@ fn moe_effective(server: &Server, n: u32) -> Result<(), String> {
     }
 }
 
-/// An error with its sources, `outer: inner: innermost`.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(&format!(": {s}"));
-        source = s.source();
-    }
-    out
-}
-
-fn server_failure(server: &Server, what: &str) -> String {
-    format!(
-        "{what}\n--- tail of {} ---\n{}",
-        server.log_path().display(),
-        server.log_tail(20)
-    )
-}
-
-type CpuTimes = Option<(Duration, Duration)>;
-
-fn cpu_times(server: &Server) -> CpuTimes {
-    Some((
-        server::cpu::self_cpu_time().ok()?,
-        server::cpu::process_cpu_time(server.pid()).ok()?,
-    ))
-}
-
 /// Harness CPU time as a percentage of the server's over the same interval.
 fn cpu_share(start: CpuTimes, end: CpuTimes) -> Option<f64> {
     let ((h0, s0), (h1, s1)) = (start?, end?);
     let server = s1.checked_sub(s0)?.as_secs_f64();
     (server > 0.0).then(|| h1.saturating_sub(h0).as_secs_f64() / server * 100.0)
 }
+
+#[cfg(test)]
+#[path = "execute_tests.rs"]
+mod tests;

@@ -42,7 +42,7 @@ pub enum Fit {
 /// Checks a launch against the memory available now, less the guide's safety buffer
 /// (15% of total RAM, "Budget Calculator").
 pub fn check(need: &MemoryNeed, mem_available_bytes: u64, mem_total_bytes: u64) -> Fit {
-    let buffer = (mem_total_bytes as f64 * 0.15/* TODO guide */) as u64;
+    let buffer = crate::guide::budget::safety_buffer_bytes(mem_total_bytes);
     let has = mem_available_bytes.saturating_sub(buffer);
     let needs = need.total_bytes();
     if needs <= has {

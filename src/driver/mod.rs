@@ -3,12 +3,34 @@
 //!
 //! The steps are named functions: [`prepare`] (profile, engine, machine fingerprint, model
 //! resolution; everything that can fail on bad input fails here, before any launch),
-//! [`execute::Executor`] (servers and measurements) and [`table::render`] (reporting).
+//! [`plan::plan_launches`] (cells grouped into launches), [`execute::Executor`] (servers and
+//! measurements, through the [`backend::Backend`] seam) and [`table::render`] (reporting).
+//!
+//! Words used the same way throughout `driver/`:
+//! - **role**: a profile role with its resolved model (and draft), [`resolve::ResolvedRole`].
+//! - **cell**: one measured combination of a role's model, a mode, a workload and a slot
+//!   count ([`plan::Cell`]); one row of the results CSV.
+//! - **launch**: one llama-server process and the cells measured on it, grouped by the part
+//!   of the mode the server fixes at start ([`plan::Launch`], [`plan::LaunchKey`]).
+//! - **request**: one `/completion` call; the stopping rule counts requests, and the row's
+//!   `n_reps` is the number of timed requests.
+//! - **batch**: the `parallel` identical requests sent at once, one per slot; a cell runs
+//!   batches until the stopping rule has enough requests.
+//! - **repetition**: one timed request, as the stopping rule (`min_repetitions`,
+//!   `max_repetitions` of the profile) and the row's `n_reps` count them. The JSONL's `rep`
+//!   field is older than this word list and numbers batches (the requests of one batch share
+//!   it and differ in `slot`); with one slot the two agree.
+//! - **warm-up**: one untimed request per launch before its first cell.
 
+pub mod backend;
+pub mod baselines;
 pub mod cellrow;
 pub mod execute;
+#[cfg(test)]
+mod fake;
 pub mod guard;
-pub mod modes;
+pub mod interrupt;
+pub mod launch;
 pub mod plan;
 pub mod progress;
 pub mod resolve;
@@ -19,13 +41,16 @@ pub mod workload;
 pub use validate::{validate_command, ValidateArgs};
 
 use crate::engine::{self, Engine, EngineOptions};
+use crate::guide::Expectations;
 use crate::hardware::{self, AssessOptions, Hardware};
 use crate::measure::Adaptive;
-use crate::profile::{self, guide::Expectations, Profile};
-use crate::results::{CellKey, ResultRow, ResultWriter, Status};
+use crate::profile::{self, Profile};
+use crate::results::{CellKey, ResultRow, ResultWriter, Status, SCHEMA_VERSION};
 use anyhow::Context;
-use execute::{Executor, Interrupt};
-use plan::{plan_launches, Launch, RoleCells};
+use backend::LlamaBackend;
+use execute::Executor;
+use interrupt::Interrupt;
+use plan::{plan_launches, RoleCells};
 use progress::Progress;
 use resolve::{ResolveOptions, ResolvedRole};
 use std::collections::HashSet;
@@ -39,7 +64,7 @@ pub const EXIT_CELLS_FAILED: u8 = 1;
 pub const EXIT_INTERRUPTED: u8 = 130;
 
 /// Arguments of `bench run`.
-#[derive(Debug, Clone, clap::Args)]
+#[derive(Debug, Clone, PartialEq, clap::Args)]
 pub struct RunArgs {
     /// Profile name (profiles/NAME.toml or the embedded copy) or path to a profile file.
     #[arg(long)]
@@ -75,11 +100,39 @@ pub struct RunArgs {
     #[arg(long)]
     pub max_reps: Option<u32>,
     /// Seconds spent measuring memory bandwidth for the roofline.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = DEFAULT_BW_SECONDS)]
     pub bw_seconds: f64,
     /// No progress display and no per-cell lines.
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+/// `--bw-seconds` when not given.
+pub const DEFAULT_BW_SECONDS: f64 = 1.0;
+
+impl RunArgs {
+    /// `bench run --profile NAME` with every other option at its default (the models
+    /// directory from `BENCH_MODELS_DIR`, as on the command line).
+    pub fn for_profile(name: &str) -> RunArgs {
+        let models_dir = std::env::var_os("BENCH_MODELS_DIR")
+            .filter(|d| !d.is_empty())
+            .map_or_else(|| PathBuf::from("."), PathBuf::from);
+        RunArgs {
+            profile: name.to_string(),
+            models_dir,
+            synthetic: false,
+            out: None,
+            resume: None,
+            threads: None,
+            server_bin: None,
+            skip_self_test: false,
+            n_predict: None,
+            workloads: None,
+            max_reps: None,
+            bw_seconds: DEFAULT_BW_SECONDS,
+            quiet: false,
+        }
+    }
 }
 
 /// Everything fixed for the whole run; rows are stamped from it.
@@ -104,7 +157,39 @@ pub struct RunEnv {
     pub host: String,
 }
 
+/// What the run loop needs of the run: fixed for the whole run.
+#[derive(Debug, Clone)]
+pub struct RunSettings {
+    /// Server threads.
+    pub threads: u32,
+    /// Tokens per request.
+    pub n_predict: u32,
+    /// Repetition rule.
+    pub adaptive: Adaptive,
+    /// Expected speed table (the guide's or a calibration).
+    pub expectations: Expectations,
+    /// A row with the machine, engine, harness and profile columns filled: every cell's row
+    /// starts from it.
+    pub stamp: ResultRow,
+}
+
 impl RunEnv {
+    /// The settings the run loop works with.
+    pub fn settings(&self) -> RunSettings {
+        let mut stamp = ResultRow {
+            schema_version: SCHEMA_VERSION,
+            ..ResultRow::default()
+        };
+        self.stamp(&mut stamp);
+        RunSettings {
+            threads: self.threads,
+            n_predict: self.n_predict,
+            adaptive: self.adaptive,
+            expectations: self.expectations.clone(),
+            stamp,
+        }
+    }
+
     /// Fills the machine, engine, harness and profile columns of a row.
     pub fn stamp(&self, row: &mut ResultRow) {
         let hw = &self.hardware;
@@ -185,7 +270,7 @@ pub fn run_profile(args: &RunArgs) -> anyhow::Result<RunOutcome> {
         .iter()
         .map(|r| role_cells(&env.profile, r, args.workloads.as_deref()))
         .collect();
-    let mut launches = plan_launches(&cell_sets, false);
+    let launches = plan_launches(&cell_sets, false);
     let cells = plan::cell_count(&launches);
     let progress = Progress::new(cells, args.quiet);
     let done: HashSet<CellKey> = writer.finished().clone();
@@ -195,24 +280,29 @@ pub fn run_profile(args: &RunArgs) -> anyhow::Result<RunOutcome> {
         .build()
         .context("starting the async runtime")?;
     let csv = writer.csv_path().to_path_buf();
+    let settings = env.settings();
+    let backend = LlamaBackend {
+        engine: &env.engine,
+        logs_dir: env.logs_dir.clone(),
+    };
     let (rows, n_launches) = runtime.block_on(async {
-        let watcher = spawn_ctrl_c(interrupt.clone());
+        let watcher = interrupt::spawn_ctrl_c(interrupt.clone());
         let earlier = match args.resume {
             Some(_) => crate::results::read_raw(writer.jsonl_path()).unwrap_or_default(),
             None => Vec::new(),
         };
-        let mut exec = Executor::new(&env, &roles, &mut writer, &progress, interrupt.clone());
+        let mut exec = Executor::new(
+            backend,
+            &settings,
+            &roles,
+            &mut writer,
+            &progress,
+            interrupt.clone(),
+        );
         exec.recover_baselines(&earlier);
-        let mut i = 0;
-        while i < launches.len() && !exec.interrupted() {
-            let probed_before = exec.per_request_spec_k.is_some();
-            exec.run_launch(&launches[i], &done).await?;
-            if !probed_before && exec.per_request_spec_k == Some(true) {
-                launches = replan(&cell_sets, &launches, i);
-            }
-            i += 1;
-        }
+        let result = exec.run_all(launches, &cell_sets, &done).await;
         watcher.abort();
+        result?;
         anyhow::Ok((std::mem::take(&mut exec.rows), exec.launches))
     })?;
     progress.finish();
@@ -222,29 +312,6 @@ pub fn run_profile(args: &RunArgs) -> anyhow::Result<RunOutcome> {
         cells,
         launches: n_launches,
         interrupted: interrupt.is_set(),
-    })
-}
-
-/// After the probe found per-request draft lengths, the launches not yet run are planned
-/// again so that `spec:K` cells share one server.
-fn replan(cell_sets: &[RoleCells], launches: &[Launch], done_up_to: usize) -> Vec<Launch> {
-    let mut out: Vec<Launch> = launches[..=done_up_to].to_vec();
-    let ran: Vec<&plan::Cell> = out.iter().flat_map(|l| &l.cells).collect();
-    let mut rest = plan_launches(cell_sets, true);
-    for l in &mut rest {
-        l.cells.retain(|c| !ran.contains(&c));
-    }
-    rest.retain(|l| !l.cells.is_empty());
-    out.extend(rest);
-    out
-}
-
-fn spawn_ctrl_c(interrupt: Interrupt) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("\ninterrupted: stopping the server and keeping finished cells");
-            interrupt.trigger();
-        }
     })
 }
 
@@ -334,13 +401,29 @@ fn role_cells(
     workloads: Option<&[workload::Workload]>,
 ) -> RoleCells {
     RoleCells {
-        modes: role
-            .role
-            .expanded_modes()
-            .iter()
-            .map(|m| (m.to_string(), modes::parts(m)))
-            .collect(),
+        modes: role.role.expanded_modes(),
         workloads: workloads.map_or_else(|| profile.run.workloads.clone(), <[_]>::to_vec),
         parallel: role.role.parallel.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: RunArgs,
+    }
+
+    #[test]
+    fn run_args_for_a_profile_are_what_the_bare_command_line_gives() {
+        let parsed = Cli::try_parse_from(["run", "--profile", "smoke"])
+            .unwrap()
+            .args;
+        assert_eq!(RunArgs::for_profile("smoke"), parsed);
+        assert_eq!(parsed.bw_seconds, 1.0);
     }
 }

@@ -7,43 +7,50 @@
 //! server honours `speculative.n_max` per request, they share one.
 
 use super::workload::Workload;
+use crate::profile::Mode;
 
-/// The acceleration settings of one mode, whatever combination it came from.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ModeParts {
-    /// Drafted tokens per step with the role's draft model (`spec:K`).
-    pub spec_k: Option<u32>,
-    /// N-gram speculation type (`lookup[:TYPE]`).
-    pub lookup: Option<String>,
-    /// Experts used per token (`moe:N`).
-    pub moe_experts: Option<u32>,
-}
+/// The draft length a speculative server is launched with when requests set their own
+/// (`speculative.n_max` per request, where the engine honours it).
+pub const PER_REQUEST_DRAFT_N_MAX: u32 = 16;
 
-impl ModeParts {
-    /// True for the plain baseline mode.
-    pub fn is_baseline(&self) -> bool {
-        *self == ModeParts::default()
-    }
-
-    /// True when the mode drafts tokens (draft model or n-gram lookup).
-    pub fn is_speculative(&self) -> bool {
-        self.spec_k.is_some() || self.lookup.is_some()
-    }
-}
-
-/// What distinguishes one server launch from another for the same role.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// What distinguishes one server launch from another for the same role: the part of the
+/// cells' mode the server fixes at launch, and its slots.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct LaunchKey {
-    /// Draft length when it is a launch option; `None` also when no draft model is used.
-    pub spec_k: Option<u32>,
-    /// Whether the draft model is loaded at all.
-    pub draft: bool,
-    /// N-gram speculation type.
-    pub lookup: Option<String>,
-    /// Experts used per token.
-    pub moe_experts: Option<u32>,
+    /// The mode the server is launched with, in launch order (draft, lookup with its type,
+    /// experts); a per-request draft length is launched at [`PER_REQUEST_DRAFT_N_MAX`].
+    pub mode: Mode,
     /// Server slots (`-np`).
     pub parallel: u32,
+}
+
+impl LaunchKey {
+    /// The launch a cell of `mode` with `parallel` slots needs.
+    pub fn for_cell(mode: &Mode, parallel: u32, per_request_spec_k: bool) -> LaunchKey {
+        let spec = mode.spec_k().map(|k| Mode::Spec {
+            k: if per_request_spec_k {
+                PER_REQUEST_DRAFT_N_MAX
+            } else {
+                k
+            },
+        });
+        let lookup = mode.lookup_type().map(|t| Mode::Lookup {
+            spec_type: Some(t.to_string()),
+        });
+        let moe = mode.moe_n().map(|n| Mode::Moe { n });
+        let mut parts: Vec<Mode> = spec.into_iter().chain(lookup).chain(moe).collect();
+        let mode = match parts.len() {
+            0 => Mode::Baseline,
+            1 => parts.remove(0),
+            _ => Mode::Combo(parts),
+        };
+        LaunchKey { mode, parallel }
+    }
+
+    /// `spec:16+lookup:ngram-simple np=2`: the launch's label in logs and progress.
+    pub fn label(&self) -> String {
+        format!("{} np={}", self.mode, self.parallel)
+    }
 }
 
 /// One measured cell of a run.
@@ -51,10 +58,8 @@ pub struct LaunchKey {
 pub struct Cell {
     /// Index of the role in the run's role list.
     pub role: usize,
-    /// The mode as the profile spells it (`moe:4+spec:16`).
-    pub mode_label: String,
-    /// The mode's settings.
-    pub parts: ModeParts,
+    /// The mode (`moe:4+spec:16`).
+    pub mode: Mode,
     /// The workload.
     pub workload: Workload,
     /// Concurrent requests (and server slots).
@@ -75,8 +80,8 @@ pub struct Launch {
 /// The modes, workloads and slot counts of one role, ready to be planned.
 #[derive(Debug, Clone)]
 pub struct RoleCells {
-    /// Mode labels with their settings, in profile order.
-    pub modes: Vec<(String, ModeParts)>,
+    /// Modes, in profile order.
+    pub modes: Vec<Mode>,
     /// Workloads to run.
     pub workloads: Vec<Workload>,
     /// Slot counts to run.
@@ -89,14 +94,13 @@ pub fn plan_launches(roles: &[RoleCells], per_request_spec_k: bool) -> Vec<Launc
     let mut launches: Vec<Launch> = Vec::new();
     for (role_idx, role) in roles.iter().enumerate() {
         let mut modes = role.modes.clone();
-        modes.sort_by_key(|(_, parts)| !parts.is_baseline());
+        modes.sort_by_key(|mode| !mode.is_baseline());
         for &parallel in &role.parallel {
-            for (label, parts) in &modes {
-                let key = launch_key(parts, parallel, per_request_spec_k);
+            for mode in &modes {
+                let key = LaunchKey::for_cell(mode, parallel, per_request_spec_k);
                 let cells = role.workloads.iter().map(|&workload| Cell {
                     role: role_idx,
-                    mode_label: label.clone(),
-                    parts: parts.clone(),
+                    mode: mode.clone(),
                     workload,
                     parallel,
                 });
@@ -117,18 +121,18 @@ pub fn plan_launches(roles: &[RoleCells], per_request_spec_k: bool) -> Vec<Launc
     launches
 }
 
-fn launch_key(parts: &ModeParts, parallel: u32, per_request_spec_k: bool) -> LaunchKey {
-    LaunchKey {
-        spec_k: if per_request_spec_k {
-            None
-        } else {
-            parts.spec_k
-        },
-        draft: parts.spec_k.is_some(),
-        lookup: parts.lookup.clone(),
-        moe_experts: parts.moe_experts,
-        parallel,
+/// After the probe found per-request draft lengths, the launches after `done_up_to` are
+/// planned again so that `spec:K` cells share one server; cells already run stay out.
+pub fn replan(cell_sets: &[RoleCells], launches: &[Launch], done_up_to: usize) -> Vec<Launch> {
+    let mut out: Vec<Launch> = launches[..=done_up_to].to_vec();
+    let ran: Vec<&Cell> = out.iter().flat_map(|l| &l.cells).collect();
+    let mut rest = plan_launches(cell_sets, true);
+    for l in &mut rest {
+        l.cells.retain(|c| !ran.contains(&c));
     }
+    rest.retain(|l| !l.cells.is_empty());
+    out.extend(rest);
+    out
 }
 
 /// Number of cells over all launches.
@@ -140,20 +144,9 @@ pub fn cell_count(launches: &[Launch]) -> usize {
 mod tests {
     use super::*;
 
-    fn spec(k: u32) -> ModeParts {
-        ModeParts {
-            spec_k: Some(k),
-            ..Default::default()
-        }
-    }
-
     fn role() -> RoleCells {
         RoleCells {
-            modes: vec![
-                ("spec:4".into(), spec(4)),
-                ("baseline".into(), ModeParts::default()),
-                ("spec:16".into(), spec(16)),
-            ],
+            modes: vec![Mode::Spec { k: 4 }, Mode::Baseline, Mode::Spec { k: 16 }],
             workloads: vec![Workload::Chat, Workload::CodeEdit],
             parallel: vec![1],
         }
@@ -172,8 +165,8 @@ mod tests {
     #[test]
     fn baseline_runs_first() {
         let launches = plan_launches(&[role()], false);
-        assert!(launches[0].cells.iter().all(|c| c.parts.is_baseline()));
-        assert_eq!(launches[1].cells[0].mode_label, "spec:4");
+        assert!(launches[0].cells.iter().all(|c| c.mode.is_baseline()));
+        assert_eq!(launches[1].cells[0].mode, "spec:4");
     }
 
     #[test]
@@ -185,5 +178,21 @@ mod tests {
         assert!(launches
             .iter()
             .all(|l| l.cells.iter().all(|c| c.parallel == l.key.parallel)));
+    }
+
+    #[test]
+    fn a_launch_is_labelled_in_launch_order_with_the_lookup_type_spelt_out() {
+        let mode: Mode = "moe:4+lookup+spec:8".parse().unwrap();
+        let key = LaunchKey::for_cell(&mode, 2, false);
+        assert_eq!(key.label(), "spec:8+lookup:ngram-simple+moe:4 np=2");
+        let shared = LaunchKey::for_cell(&"spec:4".parse().unwrap(), 1, true);
+        assert_eq!(shared.label(), "spec:16 np=1");
+        let bare = LaunchKey::for_cell(&"lookup".parse().unwrap(), 1, false);
+        let typed = LaunchKey::for_cell(&"lookup:ngram-simple".parse().unwrap(), 1, false);
+        assert_eq!(bare, typed, "the same server");
+        assert_eq!(
+            LaunchKey::for_cell(&Mode::Baseline, 1, false).label(),
+            "baseline np=1"
+        );
     }
 }

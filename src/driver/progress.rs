@@ -1,6 +1,6 @@
 //! Progress of a run on the terminal: overall cells done of total with ETA, and the current
-//! cell's phase (launching, loading, warm-up, repetition i of n with its live t/s). When
-//! stderr is not a terminal (CI logs), one plain line per finished cell instead.
+//! cell's phase (launching, loading, warm-up, batch i with the repetitions done and the last
+//! t/s). When stderr is not a terminal (CI logs), one plain line per finished cell instead.
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;

@@ -7,7 +7,6 @@ use crate::gguf::{Model, ModelFacts};
 use crate::profile::{Profile, Role};
 use crate::synth::{self, Behavior, SynthArgs};
 use anyhow::{bail, Context};
-use clap::Parser;
 use std::path::{Path, PathBuf};
 
 /// A model ready to be launched.
@@ -88,9 +87,7 @@ pub fn resolve_roles(
 }
 
 fn needs_draft(role: &Role) -> bool {
-    role.expanded_modes()
-        .iter()
-        .any(|m| super::modes::parts(m).spec_k.is_some())
+    role.expanded_modes().iter().any(|m| m.spec_k().is_some())
 }
 
 /// The real file when it exists; else the synthetic stand-in when allowed. A draft of a
@@ -179,7 +176,7 @@ fn memory_for_models() -> u64 {
     let Ok(mem) = crate::hardware::memory::read_meminfo() else {
         return u64::MAX;
     };
-    let buffer = (mem.total_bytes as f64 * crate::profile::guide::budget::SAFETY_FRACTION) as u64;
+    let buffer = crate::guide::budget::safety_buffer_bytes(mem.total_bytes);
     mem.available_bytes.saturating_sub(buffer)
 }
 
@@ -195,18 +192,9 @@ fn sparse_model(recipe: &synth::Recipe, cache: &Path) -> anyhow::Result<PathBuf>
     Ok(path)
 }
 
-/// `bench synth` arguments for a role's stand-in, parsed exactly as the command line
-/// would be, so the profile and the CLI share one validation.
+/// `bench synth` arguments for a role's stand-in, so that the profile and the CLI share one
+/// validation ([`SynthArgs::recipe`]).
 fn synth_args(role: &Role, target: Option<&ResolvedModel>) -> anyhow::Result<SynthArgs> {
-    #[derive(Parser)]
-    struct Wrapper {
-        #[command(flatten)]
-        args: SynthArgs,
-    }
-    let mut argv: Vec<String> = vec!["synth".into(), "--quant".into(), role.quant.clone()];
-    if let Some(preset) = &role.synthetic {
-        argv.extend(["--preset".into(), preset.clone()]);
-    }
     if role.synthetic.is_none() && role.synth.is_none() {
         bail!("no synthetic stand-in: the role names neither `synthetic` (a preset) nor a [roles.synth] shape");
     }
@@ -217,15 +205,11 @@ fn synth_args(role: &Role, target: Option<&ResolvedModel>) -> anyhow::Result<Syn
         overrides.cycle_len = Some(c.cycle_len);
         overrides.seed = Some(c.seed);
     }
-    argv.extend(overrides.to_args());
-    let parsed = Wrapper::try_parse_from(&argv).map_err(|e| {
-        anyhow::anyhow!(
-            "synthetic stand-in settings {:?}: {}",
-            &argv[1..],
-            e.render()
-        )
-    })?;
-    Ok(parsed.args)
+    Ok(SynthArgs::for_role(
+        &role.quant,
+        role.synthetic.as_deref(),
+        &overrides,
+    ))
 }
 
 /// llama.cpp refuses (or silently mis-drafts with) a draft whose vocabulary differs from

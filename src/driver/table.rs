@@ -7,7 +7,7 @@ use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Table};
 
 /// Where a measured speed sits against the guide's expected range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
+pub enum GuideVerdict {
     /// Below the guide's range.
     Below,
     /// Within it.
@@ -16,23 +16,23 @@ pub enum Verdict {
     Above,
 }
 
-impl Verdict {
+impl GuideVerdict {
     /// Judges a mean decode rate against an expected range.
-    pub fn of(decode_tps: f64, low: f64, high: f64) -> Verdict {
+    pub fn of(decode_tps: f64, low: f64, high: f64) -> GuideVerdict {
         if decode_tps < low {
-            Verdict::Below
+            GuideVerdict::Below
         } else if decode_tps > high {
-            Verdict::Above
+            GuideVerdict::Above
         } else {
-            Verdict::Within
+            GuideVerdict::Within
         }
     }
 
     fn word(self) -> &'static str {
         match self {
-            Verdict::Below => "below",
-            Verdict::Within => "within",
-            Verdict::Above => "above",
+            GuideVerdict::Below => "below",
+            GuideVerdict::Within => "within",
+            GuideVerdict::Above => "above",
         }
     }
 }
@@ -91,7 +91,7 @@ fn role_table(rows: &[&ResultRow]) -> Table {
 
 fn row_cells(row: &ResultRow) -> Vec<Cell> {
     let lead = [
-        row.mode.clone(),
+        row.mode.to_string(),
         row.workload.clone(),
         row.parallel.to_string(),
     ];
@@ -138,7 +138,7 @@ fn measured_cells(row: &ResultRow) -> Vec<String> {
     ) {
         (Some(lo), Some(hi), Some(m)) => (
             format!("{lo:.0}-{hi:.0}"),
-            Verdict::of(m, lo, hi).word().to_string(),
+            GuideVerdict::of(m, lo, hi).word().to_string(),
         ),
         _ => ("-".into(), "-".into()),
     };
@@ -178,7 +178,7 @@ mod tests {
             role: "worker".into(),
             model_file: "m.gguf".into(),
             model_quant: "F16".into(),
-            mode: mode.into(),
+            mode: mode.parse().unwrap(),
             workload: "chat".into(),
             parallel: 1,
             decode_tps_mean: Some(tps),
@@ -192,9 +192,9 @@ mod tests {
 
     #[test]
     fn verdicts_follow_the_range() {
-        assert_eq!(Verdict::of(10.0, 25.0, 40.0), Verdict::Below);
-        assert_eq!(Verdict::of(25.0, 25.0, 40.0), Verdict::Within);
-        assert_eq!(Verdict::of(41.0, 25.0, 40.0), Verdict::Above);
+        assert_eq!(GuideVerdict::of(10.0, 25.0, 40.0), GuideVerdict::Below);
+        assert_eq!(GuideVerdict::of(25.0, 25.0, 40.0), GuideVerdict::Within);
+        assert_eq!(GuideVerdict::of(41.0, 25.0, 40.0), GuideVerdict::Above);
     }
 
     #[test]

@@ -176,7 +176,7 @@ fn bits_per_weight(bytes: u64, params: u64) -> f64 {
 
 /// What sizing needs to know about a model, derived from its header alone. Counts the file
 /// does not state are 0 (the `Option`s say "not a mixture of experts" when `None`).
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct ModelFacts {
     /// `general.architecture`.
     pub architecture: Option<String>,

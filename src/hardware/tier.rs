@@ -1,12 +1,13 @@
-//! The guide's decision tree ("Assess Your Hardware" script and "Choosing Models for Your
-//! Hardware"): which deployment tier a machine's RAM allows.
+//! The guide's decision tree (`docs/model-sizing-guide.md`, "Assess Your Hardware > Quick
+//! Assessment Script" and "Choosing Models for Your Hardware > Decision Tree"): which
+//! deployment tier a machine's RAM allows; the bounds are [`crate::guide::TIERS`].
 //!
 //! Unit: the guide's script compares `free -g` totals, and `free -g` prints MemTotal in GiB
 //! rounded down. `floor(x) < 32` is the same test as `x < 32`, so comparing MemTotal in GiB
 //! (unrounded) reproduces the script exactly. MemTotal is below the installed RAM (the kernel
 //! and firmware keep some), so a "32 GB" machine lands in the tier below; the reason says so.
 
-use crate::profile::guide;
+use crate::guide;
 use serde::Serialize;
 
 /// Deployment tier, from the guide's decision tree.

@@ -1,6 +1,6 @@
 //! Statistics over raw measurements: summaries, confidence intervals, outliers, speedups.
 //!
-//! Everything here is a pure function over recorded values (STYLE point 4): the driver
+//! Everything here is a pure function over recorded values, never on the hot path: the driver
 //! records raw instants and counts, these functions turn them into numbers, and the results
 //! module writes them. Definitions, in short (the README's results section has them in full):
 //! - [`Summary`]: mean, median, sample sd (n-1), 95% Student-t CI of the mean, min, max, and

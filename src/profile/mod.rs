@@ -1,15 +1,16 @@
 //! Profiles (`profiles/*.toml`): which roles, models, modes and contexts a run covers, and
-//! the guide's expectation tables as data ([`guide`]).
+//! which expected-speed table judges them (the guide's, [`crate::guide`], or a calibration).
 //!
 //! A profile is read in two stages: serde parses the TOML into raw structs that keep the
 //! source spans ([`schema`]), then validation turns them into the typed [`Profile`] the
 //! rest of the harness uses. Every error names the file, line and column and, where the
 //! value comes from a fixed set, the allowed values.
 
-pub mod guide;
 mod mode;
 mod schema;
 pub mod shapes;
+
+use crate::guide;
 
 pub use mode::{Mode, ModeError, ALLOWED_MODES, LOOKUP_TYPES};
 
@@ -192,7 +193,7 @@ impl fmt::Display for RoleKind {
 
 /// The guide's residency tiers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Tier {
+pub enum Residency {
     /// Always resident.
     #[serde(rename = "HOT", alias = "hot")]
     Hot,
@@ -201,11 +202,11 @@ pub enum Tier {
     Warm,
 }
 
-impl fmt::Display for Tier {
+impl fmt::Display for Residency {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            Tier::Hot => "HOT",
-            Tier::Warm => "WARM",
+            Residency::Hot => "HOT",
+            Residency::Warm => "WARM",
         })
     }
 }
@@ -228,7 +229,7 @@ pub struct Role {
     /// Active parameters per token, billions (MoE only).
     pub active_params_b: Option<f64>,
     /// Residency tier.
-    pub tier: Tier,
+    pub tier: Residency,
     /// Name of the role whose model drafts for this one.
     pub draft: Option<String>,
     /// Modes as written.
@@ -269,32 +270,6 @@ pub struct SynthOverrides {
     pub cycle_len: Option<u32>,
     pub diverge: Option<f64>,
     pub seed: Option<u64>,
-}
-
-impl SynthOverrides {
-    /// The settings as `bench synth` arguments.
-    pub fn to_args(&self) -> Vec<String> {
-        let pairs: [(&str, Option<String>); 13] = [
-            ("--layers", self.layers.map(|v| v.to_string())),
-            ("--embd", self.embd.map(|v| v.to_string())),
-            ("--heads", self.heads.map(|v| v.to_string())),
-            ("--kv-heads", self.kv_heads.map(|v| v.to_string())),
-            ("--head-dim", self.head_dim.map(|v| v.to_string())),
-            ("--ff", self.ff.map(|v| v.to_string())),
-            ("--n-vocab", self.n_vocab.map(|v| v.to_string())),
-            ("--experts", self.experts.map(|v| v.to_string())),
-            ("--experts-used", self.experts_used.map(|v| v.to_string())),
-            ("--expert-ff", self.expert_ff.map(|v| v.to_string())),
-            ("--cycle-len", self.cycle_len.map(|v| v.to_string())),
-            ("--diverge", self.diverge.map(|v| v.to_string())),
-            ("--seed", self.seed.map(|v| v.to_string())),
-        ];
-        pairs
-            .into_iter()
-            .filter_map(|(flag, v)| v.map(|v| [flag.to_string(), v]))
-            .flatten()
-            .collect()
-    }
 }
 
 impl Role {

@@ -1,6 +1,11 @@
 //! Acceleration modes as a profile writes them (`baseline`, `spec:16`, `lookup`,
 //! `lookup:ngram-mod`, `moe:4`, `moe:4+spec:16+lookup`): a typed enum with a parser that
 //! names the allowed values, and a `Display` that gives the same text back.
+//!
+//! This is the one mode type of the harness. Text becomes a [`Mode`] where it enters (the
+//! profile, the results CSV and JSONL through serde) and stays one through the plan, the
+//! launch, the cell, the row and the analysis; its `Display` is the one label, and the parser
+//! here is the only place that splits a combination at `+`.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -22,9 +27,10 @@ pub const ALLOWED_MODES: &str = "baseline, spec:K (K > 0 drafted tokens), lookup
 or a combination of spec, lookup and moe joined with `+` (moe:4+spec:16+lookup)";
 
 /// One acceleration mode of a cell.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub enum Mode {
     /// No acceleration.
+    #[default]
     Baseline,
     /// Speculative decoding with the role's draft model, `k` drafted tokens per step.
     Spec { k: u32 },
@@ -91,6 +97,36 @@ impl Mode {
     /// True for `baseline`.
     pub fn is_baseline(&self) -> bool {
         matches!(self, Mode::Baseline)
+    }
+
+    /// True when the mode drafts tokens (a draft model or n-gram lookup).
+    pub fn is_speculative(&self) -> bool {
+        self.spec_k().is_some() || self.lookup_type().is_some()
+    }
+
+    /// True when the mode decodes one token per step: `baseline` or expert reduction only.
+    pub fn decodes_plainly(&self) -> bool {
+        self.parts()
+            .iter()
+            .all(|m| matches!(m, Mode::Baseline | Mode::Moe { .. }))
+    }
+
+    /// The `--spec-type` values a server needs for this mode: the draft model's type first,
+    /// then the n-gram one.
+    pub fn spec_types(&self) -> Vec<String> {
+        let draft = self.spec_k().map(|_| "draft-simple".to_string());
+        let lookup = self.lookup_type().map(str::to_string);
+        draft.into_iter().chain(lookup).collect()
+    }
+
+    /// The mode's kinds without parameters, sorted and joined with `+`
+    /// (`moe:4+spec:16+lookup` -> `lookup+moe+spec`): what the guide's acceleration table
+    /// groups by.
+    pub fn kinds(&self) -> String {
+        let mut kinds: Vec<&str> = self.parts().iter().map(Mode::kind).collect();
+        kinds.sort_unstable();
+        kinds.dedup();
+        kinds.join("+")
     }
 
     fn kind(&self) -> &'static str {
@@ -190,6 +226,33 @@ impl fmt::Display for Mode {
     }
 }
 
+/// Modes order as their labels do, so that tables sorted by mode keep the order they had
+/// when the mode was text.
+impl Ord for Mode {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.to_string().cmp(&other.to_string())
+    }
+}
+
+impl PartialOrd for Mode {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// Compares with a mode's text (`row.mode == "baseline"`).
+impl PartialEq<str> for Mode {
+    fn eq(&self, text: &str) -> bool {
+        text.parse::<Mode>().is_ok_and(|mode| mode == *self)
+    }
+}
+
+impl PartialEq<&str> for Mode {
+    fn eq(&self, text: &&str) -> bool {
+        self == *text
+    }
+}
+
 impl Serialize for Mode {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)
@@ -220,6 +283,21 @@ mod tests {
             let mode: Mode = text.parse().unwrap();
             assert_eq!(mode.to_string(), text);
         }
+    }
+
+    #[test]
+    fn kinds_and_spec_types_of_a_combination() {
+        let mode: Mode = "moe:4+spec:16+lookup".parse().unwrap();
+        assert_eq!(mode.kinds(), "lookup+moe+spec");
+        assert_eq!(mode.spec_types(), ["draft-simple", "ngram-simple"]);
+        assert!(mode.is_speculative() && !mode.decodes_plainly());
+        let moe: Mode = "moe:2".parse().unwrap();
+        assert!(moe.decodes_plainly() && !moe.is_speculative());
+        assert_eq!(moe.kinds(), "moe");
+        assert!(Mode::Baseline.spec_types().is_empty());
+        assert_eq!(Mode::default(), "baseline");
+        let typed: Mode = "lookup:ngram-mod".parse().unwrap();
+        assert_eq!(typed.spec_types(), ["ngram-mod"]);
     }
 
     #[test]

@@ -5,9 +5,10 @@
 //! as `toml::Spanned` so that semantic errors can still name the line and column.
 
 use super::{
-    guide, shapes, EngineSection, Mode, Profile, ProfileError, ProfileSource, Role, RoleKind,
-    RunDefaults, Tier, Workload,
+    shapes, EngineSection, Mode, Profile, ProfileError, ProfileSource, Residency, Role, RoleKind,
+    RunDefaults, Workload,
 };
+use crate::guide;
 use serde::Deserialize;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -95,7 +96,7 @@ struct RawRole {
     quant: Spanned<String>,
     params_b: Option<Spanned<f64>>,
     active_params_b: Option<Spanned<f64>>,
-    tier: Tier,
+    tier: Residency,
     draft: Option<Spanned<String>>,
     #[serde(default)]
     modes: Vec<Spanned<String>>,

@@ -10,9 +10,9 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use crate::analysis::calibrate::{self, Calibration};
-use crate::analysis::guide;
 use crate::analysis::load::{self, LoadedFile};
 use crate::analysis::render::{num, Table};
+use crate::guide;
 use crate::results::{ResultRow, Status};
 use charts::{Bar, DecodePoint, ItlCell, RangeBar, SpecCell};
 
@@ -55,7 +55,7 @@ fn ok_rows(files: &[LoadedFile]) -> impl Iterator<Item = (&LoadedFile, &ResultRo
 
 /// The guide's rows as bars, with this machine's prediction when calibrated.
 fn range_bars(cal: Option<&Calibration>) -> Vec<RangeBar> {
-    guide::speed_rows()
+    guide::SPEEDS
         .iter()
         .map(|g| {
             let predicted = cal.and_then(|c| {
@@ -69,7 +69,7 @@ fn range_bars(cal: Option<&Calibration>) -> Vec<RangeBar> {
             RangeBar {
                 label: format!("{} {}", g.size_label, g.quant_label),
                 active_gb: g.active_bytes_per_token() / 1e9,
-                guide: (g.expected_low_tps, g.expected_high_tps),
+                guide: (g.low_tps, g.high_tps),
                 predicted,
             }
         })
@@ -263,7 +263,7 @@ fn cells_table(files: &[LoadedFile]) -> Table {
                 r.host.clone(),
                 r.role.clone(),
                 r.model_file.clone(),
-                r.mode.clone(),
+                r.mode.to_string(),
                 r.workload.clone(),
                 r.parallel.to_string(),
                 r.status.to_string(),

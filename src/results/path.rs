@@ -35,16 +35,7 @@ pub fn compact_utc(at: SystemTime) -> String {
 
 /// Replaces characters that are unsafe in file names with `_`.
 fn file_safe(s: &str) -> String {
-    let safe: String = s
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "._-".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    let safe = crate::util::safe_file_name(s, "._-");
     if safe.is_empty() {
         "_".to_owned()
     } else {

@@ -6,6 +6,7 @@
 //! The column list in the README (docs/readme/results.md) is generated from these doc
 //! comments by `results::column_docs` and checked by a test, so the two cannot drift apart.
 
+use crate::profile::Mode;
 use serde::{Deserialize, Serialize};
 
 /// Version of the CSV and JSONL layout. Bump it whenever a column is added, removed,
@@ -65,7 +66,7 @@ pub struct CellKey {
     /// Bytes of all tensor data in the GGUF file(s) (bytes).
     pub model_tensor_bytes: u64,
     /// Acceleration mode as the profile writes it (`baseline`, `spec:16`, `lookup`, `moe:4`, `moe:4+spec:16`).
-    pub mode: String,
+    pub mode: Mode,
     /// Workload name (`chat`, `code-edit`, `summarize`, or a custom one).
     pub workload: String,
     /// Parallel server slots and concurrent clients (count, `-np`).
@@ -119,7 +120,7 @@ pub struct ResultRow {
     /// Bytes of tensor data in the model's GGUF file(s) (bytes).
     pub model_tensor_bytes: u64,
     /// Acceleration mode (text: `baseline`, `spec:K`, `lookup[:TYPE]`, `moe:N`, joined with `+`).
-    pub mode: String,
+    pub mode: Mode,
     /// Workload name (text).
     pub workload: String,
     /// Parallel slots = concurrent clients (count).
@@ -292,6 +293,15 @@ impl ResultRow {
         ResultRow {
             schema_version: SCHEMA_VERSION,
             status,
+            ..ResultRow::default()
+        }
+        .with_key(key)
+    }
+
+    /// This row with the cell key's columns of `key` (the others unchanged): a row stamped
+    /// with a run's fixed columns becomes the row of one cell.
+    pub fn with_key(self, key: &CellKey) -> ResultRow {
+        ResultRow {
             role: key.role.clone(),
             model_file: key.model_file.clone(),
             model_arch: key.model_arch.clone(),
@@ -303,7 +313,7 @@ impl ResultRow {
             parallel: key.parallel,
             ctx: key.ctx,
             threads: key.threads,
-            ..ResultRow::default()
+            ..self
         }
     }
 

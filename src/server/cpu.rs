@@ -1,5 +1,6 @@
-//! CPU time of a process from `/proc/<pid>/stat`, for the driver's `client_cpu_pct`: the
-//! harness's own CPU time during measurement as a share of the server's.
+//! CPU time for the driver's `client_cpu_pct`, the harness's own CPU time during measurement
+//! as a share of the server's: the server's from `/proc/<pid>/stat` (10 ms ticks), the
+//! harness's own from `getrusage` (microseconds).
 
 use std::io;
 use std::time::Duration;

@@ -355,22 +355,30 @@ impl ServerError {
     /// For a crash by SIGILL: which engine build executed the illegal instruction and how
     /// to get another. Empty for every other error.
     pub fn engine_advice(&self, engine: &Engine) -> String {
-        let ServerError::Exited { exit, .. } = self else {
-            return String::new();
-        };
-        if exit.fatal_signal() != Some(Signal::SIGILL) {
-            return String::new();
+        if self.is_sigill() {
+            sigill_advice(engine)
+        } else {
+            String::new()
         }
-        let id = &engine.identity;
-        let variant = id.variant.as_deref().unwrap_or("not built by tpsbench");
-        format!(
-            "\nthe engine {} (variant {variant}, engine sha256 {}) cannot run on this CPU; \
-             build one that can with `bench engine install --force --variant native-no-amx` \
-             (or `--variant portable`), or give another llama-server with --server-bin",
-            engine.server_bin.display(),
-            id.engine_sha256.get(..12).unwrap_or(&id.engine_sha256)
-        )
     }
+
+    /// The server was killed by SIGILL.
+    pub fn is_sigill(&self) -> bool {
+        matches!(self, ServerError::Exited { exit, .. } if exit.fatal_signal() == Some(Signal::SIGILL))
+    }
+}
+
+/// Which engine build executed an illegal instruction and how to get another.
+pub fn sigill_advice(engine: &Engine) -> String {
+    let id = &engine.identity;
+    let variant = id.variant.as_deref().unwrap_or("not built by tpsbench");
+    format!(
+        "\nthe engine {} (variant {variant}, engine sha256 {}) cannot run on this CPU; \
+         build one that can with `bench engine install --force --variant native-no-amx` \
+         (or `--variant portable`), or give another llama-server with --server-bin",
+        engine.server_bin.display(),
+        id.engine_sha256.get(..12).unwrap_or(&id.engine_sha256)
+    )
 }
 
 /// Resolves when the server ends; see [`Server::exit_watch`].

@@ -5,7 +5,7 @@
 //! rounded, and in four cells not to the nearest GB (see the tests and
 //! docs/readme/sizing.md).
 
-use crate::profile::guide::budget::{HOT_FRACTION, OS_OVERHEAD_GB, SAFETY_FRACTION, WARM_FRACTION};
+use crate::guide::budget::{HOT_FRACTION, OS_OVERHEAD_GB, SAFETY_FRACTION, WARM_FRACTION};
 use serde::Serialize;
 
 /// The guide's budget for one machine, all figures in GB (read as GiB: the guide's
@@ -55,7 +55,7 @@ pub struct TableDisagreement {
 
 /// Compares the guide's example table with its own formula, cell by cell.
 pub fn example_table_disagreements() -> Vec<TableDisagreement> {
-    use crate::profile::guide::budget::EXAMPLES;
+    use crate::guide::budget::EXAMPLES;
     let mut out = Vec::new();
     for (total, avail, hot, warm) in EXAMPLES {
         let b = budget(total);
@@ -80,7 +80,7 @@ pub fn example_table_disagreements() -> Vec<TableDisagreement> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::profile::guide::budget::EXAMPLES;
+    use crate::guide::budget::EXAMPLES;
 
     #[test]
     fn formula_matches_the_guide_python() {

@@ -6,8 +6,10 @@
 
 pub mod budget;
 pub mod exact;
+mod notes;
 pub mod plan;
 pub mod render;
+pub mod role_size;
 pub mod size;
 
 pub use budget::{budget, Budget};

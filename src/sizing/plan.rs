@@ -3,206 +3,24 @@
 //! against the guide's budget for the machine's RAM, and when it does not fit drops roles
 //! in the guide's "Scaling Down" order.
 //!
-//! Units: RAM is GiB (the guide's `free -g`); model and KV sizes are bytes, shown in GiB.
-//! The guide's formula (`params x multiplier x 1.1`, in 10^9 bytes) is turned into bytes.
+//! Units: RAM is GiB (the guide's `free -g`). Sizing one role is [`super::role_size`], the
+//! notes under the table [`super::notes`]; this file holds the plan and the drop algorithm.
 
 use super::budget::{budget, Budget};
-use super::exact::{self, ExactModel};
-use crate::profile::guide::{self, SCALING_ORDER};
-use crate::profile::{Profile, Role, RoleKind, Tier};
-use crate::synth;
+use super::notes::notes;
+pub use super::role_size::{
+    formula_bytes, layout_bytes, size_role, KvSource, RoleSize, SizeSource, GIB,
+    KV_ESTIMATE_BYTES_PER_B,
+};
+use crate::guide::{self, SCALING_ORDER};
+use crate::profile::{Profile, Residency, RoleKind};
 use serde::Serialize;
-use std::path::{Path, PathBuf};
-
-/// Bytes per GiB.
-pub const GIB: f64 = (1u64 << 30) as f64;
-
-/// Where a role's weight bytes come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum SizeSource {
-    /// The GGUF file's exact bytes.
-    GgufExact,
-    /// The guide's formula from the profile's `params_b` (or the preset's) and quant.
-    GuideFormula,
-    /// The synthetic layout ([`layout_bytes`]): with `--layout`, or when a role has no
-    /// other size (a custom `[roles.synth]` shape).
-    SynthLayout,
-    /// Neither: no file and no parameter count.
-    Unknown,
-}
-
-/// Where a role's KV-cache bytes per token come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum KvSource {
-    /// The GGUF file's attention shape.
-    GgufExact,
-    /// The synthetic preset's published shape, or the `[roles.synth]` shape.
-    SynthShape,
-    /// The role's `kv_bytes_per_token` in the profile.
-    Profile,
-    /// No shape known: [`KV_ESTIMATE_BYTES_PER_B`] per billion parameters, capped.
-    Estimate,
-}
-
-/// KV bytes per token per billion parameters when no shape is known (fits the Qwen2.5
-/// 7B-72B shapes within a factor of two), floored at a 0.5B model's and capped at a 72B's.
-pub const KV_ESTIMATE_BYTES_PER_B: f64 = 8192.0;
-const KV_ESTIMATE_MIN: u64 = 12_288;
-const KV_ESTIMATE_MAX: u64 = 327_680;
-
-/// The size of one role.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct RoleSize {
-    /// The model path looked up (models dir joined with `model`).
-    pub model_path: Option<PathBuf>,
-    /// True when the file exists.
-    pub model_found: bool,
-    /// Why the present file could not be read (then the formula is used).
-    pub read_error: Option<String>,
-    /// Weight bytes (GGUF file bytes, or the formula's estimate).
-    pub weights_bytes: Option<u64>,
-    /// Where `weights_bytes` comes from.
-    pub weights_source: SizeSource,
-    /// The guide's formula for comparison, bytes.
-    pub formula_bytes: Option<u64>,
-    /// Tensor bytes of the synthetic preset's llama-quantize layout ([`layout_bytes`]).
-    pub layout_bytes: Option<u64>,
-    /// KV-cache bytes per token (f16 cache).
-    pub kv_bytes_per_token: u64,
-    /// Where the KV figure comes from.
-    pub kv_source: KvSource,
-    /// KV-cache bytes at the role's `ctx` (llama-server's `-c`, shared by its slots).
-    pub kv_bytes: u64,
-    /// Weights plus KV, bytes (weights 0 when unknown).
-    pub total_bytes: u64,
-}
-
-/// The guide's formula in bytes (`params_b x multiplier x 1.1` x 10^9).
-pub fn formula_bytes(params_b: f64, quant: &str) -> Option<u64> {
-    guide::formula_size_gb(params_b, quant).map(|gb| (gb * 1e9).round() as u64)
-}
-
-fn estimate_kv_per_token(params_b: Option<f64>) -> u64 {
-    let est = (params_b.unwrap_or(7.0) * KV_ESTIMATE_BYTES_PER_B) as u64;
-    est.clamp(KV_ESTIMATE_MIN, KV_ESTIMATE_MAX)
-}
-
-/// Sizes one role: GGUF-exact when `models_dir/model` exists and reads, else the formula.
-/// The stand-in `bench run --synthetic` would write for a role with a `[roles.synth]`
-/// table: its options parsed exactly as `bench synth` parses them.
-fn synth_recipe(role: &Role) -> Option<synth::Recipe> {
-    #[derive(clap::Parser)]
-    struct Wrapper {
-        #[command(flatten)]
-        args: synth::SynthArgs,
-    }
-    let overrides = role.synth.as_ref()?;
-    let mut argv = vec!["synth".to_string(), "--quant".into(), role.quant.clone()];
-    if let Some(preset) = &role.synthetic {
-        argv.extend(["--preset".into(), preset.clone()]);
-    }
-    argv.extend(overrides.to_args());
-    let wrapper = <Wrapper as clap::Parser>::try_parse_from(argv).ok()?;
-    wrapper.args.recipe().ok()
-}
-
-/// The synthetic layout of a role: with `[roles.synth]`, the tensors of the stand-in that
-/// would be written; else the `synthetic` preset as published. `None` when synth knows
-/// neither (or not the quant mix).
-fn synth_layout(role: &Role) -> Option<(u64, u64)> {
-    let (shape, tensors) = match synth_recipe(role) {
-        Some(recipe) => (recipe.shape.clone(), recipe.plan()),
-        None => {
-            let preset = synth::presets::by_name(role.synthetic.as_deref()?)?;
-            let mix: synth::QuantMix = role.quant.parse().ok()?;
-            let tensors = synth::plan::plan(&preset.shape, mix, false);
-            (preset.shape, tensors)
-        }
-    };
-    let kv_per_token =
-        u64::from(shape.n_layer) * u64::from(shape.n_head_kv) * shape.head_dim * 2 * 2;
-    Some((synth::plan::tensor_bytes(&tensors), kv_per_token))
-}
-
-/// Exact tensor bytes of the role's synthetic layout ([`synth_layout`]): the preset's
-/// tensors typed by llama-quantize's rules for the role's quant (`synth::plan`), or the
-/// custom `[roles.synth]` stand-in's. Unlike the formula this counts the Q6_K/Q8_0 tensors
-/// of a K-quant mix and the embedding and output matrices as they are stored.
-pub fn layout_bytes(role: &Role) -> Option<u64> {
-    synth_layout(role).map(|(bytes, _)| bytes)
-}
-
-/// Sizes one role: GGUF-exact when `models_dir/model` exists and reads, else the formula
-/// (or, with `by_layout`, the preset's layout where there is one).
-pub fn size_role(role: &Role, models_dir: &Path, by_layout: bool) -> RoleSize {
-    let model_path = role.model_path(models_dir);
-    let model_found = model_path.as_deref().is_some_and(Path::is_file);
-    let (exact, read_error) = match (&model_path, model_found) {
-        (Some(p), true) => match exact::read(p) {
-            Ok(m) => (Some(m), None),
-            Err(e) => (None, Some(format!("{e:#}"))),
-        },
-        _ => (None, None),
-    };
-    let size = size_from(role, model_path, model_found, exact.as_ref(), read_error);
-    let formula_only = size.weights_source == SizeSource::GuideFormula;
-    let use_layout = (by_layout && formula_only) || size.weights_source == SizeSource::Unknown;
-    match size.layout_bytes {
-        Some(layout) if use_layout => RoleSize {
-            weights_bytes: Some(layout),
-            weights_source: SizeSource::SynthLayout,
-            total_bytes: layout + size.kv_bytes,
-            ..size
-        },
-        _ => size,
-    }
-}
-
-fn size_from(
-    role: &Role,
-    model_path: Option<PathBuf>,
-    model_found: bool,
-    exact: Option<&ExactModel>,
-    read_error: Option<String>,
-) -> RoleSize {
-    let params_b = exact
-        .map(|m| m.n_params as f64 / 1e9)
-        .or(role.nominal_params_b());
-    let formula = params_b.and_then(|p| formula_bytes(p, &role.quant));
-    let (weights_bytes, weights_source) = match (exact, formula) {
-        (Some(m), _) => (Some(m.file_bytes), SizeSource::GgufExact),
-        (None, Some(f)) => (Some(f), SizeSource::GuideFormula),
-        (None, None) => (None, SizeSource::Unknown),
-    };
-    let layout = synth_layout(role);
-    let (kv_bytes_per_token, kv_source) = match (exact, layout, role.kv_bytes_per_token) {
-        (Some(m), _, _) => (m.kv_bytes_per_token_f16, KvSource::GgufExact),
-        (None, Some((_, kv)), _) => (kv, KvSource::SynthShape),
-        (None, None, Some(k)) => (k, KvSource::Profile),
-        (None, None, None) => (estimate_kv_per_token(params_b), KvSource::Estimate),
-    };
-    let kv_bytes = kv_bytes_per_token * u64::from(role.ctx);
-    RoleSize {
-        model_path,
-        model_found,
-        read_error,
-        weights_bytes,
-        weights_source,
-        formula_bytes: formula,
-        layout_bytes: layout.map(|(bytes, _)| bytes),
-        kv_bytes_per_token,
-        kv_source,
-        kv_bytes,
-        total_bytes: weights_bytes.unwrap_or(0) + kv_bytes,
-    }
-}
+use std::path::PathBuf;
 
 /// Whether a role stays in the plan.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "status", content = "reason", rename_all = "snake_case")]
-pub enum Status {
+pub enum PlanStatus {
     /// Fits.
     Kept,
     /// Dropped, with the reason.
@@ -219,7 +37,7 @@ pub struct RolePlan {
     /// Role kind.
     pub kind: RoleKind,
     /// HOT or WARM.
-    pub tier: Tier,
+    pub tier: Residency,
     /// `model` of the profile.
     pub model: Option<PathBuf>,
     /// Quant.
@@ -232,7 +50,7 @@ pub struct RolePlan {
     pub size: RoleSize,
     /// Kept or dropped.
     #[serde(flatten)]
-    pub status: Status,
+    pub status: PlanStatus,
     /// When dropped for the budget: the step (1 = dropped first).
     pub drop_step: Option<usize>,
 }
@@ -240,12 +58,12 @@ pub struct RolePlan {
 impl RolePlan {
     /// True when kept.
     pub fn kept(&self) -> bool {
-        self.status == Status::Kept
+        self.status == PlanStatus::Kept
     }
 
     /// True when dropped for the budget.
     pub fn dropped(&self) -> bool {
-        matches!(self.status, Status::Dropped(_))
+        matches!(self.status, PlanStatus::Dropped(_))
     }
 }
 
@@ -381,8 +199,8 @@ pub fn plan_with_sizes(profile: &Profile, opts: &PlanOptions, sizes: Vec<RoleSiz
         guide_tier: tier.name.to_string(),
         guide_tier_profile: tier.profile.to_string(),
         kept_bytes: sum(&roles, |_| true),
-        hot_bytes: sum(&roles, |r| r.tier == Tier::Hot),
-        warm_bytes: sum(&roles, |r| r.tier == Tier::Warm),
+        hot_bytes: sum(&roles, |r| r.tier == Residency::Hot),
+        warm_bytes: sum(&roles, |r| r.tier == Residency::Warm),
         fits_all: !roles.iter().any(RolePlan::dropped),
         roles,
         notes: Vec::new(),
@@ -391,13 +209,13 @@ pub fn plan_with_sizes(profile: &Profile, opts: &PlanOptions, sizes: Vec<RoleSiz
     plan
 }
 
-fn unsized_status(size: &RoleSize) -> Status {
+fn unsized_status(size: &RoleSize) -> PlanStatus {
     match size.weights_source {
-        SizeSource::Unknown => Status::Unsized(
+        SizeSource::Unknown => PlanStatus::Unsized(
             "model file absent, and no params_b or synthetic preset to size it by; not counted"
                 .into(),
         ),
-        _ => Status::Kept,
+        _ => PlanStatus::Kept,
     }
 }
 
@@ -430,7 +248,7 @@ fn drop_until_fits(profile: &Profile, roles: &mut [RolePlan], available_gib: f64
             SCALING_ORDER.len()
         );
         let step = roles.iter().filter_map(|r| r.drop_step).max().unwrap_or(0) + 1;
-        roles[victim].status = Status::Dropped(reason);
+        roles[victim].status = PlanStatus::Dropped(reason);
         roles[victim].drop_step = Some(step);
         drop_orphaned_drafts(profile, roles, step);
     }
@@ -465,91 +283,17 @@ fn drop_orphaned_drafts(profile: &Profile, roles: &mut [RolePlan], step: usize) 
             .filter(|&j| profile.roles[j].draft.as_deref() == Some(roles[i].name.as_str()))
             .collect();
         if !users.is_empty() && users.iter().all(|&j| roles[j].dropped()) {
-            roles[i].status = Status::Dropped("draft model of roles that were all dropped".into());
+            roles[i].status =
+                PlanStatus::Dropped("draft model of roles that were all dropped".into());
             roles[i].drop_step = Some(step);
         }
     }
 }
 
-fn names_with(plan: &Plan, source: SizeSource) -> Vec<&str> {
-    let roles = plan
-        .roles
-        .iter()
-        .filter(|r| r.size.weights_source == source);
-    roles.map(|r| r.name.as_str()).collect()
-}
-
-/// Which roles were sized how, and how far the formula lies from the preset layouts.
-fn source_notes(plan: &Plan) -> Vec<String> {
-    let mut out = Vec::new();
-    let dir = plan.models_dir.display();
-    let formula = names_with(plan, SizeSource::GuideFormula);
-    if !formula.is_empty() {
-        out.push(format!(
-            "sized by the guide's formula (no GGUF file under {dir}): {}",
-            formula.join(", ")
-        ));
-    }
-    let layout = names_with(plan, SizeSource::SynthLayout);
-    if !layout.is_empty() {
-        out.push(format!(
-            "sized by their synthetic layout (no GGUF file under {dir}): {}",
-            layout.join(", ")
-        ));
-    }
-    let pairs = plan
-        .roles
-        .iter()
-        .filter(|r| r.size.weights_source == SizeSource::GuideFormula);
-    let (formula_sum, layout_sum) = pairs
-        .filter_map(|r| Some((r.size.formula_bytes?, r.size.layout_bytes?)))
-        .fold((0u64, 0u64), |(f, l), (a, b)| (f + a, l + b));
-    if layout_sum > formula_sum {
-        out.push(format!(
-            "the synthetic layouts of the formula-sized roles need {:.1} GiB more than the formula ({:+.1}%); `--layout` plans with them",
-            (layout_sum - formula_sum) as f64 / GIB,
-            (layout_sum as f64 - formula_sum as f64) / formula_sum as f64 * 100.0
-        ));
-    }
-    out
-}
-
-fn notes(plan: &Plan) -> Vec<String> {
-    let mut out = Vec::new();
-    let hot_gib = plan.hot_bytes as f64 / GIB;
-    if hot_gib > plan.budget.hot_gb {
-        out.push(format!(
-            "HOT roles take {hot_gib:.1} GiB, more than the guide's HOT share of {:.1} GiB (10% of the budget); \
-             the guide's own configurations do the same (Standard: ~48 GB HOT against 20 GB), so only the total \
-             is enforced",
-            plan.budget.hot_gb
-        ));
-    }
-    out.extend(source_notes(plan));
-    for r in plan.roles.iter().filter(|r| r.size.read_error.is_some()) {
-        out.push(format!(
-            "{}: file present but unreadable, formula used: {}",
-            r.name,
-            r.size.read_error.as_deref().unwrap_or("")
-        ));
-    }
-    out.push(
-        "KV cache is f16 at each role's ctx; llama.cpp's compute buffers (guide: 2-4 GB per server) are left to \
-         the 15% safety buffer"
-            .into(),
-    );
-    if plan.roles.iter().any(RolePlan::dropped) && !plan.roles.iter().any(RolePlan::kept) {
-        out.push(format!(
-            "nothing fits: the guide's tier for {:.1} GiB is {} (profile `{}`)",
-            plan.ram_gib, plan.guide_tier, plan.guide_tier_profile
-        ));
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     fn production_at(ram_gib: f64) -> Plan {
         let profile = crate::profile::load("production").unwrap();
@@ -598,7 +342,7 @@ mod tests {
         );
         assert!(p.kept_bytes as f64 / GIB <= p.budget.available_gb);
         let ingest = p.roles.iter().find(|r| r.name == "ingest").unwrap();
-        assert!(matches!(&ingest.status, Status::Dropped(r) if r.contains("Scaling Down")));
+        assert!(matches!(&ingest.status, PlanStatus::Dropped(r) if r.contains("Scaling Down")));
     }
 
     #[test]
@@ -670,7 +414,7 @@ mod tests {
         };
         let p = plan(&profile, &opts);
         assert!(
-            matches!(p.roles[0].status, Status::Unsized(_)),
+            matches!(p.roles[0].status, PlanStatus::Unsized(_)),
             "{:?}",
             p.roles[0].status
         );

@@ -1,8 +1,8 @@
 //! Human output of `bench plan`: a header with the budget, one table row per role, then
 //! what fits, what was dropped and why. Formatting only; the plan is computed elsewhere.
 
-use super::plan::{KvSource, Plan, RamSource, RolePlan, SizeSource, Status, GIB};
-use crate::profile::guide;
+use super::plan::{KvSource, Plan, PlanStatus, RamSource, RolePlan, SizeSource, GIB};
+use crate::guide;
 
 fn gib(bytes: u64) -> String {
     format!("{:.1}", bytes as f64 / GIB)
@@ -76,9 +76,9 @@ fn table(p: &Plan) -> String {
             .as_ref()
             .map_or("-".to_string(), |m| m.display().to_string());
         let status = match &r.status {
-            Status::Kept => "fits".to_string(),
-            Status::Dropped(_) => "DROPPED".to_string(),
-            Status::Unsized(_) => "UNSIZED".to_string(),
+            PlanStatus::Kept => "fits".to_string(),
+            PlanStatus::Dropped(_) => "DROPPED".to_string(),
+            PlanStatus::Unsized(_) => "UNSIZED".to_string(),
         };
         t.add_row(vec![
             r.name.clone(),
@@ -119,14 +119,14 @@ fn summary(p: &Plan) -> String {
         gib(p.warm_bytes),
     );
     for r in &p.roles {
-        if let Status::Unsized(reason) = &r.status {
+        if let PlanStatus::Unsized(reason) = &r.status {
             out.push_str(&format!("not sized: {}: {reason}\n", r.name));
         }
     }
     let mut dropped: Vec<&RolePlan> = p.roles.iter().filter(|r| r.dropped()).collect();
     dropped.sort_by_key(|r| r.drop_step.unwrap_or(0));
     for r in dropped {
-        if let Status::Dropped(reason) = &r.status {
+        if let PlanStatus::Dropped(reason) = &r.status {
             out.push_str(&format!(
                 "dropped: {} ({} GiB): {reason}\n",
                 r.name,

@@ -4,7 +4,7 @@
 
 use super::exact::{ExactModel, TypeBytes};
 use super::plan::formula_bytes;
-use crate::profile::guide;
+use crate::guide;
 use serde::Serialize;
 
 /// Context used for the KV figure when `--ctx` is not given: the model's own context
@@ -59,7 +59,7 @@ pub fn report(exact: ExactModel, ctx: Option<u64>) -> SizeReport {
     let moe = exact.experts.is_some();
     let expected = quant
         .as_deref()
-        .and_then(|q| guide::expected_tps(params_b, q, moe));
+        .and_then(|q| guide::Expectations::guide().expected(params_b, q, moe));
     SizeReport {
         params_b,
         guide_bits_per_weight: quant
@@ -71,7 +71,7 @@ pub fn report(exact: ExactModel, ctx: Option<u64>) -> SizeReport {
         formula_error_pct: error,
         kv_ctx,
         kv_bytes: exact.kv_bytes_per_token_f16 * kv_ctx,
-        guide_expected_tps: expected.map(|(lo, hi, label)| (lo, hi, label.to_string())),
+        guide_expected_tps: expected.map(|r| (r.low_tps, r.high_tps, r.label)),
         exact,
     }
 }

@@ -27,6 +27,7 @@ pub use plan::QuantMix;
 pub use presets::{Arch, Preset, Shape};
 pub use write::{write_model, WriteReport};
 
+use crate::profile::SynthOverrides;
 use anyhow::Context;
 use sha2::{Digest, Sha256};
 use std::io::Write;
@@ -197,8 +198,19 @@ pub fn ensure_model(recipe: &Recipe, cache_dir: &Path) -> anyhow::Result<PathBuf
     Ok(path)
 }
 
-/// Arguments of `bench synth`.
-#[derive(Debug, Clone, clap::Args)]
+/// `--quant` when not given.
+pub const DEFAULT_QUANT: &str = "Q4_K_M";
+/// `--behavior` when not given.
+pub const DEFAULT_BEHAVIOR: &str = "cycle";
+/// `--cycle-len` when not given.
+pub const DEFAULT_CYCLE_LEN: u32 = 64;
+/// `--seed` when not given.
+pub const DEFAULT_SEED: u64 = 1;
+
+/// Arguments of `bench synth`, and the one description of a synthetic model before it is
+/// validated into a [`Recipe`]: the command line parses into it, and a profile role's
+/// `synthetic` preset and `[roles.synth]` table convert into it ([`SynthArgs::for_role`]).
+#[derive(Debug, Clone, PartialEq, clap::Args)]
 pub struct SynthArgs {
     /// Shape preset (qwen2.5-0.5b, -1.5b, -3b, -7b, -14b, -32b, -72b, qwen2.5-coder-0.5b,
     /// qwen3-30b-a3b, qwen3-235b-a22b, qwen3-coder-480b-a35b). Without it, a custom shape
@@ -236,19 +248,19 @@ pub struct SynthArgs {
     #[arg(long)]
     pub expert_ff: Option<u64>,
     /// Quant mix as llama-quantize lays it out: F16, Q8_0, Q4_0, Q4_K_M, Q6_K.
-    #[arg(long, default_value = "Q4_K_M")]
+    #[arg(long, default_value = DEFAULT_QUANT)]
     pub quant: String,
     /// Behaviour: `cycle` (known greedy output) or `random` (published tying, no ground truth).
-    #[arg(long, default_value = "cycle")]
+    #[arg(long, default_value = DEFAULT_BEHAVIOR)]
     pub behavior: String,
     /// Length of the successor cycles.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = DEFAULT_CYCLE_LEN)]
     pub cycle_len: u32,
     /// Fraction of tokens whose successor differs (for a draft model), 0..=1.
     #[arg(long, default_value_t = 0.0)]
     pub diverge: f64,
     /// Seed of the weights and of the successor function.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = DEFAULT_SEED)]
     pub seed: u64,
     /// GGUF file whose tokenizer (tokenizer.* keys) is copied, e.g. models/ggml-vocab-qwen2.gguf.
     #[arg(long)]
@@ -263,6 +275,32 @@ pub struct SynthArgs {
 }
 
 impl SynthArgs {
+    /// The stand-in of a profile role: its quant, its `synthetic` preset (if any) and its
+    /// `[roles.synth]` settings, everything else at the command line's defaults.
+    pub fn for_role(quant: &str, preset: Option<&str>, synth: &SynthOverrides) -> SynthArgs {
+        SynthArgs {
+            preset: preset.map(str::to_string),
+            layers: synth.layers,
+            embd: synth.embd,
+            heads: synth.heads,
+            kv_heads: synth.kv_heads,
+            head_dim: synth.head_dim,
+            ff: synth.ff,
+            n_vocab: synth.n_vocab,
+            experts: synth.experts,
+            experts_used: synth.experts_used,
+            expert_ff: synth.expert_ff,
+            quant: quant.to_string(),
+            behavior: DEFAULT_BEHAVIOR.to_string(),
+            cycle_len: synth.cycle_len.unwrap_or(DEFAULT_CYCLE_LEN),
+            diverge: synth.diverge.unwrap_or(0.0),
+            seed: synth.seed.unwrap_or(DEFAULT_SEED),
+            vocab: None,
+            sparse: false,
+            output: None,
+        }
+    }
+
     /// Turns the raw arguments into a validated recipe.
     pub fn recipe(&self) -> anyhow::Result<Recipe> {
         let quant: QuantMix = self.quant.parse().map_err(anyhow::Error::msg)?;
@@ -390,4 +428,60 @@ fn print_report(r: &WriteReport) {
         r.write_gbps(),
         r.synced_gbps()
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: SynthArgs,
+    }
+
+    #[test]
+    fn a_profile_role_converts_to_what_the_same_flags_parse_to() {
+        let table = SynthOverrides {
+            layers: Some(2),
+            embd: Some(256),
+            heads: Some(4),
+            ff: Some(768),
+            n_vocab: Some(8192),
+            cycle_len: Some(32),
+            seed: Some(7),
+            ..SynthOverrides::default()
+        };
+        let flags = [
+            "synth",
+            "--quant",
+            "F16",
+            "--layers",
+            "2",
+            "--embd",
+            "256",
+            "--heads",
+            "4",
+            "--ff",
+            "768",
+            "--n-vocab",
+            "8192",
+            "--cycle-len",
+            "32",
+            "--seed",
+            "7",
+        ];
+        let parsed = Cli::try_parse_from(flags).unwrap().args;
+        assert_eq!(SynthArgs::for_role("F16", None, &table), parsed);
+        let preset = Cli::try_parse_from(["synth", "--quant", "Q8_0", "--preset", "qwen2.5-0.5b"])
+            .unwrap()
+            .args;
+        let from_role = SynthArgs::for_role("Q8_0", Some("qwen2.5-0.5b"), &Default::default());
+        assert_eq!(from_role, preset);
+        assert_eq!(
+            from_role.recipe().unwrap().file_name(),
+            preset.recipe().unwrap().file_name()
+        );
+    }
 }

@@ -107,7 +107,7 @@ impl FromStr for QuantMix {
 
 /// What a tensor is for: decides its content (random, zero, embedding rows, ...) and type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Role {
+pub enum TensorRole {
     TokenEmbd,
     Output,
     OutputNorm,
@@ -131,18 +131,25 @@ pub enum Role {
     FfnDownExps,
 }
 
-impl Role {
+impl TensorRole {
     /// Norm weights: written as ones so the norms are identities up to scale.
     pub fn is_norm(self) -> bool {
         matches!(
             self,
-            Role::OutputNorm | Role::AttnNorm | Role::AttnQNorm | Role::AttnKNorm | Role::FfnNorm
+            TensorRole::OutputNorm
+                | TensorRole::AttnNorm
+                | TensorRole::AttnQNorm
+                | TensorRole::AttnKNorm
+                | TensorRole::FfnNorm
         )
     }
 
     /// Projections whose output is added to the residual stream: all-zero in `cycle`.
     pub fn writes_residual(self) -> bool {
-        matches!(self, Role::AttnOut | Role::FfnDown | Role::FfnDownExps)
+        matches!(
+            self,
+            TensorRole::AttnOut | TensorRole::FfnDown | TensorRole::FfnDownExps
+        )
     }
 }
 
@@ -152,7 +159,7 @@ pub struct PlannedTensor {
     pub name: String,
     /// ggml order: `dims[0]` is the row length.
     pub dims: Vec<u64>,
-    pub role: Role,
+    pub role: TensorRole,
     /// Layer index, for block tensors.
     pub layer: Option<u32>,
     pub ty: GgmlType,
@@ -176,7 +183,7 @@ pub fn plan(shape: &Shape, mix: QuantMix, write_output: bool) -> Vec<PlannedTens
     let mut raw = vec![t(
         "token_embd.weight",
         &[shape.n_embd, shape.n_vocab],
-        Role::TokenEmbd,
+        TensorRole::TokenEmbd,
         None,
     )];
     for il in 0..shape.n_layer {
@@ -185,14 +192,14 @@ pub fn plan(shape: &Shape, mix: QuantMix, write_output: bool) -> Vec<PlannedTens
     raw.push(t(
         "output_norm.weight",
         &[shape.n_embd],
-        Role::OutputNorm,
+        TensorRole::OutputNorm,
         None,
     ));
     if has_output {
         raw.push(t(
             "output.weight",
             &[shape.n_embd, shape.n_vocab],
-            Role::Output,
+            TensorRole::Output,
             None,
         ));
     }
@@ -215,11 +222,11 @@ pub fn plan(shape: &Shape, mix: QuantMix, write_output: bool) -> Vec<PlannedTens
 struct Raw {
     name: String,
     dims: Vec<u64>,
-    role: Role,
+    role: TensorRole,
     layer: Option<u32>,
 }
 
-fn t(name: &str, dims: &[u64], role: Role, layer: Option<u32>) -> Raw {
+fn t(name: &str, dims: &[u64], role: TensorRole, layer: Option<u32>) -> Raw {
     Raw {
         name: name.to_string(),
         dims: dims.to_vec(),
@@ -230,39 +237,55 @@ fn t(name: &str, dims: &[u64], role: Role, layer: Option<u32>) -> Raw {
 
 /// The tensors of block `il` (`blk.N.*`), in the order the converter writes them.
 fn block_tensors(s: &Shape, il: u32, out: &mut Vec<Raw>) {
-    let b = |suffix: &str, dims: &[u64], role: Role| {
+    let b = |suffix: &str, dims: &[u64], role: TensorRole| {
         t(&format!("blk.{il}.{suffix}"), dims, role, Some(il))
     };
     let (e, q, kv) = (s.n_embd, s.q_dim(), s.kv_dim());
-    out.push(b("attn_norm.weight", &[e], Role::AttnNorm));
-    out.push(b("attn_q.weight", &[e, q], Role::AttnQ));
-    out.push(b("attn_k.weight", &[e, kv], Role::AttnK));
-    out.push(b("attn_v.weight", &[e, kv], Role::AttnV));
+    out.push(b("attn_norm.weight", &[e], TensorRole::AttnNorm));
+    out.push(b("attn_q.weight", &[e, q], TensorRole::AttnQ));
+    out.push(b("attn_k.weight", &[e, kv], TensorRole::AttnK));
+    out.push(b("attn_v.weight", &[e, kv], TensorRole::AttnV));
     match s.arch {
         Arch::Qwen2 => {
-            out.push(b("attn_q.bias", &[q], Role::AttnQBias));
-            out.push(b("attn_k.bias", &[kv], Role::AttnKBias));
-            out.push(b("attn_v.bias", &[kv], Role::AttnVBias));
+            out.push(b("attn_q.bias", &[q], TensorRole::AttnQBias));
+            out.push(b("attn_k.bias", &[kv], TensorRole::AttnKBias));
+            out.push(b("attn_v.bias", &[kv], TensorRole::AttnVBias));
         }
         Arch::Qwen3Moe => {
-            out.push(b("attn_q_norm.weight", &[s.head_dim], Role::AttnQNorm));
-            out.push(b("attn_k_norm.weight", &[s.head_dim], Role::AttnKNorm));
+            out.push(b(
+                "attn_q_norm.weight",
+                &[s.head_dim],
+                TensorRole::AttnQNorm,
+            ));
+            out.push(b(
+                "attn_k_norm.weight",
+                &[s.head_dim],
+                TensorRole::AttnKNorm,
+            ));
         }
     }
-    out.push(b("attn_output.weight", &[q, e], Role::AttnOut));
-    out.push(b("ffn_norm.weight", &[e], Role::FfnNorm));
+    out.push(b("attn_output.weight", &[q, e], TensorRole::AttnOut));
+    out.push(b("ffn_norm.weight", &[e], TensorRole::FfnNorm));
     match s.arch {
         Arch::Qwen2 => {
-            out.push(b("ffn_gate.weight", &[e, s.n_ff], Role::FfnGate));
-            out.push(b("ffn_up.weight", &[e, s.n_ff], Role::FfnUp));
-            out.push(b("ffn_down.weight", &[s.n_ff, e], Role::FfnDown));
+            out.push(b("ffn_gate.weight", &[e, s.n_ff], TensorRole::FfnGate));
+            out.push(b("ffn_up.weight", &[e, s.n_ff], TensorRole::FfnUp));
+            out.push(b("ffn_down.weight", &[s.n_ff, e], TensorRole::FfnDown));
         }
         Arch::Qwen3Moe => {
             let (f, x) = (s.n_ff_exp, s.n_expert as u64);
-            out.push(b("ffn_gate_inp.weight", &[e, x], Role::FfnGateInp));
-            out.push(b("ffn_gate_exps.weight", &[e, f, x], Role::FfnGateExps));
-            out.push(b("ffn_up_exps.weight", &[e, f, x], Role::FfnUpExps));
-            out.push(b("ffn_down_exps.weight", &[f, e, x], Role::FfnDownExps));
+            out.push(b("ffn_gate_inp.weight", &[e, x], TensorRole::FfnGateInp));
+            out.push(b(
+                "ffn_gate_exps.weight",
+                &[e, f, x],
+                TensorRole::FfnGateExps,
+            ));
+            out.push(b("ffn_up_exps.weight", &[e, f, x], TensorRole::FfnUpExps));
+            out.push(b(
+                "ffn_down_exps.weight",
+                &[f, e, x],
+                TensorRole::FfnDownExps,
+            ));
         }
     }
 }
@@ -300,7 +323,7 @@ impl Typer {
     }
 
     fn type_of(&mut self, r: &Raw) -> GgmlType {
-        if r.dims.len() < 2 || r.role == Role::FfnGateInp {
+        if r.dims.len() < 2 || r.role == TensorRole::FfnGateInp {
             return GgmlType::F32;
         }
         if self.mix == QuantMix::F16 {
@@ -312,7 +335,8 @@ impl Typer {
 
     fn mixed_type(&mut self, r: &Raw) -> GgmlType {
         let default = self.mix.default_type();
-        let is_output = r.role == Role::Output || (!self.has_output && r.role == Role::TokenEmbd);
+        let is_output =
+            r.role == TensorRole::Output || (!self.has_output && r.role == TensorRole::TokenEmbd);
         if is_output {
             return output_type(default, r.dims[0]);
         }
@@ -320,7 +344,7 @@ impl Typer {
         let k_m = matches!(self.mix, QuantMix::Q4_K_M | QuantMix::Q5_K_M);
         let q4_k_m = self.mix == QuantMix::Q4_K_M;
         match r.role {
-            Role::AttnV => {
+            TensorRole::AttnV => {
                 let more = use_more_bits(self.i_attention_wv, self.n_layer);
                 self.i_attention_wv += 1;
                 match (k_m, more) {
@@ -330,9 +354,9 @@ impl Typer {
                     _ => default,
                 }
             }
-            Role::AttnK if self.eight_experts => GgmlType::Q8_0,
-            Role::AttnOut if self.eight_experts && q4_k_m => GgmlType::Q5_K,
-            Role::FfnDown | Role::FfnDownExps => {
+            TensorRole::AttnK if self.eight_experts => GgmlType::Q8_0,
+            TensorRole::AttnOut if self.eight_experts && q4_k_m => GgmlType::Q5_K,
+            TensorRole::FfnDown | TensorRole::FfnDownExps => {
                 // MoE: the layer comes from the name; dense: the running counter. Same here.
                 let i_layer = r.layer.unwrap_or(self.i_ffn_down);
                 self.i_ffn_down += 1;

@@ -8,7 +8,7 @@
 
 use super::behavior::Behavior;
 use super::blocks::{encode_int_row, fill_random, Rng};
-use super::plan::{PlannedTensor, Role};
+use super::plan::{PlannedTensor, TensorRole};
 use super::presets::Arch;
 use super::Recipe;
 use crate::gguf::{GgmlType, TensorInfo, Value, Writer};
@@ -216,10 +216,12 @@ impl Filler {
         match t.role {
             _ if self.sparse => self.zeros(info.n_bytes, w),
             r if r.is_norm() => self.f32_constant(info.n_elements, 1.0, w),
-            Role::AttnQBias | Role::AttnKBias | Role::AttnVBias => self.zeros(info.n_bytes, w),
+            TensorRole::AttnQBias | TensorRole::AttnKBias | TensorRole::AttnVBias => {
+                self.zeros(info.n_bytes, w)
+            }
             r if cycle && r.writes_residual() => self.zeros(info.n_bytes, w),
-            Role::TokenEmbd if cycle => self.int_rows(t, w, |f, row, v| f.embd_row(row, v)),
-            Role::Output if cycle => self.int_rows(t, w, |f, row, v| f.output_row(row, v)),
+            TensorRole::TokenEmbd if cycle => self.int_rows(t, w, |f, row, v| f.embd_row(row, v)),
+            TensorRole::Output if cycle => self.int_rows(t, w, |f, row, v| f.output_row(row, v)),
             _ => self.random(t.ty, info.n_bytes, w),
         }
     }

@@ -40,6 +40,21 @@ fn cache_home_from(xdg: Option<OsString>, home: Option<OsString>) -> PathBuf {
     }
 }
 
+/// `s` with every character other than ASCII letters, digits and those in `keep` replaced
+/// by `_`, for a file name (`safe_file_name("hot chat", "-")` is `hot_chat`). An empty `s`
+/// gives an empty name; callers that need a name choose their own placeholder.
+pub fn safe_file_name(s: &str, keep: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || keep.contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
 /// Creates `dir` and its parents, naming the path in the error.
 pub fn create_dir_all(dir: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating directory {}", dir.display()))

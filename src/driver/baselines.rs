@@ -1,0 +1,65 @@
+//! The baselines of a run: what each accelerated cell compares with (speedup from the decode
+//! rates, losslessness from the token ids). Kept per (role, workload, slots); filled as
+//! baseline cells finish, or from the raw JSONL of an interrupted run on `--resume`.
+
+use crate::results::RawRepetition;
+use std::collections::HashMap;
+
+/// Which baseline a cell compares with: same role, workload and slot count.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct BaselineKey {
+    /// Index of the role in the run's role list.
+    pub role: usize,
+    /// Workload name, as the CSV writes it.
+    pub workload: String,
+    /// Server slots.
+    pub parallel: u32,
+}
+
+/// The baseline of one key.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Baseline {
+    /// Server-reported decode t/s of every timed request.
+    pub decode_tps: Vec<f64>,
+    /// Generated token ids of each slot's first timed request.
+    pub tokens: Vec<Vec<u32>>,
+}
+
+/// Every baseline measured so far.
+#[derive(Debug, Default)]
+pub struct Baselines {
+    by_key: HashMap<BaselineKey, Baseline>,
+}
+
+impl Baselines {
+    /// The baseline of `key`, once measured.
+    pub fn get(&self, key: &BaselineKey) -> Option<&Baseline> {
+        self.by_key.get(key)
+    }
+
+    /// Records a measured baseline (a later one replaces an earlier one).
+    pub fn insert(&mut self, key: BaselineKey, baseline: Baseline) {
+        self.by_key.insert(key, baseline);
+    }
+
+    /// Baselines measured by an earlier, interrupted run of the same file (`--resume`), so
+    /// the cells measured now still get their speedup and losslessness. `role_index` maps a
+    /// role name to its index in this run (roles no longer in the profile are ignored).
+    pub fn recover(&mut self, raw: &[RawRepetition], role_index: impl Fn(&str) -> Option<usize>) {
+        for rep in raw.iter().filter(|r| !r.warmup && r.key.mode.is_baseline()) {
+            let Some(role) = role_index(&rep.key.role) else {
+                continue;
+            };
+            let key = BaselineKey {
+                role,
+                workload: rep.key.workload.clone(),
+                parallel: rep.key.parallel,
+            };
+            let b = self.by_key.entry(key).or_default();
+            b.decode_tps.extend(rep.request.metrics().decode_tps_server);
+            if rep.rep == 0 {
+                b.tokens.push(rep.request.token_ids.clone());
+            }
+        }
+    }
+}

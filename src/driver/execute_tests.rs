@@ -1,0 +1,499 @@
+//! The run loop against the in-process fake (`driver/fake.rs`): every branch of `execute`
+//! without llama-server. Expected figures come from the fake's script (an accelerated fake
+//! server decodes twice as fast as a baseline one, and agrees token for token unless told
+//! otherwise), not from the code under test.
+
+use super::*;
+use crate::driver::fake::{FakeBackend, Script, Seen};
+use crate::driver::plan::plan_launches;
+use crate::driver::resolve::ResolvedModel;
+use crate::gguf::ModelFacts;
+use crate::guide::Expectations;
+use crate::measure::Adaptive;
+use crate::profile::{self, ProfileSource};
+use crate::results::{read_raw, read_results, SCHEMA_VERSION};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::time::Duration;
+
+const PROFILE: &str = r#"
+name = "fake"
+
+[run]
+n_predict = 16
+workloads = ["chat", "code-edit"]
+min_repetitions = 3
+max_repetitions = 4
+ci_target_pct = 2.0
+cell_time_budget_s = 30
+
+[[roles]]
+name = "target"
+kind = "workers"
+model = "target.gguf"
+quant = "F16"
+tier = "HOT"
+draft = "draft"
+modes = ["spec:4", "spec:8", "spec:16", "lookup"]
+ctx = 512
+
+[[roles]]
+name = "draft"
+kind = "draft"
+model = "draft.gguf"
+quant = "F16"
+tier = "HOT"
+ctx = 512
+
+[[roles]]
+name = "moe"
+kind = "ingest"
+model = "moe.gguf"
+quant = "F16"
+tier = "WARM"
+params_b = 1.0
+active_params_b = 0.5
+modes = ["moe:2"]
+ctx = 512
+"#;
+
+fn model(file: &str, experts: Option<u32>) -> ResolvedModel {
+    ResolvedModel {
+        path: PathBuf::from(file),
+        facts: ModelFacts {
+            architecture: Some("qwen2".into()),
+            n_params: 10_000_000,
+            file_bytes: 20_000_000,
+            tensor_bytes: 20_000_000,
+            kv_elements_per_token: 4096,
+            expert_count: experts,
+            expert_used_count: experts.map(|_| 4),
+            ..ModelFacts::default()
+        },
+        synthetic: false,
+        behavior: None,
+    }
+}
+
+/// The profile's roles named in `names`, with fake model facts.
+fn roles(names: &[&str]) -> Vec<ResolvedRole> {
+    let profile = profile::parse(PROFILE, ProfileSource::Embedded("fake".into())).unwrap();
+    names
+        .iter()
+        .map(|name| {
+            let role = profile.role(name).unwrap().clone();
+            let draft = (*name == "target").then(|| model("draft.gguf", None));
+            let experts = (*name == "moe").then_some(8);
+            ResolvedRole {
+                model: model(&format!("{name}.gguf"), experts),
+                role,
+                draft,
+            }
+        })
+        .collect()
+}
+
+fn settings() -> RunSettings {
+    RunSettings {
+        threads: 2,
+        n_predict: 16,
+        adaptive: Adaptive {
+            min_reps: 3,
+            max_reps: 4,
+            target_pct: 2.0,
+            budget: Duration::from_secs(30),
+        },
+        expectations: Expectations::guide(),
+        stamp: ResultRow {
+            schema_version: SCHEMA_VERSION,
+            host: "fakehost".into(),
+            ..ResultRow::default()
+        },
+    }
+}
+
+/// What a run against the fake left behind.
+struct Run {
+    rows: Vec<ResultRow>,
+    launches: usize,
+    per_request_spec_k: Option<bool>,
+    interrupted: bool,
+    seen: Rc<Seen>,
+    csv: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Run {
+    fn row(&self, role: &str, mode: &str, workload: &str) -> &ResultRow {
+        self.rows
+            .iter()
+            .find(|r| r.role == role && r.mode == mode && r.workload == workload)
+            .unwrap_or_else(|| panic!("no row {role} {mode} {workload}: {:?}", self.rows))
+    }
+
+    fn statuses(&self) -> Vec<(String, String, Status)> {
+        let row = |r: &ResultRow| (r.mode.to_string(), r.workload.clone(), r.status);
+        self.rows.iter().map(row).collect()
+    }
+}
+
+fn measure(script: Script, names: &[&str]) -> Run {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("run.csv");
+    let writer = ResultWriter::create(&csv).unwrap();
+    let mut run = resume(script, names, writer, false);
+    run._dir = dir;
+    run
+}
+
+/// Runs the profile's roles `names` against the fake, writing to `writer`; with `resume`,
+/// the cells the file already holds are skipped and its baselines recovered.
+fn resume(script: Script, names: &[&str], mut writer: ResultWriter, resume: bool) -> Run {
+    let roles = roles(names);
+    let settings = settings();
+    let profile = profile::parse(PROFILE, ProfileSource::Embedded("fake".into())).unwrap();
+    let cell_sets: Vec<RoleCells> = roles
+        .iter()
+        .map(|r| crate::driver::role_cells(&profile, r, None))
+        .collect();
+    let launches = plan_launches(&cell_sets, false);
+    let progress = Progress::new(plan::cell_count(&launches), true);
+    let done = writer.finished().clone();
+    let earlier = match resume {
+        true => read_raw(writer.jsonl_path()).unwrap(),
+        false => Vec::new(),
+    };
+    let csv = writer.csv_path().to_path_buf();
+    let interrupt = script
+        .interrupt_at_batch
+        .as_ref()
+        .map_or_else(Interrupt::default, |(_, i)| i.clone());
+    let (backend, seen) = FakeBackend::new(script);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut exec = Executor::new(
+        backend,
+        &settings,
+        &roles,
+        &mut writer,
+        &progress,
+        interrupt,
+    );
+    exec.recover_baselines(&earlier);
+    runtime
+        .block_on(exec.run_all(launches, &cell_sets, &done))
+        .unwrap();
+    Run {
+        rows: std::mem::take(&mut exec.rows),
+        launches: exec.launches,
+        per_request_spec_k: exec.per_request_spec_k,
+        interrupted: exec.interrupted(),
+        seen,
+        csv,
+        _dir: tempfile::tempdir().unwrap(),
+    }
+}
+
+fn assert_close(got: Option<f64>, want: f64) {
+    let got = got.unwrap_or_else(|| panic!("no value, want {want}"));
+    assert!((got - want).abs() < 0.02 * want, "{got} vs {want}");
+}
+
+#[test]
+fn every_cell_is_measured_baselines_first_with_speedup_and_losslessness() {
+    let run = measure(Script::default(), &["target", "draft"]);
+    // target: baseline, spec:4, spec:8, spec:16, lookup; draft: baseline; two workloads each.
+    assert_eq!(run.rows.len(), 12);
+    assert_eq!(run.launches, 6);
+    assert_eq!(run.seen.stopped.get(), 6, "every server is stopped");
+    assert_eq!(run.rows[0].mode, "baseline");
+    assert!(
+        run.rows.iter().all(|r| r.status == Status::Ok),
+        "{:?}",
+        run.statuses()
+    );
+    let spec = run.row("target", "spec:8", "chat");
+    assert_close(spec.speedup, 2.0);
+    assert_eq!(spec.lossless, Some(true));
+    assert_close(spec.acceptance, 1.0);
+    assert!((3..=4).contains(&spec.n_reps), "{}", spec.n_reps);
+    assert_close(
+        run.row("target", "baseline", "code-edit").decode_tps_mean,
+        100.0,
+    );
+    assert_eq!(run.per_request_spec_k, Some(false));
+}
+
+#[test]
+fn rows_are_on_disk_as_written_with_the_run_columns_and_startup_times() {
+    let run = measure(Script::default(), &["draft"]);
+    let on_disk = read_results(&run.csv).unwrap();
+    assert_eq!(on_disk.len(), 2);
+    for (disk, mem) in on_disk.iter().zip(&run.rows) {
+        assert_eq!((&disk.mode, &disk.workload), (&mem.mode, &mem.workload));
+        assert_eq!(disk.host, "fakehost");
+        assert_eq!(disk.threads, 2);
+        assert_eq!(disk.launch_to_ready_ms, Some(5.0));
+        assert_eq!(disk.server_load_ms, Some(2.0));
+    }
+    // One warm-up line for the launch, then 3 or 4 timed requests per cell.
+    let raw = read_raw(&crate::results::jsonl_path_for(&run.csv)).unwrap();
+    assert_eq!(raw.iter().filter(|r| r.warmup).count(), 1);
+    let timed = raw.iter().filter(|r| !r.warmup).count() as u32;
+    assert_eq!(timed, on_disk.iter().map(|r| r.n_reps).sum::<u32>());
+}
+
+#[test]
+fn a_failed_launch_fails_its_cells_and_the_run_goes_on() {
+    for reason in [
+        "launch failed: server exited with code 1 during start-up",
+        "launch failed: server not healthy after 30 s",
+    ] {
+        let script = Script {
+            launch_error: Some(reason.into()),
+            ..Script::default()
+        };
+        let run = measure(script, &["target", "draft"]);
+        assert_eq!(run.launches, 6, "every launch is tried");
+        assert_eq!(run.rows.len(), 12);
+        assert!(run
+            .rows
+            .iter()
+            .all(|r| r.status == Status::Failed && r.reason == reason));
+    }
+}
+
+#[test]
+fn a_server_that_dies_or_stalls_mid_cell_fails_it_and_skips_the_rest_of_its_launch() {
+    for reason in [
+        "server exited (signal 9)\n--- tail of launch.log ---\nkilled",
+        "request failed: stream stalled: no event for 30 s",
+    ] {
+        // Batch 0 is the warm-up; batch 2 is the chat cell's second request.
+        let script = Script {
+            fail_at_batch: Some((2, reason.into())),
+            ..Script::default()
+        };
+        let run = measure(script, &["draft"]);
+        let chat = run.row("draft", "baseline", "chat");
+        assert_eq!(
+            (chat.status, chat.reason.as_str()),
+            (Status::Failed, reason)
+        );
+        let edit = run.row("draft", "baseline", "code-edit");
+        assert_eq!(edit.status, Status::Failed);
+        assert_eq!(edit.reason, "not run: the server of this launch failed");
+        assert_eq!(run.seen.stopped.get(), 1);
+    }
+}
+
+#[test]
+fn a_failed_warm_up_fails_the_first_cell_with_its_reason_and_the_rest_as_not_run() {
+    let script = Script {
+        fail_at_batch: Some((0, "request failed: connection refused".into())),
+        ..Script::default()
+    };
+    let run = measure(script, &["draft"]);
+    let chat = run.row("draft", "baseline", "chat");
+    assert_eq!(chat.status, Status::Failed);
+    assert_eq!(chat.reason, "request failed: connection refused");
+    let edit = run.row("draft", "baseline", "code-edit");
+    assert_eq!(edit.status, Status::Failed);
+    assert_eq!(edit.reason, "not run: the server of this launch failed");
+}
+
+#[test]
+fn ctrl_c_records_the_current_cell_and_the_rest_as_interrupted_and_stops() {
+    let interrupt = Interrupt::default();
+    // Batch 0 is the warm-up of the first launch (target's baseline), batch 1 its first
+    // timed request: Ctrl-C arrives while that request is in flight.
+    let script = Script {
+        interrupt_at_batch: Some((1, interrupt.clone())),
+        ..Script::default()
+    };
+    let run = measure(script, &["target", "draft"]);
+    assert!(run.interrupted);
+    assert_eq!(run.launches, 1, "no server after Ctrl-C");
+    assert_eq!(run.seen.stopped.get(), 1, "the running server is stopped");
+    assert_eq!(
+        run.statuses(),
+        [
+            ("baseline".into(), "chat".into(), Status::Interrupted),
+            ("baseline".into(), "code-edit".into(), Status::Interrupted),
+        ]
+    );
+    assert!(run.rows.iter().all(|r| r.reason == "interrupted (Ctrl-C)"));
+}
+
+#[test]
+fn resume_skips_finished_cells_and_compares_with_the_earlier_baseline() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("run.csv");
+    // Interrupted during spec:4 (batches: baseline launch 0-8 at most; spec:4 starts later).
+    let interrupt = Interrupt::default();
+    let first = resume(
+        Script {
+            interrupt_at_batch: Some((12, interrupt.clone())),
+            ..Script::default()
+        },
+        &["target"],
+        ResultWriter::create(&csv).unwrap(),
+        false,
+    );
+    assert!(first.interrupted);
+    let baselines_done = first
+        .rows
+        .iter()
+        .filter(|r| r.mode == "baseline" && r.status == Status::Ok)
+        .count();
+    assert_eq!(baselines_done, 2, "{:?}", first.statuses());
+    let second = resume(
+        Script::default(),
+        &["target"],
+        ResultWriter::append_to(&csv).unwrap(),
+        true,
+    );
+    assert!(second.rows.iter().all(|r| r.mode != "baseline"));
+    assert_eq!(second.rows.len(), 8, "{:?}", second.statuses());
+    let spec = second.row("target", "spec:4", "chat");
+    assert_eq!(spec.status, Status::Ok);
+    assert_close(spec.speedup, 2.0);
+    assert_eq!(spec.lossless, Some(true));
+    let all = read_results(&csv).unwrap();
+    let ok = all.iter().filter(|r| r.status == Status::Ok).count();
+    assert_eq!(ok, 10, "each cell once ok in the file");
+}
+
+#[test]
+fn the_memory_guard_skips_a_launch_that_does_not_fit_without_starting_it() {
+    let tight = Script {
+        // 1 GiB total leaves nothing once the guide's 15% buffer is kept from 100 MiB.
+        memory: Ok((100 << 20, 1 << 30)),
+        ..Script::default()
+    };
+    let run = measure(tight, &["draft"]);
+    assert!(run.seen.launches.borrow().is_empty());
+    for r in &run.rows {
+        assert_eq!(r.status, Status::Skipped);
+        assert!(
+            r.reason
+                .starts_with("insufficient memory (needs 0.3 GiB, has 0.0 GiB)"),
+            "{}",
+            r.reason
+        );
+    }
+    let unreadable = Script {
+        memory: Err("cannot read /proc/meminfo for the memory guard: gone".into()),
+        ..Script::default()
+    };
+    let run = measure(unreadable, &["draft"]);
+    assert!(run.rows.iter().all(|r| r.status == Status::Skipped
+        && r.reason == "cannot read /proc/meminfo for the memory guard: gone"));
+}
+
+#[test]
+fn a_build_that_honours_draft_lengths_per_request_shares_the_later_spec_servers() {
+    let per_request = Script {
+        per_request_draft: true,
+        ..Script::default()
+    };
+    let run = measure(per_request, &["target"]);
+    assert_eq!(run.per_request_spec_k, Some(true));
+    // baseline, spec:4 (where the probe ran), spec:8 and spec:16 together, lookup.
+    assert_eq!(run.launches, 4);
+    let drafts: Vec<Option<u32>> = run
+        .seen
+        .launches
+        .borrow()
+        .iter()
+        .map(|l| l.spec.as_ref().and_then(|s| s.draft_n_max))
+        .collect();
+    assert_eq!(drafts, [None, Some(4), Some(16), None]);
+    assert_eq!(run.rows.len(), 10);
+    assert!(run.rows.iter().all(|r| r.status == Status::Ok));
+
+    let launch_option = measure(Script::default(), &["target"]);
+    assert_eq!(launch_option.per_request_spec_k, Some(false));
+    assert_eq!(launch_option.launches, 5);
+}
+
+#[test]
+fn a_mode_that_did_not_take_effect_is_never_a_speed() {
+    let run = measure(
+        Script {
+            no_drafts: true,
+            experts_in_log: Some(8),
+            ..Script::default()
+        },
+        &["target", "moe"],
+    );
+    let spec = run.row("target", "spec:4", "chat");
+    assert_eq!(spec.status, Status::ModeNotEffective);
+    assert!(spec.reason.contains("drafted no tokens"), "{}", spec.reason);
+    assert_eq!(spec.decode_tps_mean, None);
+    assert_eq!(
+        run.row("target", "lookup", "code-edit").status,
+        Status::ModeNotEffective
+    );
+    let moe = run.row("moe", "moe:2", "chat");
+    assert_eq!(moe.status, Status::ModeNotEffective);
+    assert_eq!(moe.reason, "the server used 8 experts per token, not 2");
+    assert_eq!(run.row("moe", "baseline", "chat").status, Status::Ok);
+}
+
+#[test]
+fn a_lossy_accelerated_cell_says_so_and_moe_reports_agreement_only() {
+    let run = measure(
+        Script {
+            lossy_at: Some(5),
+            ..Script::default()
+        },
+        &["target", "moe"],
+    );
+    let spec = run.row("target", "spec:16", "chat");
+    assert_eq!((spec.status, spec.lossless), (Status::Ok, Some(false)));
+    assert_eq!(spec.first_difference, Some(5));
+    let moe = run.row("moe", "moe:2", "chat");
+    assert_eq!(moe.lossless, None);
+    assert_close(moe.agreement_share, 15.0 / 16.0);
+}
+
+#[test]
+fn launches_get_their_settings_from_the_mode() {
+    let run = measure(Script::default(), &["target", "moe"]);
+    let launches = run.seen.launches.borrow();
+    let spec = &launches[1];
+    assert_eq!(spec.draft.as_deref(), Some(Path::new("draft.gguf")));
+    let s = spec.spec.as_ref().unwrap();
+    assert_eq!(
+        (s.types.as_slice(), s.draft_n_max),
+        (&["draft-simple".to_string()][..], Some(4))
+    );
+    let lookup = &launches[4];
+    assert_eq!(lookup.draft, None);
+    assert_eq!(lookup.spec.as_ref().unwrap().types, ["ngram-simple"]);
+    let moe = launches
+        .iter()
+        .find(|l| l.moe_experts_used.is_some())
+        .unwrap();
+    assert_eq!(moe.moe_experts_used, Some(("qwen2".into(), 2)));
+    assert!(moe.verbose);
+    assert_eq!(
+        run.seen.log_names.borrow()[1],
+        "launch-002-target-spec_4_np_1.log"
+    );
+}
+
+#[test]
+fn the_moe_proof_reads_the_last_reported_expert_count() {
+    let log =
+        "print_info: n_expert_used    = 8\nvalidate_override: ...\nprint_info: n_expert_used = 2\n";
+    assert_eq!(moe_effective(log, 2), Ok(()));
+    assert_eq!(
+        moe_effective(log, 4),
+        Err("the server used 2 experts per token, not 4".into())
+    );
+    assert!(moe_effective("", 2).unwrap_err().contains("never reported"));
+}

@@ -1,0 +1,212 @@
+//! An in-process stand-in for llama-server behind the [`Backend`] seam, for the run loop's
+//! unit tests: it answers every batch at once with records shaped like a real server's
+//! (token ids, timings, drafted counts) and fails on cue ([`Script`]), so each branch of
+//! `execute` runs in milliseconds without an engine.
+
+use super::backend::{Backend, CpuTimes, ServerHandle};
+use super::interrupt::Interrupt;
+use crate::client::{CompletionRecord, CompletionRequest, ServerTimings};
+use crate::engine::LaunchSpec;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+/// What the fake does, and when it fails.
+#[derive(Debug, Clone)]
+pub struct Script {
+    /// MemAvailable and MemTotal (bytes) the guard sees; `Err` is an unreadable meminfo.
+    pub memory: Result<(u64, u64), String>,
+    /// Every launch fails with this reason (exited at start-up, never healthy).
+    pub launch_error: Option<String>,
+    /// On every server, batch number N (0-based, warm-up and probe included) fails with
+    /// this reason (a crash, a stalled stream, a refused request).
+    pub fail_at_batch: Option<(usize, String)>,
+    /// Over the whole run, batch number N (0-based) triggers Ctrl-C and never answers.
+    pub interrupt_at_batch: Option<(usize, Interrupt)>,
+    /// The server honours `speculative.n_max` per request (drafts 4 x n_max when set).
+    pub per_request_draft: bool,
+    /// Speculative servers draft nothing.
+    pub no_drafts: bool,
+    /// The expert count the server log reports for a MoE override (`None`: as asked).
+    pub experts_in_log: Option<u32>,
+    /// Accelerated servers emit a different token at this position.
+    pub lossy_at: Option<usize>,
+    /// Decode rate of a baseline server (tokens/s); accelerated servers decode twice as fast.
+    pub decode_tps: f64,
+}
+
+impl Default for Script {
+    fn default() -> Self {
+        Script {
+            memory: Ok((64 << 30, 64 << 30)),
+            launch_error: None,
+            fail_at_batch: None,
+            interrupt_at_batch: None,
+            per_request_draft: false,
+            no_drafts: false,
+            experts_in_log: None,
+            lossy_at: None,
+            decode_tps: 100.0,
+        }
+    }
+}
+
+/// What the fake saw: launches and requests, shared with the test.
+#[derive(Debug, Default)]
+pub struct Seen {
+    /// Every launch attempted, in order.
+    pub launches: RefCell<Vec<LaunchSpec>>,
+    /// Log names of those launches.
+    pub log_names: RefCell<Vec<String>>,
+    /// Batches sent over the run.
+    pub batches: Cell<usize>,
+    /// Servers stopped.
+    pub stopped: Cell<usize>,
+}
+
+/// The fake backend.
+pub struct FakeBackend {
+    /// The behaviour.
+    pub script: Rc<Script>,
+    /// What happened.
+    pub seen: Rc<Seen>,
+}
+
+impl FakeBackend {
+    /// A fake following `script`, and what it will see.
+    pub fn new(script: Script) -> (FakeBackend, Rc<Seen>) {
+        let seen = Rc::new(Seen::default());
+        let backend = FakeBackend {
+            script: Rc::new(script),
+            seen: seen.clone(),
+        };
+        (backend, seen)
+    }
+}
+
+impl Backend for FakeBackend {
+    type Server = FakeServer;
+
+    fn memory(&self) -> Result<(u64, u64), String> {
+        self.script.memory.clone()
+    }
+
+    fn launch(&mut self, spec: &LaunchSpec, log_name: &str, _: u64) -> Result<FakeServer, String> {
+        self.seen.launches.borrow_mut().push(spec.clone());
+        self.seen.log_names.borrow_mut().push(log_name.to_string());
+        if let Some(reason) = &self.script.launch_error {
+            return Err(reason.clone());
+        }
+        Ok(FakeServer {
+            spec: spec.clone(),
+            script: self.script.clone(),
+            seen: self.seen.clone(),
+            batches: Cell::new(0),
+        })
+    }
+}
+
+/// One fake server.
+pub struct FakeServer {
+    spec: LaunchSpec,
+    script: Rc<Script>,
+    seen: Rc<Seen>,
+    batches: Cell<usize>,
+}
+
+impl FakeServer {
+    fn accelerated(&self) -> bool {
+        self.spec.spec.is_some() || self.spec.moe_experts_used.is_some()
+    }
+
+    fn record(&self, req: &CompletionRequest, batch: usize) -> CompletionRecord {
+        let n = req.n_predict as usize;
+        let mut token_ids: Vec<u32> = (0..n as u32).map(|i| i % 64).collect();
+        if let Some(at) = self
+            .script
+            .lossy_at
+            .filter(|&at| at < n && self.accelerated())
+        {
+            token_ids[at] += 1000;
+        }
+        let speed = if self.accelerated() { 2.0 } else { 1.0 };
+        // A little spread, so the interval is finite and the stopping rule converges.
+        let tps = self.script.decode_tps * speed * (1.0 + 0.002 * (batch % 3) as f64);
+        let predicted_ms = n as f64 / tps * 1e3;
+        let drafted = match (&self.spec.spec, req.extra.get("speculative.n_max")) {
+            (None, _) => None,
+            _ if self.script.no_drafts => None,
+            (Some(_), Some(n_max)) if self.script.per_request_draft => {
+                Some(4 * n_max.as_u64().unwrap_or(0))
+            }
+            (Some(_), _) => Some(n as u64),
+        };
+        let sent = Instant::now();
+        let first_byte = sent + Duration::from_millis(1);
+        let per_token = Duration::from_secs_f64(predicted_ms / 1e3 / n.max(1) as f64);
+        CompletionRecord {
+            sent,
+            headers: sent,
+            first_byte,
+            chunks: (0..n as u32)
+                .map(|i| (first_byte + per_token * i, 1))
+                .collect(),
+            end: first_byte + per_token * n as u32,
+            token_ids,
+            timings: ServerTimings {
+                prompt_n: 24,
+                prompt_ms: 1.0,
+                predicted_n: n as u64,
+                predicted_ms,
+                draft_n: drafted,
+                draft_n_accepted: drafted,
+            },
+            text: String::new(),
+        }
+    }
+}
+
+impl ServerHandle for FakeServer {
+    fn startup_ms(&self) -> (Option<f64>, Option<f64>) {
+        (Some(5.0), Some(2.0))
+    }
+
+    async fn batch(
+        &self,
+        req: &CompletionRequest,
+        parallel: u32,
+    ) -> Result<Vec<CompletionRecord>, String> {
+        let here = self.batches.replace(self.batches.get() + 1);
+        let overall = self.seen.batches.replace(self.seen.batches.get() + 1);
+        if let Some((at, reason)) = &self.script.fail_at_batch {
+            if here == *at {
+                return Err(reason.clone());
+            }
+        }
+        if let Some((at, interrupt)) = &self.script.interrupt_at_batch {
+            if overall == *at {
+                interrupt.trigger();
+                std::future::pending::<()>().await;
+            }
+        }
+        Ok((0..parallel).map(|_| self.record(req, here)).collect())
+    }
+
+    fn log_text(&self) -> String {
+        match &self.spec.moe_experts_used {
+            Some((_, asked)) => format!(
+                "print_info: n_expert_used    = {}\n",
+                self.script.experts_in_log.unwrap_or(*asked)
+            ),
+            None => String::new(),
+        }
+    }
+
+    fn cpu_times(&self) -> CpuTimes {
+        None
+    }
+
+    fn stop(self) {
+        self.seen.stopped.set(self.seen.stopped.get() + 1);
+    }
+}
