@@ -165,7 +165,7 @@ struct PartialBuild {
 /// State of the managed install.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Status {
-    Installed(InstallMarker),
+    Installed(Box<InstallMarker>),
     Missing,
     /// Present but unusable; the reason says why. It will be redone.
     Broken(String),
@@ -205,7 +205,7 @@ pub fn status(layout: &ManagedLayout) -> Status {
         Err(e) => return Status::Broken(format!("{e:#}")),
     }
     match check_runs(&layout.bin_dir()) {
-        Ok(_) => Status::Installed(marker),
+        Ok(_) => Status::Installed(Box::new(marker)),
         Err(RunCheckError::Broken(why)) => Status::Broken(why),
         Err(RunCheckError::Unverified(why)) => Status::Unverified(why),
     }
@@ -218,7 +218,7 @@ pub fn ensure_installed(
     check: &dyn EngineCheck,
 ) -> anyhow::Result<InstallMarker> {
     match status(layout) {
-        Status::Installed(m) => return Ok(m),
+        Status::Installed(m) => return Ok(*m),
         Status::Unverified(why) => bail!(unverified_message(layout, &why)),
         Status::Missing | Status::Broken(_) => {}
     }
@@ -273,7 +273,7 @@ pub fn install_with_python(
         )
     })?;
     match status(layout) {
-        Status::Installed(m) if !force => return Ok(m),
+        Status::Installed(m) if !force => return Ok(*m),
         Status::Missing => {}
         Status::Installed(_) => remove_dir(&layout.prefix())?,
         Status::Unverified(why) if !force => bail!(unverified_message(layout, &why)),
