@@ -7,7 +7,7 @@ mod common;
 use assert_cmd::Command;
 use std::ffi::OsString;
 use std::time::Duration;
-use tpsbench::engine::{CapabilityError, EngineSource, LaunchSpec, SpecLaunch};
+use tpsbench::engine::{CapabilityError, EngineSource, LaunchSpec, SpeculativeArgs};
 use tpsbench::util::process::run_with_timeout;
 
 const ENGINE_FACTS_SPEC_TYPES: [&str; 11] = [
@@ -24,8 +24,8 @@ const ENGINE_FACTS_SPEC_TYPES: [&str; 11] = [
     "ngram-cache",
 ];
 
-fn spec(types: &[&str], k: Option<u32>) -> Option<SpecLaunch> {
-    Some(SpecLaunch {
+fn spec(types: &[&str], k: Option<u32>) -> Option<SpeculativeArgs> {
+    Some(SpeculativeArgs {
         types: types.iter().map(|s| s.to_string()).collect(),
         draft_n_max: k,
     })

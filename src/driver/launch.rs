@@ -5,7 +5,7 @@
 use super::guard::MemoryNeed;
 use super::plan::LaunchKey;
 use super::resolve::ResolvedRole;
-use crate::engine::{LaunchSpec, SpecLaunch};
+use crate::engine::{LaunchSpec, SpeculativeArgs};
 use crate::gguf::GgmlType;
 
 /// The llama-server settings of a launch with `threads` threads.
@@ -20,7 +20,7 @@ pub fn launch_spec(threads: u32, role: &ResolvedRole, key: &LaunchKey) -> Launch
         spec.draft = role.draft.as_ref().map(|d| d.path.clone());
     }
     if mode.is_speculative() {
-        spec.spec = Some(SpecLaunch {
+        spec.spec = Some(SpeculativeArgs {
             types: mode.spec_types(),
             draft_n_max: mode.spec_k(),
         });

@@ -88,7 +88,7 @@ pub const HARNESS_FLAGS: &[(&str, &[&str])] = &[
 
 /// Speculative decoding settings of one launch.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SpecLaunch {
+pub struct SpeculativeArgs {
     /// `--spec-type` values, e.g. `["draft-simple"]`, `["ngram-simple"]`, or both.
     pub types: Vec<String>,
     /// Longest draft, `--spec-draft-n-max` (older builds: `--draft-max`).
@@ -111,7 +111,7 @@ pub struct LaunchSpec {
     pub port: u16,
     /// Bind address, `--host`.
     pub host: String,
-    pub spec: Option<SpecLaunch>,
+    pub spec: Option<SpeculativeArgs>,
     /// MoE expert reduction: (`general.architecture`, experts used per token).
     pub moe_experts_used: Option<(String, u32)>,
     /// Log at trace level (`-lv 4`), so the log shows `n_expert_used` and `system_info`.
@@ -445,8 +445,8 @@ mod tests {
         Capabilities::parse_help(HELP)
     }
 
-    fn spec_launch(types: &[&str], k: Option<u32>) -> SpecLaunch {
-        SpecLaunch {
+    fn spec_launch(types: &[&str], k: Option<u32>) -> SpeculativeArgs {
+        SpeculativeArgs {
             types: types.iter().map(|s| s.to_string()).collect(),
             draft_n_max: k,
         }

@@ -155,7 +155,9 @@ pub fn render_info(engine: &Engine) -> String {
     );
     line("self-test", &id.self_test);
     if engine.source == super::EngineSource::Managed {
-        if let install::Status::Installed(marker) = install::status(&ManagedLayout::default()) {
+        if let install::InstallStatus::Installed(marker) =
+            install::status(&ManagedLayout::default())
+        {
             for a in &marker.attempts {
                 let secs = a
                     .build_secs

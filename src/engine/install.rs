@@ -31,7 +31,6 @@ use crate::util::{self, process::run_with_timeout, FileLock};
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::io::{Read, Seek, SeekFrom};
 use std::os::fd::AsFd;
 use std::path::{Component, Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -164,7 +163,7 @@ struct PartialBuild {
 
 /// State of the managed install.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Status {
+pub enum InstallStatus {
     Installed(Box<InstallMarker>),
     Missing,
     /// Present but unusable; the reason says why. It will be redone.
@@ -175,39 +174,43 @@ pub enum Status {
 }
 
 /// Checks the finished prefix: marker present, binary hash unchanged, binary runs.
-pub fn status(layout: &ManagedLayout) -> Status {
+pub fn status(layout: &ManagedLayout) -> InstallStatus {
     let marker_path = layout.marker();
     if !layout.prefix().exists() {
-        return Status::Missing;
+        return InstallStatus::Missing;
     }
     let marker: InstallMarker = match std::fs::read(&marker_path)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
     {
         Some(m) => m,
-        None => return Status::Broken(format!("no valid marker {}", marker_path.display())),
+        None => return InstallStatus::Broken(format!("no valid marker {}", marker_path.display())),
     };
     if marker.variant.is_none() || marker.self_test.is_none() {
-        return Status::Broken(
+        return InstallStatus::Broken(
             "built by an earlier tpsbench that neither chose a variant nor self-tested it".into(),
         );
     }
     match util::sha256_file(&layout.server_bin()) {
         Ok(sha) if sha == marker.server_sha256 => {}
-        Ok(_) => return Status::Broken("llama-server changed since it was installed".into()),
-        Err(e) => return Status::Broken(format!("{e:#}")),
+        Ok(_) => {
+            return InstallStatus::Broken("llama-server changed since it was installed".into())
+        }
+        Err(e) => return InstallStatus::Broken(format!("{e:#}")),
     }
     match super::files::engine_sha256(&layout.server_bin()) {
         Ok(sha) if sha == marker.engine_sha256 => {}
         Ok(_) => {
-            return Status::Broken("a llama.cpp library changed since it was installed".into())
+            return InstallStatus::Broken(
+                "a llama.cpp library changed since it was installed".into(),
+            )
         }
-        Err(e) => return Status::Broken(format!("{e:#}")),
+        Err(e) => return InstallStatus::Broken(format!("{e:#}")),
     }
     match check_runs(&layout.bin_dir()) {
-        Ok(_) => Status::Installed(Box::new(marker)),
-        Err(RunCheckError::Broken(why)) => Status::Broken(why),
-        Err(RunCheckError::Unverified(why)) => Status::Unverified(why),
+        Ok(_) => InstallStatus::Installed(Box::new(marker)),
+        Err(RunCheckError::Broken(why)) => InstallStatus::Broken(why),
+        Err(RunCheckError::Unverified(why)) => InstallStatus::Unverified(why),
     }
 }
 
@@ -218,9 +221,9 @@ pub fn ensure_installed(
     check: &dyn EngineCheck,
 ) -> anyhow::Result<InstallMarker> {
     match status(layout) {
-        Status::Installed(m) => return Ok(*m),
-        Status::Unverified(why) => bail!(unverified_message(layout, &why)),
-        Status::Missing | Status::Broken(_) => {}
+        InstallStatus::Installed(m) => return Ok(*m),
+        InstallStatus::Unverified(why) => bail!(unverified_message(layout, &why)),
+        InstallStatus::Missing | InstallStatus::Broken(_) => {}
     }
     if !allow_install {
         bail!(
@@ -252,7 +255,7 @@ pub fn install_from(
     from: Option<Variant>,
 ) -> anyhow::Result<InstallMarker> {
     let other = match status(layout) {
-        Status::Installed(m) => from.is_some() && m.variant != from,
+        InstallStatus::Installed(m) => from.is_some() && m.variant != from,
         _ => false,
     };
     install_with_python(layout, force || other, &python(), check, from)
@@ -273,12 +276,12 @@ pub fn install_with_python(
         )
     })?;
     match status(layout) {
-        Status::Installed(m) if !force => return Ok(*m),
-        Status::Missing => {}
-        Status::Installed(_) => remove_dir(&layout.prefix())?,
-        Status::Unverified(why) if !force => bail!(unverified_message(layout, &why)),
-        Status::Unverified(_) => remove_dir(&layout.prefix())?,
-        Status::Broken(why) => {
+        InstallStatus::Installed(m) if !force => return Ok(*m),
+        InstallStatus::Missing => {}
+        InstallStatus::Installed(_) => remove_dir(&layout.prefix())?,
+        InstallStatus::Unverified(why) if !force => bail!(unverified_message(layout, &why)),
+        InstallStatus::Unverified(_) => remove_dir(&layout.prefix())?,
+        InstallStatus::Broken(why) => {
             eprintln!(
                 "managed engine in {} is unusable ({why}); reinstalling",
                 layout.dir.display()
@@ -602,7 +605,7 @@ fn build(
     let secs = start.elapsed().as_secs_f64();
     remove_dir(&src)?;
     if !status.success() {
-        let tail = tail_lines(&log_path, 25);
+        let tail = util::tail::tail_lines(&log_path, 25).unwrap_or_default();
         bail!(
             "building {PACKAGE}=={PACKAGE_VERSION} (variant `{variant}`) failed ({status}) after {secs:.0} s; \
              full log: {}\n{tail}\n\
@@ -872,22 +875,10 @@ fn check_record_entry(path: &Path, b64: &str, size: &str) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// URL-safe base64 without padding, as wheel RECORD files write hashes.
+/// URL-safe base64 without padding, as wheel RECORD files write hashes (PEP 376/427).
 fn base64_url_nopad(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..=chunk.len() {
-            out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-        }
-    }
-    out
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
 /// Removes a directory tree if it exists, by renaming it aside first so that a crash
@@ -901,23 +892,6 @@ fn remove_dir(dir: &Path) -> anyhow::Result<()> {
     let trash = dir.with_file_name(name);
     std::fs::rename(dir, &trash).with_context(|| format!("moving {} aside", dir.display()))?;
     std::fs::remove_dir_all(&trash).with_context(|| format!("removing {}", trash.display()))
-}
-
-/// The last `n` lines of a (possibly large) log file.
-pub fn tail_lines(path: &Path, n: usize) -> String {
-    let text = read_tail(path, 64 * 1024).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
-}
-
-/// The last `max_bytes` of a file, lossily decoded.
-pub fn read_tail(path: &Path, max_bytes: u64) -> std::io::Result<String> {
-    let mut file = std::fs::File::open(path)?;
-    let len = file.metadata()?.len();
-    file.seek(SeekFrom::Start(len.saturating_sub(max_bytes)))?;
-    let mut bytes = Vec::new();
-    file.read_to_end(&mut bytes)?;
-    Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 #[cfg(test)]
@@ -1053,9 +1027,9 @@ mod tests {
     fn status_of_missing_and_markerless_installs() {
         let dir = tempfile::tempdir().unwrap();
         let layout = ManagedLayout::in_engine_dir(dir.path());
-        assert_eq!(status(&layout), Status::Missing);
+        assert_eq!(status(&layout), InstallStatus::Missing);
         std::fs::create_dir_all(layout.bin_dir()).unwrap();
-        assert!(matches!(status(&layout), Status::Broken(why) if why.contains("marker")));
+        assert!(matches!(status(&layout), InstallStatus::Broken(why) if why.contains("marker")));
     }
 
     fn script(path: &Path, body: &str) {
@@ -1175,7 +1149,7 @@ mod tests {
             .unwrap()
             .file_type()
             .is_symlink());
-        assert!(matches!(status(&layout), Status::Installed(_)));
+        assert!(matches!(status(&layout), InstallStatus::Installed(_)));
         assert!(layout
             .source_tree()
             .join("models/ggml-vocab-x.gguf")
@@ -1188,7 +1162,7 @@ mod tests {
 
         // A changed binary is detected, never used.
         script(&layout.server_bin(), "echo 'version: tampered'");
-        assert!(matches!(status(&layout), Status::Broken(why) if why.contains("changed")));
+        assert!(matches!(status(&layout), InstallStatus::Broken(why) if why.contains("changed")));
         // A binary that no longer runs is detected too.
         let marker = layout.marker();
         let mut m: InstallMarker =
@@ -1197,7 +1171,9 @@ mod tests {
         m.server_sha256 = util::sha256_file(&layout.server_bin()).unwrap();
         m.engine_sha256 = super::super::files::engine_sha256(&layout.server_bin()).unwrap();
         std::fs::write(&marker, serde_json::to_vec(&m).unwrap()).unwrap();
-        assert!(matches!(status(&layout), Status::Broken(why) if why.contains("--version failed")));
+        assert!(
+            matches!(status(&layout), InstallStatus::Broken(why) if why.contains("--version failed"))
+        );
     }
 
     /// The whole download + build path with a stand-in for `python3 -m pip` that copies
@@ -1261,7 +1237,7 @@ esac"#,
         assert!(jobs >= 1, "LLAMA_CPP_BUILD_JOBS must be set");
         let log = std::fs::read_to_string(layout.build_log()).unwrap();
         assert!(log.contains("[100%] Built target llama-server"), "{log}");
-        assert!(matches!(status(&layout), Status::Installed(_)));
+        assert!(matches!(status(&layout), InstallStatus::Installed(_)));
         assert!(layout
             .source_tree()
             .join("models/ggml-vocab-x.gguf")
@@ -1311,7 +1287,7 @@ esac"#,
         assert_eq!(marker.attempts.last().unwrap().outcome, "passed");
         let cmake = std::fs::read_to_string(layout.bin_dir().join("cmake-args")).unwrap();
         assert!(cmake.contains("-DGGML_NATIVE=OFF"), "{cmake}");
-        assert!(matches!(status(&layout), Status::Installed(_)));
+        assert!(matches!(status(&layout), InstallStatus::Installed(_)));
 
         // Every variant failing: a clear error listing each, and no install.
         let layout = ManagedLayout::in_engine_dir(&dir.path().join("engine2"));
@@ -1326,7 +1302,7 @@ esac"#,
             err.contains("variants tried") && err.contains("portable: self-test failed"),
             "{err}"
         );
-        assert_eq!(status(&layout), Status::Missing);
+        assert_eq!(status(&layout), InstallStatus::Missing);
     }
 
     #[test]

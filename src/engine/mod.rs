@@ -18,7 +18,7 @@ mod probe;
 mod progress;
 pub mod variant;
 
-pub use caps::{Capabilities, CapabilityError, FlagInfo, LaunchSpec, SpecLaunch};
+pub use caps::{Capabilities, CapabilityError, FlagInfo, LaunchSpec, SpeculativeArgs};
 pub use check::{EngineCheck, SelfTestFailure, SelfTestReport};
 pub use command::{command, EngineAction, EngineArgs};
 pub use identity::EngineIdentity;

@@ -55,7 +55,7 @@ pub fn wait_with_progress(
 
 /// The newest cmake progress line (`[ 45%] Building CXX object ...`) in the log's tail.
 pub fn last_progress_line(log_path: &Path) -> Option<String> {
-    let tail = super::install::read_tail(log_path, 16 * 1024).ok()?;
+    let tail = crate::util::tail::read_tail(log_path, 16 * 1024).ok()?;
     progress_line_in(&tail)
 }
 

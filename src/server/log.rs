@@ -8,7 +8,7 @@
 //! phrase (`draft acceptance = `, `n_expert_used`) should match substrings, not whole lines.
 
 use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io::{self, Read};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -114,31 +114,8 @@ pub fn parse_timestamp(line: &str) -> Option<Duration> {
 /// The last `n_lines` lines of the log at `path` (at most the last 64 KiB), or a note
 /// saying why it could not be read.
 pub fn tail(path: &Path, n_lines: usize) -> String {
-    match read_tail(path, 64 * 1024) {
-        Ok(text) => last_lines(&text, n_lines).to_string(),
-        Err(e) => format!("(server log {} unreadable: {e})", path.display()),
-    }
-}
-
-fn read_tail(path: &Path, max_bytes: u64) -> io::Result<String> {
-    let mut file = File::open(path)?;
-    let len = file.metadata()?.len();
-    file.seek(SeekFrom::Start(len.saturating_sub(max_bytes)))?;
-    let mut buf = Vec::new();
-    file.read_to_end(&mut buf)?;
-    Ok(String::from_utf8_lossy(&buf).into_owned())
-}
-
-fn last_lines(text: &str, n_lines: usize) -> &str {
-    let trimmed = text.trim_end_matches('\n');
-    let start = trimmed
-        .rmatch_indices('\n')
-        .nth(n_lines.saturating_sub(1))
-        .map_or(0, |(i, _)| i + 1);
-    if n_lines == 0 {
-        return "";
-    }
-    &trimmed[start..]
+    crate::util::tail::tail_lines(path, n_lines)
+        .unwrap_or_else(|e| format!("(server log {} unreadable: {e})", path.display()))
 }
 
 #[cfg(test)]
@@ -182,13 +159,6 @@ mod tests {
             &mut seen,
         );
         assert!(seen.bind_failed);
-    }
-
-    #[test]
-    fn tail_keeps_the_last_lines() {
-        assert_eq!(last_lines("a\nb\nc\n", 2), "b\nc");
-        assert_eq!(last_lines("a\nb\nc", 5), "a\nb\nc");
-        assert_eq!(last_lines("a\nb\n", 0), "");
     }
 
     #[test]

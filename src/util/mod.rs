@@ -6,6 +6,7 @@
 pub mod interrupt;
 pub mod lock;
 pub mod process;
+pub mod tail;
 
 pub use lock::FileLock;
 
