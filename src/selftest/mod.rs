@@ -52,20 +52,12 @@ pub struct Case {
     pub recipe: Recipe,
 }
 
-/// Every weight type the profiles and presets use (F16, Q8_0, Q4_0, Q4_1, Q4_K, Q5_K, Q6_K)
-/// in a small dense model, and the K-quant and Q8_0 expert kernels in a small MoE.
+/// Every quant mix synth can write (F16, Q8_0, Q4_0, Q4_1, Q4_K_M, Q5_K_M, Q6_K: the weight
+/// types the profiles and presets use) in a small dense model, and the K-quant and Q8_0
+/// expert kernels in a small MoE.
 pub fn cases() -> anyhow::Result<Vec<Case>> {
-    let dense_mixes = [
-        QuantMix::F16,
-        QuantMix::Q8_0,
-        QuantMix::Q4_0,
-        QuantMix::Q4_1,
-        QuantMix::Q4_K_M,
-        QuantMix::Q5_K_M,
-        QuantMix::Q6_K,
-    ];
     let mut out = Vec::new();
-    for mix in dense_mixes {
+    for mix in QuantMix::ALL {
         out.push(case(&format!("{mix} dense"), dense_shape(), mix)?);
     }
     for mix in [QuantMix::Q8_0, QuantMix::Q4_K_M] {

