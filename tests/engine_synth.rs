@@ -25,7 +25,7 @@ fn engine_bin() -> PathBuf {
 }
 
 /// The engine's bin dir plus the lock that keeps llama-server tests one at a time.
-fn engine_locked() -> (PathBuf, tpsbench::util::FileLock) {
+fn engine_locked() -> (PathBuf, common::ServerLock) {
     let bin = engine_bin();
     (bin, common::llama_server_lock())
 }

@@ -65,7 +65,7 @@ fn a_bad_value_names_file_line_and_column() {
 fn an_unknown_status_names_the_status_column() {
     let dir = tempfile::tempdir().unwrap();
     let (_, text) = valid_file(dir.path());
-    let (_, err) = read_bad(dir.path(), &text.replacen("\n1,ok,", "\n1,great,", 1));
+    let (_, err) = read_bad(dir.path(), &text.replacen("\n2,ok,", "\n2,great,", 1));
     assert!(
         matches!(&err, ResultsError::Malformed { line: 2, column_index: 2, column, .. } if column == "status"),
         "{err}"
@@ -76,13 +76,13 @@ fn an_unknown_status_names_the_status_column() {
 fn another_schema_version_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let (_, text) = valid_file(dir.path());
-    let (path, err) = read_bad(dir.path(), &text.replace("\n1,", "\n2,"));
+    let (path, err) = read_bad(dir.path(), &text.replace("\n2,", "\n3,"));
     assert!(
         matches!(
             err,
             ResultsError::SchemaVersion {
                 line: 2,
-                expected: 1,
+                expected: 2,
                 ..
             }
         ),
@@ -94,8 +94,8 @@ fn another_schema_version_is_refused() {
         "{message}"
     );
     // even when that version's header differs from ours
-    let v2 = text.replace("\n1,", "\n2,").replacen("reason", "why", 1);
-    let (_, err) = read_bad(dir.path(), &v2);
+    let v3 = text.replace("\n2,", "\n3,").replacen("reason", "why", 1);
+    let (_, err) = read_bad(dir.path(), &v3);
     assert!(matches!(err, ResultsError::SchemaVersion { .. }), "{err}");
 }
 
@@ -122,7 +122,7 @@ fn a_renamed_or_extra_column_names_its_position() {
 fn a_short_record_names_its_line() {
     let dir = tempfile::tempdir().unwrap();
     let (_, text) = valid_file(dir.path());
-    let (_, err) = read_bad(dir.path(), &format!("{text}1,ok,,x\n"));
+    let (_, err) = read_bad(dir.path(), &format!("{text}2,ok,,x\n"));
     assert!(
         matches!(
             err,

@@ -105,7 +105,7 @@ fn header_and_row_are_pinned() {
 #[test]
 fn schema_version_is_the_first_column() {
     assert_eq!(header()[0], "schema_version");
-    assert_eq!(SCHEMA_VERSION, 1);
+    assert_eq!(SCHEMA_VERSION, 2);
 }
 
 #[test]
@@ -166,7 +166,7 @@ fn raw_repetitions_round_trip_as_json_lines() {
     let text = read_text(&dir.path().join("run.jsonl"));
     assert_eq!(text.lines().count(), 1);
     assert!(
-        text.starts_with("{\"schema_version\":1,\"role\":\"hot-chat\""),
+        text.starts_with("{\"schema_version\":2,\"role\":\"hot-chat\""),
         "{text}"
     );
     let back: RawRepetition = serde_json::from_str(text.trim_end()).unwrap();
@@ -242,7 +242,7 @@ fn raw_lines_read_back_per_cell_without_the_warm_up() {
     let text = std::fs::read_to_string(writer.jsonl_path()).unwrap();
     std::fs::write(
         &bad,
-        text.replacen("\"schema_version\":1", "\"schema_version\":7", 1),
+        text.replacen("\"schema_version\":2", "\"schema_version\":7", 1),
     )
     .unwrap();
     let err = read_raw(&bad).unwrap_err().to_string();

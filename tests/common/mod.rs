@@ -55,18 +55,49 @@ pub fn engine_or_skip() -> Option<&'static Engine> {
 }
 
 /// Held by every test that starts llama-server, across test binaries and processes, so
-/// two servers never share the two cores (and the timings stay meaningful).
-pub fn llama_server_lock() -> FileLock {
-    let path = tpsbench::util::cache_root()
-        .join("locks")
-        .join("llama-server-tests.lock");
-    FileLock::exclusive(&path, || {
-        eprintln!(
-            "waiting for another test's llama-server ({})",
-            path.display()
-        )
-    })
-    .unwrap_or_else(|e| panic!("cannot take the llama-server test lock: {e:#}"))
+/// two servers never share the two cores (and the timings stay meaningful). Reentrant on
+/// one thread: a test holding it may call [`engine`], whose first use self-tests the engine
+/// under the same lock (a second `flock` on the same file would wait for itself).
+pub fn llama_server_lock() -> ServerLock {
+    HELD.with(|held| {
+        let mut held = held.borrow_mut();
+        if held.0 == 0 {
+            let path = tpsbench::util::cache_root()
+                .join("locks")
+                .join("llama-server-tests.lock");
+            let lock = FileLock::exclusive(&path, || {
+                eprintln!(
+                    "waiting for another test's llama-server ({})",
+                    path.display()
+                )
+            })
+            .unwrap_or_else(|e| panic!("cannot take the llama-server test lock: {e:#}"));
+            held.1 = Some(lock);
+        }
+        held.0 += 1;
+    });
+    ServerLock(())
+}
+
+thread_local! {
+    /// How many [`ServerLock`]s this thread holds, and the file lock while any is held.
+    static HELD: std::cell::RefCell<(usize, Option<FileLock>)> =
+        const { std::cell::RefCell::new((0, None)) };
+}
+
+/// The llama-server test lock; released when the last guard of the thread is dropped.
+pub struct ServerLock(());
+
+impl Drop for ServerLock {
+    fn drop(&mut self) {
+        HELD.with(|held| {
+            let mut held = held.borrow_mut();
+            held.0 -= 1;
+            if held.0 == 0 {
+                held.1 = None;
+            }
+        });
+    }
 }
 
 /// A fresh temporary directory, removed when dropped.
