@@ -53,6 +53,15 @@ pub struct CheckArgs {
     /// Which metrics to gate on.
     #[arg(long, value_enum, default_value = "all")]
     pub metrics: check::MetricSet,
+    /// Baseline cells absent from (or skipped in) the current results do not fail the gate.
+    #[arg(long)]
+    pub allow_missing: bool,
+    /// With --profile: re-runs of the profile at most while checks are inconclusive.
+    #[arg(long, default_value_t = 3)]
+    pub remeasure_rounds: u32,
+    /// With --profile: repetition cap per cell in a re-run (`bench run --max-reps`).
+    #[arg(long, default_value_t = 10)]
+    pub remeasure_reps: u32,
 }
 
 /// Arguments of `bench calibrate`.

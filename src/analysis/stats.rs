@@ -190,6 +190,39 @@ pub fn verdict(ci: &RatioCi, tolerance: f64) -> Verdict {
     }
 }
 
+/// What the regression gate concludes from an interval of `current / baseline` (oriented so
+/// that below 1 is worse) against the floor `1 - tolerance`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Decision {
+    /// The whole interval lies above `1 + tolerance`.
+    Improved,
+    /// The interval rules out a drop beyond the tolerance: its low end is at or above the floor.
+    Pass,
+    /// The interval shows a drop beyond the tolerance: its high end is below the floor.
+    Regressed,
+    /// The interval straddles the floor, or there is no interval: the data cannot tell.
+    Inconclusive,
+}
+
+/// The gate's rule: a metric passes only when its 95% interval rules out a drop beyond
+/// `tolerance` (0.05 for 5%), regresses when the interval lies wholly below `1 - tolerance`,
+/// and is inconclusive otherwise (also without an interval: a point value proves nothing).
+pub fn decide(ci: &RatioCi, tolerance: f64) -> Decision {
+    let floor = 1.0 - tolerance;
+    if !ci.has_ci() {
+        Decision::Inconclusive
+    } else if ci.high < floor {
+        Decision::Regressed
+    } else if ci.low > 1.0 + tolerance {
+        Decision::Improved
+    } else if ci.low >= floor {
+        Decision::Pass
+    } else {
+        Decision::Inconclusive
+    }
+}
+
 /// Ordinary least squares line `y = intercept + slope * x`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LineFit {
@@ -383,6 +416,29 @@ mod tests {
         assert_eq!(verdict(&ci(1.06, 1.30), 0.05), Verdict::Better);
         assert_eq!(verdict(&ci(1.01, 1.30), 0.0), Verdict::Better);
         assert_eq!(verdict(&ci(0.5, 0.8).recip(), 0.05), Verdict::Better);
+    }
+
+    #[test]
+    fn gate_decisions_need_the_interval_to_rule_out_the_drop() {
+        let ci = |low, high| RatioCi {
+            ratio: (low + high) / 2.0,
+            low,
+            high,
+            df: 5.0,
+        };
+        // floor 0.95
+        assert_eq!(decide(&ci(0.96, 1.04), 0.05), Decision::Pass);
+        assert_eq!(decide(&ci(0.95, 1.04), 0.05), Decision::Pass);
+        assert_eq!(decide(&ci(0.80, 1.20), 0.05), Decision::Inconclusive);
+        assert_eq!(decide(&ci(0.80, 0.949), 0.05), Decision::Regressed);
+        assert_eq!(decide(&ci(1.06, 1.20), 0.05), Decision::Improved);
+        let point = RatioCi {
+            ratio: 1.0,
+            low: f64::NAN,
+            high: f64::NAN,
+            df: 0.0,
+        };
+        assert_eq!(decide(&point, 0.05), Decision::Inconclusive);
     }
 
     #[test]
