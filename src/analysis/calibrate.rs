@@ -400,8 +400,24 @@ pub struct SpeedupPoint {
     pub low: f64,
     /// 95% CI, when computable.
     pub high: f64,
-    /// Draft acceptance, when drafting.
+    /// Draft acceptance (accepted / drafted), when drafting.
     pub acceptance: Option<f64>,
+    /// Measured tokens per decoding step, when drafting (see [`specmodel::DraftCounts`]).
+    pub tokens_per_step: Option<f64>,
+    /// Measured drafted tokens per decoding step, when drafting.
+    pub drafted_per_step: Option<f64>,
+}
+
+/// The speculative counts of a row: `n_predict` tokens per request (`ignore_eos`), `n_reps`
+/// repetitions of `parallel` requests each.
+pub fn draft_counts(r: &ResultRow) -> Option<specmodel::DraftCounts> {
+    let requests = u64::from(r.n_reps) * u64::from(r.parallel.max(1));
+    Some(specmodel::DraftCounts {
+        requests,
+        generated: requests * u64::from(r.n_predict),
+        drafted: r.draft_n.filter(|d| *d > 0)?,
+        accepted: r.draft_accepted?,
+    })
 }
 
 /// Every accelerated cell with one slot and a speedup.
@@ -423,6 +439,8 @@ pub fn speedup_points(files: &[LoadedFile]) -> Vec<SpeedupPoint> {
                 low: ci.low,
                 high: ci.high,
                 acceptance: r.acceptance,
+                tokens_per_step: draft_counts(r).and_then(|c| c.tokens_per_step()),
+                drafted_per_step: draft_counts(r).and_then(|c| c.drafted_per_step()),
             })
         })
         .collect()
@@ -470,12 +488,12 @@ pub fn spec_points(points: &[SpeedupPoint]) -> Vec<(SpeedupPoint, SpecPoint)> {
         .iter()
         .filter_map(|p| {
             let k = spec_k(&p.mode)?;
-            let a = p.acceptance?;
             Some((
                 p.clone(),
                 SpecPoint {
-                    acceptance: a,
                     k,
+                    tokens_per_step: p.tokens_per_step?,
+                    drafted_per_step: p.drafted_per_step?,
                     speedup: p.speedup,
                 },
             ))
@@ -724,8 +742,10 @@ impl Calibration {
         let mut t = Table::new([
             "Cell",
             "K",
-            "Acceptance",
-            "Tokens/step (model)",
+            "Accepted / drafted",
+            "Drafted/step",
+            "Tokens/step (measured)",
+            "Per-token acceptance",
             "Measured speedup [95% CI]",
             "Model speedup",
             "Implied draft cost",
@@ -734,14 +754,16 @@ impl Calibration {
             t.push(vec![
                 p.cell.clone(),
                 s.k.to_string(),
-                format!("{:.3}", s.acceptance),
-                format!("{:.2}", specmodel::expected_tokens(s.acceptance, s.k)),
-                format!("{:.2} [{}, {}]", p.speedup, num(p.low), num(p.high)),
-                format!("{:.2}", specmodel::speedup(s.acceptance, s.k, c)),
+                p.acceptance.map_or("-".into(), |a| format!("{a:.3}")),
+                format!("{:.2}", s.drafted_per_step),
+                format!("{:.2}", s.tokens_per_step),
                 format!(
                     "{:.3}",
-                    specmodel::implied_draft_cost(s.acceptance, s.k, s.speedup)
+                    specmodel::per_token_acceptance(s.tokens_per_step, s.k)
                 ),
+                format!("{:.2} [{}, {}]", p.speedup, num(p.low), num(p.high)),
+                format!("{:.2}", specmodel::point_speedup(&s, c)),
+                format!("{:.3}", specmodel::implied_draft_cost(&s)),
             ]);
         }
         t
@@ -819,7 +841,7 @@ impl Calibration {
         match &self.expectations.speculative {
             None => "\nNo `spec:K` cell with an acceptance: the speculative-decoding model was not fitted.\n".into(),
             Some(s) => format!(
-                "\n### Speculative decoding model\n\nspeedup = E / (1 + K c), E = (1 - a^(K+1)) / (1 - a). Fitted draft cost c = {:.3} of a target step ({} cells).\n\n{}",
+                "\n### Speculative decoding model\n\nspeedup = E / (1 + D c), E tokens and D drafted tokens per decoding step, both measured: steps = tokens after each request's first - accepted, E = those tokens / steps, D = drafted / steps (accepted / drafted is not the per-token acceptance a of E = (1 - a^(K+1)) / (1 - a); the a shown solves that equation for the measured E). Fitted draft cost c = {:.3} of a target step ({} cells).\n\n{}",
                 s.draft_cost,
                 s.n,
                 self.spec_table().markdown()
@@ -1105,6 +1127,8 @@ mod tests {
             low: f64::NAN,
             high: f64::NAN,
             acceptance: None,
+            tokens_per_step: None,
+            drafted_per_step: None,
         };
         let acc = acceleration(&[
             sp("spec:4", 1.8),
