@@ -111,6 +111,8 @@ impl<'a> Executor<'a> {
     /// Baselines measured by an earlier, interrupted run of the same file (`--resume`), so
     /// the cells measured now still get their speedup and losslessness.
     pub fn recover_baselines(&mut self, raw: &[RawRepetition]) {
+        // One decode value per repetition (the mean over its slots), as when measured.
+        let mut batches: Vec<(usize, String, u32, u32, Vec<RequestRaw>)> = Vec::new();
         for rep in raw.iter().filter(|r| !r.warmup && r.key.mode == "baseline") {
             let Some(role) = self.roles.iter().position(|r| r.role.name == rep.key.role) else {
                 continue;
@@ -120,9 +122,28 @@ impl<'a> Executor<'a> {
                 decode_tps: Vec::new(),
                 tokens: Vec::new(),
             });
-            b.decode_tps.extend(rep.request.metrics().decode_tps_server);
             if rep.rep == 0 {
                 b.tokens.push(rep.request.token_ids.clone());
+            }
+            match batches.last_mut() {
+                Some(last)
+                    if (last.0, &last.1, last.2, last.3)
+                        == (role, &rep.key.workload, rep.key.parallel, rep.rep) =>
+                {
+                    last.4.push(rep.request.clone())
+                }
+                _ => batches.push((
+                    role,
+                    rep.key.workload.clone(),
+                    rep.key.parallel,
+                    rep.rep,
+                    vec![rep.request.clone()],
+                )),
+            }
+        }
+        for (role, workload, parallel, _, requests) in batches {
+            if let Some(b) = self.baselines.get_mut(&(role, workload, parallel)) {
+                b.decode_tps.extend(measure::batch_decode_tps(&requests));
             }
         }
     }
@@ -310,8 +331,9 @@ impl<'a> Executor<'a> {
             if cell.parallel > 1 {
                 aggregate.extend(measure::aggregate_tps(&raws, wall));
             }
+            // The slots of a batch ran together: one repetition, their mean rate.
+            decode_so_far.extend(measure::batch_decode_tps(&raws));
             for (slot, raw) in raws.into_iter().enumerate() {
-                decode_so_far.extend(raw.metrics().decode_tps_server);
                 let mut line = RawRepetition::new(&key, rep, false, raw);
                 line.slot = slot as u32;
                 line.batch_wall_ns = Some(wall.as_nanos() as u64);
@@ -324,7 +346,7 @@ impl<'a> Executor<'a> {
         }
         let client_cpu_pct = cpu_share(cpu_start, cpu_times(server));
         Ok(Measured {
-            metrics: measure::cell_metrics(&requests),
+            metrics: measure::cell_metrics(&requests, cell.parallel as usize),
             aggregate,
             first_tokens,
             client_cpu_pct,

@@ -20,8 +20,8 @@ mod sample;
 
 pub use adaptive::{Adaptive, Decision};
 pub use agreement::{agreement, Agreement};
-pub use cell::{aggregate_tps, cell_metrics, CellMetrics};
-pub use latency::{itl_percentiles, ItlPercentiles};
+pub use cell::{aggregate_tps, batch_decode_tps, cell_metrics, CellMetrics};
+pub use latency::{itl_percentiles, percentile, ItlPercentiles};
 pub use ratio::{ratio_ci, RatioCi, RatioVerdict};
 pub use request::{ChunkRaw, RequestMetrics, RequestRaw, ServerTimingsRaw};
 pub use sample::{

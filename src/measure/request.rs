@@ -62,7 +62,10 @@ pub struct RequestMetrics {
     pub ttft: Option<Duration>,
     /// Server prompt_n / prompt_ms (tokens/s).
     pub prefill_tps: Option<f64>,
-    /// Server predicted_n / predicted_ms (tokens/s).
+    /// Server (predicted_n - 1) / predicted_ms (tokens/s): llama.cpp starts `predicted_ms`
+    /// after the first token, which comes from the prompt's logits
+    /// (`server_slot_stats::t_gen_us` and `n_gen_steps` in tools/server of the pinned build), so
+    /// the first token is excluded as on the client side.
     pub decode_tps_server: Option<f64>,
     /// Client view: tokens after the first token chunk / (last token chunk - first token chunk) (tokens/s).
     pub decode_tps_client: Option<f64>,
@@ -90,7 +93,10 @@ impl RequestRaw {
         RequestMetrics {
             ttft: self.token_chunks().next().map(|c| c.at),
             prefill_tps: per_second(t.prompt_n as f64, t.prompt_ms / 1000.0),
-            decode_tps_server: per_second(t.predicted_n as f64, t.predicted_ms / 1000.0),
+            decode_tps_server: per_second(
+                t.predicted_n.saturating_sub(1) as f64,
+                t.predicted_ms / 1000.0,
+            ),
             decode_tps_client: self.client_decode_tps(),
             e2e: self.end,
             tokens: self.token_chunks().map(|c| u64::from(c.tokens)).sum(),
@@ -200,7 +206,9 @@ mod tests {
         let m = record().metrics();
         assert_eq!(m.ttft, Some(ms(100)));
         assert!((m.prefill_tps.unwrap() - 50.0 / 0.095).abs() < 1e-9);
-        assert!((m.decode_tps_server.unwrap() - 6.0 / 0.110).abs() < 1e-9);
+        // 6 tokens, the first from the prompt: 5 over 110 ms (llama.cpp's own
+        // predicted_per_second for these timings).
+        assert!((m.decode_tps_server.unwrap() - 5.0 / 0.110).abs() < 1e-9);
         // 5 tokens after the first chunk, over 200 - 100 ms
         assert!((m.decode_tps_client.unwrap() - 50.0).abs() < 1e-9);
         assert_eq!(m.e2e, ms(210));
