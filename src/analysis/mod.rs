@@ -33,6 +33,10 @@ pub struct CompareArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
+    /// Equivalence margin: "same" when the whole 95% CI of the ratio lies within it,
+    /// "faster"/"slower" when wholly beyond it, "undecided" otherwise (`5%` or `0.05`).
+    #[arg(long, default_value = "5%", value_parser = check::parse_tolerance)]
+    pub margin: f64,
 }
 
 /// Arguments of `bench check`.
@@ -79,7 +83,7 @@ pub struct CalibrateArgs {
 /// Runs `bench compare`.
 pub fn compare_command(args: &CompareArgs) -> anyhow::Result<ExitCode> {
     let files = load::load_all(&args.files)?;
-    let comparison = compare::compare(&files, args.metric);
+    let comparison = compare::compare(&files, args.metric, args.margin);
     if args.format == Format::Csv || args.format == Format::Json {
         eprint!("{}", comparison.warning_block());
         for n in &comparison.notes {

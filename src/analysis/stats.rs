@@ -165,28 +165,32 @@ pub fn welch_ratio(a: &Moments, b: &Moments) -> Option<RatioCi> {
     Some(b.log_estimate()?.div(&a.log_estimate()?).ci95())
 }
 
-/// Three-way verdict of an interval against a band `[1 - tol, 1 + tol]`.
+/// Verdict of an interval of a ratio against an equivalence margin `[1 - m, 1 + m]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Verdict {
-    /// The whole interval lies above `1 + tol`.
+    /// The whole interval lies above `1 + m`.
     Better,
-    /// The whole interval lies below `1 - tol`.
+    /// The whole interval lies below `1 - m`.
     Worse,
-    /// Otherwise, or no interval.
-    NotSignificant,
+    /// The whole interval lies within `[1 - m, 1 + m]`: equivalent within the margin.
+    Same,
+    /// Otherwise (the interval reaches across a margin's edge), or no interval.
+    Undecided,
 }
 
-/// Verdict of a "higher is better" ratio against a tolerance (0.05 for 5%).
-pub fn verdict(ci: &RatioCi, tolerance: f64) -> Verdict {
+/// Verdict of a "higher is better" ratio against an equivalence margin (0.05 for 5%).
+pub fn verdict(ci: &RatioCi, margin: f64) -> Verdict {
     if !ci.has_ci() {
-        Verdict::NotSignificant
-    } else if ci.high < 1.0 - tolerance {
+        Verdict::Undecided
+    } else if ci.high < 1.0 - margin {
         Verdict::Worse
-    } else if ci.low > 1.0 + tolerance {
+    } else if ci.low > 1.0 + margin {
         Verdict::Better
+    } else if ci.low >= 1.0 - margin && ci.high <= 1.0 + margin {
+        Verdict::Same
     } else {
-        Verdict::NotSignificant
+        Verdict::Undecided
     }
 }
 
@@ -378,7 +382,7 @@ mod tests {
         let ci = welch_ratio(&a, &b).unwrap();
         assert!(close(ci.ratio, 1.2, 1e-12));
         assert!(!ci.has_ci());
-        assert_eq!(verdict(&ci, 0.05), Verdict::NotSignificant);
+        assert_eq!(verdict(&ci, 0.05), Verdict::Undecided);
     }
 
     #[test]
@@ -412,8 +416,10 @@ mod tests {
             df: 5.0,
         };
         assert_eq!(verdict(&ci(0.80, 0.94), 0.05), Verdict::Worse);
-        assert_eq!(verdict(&ci(0.80, 0.96), 0.05), Verdict::NotSignificant);
+        assert_eq!(verdict(&ci(0.80, 0.96), 0.05), Verdict::Undecided);
         assert_eq!(verdict(&ci(1.06, 1.30), 0.05), Verdict::Better);
+        assert_eq!(verdict(&ci(0.97, 1.04), 0.05), Verdict::Same);
+        assert_eq!(verdict(&ci(1.01, 1.04), 0.05), Verdict::Same);
         assert_eq!(verdict(&ci(1.01, 1.30), 0.0), Verdict::Better);
         assert_eq!(verdict(&ci(0.5, 0.8).recip(), 0.05), Verdict::Better);
     }
