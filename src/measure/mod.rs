@@ -7,7 +7,9 @@
 //!   outliers by the modified z-score `|x - median| > 3.5 * 1.4826 * MAD`.
 //! - [`Adaptive`]: at least 3 repetitions, stop when the CI half-width is within 2% of the
 //!   mean, or at 10 repetitions, or when the time budget is spent.
-//! - [`ratio_ci`]: ratio of means with a Welch CI on the log scale.
+//! - [`ratio_ci`] / [`ratio_of`]: ratio of means (numerator first) with a Welch CI on the log
+//!   scale; [`LogEstimate`] combines ratios of ratios. The analysis commands use the same.
+//! - [`percentile`]: nearest rank, the one percentile definition.
 //! - [`RequestRaw::itl_gaps`]: a chunk carrying k tokens spreads its gap evenly over them.
 
 mod adaptive;
@@ -22,7 +24,7 @@ pub use adaptive::{Adaptive, Decision};
 pub use agreement::{agreement, Agreement};
 pub use cell::{aggregate_tps, batch_decode_tps, cell_metrics, CellMetrics};
 pub use latency::{itl_percentiles, percentile, ItlPercentiles};
-pub use ratio::{ratio_ci, RatioCi, RatioVerdict};
+pub use ratio::{ratio_ci, ratio_of, LogEstimate, Moments, RatioCi};
 pub use request::{ChunkRaw, RequestMetrics, RequestRaw, ServerTimingsRaw};
 pub use sample::{
     mad_outliers, t_quantile_975, Sample, SampleError, Summary, MAD_SCALE, MEAN_AD_SCALE, OUTLIER_Z,
