@@ -10,7 +10,8 @@
 //! - [`ratio_ci`] / [`ratio_of`]: ratio of means (numerator first) with a Welch CI on the log
 //!   scale; [`LogEstimate`] combines ratios of ratios. The analysis commands use the same.
 //! - [`percentile`]: nearest rank, the one percentile definition.
-//! - [`RequestRaw::itl_gaps`]: a chunk carrying k tokens spreads its gap evenly over them.
+//! - [`RequestRaw::itl_gaps`]: a decoding step (its streamed events grouped by the server's
+//!   counts) spreads its latency evenly over the tokens it delivered.
 
 mod adaptive;
 mod agreement;
