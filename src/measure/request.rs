@@ -124,8 +124,8 @@ impl RequestRaw {
     /// one, streamed as separate events microseconds apart, so events are grouped into steps:
     /// the server's counts say how many steps there were (`tokens after the first - accepted`,
     /// see [`crate::analysis::specmodel::DraftCounts`]), and the step boundaries are that many
-    /// largest gaps between token events (the earliest wins a tie). Without drafting every
-    /// token event is a step.
+    /// largest gaps between token events (the earliest wins a tie), plus any gap at least half
+    /// their median. Without drafting every token event is a step.
     pub fn decode_steps(&self) -> Vec<(Duration, u32)> {
         let mut chunks = self.token_chunks();
         let Some(first) = chunks.next() else {
@@ -149,6 +149,15 @@ impl RequestRaw {
         let mut starts = vec![false; gaps.len()];
         for &i in order.iter().take(steps) {
             starts[i] = true;
+        }
+        // Counts that disagree with the stream (an event gap as long as a step's is a step
+        // whatever the counts say): any gap at least half the median boundary gap starts one.
+        let mut boundary: Vec<Duration> = order.iter().take(steps).map(|&i| gaps[i]).collect();
+        boundary.sort();
+        if let Some(median) = boundary.get(boundary.len() / 2) {
+            for (start, gap) in starts.iter_mut().zip(&gaps) {
+                *start |= *gap * 2 >= *median;
+            }
         }
         let mut out: Vec<(Duration, u32)> = Vec::new();
         let mut step_start = first.at;
@@ -255,11 +264,23 @@ mod tests {
 
     #[test]
     fn multi_token_chunks_spread_their_gap() {
-        // 5 tokens after the first, 6 accepted drafted tokens claimed: at least one step.
         // Without draft counts every chunk is a step.
         let mut r = record();
         r.timings.draft_n_accepted = None;
         assert_eq!(r.itl_gaps(), vec![ms(50), ms(10), ms(10), ms(10), ms(20)]);
+        // 5 tokens after the first with 6 accepted claimed (inconsistent counts): one step by
+        // the counts (the 50 ms gap), plus every gap of at least 25 ms (the 30 ms one); the
+        // 20 ms gap joins the step before it: 3 + 1 tokens over 30 ms.
+        assert_eq!(
+            record().itl_gaps(),
+            vec![
+                ms(50),
+                Duration::from_micros(7500),
+                Duration::from_micros(7500),
+                Duration::from_micros(7500),
+                Duration::from_micros(7500)
+            ]
+        );
     }
 
     /// A speculative stream: first token at 100 ms, then steps of 3 tokens each streamed as
