@@ -1,5 +1,6 @@
-//! `bench check` on the fixture CSVs: exit 0 when nothing regressed, 1 with every regression
-//! listed with its numbers, 2 on bad input; `--profile` says it is not available until wired.
+//! `bench check` on the fixture CSVs and the committed smoke baseline: exit 0 when every check
+//! passed, 1 with every regression (and every missing cell) listed with its numbers, 2 on bad
+//! input, 3 when a check is inconclusive; a run that measured nothing never passes.
 
 #[path = "fixtures/results/gen.rs"]
 mod gen;
@@ -71,13 +72,19 @@ fn a_huge_tolerance_lets_the_speedup_through_but_not_lossless() {
 }
 
 #[test]
-fn faster_machine_improves_absolute_and_warns() {
+fn faster_machine_improves_absolute_warns_and_cannot_judge_point_values() {
+    // big-box has no JSONL: decode has an interval from the rows' summaries and improved;
+    // prefill, TTFT and ITL are point values, which prove nothing: inconclusive, exit 3.
     check("big-box.csv", &["--metrics", "absolute"])
-        .code(0)
+        .code(3)
         .stdout(
             predicate::str::contains("WARNING: inputs differ in threads")
                 .and(predicate::str::contains("improved  dense"))
-                .and(predicate::str::contains("... and 5 more")),
+                .and(predicate::str::contains("... and 5 more"))
+                .and(predicate::str::contains(
+                    "INCONCLUSIVE dense [qwen2 0.32B F16] baseline chat np=1: ttft: 120 -> 70.6 ms",
+                ))
+                .and(predicate::str::contains("check: INCONCLUSIVE (exit 3)")),
         );
 }
 
@@ -86,9 +93,24 @@ fn bad_input_exits_2() {
     check("malformed.csv", &[])
         .code(2)
         .stderr(predicate::str::contains("malformed.csv:2:"));
+    // An absent current file is a run that wrote nothing (exit 1); an absent baseline is bad
+    // input.
     check("does-not-exist.csv", &[])
+        .code(1)
+        .stdout(predicate::str::contains("does-not-exist.csv: not found"));
+    Command::cargo_bin("bench")
+        .unwrap()
+        .args([
+            "check",
+            "--baseline",
+            &fixture("no-baseline.csv"),
+            "--current",
+        ])
+        .arg(fixture("smoke-current-ok.csv"))
+        .assert()
         .code(2)
-        .stderr(predicate::str::contains("does-not-exist.csv"));
+        .stderr(predicate::str::contains("no-baseline.csv"));
+    check("bad-schema.csv", &[]).code(2);
     check("smoke-current-ok.csv", &["--tolerance", "lots"]).code(2);
 }
 
@@ -108,4 +130,104 @@ fn profile_runs_through_the_driver_and_bad_names_exit_2() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("no profile `no-such-profile`"));
+}
+
+/// The committed smoke baseline and the CI gate's options.
+fn smoke_gate(current: &std::path::Path, extra: &[&str]) -> assert_cmd::assert::Assert {
+    let baseline =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("results/baseline/smoke.csv");
+    Command::cargo_bin("bench")
+        .unwrap()
+        .args(["check", "--baseline"])
+        .arg(&baseline)
+        .arg("--current")
+        .arg(current)
+        .args(["--metrics", "ratio", "--tolerance", "25%"])
+        .args(extra)
+        .assert()
+}
+
+fn committed(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("results/baseline")
+        .join(name)
+}
+
+#[test]
+fn a_run_that_measured_nothing_fails_the_gate() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.csv");
+    std::fs::write(&empty, "").unwrap();
+    let header_only = dir.path().join("header.csv");
+    let baseline = std::fs::read_to_string(committed("smoke.csv")).unwrap();
+    std::fs::write(
+        &header_only,
+        format!("{}\n", baseline.lines().next().unwrap()),
+    )
+    .unwrap();
+    let absent = dir.path().join("never-written.csv");
+    for current in [
+        empty.as_path(),
+        header_only.as_path(),
+        std::path::Path::new("/dev/null"),
+        absent.as_path(),
+    ] {
+        let out = smoke_gate(current, &[]).code(1);
+        let text = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+        assert!(text.contains("11 missing"), "{}: {text}", current.display());
+        assert!(text.contains("MISSING   target"), "{text}");
+        assert!(text.contains("check: REGRESSED"), "{text}");
+    }
+    // --allow-missing tolerates some missing cells, never a run that measured nothing.
+    smoke_gate(&empty, &["--allow-missing"]).code(1);
+}
+
+#[test]
+fn the_committed_baseline_passes_against_itself() {
+    let out = smoke_gate(&committed("smoke.csv"), &[]).code(0);
+    let text = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    assert!(text.contains("0 regressed, 0 inconclusive"), "{text}");
+    assert!(text.contains("check: PASS"), "{text}");
+}
+
+#[test]
+fn a_halved_speedup_fails_the_gate() {
+    // A copy of the baseline whose lookup cell decodes at half the speed: every lookup
+    // repetition's server generation time doubled in the raw JSONL, the row's columns halved.
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("halved.csv");
+    let mut reader = csv::Reader::from_path(committed("smoke.csv")).unwrap();
+    let headers = reader.headers().unwrap().clone();
+    let col = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    let mut writer = csv::Writer::from_path(&csv).unwrap();
+    writer.write_record(&headers).unwrap();
+    for record in reader.records() {
+        let mut fields: Vec<String> = record.unwrap().iter().map(String::from).collect();
+        if fields[col("mode")] == "lookup" {
+            for name in ["decode_tps_mean", "decode_tps_median", "speedup"] {
+                let v: f64 = fields[col(name)].parse().unwrap();
+                fields[col(name)] = (v / 2.0).to_string();
+            }
+        }
+        writer.write_record(&fields).unwrap();
+    }
+    writer.flush().unwrap();
+    let mut jsonl = String::new();
+    for line in std::fs::read_to_string(committed("smoke.jsonl"))
+        .unwrap()
+        .lines()
+    {
+        let mut v: serde_json::Value = serde_json::from_str(line).unwrap();
+        if v["mode"] == "lookup" {
+            let ms = v["request"]["timings"]["predicted_ms"].as_f64().unwrap();
+            v["request"]["timings"]["predicted_ms"] = (ms * 2.0).into();
+        }
+        jsonl += &format!("{v}\n");
+    }
+    std::fs::write(dir.path().join("halved.jsonl"), jsonl).unwrap();
+    let out = smoke_gate(&csv, &[]).code(1);
+    let text = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    assert!(text.contains("REGRESSED target"), "{text}");
+    assert!(text.contains("lookup code-edit np=1: speedup:"), "{text}");
+    assert!(text.contains("1 regressed"), "{text}");
 }

@@ -70,7 +70,7 @@ pub struct Entry {
     /// Ratio to the reference in "higher is better" orientation for speeds, raw value ratio
     /// (this / reference) for every metric; `None` for the reference itself.
     pub ratio: Option<RatioCi>,
-    /// Faster / slower / no significant difference, `None` for the reference.
+    /// Faster / slower / same / undecided / no interval, `None` for the reference.
     pub verdict: Option<&'static str>,
     /// Where the interval came from.
     pub source: Option<Source>,
@@ -118,7 +118,9 @@ pub struct Comparison {
 }
 
 /// Joins the files and computes the ratios for `metric`.
-pub fn compare(files: &[LoadedFile], metric: Metric) -> Comparison {
+/// `margin` is the equivalence margin of the verdicts (0.05: "same" when the whole interval
+/// lies within 5% of 1, "faster"/"slower" when it lies wholly beyond it).
+pub fn compare(files: &[LoadedFile], metric: Metric, margin: f64) -> Comparison {
     let mut index: BTreeMap<JoinKey, Vec<Option<&ResultRow>>> = BTreeMap::new();
     for (i, f) in files.iter().enumerate() {
         for row in &f.rows {
@@ -130,7 +132,7 @@ pub fn compare(files: &[LoadedFile], metric: Metric) -> Comparison {
     }
     let lines = index
         .into_iter()
-        .map(|(key, rows)| line(files, key, &rows, metric))
+        .map(|(key, rows)| line(files, key, &rows, metric, margin))
         .collect();
     Comparison {
         metric,
@@ -155,7 +157,13 @@ fn input(f: &LoadedFile) -> Input {
     }
 }
 
-fn line(files: &[LoadedFile], key: JoinKey, rows: &[Option<&ResultRow>], metric: Metric) -> Line {
+fn line(
+    files: &[LoadedFile],
+    key: JoinKey,
+    rows: &[Option<&ResultRow>],
+    metric: Metric,
+    margin: f64,
+) -> Line {
     let est: Vec<_> = rows
         .iter()
         .zip(files)
@@ -170,7 +178,7 @@ fn line(files: &[LoadedFile], key: JoinKey, rows: &[Option<&ResultRow>], metric:
                 .flatten();
             Entry {
                 value: e.as_ref().map(|e| e.value),
-                verdict: ratio.map(|r| verdict_word(&r, metric)),
+                verdict: ratio.map(|r| verdict_word(&r, metric, margin)),
                 ratio,
                 source: e.as_ref().map(|e| e.source),
                 status: rows[i]
@@ -191,20 +199,22 @@ fn line(files: &[LoadedFile], key: JoinKey, rows: &[Option<&ResultRow>], metric:
     }
 }
 
-/// "faster", "slower" or "no significant difference" ("higher"/"lower" for acceptance).
-fn verdict_word(ratio: &RatioCi, metric: Metric) -> &'static str {
+/// "faster", "slower", "same" (equivalent within `margin`) or "undecided" ("higher"/"lower"
+/// for acceptance; "no interval" without one).
+fn verdict_word(ratio: &RatioCi, metric: Metric, margin: f64) -> &'static str {
     let oriented = if metric.higher_is_better() {
         *ratio
     } else {
         ratio.recip()
     };
-    match (verdict(&oriented, 0.0), metric) {
+    match (verdict(&oriented, margin), metric) {
         (Verdict::Better, Metric::Acceptance) => "higher",
         (Verdict::Worse, Metric::Acceptance) => "lower",
         (Verdict::Better, _) => "faster",
         (Verdict::Worse, _) => "slower",
-        (Verdict::NotSignificant, _) if !ratio.has_ci() => "no interval",
-        (Verdict::NotSignificant, _) => "no significant difference",
+        (Verdict::Same, _) => "same",
+        (Verdict::Undecided, _) if !ratio.has_ci() => "no interval",
+        (Verdict::Undecided, _) => "undecided",
     }
 }
 
@@ -427,7 +437,7 @@ mod tests {
     fn joins_on_model_identity_not_file_name() {
         let a = file("a.csv", vec![row("one.gguf", 40.0, 2)]);
         let b = file("b.csv", vec![row("renamed.gguf", 48.0, 2)]);
-        let c = compare(&[a, b], Metric::Decode);
+        let c = compare(&[a, b], Metric::Decode, 0.05);
         assert_eq!(c.lines.len(), 1);
         let e = &c.lines[0].entries[1];
         assert!((e.ratio.unwrap().ratio - 1.2).abs() < 1e-12);
@@ -441,7 +451,7 @@ mod tests {
         r.synthetic = true;
         let a = file("a.csv", vec![row("m.gguf", 40.0, 2)]);
         let b = file("b.csv", vec![r]);
-        let c = compare(&[a, b], Metric::Decode);
+        let c = compare(&[a, b], Metric::Decode, 0.05);
         assert!(c.warnings.iter().any(|w| w.contains("threads")));
         assert!(c.warnings.iter().any(|w| w.contains("synthetic")));
     }
@@ -464,6 +474,7 @@ mod tests {
         let c = compare(
             &[file("a.csv", vec![amd.clone()]), file("b.csv", vec![amx])],
             Metric::Decode,
+            0.05,
         );
         let all = c.warnings.join("\n");
         assert!(all.contains("engine identity"), "{all}");
@@ -472,6 +483,7 @@ mod tests {
         let same = compare(
             &[file("a.csv", vec![amd.clone()]), file("b.csv", vec![amd])],
             Metric::Decode,
+            0.05,
         );
         assert!(same.warnings.is_empty(), "{:?}", same.warnings);
     }
@@ -485,6 +497,7 @@ mod tests {
         let c = compare(
             &[file("a.csv", vec![x]), file("b.csv", vec![y])],
             Metric::Ttft,
+            0.05,
         );
         // Point values only: no interval, so no verdict beyond that.
         assert_eq!(c.lines[0].entries[1].verdict, Some("no interval"));
@@ -494,7 +507,33 @@ mod tests {
             high: 0.55,
             df: 8.0,
         };
-        assert_eq!(verdict_word(&r, Metric::Ttft), "faster");
-        assert_eq!(verdict_word(&r, Metric::Decode), "slower");
+        assert_eq!(verdict_word(&r, Metric::Ttft, 0.05), "faster");
+        assert_eq!(verdict_word(&r, Metric::Decode, 0.05), "slower");
+    }
+
+    #[test]
+    fn the_same_machine_twice_is_same_not_faster() {
+        // A 1% difference with a tight interval: "faster" at margin 0 (the old behaviour),
+        // "same" within the default 5% margin; a wide interval is undecided.
+        let tight = RatioCi {
+            ratio: 1.01,
+            low: 1.005,
+            high: 1.015,
+            df: 8.0,
+        };
+        assert_eq!(verdict_word(&tight, Metric::Decode, 0.0), "faster");
+        assert_eq!(verdict_word(&tight, Metric::Decode, 0.05), "same");
+        let wide = RatioCi {
+            ratio: 1.01,
+            low: 0.9,
+            high: 1.12,
+            df: 8.0,
+        };
+        assert_eq!(verdict_word(&wide, Metric::Decode, 0.05), "undecided");
+        // Through the whole comparison: 1% faster at 1% noise and 5 repetitions each.
+        let a = file("a.csv", vec![row("m.gguf", 40.0, 2)]);
+        let b = file("b.csv", vec![row("m.gguf", 40.4, 2)]);
+        let c = compare(&[a, b], Metric::Decode, 0.05);
+        assert_eq!(c.lines[0].entries[1].verdict, Some("same"));
     }
 }

@@ -90,26 +90,45 @@ fn read_rows(path: &Path) -> anyhow::Result<Vec<ResultRow>> {
 /// Turns the results module's raw repetition records into [`RepValues`] per cell.
 mod raw_seam {
     use super::*;
+    use crate::measure::RequestRaw;
 
-    /// Reads the JSONL beside a CSV (timed repetitions only, warm-ups dropped).
+    /// Reads the JSONL beside a CSV (timed repetitions only, warm-ups dropped). The requests
+    /// of one repetition (the slots of a batch, which ran at the same time) make one value.
     pub fn read_raw(path: &Path) -> anyhow::Result<HashMap<CellKey, RepValues>> {
         let mut out: HashMap<CellKey, RepValues> = HashMap::new();
-        for rep in crate::results::read_raw(path)?.iter().filter(|r| !r.warmup) {
-            push_request(out.entry(rep.key.clone()).or_default(), &rep.request);
+        let reps = crate::results::read_raw(path)?;
+        let timed: Vec<_> = reps.iter().filter(|r| !r.warmup).collect();
+        for batch in timed.chunk_by(|a, b| a.key == b.key && a.rep == b.rep) {
+            let requests: Vec<RequestRaw> = batch.iter().map(|r| r.request.clone()).collect();
+            push_batch(out.entry(batch[0].key.clone()).or_default(), &requests);
         }
         Ok(out)
     }
 
-    /// Adds one request's derived metrics to the cell's values.
-    pub fn push_request(v: &mut RepValues, req: &crate::measure::RequestRaw) {
-        let m = req.metrics();
-        v.decode_tps.extend(m.decode_tps_server);
-        v.prefill_tps.extend(m.prefill_tps);
-        v.ttft_ms.extend(m.ttft.map(|d| d.as_secs_f64() * 1e3));
-        v.acceptance.extend(m.acceptance);
-        let gaps: Vec<f64> = req
-            .itl_gaps()
+    /// Adds one repetition's metrics to the cell's values: the mean over its requests for
+    /// rates and TTFT, accepted / drafted over the batch, the p99 of the batch's gaps.
+    pub fn push_batch(v: &mut RepValues, batch: &[RequestRaw]) {
+        let metrics: Vec<_> = batch.iter().map(RequestRaw::metrics).collect();
+        let mean = |values: Vec<f64>| {
+            (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
+        };
+        v.decode_tps.extend(crate::measure::batch_decode_tps(batch));
+        v.prefill_tps
+            .extend(mean(metrics.iter().filter_map(|m| m.prefill_tps).collect()));
+        v.ttft_ms.extend(mean(
+            metrics
+                .iter()
+                .filter_map(|m| m.ttft.map(|d| d.as_secs_f64() * 1e3))
+                .collect(),
+        ));
+        let drafted: u64 = metrics.iter().filter_map(|m| m.draft_n).sum();
+        let accepted: u64 = metrics.iter().filter_map(|m| m.draft_accepted).sum();
+        if drafted > 0 {
+            v.acceptance.push(accepted as f64 / drafted as f64);
+        }
+        let gaps: Vec<f64> = batch
             .iter()
+            .flat_map(RequestRaw::itl_gaps)
             .map(|d| d.as_secs_f64() * 1e3)
             .collect();
         if let Some(p99) = percentile(&gaps, 0.99) {
@@ -119,27 +138,5 @@ mod raw_seam {
     }
 }
 
-/// Nearest-rank percentile (q in 0..1) of unsorted values; `None` when empty.
-pub fn percentile(values: &[f64], q: f64) -> Option<f64> {
-    if values.is_empty() {
-        return None;
-    }
-    let mut v = values.to_vec();
-    v.sort_by(|a, b| a.total_cmp(b));
-    let rank = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len());
-    Some(v[rank - 1])
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn nearest_rank_percentiles() {
-        let v: Vec<f64> = (1..=100).map(f64::from).collect();
-        assert_eq!(percentile(&v, 0.5), Some(50.0));
-        assert_eq!(percentile(&v, 0.99), Some(99.0));
-        assert_eq!(percentile(&[3.0, 1.0, 2.0], 1.0), Some(3.0));
-        assert_eq!(percentile(&[], 0.5), None);
-    }
-}
+/// The one percentile definition of tpsbench (nearest rank), shared with the measurement.
+pub use crate::measure::percentile;

@@ -190,9 +190,34 @@ pub fn estimate(file: &LoadedFile, row: &ResultRow, metric: Metric) -> Option<Es
         Metric::Decode => decode(file, row),
         Metric::Prefill => raw_or_point(raw.map(|r| &r.prefill_tps), row.prefill_tps_mean),
         Metric::Ttft => raw_or_point(raw.map(|r| &r.ttft_ms), row.ttft_ms_mean),
-        Metric::ItlP99 => raw_or_point(raw.map(|r| &r.itl_p99_ms), row.itl_p99_ms),
+        Metric::ItlP99 => itl_p99(raw, row),
         Metric::Acceptance => acceptance(file, row),
         Metric::Speedup => speedup(file, row),
+    }
+}
+
+/// ITL p99: the pooled p99 of every gap of every repetition (the result row's number, one
+/// percentile definition), with the log-scale variance of the mean of the per-repetition
+/// p99s (how much the p99 varies between repetitions); the row's value as a point without
+/// the raw repetitions.
+fn itl_p99(raw: Option<&super::load::RepValues>, row: &ResultRow) -> Option<Estimate> {
+    let Some(r) = raw else {
+        return point(row.itl_p99_ms);
+    };
+    let pooled = crate::measure::percentile(&r.itl_gaps_ms, 0.99).filter(|v| *v > 0.0);
+    match (
+        pooled,
+        raw_moments(&r.itl_p99_ms).and_then(|m| m.log_estimate()),
+    ) {
+        (Some(value), Some(spread)) => Some(Estimate {
+            value,
+            log: LogEstimate {
+                log_value: value.ln(),
+                terms: spread.terms,
+            },
+            source: Source::Raw,
+        }),
+        _ => point(row.itl_p99_ms),
     }
 }
 
@@ -273,6 +298,26 @@ mod tests {
         let e = estimate(&f, &f.rows[0], Metric::Ttft).unwrap();
         assert_eq!(e.source, Source::PointOnly);
         assert!(!e.log.ci95().has_ci());
+    }
+
+    #[test]
+    fn itl_p99_is_the_pooled_p99_of_the_row_with_a_spread_from_the_repetitions() {
+        // Two repetitions: gaps 1..=100 ms and 101..=200 ms. Pooled nearest-rank p99 of the
+        // 200 gaps: rank 198, 198 ms; per repetition: 99 and 199 ms.
+        let gaps: Vec<f64> = (1..=200).map(f64::from).collect();
+        let raw = super::super::load::RepValues {
+            itl_gaps_ms: gaps,
+            itl_p99_ms: vec![99.0, 199.0],
+            ..Default::default()
+        };
+        let r = row("baseline", 40.0, 0.8, 2);
+        let mut f = file(vec![r.clone()]);
+        f.raw.insert(r.key(), raw);
+        let e = estimate(&f, &f.rows[0], Metric::ItlP99).unwrap();
+        assert_eq!(e.value, 198.0);
+        assert_eq!(e.source, Source::Raw);
+        // variance of ln(mean of 99 and 199): sd^2 / (n mean^2) = 5000 / (2 * 149^2)
+        assert!((e.log.variance() - 5000.0 / (2.0 * 149.0f64.powi(2))).abs() < 1e-12);
     }
 
     #[test]

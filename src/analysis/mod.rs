@@ -32,6 +32,10 @@ pub struct CompareArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
+    /// Equivalence margin: "same" when the whole 95% CI of the ratio lies within it,
+    /// "faster"/"slower" when wholly beyond it, "undecided" otherwise (`5%` or `0.05`).
+    #[arg(long, default_value = "5%", value_parser = check::parse_tolerance)]
+    pub margin: f64,
 }
 
 /// Arguments of `bench check`.
@@ -52,6 +56,15 @@ pub struct CheckArgs {
     /// Which metrics to gate on.
     #[arg(long, value_enum, default_value = "all")]
     pub metrics: check::MetricSet,
+    /// Baseline cells absent from (or skipped in) the current results do not fail the gate.
+    #[arg(long)]
+    pub allow_missing: bool,
+    /// With --profile: re-runs of the profile at most while checks are inconclusive.
+    #[arg(long, default_value_t = 3)]
+    pub remeasure_rounds: u32,
+    /// With --profile: repetition cap per cell in a re-run (`bench run --max-reps`).
+    #[arg(long, default_value_t = 10)]
+    pub remeasure_reps: u32,
 }
 
 /// Arguments of `bench calibrate`.
@@ -69,7 +82,7 @@ pub struct CalibrateArgs {
 /// Runs `bench compare`.
 pub fn compare_command(args: &CompareArgs) -> anyhow::Result<ExitCode> {
     let files = load::load_all(&args.files)?;
-    let comparison = compare::compare(&files, args.metric);
+    let comparison = compare::compare(&files, args.metric, args.margin);
     if args.format == Format::Csv || args.format == Format::Json {
         eprint!("{}", comparison.warning_block());
         for n in &comparison.notes {

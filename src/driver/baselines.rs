@@ -2,6 +2,7 @@
 //! rates, losslessness from the token ids). Kept per (role, workload, slots); filled as
 //! baseline cells finish, or from the raw JSONL of an interrupted run on `--resume`.
 
+use crate::measure::RequestRaw;
 use crate::results::RawRepetition;
 use std::collections::HashMap;
 
@@ -19,7 +20,7 @@ pub struct BaselineKey {
 /// The baseline of one key.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Baseline {
-    /// Server-reported decode t/s of every timed request.
+    /// Server-reported decode t/s of every timed repetition (a batch's mean over its slots).
     pub decode_tps: Vec<f64>,
     /// Generated token ids of each slot's first timed request.
     pub tokens: Vec<Vec<u32>>,
@@ -46,6 +47,9 @@ impl Baselines {
     /// the cells measured now still get their speedup and losslessness. `role_index` maps a
     /// role name to its index in this run (roles no longer in the profile are ignored).
     pub fn recover(&mut self, raw: &[RawRepetition], role_index: impl Fn(&str) -> Option<usize>) {
+        // One decode value per repetition (the mean over its slots), as when measured: the
+        // requests of one batch are consecutive lines with the same key and `rep`.
+        let mut batches: Vec<(BaselineKey, u32, Vec<RequestRaw>)> = Vec::new();
         for rep in raw.iter().filter(|r| !r.warmup && r.key.mode.is_baseline()) {
             let Some(role) = role_index(&rep.key.role) else {
                 continue;
@@ -55,10 +59,21 @@ impl Baselines {
                 workload: rep.key.workload.clone(),
                 parallel: rep.key.parallel,
             };
-            let b = self.by_key.entry(key).or_default();
-            b.decode_tps.extend(rep.request.metrics().decode_tps_server);
+            let b = self.by_key.entry(key.clone()).or_default();
             if rep.rep == 0 {
                 b.tokens.push(rep.request.token_ids.clone());
+            }
+            match batches.last_mut() {
+                Some((k, n, requests)) if *k == key && *n == rep.rep => {
+                    requests.push(rep.request.clone())
+                }
+                _ => batches.push((key, rep.rep, vec![rep.request.clone()])),
+            }
+        }
+        for (key, _, requests) in batches {
+            if let Some(b) = self.by_key.get_mut(&key) {
+                b.decode_tps
+                    .extend(crate::measure::batch_decode_tps(&requests));
             }
         }
     }

@@ -276,8 +276,9 @@ impl<'a, B: Backend> Executor<'a, B> {
             if cell.parallel > 1 {
                 aggregate.extend(measure::aggregate_tps(&raws, wall));
             }
+            // The slots of a batch ran together: one repetition, their mean rate.
+            decode_so_far.extend(measure::batch_decode_tps(&raws));
             for (slot, raw) in raws.into_iter().enumerate() {
-                decode_so_far.extend(raw.metrics().decode_tps_server);
                 let mut line = RawRepetition::new(&key, batch, false, raw);
                 line.slot = slot as u32;
                 line.batch_wall_ns = Some(wall.as_nanos() as u64);
@@ -287,7 +288,7 @@ impl<'a, B: Backend> Executor<'a, B> {
             batch += 1;
         }
         Ok(Measured {
-            metrics: measure::cell_metrics(&requests),
+            metrics: measure::cell_metrics(&requests, cell.parallel as usize),
             aggregate,
             first_tokens,
             client_cpu_pct: cpu_share(cpu_start, server.cpu_times()),

@@ -132,7 +132,8 @@ impl FakeServer {
         let speed = if self.accelerated() { 2.0 } else { 1.0 };
         // A little spread, so the interval is finite and the stopping rule converges.
         let tps = self.script.decode_tps * speed * (1.0 + 0.002 * (batch % 3) as f64);
-        let predicted_ms = n as f64 / tps * 1e3;
+        // llama.cpp times decoding from the first generated token on: n - 1 steps.
+        let predicted_ms = n.saturating_sub(1) as f64 / tps * 1e3;
         let drafted = match (&self.spec.spec, req.extra.get("speculative.n_max")) {
             (None, _) => None,
             _ if self.script.no_drafts => None,

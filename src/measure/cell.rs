@@ -9,7 +9,7 @@ use super::sample::{Sample, Summary};
 /// Aggregates over the timed repetitions of one cell (warm-up excluded by the caller).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct CellMetrics {
-    /// Server-reported decode t/s of each repetition that reported one, in order.
+    /// Server-reported decode t/s of each repetition (batch) that reported one, in order.
     pub decode_tps: Vec<f64>,
     /// Summary of `decode_tps`; `None` when no repetition reported a decode speed.
     pub decode: Option<Summary>,
@@ -33,10 +33,15 @@ pub struct CellMetrics {
     pub prompt_tokens: Option<u64>,
 }
 
-/// Derives every request's metrics and aggregates them.
-pub fn cell_metrics(requests: &[RequestRaw]) -> CellMetrics {
+/// Derives every request's metrics and aggregates them. `requests` holds the repetitions in
+/// order, `parallel` requests each (the slots of one batch ran at the same time, so they are
+/// one repetition: the decode sample has one value per batch, the mean over its slots).
+pub fn cell_metrics(requests: &[RequestRaw], parallel: usize) -> CellMetrics {
     let per: Vec<RequestMetrics> = requests.iter().map(RequestRaw::metrics).collect();
-    let decode_tps: Vec<f64> = per.iter().filter_map(|m| m.decode_tps_server).collect();
+    let decode_tps: Vec<f64> = requests
+        .chunks(parallel.max(1))
+        .filter_map(batch_decode_tps)
+        .collect();
     let gaps: Vec<_> = requests.iter().flat_map(RequestRaw::itl_gaps).collect();
     let draft_n = sum_present(per.iter().map(|m| m.draft_n));
     let draft_accepted = sum_present(per.iter().map(|m| m.draft_accepted));
@@ -56,6 +61,12 @@ pub fn cell_metrics(requests: &[RequestRaw]) -> CellMetrics {
         draft_accepted,
         prompt_tokens: requests.first().map(|r| r.timings.prompt_n),
     }
+}
+
+/// Decode t/s of one repetition: the mean of the server-reported rates of its requests (the
+/// slots of one batch), `None` when none reported one.
+pub fn batch_decode_tps(batch: &[RequestRaw]) -> Option<f64> {
+    mean_present(batch.iter().map(|r| r.metrics().decode_tps_server))
 }
 
 /// Aggregate decode speed of one repetition of a parallel cell: the tokens the server
@@ -118,9 +129,10 @@ mod tests {
 
     #[test]
     fn aggregates_repetitions() {
-        let m = cell_metrics(&[rep(40.0, Some((10, 5))), rep(20.0, Some((6, 3)))]);
-        assert_eq!(m.decode_tps, vec![100.0, 200.0]);
-        assert_eq!(m.decode.as_ref().unwrap().mean, 150.0);
+        let m = cell_metrics(&[rep(40.0, Some((10, 5))), rep(20.0, Some((6, 3)))], 1);
+        // 4 tokens, the first from the prompt: 3 over 40 ms and over 20 ms.
+        assert_eq!(m.decode_tps, vec![75.0, 150.0]);
+        assert_eq!(m.decode.as_ref().unwrap().mean, 112.5);
         assert_eq!(m.prefill_tps_mean, Some(1000.0));
         assert_eq!(m.ttft_ms_mean, Some(20.0));
         assert_eq!(m.e2e_ms_mean, Some(50.0));
@@ -140,6 +152,22 @@ mod tests {
     }
 
     #[test]
+    fn slots_of_one_batch_are_one_repetition() {
+        // Two batches of two slots: 3 tokens over 40 and 20 ms, then over 30 and 30 ms.
+        let m = cell_metrics(
+            &[
+                rep(40.0, None),
+                rep(20.0, None),
+                rep(30.0, None),
+                rep(30.0, None),
+            ],
+            2,
+        );
+        assert_eq!(m.decode_tps, vec![(75.0 + 150.0) / 2.0, 100.0]);
+        assert_eq!(m.decode.as_ref().unwrap().n, 2);
+    }
+
+    #[test]
     fn aggregate_is_all_slots_tokens_over_the_batch_wall_time() {
         let batch = [rep(40.0, None), rep(40.0, None)];
         assert_eq!(
@@ -151,9 +179,9 @@ mod tests {
 
     #[test]
     fn no_drafting_and_no_requests_leave_columns_empty() {
-        let m = cell_metrics(&[rep(40.0, None)]);
+        let m = cell_metrics(&[rep(40.0, None)], 1);
         assert_eq!((m.draft_n, m.acceptance), (None, None));
-        let empty = cell_metrics(&[]);
+        let empty = cell_metrics(&[], 1);
         assert!(empty.decode.is_none() && empty.itl.is_none() && empty.e2e_ms_mean.is_none());
     }
 }

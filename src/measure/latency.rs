@@ -1,15 +1,11 @@
-//! Inter-token latency percentiles with an HDR histogram.
+//! Inter-token latency percentiles, and the one percentile definition of tpsbench.
 //!
-//! Gaps are recorded in nanoseconds with three significant digits (a relative error of at
-//! most 0.1%), from 1 ns to one hour; longer gaps are clamped to an hour. The gaps of all
-//! repetitions of a cell are pooled before the percentiles are read.
+//! [`percentile`] is the nearest-rank percentile (the smallest value with at least a share
+//! `q` of the values at or below it), exact, with no interpolation. The result row's ITL
+//! percentiles pool the gaps of all repetitions of a cell; `compare` and `check` read the
+//! same pooled p99, with an interval from how much the p99 varies between repetitions.
 
 use std::time::Duration;
-
-use hdrhistogram::Histogram;
-
-/// Largest gap recorded exactly (longer ones are clamped): one hour, in nanoseconds.
-const MAX_GAP_NS: u64 = 3_600_000_000_000;
 
 /// Inter-token latency percentiles in milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -22,22 +18,25 @@ pub struct ItlPercentiles {
     pub p99_ms: f64,
 }
 
-/// p50/p90/p99 of the gaps, or `None` when there are none.
-pub fn itl_percentiles(gaps: &[Duration]) -> Option<ItlPercentiles> {
-    if gaps.is_empty() {
+/// Nearest-rank percentile (`q` in 0..1) of unsorted values: the value of rank
+/// `ceil(q * n)` (at least 1) in ascending order; `None` when empty.
+pub fn percentile(values: &[f64], q: f64) -> Option<f64> {
+    if values.is_empty() {
         return None;
     }
-    let mut histogram = Histogram::<u64>::new_with_bounds(1, MAX_GAP_NS, 3)
-        .expect("constant histogram bounds are valid");
-    for gap in gaps {
-        let ns = u64::try_from(gap.as_nanos()).unwrap_or(u64::MAX);
-        histogram.saturating_record(ns.min(MAX_GAP_NS));
-    }
-    let ms = |q: f64| histogram.value_at_quantile(q) as f64 / 1e6;
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let rank = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len());
+    Some(v[rank - 1])
+}
+
+/// p50/p90/p99 of the gaps, or `None` when there are none.
+pub fn itl_percentiles(gaps: &[Duration]) -> Option<ItlPercentiles> {
+    let ms: Vec<f64> = gaps.iter().map(|g| g.as_secs_f64() * 1e3).collect();
     Some(ItlPercentiles {
-        p50_ms: ms(0.50),
-        p90_ms: ms(0.90),
-        p99_ms: ms(0.99),
+        p50_ms: percentile(&ms, 0.50)?,
+        p90_ms: percentile(&ms, 0.90)?,
+        p99_ms: percentile(&ms, 0.99)?,
     })
 }
 
@@ -45,17 +44,23 @@ pub fn itl_percentiles(gaps: &[Duration]) -> Option<ItlPercentiles> {
 mod tests {
     use super::*;
 
-    fn within_hdr_precision(got: f64, want: f64) -> bool {
-        (got - want).abs() <= want * 1e-3
+    #[test]
+    fn nearest_rank_percentiles() {
+        // Nearest rank (numpy.percentile(..., method="inverted_cdf") gives the same).
+        let v: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&v, 0.5), Some(50.0));
+        assert_eq!(percentile(&v, 0.99), Some(99.0));
+        assert_eq!(percentile(&[3.0, 1.0, 2.0], 1.0), Some(3.0));
+        // rank ceil(0.5 * 5) = 3 of 1, 2, 3, 4, 10
+        assert_eq!(percentile(&[10.0, 1.0, 3.0, 2.0, 4.0], 0.5), Some(3.0));
+        assert_eq!(percentile(&[], 0.5), None);
     }
 
     #[test]
     fn percentiles_of_one_to_a_hundred_ms() {
         let gaps: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
         let p = itl_percentiles(&gaps).unwrap();
-        assert!(within_hdr_precision(p.p50_ms, 50.0), "{p:?}");
-        assert!(within_hdr_precision(p.p90_ms, 90.0), "{p:?}");
-        assert!(within_hdr_precision(p.p99_ms, 99.0), "{p:?}");
+        assert_eq!((p.p50_ms, p.p90_ms, p.p99_ms), (50.0, 90.0, 99.0));
     }
 
     #[test]
@@ -63,8 +68,7 @@ mod tests {
         let mut gaps = vec![Duration::from_millis(20); 98];
         gaps.extend([Duration::from_millis(500); 2]);
         let p = itl_percentiles(&gaps).unwrap();
-        assert!(within_hdr_precision(p.p50_ms, 20.0) && within_hdr_precision(p.p90_ms, 20.0));
-        assert!(within_hdr_precision(p.p99_ms, 500.0), "{p:?}");
+        assert_eq!((p.p50_ms, p.p90_ms, p.p99_ms), (20.0, 20.0, 500.0));
     }
 
     #[test]

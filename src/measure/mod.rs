@@ -7,8 +7,11 @@
 //!   outliers by the modified z-score `|x - median| > 3.5 * 1.4826 * MAD`.
 //! - [`Adaptive`]: at least 3 repetitions, stop when the CI half-width is within 2% of the
 //!   mean, or at 10 repetitions, or when the time budget is spent.
-//! - [`ratio_ci`]: ratio of means with a Welch CI on the log scale.
-//! - [`RequestRaw::itl_gaps`]: a chunk carrying k tokens spreads its gap evenly over them.
+//! - [`ratio_ci`] / [`ratio_of`]: ratio of means (numerator first) with a Welch CI on the log
+//!   scale; [`LogEstimate`] combines ratios of ratios. The analysis commands use the same.
+//! - [`percentile`]: nearest rank, the one percentile definition.
+//! - [`RequestRaw::itl_gaps`]: a decoding step (its streamed events grouped by the server's
+//!   counts) spreads its latency evenly over the tokens it delivered.
 
 mod adaptive;
 mod agreement;
@@ -20,9 +23,9 @@ mod sample;
 
 pub use adaptive::{Adaptive, Decision};
 pub use agreement::{agreement, Agreement};
-pub use cell::{aggregate_tps, cell_metrics, CellMetrics};
-pub use latency::{itl_percentiles, ItlPercentiles};
-pub use ratio::{ratio_ci, RatioCi, RatioVerdict};
+pub use cell::{aggregate_tps, batch_decode_tps, cell_metrics, CellMetrics};
+pub use latency::{itl_percentiles, percentile, ItlPercentiles};
+pub use ratio::{ratio_ci, ratio_of, LogEstimate, Moments, RatioCi};
 pub use request::{ChunkRaw, RequestMetrics, RequestRaw, ServerTimingsRaw};
 pub use sample::{
     mad_outliers, t_quantile_975, Sample, SampleError, Summary, MAD_SCALE, MEAN_AD_SCALE, OUTLIER_Z,

@@ -1,7 +1,11 @@
-//! Ratio of two means with a 95% confidence interval: speedups and machine comparisons.
+//! Ratio of two means with a 95% confidence interval: speedups, machine comparisons, the
+//! regression gate. The one ratio interval of tpsbench; the numerator always comes first.
 //!
-//! Method: Welch's t on the log scale with the delta method. For samples `a` and `b` with
-//! means `ma`, `mb`, sds `sa`, `sb` and sizes `na`, `nb`:
+//! Method: Welch's t on the log scale with the delta method. `ln(mean)` has variance
+//! `sd^2 / (n * mean^2)`; the variances of independent means add ([`LogEstimate`] keeps one
+//! term per mean, so that ratios of ratios combine: a speedup today over the same speedup in a
+//! baseline run is four means), and the degrees of freedom come from Welch-Satterthwaite over
+//! the terms. For two samples `a` and `b`:
 //!
 //! ```text
 //! ratio = ma / mb
@@ -17,75 +21,182 @@
 //! Fieller to well under a percent when the coefficients of variation are a few percent,
 //! which is where decode t/s lives. It needs positive means and at least two values each.
 
+use serde::Serialize;
+
 use super::sample::{t_quantile_975, Sample, SampleError};
 
-/// A ratio of means with its 95% confidence interval.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct RatioCi {
-    /// mean(a) / mean(b).
-    pub ratio: f64,
-    /// Lower bound of the 95% CI.
-    pub low: f64,
-    /// Upper bound of the 95% CI.
-    pub high: f64,
-    /// Welch-Satterthwaite degrees of freedom (infinite when both samples have zero spread).
-    pub df: f64,
+/// Summary of one sample: what is needed for a Welch interval.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Moments {
+    /// Number of repetitions.
+    pub n: usize,
+    /// Arithmetic mean, in the metric's unit.
+    pub mean: f64,
+    /// Sample standard deviation (n - 1 denominator), in the metric's unit.
+    pub sd: f64,
 }
 
-/// Verdict of a ratio against a noise band `1 - tolerance .. 1 + tolerance`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RatioVerdict {
-    /// The whole CI lies above `1 + tolerance`.
-    Higher,
-    /// The whole CI lies below `1 - tolerance`.
-    Lower,
-    /// The CI reaches into the band.
-    NotSignificant,
-}
-
-impl RatioCi {
-    /// Compares the CI with `1 +- tolerance` (tolerance as a fraction, 0.05 = 5%).
-    pub fn verdict(&self, tolerance: f64) -> RatioVerdict {
-        if self.low > 1.0 + tolerance {
-            RatioVerdict::Higher
-        } else if self.high < 1.0 - tolerance {
-            RatioVerdict::Lower
+impl Moments {
+    /// Moments of raw values; `None` when empty or not finite.
+    pub fn of(values: &[f64]) -> Option<Moments> {
+        if values.is_empty() || values.iter().any(|v| !v.is_finite()) {
+            return None;
+        }
+        let n = values.len();
+        let mean = values.iter().sum::<f64>() / n as f64;
+        let sd = if n > 1 {
+            let ss: f64 = values.iter().map(|v| (v - mean).powi(2)).sum();
+            (ss / (n as f64 - 1.0)).sqrt()
         } else {
-            RatioVerdict::NotSignificant
+            0.0
+        };
+        Some(Moments { n, mean, sd })
+    }
+
+    /// The log-scale estimate of this mean, `None` when the mean is not positive.
+    pub fn log_estimate(&self) -> Option<LogEstimate> {
+        if self.mean <= 0.0 || !self.mean.is_finite() {
+            return None;
+        }
+        let var = if self.n > 0 {
+            self.sd.powi(2) / (self.n as f64 * self.mean.powi(2))
+        } else {
+            f64::INFINITY
+        };
+        Some(LogEstimate {
+            log_value: self.mean.ln(),
+            terms: vec![(var, self.n.saturating_sub(1) as f64)],
+        })
+    }
+}
+
+/// `ln` of a positive quantity built from means by products and quotients, with the variance
+/// terms (variance of ln(mean), degrees of freedom) of every mean involved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogEstimate {
+    /// Natural logarithm of the point estimate.
+    pub log_value: f64,
+    /// One (variance, degrees of freedom) term per independent mean.
+    pub terms: Vec<(f64, f64)>,
+}
+
+impl LogEstimate {
+    /// The quotient `self / other`.
+    pub fn div(&self, other: &LogEstimate) -> LogEstimate {
+        let mut terms = self.terms.clone();
+        terms.extend_from_slice(&other.terms);
+        LogEstimate {
+            log_value: self.log_value - other.log_value,
+            terms,
+        }
+    }
+
+    /// Total variance of the logarithm.
+    pub fn variance(&self) -> f64 {
+        self.terms.iter().map(|t| t.0).sum()
+    }
+
+    /// Welch-Satterthwaite degrees of freedom; infinite when every term has zero variance.
+    pub fn welch_df(&self) -> f64 {
+        let var = self.variance();
+        let denom: f64 = self
+            .terms
+            .iter()
+            .map(|&(v, df)| if df > 0.0 { v * v / df } else { f64::INFINITY })
+            .sum();
+        if var == 0.0 {
+            f64::INFINITY
+        } else {
+            var * var / denom
+        }
+    }
+
+    /// The point estimate and its two-sided 95% interval (NaN bounds when a term has no
+    /// degrees of freedom or an infinite variance).
+    pub fn ci95(&self) -> RatioCi {
+        let ratio = self.log_value.exp();
+        let df = self.welch_df();
+        let var = self.variance();
+        if df.is_nan() || df < 1.0 || !var.is_finite() {
+            return RatioCi {
+                ratio,
+                low: f64::NAN,
+                high: f64::NAN,
+                df,
+            };
+        }
+        let half = t_quantile_975(df) * var.sqrt();
+        RatioCi {
+            ratio,
+            low: (self.log_value - half).exp(),
+            high: (self.log_value + half).exp(),
+            df,
         }
     }
 }
 
-/// mean(a) / mean(b) with its 95% CI (Welch on the log scale, see the module docs).
-/// For a speedup, `a` is the accelerated cell's decode t/s and `b` the baseline's.
-pub fn ratio_ci(a: &[f64], b: &[f64]) -> Result<RatioCi, SampleError> {
-    let (ma, va, na) = log_mean_variance(a)?;
-    let (mb, vb, nb) = log_mean_variance(b)?;
-    let ratio = ma / mb;
-    let var = va + vb;
-    if var == 0.0 {
-        return Ok(RatioCi {
-            ratio,
-            low: ratio,
-            high: ratio,
-            df: f64::INFINITY,
-        });
+/// A ratio with its 95% confidence interval; `low`/`high` are NaN when not computable
+/// (fewer than two repetitions on a side).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct RatioCi {
+    /// Point estimate (dimensionless).
+    pub ratio: f64,
+    /// Lower bound of the 95% interval.
+    pub low: f64,
+    /// Upper bound of the 95% interval.
+    pub high: f64,
+    /// Welch-Satterthwaite degrees of freedom.
+    pub df: f64,
+}
+
+impl RatioCi {
+    /// True when the interval could be computed.
+    pub fn has_ci(&self) -> bool {
+        self.low.is_finite() && self.high.is_finite()
     }
-    let df = var.powi(2) / (va.powi(2) / (na - 1.0) + vb.powi(2) / (nb - 1.0));
-    let spread = (t_quantile_975(df) * var.sqrt()).exp();
-    Ok(RatioCi {
-        ratio,
-        low: ratio / spread,
-        high: ratio * spread,
-        df,
+
+    /// The reciprocal ratio (for metrics where lower is better), interval flipped.
+    pub fn recip(&self) -> RatioCi {
+        RatioCi {
+            ratio: 1.0 / self.ratio,
+            low: 1.0 / self.high,
+            high: 1.0 / self.low,
+            df: self.df,
+        }
+    }
+}
+
+/// Welch 95% CI of `mean(numerator) / mean(denominator)` from two summaries (log-delta
+/// method); `None` when a mean is not positive. Bounds are NaN with fewer than two values on a
+/// side.
+pub fn ratio_of(numerator: &Moments, denominator: &Moments) -> Option<RatioCi> {
+    Some(
+        numerator
+            .log_estimate()?
+            .div(&denominator.log_estimate()?)
+            .ci95(),
+    )
+}
+
+/// `mean(numerator) / mean(denominator)` with its 95% CI from raw values (see the module
+/// docs). For a speedup, the numerator is the accelerated cell's decode t/s and the
+/// denominator the baseline's. Errors name what is missing: no values, a non-finite value,
+/// fewer than two values on a side, a mean that is not positive.
+pub fn ratio_ci(numerator: &[f64], denominator: &[f64]) -> Result<RatioCi, SampleError> {
+    let a = checked_moments(numerator)?;
+    let b = checked_moments(denominator)?;
+    ratio_of(&a, &b).ok_or(SampleError::NotPositive {
+        what: "a ratio confidence interval",
+        mean: a.mean.min(b.mean),
     })
 }
 
-/// Mean, delta-method variance of ln(mean), and size of one side.
-fn log_mean_variance(values: &[f64]) -> Result<(f64, f64, f64), SampleError> {
+/// Moments of a side that can enter a ratio interval: a valid sample of at least two values
+/// with a positive mean.
+fn checked_moments(values: &[f64]) -> Result<Moments, SampleError> {
     let sample = Sample::new(values)?;
     let n = sample.len();
-    let variance = sample.variance().ok_or(SampleError::TooFew {
+    let sd = sample.sd().ok_or(SampleError::TooFew {
         what: "a ratio confidence interval",
         needed: 2,
         got: n,
@@ -97,7 +208,7 @@ fn log_mean_variance(values: &[f64]) -> Result<(f64, f64, f64), SampleError> {
             mean,
         });
     }
-    Ok((mean, variance / (n as f64 * mean * mean), n as f64))
+    Ok(Moments { n, mean, sd })
 }
 
 #[cfg(test)]
@@ -156,17 +267,94 @@ mod tests {
     }
 
     #[test]
-    fn verdicts_use_the_whole_interval() {
-        let ci = |low, high| RatioCi {
-            ratio: (low + high) / 2.0,
-            low,
-            high,
-            df: 5.0,
+    fn moments_known_answer() {
+        let m = Moments::of(&[2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0]).unwrap();
+        assert_eq!(m.n, 8);
+        assert!(close(m.mean, 5.0, 1e-12));
+        // Sample variance 32/7.
+        assert!(close(m.sd, (32.0f64 / 7.0).sqrt(), 1e-12));
+        assert!(Moments::of(&[]).is_none());
+        assert!(Moments::of(&[1.0, f64::NAN]).is_none());
+    }
+
+    #[test]
+    fn ratio_of_summaries_known_answer() {
+        // a: mean 100, sd 10, n 5 ; b: mean 120, sd 6, n 5.
+        let a = Moments {
+            n: 5,
+            mean: 100.0,
+            sd: 10.0,
         };
-        assert_eq!(ci(1.06, 1.2).verdict(0.05), RatioVerdict::Higher);
-        assert_eq!(ci(0.8, 0.94).verdict(0.05), RatioVerdict::Lower);
-        assert_eq!(ci(0.9, 1.1).verdict(0.05), RatioVerdict::NotSignificant);
-        assert_eq!(ci(0.93, 0.96).verdict(0.05), RatioVerdict::NotSignificant);
+        let b = Moments {
+            n: 5,
+            mean: 120.0,
+            sd: 6.0,
+        };
+        let ci = ratio_of(&b, &a).unwrap();
+        // var_a = 100/(5*10000) = 0.002 ; var_b = 36/(5*14400) = 0.0005 ; total 0.0025.
+        // df = 0.0025^2 / (0.002^2/4 + 0.0005^2/4) = 6.25e-6 / 1.0625e-6 = 5.882...
+        assert!(close(ci.ratio, 1.2, 1e-12));
+        assert!(close(ci.df, 6.25 / 1.0625, 1e-9));
+        let half = t_quantile_975(ci.df) * 0.05;
+        assert!(close(ci.low, 1.2 * (-half).exp(), 1e-9));
+        assert!(close(ci.high, 1.2 * half.exp(), 1e-9));
+        // t(5.88) ~ 2.45 -> half ~ 0.1226 -> [1.061, 1.356].
+        assert!(close(ci.low, 1.061, 2e-3), "{ci:?}");
+        assert!(close(ci.high, 1.356, 2e-3), "{ci:?}");
+    }
+
+    #[test]
+    fn summaries_and_raw_values_give_one_interval() {
+        let a = [15.2, 15.9, 15.5, 16.1, 15.4];
+        let b = [10.1, 10.3, 10.0, 10.4];
+        let theirs = ratio_ci(&a, &b).unwrap();
+        let ours = ratio_of(&Moments::of(&a).unwrap(), &Moments::of(&b).unwrap()).unwrap();
+        for (x, y) in [
+            (ours.ratio, theirs.ratio),
+            (ours.low, theirs.low),
+            (ours.high, theirs.high),
+        ] {
+            assert!(close(x, y, 1e-9), "{ours:?} vs {theirs:?}");
+        }
+    }
+
+    #[test]
+    fn ratio_of_summaries_needs_two_repetitions() {
+        let a = Moments {
+            n: 1,
+            mean: 100.0,
+            sd: 0.0,
+        };
+        let b = Moments {
+            n: 3,
+            mean: 120.0,
+            sd: 6.0,
+        };
+        let ci = ratio_of(&b, &a).unwrap();
+        assert!(close(ci.ratio, 1.2, 1e-12));
+        assert!(!ci.has_ci());
+    }
+
+    #[test]
+    fn ratio_of_ratios_adds_variances() {
+        let m = |mean: f64| Moments {
+            n: 4,
+            mean,
+            sd: mean * 0.02,
+        };
+        let s_base = m(200.0)
+            .log_estimate()
+            .unwrap()
+            .div(&m(100.0).log_estimate().unwrap());
+        let s_now = m(150.0)
+            .log_estimate()
+            .unwrap()
+            .div(&m(100.0).log_estimate().unwrap());
+        let r = s_now.div(&s_base);
+        assert!(close(r.log_value.exp(), 0.75, 1e-12));
+        assert_eq!(r.terms.len(), 4);
+        // Four equal terms of (0.02^2/4, 3 df): df = 4 * 3 = 12.
+        assert!(close(r.welch_df(), 12.0, 1e-9));
     }
 }
 

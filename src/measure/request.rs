@@ -62,7 +62,10 @@ pub struct RequestMetrics {
     pub ttft: Option<Duration>,
     /// Server prompt_n / prompt_ms (tokens/s).
     pub prefill_tps: Option<f64>,
-    /// Server predicted_n / predicted_ms (tokens/s).
+    /// Server (predicted_n - 1) / predicted_ms (tokens/s): llama.cpp starts `predicted_ms`
+    /// after the first token, which comes from the prompt's logits
+    /// (`server_slot_stats::t_gen_us` and `n_gen_steps` in tools/server of the pinned build), so
+    /// the first token is excluded as on the client side.
     pub decode_tps_server: Option<f64>,
     /// Client view: tokens after the first token chunk / (last token chunk - first token chunk) (tokens/s).
     pub decode_tps_client: Option<f64>,
@@ -90,7 +93,10 @@ impl RequestRaw {
         RequestMetrics {
             ttft: self.token_chunks().next().map(|c| c.at),
             prefill_tps: per_second(t.prompt_n as f64, t.prompt_ms / 1000.0),
-            decode_tps_server: per_second(t.predicted_n as f64, t.predicted_ms / 1000.0),
+            decode_tps_server: per_second(
+                t.predicted_n.saturating_sub(1) as f64,
+                t.predicted_ms / 1000.0,
+            ),
             decode_tps_client: self.client_decode_tps(),
             e2e: self.end,
             tokens: self.token_chunks().map(|c| u64::from(c.tokens)).sum(),
@@ -113,23 +119,69 @@ impl RequestRaw {
         per_second(tokens as f64, last.saturating_sub(first.at).as_secs_f64())
     }
 
-    /// Inter-token gaps. Between consecutive token chunks the gap is divided evenly over the
-    /// tokens of the later chunk: a chunk of k tokens arriving g after the previous one gives
-    /// k gaps of g/k (speculative decoding delivers several tokens at once). The tokens of the
-    /// first chunk have no gap (their wait is the TTFT).
-    pub fn itl_gaps(&self) -> Vec<Duration> {
-        let mut gaps = Vec::with_capacity(self.token_ids.len());
+    /// Decoding steps after the first token: for each, the time since the previous step
+    /// began and the tokens it delivered. A speculative step delivers its accepted tokens plus
+    /// one, streamed as separate events microseconds apart, so events are grouped into steps:
+    /// the server's counts say how many steps there were (`tokens after the first - accepted`,
+    /// see [`crate::analysis::specmodel::DraftCounts`]), and the step boundaries are that many
+    /// largest gaps between token events (the earliest wins a tie), plus any gap at least half
+    /// their median. Without drafting every token event is a step.
+    pub fn decode_steps(&self) -> Vec<(Duration, u32)> {
         let mut chunks = self.token_chunks();
         let Some(first) = chunks.next() else {
-            return gaps;
+            return Vec::new();
         };
+        let rest: Vec<&ChunkRaw> = chunks.collect();
         let mut previous = first.at;
-        for chunk in chunks {
-            let share = chunk.at.saturating_sub(previous) / chunk.tokens;
-            gaps.extend(std::iter::repeat_n(share, chunk.tokens as usize));
-            previous = chunk.at;
+        let gaps: Vec<Duration> = rest
+            .iter()
+            .map(|c| {
+                let gap = c.at.saturating_sub(previous);
+                previous = c.at;
+                gap
+            })
+            .collect();
+        let tokens: u64 = rest.iter().map(|c| u64::from(c.tokens)).sum();
+        let accepted = self.timings.draft_n_accepted.unwrap_or(0);
+        let steps = (tokens.saturating_sub(accepted) as usize).clamp(1, gaps.len().max(1));
+        let mut order: Vec<usize> = (0..gaps.len()).collect();
+        order.sort_by(|&i, &j| gaps[j].cmp(&gaps[i]).then(i.cmp(&j)));
+        let mut starts = vec![false; gaps.len()];
+        for &i in order.iter().take(steps) {
+            starts[i] = true;
         }
-        gaps
+        // Counts that disagree with the stream (an event gap as long as a step's is a step
+        // whatever the counts say): any gap at least half the median boundary gap starts one.
+        let mut boundary: Vec<Duration> = order.iter().take(steps).map(|&i| gaps[i]).collect();
+        boundary.sort();
+        if let Some(median) = boundary.get(boundary.len() / 2) {
+            for (start, gap) in starts.iter_mut().zip(&gaps) {
+                *start |= *gap * 2 >= *median;
+            }
+        }
+        let mut out: Vec<(Duration, u32)> = Vec::new();
+        let mut step_start = first.at;
+        for (i, c) in rest.iter().enumerate() {
+            match out.last_mut() {
+                Some(last) if !starts[i] => last.1 += c.tokens,
+                _ => {
+                    out.push((c.at.saturating_sub(step_start), c.tokens));
+                    step_start = c.at;
+                }
+            }
+        }
+        out
+    }
+
+    /// Inter-token latency, one value per token after the first: a decoding step's latency
+    /// spread evenly over the tokens it delivered (a step of k tokens after g gives k gaps of
+    /// g/k), so that tokens of one speculative step are not zero gaps by construction. The
+    /// first token has no gap (its wait is the TTFT).
+    pub fn itl_gaps(&self) -> Vec<Duration> {
+        self.decode_steps()
+            .into_iter()
+            .flat_map(|(gap, k)| std::iter::repeat_n(gap / k.max(1), k as usize))
+            .collect()
     }
 }
 
@@ -200,7 +252,9 @@ mod tests {
         let m = record().metrics();
         assert_eq!(m.ttft, Some(ms(100)));
         assert!((m.prefill_tps.unwrap() - 50.0 / 0.095).abs() < 1e-9);
-        assert!((m.decode_tps_server.unwrap() - 6.0 / 0.110).abs() < 1e-9);
+        // 6 tokens, the first from the prompt: 5 over 110 ms (llama.cpp's own
+        // predicted_per_second for these timings).
+        assert!((m.decode_tps_server.unwrap() - 5.0 / 0.110).abs() < 1e-9);
         // 5 tokens after the first chunk, over 200 - 100 ms
         assert!((m.decode_tps_client.unwrap() - 50.0).abs() < 1e-9);
         assert_eq!(m.e2e, ms(210));
@@ -210,10 +264,70 @@ mod tests {
 
     #[test]
     fn multi_token_chunks_spread_their_gap() {
+        // Without draft counts every chunk is a step.
+        let mut r = record();
+        r.timings.draft_n_accepted = None;
+        assert_eq!(r.itl_gaps(), vec![ms(50), ms(10), ms(10), ms(10), ms(20)]);
+        // 5 tokens after the first with 6 accepted claimed (inconsistent counts): one step by
+        // the counts (the 50 ms gap), plus every gap of at least 25 ms (the 30 ms one); the
+        // 20 ms gap joins the step before it: 3 + 1 tokens over 30 ms.
         assert_eq!(
             record().itl_gaps(),
-            vec![ms(50), ms(10), ms(10), ms(10), ms(20)]
+            vec![
+                ms(50),
+                Duration::from_micros(7500),
+                Duration::from_micros(7500),
+                Duration::from_micros(7500),
+                Duration::from_micros(7500)
+            ]
         );
+    }
+
+    /// A speculative stream: first token at 100 ms, then steps of 3 tokens each streamed as
+    /// three events 10 us apart, 30 ms after the previous step.
+    fn speculative() -> RequestRaw {
+        let us = Duration::from_micros;
+        let mut chunks = vec![ChunkRaw {
+            at: ms(100),
+            tokens: 1,
+        }];
+        for step in 1..=3u64 {
+            for i in 0..3u64 {
+                chunks.push(ChunkRaw {
+                    at: ms(100 + 30 * step) + us(10 * i),
+                    tokens: 1,
+                });
+            }
+        }
+        RequestRaw {
+            chunks,
+            timings: ServerTimingsRaw {
+                predicted_n: 10,
+                predicted_ms: 90.0,
+                draft_n: Some(9),
+                draft_n_accepted: Some(6),
+                ..Default::default()
+            },
+            ..RequestRaw::default()
+        }
+    }
+
+    #[test]
+    fn events_of_one_speculative_step_are_one_step_not_zero_gaps() {
+        // 9 tokens after the first, 6 accepted: 3 steps of 3 tokens.
+        let r = speculative();
+        let us = Duration::from_micros;
+        assert_eq!(
+            r.decode_steps(),
+            vec![(ms(30), 3), (ms(30), 3), (ms(30), 3)]
+        );
+        // The second and third steps start 30 ms after the previous step's first event.
+        assert_eq!(r.decode_steps()[1].0, ms(160) - ms(130));
+        // Per token: 10 ms each, never 0.01 ms.
+        let gaps = r.itl_gaps();
+        assert_eq!(gaps.len(), 9);
+        assert!(gaps.iter().all(|g| *g == ms(10)), "{gaps:?}");
+        assert!(gaps.iter().all(|g| *g > us(10)));
     }
 
     #[test]

@@ -452,7 +452,7 @@ pub fn acceptance(path: &Path, cells: &[SpecCell], draft_cost: Option<f64>) -> a
         .map_err(err)?;
     chart
         .configure_mesh()
-        .x_desc("acceptance (accepted / drafted)")
+        .x_desc("per-token acceptance (spec:K: from tokens per step)")
         .y_desc("speedup (x)")
         .label_style((FONT, 14))
         .draw()

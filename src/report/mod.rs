@@ -103,10 +103,17 @@ fn spec_cells(cal: &Calibration) -> Vec<SpecCell> {
     cal.speedups
         .iter()
         .filter_map(|p| {
+            let k = calibrate::spec_k(&p.mode);
+            // The chart's model curves are in the per-token acceptance of the standard
+            // model, so the points are too (from the measured tokens per step).
+            let acceptance = match (k, p.tokens_per_step) {
+                (Some(k), Some(e)) => crate::analysis::specmodel::per_token_acceptance(e, k),
+                _ => p.acceptance?,
+            };
             Some(SpecCell {
-                acceptance: p.acceptance?,
+                acceptance,
                 speedup: p.speedup,
-                k: calibrate::spec_k(&p.mode),
+                k,
             })
         })
         .collect()

@@ -104,12 +104,13 @@ mod tests {
             ..RequestRaw::default()
         };
         let mut row = ResultRow::default();
-        row.fill_metrics(&cell_metrics(&[rep(20.0), rep(25.0), rep(40.0)]));
+        row.fill_metrics(&cell_metrics(&[rep(20.0), rep(25.0), rep(40.0)], 1));
         assert_eq!(row.n_reps, 3);
-        assert_eq!(row.decode_tps_median, Some(80.0));
+        // 2 tokens, the first from the prompt: 1 over 20, 25 and 40 ms.
+        assert_eq!(row.decode_tps_median, Some(40.0));
         assert_eq!(
             (row.decode_tps_min, row.decode_tps_max),
-            (Some(50.0), Some(100.0))
+            (Some(25.0), Some(50.0))
         );
         assert!(row.decode_tps_ci95_low.unwrap() < row.decode_tps_mean.unwrap());
         assert_eq!(row.prompt_tokens, Some(7));

@@ -317,13 +317,27 @@ pub fn read_raw(path: &Path) -> Result<Vec<RawRepetition>, ResultsError> {
     Ok(reps)
 }
 
-/// Server-reported decode t/s of every timed (non-warm-up) request, per cell, in file
-/// order: the input of [`crate::measure::ratio_ci`] when comparing cells or files.
+/// Server-reported decode t/s of every timed (non-warm-up) repetition, per cell, in file
+/// order: one value per repetition, the mean over its slots when several requests ran
+/// together ([`crate::measure::batch_decode_tps`]); the input of
+/// [`crate::measure::ratio_ci`] when comparing cells or files.
 pub fn decode_tps_by_cell(reps: &[RawRepetition]) -> HashMap<CellKey, Vec<f64>> {
-    let mut by_cell: HashMap<CellKey, Vec<f64>> = HashMap::new();
+    let mut batches: HashMap<(CellKey, u32), Vec<crate::measure::RequestRaw>> = HashMap::new();
+    let mut order: Vec<(CellKey, u32)> = Vec::new();
     for rep in reps.iter().filter(|r| !r.warmup) {
-        if let Some(tps) = rep.request.metrics().decode_tps_server {
-            by_cell.entry(rep.key.clone()).or_default().push(tps);
+        let id = (rep.key.clone(), rep.rep);
+        batches
+            .entry(id.clone())
+            .or_insert_with(|| {
+                order.push(id);
+                Vec::new()
+            })
+            .push(rep.request.clone());
+    }
+    let mut by_cell: HashMap<CellKey, Vec<f64>> = HashMap::new();
+    for id in order {
+        if let Some(tps) = crate::measure::batch_decode_tps(&batches[&id]) {
+            by_cell.entry(id.0).or_default().push(tps);
         }
     }
     by_cell

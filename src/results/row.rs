@@ -133,7 +133,7 @@ pub struct ResultRow {
     pub draft_model_file: String,
 
     // ---- decode speed, server-reported, over the timed repetitions ----
-    /// Mean decode speed as the server reports it, predicted_n / predicted_ms (tokens/s).
+    /// Mean decode speed as the server reports it, (predicted_n - 1) / predicted_ms (the first token comes from the prompt), over repetitions of batch means (tokens/s).
     pub decode_tps_mean: Option<f64>,
     /// Median decode speed (tokens/s).
     pub decode_tps_median: Option<f64>,
@@ -147,7 +147,7 @@ pub struct ResultRow {
     pub decode_tps_min: Option<f64>,
     /// Fastest repetition (tokens/s).
     pub decode_tps_max: Option<f64>,
-    /// Timed repetitions, warm-up excluded (count; with parallel > 1, requests).
+    /// Timed repetitions, warm-up excluded (count; with parallel > 1, batches of parallel requests).
     pub n_reps: u32,
     /// Repetitions flagged as outliers by the median-absolute-deviation rule (count; kept in the statistics).
     pub n_outliers: u32,

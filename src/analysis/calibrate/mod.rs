@@ -360,6 +360,8 @@ mod tests {
             low: f64::NAN,
             high: f64::NAN,
             acceptance: None,
+            tokens_per_step: None,
+            drafted_per_step: None,
         };
         let acc = acceleration(&[
             sp("spec:4", 1.8),

@@ -105,8 +105,24 @@ pub struct SpeedupPoint {
     pub low: f64,
     /// 95% CI, when computable.
     pub high: f64,
-    /// Draft acceptance, when drafting.
+    /// Draft acceptance (accepted / drafted), when drafting.
     pub acceptance: Option<f64>,
+    /// Measured tokens per decoding step, when drafting (see [`specmodel::DraftCounts`]).
+    pub tokens_per_step: Option<f64>,
+    /// Measured drafted tokens per decoding step, when drafting.
+    pub drafted_per_step: Option<f64>,
+}
+
+/// The speculative counts of a row: `n_predict` tokens per request (`ignore_eos`), `n_reps`
+/// repetitions of `parallel` requests each.
+pub fn draft_counts(r: &ResultRow) -> Option<specmodel::DraftCounts> {
+    let requests = u64::from(r.n_reps) * u64::from(r.parallel.max(1));
+    Some(specmodel::DraftCounts {
+        requests,
+        generated: requests * u64::from(r.n_predict),
+        drafted: r.draft_n.filter(|d| *d > 0)?,
+        accepted: r.draft_accepted?,
+    })
 }
 
 /// Every accelerated cell with one slot and a speedup.
@@ -128,6 +144,8 @@ pub fn speedup_points(files: &[LoadedFile]) -> Vec<SpeedupPoint> {
                 low: ci.low,
                 high: ci.high,
                 acceptance: r.acceptance,
+                tokens_per_step: draft_counts(r).and_then(|c| c.tokens_per_step()),
+                drafted_per_step: draft_counts(r).and_then(|c| c.drafted_per_step()),
             })
         })
         .collect()
@@ -147,12 +165,12 @@ pub fn spec_points(points: &[SpeedupPoint]) -> Vec<(SpeedupPoint, SpecPoint)> {
         .iter()
         .filter_map(|p| {
             let k = spec_k(&p.mode)?;
-            let a = p.acceptance?;
             Some((
                 p.clone(),
                 SpecPoint {
-                    acceptance: a,
                     k,
+                    tokens_per_step: p.tokens_per_step?,
+                    drafted_per_step: p.drafted_per_step?,
                     speedup: p.speedup,
                 },
             ))

@@ -126,8 +126,10 @@ impl Calibration {
         let mut t = Table::new([
             "Cell",
             "K",
-            "Acceptance",
-            "Tokens/step (model)",
+            "Accepted / drafted",
+            "Drafted/step",
+            "Tokens/step (measured)",
+            "Per-token acceptance",
             "Measured speedup [95% CI]",
             "Model speedup",
             "Implied draft cost",
@@ -136,14 +138,16 @@ impl Calibration {
             t.push(vec![
                 p.cell.clone(),
                 s.k.to_string(),
-                format!("{:.3}", s.acceptance),
-                format!("{:.2}", specmodel::expected_tokens(s.acceptance, s.k)),
-                format!("{:.2} [{}, {}]", p.speedup, num(p.low), num(p.high)),
-                format!("{:.2}", specmodel::speedup(s.acceptance, s.k, c)),
+                p.acceptance.map_or("-".into(), |a| format!("{a:.3}")),
+                format!("{:.2}", s.drafted_per_step),
+                format!("{:.2}", s.tokens_per_step),
                 format!(
                     "{:.3}",
-                    specmodel::implied_draft_cost(s.acceptance, s.k, s.speedup)
+                    specmodel::per_token_acceptance(s.tokens_per_step, s.k)
                 ),
+                format!("{:.2} [{}, {}]", p.speedup, num(p.low), num(p.high)),
+                format!("{:.2}", specmodel::point_speedup(&s, c)),
+                format!("{:.3}", specmodel::implied_draft_cost(&s)),
             ]);
         }
         t
@@ -221,7 +225,7 @@ impl Calibration {
         match &self.expectations.speculative {
             None => "\nNo `spec:K` cell with an acceptance: the speculative-decoding model was not fitted.\n".into(),
             Some(s) => format!(
-                "\n### Speculative decoding model\n\nspeedup = E / (1 + K c), E = (1 - a^(K+1)) / (1 - a). Fitted draft cost c = {:.3} of a target step ({} cells).\n\n{}",
+                "\n### Speculative decoding model\n\nspeedup = E / (1 + D c), E tokens and D drafted tokens per decoding step, both measured: steps = tokens after each request's first - accepted, E = those tokens / steps, D = drafted / steps (accepted / drafted is not the per-token acceptance a of E = (1 - a^(K+1)) / (1 - a); the a shown solves that equation for the measured E). Fitted draft cost c = {:.3} of a target step ({} cells).\n\n{}",
                 s.draft_cost,
                 s.n,
                 self.spec_table().markdown()
