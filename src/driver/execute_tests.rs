@@ -71,6 +71,7 @@ fn model(file: &str, experts: Option<u32>) -> ResolvedModel {
             ..ModelFacts::default()
         },
         synthetic: false,
+        stand_in: false,
         behavior: None,
     }
 }

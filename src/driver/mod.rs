@@ -65,10 +65,27 @@ pub const EXIT_INTERRUPTED: u8 = 130;
 
 /// Arguments of `bench run`.
 #[derive(Debug, Clone, PartialEq, clap::Args)]
+#[command(group = clap::ArgGroup::new("what").required(true).args(["profile", "model"]))]
 pub struct RunArgs {
-    /// Profile name (profiles/NAME.toml or the embedded copy) or path to a profile file.
+    /// Profile name (profiles/NAME.toml or the embedded copy; `bench profile list`) or path
+    /// to a profile file.
     #[arg(long)]
-    pub profile: String,
+    pub profile: Option<String>,
+    /// A GGUF model to measure without a profile (repeatable): its quant, parameters and
+    /// MoE shape are read from the file.
+    #[arg(short = 'm', long = "model", value_name = "FILE")]
+    pub model: Vec<PathBuf>,
+    /// Draft model of the -m models' spec:K modes (measured on its own too).
+    #[arg(long, value_name = "FILE", requires = "model")]
+    pub draft: Option<PathBuf>,
+    /// Modes of the -m models, comma-separated: baseline, spec:K, lookup[:TYPE], moe:N, and
+    /// combinations joined with `+` [default: baseline, and spec:8 with --draft].
+    #[arg(long, value_delimiter = ',', requires = "model")]
+    pub modes: Option<Vec<profile::Mode>>,
+    /// Context per slot, tokens [default: the profile's; with -m 4096, or the model's own
+    /// when smaller].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub ctx: Option<u32>,
     /// Directory the profile's model files are relative to.
     #[arg(long, env = "BENCH_MODELS_DIR", default_value = ".")]
     pub models_dir: PathBuf,
@@ -118,7 +135,11 @@ impl RunArgs {
             .filter(|d| !d.is_empty())
             .map_or_else(|| PathBuf::from("."), PathBuf::from);
         RunArgs {
-            profile: name.to_string(),
+            profile: Some(name.to_string()),
+            model: Vec::new(),
+            draft: None,
+            modes: None,
+            ctx: None,
             models_dir,
             synthetic: false,
             out: None,
@@ -317,7 +338,7 @@ pub fn run_profile(args: &RunArgs) -> anyhow::Result<RunOutcome> {
 
 /// Loads everything and checks every input before any server is launched.
 fn prepare(args: &RunArgs) -> anyhow::Result<(RunEnv, Vec<ResolvedRole>, ResultWriter)> {
-    let profile = profile::load(&args.profile)?;
+    let profile = load_profile(args)?;
     let expectations = profile.load_expectations()?;
     let roles = resolve::resolve_roles(
         &profile,
@@ -371,6 +392,25 @@ fn prepare(args: &RunArgs) -> anyhow::Result<(RunEnv, Vec<ResolvedRole>, ResultW
         host,
     };
     Ok((env, roles, writer))
+}
+
+/// The profile named by `--profile`, or the one `-m` files make; `--ctx` applied.
+fn load_profile(args: &RunArgs) -> anyhow::Result<Profile> {
+    let mut profile = match &args.profile {
+        Some(name) => profile::load(name)?,
+        None => profile::from_models(&profile::ModelsSpec {
+            models: args.model.clone(),
+            draft: args.draft.clone(),
+            modes: args.modes.clone(),
+            ctx: args.ctx,
+        })?,
+    };
+    if let Some(ctx) = args.ctx {
+        for role in &mut profile.roles {
+            role.ctx = ctx;
+        }
+    }
+    Ok(profile)
 }
 
 fn open_writer(args: &RunArgs, profile: &Profile, host: &str) -> anyhow::Result<ResultWriter> {

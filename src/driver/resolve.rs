@@ -16,8 +16,12 @@ pub struct ResolvedModel {
     pub path: PathBuf,
     /// Exact facts read from the file.
     pub facts: ModelFacts,
-    /// A synthetic stand-in written by `bench synth`.
+    /// A synthetic model written by `bench synth` (a stand-in, or a file that carries its
+    /// recipe).
     pub synthetic: bool,
+    /// Written for this run from the role's recipe: its draft is then written to agree
+    /// with it instead of being read from the draft role's file.
+    pub stand_in: bool,
     /// The known greedy behaviour of a synthetic model.
     pub behavior: Option<Behavior>,
 }
@@ -99,7 +103,7 @@ fn resolve_model(
     target: Option<&ResolvedModel>,
 ) -> anyhow::Result<ResolvedModel> {
     let real = role.model_path(&opts.models_dir);
-    let target_is_synthetic = target.is_some_and(|t| t.synthetic);
+    let target_is_synthetic = target.is_some_and(|t| t.stand_in);
     if let Some(path) = real.as_ref().filter(|p| p.exists() && !target_is_synthetic) {
         return open_real(path);
     }
@@ -134,11 +138,13 @@ fn open_real(path: &Path) -> anyhow::Result<ResolvedModel> {
     std::fs::File::open(path)
         .with_context(|| format!("cannot read model file {}", path.display()))?;
     let model = Model::open(path).with_context(|| format!("reading GGUF {}", path.display()))?;
+    let behavior = Behavior::of_model(&model);
     Ok(ResolvedModel {
         path: path.to_path_buf(),
         facts: model.facts(),
-        synthetic: false,
-        behavior: None,
+        synthetic: behavior.is_some(),
+        stand_in: false,
+        behavior,
     })
 }
 
@@ -167,6 +173,7 @@ fn synthesize(
         path,
         facts: model.facts(),
         synthetic: true,
+        stand_in: true,
         behavior: Some(recipe.behavior),
     })
 }

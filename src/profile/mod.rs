@@ -6,12 +6,16 @@
 //! rest of the harness uses. Every error names the file, line and column and, where the
 //! value comes from a fixed set, the allowed values.
 
+pub mod command;
+mod from_models;
 mod mode;
 mod schema;
 pub mod shapes;
 
 use crate::guide;
 
+pub use command::{command, ProfileArgs};
+pub use from_models::{from_models, ModelsSpec, DEFAULT_SPEC_K};
 pub use mode::{Mode, ModeError, ALLOWED_MODES, LOOKUP_TYPES};
 
 use anyhow::Context;
@@ -62,6 +66,8 @@ pub enum ProfileSource {
     File(PathBuf),
     /// The copy compiled into the binary, by name.
     Embedded(String),
+    /// Built in memory from `bench run -m` flags (given here).
+    CommandLine(String),
 }
 
 impl fmt::Display for ProfileSource {
@@ -69,6 +75,7 @@ impl fmt::Display for ProfileSource {
         match self {
             ProfileSource::File(p) => write!(f, "{}", p.display()),
             ProfileSource::Embedded(n) => write!(f, "<embedded profiles/{n}.toml>"),
+            ProfileSource::CommandLine(flags) => write!(f, "<command line {flags}>"),
         }
     }
 }
@@ -337,7 +344,7 @@ impl Profile {
     pub fn path(&self) -> Option<&Path> {
         match &self.source {
             ProfileSource::File(p) => Some(p),
-            ProfileSource::Embedded(_) => None,
+            ProfileSource::Embedded(_) | ProfileSource::CommandLine(_) => None,
         }
     }
 
@@ -416,18 +423,24 @@ pub fn content_hash(bytes: &[u8]) -> String {
 /// Loads a profile: `name_or_path` as a file when it names one (a path, or ends in
 /// `.toml`), else `profiles/NAME.toml` under the current directory, else the embedded copy.
 pub fn load(name_or_path: &str) -> anyhow::Result<Profile> {
+    let (text, source) = source_text(name_or_path)?;
+    Ok(parse(&text, source)?)
+}
+
+/// The text of the profile [`load`] would read, and where it is from.
+pub fn source_text(name_or_path: &str) -> anyhow::Result<(String, ProfileSource)> {
     let as_path = Path::new(name_or_path);
     let looks_like_path =
         name_or_path.contains(std::path::MAIN_SEPARATOR) || name_or_path.ends_with(".toml");
     if looks_like_path || as_path.is_file() {
-        return load_file(as_path);
+        return read_file(as_path);
     }
     let local = Path::new("profiles").join(format!("{name_or_path}.toml"));
     if local.is_file() {
-        return load_file(&local);
+        return read_file(&local);
     }
     match EMBEDDED.iter().find(|(n, _)| *n == name_or_path) {
-        Some((name, text)) => Ok(parse(text, ProfileSource::Embedded(name.to_string()))?),
+        Some((name, text)) => Ok((text.to_string(), ProfileSource::Embedded(name.to_string()))),
         None => anyhow::bail!(
             "no profile `{name_or_path}`: not a file, no {}, and not embedded (embedded: {})",
             local.display(),
@@ -438,11 +451,16 @@ pub fn load(name_or_path: &str) -> anyhow::Result<Profile> {
 
 /// Loads a profile file.
 pub fn load_file(path: &Path) -> anyhow::Result<Profile> {
+    let (text, source) = read_file(path)?;
+    Ok(parse(&text, source)?)
+}
+
+fn read_file(path: &Path) -> anyhow::Result<(String, ProfileSource)> {
     let bytes =
         std::fs::read(path).with_context(|| format!("reading profile {}", path.display()))?;
     let text = String::from_utf8(bytes)
         .with_context(|| format!("profile {} is not UTF-8", path.display()))?;
-    Ok(parse(&text, ProfileSource::File(path.to_path_buf()))?)
+    Ok((text, ProfileSource::File(path.to_path_buf())))
 }
 
 #[cfg(test)]

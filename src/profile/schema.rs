@@ -208,6 +208,13 @@ fn validate_run(ctx: &Ctx, run: Option<Spanned<RawRun>>) -> Result<RunDefaults, 
     }
 }
 
+impl Default for RunDefaults {
+    /// The `[run]` of a profile that has none.
+    fn default() -> Self {
+        run_defaults(RawRun::default())
+    }
+}
+
 fn run_defaults(r: RawRun) -> RunDefaults {
     RunDefaults {
         n_predict: r.n_predict,
