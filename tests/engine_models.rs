@@ -111,6 +111,18 @@ fn engine_run_dash_m_bad_inputs_fail_before_any_launch() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
+    // A flag naming no file is bad input; an engine that cannot be had is exit 3.
+    let out = bench(&["run", "-m", m, "--server-bin", "/nonexistent/llama-server"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = bench(&["run", "-m", m])
+        .env("LLAMA_SERVER", dir.path().join("not-a-server"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("not-a-server"), "{stderr}");
     let out = bench(&["run"]).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(

@@ -348,6 +348,7 @@ fn prepare(args: &RunArgs) -> anyhow::Result<(RunEnv, Vec<ResolvedRole>, ResultW
             synth_cache: crate::synth::cache_dir(),
         },
     )?;
+    crate::check_server_bin(args.server_bin.as_deref())?;
     let engine = engine::ensure(
         &EngineOptions {
             server_bin: args.server_bin.clone(),
@@ -356,7 +357,8 @@ fn prepare(args: &RunArgs) -> anyhow::Result<(RunEnv, Vec<ResolvedRole>, ResultW
             skip_self_test: args.skip_self_test,
         },
         &crate::selftest::SelfTest::default(),
-    )?;
+    )
+    .map_err(crate::environment)?;
     let hardware = hardware::assess(&AssessOptions {
         models_dir: args.models_dir.clone(),
         bw_budget: Duration::from_secs_f64(args.bw_seconds.clamp(0.1, 60.0)),

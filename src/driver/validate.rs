@@ -54,6 +54,7 @@ impl Round {
 pub fn validate_command(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
     std::fs::File::open(&args.model)
         .with_context(|| format!("cannot read model file {}", args.model.display()))?;
+    crate::check_server_bin(args.server_bin.as_deref())?;
     let engine = engine::ensure(
         &EngineOptions {
             server_bin: args.server_bin.clone(),
@@ -62,15 +63,17 @@ pub fn validate_command(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
             skip_self_test: args.skip_self_test,
         },
         &crate::selftest::SelfTest::default(),
-    )?;
+    )
+    .map_err(crate::environment)?;
     let bench_bin = engine
         .bench_bin
         .clone()
-        .with_context(|| format!("no llama-bench next to {}", engine.server_bin.display()))?;
+        .with_context(|| format!("no llama-bench next to {}", engine.server_bin.display()))
+        .map_err(crate::environment)?;
     let threads = args
         .threads
         .unwrap_or(crate::hardware::physical_cores().max(1) as u32);
-    let rounds = run_rounds(&engine, &bench_bin, args, threads)?;
+    let rounds = run_rounds(&engine, &bench_bin, args, threads).map_err(crate::environment)?;
     print_rounds(&rounds);
     Ok(ExitCode::SUCCESS)
 }
