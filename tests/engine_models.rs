@@ -52,12 +52,7 @@ fn engine_run_dash_m_measures_a_file_without_a_profile() {
         .arg(&csv)
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = common::stdout_of_success(&out);
     let rows = read_results(&csv).unwrap_or_else(|e| panic!("{e}"));
     let modes: Vec<String> = rows.iter().map(|r| r.mode.to_string()).collect();
     assert_eq!(modes, ["baseline", "lookup"]);

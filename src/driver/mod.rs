@@ -92,6 +92,9 @@ pub struct RunArgs {
     /// Measure shape-exact synthetic stand-ins for roles whose model files are absent.
     #[arg(long)]
     pub synthetic: bool,
+    /// Run only these roles of the profile, comma-separated (their drafts are still used).
+    #[arg(long, value_delimiter = ',', requires = "profile")]
+    pub roles: Option<Vec<String>>,
     /// Result CSV (default: results/<profile>-<host>-<UTC timestamp>.csv).
     #[arg(long, short)]
     pub out: Option<PathBuf>,
@@ -142,6 +145,7 @@ impl RunArgs {
             ctx: None,
             models_dir,
             synthetic: false,
+            roles: None,
             out: None,
             resume: None,
             threads: None,
@@ -340,8 +344,10 @@ pub fn run_profile(args: &RunArgs) -> anyhow::Result<RunOutcome> {
 fn prepare(args: &RunArgs) -> anyhow::Result<(RunEnv, Vec<ResolvedRole>, ResultWriter)> {
     let profile = load_profile(args)?;
     let expectations = profile.load_expectations()?;
+    let selected = resolve::select_roles(&profile, args.roles.as_deref())?;
     let roles = resolve::resolve_roles(
         &profile,
+        &selected,
         &ResolveOptions {
             models_dir: args.models_dir.clone(),
             synthetic: args.synthetic,

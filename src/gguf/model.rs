@@ -27,7 +27,8 @@ impl Model {
         };
         let mut shards = Vec::with_capacity(paths.len());
         for (i, p) in paths.iter().enumerate() {
-            if !p.exists() {
+            // A single file that is not there is reported by the reader (no such file).
+            if !p.exists() && paths.len() > 1 {
                 return Err(missing_shard(path, p, i, paths.len()));
             }
             shards.push(GgufFile::open(p)?);

@@ -95,8 +95,7 @@ fn load(flag: &str, path: &Path) -> anyhow::Result<Loaded> {
     if !path.is_file() {
         bail!("{flag} {}: no such file", path.display());
     }
-    let model =
-        Model::open(path).with_context(|| format!("{flag} {}: reading GGUF", path.display()))?;
+    let model = Model::open(path).with_context(|| format!("{flag}: reading GGUF"))?;
     let facts = model.facts();
     if facts.n_params == 0 || facts.quant.is_none() {
         bail!(
@@ -160,7 +159,7 @@ fn role_of(name: String, kind: RoleKind, m: &Loaded, ctx: Option<u32>) -> Role {
         kind,
         model: Some(m.path.clone()),
         synthetic: None,
-        quant: f.quant.clone().unwrap_or_default(),
+        quant: f.quant.clone(),
         params_b: Some(f.n_params as f64 / 1e9),
         active_params_b: f.expert_count.map(|_| f.active_params as f64 / 1e9),
         tier: Residency::Hot,
@@ -282,7 +281,10 @@ mod tests {
         assert_eq!(p.roles.len(), 3, "two targets and the draft");
         let (d, m, dr) = (&p.roles[0], &p.roles[1], &p.roles[2]);
         assert_eq!(d.name, stem(&dense));
-        assert_eq!((d.quant.as_str(), m.quant.as_str()), ("Q8_0", "F16"));
+        assert_eq!(
+            (d.quant.as_deref(), m.quant.as_deref()),
+            (Some("Q8_0"), Some("F16"))
+        );
         assert_eq!(d.params_b, Some(dense_params as f64 / 1e9));
         assert_eq!(m.params_b, Some(moe_params as f64 / 1e9));
         assert!(!d.is_moe() && m.is_moe());
@@ -348,7 +350,12 @@ mod tests {
         let not_gguf = dir.path().join("notes.gguf");
         std::fs::write(&not_gguf, b"not a model").unwrap();
         let e = err(spec(&[&not_gguf], None, None));
-        assert!(e.starts_with("-m ") && e.contains("reading GGUF"), "{e}");
+        // The path once: the GGUF reader names it.
+        assert!(
+            e.starts_with("-m: reading GGUF: ") && e.contains("notes.gguf"),
+            "{e}"
+        );
+        assert_eq!(e.matches("notes.gguf").count(), 1, "{e}");
         let e = err(spec(&[&dense], Some(&missing), None));
         assert!(
             e.starts_with("--draft ") && e.contains("absent.gguf"),

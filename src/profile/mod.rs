@@ -8,6 +8,7 @@
 
 pub mod command;
 mod from_models;
+pub mod locate;
 mod mode;
 mod schema;
 pub mod shapes;
@@ -16,6 +17,7 @@ use crate::guide;
 
 pub use command::{command, ProfileArgs};
 pub use from_models::{from_models, ModelsSpec, DEFAULT_SPEC_K};
+pub use locate::{Located, MatchKind};
 pub use mode::{Mode, ModeError, ALLOWED_MODES, LOOKUP_TYPES};
 
 use anyhow::Context;
@@ -229,8 +231,9 @@ pub struct Role {
     pub model: Option<PathBuf>,
     /// Synthetic preset of a shape-exact stand-in ([`shapes::PRESETS`]).
     pub synthetic: Option<String>,
-    /// Quant name (`Q4_K_M`).
-    pub quant: String,
+    /// Quant label (`Q4_K_M`), optional: a model file's own type is what is recorded; the
+    /// label sizes a role without a file and types its synthetic stand-in.
+    pub quant: Option<String>,
     /// Total parameters, billions (nominal; the GGUF gives the exact count).
     pub params_b: Option<f64>,
     /// Active parameters per token, billions (MoE only).
@@ -315,11 +318,12 @@ impl Role {
 
     /// The expected decode range of this role: its `expected_tps` override, else the row of
     /// `table` for its size (`exact_params_b` from the GGUF when known, else the profile's
-    /// or the preset's), quant and kind.
+    /// or the preset's), quant (`file_quant` when known, else the label) and kind.
     pub fn expected_range(
         &self,
         table: &guide::Expectations,
         exact_params_b: Option<f64>,
+        file_quant: Option<&str>,
     ) -> Option<guide::ExpectedRange> {
         if let Some((low_tps, high_tps)) = self.expected_tps {
             return Some(guide::ExpectedRange {
@@ -330,12 +334,19 @@ impl Role {
             });
         }
         let params_b = exact_params_b.or(self.nominal_params_b())?;
-        table.expected(params_b, &self.quant, self.is_moe())
+        let quant = file_quant.or(self.quant.as_deref())?;
+        table.expected(params_b, quant, self.is_moe())
     }
 
-    /// The model path under a models directory.
+    /// The model path under a models directory, as written.
     pub fn model_path(&self, models_dir: &Path) -> Option<PathBuf> {
         self.model.as_ref().map(|m| models_dir.join(m))
+    }
+
+    /// The model file in a models directory: the name as written, else a case or
+    /// publisher variant of it ([`locate::locate`]); `None` without a `model`.
+    pub fn locate_model(&self, models_dir: &Path) -> Option<Located> {
+        self.model.as_deref().map(|m| locate::locate(models_dir, m))
     }
 }
 
@@ -502,7 +513,7 @@ mod tests {
         let p = load("production").unwrap();
         let table = guide::Expectations::guide();
         let coder = p.role("coder_escalation").unwrap();
-        let r = coder.expected_range(&table, None).unwrap();
+        let r = coder.expected_range(&table, None, None).unwrap();
         assert_eq!(
             (r.low_tps, r.high_tps, r.label.as_str()),
             (8.0, 15.0, "32B Q4")
@@ -510,14 +521,14 @@ mod tests {
         let mut custom = coder.clone();
         custom.expected_tps = Some((1.0, 2.0));
         assert_eq!(
-            custom.expected_range(&table, None).unwrap().source,
+            custom.expected_range(&table, None, None).unwrap().source,
             "profile"
         );
         // 7B F16 workers: the guide has no F16 row.
         assert!(p
             .role("workers")
             .unwrap()
-            .expected_range(&table, Some(7.6))
+            .expected_range(&table, Some(7.6), None)
             .is_none());
     }
 

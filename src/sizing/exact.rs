@@ -57,7 +57,7 @@ pub struct ExactModel {
 
 /// Reads the exact figures of a GGUF model (a sharded model through any of its shards).
 pub fn read(path: &Path) -> anyhow::Result<ExactModel> {
-    let model = Model::open(path).with_context(|| format!("reading GGUF {}", path.display()))?;
+    let model = Model::open(path).context("reading GGUF")?;
     Ok(from_model(path, &model))
 }
 
