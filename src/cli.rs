@@ -64,7 +64,8 @@ pub enum Command {
     Profile(crate::profile::ProfileArgs),
     /// Compare the harness's decode rate with llama-bench on one model.
     #[command(after_help = "Examples:\n  bench validate --model model.gguf\n  \
-        bench validate --model model.gguf --rounds 5 --n-predict 256")]
+        bench validate --model model.gguf --rounds 5 --n-predict 256\n  \
+        bench validate --model model.gguf --json")]
     Validate(crate::driver::ValidateArgs),
     /// Compare result files of several machines or builds.
     #[command(
