@@ -101,4 +101,15 @@ mod tests {
         );
         assert_eq!(exit_code_of(&anyhow::anyhow!("bad flag")), EXIT_ERROR);
     }
+
+    #[test]
+    fn a_missing_model_names_its_path_and_its_os_error_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("absent.gguf");
+        let err = crate::sizing::exact::read(&missing).unwrap_err();
+        let text = format!("{err:#}");
+        assert_eq!(text.matches("absent.gguf").count(), 1, "{text}");
+        assert_eq!(text.matches("No such file").count(), 1, "{text}");
+        assert_eq!(exit_code_of(&err), EXIT_ERROR);
+    }
 }

@@ -76,11 +76,11 @@ pub struct RunArgs {
     #[arg(short = 'm', long = "model", value_name = "FILE")]
     pub model: Vec<PathBuf>,
     /// Draft model of the -m models' spec:K modes (measured on its own too).
-    #[arg(long, value_name = "FILE", requires = "model")]
+    #[arg(long, value_name = "FILE", conflicts_with = "profile")]
     pub draft: Option<PathBuf>,
     /// Modes of the -m models, comma-separated: baseline, spec:K, lookup[:TYPE], moe:N, and
     /// combinations joined with `+` [default: baseline, and spec:8 with --draft].
-    #[arg(long, value_delimiter = ',', requires = "model")]
+    #[arg(long, value_delimiter = ',', conflicts_with = "profile")]
     pub modes: Option<Vec<profile::Mode>>,
     /// Context per slot, tokens [default: the profile's; with -m 4096, or the model's own
     /// when smaller].
@@ -93,7 +93,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub synthetic: bool,
     /// Run only these roles of the profile, comma-separated (their drafts are still used).
-    #[arg(long, value_delimiter = ',', requires = "profile")]
+    #[arg(long, value_delimiter = ',', conflicts_with = "model")]
     pub roles: Option<Vec<String>>,
     /// Result CSV (default: results/<profile>-<host>-<UTC timestamp>.csv).
     #[arg(long, short)]
@@ -473,5 +473,24 @@ mod tests {
             .args;
         assert_eq!(RunArgs::for_profile("smoke"), parsed);
         assert_eq!(parsed.bw_seconds, 1.0);
+    }
+
+    #[test]
+    fn model_flags_need_model_files_and_roles_needs_a_profile() {
+        let parse = |args: &[&str]| Cli::try_parse_from(args).map(|c| c.args);
+        for bad in [
+            &["run", "--profile", "smoke", "--draft", "d.gguf"][..],
+            &["run", "--profile", "smoke", "--modes", "baseline"],
+            &["run", "-m", "a.gguf", "--roles", "x"],
+            &["run", "-m", "a.gguf", "--profile", "smoke"],
+            &["run"],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?} must be refused");
+        }
+        let ok = parse(&["run", "-m", "a.gguf", "--modes", "baseline,spec:4"]).unwrap();
+        assert_eq!(
+            ok.modes,
+            Some(vec![profile::Mode::Baseline, profile::Mode::Spec { k: 4 }])
+        );
     }
 }
