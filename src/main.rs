@@ -10,7 +10,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(err) => {
             eprintln!("error: {err:#}");
-            ExitCode::from(tpsbench::EXIT_ERROR)
+            ExitCode::from(tpsbench::exit_code_of(&err))
         }
     }
 }

@@ -174,12 +174,7 @@ fn engine_run_tiny_profile_measures_every_mode_losslessly() {
     let out = bench(&["run", "--profile", profile.to_str().unwrap()], &csv)
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = common::stdout_of_success(&out);
     let rows = read_rows(&csv);
     let labels: Vec<String> = rows.iter().map(|r| r.mode.to_string()).collect();
     let modes: Vec<(&str, &str)> = rows
@@ -331,12 +326,36 @@ fn engine_run_server_killed_mid_cell_fails_that_cell_and_goes_on() {
 }
 
 #[test]
-fn engine_run_missing_model_is_an_error_before_any_launch() {
+fn engine_run_finds_a_publisher_variant_and_skips_an_absent_model() {
+    let _lock = common::llama_server_lock();
     let dir = common::temp_dir();
+    // A small synthetic F16 model, saved under a publisher's spelling of the profile's name.
+    let mut args = tpsbench::synth::SynthArgs::for_role("F16", None, &Default::default());
+    (args.layers, args.embd, args.heads, args.ff) = (Some(2), Some(256), Some(4), Some(512));
+    args.n_vocab = Some(4096);
+    let cache = dir.path().join("cache");
+    let written = tpsbench::synth::ensure_model(&args.recipe().unwrap(), &cache).unwrap();
+    std::fs::rename(written, dir.path().join("tiny.F16.gguf")).unwrap();
     let profile = dir.path().join("m.toml");
     std::fs::write(
         &profile,
-        "name = \"m\"\n[[roles]]\nname = \"workers\"\nmodel = \"nowhere.gguf\"\nquant = \"Q4_K_M\"\nparams_b = 7.0\ntier = \"HOT\"\n",
+        r#"name = "m"
+[run]
+n_predict = 8
+workloads = ["code-edit"]
+max_repetitions = 3
+[[roles]]
+name = "workers"
+model = "Tiny-Instruct-F16.gguf"
+quant = "Q4_K_M"
+tier = "HOT"
+[[roles]]
+name = "frontdoor"
+model = "nowhere.gguf"
+quant = "Q4_K_M"
+params_b = 7.0
+tier = "HOT"
+"#,
     )
     .unwrap();
     let csv = dir.path().join("m.csv");
@@ -352,15 +371,35 @@ fn engine_run_missing_model_is_an_error_before_any_launch() {
     )
     .output()
     .unwrap();
-    assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
     assert!(
-        err.contains("nowhere.gguf") && err.contains("--synthetic"),
+        err.contains("tiny.F16.gguf for Tiny-Instruct-F16.gguf (publisher variant"),
         "{err}"
     );
-    assert!(
-        !csv.exists(),
-        "nothing is written before the inputs are checked"
+    assert!(err.contains("the profile says quant Q4_K_M but"), "{err}");
+    let rows = read_rows(&csv);
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    let (workers, front) = (&rows[0], &rows[1]);
+    assert_eq!(
+        (workers.role.as_str(), workers.status),
+        ("workers", Status::Ok)
+    );
+    assert_eq!(workers.model_file, "tiny.F16.gguf");
+    assert_eq!(
+        workers.model_quant, "F16",
+        "the file's own type, not the label"
+    );
+    assert_eq!(
+        (front.role.as_str(), front.status),
+        ("frontdoor", Status::Skipped)
+    );
+    assert_eq!(
+        front.reason,
+        format!(
+            "model file absent (looked for nowhere.gguf in {}; near matches: none)",
+            dir.path().display()
+        )
     );
 }
 

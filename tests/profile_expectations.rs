@@ -44,12 +44,12 @@ fn a_calibration_written_by_bench_calibrate_drives_a_profiles_expected_ranges() 
     );
     let p = profile::parse(&text, ProfileSource::File("cal.toml".into())).unwrap();
     let range = p.roles[0]
-        .expected_range(&p.load_expectations().unwrap(), None)
+        .expected_range(&p.load_expectations().unwrap(), None, None)
         .unwrap();
     assert_eq!(range.label, "7B Q4");
     assert!(range.source.contains("big-box"));
     let guide = p.roles[0]
-        .expected_range(&Expectations::guide(), None)
+        .expected_range(&Expectations::guide(), None, None)
         .unwrap();
     assert_eq!((guide.low_tps, guide.high_tps), (25.0, 40.0));
     assert_ne!(

@@ -43,7 +43,7 @@ fn production_follows_the_guide_table() {
     assert_eq!(tier(RoleKind::ArchitectGeneral), Residency::Warm);
     assert_eq!(tier(RoleKind::Ingest), Residency::Warm);
     assert!(p.roles.iter().all(|r| r.kind != RoleKind::ArchitectCoding));
-    assert_eq!(p.role("workers").unwrap().quant, "F16");
+    assert_eq!(p.role("workers").unwrap().quant.as_deref(), Some("F16"));
 }
 
 #[test]

@@ -42,7 +42,7 @@ pub fn key(settings: &RunSettings, role: &ResolvedRole, cell: &Cell) -> CellKey 
         model_file: role.model.file_name(),
         model_arch: f.architecture.clone().unwrap_or_default(),
         model_n_params: f.n_params,
-        model_quant: role.role.quant.clone(),
+        model_quant: role.quant(),
         model_tensor_bytes: f.tensor_bytes,
         mode: cell.mode.clone(),
         workload: cell.workload.to_string(),
@@ -115,7 +115,7 @@ fn expectations(row: &mut ResultRow, settings: &RunSettings, role: &ResolvedRole
             let moe = role.model.facts.expert_count.is_some_and(|n| n > 0);
             settings
                 .expectations
-                .expected(params_b, &role.role.quant, moe)
+                .expected(params_b, &role.quant(), moe)
                 .map(|r| (r.low_tps, r.high_tps))
         }
     };

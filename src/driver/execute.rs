@@ -139,6 +139,10 @@ impl<'a, B: Backend> Executor<'a, B> {
         if cells.is_empty() || self.interrupted() {
             return Ok(());
         }
+        if let Some(reason) = role.skip_reason(&launch.cells) {
+            let outcome = || CellOutcome::NotMeasured(Status::Skipped, reason.clone());
+            return self.finish_all(role, &cells, outcome);
+        }
         if let Fit::Skip(reason) = self.memory_fit(role, launch) {
             let outcome = || CellOutcome::NotMeasured(Status::Skipped, reason.clone());
             return self.finish_all(role, &cells, outcome);

@@ -71,6 +71,7 @@ fn model(file: &str, experts: Option<u32>) -> ResolvedModel {
             ..ModelFacts::default()
         },
         synthetic: false,
+        stand_in: false,
         behavior: None,
     }
 }
@@ -88,6 +89,8 @@ fn roles(names: &[&str]) -> Vec<ResolvedRole> {
                 model: model(&format!("{name}.gguf"), experts),
                 role,
                 draft,
+                skip: None,
+                skip_spec: None,
             }
         })
         .collect()
@@ -148,8 +151,16 @@ fn measure(script: Script, names: &[&str]) -> Run {
 
 /// Runs the profile's roles `names` against the fake, writing to `writer`; with `resume`,
 /// the cells the file already holds are skipped and its baselines recovered.
-fn resume(script: Script, names: &[&str], mut writer: ResultWriter, resume: bool) -> Run {
-    let roles = roles(names);
+fn resume(script: Script, names: &[&str], writer: ResultWriter, resume: bool) -> Run {
+    resume_roles(script, roles(names), writer, resume)
+}
+
+fn resume_roles(
+    script: Script,
+    roles: Vec<ResolvedRole>,
+    mut writer: ResultWriter,
+    resume: bool,
+) -> Run {
     let settings = settings();
     let profile = profile::parse(PROFILE, ProfileSource::Embedded("fake".into())).unwrap();
     let cell_sets: Vec<RoleCells> = roles
@@ -364,6 +375,39 @@ fn resume_skips_finished_cells_and_compares_with_the_earlier_baseline() {
     let all = read_results(&csv).unwrap();
     let ok = all.iter().filter(|r| r.status == Status::Ok).count();
     assert_eq!(ok, 10, "each cell once ok in the file");
+}
+
+#[test]
+fn a_role_whose_file_is_absent_is_skipped_and_the_run_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let writer = ResultWriter::create(&dir.path().join("run.csv")).unwrap();
+    let mut roles = roles(&["target", "moe"]);
+    let absent = "model file absent (looked for moe.gguf in /m; near matches: none)";
+    roles[1].skip = Some(absent.into());
+    roles[0].skip_spec =
+        Some("model file absent (looked for draft.gguf in /m; near matches: none)".into());
+    let run = resume_roles(Script::default(), roles, writer, false);
+    // target: baseline and lookup run; its three spec launches are skipped (no draft).
+    assert_eq!(run.launches, 2);
+    for r in &run.rows {
+        let (want, reason) = match (r.role.as_str(), r.mode.spec_k()) {
+            ("moe", _) => (Status::Skipped, absent.to_string()),
+            (_, Some(_)) => (
+                Status::Skipped,
+                "draft model file absent (looked for draft.gguf in /m; near matches: none)".into(),
+            ),
+            _ => (Status::Ok, String::new()),
+        };
+        assert_eq!(
+            (r.status, &r.reason),
+            (want, &reason),
+            "{} {}",
+            r.role,
+            r.mode
+        );
+    }
+    // target: 5 modes x 2 workloads; moe: baseline and moe:2 x 2 workloads.
+    assert_eq!(run.rows.len(), 14);
 }
 
 #[test]

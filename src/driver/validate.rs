@@ -32,10 +32,13 @@ pub struct ValidateArgs {
     /// llama-server binary (llama-bench is taken from the same directory).
     #[arg(long)]
     pub server_bin: Option<PathBuf>,
+    /// Print JSON (the rounds and the mean ratio with its 95% CI) instead of the table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// One round: both tools' decode t/s.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, serde::Serialize)]
 pub struct Round {
     /// llama-bench `avg_ts` of its tg test (tokens/s).
     pub llama_bench_tps: f64,
@@ -54,6 +57,7 @@ impl Round {
 pub fn validate_command(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
     std::fs::File::open(&args.model)
         .with_context(|| format!("cannot read model file {}", args.model.display()))?;
+    crate::check_server_bin(args.server_bin.as_deref())?;
     let engine = engine::ensure(
         &EngineOptions {
             server_bin: args.server_bin.clone(),
@@ -62,16 +66,22 @@ pub fn validate_command(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
             skip_self_test: args.skip_self_test,
         },
         &crate::selftest::SelfTest::default(),
-    )?;
+    )
+    .map_err(crate::environment)?;
     let bench_bin = engine
         .bench_bin
         .clone()
-        .with_context(|| format!("no llama-bench next to {}", engine.server_bin.display()))?;
+        .with_context(|| format!("no llama-bench next to {}", engine.server_bin.display()))
+        .map_err(crate::environment)?;
     let threads = args
         .threads
         .unwrap_or(crate::hardware::physical_cores().max(1) as u32);
-    let rounds = run_rounds(&engine, &bench_bin, args, threads)?;
-    print_rounds(&rounds);
+    let rounds = run_rounds(&engine, &bench_bin, args, threads).map_err(crate::environment)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report(&rounds))?);
+    } else {
+        print_rounds(&rounds);
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -187,6 +197,28 @@ pub fn harness_tps(
         .mean())
 }
 
+/// What `bench validate --json` prints.
+#[derive(Debug, serde::Serialize)]
+pub struct ValidateReport {
+    /// Every round, in order.
+    pub rounds: Vec<Round>,
+    /// Mean of the rounds' harness / llama-bench ratios.
+    pub mean_ratio: Option<f64>,
+    /// 95% confidence interval of that mean (two rounds at least).
+    pub ratio_ci95: Option<(f64, f64)>,
+}
+
+/// The rounds with the mean ratio and its interval.
+pub fn report(rounds: &[Round]) -> ValidateReport {
+    let ratios: Vec<f64> = rounds.iter().map(Round::ratio).collect();
+    let summary = Sample::new(&ratios).ok().map(|s| s.summary());
+    ValidateReport {
+        rounds: rounds.to_vec(),
+        mean_ratio: summary.as_ref().map(|s| s.mean),
+        ratio_ci95: summary.and_then(|s| s.ci95_low.zip(s.ci95_high)),
+    }
+}
+
 fn print_rounds(rounds: &[Round]) {
     println!(
         "{:>5}  {:>16}  {:>12}  {:>7}",
@@ -201,14 +233,12 @@ fn print_rounds(rounds: &[Round]) {
             r.ratio()
         );
     }
-    let ratios: Vec<f64> = rounds.iter().map(Round::ratio).collect();
-    if let Ok(s) = Sample::new(&ratios) {
-        let sum = s.summary();
-        let ci = match (sum.ci95_low, sum.ci95_high) {
-            (Some(lo), Some(hi)) => format!(" (95% CI {lo:.3}-{hi:.3})"),
-            _ => String::new(),
-        };
-        println!("mean ratio harness / llama-bench: {:.3}{ci}", sum.mean);
+    let r = report(rounds);
+    if let Some(mean) = r.mean_ratio {
+        let ci = r
+            .ratio_ci95
+            .map_or_else(String::new, |(lo, hi)| format!(" (95% CI {lo:.3}-{hi:.3})"));
+        println!("mean ratio harness / llama-bench: {mean:.3}{ci}");
     }
 }
 
@@ -222,5 +252,24 @@ mod tests {
         assert_eq!(parse_llama_bench_json(json).unwrap(), 47.25);
         assert!(parse_llama_bench_json("[]").is_err());
         assert!(parse_llama_bench_json("not json").is_err());
+    }
+
+    #[test]
+    fn the_json_report_has_every_round_and_the_mean_ratio() {
+        let round = |llama_bench_tps, harness_tps| Round {
+            llama_bench_tps,
+            harness_tps,
+        };
+        // Ratios 0.9, 1.0, 1.1: mean 1.0, sd 0.1, 95% CI 1.0 -/+ 4.303 * 0.1 / sqrt(3).
+        let rounds = [round(50.0, 45.0), round(40.0, 40.0), round(20.0, 22.0)];
+        let json = serde_json::to_value(report(&rounds)).unwrap();
+        assert_eq!(json["rounds"].as_array().unwrap().len(), 3);
+        assert_eq!(json["rounds"][0]["llama_bench_tps"], 50.0);
+        assert!((json["mean_ratio"].as_f64().unwrap() - 1.0).abs() < 1e-12);
+        let half = 4.302_652_7 * 0.1 / 3f64.sqrt();
+        let lo = json["ratio_ci95"][0].as_f64().unwrap();
+        assert!((lo - (1.0 - half)).abs() < 1e-6, "{json}");
+        let one = report(&rounds[..1]);
+        assert_eq!((one.mean_ratio, one.ratio_ci95), (Some(0.9), None));
     }
 }

@@ -11,13 +11,13 @@ use super::{GgmlType, ShapeError, ValueType};
 /// A GGUF file (or sharded model) that could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum GgufError {
-    /// The operating system refused a read (open, stat, read).
-    #[error("{}: I/O error at byte {offset}: {source}", path.display())]
+    /// The operating system refused a read (open, stat, read). The OS error is part of the
+    /// message and not a separate cause, so that an error chain prints it once.
+    #[error("{}: I/O error at byte {offset}: {error}", path.display())]
     Io {
         path: PathBuf,
         offset: u64,
-        #[source]
-        source: io::Error,
+        error: io::Error,
     },
     /// The bytes at `offset` are not a valid GGUF file.
     #[error("{}: at byte {offset}: {problem}", path.display())]

@@ -16,7 +16,7 @@ pub use error::{GgufError, Problem};
 pub use model::{is_expert_tensor, shard_paths, Model, ModelFacts, TypeShare, OUTPUT, TOKEN_EMBD};
 pub use reader::{GgufFile, MAX_ARRAY_DEPTH, MAX_ARRAY_ITEMS, MAX_DIMS, MAX_STRING_BYTES};
 pub use tensor::{align_up, shape_size, ShapeError, TensorInfo};
-pub use types::GgmlType;
+pub use types::{ftype_name, GgmlType};
 pub use value::{Value, ValueType};
 pub use writer::{Writer, ALIGNMENT_KEY, MAX_TENSOR_NAME_BYTES};
 

@@ -27,7 +27,8 @@ impl Model {
         };
         let mut shards = Vec::with_capacity(paths.len());
         for (i, p) in paths.iter().enumerate() {
-            if !p.exists() {
+            // A single file that is not there is reported by the reader (no such file).
+            if !p.exists() && paths.len() > 1 {
                 return Err(missing_shard(path, p, i, paths.len()));
             }
             shards.push(GgufFile::open(p)?);
@@ -196,6 +197,9 @@ pub struct ModelFacts {
     pub bits_per_weight: f64,
     /// Quant mix, largest share first.
     pub by_type: Vec<TypeShare>,
+    /// The file's quant: the name of `general.file_type` (`Q4_K_M`), else the type holding
+    /// the most bytes (`None` for a file without tensors).
+    pub quant: Option<String>,
     /// Transformer blocks (`ARCH.block_count`).
     pub block_count: u64,
     /// `ARCH.embedding_length` (n_embd).
@@ -271,6 +275,7 @@ impl ModelFacts {
             tensor_bytes: model.tensors().map(|t| t.n_bytes).sum(),
             bits_per_weight: 0.0,
             by_type: by_type(model),
+            quant: None,
             block_count: a.u64("block_count").unwrap_or(0),
             embedding_length: a.u64("embedding_length").unwrap_or(0),
             head_count: attention.head_count,
@@ -296,6 +301,17 @@ impl ModelFacts {
             architecture: arch,
         };
         facts.bits_per_weight = bits_per_weight(facts.tensor_bytes, facts.n_params);
+        facts.quant = model
+            .get("general.file_type")
+            .and_then(Value::as_u64)
+            .and_then(super::types::ftype_name)
+            .map(str::to_string)
+            .or_else(|| {
+                facts
+                    .by_type
+                    .first()
+                    .map(|t| t.ggml_type.name().to_string())
+            });
         facts.set_active();
         facts
     }

@@ -54,10 +54,10 @@ pub struct GgufFile {
 impl GgufFile {
     /// Opens and parses the header of the GGUF file at `path`.
     pub fn open(path: &Path) -> Result<GgufFile, GgufError> {
-        let io_err = |source| GgufError::Io {
+        let io_err = |error| GgufError::Io {
             path: path.to_path_buf(),
             offset: 0,
-            source,
+            error,
         };
         let file = File::open(path).map_err(io_err)?;
         let file_bytes = file.metadata().map_err(io_err)?.len();
@@ -181,10 +181,10 @@ impl<R: Read> Parser<'_, R> {
                 self.len = self.pos;
                 Err(self.truncated(what, needed))
             }
-            Err(source) => Err(GgufError::Io {
+            Err(error) => Err(GgufError::Io {
                 path: self.path.to_path_buf(),
                 offset: self.pos,
-                source,
+                error,
             }),
         }
     }

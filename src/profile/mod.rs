@@ -6,12 +6,18 @@
 //! rest of the harness uses. Every error names the file, line and column and, where the
 //! value comes from a fixed set, the allowed values.
 
+pub mod command;
+mod from_models;
+pub mod locate;
 mod mode;
 mod schema;
 pub mod shapes;
 
 use crate::guide;
 
+pub use command::{command, ProfileArgs};
+pub use from_models::{from_models, ModelsSpec, DEFAULT_SPEC_K};
+pub use locate::{Located, MatchKind};
 pub use mode::{Mode, ModeError, ALLOWED_MODES, LOOKUP_TYPES};
 
 use anyhow::Context;
@@ -62,6 +68,8 @@ pub enum ProfileSource {
     File(PathBuf),
     /// The copy compiled into the binary, by name.
     Embedded(String),
+    /// Built in memory from `bench run -m` flags (given here).
+    CommandLine(String),
 }
 
 impl fmt::Display for ProfileSource {
@@ -69,6 +77,7 @@ impl fmt::Display for ProfileSource {
         match self {
             ProfileSource::File(p) => write!(f, "{}", p.display()),
             ProfileSource::Embedded(n) => write!(f, "<embedded profiles/{n}.toml>"),
+            ProfileSource::CommandLine(flags) => write!(f, "<command line {flags}>"),
         }
     }
 }
@@ -222,8 +231,9 @@ pub struct Role {
     pub model: Option<PathBuf>,
     /// Synthetic preset of a shape-exact stand-in ([`shapes::PRESETS`]).
     pub synthetic: Option<String>,
-    /// Quant name (`Q4_K_M`).
-    pub quant: String,
+    /// Quant label (`Q4_K_M`), optional: a model file's own type is what is recorded; the
+    /// label sizes a role without a file and types its synthetic stand-in.
+    pub quant: Option<String>,
     /// Total parameters, billions (nominal; the GGUF gives the exact count).
     pub params_b: Option<f64>,
     /// Active parameters per token, billions (MoE only).
@@ -308,11 +318,12 @@ impl Role {
 
     /// The expected decode range of this role: its `expected_tps` override, else the row of
     /// `table` for its size (`exact_params_b` from the GGUF when known, else the profile's
-    /// or the preset's), quant and kind.
+    /// or the preset's), quant (`file_quant` when known, else the label) and kind.
     pub fn expected_range(
         &self,
         table: &guide::Expectations,
         exact_params_b: Option<f64>,
+        file_quant: Option<&str>,
     ) -> Option<guide::ExpectedRange> {
         if let Some((low_tps, high_tps)) = self.expected_tps {
             return Some(guide::ExpectedRange {
@@ -323,12 +334,19 @@ impl Role {
             });
         }
         let params_b = exact_params_b.or(self.nominal_params_b())?;
-        table.expected(params_b, &self.quant, self.is_moe())
+        let quant = file_quant.or(self.quant.as_deref())?;
+        table.expected(params_b, quant, self.is_moe())
     }
 
-    /// The model path under a models directory.
+    /// The model path under a models directory, as written.
     pub fn model_path(&self, models_dir: &Path) -> Option<PathBuf> {
         self.model.as_ref().map(|m| models_dir.join(m))
+    }
+
+    /// The model file in a models directory: the name as written, else a case or
+    /// publisher variant of it ([`locate::locate`]); `None` without a `model`.
+    pub fn locate_model(&self, models_dir: &Path) -> Option<Located> {
+        self.model.as_deref().map(|m| locate::locate(models_dir, m))
     }
 }
 
@@ -337,7 +355,7 @@ impl Profile {
     pub fn path(&self) -> Option<&Path> {
         match &self.source {
             ProfileSource::File(p) => Some(p),
-            ProfileSource::Embedded(_) => None,
+            ProfileSource::Embedded(_) | ProfileSource::CommandLine(_) => None,
         }
     }
 
@@ -416,18 +434,24 @@ pub fn content_hash(bytes: &[u8]) -> String {
 /// Loads a profile: `name_or_path` as a file when it names one (a path, or ends in
 /// `.toml`), else `profiles/NAME.toml` under the current directory, else the embedded copy.
 pub fn load(name_or_path: &str) -> anyhow::Result<Profile> {
+    let (text, source) = source_text(name_or_path)?;
+    Ok(parse(&text, source)?)
+}
+
+/// The text of the profile [`load`] would read, and where it is from.
+pub fn source_text(name_or_path: &str) -> anyhow::Result<(String, ProfileSource)> {
     let as_path = Path::new(name_or_path);
     let looks_like_path =
         name_or_path.contains(std::path::MAIN_SEPARATOR) || name_or_path.ends_with(".toml");
     if looks_like_path || as_path.is_file() {
-        return load_file(as_path);
+        return read_file(as_path);
     }
     let local = Path::new("profiles").join(format!("{name_or_path}.toml"));
     if local.is_file() {
-        return load_file(&local);
+        return read_file(&local);
     }
     match EMBEDDED.iter().find(|(n, _)| *n == name_or_path) {
-        Some((name, text)) => Ok(parse(text, ProfileSource::Embedded(name.to_string()))?),
+        Some((name, text)) => Ok((text.to_string(), ProfileSource::Embedded(name.to_string()))),
         None => anyhow::bail!(
             "no profile `{name_or_path}`: not a file, no {}, and not embedded (embedded: {})",
             local.display(),
@@ -438,11 +462,16 @@ pub fn load(name_or_path: &str) -> anyhow::Result<Profile> {
 
 /// Loads a profile file.
 pub fn load_file(path: &Path) -> anyhow::Result<Profile> {
+    let (text, source) = read_file(path)?;
+    Ok(parse(&text, source)?)
+}
+
+fn read_file(path: &Path) -> anyhow::Result<(String, ProfileSource)> {
     let bytes =
         std::fs::read(path).with_context(|| format!("reading profile {}", path.display()))?;
     let text = String::from_utf8(bytes)
         .with_context(|| format!("profile {} is not UTF-8", path.display()))?;
-    Ok(parse(&text, ProfileSource::File(path.to_path_buf()))?)
+    Ok((text, ProfileSource::File(path.to_path_buf())))
 }
 
 #[cfg(test)]
@@ -484,7 +513,7 @@ mod tests {
         let p = load("production").unwrap();
         let table = guide::Expectations::guide();
         let coder = p.role("coder_escalation").unwrap();
-        let r = coder.expected_range(&table, None).unwrap();
+        let r = coder.expected_range(&table, None, None).unwrap();
         assert_eq!(
             (r.low_tps, r.high_tps, r.label.as_str()),
             (8.0, 15.0, "32B Q4")
@@ -492,14 +521,14 @@ mod tests {
         let mut custom = coder.clone();
         custom.expected_tps = Some((1.0, 2.0));
         assert_eq!(
-            custom.expected_range(&table, None).unwrap().source,
+            custom.expected_range(&table, None, None).unwrap().source,
             "profile"
         );
         // 7B F16 workers: the guide has no F16 row.
         assert!(p
             .role("workers")
             .unwrap()
-            .expected_range(&table, Some(7.6))
+            .expected_range(&table, Some(7.6), None)
             .is_none());
     }
 

@@ -93,7 +93,7 @@ struct RawRole {
     kind: Option<Spanned<String>>,
     model: Option<PathBuf>,
     synthetic: Option<Spanned<String>>,
-    quant: Spanned<String>,
+    quant: Option<Spanned<String>>,
     params_b: Option<Spanned<f64>>,
     active_params_b: Option<Spanned<f64>>,
     tier: Residency,
@@ -208,6 +208,13 @@ fn validate_run(ctx: &Ctx, run: Option<Spanned<RawRun>>) -> Result<RunDefaults, 
     }
 }
 
+impl Default for RunDefaults {
+    /// The `[run]` of a profile that has none.
+    fn default() -> Self {
+        run_defaults(RawRun::default())
+    }
+}
+
 fn run_defaults(r: RawRun) -> RunDefaults {
     RunDefaults {
         n_predict: r.n_predict,
@@ -244,13 +251,15 @@ fn validate_kind(ctx: &Ctx, raw: &RawRole) -> Result<RoleKind, ProfileError> {
 }
 
 fn validate_sizes(ctx: &Ctx, raw: &RawRole) -> Result<(), ProfileError> {
-    let quant = raw.quant.get_ref();
-    if guide::quant_row(quant).is_none() && !quant.eq_ignore_ascii_case("F32") {
-        let allowed = guide::KNOWN_QUANTS.join(", ");
-        return ctx.err(
-            raw.quant.span(),
-            format!("unknown quant `{quant}` (allowed: {allowed})"),
-        );
+    if let Some(q) = &raw.quant {
+        let quant = q.get_ref();
+        if guide::quant_row(quant).is_none() && !quant.eq_ignore_ascii_case("F32") {
+            let allowed = guide::KNOWN_QUANTS.join(", ");
+            return ctx.err(
+                q.span(),
+                format!("unknown quant `{quant}` (allowed: {allowed})"),
+            );
+        }
     }
     for p in [&raw.params_b, &raw.active_params_b].into_iter().flatten() {
         if !(*p.get_ref() > 0.0 && p.get_ref().is_finite()) {
@@ -340,7 +349,7 @@ fn validate_role(ctx: &Ctx, spanned: &Spanned<RawRole>) -> Result<Role, ProfileE
         kind,
         model: raw.model.clone(),
         synthetic: raw.synthetic.as_ref().map(|s| s.get_ref().clone()),
-        quant: raw.quant.get_ref().clone(),
+        quant: raw.quant.as_ref().map(|q| q.get_ref().clone()),
         params_b: raw.params_b.as_ref().map(|p| *p.get_ref()),
         active_params_b: raw.active_params_b.as_ref().map(|p| *p.get_ref()),
         tier: raw.tier,
@@ -575,6 +584,17 @@ tier = "HOT"
             e.message.contains("unknown quant `Q9`") && e.message.contains("Q4_K_M"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn quant_is_optional() {
+        let p = parse(
+            &GOOD.replace("quant = \"Q8_0\"\n", ""),
+            ProfileSource::File("p.toml".into()),
+        )
+        .unwrap();
+        assert_eq!(p.roles[1].quant, None);
+        assert_eq!(p.roles[0].quant.as_deref(), Some("Q4_K_M"));
     }
 
     #[test]

@@ -115,7 +115,7 @@ pub struct ResultRow {
     pub model_arch: String,
     /// Total parameters of the model (count).
     pub model_n_params: u64,
-    /// Quantization label of the model (text, e.g. `Q4_K_M`).
+    /// Quant of the model file (text, e.g. `Q4_K_M`, from `general.file_type`); the profile's label for a role skipped without a file.
     pub model_quant: String,
     /// Bytes of tensor data in the model's GGUF file(s) (bytes).
     pub model_tensor_bytes: u64,

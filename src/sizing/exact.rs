@@ -2,7 +2,7 @@
 //! the size and plan reports need: parameters, bytes, quant mix, KV bytes per token, active
 //! bytes per token, and the quant name of `general.file_type`.
 
-use crate::gguf::{GgmlType, Model, Value};
+use crate::gguf::{GgmlType, Model};
 use anyhow::Context;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -55,51 +55,9 @@ pub struct ExactModel {
     pub active_bytes_per_token: u64,
 }
 
-/// `llama_ftype` names by id (`include/llama.h` of the pinned llama.cpp).
-pub fn ftype_name(id: u64) -> Option<&'static str> {
-    const NAMES: [(u64, &str); 35] = [
-        (0, "F32"),
-        (1, "F16"),
-        (2, "Q4_0"),
-        (3, "Q4_1"),
-        (7, "Q8_0"),
-        (8, "Q5_0"),
-        (9, "Q5_1"),
-        (10, "Q2_K"),
-        (11, "Q3_K_S"),
-        (12, "Q3_K_M"),
-        (13, "Q3_K_L"),
-        (14, "Q4_K_S"),
-        (15, "Q4_K_M"),
-        (16, "Q5_K_S"),
-        (17, "Q5_K_M"),
-        (18, "Q6_K"),
-        (19, "IQ2_XXS"),
-        (20, "IQ2_XS"),
-        (21, "Q2_K_S"),
-        (22, "IQ3_XS"),
-        (23, "IQ3_XXS"),
-        (24, "IQ1_S"),
-        (25, "IQ4_NL"),
-        (26, "IQ3_S"),
-        (27, "IQ3_M"),
-        (28, "IQ2_S"),
-        (29, "IQ2_M"),
-        (30, "IQ4_XS"),
-        (31, "IQ1_M"),
-        (32, "BF16"),
-        (36, "TQ1_0"),
-        (37, "TQ2_0"),
-        (38, "MXFP4_MOE"),
-        (39, "NVFP4"),
-        (40, "Q1_0"),
-    ];
-    NAMES.iter().find(|(i, _)| *i == id).map(|(_, n)| *n)
-}
-
 /// Reads the exact figures of a GGUF model (a sharded model through any of its shards).
 pub fn read(path: &Path) -> anyhow::Result<ExactModel> {
-    let model = Model::open(path).with_context(|| format!("reading GGUF {}", path.display()))?;
+    let model = Model::open(path).context("reading GGUF")?;
     Ok(from_model(path, &model))
 }
 
@@ -117,16 +75,10 @@ pub fn from_model(path: &Path, model: &Model) -> ExactModel {
         })
         .collect();
     by_type.sort_by_key(|m| std::cmp::Reverse(m.bytes));
-    let quant = model
-        .get("general.file_type")
-        .and_then(Value::as_u64)
-        .and_then(ftype_name)
-        .map(str::to_string)
-        .or_else(|| by_type.first().map(|m| m.ggml_type.clone()));
     ExactModel {
         path: path.to_path_buf(),
         shards: facts.n_shards as usize,
-        quant,
+        quant: facts.quant.clone(),
         n_params: facts.n_params,
         file_bytes: facts.file_bytes,
         tensor_bytes: facts.tensor_bytes,

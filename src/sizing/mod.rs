@@ -91,6 +91,7 @@ pub fn plan_command(args: &PlanArgs) -> anyhow::Result<ExitCode> {
     let text = if args.json {
         format!("{}\n", serde_json::to_string_pretty(&plan)?)
     } else {
+        eprint!("{}", render::notes(&plan));
         render::plan(&plan)
     };
     write_stdout(&text)?;

@@ -45,7 +45,20 @@ fn source_notes(plan: &Plan) -> Vec<String> {
             (layout_sum as f64 - formula_sum as f64) / formula_sum as f64 * 100.0
         ));
     }
+    out.extend(plan.roles.iter().filter_map(quant_label_note));
     out
+}
+
+/// A profile quant label that disagrees with the file's own type (which the plan uses).
+fn quant_label_note(r: &RolePlan) -> Option<String> {
+    let file = r.size.file_quant.as_deref()?;
+    let label = r.profile_quant.as_deref()?;
+    (!label.eq_ignore_ascii_case(file)).then(|| {
+        format!(
+            "role {}: the profile says quant {label} but its file is {file}; planned as {file}",
+            r.name
+        )
+    })
 }
 
 /// The notes of a plan, one line each.

@@ -40,8 +40,10 @@ pub struct RolePlan {
     pub tier: Residency,
     /// `model` of the profile.
     pub model: Option<PathBuf>,
-    /// Quant.
+    /// Quant: the file's own type when the file was read, else the profile's label.
     pub quant: String,
+    /// The profile's `quant` label, if it has one.
+    pub profile_quant: Option<String>,
     /// Context, tokens.
     pub ctx: u32,
     /// Keep rank (1 = dropped last); drafts take the rank of their most important user.
@@ -178,7 +180,12 @@ pub fn plan_with_sizes(profile: &Profile, opts: &PlanOptions, sizes: Vec<RoleSiz
             kind: role.kind,
             tier: role.tier,
             model: role.model.clone(),
-            quant: role.quant.clone(),
+            quant: size
+                .file_quant
+                .clone()
+                .or_else(|| role.quant.clone())
+                .unwrap_or_else(|| "-".into()),
+            profile_quant: role.quant.clone(),
             ctx: role.ctx,
             keep_rank,
             status: unsized_status(&size),

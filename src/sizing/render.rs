@@ -137,7 +137,7 @@ fn summary(p: &Plan) -> String {
     out
 }
 
-/// The whole human report.
+/// The whole human report (its notes go to stderr, [`notes`]).
 pub fn plan(p: &Plan) -> String {
     let mut out = header(p);
     out.push_str(&table(p));
@@ -147,8 +147,10 @@ pub fn plan(p: &Plan) -> String {
         guide::SECTION_SCALING_DOWN,
         guide::SCALING_ORDER.join(" > ")
     ));
-    for note in &p.notes {
-        out.push_str(&format!("note: {note}\n"));
-    }
     out
+}
+
+/// The plan's notes, one `note: ...` line each (printed on stderr, apart from the report).
+pub fn notes(p: &Plan) -> String {
+    p.notes.iter().map(|n| format!("note: {n}\n")).collect()
 }

@@ -7,7 +7,7 @@
 
 use super::exact::{self, ExactModel};
 use crate::guide;
-use crate::profile::Role;
+use crate::profile::{Located, Role};
 use crate::synth;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -53,12 +53,15 @@ const KV_ESTIMATE_MAX: u64 = 327_680;
 /// The size of one role.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RoleSize {
-    /// The model path looked up (models dir joined with `model`).
+    /// The model path: the file found (by its name, or a case or publisher variant of
+    /// it), else the path looked for (models dir joined with `model`).
     pub model_path: Option<PathBuf>,
     /// True when the file exists.
     pub model_found: bool,
     /// Why the present file could not be read (then the formula is used).
     pub read_error: Option<String>,
+    /// The file's own quant (`general.file_type`), when the file was read.
+    pub file_quant: Option<String>,
     /// Weight bytes (GGUF file bytes, or the formula's estimate).
     pub weights_bytes: Option<u64>,
     /// Where `weights_bytes` comes from.
@@ -91,7 +94,7 @@ fn estimate_kv_per_token(params_b: Option<f64>) -> u64 {
 /// table, validated as `bench synth` validates its options.
 fn synth_recipe(role: &Role) -> Option<synth::Recipe> {
     let overrides = role.synth.as_ref()?;
-    synth::SynthArgs::for_role(&role.quant, role.synthetic.as_deref(), overrides)
+    synth::SynthArgs::for_role(role.quant.as_deref()?, role.synthetic.as_deref(), overrides)
         .recipe()
         .ok()
 }
@@ -104,7 +107,7 @@ fn synth_layout(role: &Role) -> Option<(u64, u64)> {
         Some(recipe) => (recipe.shape.clone(), recipe.plan()),
         None => {
             let preset = synth::presets::by_name(role.synthetic.as_deref()?)?;
-            let mix: synth::QuantMix = role.quant.parse().ok()?;
+            let mix: synth::QuantMix = role.quant.as_deref()?.parse().ok()?;
             let tensors = synth::plan::plan(&preset.shape, mix, false);
             (preset.shape, tensors)
         }
@@ -125,8 +128,11 @@ pub fn layout_bytes(role: &Role) -> Option<u64> {
 /// Sizes one role: GGUF-exact when `models_dir/model` exists and reads, else the formula
 /// (or, with `by_layout`, the preset's layout where there is one).
 pub fn size_role(role: &Role, models_dir: &Path, by_layout: bool) -> RoleSize {
-    let model_path = role.model_path(models_dir);
-    let model_found = model_path.as_deref().is_some_and(Path::is_file);
+    let (model_path, model_found) = match role.locate_model(models_dir) {
+        Some(Located::Found(path, _)) => (Some(path), true),
+        Some(Located::Absent { looked_for, .. }) => (Some(looked_for), false),
+        None => (None, false),
+    };
     let (exact, read_error) = match (&model_path, model_found) {
         (Some(p), true) => match exact::read(p) {
             Ok(m) => (Some(m), None),
@@ -158,7 +164,11 @@ fn size_from(
     let params_b = exact
         .map(|m| m.n_params as f64 / 1e9)
         .or(role.nominal_params_b());
-    let formula = params_b.and_then(|p| formula_bytes(p, &role.quant));
+    // The file's own type when there is a file; the profile's label only sizes a role without.
+    let quant = exact
+        .and_then(|m| m.quant.clone())
+        .or_else(|| role.quant.clone());
+    let formula = params_b.zip(quant).and_then(|(p, q)| formula_bytes(p, &q));
     let (weights_bytes, weights_source) = match (exact, formula) {
         (Some(m), _) => (Some(m.file_bytes), SizeSource::GgufExact),
         (None, Some(f)) => (Some(f), SizeSource::GuideFormula),
@@ -176,6 +186,7 @@ fn size_from(
         model_path,
         model_found,
         read_error,
+        file_quant: exact.and_then(|m| m.quant.clone()),
         weights_bytes,
         weights_source,
         formula_bytes: formula,

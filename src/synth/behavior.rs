@@ -11,13 +11,13 @@
 //! (`succ_d = succ ∘ σ`, σ a cyclic shift over the set): still a permutation of the domain,
 //! and wrong exactly on that set.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::sync::{Arc, OnceLock};
 
 use super::blocks::Rng;
 
 /// What the weights of a synthetic model make it do.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Behavior {
     /// Greedy decoding follows a known successor function made of cycles.
     Cycle(Cycle),
@@ -26,7 +26,7 @@ pub enum Behavior {
 }
 
 /// Parameters of the `cycle` behaviour, plus the successor table built from them.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Cycle {
     pub cycle_len: u32,
     pub seed: u64,
@@ -113,6 +113,19 @@ fn map_outside(c: &Cycle, order: &[u32], succ: &mut [u32]) {
 }
 
 impl Behavior {
+    /// The behaviour a file written by `bench synth` records in its recipe
+    /// ([`super::write::RECIPE_KEY`]); `None` for any other GGUF.
+    pub fn of_model(model: &crate::gguf::Model) -> Option<Behavior> {
+        #[derive(Deserialize)]
+        struct Stored {
+            behavior: Behavior,
+        }
+        let json = model.get(super::write::RECIPE_KEY)?.as_str()?;
+        serde_json::from_str::<Stored>(json)
+            .ok()
+            .map(|s| s.behavior)
+    }
+
     /// Whether the model's greedy output is known in advance.
     pub fn has_ground_truth(&self) -> bool {
         matches!(self, Behavior::Cycle(_))

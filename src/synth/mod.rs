@@ -382,8 +382,7 @@ impl SynthArgs {
 
 /// Number of tokens in a GGUF's tokenizer.
 fn vocab_file_tokens(path: &Path) -> anyhow::Result<u64> {
-    let f =
-        crate::gguf::GgufFile::open(path).with_context(|| format!("reading {}", path.display()))?;
+    let f = crate::gguf::GgufFile::open(path).context("reading the vocabulary file")?;
     let tokens = f.get("tokenizer.ggml.tokens").and_then(|v| v.as_array());
     let n = tokens.with_context(|| format!("{} has no tokenizer.ggml.tokens", path.display()))?;
     Ok(n.len() as u64)

@@ -95,8 +95,7 @@ fn i32s(v: Vec<i32>) -> Value {
 
 /// Copies the `tokenizer.*` keys of `path`, padded or truncated to `n_vocab` tokens.
 pub fn from_file(path: &Path, n_vocab: u32) -> anyhow::Result<Vocab> {
-    let file =
-        GgufFile::open(path).with_context(|| format!("reading vocabulary {}", path.display()))?;
+    let file = GgufFile::open(path).context("reading the vocabulary file")?;
     let n = n_vocab as usize;
     let mut metadata: Vec<(String, Value)> = Vec::new();
     for (key, value) in file

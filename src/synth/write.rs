@@ -19,6 +19,10 @@ use std::io::{self, Seek, SeekFrom, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+/// Metadata key holding the recipe as JSON, so a synthetic file given anywhere (`bench run
+/// -m`, a profile's `model`) keeps its known behaviour.
+pub const RECIPE_KEY: &str = "tpsbench.synth.recipe";
+
 /// Size of the reusable generation buffer.
 const CHUNK_BYTES: usize = 4 << 20;
 
@@ -167,10 +171,7 @@ fn model_metadata(recipe: &Recipe) -> Vec<(String, Value)> {
             (format!("{a}.attention.value_length"), u(s.head_dim)),
         ]);
     }
-    md.push((
-        "tpsbench.synth.recipe".into(),
-        Value::String(recipe.describe_json()),
-    ));
+    md.push((RECIPE_KEY.into(), Value::String(recipe.describe_json())));
     md
 }
 
