@@ -53,9 +53,16 @@ pub fn check_server_bin(server_bin: Option<&std::path::Path>) -> anyhow::Result<
     }
 }
 
-/// The exit code of a command that failed with `err`: [`EXIT_ENVIRONMENT`] when the
-/// engine or the environment failed anywhere in its chain, else [`EXIT_ERROR`].
+/// The exit code of a command that failed with `err`: 130 or 143 when SIGINT or SIGTERM
+/// stopped it ([`util::interrupt::Interrupted`]), [`EXIT_ENVIRONMENT`] when the engine or
+/// the environment failed anywhere in its chain, else [`EXIT_ERROR`].
 pub fn exit_code_of(err: &anyhow::Error) -> u8 {
+    if let Some(i) = err
+        .chain()
+        .find_map(|e| e.downcast_ref::<util::interrupt::Interrupted>())
+    {
+        return i.exit_code();
+    }
     if err.chain().any(|e| e.is::<EnvironmentError>()) {
         EXIT_ENVIRONMENT
     } else {

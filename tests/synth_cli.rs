@@ -124,3 +124,49 @@ fn bad_input_is_reported_not_panicked() {
             .stderr(contains(message));
     }
 }
+
+/// SIGINT and SIGTERM during the write of a big stand-in stop it at once, delete the
+/// temporary file (gigabytes otherwise) and exit with 128 + the signal.
+#[test]
+fn an_interrupted_write_leaves_no_temporary_file() {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    use std::time::{Duration, Instant};
+    for (sig, code) in [(Signal::SIGINT, 130), (Signal::SIGTERM, 143)] {
+        let dir = tempfile::tempdir().unwrap();
+        let models = dir.path().join("tpsbench").join("models");
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("bench"))
+            .args(["synth", "--preset", "qwen2.5-7b", "--quant", "Q8_0"])
+            .env("XDG_CACHE_HOME", dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let tmp_bytes = || -> u64 {
+            std::fs::read_dir(&models)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        };
+        let start = Instant::now();
+        while tmp_bytes() < 1 << 20 {
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "no write started"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        kill(Pid::from_raw(child.id() as i32), sig).unwrap();
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(code), "{sig}");
+        let left: Vec<_> = std::fs::read_dir(&models)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert!(left.is_empty(), "{sig} left {left:?}");
+    }
+}

@@ -188,7 +188,15 @@ pub fn ensure_model(recipe: &Recipe, cache_dir: &Path) -> anyhow::Result<PathBuf
         recipe.file_name(),
         std::process::id()
     ));
+    // Ctrl-C or SIGTERM stops the write; the temporary file goes with it.
+    let guard = crate::util::interrupt::Guard::install();
     let result = write_model(recipe, &tmp, false);
+    let signal = guard.received();
+    drop(guard);
+    if let Some(sig) = signal {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(crate::util::interrupt::Interrupted(sig).into());
+    }
     if let Err(e) = result {
         let _ = std::fs::remove_file(&tmp);
         return Err(e);
@@ -247,7 +255,7 @@ pub struct SynthArgs {
     /// Width of one expert's FFN (moe_intermediate_size).
     #[arg(long)]
     pub expert_ff: Option<u64>,
-    /// Quant mix as llama-quantize lays it out: F16, Q8_0, Q4_0, Q4_K_M, Q6_K.
+    /// Quant mix as llama-quantize lays it out: F16, Q8_0, Q4_0, Q4_1, Q4_K_M, Q5_K_M, Q6_K.
     #[arg(long, default_value = DEFAULT_QUANT)]
     pub quant: String,
     /// Behaviour: `cycle` (known greedy output) or `random` (published tying, no ground truth).

@@ -95,6 +95,11 @@ struct HoleWriter {
 
 impl Write for HoleWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        // SIGINT/SIGTERM while a guard is installed (`ensure_model`): stop the write, so the
+        // caller removes the temporary file (gigabytes for a big stand-in).
+        if let Some(sig) = crate::util::interrupt::pending() {
+            return Err(io::Error::other(crate::util::interrupt::Interrupted(sig)));
+        }
         // In sparse mode the filler writes only zeros, in CHUNK_BYTES pieces, while header
         // bytes arrive in BufWriter flushes of at most 1 MB: a full chunk needs no check.
         let zero = |b: &[u8]| {

@@ -40,19 +40,26 @@ impl Guard {
 
     /// The signal received since [`Guard::install`], if any.
     pub fn received(&self) -> Option<Signal> {
-        match RECEIVED.load(Ordering::SeqCst) {
-            0 => None,
-            n => Signal::try_from(n).ok(),
-        }
+        pending()
     }
 }
 
 impl Drop for Guard {
     fn drop(&mut self) {
+        RECEIVED.store(0, Ordering::SeqCst);
         for (sig, old) in &self.previous {
             // SAFETY: restores the action that was installed before.
             let _ = unsafe { sigaction(*sig, old) };
         }
+    }
+}
+
+/// The signal received while a [`Guard`] is installed, if any (for loops that cannot be
+/// handed the guard, such as a `Write` implementation).
+pub fn pending() -> Option<Signal> {
+    match RECEIVED.load(Ordering::SeqCst) {
+        0 => None,
+        n => Signal::try_from(n).ok(),
     }
 }
 
