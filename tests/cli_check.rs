@@ -188,6 +188,10 @@ fn the_committed_baseline_passes_against_itself() {
     let text = String::from_utf8(out.get_output().stdout.clone()).unwrap();
     assert!(text.contains("0 regressed, 0 inconclusive"), "{text}");
     assert!(text.contains("check: PASS"), "{text}");
+    let out = smoke_gate(&committed("smoke.csv"), &["--json"]).code(0);
+    let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(v["outcome"], "pass");
+    assert!(v["gate"]["missing"].as_array().unwrap().is_empty());
 }
 
 #[test]
@@ -230,4 +234,20 @@ fn a_halved_speedup_fails_the_gate() {
     assert!(text.contains("REGRESSED target"), "{text}");
     assert!(text.contains("lookup code-edit np=1: speedup:"), "{text}");
     assert!(text.contains("1 regressed"), "{text}");
+    // The same verdict as JSON, for tools: the outcome, its exit code, the regressed finding.
+    let out = smoke_gate(&csv, &["--json"]).code(1);
+    let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(v["outcome"], "regressed");
+    assert_eq!(v["exit_code"], 1);
+    let regressed: Vec<&serde_json::Value> = v["gate"]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["decision"] == "regressed")
+        .collect();
+    assert_eq!(regressed.len(), 1, "{v:#}");
+    assert!(
+        regressed[0]["cell"].as_str().unwrap().contains("lookup"),
+        "{v:#}"
+    );
 }

@@ -558,8 +558,19 @@ pub fn command(args: &CheckArgs, runner: &Option<ProfileRunner>) -> anyhow::Resu
         (None, None) => anyhow::bail!("bench check needs --current FILE or --profile NAME"),
     };
     g.allow_missing = args.allow_missing;
-    print!("{}", summary(&g, args.tolerance));
-    Ok(ExitCode::from(g.outcome().exit_code()))
+    let outcome = g.outcome();
+    if args.json {
+        let report = serde_json::json!({
+            "outcome": outcome,
+            "exit_code": outcome.exit_code(),
+            "tolerance": args.tolerance,
+            "gate": g,
+        });
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", summary(&g, args.tolerance));
+    }
+    Ok(ExitCode::from(outcome.exit_code()))
 }
 
 /// Path helper for tests and callers: the gate on two paths.
@@ -777,6 +788,7 @@ mod tests {
             allow_missing: false,
             remeasure_rounds: 1,
             remeasure_reps: 10,
+            json: false,
         };
         let err = command(&args, &None).unwrap_err().to_string();
         assert!(err.contains("not available"), "{err}");

@@ -65,6 +65,9 @@ pub struct CheckArgs {
     /// With --profile: repetition cap per cell in a re-run (`bench run --max-reps`).
     #[arg(long, default_value_t = 10)]
     pub remeasure_reps: u32,
+    /// Print the verdict, every finding and the missing cells as JSON (same exit codes).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Arguments of `bench calibrate`.
