@@ -97,9 +97,9 @@ pub enum Command {
 
 /// The exit codes, shown at the end of `bench --help`.
 const EXIT_CODES: &str = "Exit codes: 0 success; 1 a cell failed, a mode did not take effect \
-or a check regressed; 2 bad input (a flag, a file, a profile); 3 run, validate or check \
---profile could not get a working engine (no llama-server, a build or self-test that failed, \
-llama-bench failing); 130 interrupted.";
+or a check regressed; 2 bad input (a flag, a file, a profile); 3 a check could not decide \
+(inconclusive); 4 no working engine or environment (no llama-server, a build or self-test \
+that failed, llama-bench failing); 130 interrupted (SIGINT), 143 terminated (SIGTERM).";
 
 /// Arguments of `bench completions`.
 #[derive(Debug, clap::Args)]
