@@ -40,8 +40,12 @@ pub const EXIT_ENVIRONMENT: u8 = 4;
 #[error(transparent)]
 pub struct EnvironmentError(#[from] anyhow::Error);
 
-/// Wraps an error as an [`EnvironmentError`], for `.map_err(environment)`.
+/// Wraps an error as an [`EnvironmentError`], for `.map_err(environment)`; an interrupt
+/// stays an interrupt (exit 130 or 143).
 pub fn environment(err: anyhow::Error) -> anyhow::Error {
+    if err.chain().any(|e| e.is::<util::interrupt::Interrupted>()) {
+        return err;
+    }
     anyhow::Error::new(EnvironmentError(err))
 }
 
