@@ -57,13 +57,11 @@ esac
 
 fn alive(pid: i32) -> bool {
     // A zombie still answers kill(0); /proc says whether it has exited.
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| {
-            !s.split_whitespace()
-                .nth(2)
-                .is_some_and(|state| state == "Z")
-        })
-        .unwrap_or(false)
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        s.split_whitespace()
+            .nth(2)
+            .is_some_and(|state| state != "Z")
+    })
 }
 
 fn interrupt_the_build(signal: Signal, code: i32) {
