@@ -150,17 +150,7 @@ fn row(t: &LlamaBenchTest, host: &str, facts: Option<&ModelFacts>) -> ResultRow 
 /// Decode statistics from the repetitions' rates, as the harness computes its own.
 fn fill_decode(row: &mut ResultRow, samples: &[f64]) {
     match Sample::new(samples) {
-        Ok(s) => {
-            let d = s.summary();
-            row.decode_tps_mean = Some(d.mean);
-            row.decode_tps_median = Some(d.median);
-            row.decode_tps_sd = d.sd;
-            row.decode_tps_ci95_low = d.ci95_low;
-            row.decode_tps_ci95_high = d.ci95_high;
-            row.decode_tps_min = Some(d.min);
-            row.decode_tps_max = Some(d.max);
-            row.n_outliers = d.outliers.len() as u32;
-        }
+        Ok(s) => row.fill_decode(&s.summary()),
         Err(_) => row.decode_tps_mean = Some(mean(samples)),
     }
 }

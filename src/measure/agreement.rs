@@ -105,16 +105,20 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_flip_to_the_second_choice_at_a_small_margin_is_a_near_tie() {
-        // The case: 0.500 against 0.483 at the first difference.
-        let base = [5, 6, 7, 8];
-        let refs = [
+    /// A baseline 5 6 7 8 whose third position is a near tie between 7 and 9.
+    fn reference() -> [TopTwo; 4] {
+        [
             top(5, 1, 0.9),
             top(6, 1, 0.8),
             top(7, 9, 0.017),
             top(8, 1, 0.9),
-        ];
+        ]
+    }
+
+    #[test]
+    fn a_flip_to_the_second_choice_at_a_small_margin_is_a_near_tie() {
+        // The case: 0.500 against 0.483 at the first difference.
+        let (base, refs) = ([5, 6, 7, 8], reference());
         let d = divergence(&base, &[5, 6, 9, 3], &refs, 2);
         assert_eq!(d.kind, Difference::NearTie);
         assert_eq!(d.margin, Some(0.017));
@@ -122,13 +126,7 @@ mod tests {
 
     #[test]
     fn anything_else_is_lossy() {
-        let base = [5, 6, 7, 8];
-        let refs = [
-            top(5, 1, 0.9),
-            top(6, 1, 0.8),
-            top(7, 9, 0.017),
-            top(8, 1, 0.9),
-        ];
+        let (base, refs) = ([5, 6, 7, 8], reference());
         // a confident position
         let d = divergence(&base, &[5, 3, 7, 8], &refs, 1);
         assert_eq!((d.kind, d.margin), (Difference::Lossy, Some(0.8)));
