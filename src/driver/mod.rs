@@ -539,7 +539,8 @@ fn check_depths(
             if need > u64::from(role.role.ctx) {
                 let about = if exact { "" } else { "about " };
                 anyhow::bail!(
-                    "role `{}`: a context of {} tokens cannot hold depth {deepest} plus the {w} prompt and                      {n_predict} generated tokens ({about}{need} tokens); give --ctx {need} or more, or a smaller depth",
+                    "role `{}`: a context of {} tokens cannot hold depth {deepest} plus the {w} prompt and \
+                     {n_predict} generated tokens ({about}{need} tokens); give --ctx {need} or more, or a smaller depth",
                     role.role.name,
                     role.role.ctx,
                 );
@@ -553,6 +554,63 @@ fn check_depths(
 mod tests {
     use super::*;
     use clap::Parser;
+
+    #[test]
+    fn sweeps_and_server_args_parse_from_the_command_line() {
+        let args = Cli::try_parse_from([
+            "run",
+            "-m",
+            "a.gguf",
+            "--threads",
+            "1,2",
+            "--depth",
+            "0,4096",
+            "--server-arg",
+            "-fa",
+            "--server-arg",
+            "on",
+            "--server-arg=--numa distribute",
+        ])
+        .unwrap()
+        .args;
+        assert_eq!(args.threads, Some(vec![1, 2]));
+        assert_eq!(args.depth, Some(vec![0, 4096]));
+        let words = ServerArgs::parse(&args.server_arg).unwrap();
+        assert_eq!(words.to_string(), "-fa on --numa distribute");
+    }
+
+    #[test]
+    fn a_depth_the_context_cannot_hold_is_refused_with_the_context_it_needs() {
+        let profile = profile::parse(
+            "name = \"d\"\n[[roles]]\nname = \"workers\"\nparams_b = 1.0\ntier = \"HOT\"\nctx = 512\n",
+            profile::ProfileSource::Embedded("d".into()),
+        )
+        .unwrap();
+        let cycle = crate::synth::Cycle::new(32, 1, 0.0, (0, 4000), 4096);
+        let role = ResolvedRole {
+            role: profile.roles[0].clone(),
+            model: resolve::ResolvedModel {
+                path: "m.gguf".into(),
+                facts: Default::default(),
+                synthetic: true,
+                stand_in: false,
+                behavior: Some(crate::synth::Behavior::Cycle(cycle)),
+            },
+            draft: None,
+            skip: None,
+            skip_spec: None,
+        };
+        let chat = [workload::Workload::Chat];
+        // The synthetic chat prompt is 24 tokens: 256 + 24 + 64 = 344 fits 512.
+        check_depths(std::slice::from_ref(&role), &[0, 256], 64, &chat).unwrap();
+        // 500 + 24 + 64 = 588 does not.
+        let err = check_depths(&[role], &[0, 500], 64, &chat).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "role `workers`: a context of 512 tokens cannot hold depth 500 plus the chat prompt and \
+             64 generated tokens (588 tokens); give --ctx 588 or more, or a smaller depth"
+        );
+    }
 
     #[derive(Parser)]
     struct Cli {
@@ -578,6 +636,12 @@ mod tests {
             &["run", "-m", "a.gguf", "--roles", "x"],
             &["run", "-m", "a.gguf", "--profile", "smoke"],
             &["run"],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?} must be refused");
+        }
+        for bad in [
+            &["run", "-m", "a.gguf", "--threads", "0"][..],
+            &["run", "-m", "a.gguf", "--depth", "-1"],
         ] {
             assert!(parse(bad).is_err(), "{bad:?} must be refused");
         }
