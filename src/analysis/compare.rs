@@ -372,7 +372,9 @@ impl Comparison {
         let any = |f: fn(&JoinKey) -> bool| self.lines.iter().any(|l| f(&l.key));
         let mut out: Vec<(&'static str, fn(&JoinKey) -> String)> = Vec::new();
         if any(|k| k.threads.is_some()) {
-            out.push(("t", |k| k.threads.map_or_else(String::new, |t| t.to_string())));
+            out.push(("t", |k| {
+                k.threads.map_or_else(String::new, |t| t.to_string())
+            }));
         }
         if any(|k| k.depth > 0) {
             out.push(("depth", |k| k.depth.to_string()));
@@ -534,7 +536,10 @@ mod tests {
     #[test]
     fn a_file_that_swept_threads_joins_on_threads() {
         // A 1,2-thread sweep against a 2-thread run: 1 thread has no partner, 2 meets 2.
-        let swept = file("a.csv", vec![row("m.gguf", 20.0, 1), row("m.gguf", 38.0, 2)]);
+        let swept = file(
+            "a.csv",
+            vec![row("m.gguf", 20.0, 1), row("m.gguf", 38.0, 2)],
+        );
         let single = file("b.csv", vec![row("m.gguf", 40.0, 2)]);
         assert!(joins_on_threads(&[swept.clone(), single.clone()]));
         let c = compare(&[swept, single], Metric::Decode, 0.05);
@@ -542,7 +547,11 @@ mod tests {
         let at = |t: u32| c.lines.iter().find(|l| l.key.threads == Some(t)).unwrap();
         assert_eq!(at(1).entries[1].value, None);
         assert!((at(2).entries[1].ratio.unwrap().ratio - 40.0 / 38.0).abs() < 1e-12);
-        assert!(!c.warnings.iter().any(|w| w.contains("threads")), "{:?}", c.warnings);
+        assert!(
+            !c.warnings.iter().any(|w| w.contains("threads")),
+            "{:?}",
+            c.warnings
+        );
         let table = c.table().render(Format::Md).unwrap();
         assert!(table.lines().next().unwrap().contains("| t |"), "{table}");
     }
@@ -552,11 +561,18 @@ mod tests {
         let a = file("a.csv", vec![row("m.gguf", 40.0, 2)]);
         let b = file("b.csv", vec![row("m.gguf", 80.0, 4)]);
         assert!(!joins_on_threads(&[a.clone(), b.clone()]));
-        assert_eq!(compare(&[a.clone(), b], Metric::Decode, 0.05).lines.len(), 1);
+        assert_eq!(
+            compare(&[a.clone(), b], Metric::Decode, 0.05).lines.len(),
+            1
+        );
         let mut deep = row("m.gguf", 30.0, 2);
         deep.depth = 4096;
         let c = compare(&[a, file("d.csv", vec![deep])], Metric::Decode, 0.05);
-        assert_eq!(c.lines.len(), 2, "depth 0 and depth 4096 are different cells");
+        assert_eq!(
+            c.lines.len(),
+            2,
+            "depth 0 and depth 4096 are different cells"
+        );
     }
 
     #[test]

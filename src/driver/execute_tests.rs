@@ -6,8 +6,8 @@
 use super::*;
 use crate::driver::fake::{FakeBackend, Script, Seen};
 use crate::driver::plan::plan_launches;
-use crate::driver::Sweep;
 use crate::driver::resolve::ResolvedModel;
+use crate::driver::Sweep;
 use crate::gguf::ModelFacts;
 use crate::guide::Expectations;
 use crate::measure::Adaptive;
@@ -156,7 +156,12 @@ fn resume(script: Script, names: &[&str], writer: ResultWriter, resume: bool) ->
     resume_roles(script, roles(names), writer, resume)
 }
 
-fn resume_roles(script: Script, roles: Vec<ResolvedRole>, writer: ResultWriter, resume: bool) -> Run {
+fn resume_roles(
+    script: Script,
+    roles: Vec<ResolvedRole>,
+    writer: ResultWriter,
+    resume: bool,
+) -> Run {
     let sweep = Sweep {
         threads: vec![2],
         depths: vec![0],
@@ -293,20 +298,34 @@ fn threads_and_depths_are_cells_with_their_own_launches_and_baselines() {
     let threads: Vec<u32> = launches.iter().map(|l| l.threads).collect();
     assert_eq!(threads, [1, 1, 1, 1, 1, 2, 2, 2, 2, 2]);
     assert!(launches.iter().all(|l| l.extra == ["-fa", "on"]));
-    assert!(run.rows.iter().all(|r| r.status == Status::Ok && r.server_args == "-fa on"));
+    assert!(run
+        .rows
+        .iter()
+        .all(|r| r.status == Status::Ok && r.server_args == "-fa on"));
     for (threads, depth) in [(1, 0), (1, 100), (2, 0), (2, 100)] {
         let cell = |mode: &str| {
             run.rows
                 .iter()
-                .find(|r| r.mode == mode && r.workload == "chat" && r.threads == threads && r.depth == depth)
+                .find(|r| {
+                    r.mode == mode
+                        && r.workload == "chat"
+                        && r.threads == threads
+                        && r.depth == depth
+                })
                 .unwrap_or_else(|| panic!("no {mode} t={threads} d={depth}"))
         };
         // The fake's accelerated servers decode twice as fast as its baseline servers.
         assert_close(cell("spec:8").speedup, 2.0);
         assert_eq!(cell("spec:8").lossless, Some(true));
         // The fake counts one prompt token per filler id.
-        let chat = (crate::driver::workload::text_prompt(crate::profile::Workload::Chat).len() as f64 / 4.0).ceil();
-        assert_close(cell("baseline").prompt_tokens.map(f64::from), depth as f64 + chat);
+        let chat = (crate::driver::workload::text_prompt(crate::profile::Workload::Chat).len()
+            as f64
+            / 4.0)
+            .ceil();
+        assert_close(
+            cell("baseline").prompt_tokens.map(f64::from),
+            depth as f64 + chat,
+        );
     }
 }
 

@@ -124,7 +124,10 @@ impl FakeServer {
 
     fn record(&self, req: &CompletionRequest, batch: usize) -> CompletionRecord {
         let prompt_n = prompt_tokens(&req.prompt);
-        let room = self.script.slot_context.map_or(u64::MAX, |c| c.saturating_sub(prompt_n));
+        let room = self
+            .script
+            .slot_context
+            .map_or(u64::MAX, |c| c.saturating_sub(prompt_n));
         let n = (req.n_predict as usize).min(room as usize);
         let mut token_ids: Vec<u32> = (0..n as u32).map(|i| i % 64).collect();
         if let Some(at) = self

@@ -67,8 +67,8 @@ mod tests {
 
     #[test]
     fn log_names_keep_letters_digits_and_dashes() {
-        let key = LaunchKey::for_cell(&"spec:16+lookup".parse::<Mode>().unwrap(), 1, false)
-            .at_threads(2);
+        let key =
+            LaunchKey::for_cell(&"spec:16+lookup".parse::<Mode>().unwrap(), 1, false).at_threads(2);
         assert_eq!(
             log_name(3, "hot chat", &key),
             "launch-003-hot_chat-spec_16_lookup_ngram-simple_np_1_t_2.log"

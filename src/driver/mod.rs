@@ -499,7 +499,10 @@ fn workloads(args: &RunArgs, profile: &Profile) -> Vec<workload::Workload> {
 /// (threads stay empty for the physical core count); the server arguments checked against
 /// the engine's `--help`.
 fn sweep(args: &RunArgs, profile: &Profile, engine: &Engine) -> anyhow::Result<Sweep> {
-    let threads = args.threads.clone().unwrap_or(profile.engine.threads.clone());
+    let threads = args
+        .threads
+        .clone()
+        .unwrap_or(profile.engine.threads.clone());
     let depths = args.depth.clone().unwrap_or(profile.run.depths.clone());
     for (what, values, min) in [("--threads", &threads, 1), ("--depth", &depths, 0)] {
         if let Some(problem) = profile::sweep_problem(what, values, min) {
@@ -510,9 +513,12 @@ fn sweep(args: &RunArgs, profile: &Profile, engine: &Engine) -> anyhow::Result<S
         true => profile.engine.args.clone(),
         false => ServerArgs::parse(&args.server_arg).map_err(|e| anyhow::anyhow!("{e}"))?,
     };
-    server_args
-        .validate(&engine.caps)
-        .with_context(|| format!("checking the server arguments against {}", engine.server_bin.display()))?;
+    server_args.validate(&engine.caps).with_context(|| {
+        format!(
+            "checking the server arguments against {}",
+            engine.server_bin.display()
+        )
+    })?;
     Ok(Sweep {
         threads,
         depths,

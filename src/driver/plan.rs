@@ -120,8 +120,8 @@ pub fn plan_launches(roles: &[RoleCells], per_request_spec_k: bool) -> Vec<Launc
         for &parallel in &role.parallel {
             for &threads in &role.threads {
                 for mode in &modes {
-                    let key = LaunchKey::for_cell(mode, parallel, per_request_spec_k)
-                        .at_threads(threads);
+                    let key =
+                        LaunchKey::for_cell(mode, parallel, per_request_spec_k).at_threads(threads);
                     let cells = cells_of(role, role_idx, mode, parallel, threads);
                     match launches
                         .iter_mut()

@@ -55,7 +55,9 @@ const HEADER: [&str; 12] = [
 /// Renders the table of every role, in the order roles first appear in `rows`; a run that
 /// swept threads or depth gets a `t` and a `depth` column after `np`.
 pub fn render(rows: &[ResultRow]) -> String {
-    let swept = rows.iter().any(|r| r.depth > 0 || r.threads != rows[0].threads);
+    let swept = rows
+        .iter()
+        .any(|r| r.depth > 0 || r.threads != rows[0].threads);
     let mut roles: Vec<&str> = Vec::new();
     for r in rows {
         if !roles.contains(&r.role.as_str()) {

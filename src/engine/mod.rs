@@ -23,8 +23,8 @@ pub use caps::{Capabilities, CapabilityError, FlagInfo, LaunchSpec, SpeculativeA
 pub use check::{EngineCheck, SelfTestFailure, SelfTestReport};
 pub use command::{command, EngineAction, EngineArgs};
 pub use identity::EngineIdentity;
-pub use server_args::{ServerArgs, ServerArgsError};
 pub use install::{ManagedLayout, PACKAGE, PACKAGE_VERSION};
+pub use server_args::{ServerArgs, ServerArgsError};
 pub use variant::Variant;
 
 use serde::Serialize;

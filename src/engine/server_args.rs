@@ -22,11 +22,15 @@ pub struct ServerArgs(Vec<String>);
 pub enum ServerArgsError {
     #[error("server argument `{arg}`: this llama-server does not know it{nearest}")]
     Unknown { arg: String, nearest: String },
-    #[error("server argument `{arg}`: this llama-server's --help says the argument has been removed")]
+    #[error(
+        "server argument `{arg}`: this llama-server's --help says the argument has been removed"
+    )]
     Removed { arg: String },
     #[error("server argument `{arg}` is set by tpsbench: {instead}")]
     Controlled { arg: String, instead: &'static str },
-    #[error("server argument `{arg}` needs {needed} value(s) ({hint}), and the arguments end before")]
+    #[error(
+        "server argument `{arg}` needs {needed} value(s) ({hint}), and the arguments end before"
+    )]
     MissingValue {
         arg: String,
         needed: usize,
@@ -141,7 +145,10 @@ impl From<ServerArgs> for Vec<String> {
 
 /// The help entry of `word`, spelt as llama.cpp matches it (`_` reads as `-` after `--`).
 fn known_flag<'c>(caps: &'c Capabilities, word: &str) -> Result<&'c FlagInfo, ServerArgsError> {
-    if !word.starts_with('-') || word.len() < 2 || word[1..].starts_with(|c: char| c.is_ascii_digit()) {
+    if !word.starts_with('-')
+        || word.len() < 2
+        || word[1..].starts_with(|c: char| c.is_ascii_digit())
+    {
         return Err(ServerArgsError::NotAFlag { word: word.into() });
     }
     let name = match word.strip_prefix("--") {

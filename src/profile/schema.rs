@@ -195,7 +195,10 @@ fn validate_run(ctx: &Ctx, run: Option<Spanned<RawRun>>) -> Result<RunDefaults, 
     } else if r.workloads.is_empty() {
         Some("[run] workloads must list at least one of chat, code-edit, summarize".to_string())
     } else if r.min_repetitions < 2 {
-        Some("[run] min_repetitions must be at least 2 (a confidence interval needs two points)".to_string())
+        Some(
+            "[run] min_repetitions must be at least 2 (a confidence interval needs two points)"
+                .to_string(),
+        )
     } else if r.max_repetitions < r.min_repetitions {
         Some("[run] max_repetitions must be >= min_repetitions".to_string())
     } else if !(r.ci_target_pct > 0.0 && r.ci_target_pct < 100.0) {

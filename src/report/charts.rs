@@ -545,12 +545,19 @@ pub fn sweep(path: &Path, title: &str, x_desc: &str, series: &[SweepSeries]) -> 
             .label(s.label.clone())
             .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], style));
         chart
-            .draw_series(s.points.iter().map(|p| Circle::new((p.0, p.1), 5, color.filled())))
+            .draw_series(
+                s.points
+                    .iter()
+                    .map(|p| Circle::new((p.0, p.1), 5, color.filled())),
+            )
             .map_err(err)?;
         chart
             .draw_series(s.points.iter().filter_map(|p| {
                 let (lo, hi) = p.2?;
-                Some(PathElement::new([(p.0, lo), (p.0, hi)], color.stroke_width(1)))
+                Some(PathElement::new(
+                    [(p.0, lo), (p.0, hi)],
+                    color.stroke_width(1),
+                ))
             }))
             .map_err(err)?;
     }

@@ -72,7 +72,10 @@ pub fn series(files: &[LoadedFile], axis: Axis) -> Vec<SweepSeries> {
             };
             let ci = r.decode_tps_ci95_low.zip(r.decode_tps_ci95_high);
             let point = (f64::from(axis.value(r)), mean, ci);
-            lines.entry(label(f, r, axis, many)).or_default().push(point);
+            lines
+                .entry(label(f, r, axis, many))
+                .or_default()
+                .push(point);
         }
     }
     lines
@@ -141,11 +144,23 @@ mod tests {
         ]);
         let threads = series(std::slice::from_ref(&f), Axis::Threads);
         let labels: Vec<&str> = threads.iter().map(|s| s.label.as_str()).collect();
-        assert_eq!(labels, ["target baseline chat", "target baseline chat depth 256"]);
-        assert_eq!(threads[0].points, [(1.0, 20.0, Some((19.0, 21.0))), (2.0, 38.0, Some((37.0, 39.0)))]);
+        assert_eq!(
+            labels,
+            ["target baseline chat", "target baseline chat depth 256"]
+        );
+        assert_eq!(
+            threads[0].points,
+            [
+                (1.0, 20.0, Some((19.0, 21.0))),
+                (2.0, 38.0, Some((37.0, 39.0)))
+            ]
+        );
         let depth = series(&[f], Axis::Depth);
         let labels: Vec<&str> = depth.iter().map(|s| s.label.as_str()).collect();
-        assert_eq!(labels, ["target baseline chat t=1", "target baseline chat t=2"]);
+        assert_eq!(
+            labels,
+            ["target baseline chat t=1", "target baseline chat t=2"]
+        );
         assert_eq!(depth[1].points[1].0, 256.0);
     }
 
