@@ -82,6 +82,9 @@ impl JoinKey {
     }
 }
 
+/// A key column of the table: its header and its text for a line's key.
+type KeyColumn = (&'static str, fn(&JoinKey) -> String);
+
 /// One input's value and ratio for one joined cell.
 #[derive(Debug, Clone, Serialize)]
 pub struct Entry {
@@ -368,9 +371,9 @@ impl Comparison {
 
     /// The key columns shown only when some line needs them: threads (joined on), depth
     /// (other than 0), server arguments (any).
-    fn sweep_columns(&self) -> Vec<(&'static str, fn(&JoinKey) -> String)> {
+    fn sweep_columns(&self) -> Vec<KeyColumn> {
         let any = |f: fn(&JoinKey) -> bool| self.lines.iter().any(|l| f(&l.key));
-        let mut out: Vec<(&'static str, fn(&JoinKey) -> String)> = Vec::new();
+        let mut out: Vec<KeyColumn> = Vec::new();
         if any(|k| k.threads.is_some()) {
             out.push(("t", |k| {
                 k.threads.map_or_else(String::new, |t| t.to_string())

@@ -507,8 +507,19 @@ pub fn acceptance(path: &Path, cells: &[SpecCell], draft_cost: Option<f64>) -> a
 pub struct SweepSeries {
     /// What the line is (role, mode, workload, and the settings held fixed).
     pub label: String,
-    /// (swept value, mean decode t/s, 95% CI when known), by swept value.
-    pub points: Vec<(f64, f64, Option<(f64, f64)>)>,
+    /// The points, by swept value.
+    pub points: Vec<SweepPoint>,
+}
+
+/// One point of a sweep line.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SweepPoint {
+    /// The swept setting (threads, or tokens of depth).
+    pub x: f64,
+    /// Mean decode rate (tokens/s).
+    pub decode_tps: f64,
+    /// Its 95% confidence interval (tokens/s), when known.
+    pub ci: Option<(f64, f64)>,
 }
 
 /// Decode t/s against a swept setting (threads, depth): one line per cell, with its 95% CI
@@ -516,9 +527,9 @@ pub struct SweepSeries {
 pub fn sweep(path: &Path, title: &str, x_desc: &str, series: &[SweepSeries]) -> anyhow::Result<()> {
     let points = || series.iter().flat_map(|s| &s.points);
     anyhow::ensure!(points().next().is_some(), "no sweep to draw");
-    let x_hi = points().map(|p| p.0).fold(1.0, f64::max);
+    let x_hi = points().map(|p| p.x).fold(1.0, f64::max);
     let y_hi = points()
-        .map(|p| p.2.map_or(p.1, |ci| ci.1.max(p.1)))
+        .map(|p| p.ci.map_or(p.decode_tps, |ci| ci.1.max(p.decode_tps)))
         .fold(0.0, f64::max);
     let root = SVGBackend::new(path, (W, H + 20 * series.len() as u32)).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
@@ -540,7 +551,10 @@ pub fn sweep(path: &Path, title: &str, x_desc: &str, series: &[SweepSeries]) -> 
         let color = K_COLORS[i % K_COLORS.len()];
         let style = color.stroke_width(2);
         chart
-            .draw_series(LineSeries::new(s.points.iter().map(|p| (p.0, p.1)), style))
+            .draw_series(LineSeries::new(
+                s.points.iter().map(|p| (p.x, p.decode_tps)),
+                style,
+            ))
             .map_err(err)?
             .label(s.label.clone())
             .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], style));
@@ -548,14 +562,14 @@ pub fn sweep(path: &Path, title: &str, x_desc: &str, series: &[SweepSeries]) -> 
             .draw_series(
                 s.points
                     .iter()
-                    .map(|p| Circle::new((p.0, p.1), 5, color.filled())),
+                    .map(|p| Circle::new((p.x, p.decode_tps), 5, color.filled())),
             )
             .map_err(err)?;
         chart
             .draw_series(s.points.iter().filter_map(|p| {
-                let (lo, hi) = p.2?;
+                let (lo, hi) = p.ci?;
                 Some(PathElement::new(
-                    [(p.0, lo), (p.0, hi)],
+                    [(p.x, lo), (p.x, hi)],
                     color.stroke_width(1),
                 ))
             }))

@@ -2,7 +2,7 @@
 //! count (or only in the depth) become one line of decode t/s against that setting. A run
 //! that swept neither gets no sweep chart. Arranges rows; draws and measures nothing.
 
-use super::charts::SweepSeries;
+use super::charts::{SweepPoint, SweepSeries};
 use crate::analysis::load::LoadedFile;
 use crate::results::{ResultRow, Status};
 use std::collections::BTreeMap;
@@ -64,14 +64,17 @@ impl Axis {
 /// One line per cell measured at two or more values of `axis`, points in increasing order.
 pub fn series(files: &[LoadedFile], axis: Axis) -> Vec<SweepSeries> {
     let many = files.len() > 1;
-    let mut lines: BTreeMap<String, Vec<(f64, f64, Option<(f64, f64)>)>> = BTreeMap::new();
+    let mut lines: BTreeMap<String, Vec<SweepPoint>> = BTreeMap::new();
     for f in files {
         for r in f.rows.iter().filter(|r| r.status == Status::Ok) {
             let Some(mean) = r.decode_tps_mean else {
                 continue;
             };
-            let ci = r.decode_tps_ci95_low.zip(r.decode_tps_ci95_high);
-            let point = (f64::from(axis.value(r)), mean, ci);
+            let point = SweepPoint {
+                x: f64::from(axis.value(r)),
+                decode_tps: mean,
+                ci: r.decode_tps_ci95_low.zip(r.decode_tps_ci95_high),
+            };
             lines
                 .entry(label(f, r, axis, many))
                 .or_default()
@@ -81,8 +84,8 @@ pub fn series(files: &[LoadedFile], axis: Axis) -> Vec<SweepSeries> {
     lines
         .into_iter()
         .filter_map(|(label, mut points)| {
-            points.sort_by(|a, b| a.0.total_cmp(&b.0));
-            points.dedup_by(|a, b| a.0 == b.0);
+            points.sort_by(|a, b| a.x.total_cmp(&b.x));
+            points.dedup_by(|a, b| a.x == b.x);
             (points.len() > 1).then_some(SweepSeries { label, points })
         })
         .collect()
@@ -148,20 +151,19 @@ mod tests {
             labels,
             ["target baseline chat", "target baseline chat depth 256"]
         );
-        assert_eq!(
-            threads[0].points,
-            [
-                (1.0, 20.0, Some((19.0, 21.0))),
-                (2.0, 38.0, Some((37.0, 39.0)))
-            ]
-        );
+        let point = |x, decode_tps: f64| SweepPoint {
+            x,
+            decode_tps,
+            ci: Some((decode_tps - 1.0, decode_tps + 1.0)),
+        };
+        assert_eq!(threads[0].points, [point(1.0, 20.0), point(2.0, 38.0)]);
         let depth = series(&[f], Axis::Depth);
         let labels: Vec<&str> = depth.iter().map(|s| s.label.as_str()).collect();
         assert_eq!(
             labels,
             ["target baseline chat t=1", "target baseline chat t=2"]
         );
-        assert_eq!(depth[1].points[1].0, 256.0);
+        assert_eq!(depth[1].points[1].x, 256.0);
     }
 
     #[test]
