@@ -607,6 +607,48 @@ tier = "HOT"
     }
 
     #[test]
+    fn engine_threads_and_args_and_run_depths_parse() {
+        let p = parse(GOOD, ProfileSource::File("p.toml".into())).unwrap();
+        assert!(p.engine.threads.is_empty() && p.engine.args.is_empty());
+        assert_eq!(p.run.depths, [0]);
+        // `name` must come first in TOML, so the tables go after GOOD's top-level keys.
+        let text = format!(
+            "{GOOD}\n[engine]\nthreads = [1, 2]\nargs = [\"--numa distribute\", \"-fa\", \"on\"]\n[run]\ndepth = [0, 4096]\n"
+        );
+        let p = parse(&text, ProfileSource::File("p.toml".into())).unwrap();
+        assert_eq!(p.engine.threads, [1, 2]);
+        assert_eq!(p.engine.args.to_string(), "--numa distribute -fa on");
+        assert_eq!(p.run.depths, [0, 4096]);
+        let one = format!("{GOOD}\n[engine]\nthreads = 4\n");
+        let p = parse(&one, ProfileSource::File("p.toml".into())).unwrap();
+        assert_eq!(p.engine.threads, [4]);
+        for (bad, says) in [
+            (
+                "[engine]\nthreads = [1, 1]",
+                "[engine] threads lists 1 twice",
+            ),
+            (
+                "[engine]\nthreads = 0",
+                "[engine] threads: 0 is below the least allowed, 1",
+            ),
+            (
+                "[engine]\nthreads = \"two\"",
+                "an integer or an array of integers",
+            ),
+            ("[engine]\nargs = [\" \"]", "empty argument"),
+            (
+                "[run]\ndepth = []",
+                "[run] depth must list at least one depth",
+            ),
+            ("[run]\ndepth = [0, 0]", "[run] depth lists 0 twice"),
+        ] {
+            let e = parse_err(&format!("{GOOD}\n{bad}\n"));
+            assert!(e.message.contains(says), "{bad}: {e}");
+            assert!(e.line > 17, "{bad}: located after GOOD: {e}");
+        }
+    }
+
+    #[test]
     fn bad_toml_syntax_is_located() {
         let e = parse_err("name = \"t\"\n[[roles]\n");
         assert_eq!(e.line, 2, "{e}");
