@@ -544,6 +544,11 @@ pub fn sweep(path: &Path, title: &str, x_desc: &str, series: &[SweepSeries]) -> 
         .configure_mesh()
         .x_desc(x_desc)
         .y_desc("decode tokens/s (95% CI)")
+        // Threads and depths are whole numbers: ticks between them stay unlabelled.
+        .x_label_formatter(&|v| match (v - v.round()).abs() < 1e-6 {
+            true => format!("{:.0}", v.round()),
+            false => String::new(),
+        })
         .label_style((FONT, 14))
         .draw()
         .map_err(err)?;
