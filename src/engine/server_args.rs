@@ -161,6 +161,12 @@ fn known_flag<'c>(caps: &'c Capabilities, word: &str) -> Result<&'c FlagInfo, Se
     if caps.is_removed(&name) {
         return Err(ServerArgsError::Removed { arg: word.into() });
     }
+    if let Some((flag, _)) = name.split_once('=').filter(|(f, _)| caps.has(f)) {
+        return Err(ServerArgsError::Unknown {
+            arg: word.into(),
+            nearest: format!("; llama-server takes a value as the next word: `{flag} VALUE`"),
+        });
+    }
     let nearest = nearest_name(caps, &name)
         .map_or_else(String::new, |n| format!("; the nearest it knows is `{n}`"));
     Err(ServerArgsError::Unknown {
@@ -328,6 +334,8 @@ mod tests {
         );
         let err = check(&["--numaa", "distribute"]).unwrap_err();
         assert!(err.to_string().ends_with("`--numa`"), "{err}");
+        let err = check(&["--numa=distribute"]).unwrap_err();
+        assert!(err.to_string().ends_with("`--numa VALUE`"), "{err}");
         let err = check(&["--completely-unheard-of-option"]).unwrap_err();
         assert!(err.to_string().ends_with("does not know it"), "{err}");
     }
