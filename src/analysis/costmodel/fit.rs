@@ -58,6 +58,8 @@ pub struct TermFit {
     pub high: f64,
     /// Whether the data identify it.
     pub identifiability: Identifiability,
+    /// The interval reaches 0: the data do not show that this term costs anything.
+    pub reaches_zero: bool,
 }
 
 /// The fit of one part (decode or prefill).
@@ -299,6 +301,7 @@ fn term_fits(
                 low,
                 high,
                 identifiability,
+                reaches_zero: low <= 0.0,
             }
         })
         .collect()
@@ -315,6 +318,17 @@ fn part_notes(part: Part, terms: &[TermFit], n_shapes: usize, n_models: usize) -
     if n_models < 3 {
         notes.push(format!(
             "{n_models} model(s): the intervals, from resampling models, mean little"
+        ));
+    }
+    let zero: Vec<&str> = terms
+        .iter()
+        .filter(|t| t.reaches_zero && t.identifiability.identified)
+        .map(|t| t.name.as_str())
+        .collect();
+    if !zero.is_empty() {
+        notes.push(format!(
+            "the intervals of {} reach 0: these cells do not show those costs",
+            zero.join(", ")
         ));
     }
     for t in terms.iter().filter(|t| !t.identifiability.identified) {

@@ -32,7 +32,9 @@ fn term_row(t: &TermFit) -> Vec<String> {
             readable(&t.name, t.high),
             readable(&t.name, t.low)
         ),
-        if t.identifiability.identified {
+        if t.identifiability.identified && t.reaches_zero {
+            "yes, but the interval reaches 0".into()
+        } else if t.identifiability.identified {
             "yes".into()
         } else {
             format!("no: {}", t.identifiability.note)
