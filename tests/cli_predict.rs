@@ -65,7 +65,10 @@ fn seconds(path: &Path, depth: f64) -> (f64, f64, u64, String) {
 
 fn row(path: &Path, depth: f64) -> ResultRow {
     let (decode, prefill, n_params, quant) = seconds(path, depth);
+    let f = Model::open(path).unwrap().facts();
     ResultRow {
+        active_params: f.active_params,
+        active_bytes_per_token: f.active_bytes_per_token,
         schema_version: SCHEMA_VERSION,
         status: Status::Ok,
         role: "r".into(),
