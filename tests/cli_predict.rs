@@ -12,9 +12,9 @@ use tpsbench::gguf::{GgmlType, Model};
 use tpsbench::results::{ResultRow, ResultWriter, Status, SCHEMA_VERSION};
 
 /// Decode: 1/0.7 of the bandwidth for weights, 1/0.5 for the KV cache, 20 Gflop/s per
-/// thread, 10 ns per vocabulary entry, 0.2 ms fixed. Prefill: weights at full bandwidth,
+/// thread, 20 us per transformer block, 0.2 ms fixed. Prefill: weights at full bandwidth,
 /// 100 Gflop/s per thread, 0.05 ms per prompt token.
-const DECODE: [f64; 5] = [1.0 / 0.7, 2.0, 0.05, 0.01, 2e-4];
+const DECODE: [f64; 5] = [1.0 / 0.7, 2.0, 0.05, 2e-5, 2e-4];
 const PREFILL: [f64; 3] = [1.0, 0.01, 5e-5];
 const BW: f64 = 30.0;
 const THREADS: f64 = 2.0;
@@ -35,8 +35,27 @@ fn synth(dir: &Path, i: usize) -> PathBuf {
     let out = dir.join(format!("m{i}.gguf"));
     Command::cargo_bin("bench")
         .unwrap()
-        .args(["synth", "--embd", embd, "--heads", heads, "--kv-heads", kv, "--ff", ff])
-        .args(["--layers", layers, "--n-vocab", vocab, "--quant", quant, "--sparse", "-o"])
+        .args([
+            "synth",
+            "--embd",
+            embd,
+            "--heads",
+            heads,
+            "--kv-heads",
+            kv,
+            "--ff",
+            ff,
+        ])
+        .args([
+            "--layers",
+            layers,
+            "--n-vocab",
+            vocab,
+            "--quant",
+            quant,
+            "--sparse",
+            "-o",
+        ])
         .arg(&out)
         .assert()
         .success();
@@ -54,7 +73,7 @@ fn seconds(path: &Path, depth: f64) -> (f64, f64, u64, String) {
     let decode = DECODE[0] * w / (BW * 1e9)
         + DECODE[1] * kv * c / (BW * 1e9)
         + DECODE[2] * (2.0 * p + 4.0 * attn * c) / THREADS / 1e9
-        + DECODE[3] * f.vocab_size as f64 / 1e6
+        + DECODE[3] * f.block_count as f64
         + DECODE[4];
     let batches = (depth / 512.0).ceil();
     let prefill = PREFILL[0] * w * batches / depth / (BW * 1e9)
@@ -148,8 +167,25 @@ fn calibrate_recovers_known_costs_and_predict_matches_the_hand_formula() {
     let unseen = dir.path().join("unseen.gguf");
     Command::cargo_bin("bench")
         .unwrap()
-        .args(["synth", "--embd", "2048", "--heads", "16", "--kv-heads", "8"])
-        .args(["--ff", "5632", "--layers", "6", "--n-vocab", "50000", "--quant", "Q8_0"])
+        .args([
+            "synth",
+            "--embd",
+            "2048",
+            "--heads",
+            "16",
+            "--kv-heads",
+            "8",
+        ])
+        .args([
+            "--ff",
+            "5632",
+            "--layers",
+            "6",
+            "--n-vocab",
+            "50000",
+            "--quant",
+            "Q8_0",
+        ])
         .args(["--sparse", "-o"])
         .arg(&unseen)
         .assert()
@@ -169,14 +205,27 @@ fn calibrate_recovers_known_costs_and_predict_matches_the_hand_formula() {
     };
     let p = predict(&[]);
     let (decode, prefill, _, _) = seconds(&unseen, 512.0);
-    assert!(close(p["decode"]["tps"].as_f64().unwrap(), 1.0 / decode, 1e-6), "{p}");
-    assert!(close(p["prefill"]["tps"].as_f64().unwrap(), 1.0 / prefill, 1e-6), "{p}");
+    assert!(
+        close(p["decode"]["tps"].as_f64().unwrap(), 1.0 / decode, 1e-6),
+        "{p}"
+    );
+    assert!(
+        close(p["prefill"]["tps"].as_f64().unwrap(), 1.0 / prefill, 1e-6),
+        "{p}"
+    );
     // Another machine: more bandwidth and 96 threads make it faster.
     let epyc = predict(&["--hw", "docs/readme/epyc-512g.hw.json"]);
     assert!(epyc["decode"]["tps"].as_f64().unwrap() > 1.0 / decode);
     assert_eq!(epyc["machine"]["threads"], 96);
     // spec:4 with a free-ish draft at acceptance 1: 5 tokens per step.
-    let spec = predict(&["--mode", "spec:4", "--draft", dir.path().join("m0.gguf").to_str().unwrap(), "--acceptance", "1"]);
+    let spec = predict(&[
+        "--mode",
+        "spec:4",
+        "--draft",
+        dir.path().join("m0.gguf").to_str().unwrap(),
+        "--acceptance",
+        "1",
+    ]);
     assert_eq!(spec["tokens_per_step"], 5.0);
 }
 

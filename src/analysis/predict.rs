@@ -137,7 +137,7 @@ fn facts_for_mode(path: &Path, mode: &Mode) -> anyhow::Result<ModelFacts> {
     let f = facts(path)?;
     let Some(n) = mode.moe_n() else { return Ok(f) };
     match f.expert_count {
-        Some(total) if n >= 1 && n <= total => Ok(f.with_experts_used(n)),
+        Some(total) if (1..=total).contains(&n) => Ok(f.with_experts_used(n)),
         Some(total) => bail!("{}: moe:{n} needs 1..={total} experts", path.display()),
         None => bail!(
             "{}: moe:{n} needs a mixture-of-experts model",
@@ -284,11 +284,11 @@ impl PredictOutput {
             self.status.as_str(),
             self.status_note
         );
-        let terms = ["weights", "kv", "compute", "vocab", "fixed"];
-        let ms: Vec<String> = terms
+        let ms: Vec<String> = Part::Decode
+            .terms()
             .iter()
             .zip(self.decode.seconds_by_term)
-            .map(|(t, v)| format!("{t} {:.3}", v * 1e3))
+            .map(|(t, v)| format!("{} {:.3}", t.name, v * 1e3))
             .collect();
         out += &format!("           ms per token by term: {}\n", ms.join(", "));
         if let (Some(a), Some(e)) = (&self.accelerated, self.tokens_per_step) {

@@ -541,7 +541,10 @@ pub fn predicted_vs_measured(path: &Path, points: &[PredictedPoint]) -> anyhow::
     let root = SVGBackend::new(path, (W, H)).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
     let mut chart = ChartBuilder::on(&root)
-        .caption("Cost model: predicted vs measured t/s (log-log)", (FONT, 22))
+        .caption(
+            "Cost model: predicted vs measured t/s (log-log)",
+            (FONT, 22),
+        )
         .margin(12)
         .x_label_area_size(48)
         .y_label_area_size(64)
@@ -566,9 +569,16 @@ pub fn predicted_vs_measured(path: &Path, points: &[PredictedPoint]) -> anyhow::
         if pts.is_empty() {
             continue;
         }
-        let style = if filled { color.filled() } else { color.stroke_width(2) };
+        let style = if filled {
+            color.filled()
+        } else {
+            color.stroke_width(2)
+        };
         chart
-            .draw_series(pts.iter().map(|p| Circle::new((p.measured, p.predicted), 5, style)))
+            .draw_series(
+                pts.iter()
+                    .map(|p| Circle::new((p.measured, p.predicted), 5, style)),
+            )
             .map_err(err)?
             .label(name)
             .legend(move |(x, y)| Circle::new((x + 10, y), 5, style));

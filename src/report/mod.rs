@@ -10,11 +10,11 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use crate::analysis::calibrate::{self, Calibration};
+use crate::analysis::costmodel::Part;
 use crate::analysis::load::{self, LoadedFile};
 use crate::analysis::render::{num, Table};
 use crate::guide;
 use crate::results::{ResultRow, Status};
-use crate::analysis::costmodel::Part;
 use charts::{Bar, DecodePoint, ItlCell, PredictedPoint, RangeBar, SpecCell};
 
 /// Arguments of `bench report`.

@@ -218,7 +218,7 @@ fn this_machine(
         bandwidth_gbps,
         threads: common,
         isa: first.isa.clone(),
-        source: "measured (the results' bandwidth and threads)".into(),
+        source: "measured (the median bandwidth of the host's rows, their usual threads)".into(),
     }
 }
 
@@ -265,9 +265,10 @@ pub fn calibrate_with(files: &[LoadedFile], inputs: &CostInputs) -> anyhow::Resu
     let spec_fit = specmodel::fit_draft_cost(&sp.iter().map(|p| p.1.clone()).collect::<Vec<_>>());
     let set = costmodel::cells_from_files(
         files,
+        &first.host,
         costmodel::cells::search_dirs(files, &inputs.models_dirs),
     );
-    let machine = this_machine(first, bandwidth_gbps, &set);
+    let machine = this_machine(first, set.bandwidth_gbps, &set);
     let cost = costmodel::Report::build(set, machine, &inputs.others);
     let expectations = Fits {
         calibration: CalibrationInfo {

@@ -241,7 +241,13 @@ impl Calibration {
     fn cost_markdown(&self) -> String {
         use costmodel::render::{lomo_markdown, model_markdown, table_markdown};
         let c = &self.cost;
-        let mut md = String::from("\n## Cost model\n\nDecode time per token = weight bytes / bandwidth x k_w + KV bytes at the mean context / bandwidth x k_kv + arithmetic per thread x k_f + vocabulary x k_v + k_0, fitted by non-negative least squares on relative residuals over every `baseline` and `moe:N` cell with one slot; 95% intervals from 400 refits on models drawn with replacement. Shapes from each model's GGUF.\n\n");
+        let mut md = String::from("\n## Cost model\n\nDecode time per token = weight bytes / bandwidth x k_w + KV bytes at the mean context / bandwidth x k_kv + arithmetic per thread x k_f + blocks x k_l + k_0, fitted by non-negative least squares on relative residuals over every `baseline` and `moe:N` cell with one slot; 95% intervals from 400 refits on models drawn with replacement. Shapes from each model's GGUF.\n\n");
+        if c.cells.other_host_rows > 0 {
+            md += &format!(
+                "{} usable rows of other hosts than {} left out (one machine per fit).\n\n",
+                c.cells.other_host_rows, c.cells.host
+            );
+        }
         if !c.cells.missing.is_empty() {
             md += &format!(
                 "Left out, no GGUF found (searched {}): {}\n\n",

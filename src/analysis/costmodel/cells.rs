@@ -6,7 +6,10 @@
 //! (`~/.cache/tpsbench/models`, where `bench synth` and `bench fetch` put theirs), and used
 //! only when its parameter count equals the row's. A cell whose GGUF is not found is left out
 //! and named. The context depth is the row's prompt length (the results carry no separate
-//! depth yet).
+//! depth yet). Only rows of one host are fitted together, and every cell uses that host's
+//! median measured bandwidth: each run measures the bandwidth for one second, and on this
+//! 2-core machine two runs an hour apart measured 27.6 and 33.8 GB/s while the models decoded
+//! at the same speed, so a row's own figure adds noise, not information.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -70,6 +73,12 @@ pub struct CellSet {
     pub missing: Vec<String>,
     /// Directories searched.
     pub searched: Vec<PathBuf>,
+    /// The host whose cells these are.
+    pub host: String,
+    /// Its median measured bandwidth over the usable rows (GB/s), used for every cell.
+    pub bandwidth_gbps: f64,
+    /// Usable rows of other hosts, left out.
+    pub other_host_rows: usize,
 }
 
 impl CellSet {
@@ -131,18 +140,25 @@ fn usable(r: &ResultRow) -> bool {
         && r.bandwidth_gbps.is_some_and(|b| b > 0.0)
 }
 
-fn setting_of(r: &ResultRow) -> Setting {
+fn setting_of(r: &ResultRow, bandwidth_gbps: f64) -> Setting {
     let prompt = f64::from(r.prompt_tokens.unwrap_or(0));
     Setting {
         depth: prompt,
         n_predict: f64::from(r.n_predict),
         prompt_tokens: prompt,
         threads: f64::from(r.threads.max(1)),
-        bandwidth_gbps: r.bandwidth_gbps.unwrap_or(0.0),
+        bandwidth_gbps,
     }
 }
 
-fn cell_of(r: &ResultRow, facts: &ModelFacts) -> Cell {
+/// Median bandwidth of the usable rows of `host` (GB/s); the upper middle of an even count.
+fn median_bandwidth<'a>(rows: impl Iterator<Item = &'a ResultRow>) -> f64 {
+    let mut v: Vec<f64> = rows.filter_map(|r| r.bandwidth_gbps).collect();
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
+}
+
+fn cell_of(r: &ResultRow, facts: &ModelFacts, bandwidth_gbps: f64) -> Cell {
     let facts = match r.mode.moe_n() {
         Some(n) => facts.with_experts_used(n),
         None => facts.clone(),
@@ -155,7 +171,7 @@ fn cell_of(r: &ResultRow, facts: &ModelFacts) -> Cell {
         mode: r.mode.clone(),
         workload: r.workload.clone(),
         shape: Shape::of(&facts),
-        setting: setting_of(r),
+        setting: setting_of(r, bandwidth_gbps),
         decode_tps: r.decode_tps_mean.unwrap_or(0.0),
         prefill_tps: r
             .prefill_tps_mean
@@ -163,19 +179,24 @@ fn cell_of(r: &ResultRow, facts: &ModelFacts) -> Cell {
     }
 }
 
-/// The usable cells of every file, with their GGUF facts from `dirs`.
-pub fn cells_from_files(files: &[LoadedFile], dirs: Vec<PathBuf>) -> CellSet {
+/// The usable cells of `host` in every file, with their GGUF facts from `dirs`.
+pub fn cells_from_files(files: &[LoadedFile], host: &str, dirs: Vec<PathBuf>) -> CellSet {
     let mut cache = FactsCache {
         dirs: dirs.clone(),
         found: HashMap::new(),
     };
+    let rows = || files.iter().flat_map(|f| &f.rows).filter(|r| usable(r));
+    let bandwidth_gbps = median_bandwidth(rows().filter(|r| r.host == host));
     let mut set = CellSet {
         searched: dirs,
+        host: host.to_string(),
+        bandwidth_gbps,
+        other_host_rows: rows().filter(|r| r.host != host).count(),
         ..CellSet::default()
     };
-    for r in files.iter().flat_map(|f| &f.rows).filter(|r| usable(r)) {
+    for r in rows().filter(|r| r.host == host) {
         match cache.facts(&r.model_file, r.model_n_params) {
-            Some(facts) => set.cells.push(cell_of(r, &facts)),
+            Some(facts) => set.cells.push(cell_of(r, &facts, bandwidth_gbps)),
             None if !set.missing.contains(&r.model_file) => set.missing.push(r.model_file.clone()),
             None => {}
         }

@@ -467,6 +467,7 @@ mod tests {
                 kv_bytes_per_token: 4096.0 * (1.0 + f64::from(m % 4)),
                 attn_elements: 2048.0 * (1.0 + f64::from(m % 5)),
                 vocab: [32_000.0, 151_936.0, 262_144.0][(m as usize / 3) % 3],
+                layers: f64::from(2 + m % 6),
             };
             for depth in [24.0, 320.0, 1024.0, 4000.0] {
                 let at = Setting {
@@ -491,8 +492,8 @@ mod tests {
     #[test]
     fn recovers_known_coefficients_within_their_intervals() {
         // 1/0.6 of the bandwidth for weights, 1/0.5 for the KV cache, 8 Gflop/s per thread,
-        // 20 ns per vocabulary entry, 0.4 ms fixed.
-        let truth = [1.0 / 0.6, 2.0, 1.0 / 8.0, 0.02, 4e-4];
+        // 30 us per block, 0.4 ms fixed.
+        let truth = [1.0 / 0.6, 2.0, 1.0 / 8.0, 3e-5, 4e-4];
         let fit = fit_part(Part::Decode, &synthetic(&truth, 0.03, 11)).unwrap();
         for (t, want) in fit.terms.iter().zip(truth) {
             assert!(
@@ -511,7 +512,7 @@ mod tests {
 
     #[test]
     fn exact_data_give_exact_coefficients() {
-        let truth = [1.5, 1.0, 0.1, 0.01, 1e-3];
+        let truth = [1.5, 1.0, 0.1, 1e-5, 1e-3];
         let obs = synthetic(&truth, 0.0, 1);
         let refs: Vec<&Obs> = obs.iter().collect();
         let beta = coefficients(&refs).unwrap();
@@ -522,13 +523,14 @@ mod tests {
 
     #[test]
     fn a_constant_column_and_a_copied_column_are_named() {
-        // Every cell has the same vocabulary, and KV bytes are exactly proportional to weight
-        // bytes at one depth: neither can be told apart from the fixed term or the weights.
+        // Every cell has the same number of blocks, and KV bytes are exactly proportional to
+        // weight bytes at one depth: neither can be told apart from the fixed term or the
+        // weights.
         let obs: Vec<Obs> = (1..8)
             .map(|i| {
                 let w = f64::from(i) * 1e-3;
                 Obs {
-                    x: vec![w, 0.01 * w, f64::from(i * i) * 0.1, 0.15, 1.0],
+                    x: vec![w, 0.01 * w, f64::from(i * i) * 0.1, 24.0, 1.0],
                     y: 2.0 * w + 1e-3,
                     model: format!("m{i}"),
                 }

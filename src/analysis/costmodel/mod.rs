@@ -8,18 +8,19 @@
 //! ```text
 //! t = k_w * weight bytes / B + k_kv * KV bytes per token * c / B
 //!   + k_f * (2 * active params + 4 * n_layer * n_head * head_dim * c) / threads
-//!   + k_v * vocabulary + k_0
+//!   + k_l * transformer blocks + k_0
 //! ```
 //!
 //! with `B` the measured read bandwidth (the row's `bandwidth_gbps`). `1 / k_w` is the share of
 //! the measured bandwidth the weights stream at, `1 / k_f` the arithmetic rate per thread,
-//! `k_v` the per-token cost of sampling over the vocabulary, `k_0` the rest of the server's
-//! loop. Prefill, seconds per prompt token of an `n`-token prompt: the weights once per
+//! `k_l` the per-token cost of a block's graph nodes (each ends in a barrier of the worker
+//! threads), `k_0` the rest of the server's loop (sampling included; a vocabulary term was not
+//! identifiable, see [`terms`]). Prefill, seconds per prompt token of an `n`-token prompt: the weights once per
 //! 512-token micro-batch, the same arithmetic at a mean context of `n / 2`, and a constant.
 //!
 //! Inputs are exact: weight bytes, active parameters, KV bytes per token, the attention shape
-//! and the vocabulary come from the GGUF header ([`crate::gguf::ModelFacts`], with `moe:N`
-//! applied) and depth, threads and bandwidth from the result row. The coefficients are fitted
+//! and the block count come from the GGUF header ([`crate::gguf::ModelFacts`], with `moe:N`
+//! applied) and depth and threads from the result row, the bandwidth from the host's rows. The coefficients are fitted
 //! by non-negative least squares on relative residuals ([`crate::measure::nnls`]), with 95%
 //! intervals from a bootstrap that resamples whole models, and every term the data cannot
 //! pin down is named ([`fit::Identifiability`]).

@@ -7,15 +7,15 @@ use super::table::{Machine, TableRow, TABLE_DEPTH, TABLE_N_PREDICT};
 use super::validate::Lomo;
 use crate::analysis::render::{num, Table};
 
-/// A coefficient in the unit people read: share of bandwidth, Gflop/s per thread, ns per
-/// vocabulary entry, ms per token.
+/// A coefficient in the unit people read: share of bandwidth, Gflop/s per thread, us per
+/// block, ms per token.
 pub fn readable(name: &str, v: f64) -> String {
     match name {
         "weights" | "kv" if v > 0.0 => format!("{:.1}% of bandwidth", 100.0 / v),
         "weights" | "kv" => "free (0)".into(),
         "compute" if v > 0.0 => format!("{} Gflop/s per thread", num(1.0 / v)),
         "compute" => "free (0)".into(),
-        "vocab" => format!("{} ns per entry", num(v * 1e3)),
+        "layers" => format!("{} us per block", num(v * 1e6)),
         _ => format!("{} ms", num(v * 1e3)),
     }
 }

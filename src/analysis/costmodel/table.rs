@@ -147,6 +147,7 @@ pub fn row_shape(row: &SpeedRow, used: u32) -> Option<Shape> {
         kv_bytes_per_token: layers * f64::from(p.n_head_kv) * p.head_dim as f64 * 2.0 * 2.0,
         attn_elements: layers * f64::from(p.n_head) * p.head_dim as f64,
         vocab: p.n_vocab as f64,
+        layers,
     })
 }
 

@@ -114,6 +114,7 @@ mod tests {
                 kv_bytes_per_token: 0.0,
                 attn_elements: 0.0,
                 vocab: 0.0,
+                layers: 1.0,
             },
             setting: Setting {
                 depth: 0.0,
