@@ -35,6 +35,8 @@ pub fn lstsq(a: &[Vec<f64>], b: &[f64], cols: &[usize]) -> Option<Vec<f64>> {
 }
 
 /// Applies the reflection `I - 2 v v^T / (v^T v)` to rows k.. of `r` (columns k..) and `y`.
+// Column j is read down rows k.., so an index is clearer than an iterator over one row.
+#[allow(clippy::needless_range_loop)]
 fn reflect(r: &mut [Vec<f64>], y: &mut [f64], v: &[f64], vv: f64, k: usize) {
     if vv == 0.0 {
         return;
@@ -168,10 +170,11 @@ pub fn invert(m: &[Vec<f64>]) -> Option<Vec<Vec<f64>>> {
         a.swap(k, p);
         let piv = a[k][k];
         a[k].iter_mut().for_each(|v| *v /= piv);
-        for i in (0..n).filter(|&i| i != k) {
-            let f = a[i][k];
-            for j in 0..2 * n {
-                a[i][j] -= f * a[k][j];
+        let pivot_row = a[k].clone();
+        for (_, row) in a.iter_mut().enumerate().filter(|(i, _)| *i != k) {
+            let f = row[k];
+            for (x, p) in row.iter_mut().zip(&pivot_row) {
+                *x -= f * p;
             }
         }
     }
