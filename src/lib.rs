@@ -13,6 +13,7 @@ pub mod fetch;
 pub mod gguf;
 pub mod guide;
 pub mod hardware;
+pub mod interop;
 pub mod measure;
 pub mod profile;
 pub mod report;
@@ -39,8 +40,12 @@ pub const EXIT_ENVIRONMENT: u8 = 4;
 #[error(transparent)]
 pub struct EnvironmentError(#[from] anyhow::Error);
 
-/// Wraps an error as an [`EnvironmentError`], for `.map_err(environment)`.
+/// Wraps an error as an [`EnvironmentError`], for `.map_err(environment)`; an interrupt
+/// stays an interrupt (exit 130 or 143).
 pub fn environment(err: anyhow::Error) -> anyhow::Error {
+    if err.chain().any(|e| e.is::<util::interrupt::Interrupted>()) {
+        return err;
+    }
     anyhow::Error::new(EnvironmentError(err))
 }
 
@@ -88,6 +93,8 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         Command::Calibrate(args) => analysis::calibrate_command(&args),
         Command::Predict(args) => analysis::predict::command(&args),
         Command::Report(args) => report::command(&args),
+        Command::Import(args) => interop::import_command(&args),
+        Command::Export(args) => interop::export_command(&args),
         Command::Completions(args) => cli::completions(&args),
     }
 }

@@ -24,6 +24,8 @@ fn key(mode: &str) -> CellKey {
         parallel: 1,
         ctx: 2048,
         threads: 2,
+        depth: 0,
+        server_args: String::new(),
     }
 }
 
@@ -45,6 +47,7 @@ fn rep(mode: &str, i: u32) -> RawRepetition {
         false,
         RequestRaw {
             token_ids: vec![1, 2, 3],
+            top_two: Vec::new(),
             ..RequestRaw::default()
         },
     )

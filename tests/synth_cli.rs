@@ -170,3 +170,37 @@ fn an_interrupted_write_leaves_no_temporary_file() {
         assert!(left.is_empty(), "{sig} left {left:?}");
     }
 }
+
+#[test]
+fn a_stand_in_the_disk_cannot_hold_is_refused_before_a_byte_is_written() {
+    // Qwen3-Coder-480B-A35B in F16 is 480e9 parameters x 2 bytes, about 960 GB: more than
+    // this machine's (or CI's) disk has free.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("huge.gguf");
+    let free = nix::sys::statvfs::statvfs(dir.path()).unwrap();
+    let free_gb = free.blocks_available() as f64 * free.fragment_size() as f64 / 1e9;
+    assert!(
+        free_gb < 900.0,
+        "this test needs less than 900 GB free, has {free_gb:.0}"
+    );
+    let assert = bench()
+        .args([
+            "synth",
+            "--preset",
+            "qwen3-coder-480b-a35b",
+            "--quant",
+            "F16",
+            "-o",
+        ])
+        .arg(&out)
+        .assert()
+        .failure();
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    assert!(stderr.contains("not enough disk space"), "{stderr}");
+    assert!(
+        stderr.contains("needs 9") && stderr.contains("GB free"),
+        "{stderr}"
+    );
+    assert!(!out.exists(), "nothing written");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}

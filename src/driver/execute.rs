@@ -210,7 +210,7 @@ impl<'a, B: Backend> Executor<'a, B> {
                     Some(Err(why)) => {
                         CellOutcome::NotMeasured(Status::ModeNotEffective, why.clone())
                     }
-                    _ => match self.repetitions(server, role, cell).await {
+                    _ => match self.reference_then_repetitions(server, role, cell, i).await {
                         Ok(measured) => CellOutcome::Measured(Box::new(measured)),
                         Err(stop) => stop.outcome(),
                     },
@@ -236,6 +236,21 @@ impl<'a, B: Backend> Executor<'a, B> {
             (Status::Failed, "not run: the server of this launch failed")
         };
         self.finish_all(role, rest, || CellOutcome::NotMeasured(status, why.into()))
+    }
+
+    /// A baseline cell other than the launch's first (whose warm-up was its reference) gets
+    /// its untimed reference request first; then the timed repetitions.
+    async fn reference_then_repetitions(
+        &mut self,
+        server: &B::Server,
+        role: &ResolvedRole,
+        cell: &Cell,
+        index_in_launch: usize,
+    ) -> Result<Measured, Stop> {
+        if index_in_launch > 0 && cell.mode.is_baseline() {
+            self.untimed(server, role, cell).await?;
+        }
+        self.repetitions(server, role, cell).await
     }
 
     /// Timed batches until the adaptive rule is satisfied.
@@ -324,7 +339,8 @@ impl<'a, B: Backend> Executor<'a, B> {
         }
     }
 
-    /// One untimed request per launch, so the timed ones find warm caches.
+    /// One untimed request per launch, so the timed ones find warm caches; for a baseline
+    /// cell it is also the reference request (see [`Executor::untimed`]).
     async fn warm_up(
         &mut self,
         server: &B::Server,
@@ -332,11 +348,31 @@ impl<'a, B: Backend> Executor<'a, B> {
         cell: &Cell,
     ) -> Result<(), Stop> {
         self.progress.phase(format!("{}: warm-up", role.role.name));
-        let req = self.request(role, cell);
+        self.untimed(server, role, cell).await
+    }
+
+    /// An untimed request of `cell`, written as a warm-up line. For a baseline cell it asks
+    /// for the two most probable tokens at each position (`n_probs`; never in a timed
+    /// request, where it would cost a vocabulary sort per token): the reference that tells a
+    /// near-tie flip of an accelerated cell from a lossy one.
+    async fn untimed(
+        &mut self,
+        server: &B::Server,
+        role: &ResolvedRole,
+        cell: &Cell,
+    ) -> Result<(), Stop> {
+        let mut req = self.request(role, cell);
+        if cell.mode.is_baseline() {
+            req.extra.insert("n_probs".into(), 2.into());
+        }
         let records = self.batch(server, &req, 1).await?;
         let key = self.key(role, cell);
         for rec in &records {
             self.push_raw(&RawRepetition::new(&key, 0, true, rec.to_raw()))?;
+        }
+        if let (true, Some(rec)) = (cell.mode.is_baseline(), records.first()) {
+            self.baselines
+                .set_reference(baseline_key(cell), rec.top_two.clone());
         }
         Ok(())
     }
@@ -405,11 +441,7 @@ impl<'a, B: Backend> Executor<'a, B> {
         cell: &Cell,
         outcome: CellOutcome,
     ) -> anyhow::Result<()> {
-        let baseline_key = BaselineKey {
-            role: cell.role,
-            workload: cell.workload.to_string(),
-            parallel: cell.parallel,
-        };
+        let baseline_key = baseline_key(cell);
         let baseline = self.baselines.get(&baseline_key);
         let key = self.key(role, cell);
         let mut row = cellrow::build(self.settings, role, cell, &key, &outcome, baseline);
@@ -418,6 +450,7 @@ impl<'a, B: Backend> Executor<'a, B> {
             let measured = Baseline {
                 decode_tps: m.metrics.decode_tps.clone(),
                 tokens: m.first_tokens.clone(),
+                top_two: Vec::new(),
             };
             self.baselines.insert(baseline_key, measured);
         }
@@ -435,6 +468,15 @@ impl<'a, B: Backend> Executor<'a, B> {
 }
 
 /// The server log must report the overridden expert count (`print_info: n_expert_used = N`).
+/// The baseline a cell compares with: same role, workload and slots.
+fn baseline_key(cell: &Cell) -> BaselineKey {
+    BaselineKey {
+        role: cell.role,
+        workload: cell.workload.to_string(),
+        parallel: cell.parallel,
+    }
+}
+
 fn moe_effective(log: &str, n: u32) -> Result<(), String> {
     let seen: Vec<u32> = log
         .lines()

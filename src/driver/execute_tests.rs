@@ -11,7 +11,7 @@ use crate::gguf::ModelFacts;
 use crate::guide::Expectations;
 use crate::measure::Adaptive;
 use crate::profile::{self, ProfileSource};
-use crate::results::{read_raw, read_results, SCHEMA_VERSION};
+use crate::results::{read_raw, read_results, Difference, SCHEMA_VERSION};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::Duration;
@@ -249,9 +249,16 @@ fn rows_are_on_disk_as_written_with_the_run_columns_and_startup_times() {
         assert_eq!(disk.launch_to_ready_ms, Some(5.0));
         assert_eq!(disk.server_load_ms, Some(2.0));
     }
-    // One warm-up line for the launch, then 3 or 4 timed requests per cell.
+    // One warm-up line for the launch (the first baseline cell's reference request) and
+    // one reference request for the second baseline cell, then 3 or 4 timed requests per cell.
     let raw = read_raw(&crate::results::jsonl_path_for(&run.csv)).unwrap();
-    assert_eq!(raw.iter().filter(|r| r.warmup).count(), 1);
+    let untimed: Vec<_> = raw.iter().filter(|r| r.warmup).collect();
+    assert_eq!(untimed.len(), 2);
+    assert!(untimed.iter().all(|r| !r.request.top_two.is_empty()));
+    assert!(raw
+        .iter()
+        .filter(|r| !r.warmup)
+        .all(|r| r.request.top_two.is_empty()));
     let timed = raw.iter().filter(|r| !r.warmup).count() as u32;
     assert_eq!(timed, on_disk.iter().map(|r| r.n_reps).sum::<u32>());
 }
@@ -502,6 +509,42 @@ fn a_lossy_accelerated_cell_says_so_and_moe_reports_agreement_only() {
     let moe = run.row("moe", "moe:2", "chat");
     assert_eq!(moe.lossless, None);
     assert_close(moe.agreement_share, 15.0 / 16.0);
+}
+
+#[test]
+fn a_flip_at_a_near_tie_is_told_from_a_lossy_one() {
+    let lossy = measure(
+        Script {
+            lossy_at: Some(5),
+            ..Script::default()
+        },
+        &["target"],
+    );
+    let spec = lossy.row("target", "spec:16", "chat");
+    assert_eq!(spec.difference, Some(Difference::Lossy));
+    assert_eq!(spec.first_difference_margin, Some(0.5));
+    // One reference request per baseline cell (chat and code-edit), never a timed one.
+    assert_eq!(lossy.seen.with_probs.get(), 2);
+    let tie = measure(
+        Script {
+            lossy_at: Some(5),
+            reference_margin: 0.01,
+            ..Script::default()
+        },
+        &["target"],
+    );
+    let spec = tie.row("target", "spec:16", "chat");
+    assert_eq!(spec.lossless, Some(false));
+    assert_eq!(spec.difference, Some(Difference::NearTie));
+    assert_eq!(spec.first_difference_margin, Some(0.01));
+    assert!(crate::driver::table::quality(spec).starts_with("near-tie at 5"));
+    // identical output has neither
+    let same = measure(Script::default(), &["target"]);
+    let spec = same.row("target", "spec:16", "chat");
+    assert_eq!(
+        (spec.difference, spec.first_difference_margin),
+        (None, None)
+    );
 }
 
 #[test]

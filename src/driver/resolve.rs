@@ -130,6 +130,9 @@ pub fn resolve_roles(
     roles: &[&Role],
     opts: &ResolveOptions,
 ) -> anyhow::Result<Vec<ResolvedRole>> {
+    if opts.synthetic || roles.iter().any(|r| r.model.is_none()) {
+        validate_recipes(profile, roles)?;
+    }
     let mut out = Vec::with_capacity(roles.len());
     for role in roles {
         let resolved = match resolve_model(role, opts, None)
@@ -246,7 +249,56 @@ fn resolve_model(
         let why = Located::absent_reason(&looked_for, &near);
         return Ok(Resolution::Absent(looked_for, why));
     }
-    synthesize(role, opts, target).map(Resolution::found)
+    let stand_in_path = opts.synth_cache.join(&role.name);
+    if !has_recipe(role) {
+        return Ok(Resolution::Absent(stand_in_path, NO_RECIPE.into()));
+    }
+    match synthesize(role, opts, target) {
+        Ok(model) => Ok(Resolution::found(model)),
+        // A stand-in the disk cannot hold skips its role; the run goes on.
+        Err(e) => match e.downcast_ref::<synth::NoSpace>() {
+            Some(no_space) => Ok(Resolution::Absent(stand_in_path, no_space.to_string())),
+            None => Err(e),
+        },
+    }
+}
+
+/// Why a role without a model file and without a recipe is skipped under `--synthetic`.
+const NO_RECIPE: &str = "no synthetic stand-in: the role names neither `synthetic` (a preset) \
+    nor a [roles.synth] shape; give it a model file (--models-dir)";
+
+/// The role names a recipe for a synthetic stand-in.
+fn has_recipe(role: &Role) -> bool {
+    role.synthetic.is_some() || role.synth.is_some()
+}
+
+/// Every stand-in the run may write is checked before the first byte is written: a recipe
+/// that does not validate (no quant, an unknown preset, a bad shape) is an error naming every
+/// such role, instead of one found after gigabytes of other stand-ins.
+fn validate_recipes(profile: &Profile, roles: &[&Role]) -> anyhow::Result<()> {
+    let drafts = roles
+        .iter()
+        .filter(|r| needs_draft(r))
+        .filter_map(|r| r.draft.as_deref().and_then(|d| profile.role(d)));
+    let mut problems: Vec<String> = Vec::new();
+    for role in roles.iter().copied().chain(drafts) {
+        if !has_recipe(role) {
+            continue;
+        }
+        if let Err(e) = synth_args(role, None).and_then(|a| a.recipe()) {
+            let line = format!("role `{}`: {e:#}", role.name);
+            if !problems.contains(&line) {
+                problems.push(line);
+            }
+        }
+    }
+    if !problems.is_empty() {
+        bail!(
+            "synthetic stand-ins that cannot be made (nothing was written):\n  {}",
+            problems.join("\n  ")
+        );
+    }
+    Ok(())
 }
 
 /// The registry model a profile's `model` names by its bare file name, if any.
@@ -340,8 +392,8 @@ fn warn_on_quant_label(role: &Role, path: &Path, file_quant: Option<&str>) {
 /// `bench synth` arguments for a role's stand-in, so that the profile and the CLI share one
 /// validation ([`SynthArgs::recipe`]).
 fn synth_args(role: &Role, target: Option<&ResolvedModel>) -> anyhow::Result<SynthArgs> {
-    if role.synthetic.is_none() && role.synth.is_none() {
-        bail!("no synthetic stand-in: the role names neither `synthetic` (a preset) nor a [roles.synth] shape");
+    if !has_recipe(role) {
+        bail!("{NO_RECIPE}");
     }
     let mut overrides = role.synth.clone().unwrap_or_default();
     if let Some(Behavior::Cycle(c)) = target.and_then(|t| t.behavior.as_ref()) {
@@ -458,5 +510,71 @@ tier = "HOT"
             e,
             "--roles: profile `dir` has no role `front` (roles: workers, frontdoor)"
         );
+    }
+
+    const SYNTHETIC: &str = r#"
+name = "synthetic"
+[[roles]]
+name = "tiny"
+kind = "workers"
+model = "Tiny-F16.gguf"
+quant = "F16"
+tier = "HOT"
+[roles.synth]
+layers = 1
+embd = 64
+heads = 2
+ff = 128
+n_vocab = 512
+[[roles]]
+name = "ingest"
+model = "Qwen3-Next-80B-A3B-Instruct-Q4_K_M.gguf"
+quant = "Q4_K_M"
+tier = "WARM"
+"#;
+
+    #[test]
+    fn under_synthetic_a_role_without_a_recipe_is_skipped_and_the_rest_resolve() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = profile::parse(SYNTHETIC, ProfileSource::File("s.toml".into())).unwrap();
+        let roles = select_roles(&p, None).unwrap();
+        let opts = ResolveOptions {
+            synthetic: true,
+            ..opts(dir.path())
+        };
+        let resolved = resolve_roles(&p, &roles, &opts).unwrap();
+        assert!(resolved[0].skip.is_none() && resolved[0].model.stand_in);
+        assert_eq!(resolved[1].skip.as_deref(), Some(NO_RECIPE));
+    }
+
+    #[test]
+    fn every_bad_recipe_is_named_before_any_stand_in_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        // ingest gets cycles of length 0
+        let bad = SYNTHETIC.to_string()
+            + "[roles.synth]\nlayers = 1\nembd = 64\nheads = 2\nff = 128\ncycle_len = 0\n"
+            + r#"
+[[roles]]
+name = "unlabelled"
+kind = "workers"
+model = "U.gguf"
+tier = "WARM"
+synthetic = "qwen2.5-0.5b"
+"#;
+        let p = profile::parse(&bad, ProfileSource::File("s.toml".into())).unwrap();
+        let roles = select_roles(&p, None).unwrap();
+        let opts = ResolveOptions {
+            synthetic: true,
+            ..opts(dir.path())
+        };
+        let e = format!("{:#}", resolve_roles(&p, &roles, &opts).unwrap_err());
+        assert!(e.contains("nothing was written"), "{e}");
+        assert!(e.contains("role `ingest`"), "{e}");
+        assert!(
+            e.contains("role `unlabelled`") && e.contains("no `quant`"),
+            "{e}"
+        );
+        // the valid role's stand-in was not written either
+        assert!(!opts.synth_cache.exists(), "nothing in the cache");
     }
 }

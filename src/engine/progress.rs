@@ -1,9 +1,16 @@
 //! Progress of the engine build: a spinner showing the newest `[ NN%]` line of cmake's
 //! output in the build log and the elapsed time. Without a terminal (CI, tests) a plain
 //! line every 30 seconds instead, so logs show the build is alive without flooding.
+//!
+//! SIGINT or SIGTERM (polled through [`crate::util::interrupt`]) stops the build: pip runs
+//! in its own process group, and the whole group (pip, cmake, make, the compilers) gets
+//! SIGTERM, then SIGKILL after a second, so no compiler outlives the harness.
 
+use crate::util::interrupt::Interrupted;
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
 use std::io::IsTerminal;
 use std::path::Path;
 use std::process::{Child, ExitStatus};
@@ -11,7 +18,12 @@ use std::time::{Duration, Instant};
 
 const PLAIN_EVERY: Duration = Duration::from_secs(30);
 
-/// Waits for `child` (pip writing to `log_path`), showing progress; returns its status.
+/// Grace between SIGTERM and SIGKILL to the build's process group.
+const STOP_GRACE: Duration = Duration::from_secs(1);
+
+/// Waits for `child` (pip writing to `log_path`, leader of its own process group), showing
+/// progress; returns its status, or [`Interrupted`] after stopping the whole group when a
+/// signal arrived under an installed [`crate::util::interrupt::Guard`].
 pub fn wait_with_progress(
     child: &mut Child,
     log_path: &Path,
@@ -29,6 +41,13 @@ pub fn wait_with_progress(
     let status = loop {
         if let Some(status) = child.try_wait().context("waiting for pip")? {
             break status;
+        }
+        if let Some(sig) = crate::util::interrupt::pending() {
+            if let Some(pb) = &spinner {
+                pb.finish_and_clear();
+            }
+            stop_group(child);
+            return Err(Interrupted(sig).into());
         }
         let msg = last_progress_line(log_path).unwrap_or_else(|| "preparing".to_string());
         match &spinner {
@@ -73,6 +92,22 @@ fn shorten(line: &str, max_chars: usize) -> String {
         Some((at, _)) => format!("{}...", &line[..at]),
         None => line.to_string(),
     }
+}
+
+/// SIGTERM to the child's process group, SIGKILL after [`STOP_GRACE`], then reaps it.
+fn stop_group(child: &mut Child) {
+    let group = Pid::from_raw(child.id() as i32);
+    let _ = killpg(group, Signal::SIGTERM);
+    let deadline = Instant::now() + STOP_GRACE;
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Descendants may outlive the leader: the group gets SIGKILL either way.
+    let _ = killpg(group, Signal::SIGKILL);
+    let _ = child.wait();
 }
 
 #[cfg(test)]

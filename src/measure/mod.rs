@@ -26,13 +26,13 @@ mod request;
 mod sample;
 
 pub use adaptive::{Adaptive, Decision};
-pub use agreement::{agreement, Agreement};
+pub use agreement::{agreement, divergence, Agreement, Difference, Divergence, NEAR_TIE_MARGIN};
 pub use bootstrap::{case_bootstrap, percentile_interval, SplitMix64};
 pub use cell::{aggregate_tps, batch_decode_tps, cell_metrics, CellMetrics};
 pub use latency::{itl_percentiles, percentile, ItlPercentiles};
 pub use nnls::{invert, lstsq, nnls};
 pub use ratio::{ratio_ci, ratio_of, LogEstimate, Moments, RatioCi};
-pub use request::{ChunkRaw, RequestMetrics, RequestRaw, ServerTimingsRaw};
+pub use request::{ChunkRaw, RequestMetrics, RequestRaw, ServerTimingsRaw, TopTwo};
 pub use sample::{
     mad_outliers, t_quantile_975, Sample, SampleError, Summary, MAD_SCALE, MEAN_AD_SCALE, OUTLIER_Z,
 };

@@ -1,20 +1,13 @@
 //! Copying measured statistics into a row, so the driver does not repeat the mapping.
 
 use super::row::ResultRow;
-use crate::measure::{Agreement, CellMetrics, RatioCi};
+use crate::measure::{Agreement, CellMetrics, RatioCi, Summary};
 
 impl ResultRow {
     /// Fills the decode statistics and per-request means from a cell's metrics.
     pub fn fill_metrics(&mut self, m: &CellMetrics) {
         if let Some(d) = &m.decode {
-            self.decode_tps_mean = Some(d.mean);
-            self.decode_tps_median = Some(d.median);
-            self.decode_tps_sd = d.sd;
-            self.decode_tps_ci95_low = d.ci95_low;
-            self.decode_tps_ci95_high = d.ci95_high;
-            self.decode_tps_min = Some(d.min);
-            self.decode_tps_max = Some(d.max);
-            self.n_outliers = d.outliers.len() as u32;
+            self.fill_decode(d);
         }
         self.n_reps = m.decode_tps.len() as u32;
         self.client_decode_tps_mean = m.client_decode_tps_mean;
@@ -24,10 +17,25 @@ impl ResultRow {
         self.itl_p50_ms = m.itl.map(|p| p.p50_ms);
         self.itl_p90_ms = m.itl.map(|p| p.p90_ms);
         self.itl_p99_ms = m.itl.map(|p| p.p99_ms);
+        self.step_ms_p50 = m.step.map(|p| p.p50_ms);
+        self.step_ms_p99 = m.step.map(|p| p.p99_ms);
+        self.launches = 1;
         self.draft_n = m.draft_n;
         self.draft_accepted = m.draft_accepted;
         self.acceptance = m.acceptance;
         self.prompt_tokens = m.prompt_tokens.and_then(|n| u32::try_from(n).ok());
+    }
+
+    /// Fills the decode statistics columns from a summary of the repetitions' rates.
+    pub fn fill_decode(&mut self, d: &Summary) {
+        self.decode_tps_mean = Some(d.mean);
+        self.decode_tps_median = Some(d.median);
+        self.decode_tps_sd = d.sd;
+        self.decode_tps_ci95_low = d.ci95_low;
+        self.decode_tps_ci95_high = d.ci95_high;
+        self.decode_tps_min = Some(d.min);
+        self.decode_tps_max = Some(d.max);
+        self.n_outliers = d.outliers.len() as u32;
     }
 
     /// Fills the speedup columns against the baseline.

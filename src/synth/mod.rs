@@ -183,6 +183,7 @@ pub fn ensure_model(recipe: &Recipe, cache_dir: &Path) -> anyhow::Result<PathBuf
     }
     std::fs::create_dir_all(cache_dir)
         .with_context(|| format!("creating {}", cache_dir.display()))?;
+    check_space(recipe, cache_dir)?;
     let tmp = cache_dir.join(format!(
         ".{}.{}.tmp",
         recipe.file_name(),
@@ -204,6 +205,46 @@ pub fn ensure_model(recipe: &Recipe, cache_dir: &Path) -> anyhow::Result<PathBuf
     std::fs::rename(&tmp, &path)
         .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
     Ok(path)
+}
+
+/// Disk space a full write leaves free (other files and the system need room too).
+pub const DISK_MARGIN_BYTES: u64 = 1 << 30;
+
+/// A full stand-in that does not fit the free space of its directory.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "not enough disk space for {file} in {}: needs {:.2} GB, has {:.2} GB free \
+     (1 GiB is kept free)",
+    dir.display(),
+    *needs as f64 / 1e9,
+    *has as f64 / 1e9
+)]
+pub struct NoSpace {
+    /// The file that would be written.
+    pub file: String,
+    /// Its directory.
+    pub dir: PathBuf,
+    /// Tensor bytes to write.
+    pub needs: u64,
+    /// Free bytes of the directory's filesystem.
+    pub has: u64,
+}
+
+/// Refuses a full write of `recipe` into `dir` that would leave less than
+/// [`DISK_MARGIN_BYTES`] free, before a byte is written.
+pub fn check_space(recipe: &Recipe, dir: &Path) -> anyhow::Result<()> {
+    let needs = plan::tensor_bytes(&recipe.plan());
+    let has = crate::hardware::storage::read_storage(dir)?.free_bytes;
+    if needs.saturating_add(DISK_MARGIN_BYTES) > has {
+        return Err(NoSpace {
+            file: recipe.file_name(),
+            dir: dir.to_path_buf(),
+            needs,
+            has,
+        }
+        .into());
+    }
+    Ok(())
 }
 
 /// `--quant` when not given.
@@ -402,6 +443,10 @@ pub fn command(args: &SynthArgs) -> anyhow::Result<ExitCode> {
     let plan = recipe.plan();
     let path = match &args.output {
         Some(out) => {
+            if !args.sparse {
+                let dir = out.parent().filter(|d| !d.as_os_str().is_empty());
+                check_space(&recipe, dir.unwrap_or(Path::new(".")))?;
+            }
             let report = write_model(&recipe, out, args.sparse)?;
             print_report(&report);
             out.clone()

@@ -59,6 +59,10 @@ pub fn write_model(recipe: &Recipe, path: &Path, sparse: bool) -> anyhow::Result
     let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
     let start = Instant::now();
     let mut filler = Filler::new(recipe, sparse);
+    let total: u64 = plan
+        .iter()
+        .filter_map(|t| t.ty.tensor_bytes(t.n_elements()))
+        .sum();
     let mut out = HoleWriter {
         file,
         sparse,
@@ -67,10 +71,14 @@ pub fn write_model(recipe: &Recipe, path: &Path, sparse: bool) -> anyhow::Result
         } else {
             Vec::new()
         },
+        progress: (!sparse).then(|| WriteProgress::new(path, total)),
     };
     let bytes = writer
         .write_to(&mut out, |i, info, w| filler.fill(&plan[i], info, w))
         .with_context(|| format!("writing {}", path.display()))?;
+    if let Some(p) = out.progress.take() {
+        p.finish();
+    }
     out.file
         .set_len(bytes)
         .with_context(|| format!("sizing {}", path.display()))?;
@@ -91,6 +99,76 @@ struct HoleWriter {
     sparse: bool,
     /// A zero chunk to compare against (a memcmp, fast even in debug builds).
     zeros: Vec<u8>,
+    /// Bytes written so far and the time left, for a full write.
+    progress: Option<WriteProgress>,
+}
+
+/// Progress of a full write: a bar with bytes, rate and ETA on a terminal; without one a
+/// plain line every 10 seconds, so a CI log shows the write is alive.
+struct WriteProgress {
+    bar: Option<indicatif::ProgressBar>,
+    label: String,
+    total: u64,
+    done: u64,
+    start: Instant,
+    last_line: Instant,
+}
+
+impl WriteProgress {
+    const PLAIN_EVERY: Duration = Duration::from_secs(10);
+
+    fn new(path: &Path, total: u64) -> WriteProgress {
+        use std::io::IsTerminal;
+        let label = path
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new(total);
+            let style = indicatif::ProgressStyle::with_template(
+                "writing {msg} {bar:30} {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+            bar.set_style(style);
+            bar.set_message(label.trim_start_matches('.').to_owned());
+            bar
+        });
+        let now = Instant::now();
+        WriteProgress {
+            bar,
+            label,
+            total,
+            done: 0,
+            start: now,
+            last_line: now,
+        }
+    }
+
+    fn add(&mut self, bytes: usize) {
+        self.done += bytes as u64;
+        match &self.bar {
+            Some(bar) => bar.set_position(self.done.min(self.total)),
+            None if self.last_line.elapsed() >= Self::PLAIN_EVERY => {
+                self.last_line = Instant::now();
+                let secs = self.start.elapsed().as_secs_f64();
+                let rate = self.done as f64 / secs.max(1e-9);
+                let left = self.total.saturating_sub(self.done) as f64 / rate.max(1.0);
+                eprintln!(
+                    "writing {}: {:.2} of {:.2} GB, {:.0} MB/s, about {left:.0} s left",
+                    self.label,
+                    self.done as f64 / 1e9,
+                    self.total as f64 / 1e9,
+                    rate / 1e6
+                );
+            }
+            None => {}
+        }
+    }
+
+    fn finish(self) {
+        if let Some(bar) = self.bar {
+            bar.finish_and_clear();
+        }
+    }
 }
 
 impl Write for HoleWriter {
@@ -109,7 +187,11 @@ impl Write for HoleWriter {
             self.file.seek(SeekFrom::Current(buf.len() as i64))?;
             return Ok(buf.len());
         }
-        self.file.write(buf)
+        let n = self.file.write(buf)?;
+        if let Some(p) = &mut self.progress {
+            p.add(n);
+        }
+        Ok(n)
     }
 
     fn flush(&mut self) -> io::Result<()> {

@@ -5,8 +5,9 @@
 //! file name in the given model directories, the directory of the CSV, and the model cache
 //! (`~/.cache/tpsbench/models`, where `bench synth` and `bench fetch` put theirs), and used
 //! only when its parameter count equals the row's. A cell whose GGUF is not found is left out
-//! and named. The context depth is the row's prompt length (the results carry no separate
-//! depth yet). Only rows of one host are fitted together, and every cell uses that host's
+//! and named. The context before decoding is the row's `depth` (tokens already in the context,
+//! llama-bench's `-d`; 0 for `bench run`, which starts from an empty cache) plus its prompt;
+//! its prefill starts at `depth`. Only rows of one host are fitted together, and every cell uses that host's
 //! median measured bandwidth: each run measures the bandwidth for one second, and on this
 //! 2-core machine two runs an hour apart measured 27.6 and 33.8 GB/s while the models decoded
 //! at the same speed, so a row's own figure adds noise, not information.
@@ -143,7 +144,7 @@ fn usable(r: &ResultRow) -> bool {
 fn setting_of(r: &ResultRow, bandwidth_gbps: f64) -> Setting {
     let prompt = f64::from(r.prompt_tokens.unwrap_or(0));
     Setting {
-        depth: prompt,
+        depth: f64::from(r.depth) + prompt,
         n_predict: f64::from(r.n_predict),
         prompt_tokens: prompt,
         threads: f64::from(r.threads.max(1)),

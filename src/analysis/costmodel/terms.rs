@@ -54,11 +54,11 @@ impl Shape {
 /// Where and how a model runs: the cell's part of the inputs.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Setting {
-    /// Tokens of context before decoding starts (the prompt, until results carry a depth).
+    /// Tokens of context before decoding starts: the row's depth plus its prompt.
     pub depth: f64,
     /// Tokens generated per request.
     pub n_predict: f64,
-    /// Prompt tokens processed by prefill.
+    /// Prompt tokens processed by prefill (the last `prompt_tokens` of `depth`).
     pub prompt_tokens: f64,
     /// Server threads.
     pub threads: f64,
@@ -161,12 +161,14 @@ fn decode_row(s: &Shape, at: &Setting) -> Vec<f64> {
     ]
 }
 
+/// Prefill of the last `prompt_tokens` of `depth`: its mean context is `depth - n / 2`.
 fn prefill_row(s: &Shape, at: &Setting) -> Vec<f64> {
     let n = at.prompt_tokens.max(1.0);
     let batches = (n / UBATCH).ceil();
+    let context = (at.depth - n / 2.0).max(n / 2.0);
     vec![
         seconds(s.weight_bytes * batches / n, at.bandwidth_gbps),
-        gflop_per_thread(s, n / 2.0, at.threads),
+        gflop_per_thread(s, context, at.threads),
         1.0,
     ]
 }
@@ -200,7 +202,7 @@ mod tests {
         assert!((r[1] - 12288.0 * 132.0 / 20e9).abs() < 1e-15);
         assert!((r[2] - (1e9 + 4.0 * 21504.0 * 132.0) / 2.0 / 1e9).abs() < 1e-12);
         assert!(r[3] == 24.0 && r[4] == 1.0);
-        // Prefill of 100 tokens: one micro-batch, mean context 50.
+        // Prefill of the 100 tokens of the depth: one micro-batch, mean context 50.
         let p = Part::Prefill.row(&s, &at);
         assert!((p[0] - 0.05 / 100.0).abs() < 1e-15);
         assert!((p[1] - (1e9 + 4.0 * 21504.0 * 50.0) / 2.0 / 1e9).abs() < 1e-12);

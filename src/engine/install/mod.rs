@@ -227,6 +227,11 @@ fn run_steps(
                 });
                 return finish(layout, variant, attempts, report);
             }
+            Err(why) if is_interrupt(&why) => {
+                remove_dir(&layout.partial())?;
+                remove_file(&layout.partial_meta())?;
+                return Err(why);
+            }
             Err(why) => {
                 eprintln!("engine variant `{variant}` is unusable here: {why:#}");
                 attempts.push(VariantAttempt {
@@ -311,7 +316,14 @@ fn build(
     isa: &crate::hardware::isa::IsaFeatures,
 ) -> anyhow::Result<PartialBuild> {
     preflight(python)?;
+    // From here a signal only sets a flag: the build directory and pip's process group are
+    // cleaned up before the harness exits with 130 or 143.
+    let guard = util::interrupt::Guard::install();
     let src = prepare_build_source(layout)?;
+    if let Some(sig) = guard.received() {
+        remove_dir(&src)?;
+        return Err(util::interrupt::Interrupted(sig).into());
+    }
     let (include, patch) = patch::apply(&src.join("llama.cpp"))?;
     let mut options = variant.cmake_options(isa);
     options.push("-DLLAMA_BUILD_TESTS=OFF".into());
@@ -341,12 +353,16 @@ fn build(
         log_path.display()
     );
     let start = Instant::now();
+    // Its own process group, so that an interrupt stops pip and every compiler under it.
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     let mut child = cmd
         .spawn()
         .with_context(|| format!("starting {python} -m pip install"))?;
-    let status = super::progress::wait_with_progress(&mut child, &log_path, start)?;
+    let waited = super::progress::wait_with_progress(&mut child, &log_path, start);
+    drop(guard);
     let secs = start.elapsed().as_secs_f64();
     remove_dir(&src)?;
+    let status = waited?;
     if !status.success() {
         let tail = util::tail::tail_lines(&log_path, 25).unwrap_or_default();
         bail!(
@@ -367,6 +383,11 @@ fn build(
         &serde_json::to_vec_pretty(&partial)?,
     )?;
     Ok(partial)
+}
+
+/// A signal stopped the step: no other variant is tried.
+fn is_interrupt(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| e.is::<util::interrupt::Interrupted>())
 }
 
 fn rotate_log(log_path: &Path) -> anyhow::Result<()> {
