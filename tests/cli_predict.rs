@@ -227,6 +227,21 @@ fn calibrate_recovers_known_costs_and_predict_matches_the_hand_formula() {
         "1",
     ]);
     assert_eq!(spec["tokens_per_step"], 5.0);
+    // One step: a target token plus 4 draft tokens, each costed by the formula.
+    let (draft, _, _, _) = seconds(&dir.path().join("m0.gguf"), 512.0);
+    let want = 5.0 / (decode + 4.0 * draft);
+    assert!(
+        close(spec["accelerated"]["tps"].as_f64().unwrap(), want, 1e-6),
+        "{spec}"
+    );
+    // Lookup at a hit rate of 0.5 with 16 drafted: (1 - 0.5^17) / 0.5 tokens per target step.
+    let lookup = predict(&["--mode", "lookup", "--hit-rate", "0.5"]);
+    let e = (1.0 - 0.5f64.powi(17)) / 0.5;
+    assert!(close(
+        lookup["accelerated"]["tps"].as_f64().unwrap(),
+        e / decode,
+        1e-6
+    ));
 }
 
 #[test]
