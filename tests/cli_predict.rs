@@ -162,6 +162,19 @@ fn calibrate_recovers_known_costs_and_predict_matches_the_hand_formula() {
     assert_eq!(other[0]["threads"], 96);
     assert_eq!(other[1].as_array().unwrap().len(), 10);
 
+    // The profile expectations take the guide's rows from the cost model.
+    let e = tpsbench::guide::Expectations::load(&dir.path().join("cal/test-box.toml")).unwrap();
+    let seven = e.rows.iter().find(|r| r.label == "7B Q4").unwrap();
+    assert!(
+        seven.note.starts_with("cost model, extrapolated"),
+        "{seven:?}"
+    );
+    let want = &cost["this_machine"][2]["decode"];
+    assert_eq!(
+        seven.high_tps,
+        (want["high"].as_f64().unwrap() * 100.0).round() / 100.0
+    );
+
     // A model never measured: the 7th shape, predicted at depth 512 with 128 generated.
     let fits = dir.path().join("cal/test-box.fits.toml");
     let unseen = dir.path().join("unseen.gguf");
