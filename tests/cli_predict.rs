@@ -121,6 +121,10 @@ fn calibrate(dir: &Path) -> Value {
             w.push(&row(&path, depth)).unwrap();
         }
     }
+    // A row naming a file whose parameter count is not the row's: its GGUF is not used.
+    let mut other = row(&dir.join("m0.gguf"), 24.0);
+    other.model_n_params += 1;
+    w.push(&other).unwrap();
     drop(w);
     let out = Command::cargo_bin("bench")
         .unwrap()
@@ -155,6 +159,7 @@ fn calibrate_recovers_known_costs_and_predict_matches_the_hand_formula() {
         assert!(close(t["value"].as_f64().unwrap(), want, 1e-6), "{t}");
     }
     assert!(cost["lomo_decode"]["worst_abs_error"].as_f64().unwrap() < 1e-6);
+    assert_eq!(cost["cells"]["missing"], serde_json::json!(["m0.gguf"]));
     assert_eq!(cost["lomo_decode"]["rows"].as_array().unwrap().len(), 18);
     // Every guide row, MoE rows with and without reduction: 6 dense + 2 x 2 MoE.
     assert_eq!(cost["this_machine"].as_array().unwrap().len(), 10);

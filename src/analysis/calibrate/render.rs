@@ -250,7 +250,7 @@ impl Calibration {
         }
         if !c.cells.missing.is_empty() {
             md += &format!(
-                "Left out, no GGUF found (searched {}): {}\n\n",
+                "Left out, no GGUF with the row's parameter count found (searched {}): {}\n\n",
                 c.cells
                     .searched
                     .iter()

@@ -70,7 +70,8 @@ impl Cell {
 pub struct CellSet {
     /// Cells with an exact shape.
     pub cells: Vec<Cell>,
-    /// Model files whose GGUF was not found (their cells are left out).
+    /// Model files whose GGUF was not found, or whose parameter count differs from the row's
+    /// (their cells are left out).
     pub missing: Vec<String>,
     /// Directories searched.
     pub searched: Vec<PathBuf>,
@@ -107,17 +108,17 @@ pub fn search_dirs(files: &[LoadedFile], extra: &[PathBuf]) -> Vec<PathBuf> {
     dirs
 }
 
-/// Reads GGUF facts by file name, once per name.
+/// Reads GGUF facts by file name and parameter count, once per pair.
 struct FactsCache {
     dirs: Vec<PathBuf>,
-    found: HashMap<String, Option<ModelFacts>>,
+    found: HashMap<(String, u64), Option<ModelFacts>>,
 }
 
 impl FactsCache {
     fn facts(&mut self, file: &str, n_params: u64) -> Option<ModelFacts> {
         let dirs = &self.dirs;
         self.found
-            .entry(file.to_string())
+            .entry((file.to_string(), n_params))
             .or_insert_with(|| {
                 dirs.iter()
                     .map(|d| d.join(file))
