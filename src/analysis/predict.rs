@@ -88,8 +88,10 @@ pub struct PredictOutput {
     pub decode: Prediction,
     /// Decode with the mode's speculation, when it has one.
     pub accelerated: Option<Prediction>,
-    /// The same from the draft cost the machine's `spec:K` cells imply, when fitted.
+    /// The same from the draft cost the machine's `spec:K` cells imply, when fitted (tokens/s).
     pub accelerated_measured_cost: Option<f64>,
+    /// That draft cost (a draft step relative to a target step, of the measured pairs).
+    pub measured_draft_cost: Option<f64>,
     /// Expected tokens per verification step of the mode.
     pub tokens_per_step: Option<f64>,
     /// Prefill of a `depth`-token prompt.
@@ -257,6 +259,11 @@ pub fn predict(args: &PredictArgs) -> anyhow::Result<PredictOutput> {
         decode,
         accelerated,
         accelerated_measured_cost: measured_cost,
+        measured_draft_cost: fits
+            .speculative
+            .as_ref()
+            .map(|s| s.draft_cost)
+            .filter(|_| measured_cost.is_some()),
         tokens_per_step,
         status,
         status_note,
@@ -294,9 +301,9 @@ impl PredictOutput {
         if let (Some(a), Some(e)) = (&self.accelerated, self.tokens_per_step) {
             out += &format!("{:<10} {}  ({e:.2} tokens per step)\n", self.mode, line(a));
         }
-        if let Some(v) = self.accelerated_measured_cost {
+        if let (Some(v), Some(c)) = (self.accelerated_measured_cost, self.measured_draft_cost) {
             out += &format!(
-                "           {} t/s with the draft cost the machine's spec:K cells imply\n",
+                "           {} t/s with the draft cost c = {c:.3} fitted to the machine's measured spec:K pairs (their draft and target, not these)\n",
                 num(v)
             );
         }
