@@ -79,7 +79,7 @@ pub enum Part {
 /// One coefficient's name and unit, as reports show it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TermDef {
-    /// Short name (`weights`, `kv`, `compute`, `vocab`, `fixed`).
+    /// Short name (`weights`, `kv`, `compute`, `layers`, `fixed`).
     pub name: &'static str,
     /// What the column holds.
     pub column: &'static str,
