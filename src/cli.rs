@@ -54,6 +54,8 @@ pub enum Command {
     #[command(after_help = "Examples:\n  bench run -m model.gguf\n  \
         bench run -m model.gguf --modes baseline,lookup --workloads code-edit --n-predict 64\n  \
         bench run -m big.gguf --draft small.gguf --modes baseline,spec:8\n  \
+        bench run -m model.gguf --threads 1,2 --depth 0,4096 --ctx 8192\n  \
+        bench run -m model.gguf --server-arg \"--numa distribute\" --server-arg \"-fa on\"\n  \
         bench run --profile smoke\n  \
         bench run --profile production --models-dir /mnt/models\n  \
         bench run --profile production --resume results/production-host-20261127T120000Z.csv")]

@@ -40,10 +40,50 @@ fn writes_markdown_and_four_svg_charts() {
     let speed = std::fs::read_to_string(dir.path().join("speedup.svg")).unwrap();
     assert!(speed.contains("dense spec:16") && speed.contains("2.39x"));
     assert!(
-        md.contains("| dense | synth-dense-f16.gguf | spec:16 | chat | 1 | ok | 113 |"),
+        md.contains("| dense | synth-dense-f16.gguf | spec:16 | chat | 1 | 2 | 0 | ok | 113 |"),
         "{md}"
     );
     assert!(md.contains("## Calibration for ci-box"), "{md}");
+    assert!(
+        !md.contains("threads.svg") && !md.contains("depth.svg"),
+        "no sweep, no sweep chart"
+    );
+}
+
+#[test]
+fn a_threads_and_depth_sweep_gets_its_two_charts() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rows = Vec::new();
+    // The fixture's baseline cells at 1 and 2 threads and depths 0 and 256: the rates are
+    // made up, the charts only arrange them.
+    for (threads, depth, scale) in [(1, 0, 0.55), (2, 0, 1.0), (1, 256, 0.5), (2, 256, 0.9)] {
+        for mut r in gen::smoke(&gen::CI_BOX, false, scale)
+            .into_iter()
+            .filter(|r| r.mode == "baseline" && r.role == "dense")
+        {
+            (r.threads, r.depth) = (threads, depth);
+            rows.push(r);
+        }
+    }
+    let csv = dir.path().join("swept.csv");
+    std::fs::write(&csv, gen::csv_text(&rows)).unwrap();
+    Command::cargo_bin("bench")
+        .unwrap()
+        .arg("report")
+        .arg(&csv)
+        .arg("--out")
+        .arg(dir.path().join("out"))
+        .assert()
+        .success();
+    let md = std::fs::read_to_string(dir.path().join("out/report.md")).unwrap();
+    for (chart, line) in [
+        ("threads.svg", "dense baseline chat depth 256"),
+        ("depth.svg", "dense baseline chat t=2"),
+    ] {
+        assert!(md.contains(&format!("]({chart})")), "{chart}:\n{md}");
+        let svg = std::fs::read_to_string(dir.path().join("out").join(chart)).unwrap();
+        assert!(svg.contains(line), "{chart} lacks the line {line}");
+    }
 }
 
 #[test]

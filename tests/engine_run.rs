@@ -494,3 +494,95 @@ tier = "HOT"
     );
     assert!(!csv.exists());
 }
+
+#[test]
+fn engine_run_sweeps_threads_and_depth_with_a_server_arg() {
+    let _lock = common::llama_server_lock();
+    let dir = common::temp_dir();
+    let profile = tiny_profile(dir.path(), 32, "", false);
+    let csv = dir.path().join("s.csv");
+    let out = bench(
+        &[
+            "run",
+            "--profile",
+            profile.to_str().unwrap(),
+            "--roles",
+            "target",
+            "--threads",
+            "1,2",
+            "--depth",
+            "0,256",
+            "--server-arg",
+            "-kvu",
+            "--server-arg",
+            "-b 256",
+        ],
+        &csv,
+    )
+    .output()
+    .unwrap();
+    let stdout = common::stdout_of_success(&out);
+    assert!(stdout.contains("4 cells in 2 launches"), "{stdout}");
+    let rows = read_rows(&csv);
+    let cells: Vec<(u32, u32)> = rows.iter().map(|r| (r.threads, r.depth)).collect();
+    assert_eq!(cells, [(1, 0), (1, 256), (2, 0), (2, 256)]);
+    for r in &rows {
+        assert_eq!(r.status, Status::Ok, "{r:?}");
+        assert_eq!(r.server_args, "-kvu -b 256");
+        assert!(r.decode_tps_mean.unwrap() > 1.0, "{r:?}");
+        // The filler does not move the synthetic model off its known sequence.
+        assert!(r.reason.is_empty(), "{}", r.reason);
+    }
+    // The synthetic code-edit prompt is 320 token ids (workload::synthetic_prompt_tokens);
+    // at depth 256 the server must have counted 256 more before decoding.
+    let raw = tpsbench::results::read_raw(&csv.with_extension("jsonl")).unwrap();
+    for line in raw.iter().filter(|l| !l.warmup) {
+        let want = 320 + u64::from(line.key.depth);
+        assert_eq!(line.request.timings.prompt_n, want, "{:?}", line.key);
+        assert_eq!(line.key.server_args, "-kvu -b 256");
+    }
+    assert!(raw.iter().any(|l| !l.warmup && l.key.depth == 256));
+    // Each launch ran with its thread count and took the extra arguments: llama.cpp logs
+    // its threadpool size and whether the KV cache is unified (-kvu).
+    let mut logs: Vec<std::path::PathBuf> = std::fs::read_dir(csv.with_extension("logs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    logs.sort();
+    assert_eq!(logs.len(), 2);
+    for (log, threads) in logs.iter().zip([1, 2]) {
+        let text = std::fs::read_to_string(log).unwrap();
+        assert!(text.contains(&format!("n_threads = {threads}")), "{text}");
+        assert!(text.contains("kv_unified = 'true'"), "{text}");
+    }
+    assert!(server_children(std::process::id()).is_empty());
+}
+
+#[test]
+fn engine_run_refuses_a_server_arg_that_tpsbench_sets_before_any_launch() {
+    let _lock = common::llama_server_lock();
+    let dir = common::temp_dir();
+    let profile = tiny_profile(dir.path(), 8, "", false);
+    let csv = dir.path().join("r.csv");
+    for (arg, says) in [
+        ("--threads 4", "use --threads"),
+        ("--flash-atn on", "the nearest it knows is `--flash-attn`"),
+    ] {
+        let out = bench(
+            &[
+                "run",
+                "--profile",
+                profile.to_str().unwrap(),
+                "--server-arg",
+                arg,
+            ],
+            &csv,
+        )
+        .output()
+        .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{err}");
+        assert!(!csv.exists());
+    }
+}

@@ -18,7 +18,7 @@ use std::process::ExitCode;
 
 use serde::Serialize;
 
-use super::compare::{notes, warnings, JoinKey};
+use super::compare::{joins_on_threads, notes, warnings, JoinKey};
 use super::load::{self, LoadedFile};
 use super::metrics::{estimate, Metric};
 use super::render::{num, ratio_text};
@@ -197,15 +197,22 @@ impl Gate {
 }
 
 fn cell_text(r: &ResultRow) -> String {
-    let key = JoinKey::of(r);
-    format!(
+    let key = JoinKey::of(r, false);
+    let mut text = format!(
         "{} [{}] {} {} np={}",
         r.role,
         key.model(),
         r.mode,
         r.workload,
         r.parallel
-    )
+    );
+    if r.depth > 0 {
+        text.push_str(&format!(" depth={}", r.depth));
+    }
+    if !r.server_args.is_empty() {
+        text.push_str(&format!(" [{}]", r.server_args));
+    }
+    text
 }
 
 /// Status and lossless: facts that flip, no interval needed.
@@ -306,9 +313,14 @@ pub fn gate(baseline: &LoadedFile, current: &LoadedFile, tolerance: f64, set: Me
             current.path.display()
         ));
     }
+    let on_threads = joins_on_threads(&[baseline.clone(), current.clone()]);
     for b in &baseline.rows {
-        let key = JoinKey::of(b);
-        let Some(c) = current.rows.iter().find(|c| JoinKey::of(c) == key) else {
+        let key = JoinKey::of(b, on_threads);
+        let Some(c) = current
+            .rows
+            .iter()
+            .find(|c| JoinKey::of(c, on_threads) == key)
+        else {
             g.missing.push(format!(
                 "{}: in the baseline, not in the current results",
                 cell_text(b)

@@ -1,7 +1,8 @@
 //! `bench compare`: joins the cells of several result files on what was measured (model
-//! identity, mode, workload, slots, context; never the file name), shows one column per input
-//! with the ratio to the first input and its 95% CI, and warns loudly about differences that
-//! make a comparison unfair.
+//! identity, mode, workload, slots, context, depth, extra server arguments, and threads when
+//! an input swept them; never the file name), shows one column per input with the ratio to
+//! the first input and its 95% CI, and warns loudly about differences that make a comparison
+//! unfair.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -15,8 +16,9 @@ use crate::profile::Mode;
 use crate::results::{ResultRow, Status};
 
 /// What makes two rows comparable: the model by its content (architecture, parameters,
-/// quant, tensor bytes), the mode, the workload, the slots, the context, the depth and the
-/// extra server arguments.
+/// quant, tensor bytes), the mode, the workload, the slots, the context, the depth, the
+/// extra server arguments, and the thread count when the join is on threads
+/// ([`joins_on_threads`]).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct JoinKey {
     /// GGUF architecture.
@@ -39,11 +41,21 @@ pub struct JoinKey {
     pub depth: u32,
     /// Extra llama-server arguments.
     pub server_args: String,
+    /// Server threads, when the join is on threads.
+    pub threads: Option<u32>,
+}
+
+/// Whether rows are joined on their thread count: when some input swept threads (its rows
+/// have more than one count), so that its 1-thread cell meets the other input's 1-thread
+/// cell. Otherwise the thread count is left out and each machine is compared at its own
+/// (typically its core count; the inputs then differ in threads and a warning says so).
+pub fn joins_on_threads(files: &[LoadedFile]) -> bool {
+    files.iter().any(|f| distinct(f, |r| r.threads).len() > 1)
 }
 
 impl JoinKey {
-    /// The join key of a row.
-    pub fn of(row: &ResultRow) -> JoinKey {
+    /// The join key of a row; `on_threads` from [`joins_on_threads`].
+    pub fn of(row: &ResultRow, on_threads: bool) -> JoinKey {
         JoinKey {
             arch: row.model_arch.clone(),
             n_params: row.model_n_params,
@@ -55,6 +67,7 @@ impl JoinKey {
             ctx: row.ctx,
             depth: row.depth,
             server_args: row.server_args.clone(),
+            threads: on_threads.then_some(row.threads),
         }
     }
 
@@ -68,6 +81,9 @@ impl JoinKey {
         )
     }
 }
+
+/// A key column of the table: its header and its text for a line's key.
+type KeyColumn = (&'static str, fn(&JoinKey) -> String);
 
 /// One input's value and ratio for one joined cell.
 #[derive(Debug, Clone, Serialize)]
@@ -128,11 +144,12 @@ pub struct Comparison {
 /// `margin` is the equivalence margin of the verdicts (0.05: "same" when the whole interval
 /// lies within 5% of 1, "faster"/"slower" when it lies wholly beyond it).
 pub fn compare(files: &[LoadedFile], metric: Metric, margin: f64) -> Comparison {
+    let on_threads = joins_on_threads(files);
     let mut index: BTreeMap<JoinKey, Vec<Option<&ResultRow>>> = BTreeMap::new();
     for (i, f) in files.iter().enumerate() {
         for row in &f.rows {
             let slot = index
-                .entry(JoinKey::of(row))
+                .entry(JoinKey::of(row, on_threads))
                 .or_insert_with(|| vec![None; files.len()]);
             slot[i].get_or_insert(row);
         }
@@ -266,7 +283,9 @@ pub fn warnings(files: &[LoadedFile]) -> Vec<String> {
     w.extend(differ_warning(files, "engine version", |r| {
         r.engine_version.clone()
     }));
-    w.extend(differ_warning(files, "threads", |r| r.threads));
+    if !joins_on_threads(files) {
+        w.extend(differ_warning(files, "threads", |r| r.threads));
+    }
     w.extend(differ_warning(files, "context (tokens)", |r| r.ctx));
     w.extend(differ_warning(files, "schema version", |r| {
         r.schema_version
@@ -312,6 +331,8 @@ impl Comparison {
         let mut headers: Vec<String> = ["role", "model", "mode", "workload", "np", "ctx"]
             .map(String::from)
             .to_vec();
+        let sweep = self.sweep_columns();
+        headers.extend(sweep.iter().map(|(name, _)| name.to_string()));
         for (i, input) in self.inputs.iter().enumerate() {
             headers.push(format!("{} {}", input.label, self.metric.label()));
             if i > 0 {
@@ -332,6 +353,7 @@ impl Comparison {
                 l.key.parallel.to_string(),
                 l.key.ctx.to_string(),
             ];
+            r.extend(sweep.iter().map(|(_, value)| value(&l.key)));
             for (i, e) in l.entries.iter().enumerate() {
                 r.push(match (&e.status, e.value) {
                     (Some(st), _) => st.clone(),
@@ -345,6 +367,25 @@ impl Comparison {
             t.push(r);
         }
         t
+    }
+
+    /// The key columns shown only when some line needs them: threads (joined on), depth
+    /// (other than 0), server arguments (any).
+    fn sweep_columns(&self) -> Vec<KeyColumn> {
+        let any = |f: fn(&JoinKey) -> bool| self.lines.iter().any(|l| f(&l.key));
+        let mut out: Vec<KeyColumn> = Vec::new();
+        if any(|k| k.threads.is_some()) {
+            out.push(("t", |k| {
+                k.threads.map_or_else(String::new, |t| t.to_string())
+            }));
+        }
+        if any(|k| k.depth > 0) {
+            out.push(("depth", |k| k.depth.to_string()));
+        }
+        if any(|k| !k.server_args.is_empty()) {
+            out.push(("server args", |k| k.server_args.clone()));
+        }
+        out
     }
 
     /// The WARNING block (empty when there is nothing to warn about).
@@ -493,6 +534,48 @@ mod tests {
             0.05,
         );
         assert!(same.warnings.is_empty(), "{:?}", same.warnings);
+    }
+
+    #[test]
+    fn a_file_that_swept_threads_joins_on_threads() {
+        // A 1,2-thread sweep against a 2-thread run: 1 thread has no partner, 2 meets 2.
+        let swept = file(
+            "a.csv",
+            vec![row("m.gguf", 20.0, 1), row("m.gguf", 38.0, 2)],
+        );
+        let single = file("b.csv", vec![row("m.gguf", 40.0, 2)]);
+        assert!(joins_on_threads(&[swept.clone(), single.clone()]));
+        let c = compare(&[swept, single], Metric::Decode, 0.05);
+        assert_eq!(c.lines.len(), 2);
+        let at = |t: u32| c.lines.iter().find(|l| l.key.threads == Some(t)).unwrap();
+        assert_eq!(at(1).entries[1].value, None);
+        assert!((at(2).entries[1].ratio.unwrap().ratio - 40.0 / 38.0).abs() < 1e-12);
+        assert!(
+            !c.warnings.iter().any(|w| w.contains("threads")),
+            "{:?}",
+            c.warnings
+        );
+        let table = c.table().render(Format::Md).unwrap();
+        assert!(table.lines().next().unwrap().contains("| t |"), "{table}");
+    }
+
+    #[test]
+    fn runs_without_a_sweep_join_across_thread_counts_and_on_depth() {
+        let a = file("a.csv", vec![row("m.gguf", 40.0, 2)]);
+        let b = file("b.csv", vec![row("m.gguf", 80.0, 4)]);
+        assert!(!joins_on_threads(&[a.clone(), b.clone()]));
+        assert_eq!(
+            compare(&[a.clone(), b], Metric::Decode, 0.05).lines.len(),
+            1
+        );
+        let mut deep = row("m.gguf", 30.0, 2);
+        deep.depth = 4096;
+        let c = compare(&[a, file("d.csv", vec![deep])], Metric::Decode, 0.05);
+        assert_eq!(
+            c.lines.len(),
+            2,
+            "depth 0 and depth 4096 are different cells"
+        );
     }
 
     #[test]

@@ -139,7 +139,8 @@ fn decode(file: &LoadedFile, row: &ResultRow) -> Option<Estimate> {
     }
 }
 
-/// The baseline row of the same model, workload, slots, context and threads in the same file.
+/// The baseline row of the same model, workload, slots, context, threads, depth and server
+/// arguments in the same file.
 pub fn baseline_of<'a>(file: &'a LoadedFile, row: &ResultRow) -> Option<&'a ResultRow> {
     file.rows.iter().find(|b| {
         b.mode.is_baseline()
@@ -150,6 +151,8 @@ pub fn baseline_of<'a>(file: &'a LoadedFile, row: &ResultRow) -> Option<&'a Resu
             && b.parallel == row.parallel
             && b.ctx == row.ctx
             && b.threads == row.threads
+            && b.depth == row.depth
+            && b.server_args == row.server_args
     })
 }
 

@@ -15,12 +15,22 @@ use serde::{Deserialize, Serialize};
 
 use crate::measure::{ChunkRaw, RequestRaw, ServerTimingsRaw};
 
-/// The prompt: text for the server to tokenize, or token ids used as they are.
+/// The prompt: text for the server to tokenize, token ids used as they are, or token ids
+/// followed by text (llama-server's mixed prompt, `[12, 34, "text"]`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Prompt {
     Text(String),
     Tokens(Vec<u32>),
+    Mixed(Vec<PromptPart>),
+}
+
+/// One element of a mixed prompt.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum PromptPart {
+    Token(u32),
+    Text(String),
 }
 
 /// One `/completion` request.
@@ -373,6 +383,9 @@ mod tests {
         assert_eq!(body["speculative.n_max"], 4);
         let text = CompletionRequest::new(Prompt::Text("hi".into()), 1).body();
         assert_eq!(text["prompt"], "hi");
+        let parts = vec![PromptPart::Token(7), PromptPart::Text("hi".into())];
+        let mixed = CompletionRequest::new(Prompt::Mixed(parts), 1).body();
+        assert_eq!(mixed["prompt"], serde_json::json!([7, "hi"]));
     }
 
     #[test]

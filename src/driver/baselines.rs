@@ -1,12 +1,13 @@
 //! The baselines of a run: what each accelerated cell compares with (speedup from the decode
-//! rates, losslessness from the token ids). Kept per (role, workload, slots); filled as
-//! baseline cells finish, or from the raw JSONL of an interrupted run on `--resume`.
+//! rates, losslessness from the token ids). Kept per (role, workload, slots, threads,
+//! depth); filled as baseline cells finish, or from the raw JSONL of an interrupted run on
+//! `--resume`.
 
 use crate::measure::{RequestRaw, TopTwo};
 use crate::results::RawRepetition;
 use std::collections::HashMap;
 
-/// Which baseline a cell compares with: same role, workload and slot count.
+/// Which baseline a cell compares with: same role, workload, slot count, threads and depth.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct BaselineKey {
     /// Index of the role in the run's role list.
@@ -15,6 +16,10 @@ pub struct BaselineKey {
     pub workload: String,
     /// Server slots.
     pub parallel: u32,
+    /// Server threads.
+    pub threads: u32,
+    /// Tokens in the context before decode.
+    pub depth: u32,
 }
 
 /// The baseline of one key.
@@ -71,6 +76,8 @@ impl Baselines {
                 role,
                 workload: rep.key.workload.clone(),
                 parallel: rep.key.parallel,
+                threads: rep.key.threads,
+                depth: rep.key.depth,
             };
             let b = self.by_key.entry(key.clone()).or_default();
             if rep.warmup {

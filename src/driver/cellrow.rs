@@ -48,9 +48,9 @@ pub fn key(settings: &RunSettings, role: &ResolvedRole, cell: &Cell) -> CellKey 
         workload: cell.workload.to_string(),
         parallel: cell.parallel,
         ctx: role.role.ctx * cell.parallel,
-        threads: settings.threads,
-        depth: 0,
-        server_args: String::new(),
+        threads: cell.threads,
+        depth: cell.depth,
+        server_args: settings.server_args.to_string(),
     }
 }
 
@@ -222,10 +222,13 @@ fn ground_truth_note(role: &ResolvedRole, m: &Measured) -> String {
 
 /// A one-line summary for the progress log.
 pub fn one_line(row: &ResultRow) -> String {
-    let what = format!(
-        "{} {} {} np={}",
-        row.role, row.mode, row.workload, row.parallel
+    let mut what = format!(
+        "{} {} {} np={} t={}",
+        row.role, row.mode, row.workload, row.parallel, row.threads
     );
+    if row.depth > 0 {
+        what.push_str(&format!(" d={}", row.depth));
+    }
     if row.status != Status::Ok {
         return format!(
             "{what}: {} ({})",

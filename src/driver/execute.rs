@@ -21,7 +21,7 @@ use super::progress::Progress;
 use super::resolve::ResolvedRole;
 use super::workload;
 use super::RunSettings;
-use crate::client::{CompletionRecord, CompletionRequest, Prompt};
+use crate::client::{CompletionRecord, CompletionRequest};
 use crate::measure::{self, RequestRaw};
 use crate::results::{CellKey, RawRepetition, ResultRow, ResultWriter, Status};
 use std::collections::HashSet;
@@ -34,6 +34,9 @@ enum Stop {
     Interrupted,
     /// The server or a request failed; the text is the row's reason.
     Failed(String),
+    /// This cell cannot be measured on this server (its context ran out), but the server
+    /// is fine: the launch goes on with its next cell.
+    CellFailed(String),
 }
 
 const INTERRUPTED: &str = "interrupted (Ctrl-C)";
@@ -42,8 +45,15 @@ impl Stop {
     fn outcome(self) -> CellOutcome {
         match self {
             Stop::Interrupted => CellOutcome::NotMeasured(Status::Interrupted, INTERRUPTED.into()),
-            Stop::Failed(reason) => CellOutcome::NotMeasured(Status::Failed, reason),
+            Stop::Failed(reason) | Stop::CellFailed(reason) => {
+                CellOutcome::NotMeasured(Status::Failed, reason)
+            }
         }
+    }
+
+    /// Ends the launch (the server failed, or Ctrl-C).
+    fn is_fatal(&self) -> bool {
+        !matches!(self, Stop::CellFailed(_))
     }
 }
 
@@ -176,7 +186,7 @@ impl<'a, B: Backend> Executor<'a, B> {
             launch.key.label()
         ));
         self.startup_ms = (None, None);
-        let spec = launch::launch_spec(self.settings.threads, role, &launch.key);
+        let spec = launch::launch_spec(role, &launch.key, &self.settings.server_args);
         self.launches += 1;
         let log_name = launch::log_name(self.launches, &role.role.name, &launch.key);
         let bytes =
@@ -203,23 +213,25 @@ impl<'a, B: Backend> Executor<'a, B> {
         }
         let warmup = self.warm_up(server, role, cells[0]).await;
         for (i, cell) in cells.iter().enumerate() {
-            let outcome = match &warmup {
-                Err(Stop::Failed(reason)) => Stop::Failed(reason.clone()).outcome(),
-                Err(Stop::Interrupted) => Stop::Interrupted.outcome(),
+            let (outcome, fatal) = match &warmup {
+                Err(Stop::Interrupted) => (Stop::Interrupted.outcome(), true),
+                Err(Stop::Failed(reason) | Stop::CellFailed(reason)) => {
+                    (Stop::Failed(reason.clone()).outcome(), true)
+                }
                 Ok(()) => match &moe_check {
-                    Some(Err(why)) => {
-                        CellOutcome::NotMeasured(Status::ModeNotEffective, why.clone())
-                    }
+                    Some(Err(why)) => (
+                        CellOutcome::NotMeasured(Status::ModeNotEffective, why.clone()),
+                        false,
+                    ),
                     _ => match self.reference_then_repetitions(server, role, cell, i).await {
-                        Ok(measured) => CellOutcome::Measured(Box::new(measured)),
-                        Err(stop) => stop.outcome(),
+                        Ok(measured) => (CellOutcome::Measured(Box::new(measured)), false),
+                        Err(stop) => {
+                            let fatal = stop.is_fatal();
+                            (stop.outcome(), fatal)
+                        }
                     },
                 },
             };
-            let fatal = matches!(
-                outcome,
-                CellOutcome::NotMeasured(Status::Failed | Status::Interrupted, _)
-            );
             self.finish(role, cell, outcome)?;
             if fatal {
                 return self.abandon(role, &cells[i + 1..]);
@@ -289,6 +301,7 @@ impl<'a, B: Backend> Executor<'a, B> {
             let records = self.batch(server, &req, cell.parallel).await?;
             let wall = batch_start.elapsed();
             let raws: Vec<RequestRaw> = records.iter().map(CompletionRecord::to_raw).collect();
+            context_held(&raws, cell.depth, req.n_predict).map_err(Stop::CellFailed)?;
             if batch == 0 {
                 first_tokens = raws.iter().map(|r| r.token_ids.clone()).collect();
             }
@@ -408,12 +421,12 @@ impl<'a, B: Backend> Executor<'a, B> {
     }
 
     fn request(&self, role: &ResolvedRole, cell: &Cell) -> CompletionRequest {
-        let prompt = match &role.model.behavior {
-            Some(b) if b.has_ground_truth() => {
-                Prompt::Tokens(b.cycle_prompt(workload::synthetic_prompt_tokens(cell.workload)))
-            }
-            _ => Prompt::Text(workload::text_prompt(cell.workload)),
-        };
+        let prompt = workload::prompt(
+            role.model.behavior.as_ref(),
+            cell.workload,
+            cell.depth,
+            role.model.facts.vocab_size,
+        );
         let mut req = CompletionRequest::new(prompt, self.settings.n_predict);
         if self.per_request_spec_k == Some(true) {
             if let Some(k) = cell.mode.spec_k() {
@@ -467,16 +480,42 @@ impl<'a, B: Backend> Executor<'a, B> {
     }
 }
 
-/// The server log must report the overridden expert count (`print_info: n_expert_used = N`).
-/// The baseline a cell compares with: same role, workload and slots.
+/// Every request had the cell's depth in its context (the server counted at least `depth`
+/// prompt tokens) and generated all `n_predict` tokens: a server whose slot context runs out
+/// stops generating early, which would time fewer tokens than asked.
+fn context_held(raws: &[RequestRaw], depth: u32, n_predict: u32) -> Result<(), String> {
+    for t in raws.iter().map(|r| &r.timings) {
+        if t.prompt_n < u64::from(depth) {
+            return Err(format!(
+                "the server counted {} prompt tokens, fewer than the depth {depth}",
+                t.prompt_n
+            ));
+        }
+        if t.predicted_n < u64::from(n_predict) {
+            return Err(format!(
+                "the server generated {} of {n_predict} tokens after a {}-token prompt: the slot's \
+                 context ran out; give --ctx {} or more",
+                t.predicted_n,
+                t.prompt_n,
+                t.prompt_n + u64::from(n_predict)
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The baseline a cell compares with: same role, workload, slots, threads and depth.
 fn baseline_key(cell: &Cell) -> BaselineKey {
     BaselineKey {
         role: cell.role,
         workload: cell.workload.to_string(),
         parallel: cell.parallel,
+        threads: cell.threads,
+        depth: cell.depth,
     }
 }
 
+/// The server log must report the overridden expert count (`print_info: n_expert_used = N`).
 fn moe_effective(log: &str, n: u32) -> Result<(), String> {
     let seen: Vec<u32> = log
         .lines()

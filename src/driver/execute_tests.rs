@@ -7,6 +7,7 @@ use super::*;
 use crate::driver::fake::{FakeBackend, Script, Seen};
 use crate::driver::plan::plan_launches;
 use crate::driver::resolve::ResolvedModel;
+use crate::driver::Sweep;
 use crate::gguf::ModelFacts;
 use crate::guide::Expectations;
 use crate::measure::Adaptive;
@@ -98,7 +99,7 @@ fn roles(names: &[&str]) -> Vec<ResolvedRole> {
 
 fn settings() -> RunSettings {
     RunSettings {
-        threads: 2,
+        server_args: crate::engine::ServerArgs::none(),
         n_predict: 16,
         adaptive: Adaptive {
             min_reps: 3,
@@ -158,14 +159,32 @@ fn resume(script: Script, names: &[&str], writer: ResultWriter, resume: bool) ->
 fn resume_roles(
     script: Script,
     roles: Vec<ResolvedRole>,
-    mut writer: ResultWriter,
+    writer: ResultWriter,
     resume: bool,
 ) -> Run {
-    let settings = settings();
+    let sweep = Sweep {
+        threads: vec![2],
+        depths: vec![0],
+        server_args: crate::engine::ServerArgs::none(),
+    };
+    run_swept(script, roles, writer, resume, &sweep)
+}
+
+/// Runs `roles` against the fake with the thread counts, depths and server arguments of
+/// `sweep`.
+fn run_swept(
+    script: Script,
+    roles: Vec<ResolvedRole>,
+    mut writer: ResultWriter,
+    resume: bool,
+    sweep: &Sweep,
+) -> Run {
+    let mut settings = settings();
+    settings.server_args = sweep.server_args.clone();
     let profile = profile::parse(PROFILE, ProfileSource::Embedded("fake".into())).unwrap();
     let cell_sets: Vec<RoleCells> = roles
         .iter()
-        .map(|r| crate::driver::role_cells(&profile, r, None))
+        .map(|r| crate::driver::role_cells(&profile, sweep, r, None))
         .collect();
     let launches = plan_launches(&cell_sets, false);
     let progress = Progress::new(plan::cell_count(&launches), true);
@@ -261,6 +280,80 @@ fn rows_are_on_disk_as_written_with_the_run_columns_and_startup_times() {
         .all(|r| r.request.top_two.is_empty()));
     let timed = raw.iter().filter(|r| !r.warmup).count() as u32;
     assert_eq!(timed, on_disk.iter().map(|r| r.n_reps).sum::<u32>());
+}
+
+fn swept(script: Script, names: &[&str], depths: Vec<u32>) -> Run {
+    let dir = tempfile::tempdir().unwrap();
+    let writer = ResultWriter::create(&dir.path().join("run.csv")).unwrap();
+    let sweep = Sweep {
+        threads: vec![1, 2],
+        depths,
+        server_args: crate::engine::ServerArgs::parse(&["-fa on"]).unwrap(),
+    };
+    let mut run = run_swept(script, roles(names), writer, false, &sweep);
+    run._dir = dir;
+    run
+}
+
+#[test]
+fn threads_and_depths_are_cells_with_their_own_launches_and_baselines() {
+    let run = swept(Script::default(), &["target"], vec![0, 100]);
+    // 5 modes x 2 workloads x 2 depths x 2 thread counts; one launch per mode and count.
+    assert_eq!(run.rows.len(), 40, "{:?}", run.statuses());
+    assert_eq!(run.launches, 10);
+    let launches = run.seen.launches.borrow();
+    let threads: Vec<u32> = launches.iter().map(|l| l.threads).collect();
+    assert_eq!(threads, [1, 1, 1, 1, 1, 2, 2, 2, 2, 2]);
+    assert!(launches.iter().all(|l| l.extra == ["-fa", "on"]));
+    assert!(run
+        .rows
+        .iter()
+        .all(|r| r.status == Status::Ok && r.server_args == "-fa on"));
+    for (threads, depth) in [(1, 0), (1, 100), (2, 0), (2, 100)] {
+        let cell = |mode: &str| {
+            run.rows
+                .iter()
+                .find(|r| {
+                    r.mode == mode
+                        && r.workload == "chat"
+                        && r.threads == threads
+                        && r.depth == depth
+                })
+                .unwrap_or_else(|| panic!("no {mode} t={threads} d={depth}"))
+        };
+        // The fake's accelerated servers decode twice as fast as its baseline servers.
+        assert_close(cell("spec:8").speedup, 2.0);
+        assert_eq!(cell("spec:8").lossless, Some(true));
+        // The fake counts one prompt token per filler id.
+        let chat = (crate::driver::workload::text_prompt(crate::profile::Workload::Chat).len()
+            as f64
+            / 4.0)
+            .ceil();
+        assert_close(
+            cell("baseline").prompt_tokens.map(f64::from),
+            depth as f64 + chat,
+        );
+    }
+}
+
+#[test]
+fn a_depth_the_slot_cannot_hold_fails_that_cell_and_the_launch_goes_on() {
+    let script = Script {
+        slot_context: Some(600),
+        ..Script::default()
+    };
+    let run = swept(script, &["draft"], vec![0, 1000]);
+    assert_eq!(run.launches, 2, "no launch was abandoned");
+    for r in &run.rows {
+        match r.depth {
+            0 => assert_eq!(r.status, Status::Ok, "{r:?}"),
+            _ => {
+                assert_eq!(r.status, Status::Failed, "{r:?}");
+                assert!(r.reason.contains("context ran out"), "{}", r.reason);
+            }
+        }
+    }
+    assert_eq!(run.rows.len(), 8);
 }
 
 #[test]
@@ -569,7 +662,7 @@ fn launches_get_their_settings_from_the_mode() {
     assert!(moe.verbose);
     assert_eq!(
         run.seen.log_names.borrow()[1],
-        "launch-002-target-spec_4_np_1.log"
+        "launch-002-target-spec_4_np_1_t_2.log"
     );
 }
 

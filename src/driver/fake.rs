@@ -5,7 +5,7 @@
 
 use super::backend::{Backend, CpuTimes, ServerHandle};
 use super::interrupt::Interrupt;
-use crate::client::{CompletionRecord, CompletionRequest, ServerTimings};
+use crate::client::{CompletionRecord, CompletionRequest, Prompt, ServerTimings};
 use crate::engine::LaunchSpec;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -33,6 +33,8 @@ pub struct Script {
     pub lossy_at: Option<usize>,
     /// Decode rate of a baseline server (tokens/s); accelerated servers decode twice as fast.
     pub decode_tps: f64,
+    /// A slot holds this many tokens: generation stops when prompt and output fill it.
+    pub slot_context: Option<u64>,
     /// With `n_probs` in a request, the margin between the top token and the second, which
     /// is the token a lossy accelerated server emits (`lossy_at`'s token).
     pub reference_margin: f64,
@@ -50,6 +52,7 @@ impl Default for Script {
             experts_in_log: None,
             lossy_at: None,
             decode_tps: 100.0,
+            slot_context: None,
             reference_margin: 0.5,
         }
     }
@@ -143,7 +146,12 @@ impl FakeServer {
     }
 
     fn record(&self, req: &CompletionRequest, batch: usize) -> CompletionRecord {
-        let n = req.n_predict as usize;
+        let prompt_n = prompt_tokens(&req.prompt);
+        let room = self
+            .script
+            .slot_context
+            .map_or(u64::MAX, |c| c.saturating_sub(prompt_n));
+        let n = (req.n_predict as usize).min(room as usize);
         let mut token_ids: Vec<u32> = (0..n as u32).map(|i| i % 64).collect();
         if let Some(at) = self
             .script
@@ -180,7 +188,7 @@ impl FakeServer {
             token_ids,
             top_two,
             timings: ServerTimings {
-                prompt_n: 24,
+                prompt_n,
                 prompt_ms: 1.0,
                 predicted_n: n as u64,
                 predicted_ms,
@@ -189,6 +197,22 @@ impl FakeServer {
             },
             text: String::new(),
         }
+    }
+}
+
+/// Tokens of a prompt as the fake counts them: one per id, one per four bytes of text.
+fn prompt_tokens(prompt: &Prompt) -> u64 {
+    let text = |t: &str| (t.len() as u64).div_ceil(4);
+    match prompt {
+        Prompt::Text(t) => text(t),
+        Prompt::Tokens(ids) => ids.len() as u64,
+        Prompt::Mixed(parts) => parts
+            .iter()
+            .map(|p| match p {
+                crate::client::PromptPart::Token(_) => 1,
+                crate::client::PromptPart::Text(t) => text(t),
+            })
+            .sum(),
     }
 }
 

@@ -5,13 +5,15 @@
 use super::guard::MemoryNeed;
 use super::plan::LaunchKey;
 use super::resolve::ResolvedRole;
-use crate::engine::{LaunchSpec, SpeculativeArgs};
+use crate::engine::{LaunchSpec, ServerArgs, SpeculativeArgs};
 use crate::gguf::GgmlType;
 
-/// The llama-server settings of a launch with `threads` threads.
-pub fn launch_spec(threads: u32, role: &ResolvedRole, key: &LaunchKey) -> LaunchSpec {
+/// The llama-server settings of a launch; `extra` (already checked against the engine's
+/// `--help`) goes after tpsbench's own arguments.
+pub fn launch_spec(role: &ResolvedRole, key: &LaunchKey, extra: &ServerArgs) -> LaunchSpec {
     let mut spec = LaunchSpec::new(&role.model.path);
-    spec.threads = threads;
+    spec.threads = key.threads;
+    spec.extra = extra.words().to_vec();
     let mode = &key.mode;
     spec.parallel = key.parallel;
     // llama-server splits -c over its slots; give every slot the role's context.
@@ -65,10 +67,11 @@ mod tests {
 
     #[test]
     fn log_names_keep_letters_digits_and_dashes() {
-        let key = LaunchKey::for_cell(&"spec:16+lookup".parse::<Mode>().unwrap(), 1, false);
+        let key =
+            LaunchKey::for_cell(&"spec:16+lookup".parse::<Mode>().unwrap(), 1, false).at_threads(2);
         assert_eq!(
             log_name(3, "hot chat", &key),
-            "launch-003-hot_chat-spec_16_lookup_ngram-simple_np_1.log"
+            "launch-003-hot_chat-spec_16_lookup_ngram-simple_np_1_t_2.log"
         );
     }
 }

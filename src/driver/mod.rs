@@ -8,10 +8,13 @@
 //!
 //! Words used the same way throughout `driver/`:
 //! - **role**: a profile role with its resolved model (and draft), [`resolve::ResolvedRole`].
-//! - **cell**: one measured combination of a role's model, a mode, a workload and a slot
-//!   count ([`plan::Cell`]); one row of the results CSV.
+//! - **cell**: one measured combination of a role's model, a mode, a workload, a slot
+//!   count, a thread count and a context depth ([`plan::Cell`]); one row of the results CSV.
 //! - **launch**: one llama-server process and the cells measured on it, grouped by the part
-//!   of the mode the server fixes at start ([`plan::Launch`], [`plan::LaunchKey`]).
+//!   of the mode the server fixes at start, its slots and its threads ([`plan::Launch`],
+//!   [`plan::LaunchKey`]).
+//! - **depth**: tokens of filler already in the context when a cell's decode is measured
+//!   (llama-bench's `-d`); a per-request prompt, so depths share a launch.
 //! - **request**: one `/completion` call; the stopping rule counts requests, and the row's
 //!   `n_reps` is the number of timed requests.
 //! - **batch**: the `parallel` identical requests sent at once, one per slot; a cell runs
@@ -40,7 +43,7 @@ pub mod workload;
 
 pub use validate::{validate_command, ValidateArgs};
 
-use crate::engine::{self, Engine, EngineOptions};
+use crate::engine::{self, Engine, EngineOptions, ServerArgs};
 use crate::guide::Expectations;
 use crate::hardware::{self, AssessOptions, Hardware};
 use crate::measure::Adaptive;
@@ -101,9 +104,19 @@ pub struct RunArgs {
     /// Finish an interrupted run: append to this CSV, skipping cells it already holds.
     #[arg(long, conflicts_with = "out")]
     pub resume: Option<PathBuf>,
-    /// Server threads (default: the profile's, else the physical core count).
-    #[arg(long)]
-    pub threads: Option<u32>,
+    /// Server thread counts, comma-separated (`1,2`); each is its own launch [default: the
+    /// profile's `[engine] threads`, else the physical core count].
+    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..))]
+    pub threads: Option<Vec<u32>>,
+    /// Context depths, comma-separated (`0,4096`): decode is measured after that many tokens
+    /// of context, as llama-bench's -d [default: the profile's `[run] depth`, else 0].
+    #[arg(long, value_delimiter = ',')]
+    pub depth: Option<Vec<u32>>,
+    /// An extra llama-server argument, checked against the engine's --help and passed
+    /// verbatim after tpsbench's own (repeatable; split on whitespace, so `--server-arg
+    /// "--numa distribute"` works); replaces the profile's `[engine] args`.
+    #[arg(long = "server-arg", value_name = "ARG", allow_hyphen_values = true)]
+    pub server_arg: Vec<String>,
     /// Measure with an engine that fails the self-test (every row then says so).
     #[arg(long)]
     pub skip_self_test: bool,
@@ -149,6 +162,8 @@ impl RunArgs {
             out: None,
             resume: None,
             threads: None,
+            depth: None,
+            server_arg: Vec::new(),
             server_bin: None,
             skip_self_test: false,
             n_predict: None,
@@ -170,8 +185,8 @@ pub struct RunEnv {
     pub hardware: Hardware,
     /// Expected speed table (the guide's or a calibration).
     pub expectations: Expectations,
-    /// Server threads.
-    pub threads: u32,
+    /// The sweeps and extra server arguments of this run.
+    pub sweep: Sweep,
     /// Tokens per request.
     pub n_predict: u32,
     /// Repetition rule.
@@ -182,11 +197,23 @@ pub struct RunEnv {
     pub host: String,
 }
 
+/// What a run varies beyond the profile's roles, modes, workloads and slots, and the extra
+/// server arguments every launch gets: from the command line, else the profile.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sweep {
+    /// Server thread counts, each its own launch.
+    pub threads: Vec<u32>,
+    /// Context depths, each its own cell.
+    pub depths: Vec<u32>,
+    /// Extra llama-server arguments (checked against the engine before any launch).
+    pub server_args: ServerArgs,
+}
+
 /// What the run loop needs of the run: fixed for the whole run.
 #[derive(Debug, Clone)]
 pub struct RunSettings {
-    /// Server threads.
-    pub threads: u32,
+    /// Extra llama-server arguments of every launch.
+    pub server_args: ServerArgs,
     /// Tokens per request.
     pub n_predict: u32,
     /// Repetition rule.
@@ -207,7 +234,7 @@ impl RunEnv {
         };
         self.stamp(&mut stamp);
         RunSettings {
-            threads: self.threads,
+            server_args: self.sweep.server_args.clone(),
             n_predict: self.n_predict,
             adaptive: self.adaptive,
             expectations: self.expectations.clone(),
@@ -293,7 +320,7 @@ pub fn run_profile(args: &RunArgs) -> anyhow::Result<RunOutcome> {
     let (env, roles, mut writer) = prepare(args)?;
     let cell_sets: Vec<RoleCells> = roles
         .iter()
-        .map(|r| role_cells(&env.profile, r, args.workloads.as_deref()))
+        .map(|r| role_cells(&env.profile, &env.sweep, r, args.workloads.as_deref()))
         .collect();
     let launches = plan_launches(&cell_sets, false);
     let cells = plan::cell_count(&launches);
@@ -365,6 +392,9 @@ fn prepare(args: &RunArgs) -> anyhow::Result<(RunEnv, Vec<ResolvedRole>, ResultW
         &crate::selftest::SelfTest::default(),
     )
     .map_err(crate::environment)?;
+    let n_predict = args.n_predict.unwrap_or(profile.run.n_predict);
+    let sweep = sweep(args, &profile, &engine)?;
+    check_depths(&roles, &sweep.depths, n_predict, &workloads(args, &profile))?;
     let hardware = hardware::assess(&AssessOptions {
         models_dir: args.models_dir.clone(),
         bw_budget: Duration::from_secs_f64(args.bw_seconds.clamp(0.1, 60.0)),
@@ -376,24 +406,23 @@ fn prepare(args: &RunArgs) -> anyhow::Result<(RunEnv, Vec<ResolvedRole>, ResultW
     let logs_dir = writer.csv_path().with_extension("logs");
     std::fs::create_dir_all(&logs_dir)
         .with_context(|| format!("creating {}", logs_dir.display()))?;
+    let mut sweep = sweep;
+    if sweep.threads.is_empty() {
+        sweep.threads = vec![hardware.physical_cores.max(1) as u32];
+    }
     let run = &profile.run;
-    let threads = args
-        .threads
-        .or(profile.engine.threads)
-        .unwrap_or(hardware.physical_cores.max(1) as u32);
     let adaptive = Adaptive {
         min_reps: run.min_repetitions as usize,
         max_reps: args.max_reps.unwrap_or(run.max_repetitions) as usize,
         target_pct: run.ci_target_pct,
         budget: run.cell_time_budget,
     };
-    let n_predict = args.n_predict.unwrap_or(run.n_predict);
     let env = RunEnv {
         profile,
         engine,
         hardware,
         expectations,
-        threads,
+        sweep,
         n_predict,
         adaptive,
         logs_dir,
@@ -442,9 +471,11 @@ fn open_writer(args: &RunArgs, profile: &Profile, host: &str) -> anyhow::Result<
     Ok(writer)
 }
 
-/// The cells of one role: its modes, the run's workloads and the role's slot counts.
+/// The cells of one role: its modes, the run's workloads, the role's slot counts, the
+/// run's thread counts and depths.
 fn role_cells(
     profile: &Profile,
+    sweep: &Sweep,
     role: &ResolvedRole,
     workloads: Option<&[workload::Workload]>,
 ) -> RoleCells {
@@ -452,13 +483,140 @@ fn role_cells(
         modes: role.role.expanded_modes(),
         workloads: workloads.map_or_else(|| profile.run.workloads.clone(), <[_]>::to_vec),
         parallel: role.role.parallel.clone(),
+        threads: sweep.threads.clone(),
+        depths: sweep.depths.clone(),
     }
+}
+
+/// The run's workloads: `--workloads`, else the profile's.
+fn workloads(args: &RunArgs, profile: &Profile) -> Vec<workload::Workload> {
+    args.workloads
+        .clone()
+        .unwrap_or_else(|| profile.run.workloads.clone())
+}
+
+/// Thread counts, depths and server arguments: the command line's, else the profile's
+/// (threads stay empty for the physical core count); the server arguments checked against
+/// the engine's `--help`.
+fn sweep(args: &RunArgs, profile: &Profile, engine: &Engine) -> anyhow::Result<Sweep> {
+    let threads = args
+        .threads
+        .clone()
+        .unwrap_or(profile.engine.threads.clone());
+    let depths = args.depth.clone().unwrap_or(profile.run.depths.clone());
+    for (what, values, min) in [("--threads", &threads, 1), ("--depth", &depths, 0)] {
+        if let Some(problem) = profile::sweep_problem(what, values, min) {
+            anyhow::bail!(problem);
+        }
+    }
+    let server_args = match args.server_arg.is_empty() {
+        true => profile.engine.args.clone(),
+        false => ServerArgs::parse(&args.server_arg).map_err(|e| anyhow::anyhow!("{e}"))?,
+    };
+    server_args.validate(&engine.caps).with_context(|| {
+        format!(
+            "checking the server arguments against {}",
+            engine.server_bin.display()
+        )
+    })?;
+    Ok(Sweep {
+        threads,
+        depths,
+        server_args,
+    })
+}
+
+/// Refuses a depth the context cannot hold: every role's `ctx` (tokens per slot) must fit
+/// the depth, the workload's prompt and `n_predict`.
+fn check_depths(
+    roles: &[ResolvedRole],
+    depths: &[u32],
+    n_predict: u32,
+    workloads: &[workload::Workload],
+) -> anyhow::Result<()> {
+    let Some(&deepest) = depths.iter().max().filter(|&&d| d > 0) else {
+        return Ok(());
+    };
+    for role in roles.iter().filter(|r| r.skip.is_none()) {
+        for &w in workloads {
+            let behavior = role.model.behavior.as_ref();
+            let (prompt, exact) = workload::prompt_tokens(behavior, w, deepest);
+            let need = prompt + u64::from(n_predict);
+            if need > u64::from(role.role.ctx) {
+                let about = if exact { "" } else { "about " };
+                anyhow::bail!(
+                    "role `{}`: a context of {} tokens cannot hold depth {deepest} plus the {w} prompt and \
+                     {n_predict} generated tokens ({about}{need} tokens); give --ctx {need} or more, or a smaller depth",
+                    role.role.name,
+                    role.role.ctx,
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use clap::Parser;
+
+    #[test]
+    fn sweeps_and_server_args_parse_from_the_command_line() {
+        let args = Cli::try_parse_from([
+            "run",
+            "-m",
+            "a.gguf",
+            "--threads",
+            "1,2",
+            "--depth",
+            "0,4096",
+            "--server-arg",
+            "-fa",
+            "--server-arg",
+            "on",
+            "--server-arg=--numa distribute",
+        ])
+        .unwrap()
+        .args;
+        assert_eq!(args.threads, Some(vec![1, 2]));
+        assert_eq!(args.depth, Some(vec![0, 4096]));
+        let words = ServerArgs::parse(&args.server_arg).unwrap();
+        assert_eq!(words.to_string(), "-fa on --numa distribute");
+    }
+
+    #[test]
+    fn a_depth_the_context_cannot_hold_is_refused_with_the_context_it_needs() {
+        let profile = profile::parse(
+            "name = \"d\"\n[[roles]]\nname = \"workers\"\nparams_b = 1.0\ntier = \"HOT\"\nctx = 512\n",
+            profile::ProfileSource::Embedded("d".into()),
+        )
+        .unwrap();
+        let cycle = crate::synth::Cycle::new(32, 1, 0.0, (0, 4000), 4096);
+        let role = ResolvedRole {
+            role: profile.roles[0].clone(),
+            model: resolve::ResolvedModel {
+                path: "m.gguf".into(),
+                facts: Default::default(),
+                synthetic: true,
+                stand_in: false,
+                behavior: Some(crate::synth::Behavior::Cycle(cycle)),
+            },
+            draft: None,
+            skip: None,
+            skip_spec: None,
+        };
+        let chat = [workload::Workload::Chat];
+        // The synthetic chat prompt is 24 tokens: 256 + 24 + 64 = 344 fits 512.
+        check_depths(std::slice::from_ref(&role), &[0, 256], 64, &chat).unwrap();
+        // 500 + 24 + 64 = 588 does not.
+        let err = check_depths(&[role], &[0, 500], 64, &chat).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "role `workers`: a context of 512 tokens cannot hold depth 500 plus the chat prompt and \
+             64 generated tokens (588 tokens); give --ctx 588 or more, or a smaller depth"
+        );
+    }
 
     #[derive(Parser)]
     struct Cli {
@@ -484,6 +642,12 @@ mod tests {
             &["run", "-m", "a.gguf", "--roles", "x"],
             &["run", "-m", "a.gguf", "--profile", "smoke"],
             &["run"],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?} must be refused");
+        }
+        for bad in [
+            &["run", "-m", "a.gguf", "--threads", "0"][..],
+            &["run", "-m", "a.gguf", "--depth", "-1"],
         ] {
             assert!(parse(bad).is_err(), "{bad:?} must be refused");
         }

@@ -52,8 +52,12 @@ const HEADER: [&str; 12] = [
     "verdict",
 ];
 
-/// Renders the table of every role, in the order roles first appear in `rows`.
+/// Renders the table of every role, in the order roles first appear in `rows`; a run that
+/// swept threads or depth gets a `t` and a `depth` column after `np`.
 pub fn render(rows: &[ResultRow]) -> String {
+    let swept = rows
+        .iter()
+        .any(|r| r.depth > 0 || r.threads != rows[0].threads);
     let mut roles: Vec<&str> = Vec::new();
     for r in rows {
         if !roles.contains(&r.role.as_str()) {
@@ -69,19 +73,28 @@ pub fn render(rows: &[ResultRow]) -> String {
             "{role}: {} ({}{synthetic})\n",
             model.model_file, model.model_quant
         ));
-        out.push_str(&role_table(&of_role).to_string());
+        out.push_str(&role_table(&of_role, swept).to_string());
         out.push('\n');
     }
     out
 }
 
-fn role_table(rows: &[&ResultRow]) -> Table {
-    let mut table = Table::new();
-    table.load_preset(UTF8_FULL_CONDENSED).set_header(HEADER);
-    for row in rows {
-        table.add_row(row_cells(row));
+fn role_table(rows: &[&ResultRow], swept: bool) -> Table {
+    let mut header: Vec<&str> = HEADER.to_vec();
+    if swept {
+        header.splice(3..3, ["t", "depth"]);
     }
-    for col in 2..HEADER.len() {
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED).set_header(&header);
+    for row in rows {
+        let mut cells = row_cells(row);
+        if swept {
+            let more = [row.threads, row.depth].map(|v| Cell::new(v.to_string()));
+            cells.splice(3..3, more);
+        }
+        table.add_row(cells);
+    }
+    for col in 2..header.len() {
         if let Some(c) = table.column_mut(col) {
             c.set_cell_alignment(CellAlignment::Right);
         }
@@ -235,5 +248,16 @@ mod tests {
         two.parallel = 2;
         two.aggregate_tps = Some(38.5);
         assert!(render(&[two]).contains("20.0 (19.0-21.0), total 38.5"));
+    }
+
+    #[test]
+    fn a_swept_run_shows_threads_and_depth() {
+        assert!(!render(&[row("baseline", 40.0)]).contains("depth"));
+        let mut deep = row("baseline", 30.0);
+        deep.depth = 4096;
+        let text = render(&[row("baseline", 40.0), deep]);
+        let header = text.lines().find(|l| l.contains("mode")).unwrap();
+        assert!(header.contains(" t ") && header.contains("depth"), "{text}");
+        assert!(text.contains("4096"), "{text}");
     }
 }

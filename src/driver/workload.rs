@@ -2,8 +2,55 @@
 //!
 //! Text prompts serve real models; synthetic `cycle` models get token-id prompts built
 //! from their cycle structure, so the ground truth of every answer is known in advance.
+//! A cell at depth D puts D filler tokens before the workload's prompt: seeded random ids
+//! over the vocabulary, as llama-bench's `-d` fills its context, so decode is measured with
+//! D tokens already in the context.
 
 pub use crate::profile::Workload;
+
+use crate::client::{Prompt, PromptPart};
+use crate::synth::Behavior;
+
+/// The prompt of a cell: `depth` filler tokens of a `n_vocab`-token vocabulary, then the
+/// workload's prompt (token ids for a synthetic model with a known behaviour, else text).
+pub fn prompt(behavior: Option<&Behavior>, w: Workload, depth: u32, n_vocab: u64) -> Prompt {
+    let filler = filler_tokens(depth as usize, n_vocab);
+    match behavior.filter(|b| b.has_ground_truth()) {
+        Some(b) => Prompt::Tokens([filler, b.cycle_prompt(synthetic_prompt_tokens(w))].concat()),
+        None if filler.is_empty() => Prompt::Text(text_prompt(w)),
+        None => {
+            let mut parts: Vec<PromptPart> = filler.into_iter().map(PromptPart::Token).collect();
+            parts.push(PromptPart::Text(text_prompt(w)));
+            Prompt::Mixed(parts)
+        }
+    }
+}
+
+/// Tokens of a cell's prompt before the server counts them: exact for token prompts, an
+/// estimate for text (about four bytes per token, as English text tokenizes); the bool says
+/// which.
+pub fn prompt_tokens(behavior: Option<&Behavior>, w: Workload, depth: u32) -> (u64, bool) {
+    let own = match behavior.filter(|b| b.has_ground_truth()) {
+        Some(_) => (synthetic_prompt_tokens(w) as u64, true),
+        None => ((text_prompt(w).len() as u64).div_ceil(4), false),
+    };
+    (u64::from(depth) + own.0, own.1)
+}
+
+/// `n` seeded pseudo-random token ids below `n_vocab` (splitmix64), the same on every call.
+fn filler_tokens(n: usize, n_vocab: u64) -> Vec<u32> {
+    let mut state: u64 = 0x7470_7362_656e_6368; // "tpsbench"
+    (0..n)
+        .map(|_| {
+            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^= z >> 31;
+            (z % n_vocab.max(1)) as u32
+        })
+        .collect()
+}
 
 /// The text prompt of a workload, for real models.
 pub fn text_prompt(w: Workload) -> String {
@@ -146,5 +193,36 @@ mod tests {
         assert!(chat < edit && edit < summ, "{chat} {edit} {summ}");
         assert!(text_prompt(Workload::CodeEdit).contains("pub fn mean"));
         assert!(synthetic_prompt_tokens(Workload::CodeEdit) > 256);
+    }
+
+    #[test]
+    fn depth_puts_that_many_filler_tokens_before_the_prompt() {
+        let at_zero = prompt(None, Workload::Chat, 0, 1000);
+        assert_eq!(at_zero, Prompt::Text(text_prompt(Workload::Chat)));
+        let Prompt::Mixed(parts) = prompt(None, Workload::Chat, 256, 1000) else {
+            panic!("a text prompt at depth is a mixed prompt");
+        };
+        assert_eq!(parts.len(), 257);
+        assert!(parts[..256]
+            .iter()
+            .all(|p| matches!(p, PromptPart::Token(t) if *t < 1000)));
+        assert_eq!(parts[256], PromptPart::Text(text_prompt(Workload::Chat)));
+        // Seeded: the same filler every time, and not one repeated id.
+        assert_eq!(filler_tokens(256, 1000), filler_tokens(256, 1000));
+        let distinct: std::collections::HashSet<_> = filler_tokens(256, 1000).into_iter().collect();
+        assert!(distinct.len() > 200, "{}", distinct.len());
+    }
+
+    #[test]
+    fn a_synthetic_prompt_keeps_its_cycle_after_the_filler() {
+        let b = Behavior::Cycle(crate::synth::Cycle::new(32, 7, 0.0, (0, 4000), 4096));
+        let Prompt::Tokens(tokens) = prompt(Some(&b), Workload::Chat, 100, 4096) else {
+            panic!("token prompt");
+        };
+        assert_eq!(tokens.len(), 100 + synthetic_prompt_tokens(Workload::Chat));
+        assert_eq!(tokens[100..], b.cycle_prompt(24)[..]);
+        assert_eq!(prompt_tokens(Some(&b), Workload::Chat, 100), (124, true));
+        let (n, exact) = prompt_tokens(None, Workload::Chat, 100);
+        assert!(!exact && n > 100, "{n}");
     }
 }

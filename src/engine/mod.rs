@@ -16,6 +16,7 @@ pub mod install;
 pub mod patch;
 mod probe;
 mod progress;
+pub mod server_args;
 pub mod variant;
 
 pub use caps::{Capabilities, CapabilityError, FlagInfo, LaunchSpec, SpeculativeArgs};
@@ -23,6 +24,7 @@ pub use check::{EngineCheck, SelfTestFailure, SelfTestReport};
 pub use command::{command, EngineAction, EngineArgs};
 pub use identity::EngineIdentity;
 pub use install::{ManagedLayout, PACKAGE, PACKAGE_VERSION};
+pub use server_args::{ServerArgs, ServerArgsError};
 pub use variant::Variant;
 
 use serde::Serialize;

@@ -13,6 +13,7 @@ mod mode;
 mod schema;
 pub mod shapes;
 
+use crate::engine::ServerArgs;
 use crate::guide;
 
 pub use command::{command, ProfileArgs};
@@ -88,8 +89,28 @@ impl fmt::Display for ProfileSource {
 pub struct EngineSection {
     /// `server_bin`: a llama-server binary to use instead of discovery.
     pub server_bin: Option<PathBuf>,
-    /// `threads`: decode threads (default: physical cores).
-    pub threads: Option<u32>,
+    /// `threads`: server thread counts, `2` or `[1, 2]`; each is its own launch (empty:
+    /// the physical core count).
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub threads: Vec<u32>,
+    /// `args`: extra llama-server arguments, passed after tpsbench's own once the engine's
+    /// `--help` has accepted them.
+    #[serde(default)]
+    pub args: ServerArgs,
+}
+
+/// `threads = 2` or `threads = [1, 2]`.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u32>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged, expecting = "an integer or an array of integers")]
+    enum OneOrMany {
+        One(u32),
+        Many(Vec<u32>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(n) => vec![n],
+        OneOrMany::Many(list) => list,
+    })
 }
 
 /// A workload shipped with the tool.
@@ -140,6 +161,8 @@ pub struct RunDefaults {
     pub ci_target_pct: f64,
     /// Time budget of one cell (repetitions stop when it is spent).
     pub cell_time_budget: Duration,
+    /// Context depths (tokens already in the context when decode is measured), each a cell.
+    pub depths: Vec<u32>,
 }
 
 /// One of the guide's roles.
@@ -424,6 +447,19 @@ pub fn describe_toml_error(origin: &str, text: &str, err: &toml::de::Error) -> P
 /// Parses and validates profile text; `origin` names it in errors.
 pub fn parse(text: &str, source: ProfileSource) -> Result<Profile, ProfileError> {
     schema::parse(text, source)
+}
+
+/// What is wrong with a sweep list (`[engine] threads`, `[run] depth`): a value below `min`
+/// or a value listed twice.
+pub fn sweep_problem(what: &str, values: &[u32], min: u32) -> Option<String> {
+    if let Some(v) = values.iter().find(|&&v| v < min) {
+        return Some(format!("{what}: {v} is below the least allowed, {min}"));
+    }
+    let twice = values
+        .iter()
+        .enumerate()
+        .find(|(i, v)| values[..*i].contains(v));
+    twice.map(|(_, v)| format!("{what} lists {v} twice"))
 }
 
 /// SHA-256 of bytes, lowercase hex.

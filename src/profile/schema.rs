@@ -44,6 +44,8 @@ struct RawRun {
     ci_target_pct: f64,
     #[serde(default = "default_cell_time_budget_s")]
     cell_time_budget_s: f64,
+    #[serde(default = "default_depths")]
+    depth: Vec<u32>,
 }
 
 impl Default for RawRun {
@@ -55,6 +57,7 @@ impl Default for RawRun {
             max_repetitions: default_max_repetitions(),
             ci_target_pct: default_ci_target_pct(),
             cell_time_budget_s: default_cell_time_budget_s(),
+            depth: default_depths(),
         }
     }
 }
@@ -81,6 +84,9 @@ fn default_ci_target_pct() -> f64 {
 }
 fn default_cell_time_budget_s() -> f64 {
     300.0
+}
+fn default_depths() -> Vec<u32> {
+    vec![0]
 }
 fn default_ctx() -> u32 {
     DEFAULT_CTX
@@ -172,11 +178,8 @@ fn validate_engine(
     let Some(engine) = engine else {
         return Ok(EngineSection::default());
     };
-    if engine.get_ref().threads == Some(0) {
-        return ctx.err(
-            engine.span(),
-            "[engine] threads must be at least 1 (omit it for the physical core count)",
-        );
+    if let Some(problem) = super::sweep_problem("[engine] threads", &engine.get_ref().threads, 1) {
+        return ctx.err(engine.span(), problem);
     }
     Ok(engine.into_inner())
 }
@@ -188,19 +191,24 @@ fn validate_run(ctx: &Ctx, run: Option<Spanned<RawRun>>) -> Result<RunDefaults, 
     let span = run.span();
     let r = run.get_ref();
     let problem = if r.n_predict == 0 {
-        Some("[run] n_predict must be at least 1")
+        Some("[run] n_predict must be at least 1".to_string())
     } else if r.workloads.is_empty() {
-        Some("[run] workloads must list at least one of chat, code-edit, summarize")
+        Some("[run] workloads must list at least one of chat, code-edit, summarize".to_string())
     } else if r.min_repetitions < 2 {
-        Some("[run] min_repetitions must be at least 2 (a confidence interval needs two points)")
+        Some(
+            "[run] min_repetitions must be at least 2 (a confidence interval needs two points)"
+                .to_string(),
+        )
     } else if r.max_repetitions < r.min_repetitions {
-        Some("[run] max_repetitions must be >= min_repetitions")
+        Some("[run] max_repetitions must be >= min_repetitions".to_string())
     } else if !(r.ci_target_pct > 0.0 && r.ci_target_pct < 100.0) {
-        Some("[run] ci_target_pct must lie between 0 and 100 (exclusive)")
+        Some("[run] ci_target_pct must lie between 0 and 100 (exclusive)".to_string())
     } else if !(r.cell_time_budget_s > 0.0 && r.cell_time_budget_s.is_finite()) {
-        Some("[run] cell_time_budget_s must be a positive number of seconds")
+        Some("[run] cell_time_budget_s must be a positive number of seconds".to_string())
+    } else if r.depth.is_empty() {
+        Some("[run] depth must list at least one depth (0: an empty context)".to_string())
     } else {
-        None
+        super::sweep_problem("[run] depth", &r.depth, 0)
     };
     match problem {
         Some(message) => ctx.err(span, message),
@@ -223,6 +231,7 @@ fn run_defaults(r: RawRun) -> RunDefaults {
         max_repetitions: r.max_repetitions,
         ci_target_pct: r.ci_target_pct,
         cell_time_budget: Duration::from_secs_f64(r.cell_time_budget_s),
+        depths: r.depth,
     }
 }
 
@@ -595,6 +604,48 @@ tier = "HOT"
         .unwrap();
         assert_eq!(p.roles[1].quant, None);
         assert_eq!(p.roles[0].quant.as_deref(), Some("Q4_K_M"));
+    }
+
+    #[test]
+    fn engine_threads_and_args_and_run_depths_parse() {
+        let p = parse(GOOD, ProfileSource::File("p.toml".into())).unwrap();
+        assert!(p.engine.threads.is_empty() && p.engine.args.is_empty());
+        assert_eq!(p.run.depths, [0]);
+        // `name` must come first in TOML, so the tables go after GOOD's top-level keys.
+        let text = format!(
+            "{GOOD}\n[engine]\nthreads = [1, 2]\nargs = [\"--numa distribute\", \"-fa\", \"on\"]\n[run]\ndepth = [0, 4096]\n"
+        );
+        let p = parse(&text, ProfileSource::File("p.toml".into())).unwrap();
+        assert_eq!(p.engine.threads, [1, 2]);
+        assert_eq!(p.engine.args.to_string(), "--numa distribute -fa on");
+        assert_eq!(p.run.depths, [0, 4096]);
+        let one = format!("{GOOD}\n[engine]\nthreads = 4\n");
+        let p = parse(&one, ProfileSource::File("p.toml".into())).unwrap();
+        assert_eq!(p.engine.threads, [4]);
+        for (bad, says) in [
+            (
+                "[engine]\nthreads = [1, 1]",
+                "[engine] threads lists 1 twice",
+            ),
+            (
+                "[engine]\nthreads = 0",
+                "[engine] threads: 0 is below the least allowed, 1",
+            ),
+            (
+                "[engine]\nthreads = \"two\"",
+                "an integer or an array of integers",
+            ),
+            ("[engine]\nargs = [\" \"]", "empty argument"),
+            (
+                "[run]\ndepth = []",
+                "[run] depth must list at least one depth",
+            ),
+            ("[run]\ndepth = [0, 0]", "[run] depth lists 0 twice"),
+        ] {
+            let e = parse_err(&format!("{GOOD}\n{bad}\n"));
+            assert!(e.message.contains(says), "{bad}: {e}");
+            assert!(e.line > 17, "{bad}: located after GOOD: {e}");
+        }
     }
 
     #[test]

@@ -502,6 +502,88 @@ pub fn acceptance(path: &Path, cells: &[SpecCell], draft_cost: Option<f64>) -> a
     root.present().map_err(err)
 }
 
+/// One line of a sweep chart: a cell's decode rate at each value of the swept setting.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SweepSeries {
+    /// What the line is (role, mode, workload, and the settings held fixed).
+    pub label: String,
+    /// The points, by swept value.
+    pub points: Vec<SweepPoint>,
+}
+
+/// One point of a sweep line.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SweepPoint {
+    /// The swept setting (threads, or tokens of depth).
+    pub x: f64,
+    /// Mean decode rate (tokens/s).
+    pub decode_tps: f64,
+    /// Its 95% confidence interval (tokens/s), when known.
+    pub ci: Option<(f64, f64)>,
+}
+
+/// Decode t/s against a swept setting (threads, depth): one line per cell, with its 95% CI
+/// as error bars.
+pub fn sweep(path: &Path, title: &str, x_desc: &str, series: &[SweepSeries]) -> anyhow::Result<()> {
+    let points = || series.iter().flat_map(|s| &s.points);
+    anyhow::ensure!(points().next().is_some(), "no sweep to draw");
+    let x_hi = points().map(|p| p.x).fold(1.0, f64::max);
+    let y_hi = points()
+        .map(|p| p.ci.map_or(p.decode_tps, |ci| ci.1.max(p.decode_tps)))
+        .fold(0.0, f64::max);
+    let root = SVGBackend::new(path, (W, H + 20 * series.len() as u32)).into_drawing_area();
+    root.fill(&WHITE).map_err(err)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, (FONT, 22))
+        .margin(12)
+        .x_label_area_size(48)
+        .y_label_area_size(64)
+        .build_cartesian_2d(0.0..x_hi * 1.05, 0.0..y_hi * 1.15)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc(x_desc)
+        .y_desc("decode tokens/s (95% CI)")
+        // Threads and depths are whole numbers: ticks between them stay unlabelled.
+        .x_label_formatter(&|v| match (v - v.round()).abs() < 1e-6 {
+            true => format!("{:.0}", v.round()),
+            false => String::new(),
+        })
+        .label_style((FONT, 14))
+        .draw()
+        .map_err(err)?;
+    for (i, s) in series.iter().enumerate() {
+        let color = K_COLORS[i % K_COLORS.len()];
+        let style = color.stroke_width(2);
+        chart
+            .draw_series(LineSeries::new(
+                s.points.iter().map(|p| (p.x, p.decode_tps)),
+                style,
+            ))
+            .map_err(err)?
+            .label(s.label.clone())
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], style));
+        chart
+            .draw_series(
+                s.points
+                    .iter()
+                    .map(|p| Circle::new((p.x, p.decode_tps), 5, color.filled())),
+            )
+            .map_err(err)?;
+        chart
+            .draw_series(s.points.iter().filter_map(|p| {
+                let (lo, hi) = p.ci?;
+                Some(PathElement::new(
+                    [(p.x, lo), (p.x, hi)],
+                    color.stroke_width(1),
+                ))
+            }))
+            .map_err(err)?;
+    }
+    draw_legend(&mut chart, SeriesLabelPosition::LowerRight)?;
+    root.present().map_err(err)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,6 +3,7 @@
 //! speculative model) and only arranges and draws; it never measures.
 
 pub mod charts;
+pub mod sweeps;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -230,6 +231,14 @@ pub fn write_report(files: &[LoadedFile], dir: &Path) -> anyhow::Result<PathBuf>
             charts::speedups(p, &bars)
         },
     );
+    for axis in sweeps::Axis::ALL {
+        let lines = sweeps::series(files, axis);
+        if !lines.is_empty() {
+            chart(&mut md, dir, axis.file(), axis.title(), |p| {
+                charts::sweep(p, axis.title(), axis.x_desc(), &lines)
+            });
+        }
+    }
     chart(
         &mut md,
         dir,
@@ -290,6 +299,8 @@ fn cells_table(files: &[LoadedFile]) -> Table {
         "Mode",
         "Workload",
         "np",
+        "t",
+        "Depth",
         "Status",
         "Decode t/s",
         "Speedup",
@@ -312,6 +323,8 @@ fn cells_table(files: &[LoadedFile]) -> Table {
                 r.mode.to_string(),
                 r.workload.clone(),
                 r.parallel.to_string(),
+                r.threads.to_string(),
+                r.depth.to_string(),
                 r.status.to_string(),
                 r.decode_tps_mean.map_or("-".into(), num),
                 speedup,

@@ -5,9 +5,8 @@
 //! file name in the given model directories, the directory of the CSV, and the model cache
 //! (`~/.cache/tpsbench/models`, where `bench synth` and `bench fetch` put theirs), and used
 //! only when its parameter count equals the row's. A cell whose GGUF is not found is left out
-//! and named. The context before decoding is the row's `depth` (tokens already in the context,
-//! llama-bench's `-d`; 0 for `bench run`, which starts from an empty cache) plus its prompt;
-//! its prefill starts at `depth`. Only rows of one host are fitted together, and every cell uses that host's
+//! and named. The context before decoding and the prompt prefilled come from `depth` and
+//! `prompt_tokens` as each source counts them ([`context_of`]). Only rows of one host are fitted together, and every cell uses that host's
 //! median measured bandwidth: each run measures the bandwidth for one second, and on this
 //! 2-core machine two runs an hour apart measured 27.6 and 33.8 GB/s while the models decoded
 //! at the same speed, so a row's own figure adds noise, not information.
@@ -22,7 +21,7 @@ use super::terms::{Part, Setting, Shape};
 use crate::analysis::load::LoadedFile;
 use crate::gguf::{Model, ModelFacts};
 use crate::profile::Mode;
-use crate::results::{ResultRow, Status};
+use crate::results::{ResultRow, Source, Status};
 
 /// One measured cell with its model's shape.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -142,10 +141,23 @@ fn usable(r: &ResultRow) -> bool {
         && r.bandwidth_gbps.is_some_and(|b| b > 0.0)
 }
 
+/// Context before decoding and prompt processed. `bench run` counts a cell's depth filler in
+/// `prompt_tokens` (the server's `prompt_n`: filler and prompt are prefilled together from an
+/// empty cache); an imported llama-bench test processes its `n_prompt` tokens after
+/// `n_depth` (`depth`) and decodes after both.
+fn context_of(r: &ResultRow) -> (f64, f64) {
+    let prompt = r.prompt_tokens.unwrap_or(0);
+    let (depth, prompt) = match r.source {
+        Source::LlamaBench => (r.depth.saturating_add(prompt), prompt),
+        Source::Tpsbench => (prompt.max(r.depth), prompt.max(r.depth)),
+    };
+    (f64::from(depth), f64::from(prompt))
+}
+
 fn setting_of(r: &ResultRow, bandwidth_gbps: f64) -> Setting {
-    let prompt = f64::from(r.prompt_tokens.unwrap_or(0));
+    let (depth, prompt) = context_of(r);
     Setting {
-        depth: f64::from(r.depth) + prompt,
+        depth,
         n_predict: f64::from(r.n_predict),
         prompt_tokens: prompt,
         threads: f64::from(r.threads.max(1)),
