@@ -83,8 +83,18 @@ pub enum Command {
         4 engine or environment failure.")]
     Check(crate::analysis::CheckArgs),
     /// Fit the roofline model and recalibrate the guide's expectation tables.
-    #[command(after_help = "Examples:\n  bench calibrate results/*.csv --out calibration/")]
+    #[command(
+        after_help = "Examples:\n  bench calibrate results/*.csv --out calibration/\n  \
+        bench calibrate results/*.csv --hw docs/readme/epyc-512g.hw.json --json"
+    )]
     Calibrate(crate::analysis::CalibrateArgs),
+    /// Predict decode and prefill t/s of any GGUF from a machine's fitted cost model.
+    #[command(
+        after_help = "Examples:\n  bench predict -m qwen2.5-7b-q4_k_m.gguf --machine calibration/host.fits.toml\n  \
+        bench predict -m big.gguf --depth 4096 --mode spec:8 --draft small.gguf --acceptance 0.8\n  \
+        bench predict -m moe.gguf --mode moe:4 --hw other-host.hw.json --json"
+    )]
+    Predict(crate::analysis::predict::PredictArgs),
     /// Write a Markdown report with SVG charts.
     #[command(after_help = "Examples:\n  bench report results/*.csv --out report/")]
     Report(crate::report::ReportArgs),

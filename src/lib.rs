@@ -91,6 +91,7 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         Command::Compare(args) => analysis::compare_command(&args),
         Command::Check(args) => analysis::check_command(&args),
         Command::Calibrate(args) => analysis::calibrate_command(&args),
+        Command::Predict(args) => analysis::predict::command(&args),
         Command::Report(args) => report::command(&args),
         Command::Import(args) => interop::import_command(&args),
         Command::Export(args) => interop::export_command(&args),

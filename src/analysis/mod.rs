@@ -8,8 +8,10 @@
 pub mod calibrate;
 pub mod check;
 pub mod compare;
+pub mod costmodel;
 pub mod load;
 pub mod metrics;
+pub mod predict;
 pub mod render;
 pub mod specmodel;
 pub mod stats;
@@ -80,6 +82,19 @@ pub struct CalibrateArgs {
     /// tables and write nothing).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Directory to look for the measured models' GGUF files in (repeatable; the CSVs'
+    /// directories and the model cache are searched too): the cost model needs their KV
+    /// cache, attention shape and vocabulary.
+    #[arg(long = "models-dir")]
+    pub models_dirs: Vec<PathBuf>,
+    /// Another machine's `bench hw --json`: the guide's table predicted for it too
+    /// (repeatable).
+    #[arg(long = "hw")]
+    pub hw: Vec<PathBuf>,
+    /// Print the calibration as JSON (what the Markdown shows, machine-readable) instead of
+    /// Markdown; the files are written as usual.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Runs `bench compare`.

@@ -22,6 +22,8 @@ pub struct SpeedRow {
     pub active_params_b: f64,
     /// Experts used per token for MoE rows (the row's reduction), `None` for dense rows.
     pub experts_used: Option<u32>,
+    /// Parameters of one expert over all layers, billions (0 for dense rows).
+    pub per_expert_b: f64,
     /// Lower end of the expected decode rate, tokens per second.
     pub low_tps: f64,
     /// Upper end of the expected decode rate, tokens per second.
@@ -44,6 +46,22 @@ impl SpeedRow {
     /// True for MoE rows.
     pub fn is_moe(&self) -> bool {
         self.experts_used.is_some()
+    }
+
+    /// Active parameters per token (billions) with `used` experts instead of the row's
+    /// reduction; a dense row's own figure.
+    pub fn active_params_b_with(&self, used: u32) -> f64 {
+        match self.experts_used {
+            Some(own) => {
+                self.active_params_b + (f64::from(used) - f64::from(own)) * self.per_expert_b
+            }
+            None => self.active_params_b,
+        }
+    }
+
+    /// Active bytes per decoded token with `used` experts (see [`Self::active_bytes_per_token`]).
+    pub fn active_bytes_with(&self, used: u32) -> f64 {
+        self.active_params_b_with(used) * 1e9 * super::effective_bits_per_weight(self.quant) / 8.0
     }
 }
 
@@ -81,6 +99,7 @@ const fn dense(
         params_b,
         active_params_b: params_b,
         experts_used: None,
+        per_expert_b: 0.0,
         low_tps: range.0,
         high_tps: range.1,
         note,
@@ -101,6 +120,7 @@ const fn moe(
         params_b,
         active_params_b: moe_active_params_b(always_b, per_expert_b, used),
         experts_used: Some(used),
+        per_expert_b,
         low_tps: range.0,
         high_tps: range.1,
         note,
@@ -145,6 +165,10 @@ mod tests {
         assert_eq!(SPEEDS.len(), 8);
         assert!((SPEEDS[6].active_params_b - 14.4).abs() < 0.1);
         assert!((SPEEDS[7].active_params_b - 19.85).abs() < 0.1);
+        // Without the reduction (8 experts, the models' default) the rows are A22B and A35B.
+        assert!((SPEEDS[6].active_params_b_with(8) - a22).abs() < 1e-9);
+        assert!((SPEEDS[7].active_params_b_with(8) - a35).abs() < 1e-9);
+        assert_eq!(SPEEDS[2].active_params_b_with(8), 7.0);
     }
 
     #[test]

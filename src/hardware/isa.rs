@@ -3,10 +3,11 @@
 //! JSON is stable; on non-x86 targets the x86 fields are false and the Arm ones are filled in
 //! from the standard library's runtime detection.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// CPU features relevant to inference kernels. `true` means the CPU reports the feature.
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default)]
 pub struct IsaFeatures {
     /// Target architecture of this build (`x86_64`, `aarch64`, ...).
     pub arch: String,

@@ -10,21 +10,27 @@
 //! - [`ratio_ci`] / [`ratio_of`]: ratio of means (numerator first) with a Welch CI on the log
 //!   scale; [`LogEstimate`] combines ratios of ratios. The analysis commands use the same.
 //! - [`percentile`]: nearest rank, the one percentile definition.
+//! - [`nnls`]: least squares with non-negative coefficients (Lawson-Hanson), for the cost
+//!   model; [`case_bootstrap`]: intervals of a fit by resampling its cases, seeded.
 //! - [`RequestRaw::itl_gaps`]: a decoding step (its streamed events grouped by the server's
 //!   counts) spreads its latency evenly over the tokens it delivered.
 
 mod adaptive;
 mod agreement;
+mod bootstrap;
 mod cell;
 mod latency;
+mod nnls;
 mod ratio;
 mod request;
 mod sample;
 
 pub use adaptive::{Adaptive, Decision};
 pub use agreement::{agreement, divergence, Agreement, Difference, Divergence, NEAR_TIE_MARGIN};
+pub use bootstrap::{case_bootstrap, percentile_interval, SplitMix64};
 pub use cell::{aggregate_tps, batch_decode_tps, cell_metrics, CellMetrics};
 pub use latency::{itl_percentiles, percentile, ItlPercentiles};
+pub use nnls::{invert, lstsq, nnls};
 pub use ratio::{ratio_ci, ratio_of, LogEstimate, Moments, RatioCi};
 pub use request::{ChunkRaw, RequestMetrics, RequestRaw, ServerTimingsRaw, TopTwo};
 pub use sample::{

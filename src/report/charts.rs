@@ -597,3 +597,74 @@ mod tests {
         assert_eq!(tick(0.002), "0.002");
     }
 }
+
+/// One cell's measured rate against the cost model's prediction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PredictedPoint {
+    /// Measured rate (tokens/s).
+    pub measured: f64,
+    /// Predicted rate (tokens/s).
+    pub predicted: f64,
+    /// Series name (`decode, fitted`, `decode, left out`, `prefill, fitted`).
+    pub series: &'static str,
+}
+
+const SERIES: [(&str, RGBColor, bool); 3] = [
+    ("decode, fitted", BLUE, true),
+    ("decode, model left out", BLUE, false),
+    ("prefill, fitted", RGBColor(220, 120, 0), true),
+];
+
+/// Predicted against measured, log-log, with the identity line: every cell of the cost model.
+pub fn predicted_vs_measured(path: &Path, points: &[PredictedPoint]) -> anyhow::Result<()> {
+    let all = points.iter().flat_map(|p| [p.measured, p.predicted]);
+    let (v0, v1) = bounds(all).context("no cell for the predicted-vs-measured chart")?;
+    let (v0, v1) = (v0 / 1.5, v1 * 1.5);
+    let root = SVGBackend::new(path, (W, H)).into_drawing_area();
+    root.fill(&WHITE).map_err(err)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            "Cost model: predicted vs measured t/s (log-log)",
+            (FONT, 22),
+        )
+        .margin(12)
+        .x_label_area_size(48)
+        .y_label_area_size(64)
+        .build_cartesian_2d((v0..v1).log_scale(), (v0..v1).log_scale())
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc("measured tokens/s")
+        .y_desc("predicted tokens/s")
+        .label_style((FONT, 14))
+        .x_label_formatter(&|v| tick(*v))
+        .y_label_formatter(&|v| tick(*v))
+        .draw()
+        .map_err(err)?;
+    chart
+        .draw_series(LineSeries::new([(v0, v0), (v1, v1)], BLACK.stroke_width(1)))
+        .map_err(err)?
+        .label("identity (predicted = measured)")
+        .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLACK.stroke_width(1)));
+    for (name, color, filled) in SERIES {
+        let pts: Vec<_> = points.iter().filter(|p| p.series == name).collect();
+        if pts.is_empty() {
+            continue;
+        }
+        let style = if filled {
+            color.filled()
+        } else {
+            color.stroke_width(2)
+        };
+        chart
+            .draw_series(
+                pts.iter()
+                    .map(|p| Circle::new((p.measured, p.predicted), 5, style)),
+            )
+            .map_err(err)?
+            .label(name)
+            .legend(move |(x, y)| Circle::new((x + 10, y), 5, style));
+    }
+    draw_legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
+    root.present().map_err(err)
+}

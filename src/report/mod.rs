@@ -11,11 +11,12 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use crate::analysis::calibrate::{self, Calibration};
+use crate::analysis::costmodel::Part;
 use crate::analysis::load::{self, LoadedFile};
 use crate::analysis::render::{num, Table};
 use crate::guide;
 use crate::results::{ResultRow, Status};
-use charts::{Bar, DecodePoint, ItlCell, RangeBar, SpecCell};
+use charts::{Bar, DecodePoint, ItlCell, PredictedPoint, RangeBar, SpecCell};
 
 /// Arguments of `bench report`.
 #[derive(Debug, clap::Args)]
@@ -120,6 +121,36 @@ fn spec_cells(cal: &Calibration) -> Vec<SpecCell> {
         .collect()
 }
 
+/// Every cost-model cell: decode and prefill as fitted, decode predicted with its model left
+/// out.
+fn predicted_points(cal: Option<&Calibration>) -> Vec<PredictedPoint> {
+    let Some(c) = cal else { return Vec::new() };
+    let Some(model) = &c.cost.model else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for cell in &c.cost.cells.cells {
+        let decode = model.predict(Part::Decode, &cell.shape, &cell.setting);
+        out.extend(decode.map(|p| PredictedPoint {
+            measured: cell.decode_tps,
+            predicted: p.tps,
+            series: "decode, fitted",
+        }));
+        let prefill = model.predict(Part::Prefill, &cell.shape, &cell.setting);
+        out.extend(prefill.zip(cell.prefill_tps).map(|(p, m)| PredictedPoint {
+            measured: m,
+            predicted: p.tps,
+            series: "prefill, fitted",
+        }));
+    }
+    out.extend(c.cost.lomo_decode.rows.iter().map(|r| PredictedPoint {
+        measured: r.measured_tps,
+        predicted: r.predicted_tps,
+        series: "decode, model left out",
+    }));
+    out
+}
+
 /// Draws one chart; a chart without data becomes a line of text instead of an image.
 fn chart(
     md: &mut String,
@@ -169,6 +200,13 @@ pub fn write_report(files: &[LoadedFile], dir: &Path) -> anyhow::Result<PathBuf>
                 .map(|f| f.efficiency);
             charts::roofline(p, &pts, &range_bars(cal.as_ref()), bw, eff)
         },
+    );
+    chart(
+        &mut md,
+        dir,
+        "predicted.svg",
+        "Cost model: predicted vs measured, every cell",
+        |p| charts::predicted_vs_measured(p, &predicted_points(cal.as_ref())),
     );
     let many = files.len() > 1;
     chart(

@@ -204,10 +204,28 @@ fn speed_row(
     }
 }
 
-/// The profile-facing expectations (`guide::Expectations`): the guide's rows
-/// recalibrated, the same sizes for every other measured quant family (e.g. F16), and one row
-/// per measured model at its own size, so that the next run of the same models on this machine
-/// is judged against its own ranges.
+/// The cost model's 95% decode interval for a guide row as the guide states it (its own
+/// expert reduction), with a note saying so; `None` without a fitted cost model.
+fn cost_range(cal: &Calibration, label: &str) -> Option<((f64, f64), String)> {
+    let row = cal
+        .cost
+        .this_machine
+        .iter()
+        .find(|r| r.label == label && r.guide_tps.is_some())?;
+    let (glo, ghi) = row.guide_tps?;
+    let note = format!(
+        "cost model, {} ({}); guide {glo}-{ghi}",
+        row.status.as_str(),
+        row.status_note
+    );
+    Some(((row.decode.low, row.decode.high), note))
+}
+
+/// The profile-facing expectations (`guide::Expectations`): the guide's rows recalibrated (by
+/// the cost model's 95% interval when it was fitted, else by the roofline fit), the same sizes
+/// for every other measured quant family (e.g. F16), and one row per measured model at its own
+/// size, so that the next run of the same models on this machine is judged against its own
+/// ranges.
 pub fn profile_expectations(cal: &Calibration) -> GuideExpectations {
     let info = &cal.expectations.calibration;
     let mut rows: Vec<ExpectedRow> = cal
@@ -215,17 +233,20 @@ pub fn profile_expectations(cal: &Calibration) -> GuideExpectations {
         .speed
         .iter()
         .map(|s| {
-            let note = format!(
-                "calibrated ({} fit); guide {}-{}",
-                s.fit, s.guide_low_tps, s.guide_high_tps
-            );
             let label = format!("{} {}", s.size, s.quant);
+            let (range, note) = cost_range(cal, &label).unwrap_or_else(|| {
+                let note = format!(
+                    "calibrated ({} fit); guide {}-{}",
+                    s.fit, s.guide_low_tps, s.guide_high_tps
+                );
+                ((s.low_tps, s.high_tps), note)
+            });
             speed_row(
                 label,
                 s.params_b,
                 &s.quant,
                 s.size.contains("MoE"),
-                (s.low_tps, s.high_tps),
+                range,
                 note,
             )
         })

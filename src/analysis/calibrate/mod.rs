@@ -41,6 +41,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
+use super::costmodel::{self, CostModel};
 use super::load::{self, LoadedFile};
 use super::metrics::{estimate, Metric};
 use super::render::{num, Table};
@@ -144,6 +145,9 @@ pub struct Fits {
     pub acceleration: Vec<AccelExpectation>,
     /// The speculative-decoding model, when `spec:K` cells were measured.
     pub speculative: Option<SpecModelFit>,
+    /// The cost model (`bench predict --machine` reads it), when it could be fitted.
+    #[serde(default)]
+    pub cost_model: Option<CostModel>,
 }
 
 impl Fits {
@@ -181,6 +185,41 @@ pub struct Calibration {
     pub speedups: Vec<SpeedupPoint>,
     /// Sizes: (model, params B, quant, guide GB, GGUF bytes).
     pub sizes: Vec<SizeCheck>,
+    /// The cost model: fit, leave-one-model-out, the guide's table on this and other machines.
+    pub cost: costmodel::Report,
+}
+
+/// What the cost model needs besides the result files.
+#[derive(Debug, Clone, Default)]
+pub struct CostInputs {
+    /// Extra directories holding the measured models' GGUF files.
+    pub models_dirs: Vec<std::path::PathBuf>,
+    /// Other machines to predict the guide's table for.
+    pub others: Vec<costmodel::Machine>,
+}
+
+/// The fitted machine: host, CPU and ISA of the rows, their median bandwidth, and the most
+/// common thread count of the cells.
+fn this_machine(
+    first: &ResultRow,
+    bandwidth_gbps: f64,
+    set: &costmodel::CellSet,
+) -> costmodel::Machine {
+    let mut threads: Vec<u32> = set.cells.iter().map(|c| c.setting.threads as u32).collect();
+    threads.sort_unstable();
+    let common = threads
+        .iter()
+        .max_by_key(|t| threads.iter().filter(|u| u == t).count())
+        .copied()
+        .unwrap_or(first.threads);
+    costmodel::Machine {
+        name: first.host.clone(),
+        cpu_model: first.cpu_model.clone(),
+        bandwidth_gbps,
+        threads: common,
+        isa: first.isa.clone(),
+        source: "measured (the median bandwidth of the host's rows, their usual threads)".into(),
+    }
 }
 
 fn median(mut v: Vec<f64>) -> Option<f64> {
@@ -191,8 +230,14 @@ fn median(mut v: Vec<f64>) -> Option<f64> {
     Some(v[v.len() / 2])
 }
 
-/// Runs the whole calibration over loaded files.
+/// Runs the whole calibration over loaded files, looking for GGUF files only in the default
+/// places and predicting no other machine.
 pub fn calibrate(files: &[LoadedFile]) -> anyhow::Result<Calibration> {
+    calibrate_with(files, &CostInputs::default())
+}
+
+/// Runs the whole calibration over loaded files.
+pub fn calibrate_with(files: &[LoadedFile], inputs: &CostInputs) -> anyhow::Result<Calibration> {
     let first = files
         .iter()
         .flat_map(|f| &f.rows)
@@ -218,6 +263,13 @@ pub fn calibrate(files: &[LoadedFile]) -> anyhow::Result<Calibration> {
     let speedups = speedup_points(files);
     let sp = spec_points(&speedups);
     let spec_fit = specmodel::fit_draft_cost(&sp.iter().map(|p| p.1.clone()).collect::<Vec<_>>());
+    let set = costmodel::cells_from_files(
+        files,
+        &first.host,
+        costmodel::cells::search_dirs(files, &inputs.models_dirs),
+    );
+    let machine = this_machine(first, set.bandwidth_gbps, &set);
+    let cost = costmodel::Report::build(set, machine, &inputs.others);
     let expectations = Fits {
         calibration: CalibrationInfo {
             host: first.host.clone(),
@@ -234,20 +286,38 @@ pub fn calibrate(files: &[LoadedFile]) -> anyhow::Result<Calibration> {
             draft_cost: f.draft_cost,
             n: sp.len(),
         }),
+        cost_model: cost.model.clone(),
     };
     Ok(Calibration {
         expectations,
         points,
         speedups,
         sizes: sizes(files),
+        cost,
     })
 }
 
 /// Runs `bench calibrate`.
 pub fn command(args: &super::CalibrateArgs) -> anyhow::Result<ExitCode> {
     let files = load::load_all(&args.files)?;
-    let cal = calibrate(&files)?;
-    print!("{}", cal.markdown());
+    let mut others = Vec::new();
+    for path in &args.hw {
+        let facts = crate::hardware::HwFacts::load(path)?;
+        others.push(costmodel::Machine::from_hw(
+            &facts,
+            &path.display().to_string(),
+        ));
+    }
+    let inputs = CostInputs {
+        models_dirs: args.models_dirs.clone(),
+        others,
+    };
+    let cal = calibrate_with(&files, &inputs)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&cal)?);
+    } else {
+        print!("{}", cal.markdown());
+    }
     let dir = args.out.clone().unwrap_or_else(|| "calibration".into());
     let toml_path = write(&cal, &dir)?;
     eprintln!(
@@ -409,6 +479,7 @@ mod tests {
                 draft_cost: 0.1,
                 n: 2,
             }),
+            cost_model: None,
         };
         let text = toml::to_string(&e).unwrap();
         let back: Fits = toml::from_str(&text).unwrap();

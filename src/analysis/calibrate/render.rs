@@ -199,6 +199,7 @@ impl Calibration {
         md += &self.residuals_table().markdown();
         md += "\n## Inference Speed by Model Size (this machine)\n\nActive bytes per token = active parameters x effective bits per weight / 8 (Q8_0 8.5, Q4_K_M 4.85); MoE rows use the guide's expert reduction.\n\n";
         md += &self.speed_table().markdown();
+        md += &self.cost_markdown();
         md += "\n## Acceleration Methods (measured)\n\n";
         md += &self.accel_table().markdown();
         md += &self.spec_markdown();
@@ -231,5 +232,48 @@ impl Calibration {
                 self.spec_table().markdown()
             ),
         }
+    }
+}
+
+impl Calibration {
+    /// The cost model: coefficients, leave-one-model-out error, the guide's table on this
+    /// machine and on every other machine given.
+    fn cost_markdown(&self) -> String {
+        use costmodel::render::{lomo_markdown, model_markdown, table_markdown};
+        let c = &self.cost;
+        let mut md = String::from("\n## Cost model\n\nDecode time per token = weight bytes / bandwidth x k_w + KV bytes at the mean context / bandwidth x k_kv + arithmetic per thread x k_f + blocks x k_l + k_0, fitted by non-negative least squares on relative residuals over every `baseline` and `moe:N` cell with one slot; 95% intervals from 400 refits on models drawn with replacement. Shapes from each model's GGUF.\n\n");
+        if c.cells.other_host_rows > 0 {
+            md += &format!(
+                "{} usable rows of other hosts than {} left out (one machine per fit).\n\n",
+                c.cells.other_host_rows, c.cells.host
+            );
+        }
+        if !c.cells.missing.is_empty() {
+            md += &format!(
+                "Left out, no GGUF with the row's parameter count found (searched {}): {}\n\n",
+                c.cells
+                    .searched
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                c.cells.missing.join(", ")
+            );
+        }
+        let Some(model) = &c.model else {
+            return md + "No cell with a GGUF at hand: the cost model was not fitted.\n";
+        };
+        md += &model_markdown(model);
+        md += "\n### Leave one model out\n\n";
+        md += &lomo_markdown(&c.lomo_decode);
+        md += "\n";
+        md += &lomo_markdown(&c.lomo_prefill);
+        md += "\n### The guide's table on this machine (cost model)\n\n";
+        md += &table_markdown(&model.machine, &c.this_machine);
+        for (m, rows) in &c.other_machines {
+            md += "\n### The guide's table on another machine (cost model)\n\n";
+            md += &table_markdown(m, rows);
+        }
+        md
     }
 }

@@ -1,0 +1,211 @@
+//! The design columns of the cost model: what a model's shape and a cell's setting put in
+//! front of each coefficient. Every column is in seconds, gigaflops per thread or blocks, so
+//! that the coefficients read as inverse efficiencies, rates and per-block costs.
+//!
+//! The per-token overhead is a cost per transformer block plus a constant. A term for the
+//! vocabulary (sampling over it) was tried: on this machine's 39 cells it took the per-block
+//! cost's place only in part and raised the leave-one-model-out median error from 16% to 23%
+//! (the three large-vocabulary models disagree: Gemma 3 with 262k entries decodes slower than
+//! the other terms say, the Qwen2.5 stand-ins with 152k faster), so the data cannot identify
+//! it; the output head's bytes stay in the weights term. The vocabulary is still read from
+//! the GGUF and shown.
+
+use serde::{Deserialize, Serialize};
+
+use crate::gguf::{GgmlType, ModelFacts};
+
+/// llama.cpp's default micro-batch (`-ub 512`): prefill reads the weights once per micro-batch.
+pub const UBATCH: f64 = 512.0;
+
+/// What the cost model needs to know about a model, exact from its GGUF header.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Shape {
+    /// Weight bytes read per generated token (bytes; used experts only for MoE).
+    pub weight_bytes: f64,
+    /// Parameters used per token (count).
+    pub active_params: f64,
+    /// f16 KV-cache bytes per token of context (bytes).
+    pub kv_bytes_per_token: f64,
+    /// Attention elements per token of context, n_layer x n_head x head_dim (count): QK^T and
+    /// the weighted sum of V cost 2 flops each per element.
+    pub attn_elements: f64,
+    /// Vocabulary (tokens).
+    pub vocab: f64,
+    /// Transformer blocks (count): every block is a few dozen graph nodes, each ending in a
+    /// barrier of the worker threads.
+    #[serde(default)]
+    pub layers: f64,
+}
+
+impl Shape {
+    /// The shape of a model from its header (with `moe:N` already applied by the caller).
+    pub fn of(f: &ModelFacts) -> Shape {
+        Shape {
+            weight_bytes: f.active_bytes_per_token as f64,
+            active_params: f.active_params as f64,
+            kv_bytes_per_token: f.kv_bytes_per_token(GgmlType::F16) as f64,
+            attn_elements: (f.block_count * f.head_count * f.head_dim) as f64,
+            vocab: f.vocab_size as f64,
+            layers: f.block_count as f64,
+        }
+    }
+}
+
+/// Where and how a model runs: the cell's part of the inputs.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Setting {
+    /// Tokens of context before decoding starts: the row's depth plus its prompt.
+    pub depth: f64,
+    /// Tokens generated per request.
+    pub n_predict: f64,
+    /// Prompt tokens processed by prefill (the last `prompt_tokens` of `depth`).
+    pub prompt_tokens: f64,
+    /// Server threads.
+    pub threads: f64,
+    /// Measured read bandwidth (GB/s, 10^9 bytes per second).
+    pub bandwidth_gbps: f64,
+}
+
+/// Decode or prefill.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Part {
+    /// Seconds per generated token.
+    Decode,
+    /// Seconds per prompt token.
+    Prefill,
+}
+
+/// One coefficient's name and unit, as reports show it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TermDef {
+    /// Short name (`weights`, `kv`, `compute`, `layers`, `fixed`).
+    pub name: &'static str,
+    /// What the column holds.
+    pub column: &'static str,
+}
+
+const DECODE_TERMS: [TermDef; 5] = [
+    TermDef {
+        name: "weights",
+        column: "weight bytes / bandwidth (s)",
+    },
+    TermDef {
+        name: "kv",
+        column: "KV bytes at the mean context / bandwidth (s)",
+    },
+    TermDef {
+        name: "compute",
+        column: "arithmetic per thread (Gflop)",
+    },
+    TermDef {
+        name: "layers",
+        column: "transformer blocks (count)",
+    },
+    TermDef {
+        name: "fixed",
+        column: "1 per token",
+    },
+];
+
+const PREFILL_TERMS: [TermDef; 3] = [
+    TermDef {
+        name: "weights",
+        column: "weight bytes per micro-batch, per prompt token / bandwidth (s)",
+    },
+    TermDef {
+        name: "compute",
+        column: "arithmetic per thread (Gflop)",
+    },
+    TermDef {
+        name: "fixed",
+        column: "1 per prompt token",
+    },
+];
+
+impl Part {
+    /// The terms of this part, in column order.
+    pub fn terms(self) -> &'static [TermDef] {
+        match self {
+            Part::Decode => &DECODE_TERMS,
+            Part::Prefill => &PREFILL_TERMS,
+        }
+    }
+
+    /// The design row of a shape in a setting.
+    pub fn row(self, s: &Shape, at: &Setting) -> Vec<f64> {
+        match self {
+            Part::Decode => decode_row(s, at),
+            Part::Prefill => prefill_row(s, at),
+        }
+    }
+}
+
+fn seconds(bytes: f64, bandwidth_gbps: f64) -> f64 {
+    bytes / (bandwidth_gbps * 1e9)
+}
+
+/// Gigaflops per thread of one token at a mean context of `context` tokens.
+fn gflop_per_thread(s: &Shape, context: f64, threads: f64) -> f64 {
+    (2.0 * s.active_params + 4.0 * s.attn_elements * context) / threads.max(1.0) / 1e9
+}
+
+fn decode_row(s: &Shape, at: &Setting) -> Vec<f64> {
+    let context = at.depth + at.n_predict / 2.0;
+    vec![
+        seconds(s.weight_bytes, at.bandwidth_gbps),
+        seconds(s.kv_bytes_per_token * context, at.bandwidth_gbps),
+        gflop_per_thread(s, context, at.threads),
+        s.layers,
+        1.0,
+    ]
+}
+
+/// Prefill of the last `prompt_tokens` of `depth`: its mean context is `depth - n / 2`.
+fn prefill_row(s: &Shape, at: &Setting) -> Vec<f64> {
+    let n = at.prompt_tokens.max(1.0);
+    let batches = (n / UBATCH).ceil();
+    let context = (at.depth - n / 2.0).max(n / 2.0);
+    vec![
+        seconds(s.weight_bytes * batches / n, at.bandwidth_gbps),
+        gflop_per_thread(s, context, at.threads),
+        1.0,
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decode_row_by_hand() {
+        // 1 GB of weights at 20 GB/s: 0.05 s. 0.5B params, 24 layers x 14 heads x 64 = 21504
+        // attention elements, 12288 KV bytes per token; depth 100 + 64/2 = 132 tokens of mean
+        // context: KV 12288 * 132 / 20e9 s; arithmetic (1e9 + 4 * 21504 * 132) / 2 threads.
+        let s = Shape {
+            weight_bytes: 1e9,
+            active_params: 0.5e9,
+            kv_bytes_per_token: 12288.0,
+            attn_elements: 21504.0,
+            vocab: 151_936.0,
+            layers: 24.0,
+        };
+        let at = Setting {
+            depth: 100.0,
+            n_predict: 64.0,
+            prompt_tokens: 100.0,
+            threads: 2.0,
+            bandwidth_gbps: 20.0,
+        };
+        let r = Part::Decode.row(&s, &at);
+        assert!((r[0] - 0.05).abs() < 1e-15);
+        assert!((r[1] - 12288.0 * 132.0 / 20e9).abs() < 1e-15);
+        assert!((r[2] - (1e9 + 4.0 * 21504.0 * 132.0) / 2.0 / 1e9).abs() < 1e-12);
+        assert!(r[3] == 24.0 && r[4] == 1.0);
+        // Prefill of the 100 tokens of the depth: one micro-batch, mean context 50.
+        let p = Part::Prefill.row(&s, &at);
+        assert!((p[0] - 0.05 / 100.0).abs() < 1e-15);
+        assert!((p[1] - (1e9 + 4.0 * 21504.0 * 50.0) / 2.0 / 1e9).abs() < 1e-12);
+        assert_eq!(p.len(), Part::Prefill.terms().len());
+    }
+}
