@@ -2,10 +2,11 @@
 //! tools and spreadsheets that already read llama-bench output.
 //!
 //! A measured baseline row with one slot gives a generation test (`n_gen` = the row's
-//! `n_predict`, `n_depth` = its depth plus its prompt tokens, since the harness decodes after
-//! the prompt, `avg_ts` its mean decode rate, `samples_ts` the per-repetition rates from the
-//! raw JSONL when it is there) and, when it has a prefill rate, a prompt test (`n_prompt` =
-//! its prompt tokens). Accelerated modes and several slots have no llama-bench test and are
+//! `n_predict`, `n_depth` = its prompt tokens as the server counted them, depth filler
+//! included, since the harness decodes after the whole prompt, `avg_ts` its mean decode
+//! rate, `samples_ts` the per-repetition rates from the raw JSONL when it is there) and,
+//! when it has a prefill rate, a prompt test (`n_prompt` = its prompt tokens after the depth
+//! filler, at `n_depth` = its depth). Accelerated modes and several slots have no llama-bench test and are
 //! left out ([`tests`] says how many). Fields
 //! llama-bench has and the harness does not measure (GPU, split mode, ...) are left out;
 //! batch sizes, cache types and flash attention come from the row's `server_args` when it set
@@ -25,13 +26,15 @@ pub fn tests(file: &LoadedFile) -> (Vec<LlamaBenchTest>, usize) {
         measured.partition(|r| r.mode.is_baseline() && r.parallel == 1);
     for row in kept {
         let raw = file.raw_of(row);
-        let prompt = row.prompt_tokens.unwrap_or(0);
+        // `prompt_tokens` counts the depth filler and the workload's prompt together.
+        let context = row.prompt_tokens.unwrap_or(row.depth).max(row.depth);
         if let Some(mean) = row.decode_tps_mean {
             let samples = raw.map(|r| r.decode_tps.clone()).unwrap_or_default();
             let mut t = test(row, 0, row.n_predict, mean, row.decode_tps_sd, samples);
-            t.n_depth = row.depth + prompt;
+            t.n_depth = context;
             out.push(t);
         }
+        let prompt = context - row.depth;
         if let (Some(mean), true) = (row.prefill_tps_mean, prompt > 0) {
             let samples = raw.map(|r| r.prefill_tps.clone()).unwrap_or_default();
             out.push(test(row, prompt, 0, mean, None, samples));

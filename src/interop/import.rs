@@ -16,6 +16,7 @@ use std::path::Path;
 
 use super::llama_bench::{LlamaBenchTest, TestKind};
 use crate::gguf::{Model, ModelFacts};
+use crate::hardware::facts::HwFacts;
 use crate::measure::Sample;
 use crate::profile::Mode;
 use crate::results::{ResultRow, Source, Status, SCHEMA_VERSION};
@@ -50,40 +51,15 @@ pub fn rows(tests: &[LlamaBenchTest], host: &str) -> (Vec<ResultRow>, Vec<String
     (rows, warnings)
 }
 
-/// The fields of a `bench hw --json` file an imported row needs.
-#[derive(Debug, serde::Deserialize)]
-pub struct Machine {
-    cpu_model: String,
-    physical_cores: u32,
-    logical_cores: u32,
-    ram_total_gib: f64,
-    best_bandwidth_gbps: f64,
-}
-
-impl Machine {
-    /// Reads a `bench hw --json` file.
-    pub fn read(path: &Path) -> anyhow::Result<Machine> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
-        serde_json::from_str(&text).map_err(|e| {
-            anyhow::anyhow!(
-                "{}:{}:{}: not a `bench hw --json` file: {e}",
-                path.display(),
-                e.line(),
-                e.column()
-            )
-        })
-    }
-
-    /// Fills the machine columns and the roofline of a row.
-    pub fn stamp(&self, row: &mut ResultRow) {
-        row.cpu_model = self.cpu_model.clone();
-        row.physical_cores = self.physical_cores;
-        row.logical_cores = self.logical_cores;
-        row.ram_gib = self.ram_total_gib;
-        row.bandwidth_gbps = Some(self.best_bandwidth_gbps);
-        row.fill_roofline();
-    }
+/// Fills the machine columns of an imported row from the machine's `bench hw --json`
+/// facts (llama-bench records only the CPU name), and with them the roofline.
+pub fn stamp_machine(row: &mut ResultRow, hw: &HwFacts) {
+    row.cpu_model = hw.cpu_model.clone();
+    row.physical_cores = hw.physical_cores as u32;
+    row.ram_gib = hw.ram_total_gib;
+    row.isa = hw.isa.present().join(" ");
+    row.bandwidth_gbps = Some(hw.best_bandwidth_gbps);
+    row.fill_roofline();
 }
 
 /// The GGUF facts of the model, when the file is still there.

@@ -56,13 +56,19 @@ pub struct ExportArgs {
 
 /// Runs `bench import`.
 pub fn import_command(args: &ImportArgs) -> anyhow::Result<ExitCode> {
-    let machine = args.hw.as_deref().map(import::Machine::read).transpose()?;
+    let machine = args
+        .hw
+        .as_deref()
+        .map(crate::hardware::facts::HwFacts::load)
+        .transpose()?;
     let mut rows = Vec::new();
     for path in &args.files {
         let tests = llama_bench::read(path)?;
         let (mut these, warnings) = import::rows(&tests, &args.host);
         if let Some(hw) = &machine {
-            these.iter_mut().for_each(|row| hw.stamp(row));
+            these
+                .iter_mut()
+                .for_each(|row| import::stamp_machine(row, hw));
         }
         for w in warnings {
             eprintln!("warning: {}: {w}", path.display());
