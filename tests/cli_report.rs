@@ -134,3 +134,43 @@ fn itl_falls_back_to_the_raw_gaps() {
         "ITL chart not drawn from raw gaps"
     );
 }
+
+#[test]
+fn two_machines_called_vm_get_their_own_names_rooflines_and_marks() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut paths = Vec::new();
+    for (i, (cpu, bw, scale)) in [("AMD EPYC 9V74", 30.0, 1.0), ("Intel Xeon 8480C", 60.0, 1.8)]
+        .into_iter()
+        .enumerate()
+    {
+        let mut rows = gen::smoke(&gen::CI_BOX, false, scale);
+        for r in &mut rows {
+            (r.host, r.cpu_model, r.bandwidth_gbps) = ("vm".into(), cpu.into(), Some(bw));
+            if i == 1 && r.mode == "lookup" {
+                r.lossless = Some(false); // the second machine's lookup cells lost the output
+            }
+        }
+        let csv = dir.path().join(format!("vm{i}.csv"));
+        std::fs::write(&csv, gen::csv_text(&rows)).unwrap();
+        paths.push(csv);
+    }
+    let out = dir.path().join("out");
+    Command::cargo_bin("bench")
+        .unwrap()
+        .arg("report")
+        .args(&paths)
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .success();
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("machine vm (AMD EPYC 9V74)"), "{md}");
+    assert!(md.contains("machine vm (Intel Xeon 8480C)"), "{md}");
+    let roof = std::fs::read_to_string(out.join("roofline.svg")).unwrap();
+    assert!(roof.contains("vm (AMD EPYC 9V74): roofline 30.0 GB/s"), "one roofline each");
+    assert!(roof.contains("vm (Intel Xeon 8480C): roofline 60.0 GB/s"));
+    let itl = std::fs::read_to_string(out.join("itl.svg")).unwrap();
+    // every cell label names role, mode, workload and slots, and the lossy ones say so
+    assert!(itl.contains("dense lookup chat np=1 [LOSSY]"), "{itl}");
+    assert!(itl.contains("dense baseline chat np=1"), "{itl}");
+}

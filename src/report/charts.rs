@@ -18,6 +18,23 @@ pub struct DecodePoint {
     pub decode_tps: f64,
     /// MoE model.
     pub moe: bool,
+    /// Index of the machine (its roofline and colour).
+    pub machine: usize,
+}
+
+/// Colours of machines, in order (the first is the single machine's).
+const MACHINE_COLOURS: [RGBColor; 6] = [
+    RGBColor(31, 119, 180),
+    RGBColor(214, 39, 40),
+    RGBColor(44, 160, 44),
+    RGBColor(148, 103, 189),
+    RGBColor(255, 127, 14),
+    RGBColor(23, 190, 207),
+];
+
+/// The colour of machine `i`.
+fn machine_colour(i: usize) -> RGBColor {
+    MACHINE_COLOURS[i % MACHINE_COLOURS.len()]
 }
 
 /// A range on the roofline chart (the guide's or this machine's prediction) at a size.
@@ -123,7 +140,7 @@ pub fn roofline(
     path: &Path,
     points: &[DecodePoint],
     ranges: &[RangeBar],
-    bandwidth_gbps: Option<f64>,
+    machines: &[super::labels::Machine],
     efficiency: Option<f64>,
 ) -> anyhow::Result<()> {
     let xs = points
@@ -168,16 +185,26 @@ pub fn roofline(
             (x, k / x)
         })
     };
-    if let Some(bw) = bandwidth_gbps {
+    // One roofline per machine, in its colour; dense points are circles, MoE triangles.
+    let many = machines.len() > 1;
+    for (i, m) in machines.iter().enumerate() {
+        let Some(bw) = m.bandwidth_gbps else { continue };
+        let colour = if many { machine_colour(i) } else { BLACK };
+        let style = colour.stroke_width(2);
+        let name = if many {
+            format!("{}: roofline {bw:.1} GB/s / bytes", m.name)
+        } else {
+            format!("roofline: {bw:.1} GB/s / bytes")
+        };
         chart
             .draw_series(LineSeries::new(
                 line(bw).filter(|p| p.1 <= y1 && p.1 >= y0),
-                BLACK.stroke_width(2),
+                style,
             ))
             .map_err(err)?
-            .label(format!("roofline: {bw:.1} GB/s / bytes"))
-            .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLACK.stroke_width(2)));
-        if let Some(e) = efficiency {
+            .label(name)
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], style));
+        if let (Some(e), false) = (efficiency, many) {
             let style = RGBColor(0, 140, 0).stroke_width(2);
             chart
                 .draw_series(DashedLineSeries::new(
@@ -221,22 +248,37 @@ pub fn roofline(
             )
         }))
         .map_err(err)?;
-    for (moe, color, name) in [
-        (false, BLUE, "measured, dense"),
-        (true, RED, "measured, MoE"),
-    ] {
-        let pts: Vec<_> = points.iter().filter(|p| p.moe == moe).collect();
-        if pts.is_empty() {
-            continue;
+    for (i, m) in machines.iter().enumerate() {
+        let colour = if many { machine_colour(i) } else { BLUE };
+        for moe in [false, true] {
+            let pts: Vec<_> = points
+                .iter()
+                .filter(|p| p.moe == moe && p.machine == i)
+                .collect();
+            if pts.is_empty() {
+                continue;
+            }
+            let kind = if moe { "MoE" } else { "dense" };
+            let name = if many {
+                format!("{}: measured, {kind}", m.name)
+            } else {
+                format!("measured, {kind}")
+            };
+            let series = pts.iter().map(|p| (p.active_gb, p.decode_tps));
+            if moe {
+                chart
+                    .draw_series(series.map(|xy| TriangleMarker::new(xy, 7, colour.filled())))
+                    .map_err(err)?
+                    .label(name)
+                    .legend(move |(x, y)| TriangleMarker::new((x + 10, y), 7, colour.filled()));
+            } else {
+                chart
+                    .draw_series(series.map(|xy| Circle::new(xy, 5, colour.filled())))
+                    .map_err(err)?
+                    .label(name)
+                    .legend(move |(x, y)| Circle::new((x + 10, y), 5, colour.filled()));
+            }
         }
-        chart
-            .draw_series(
-                pts.iter()
-                    .map(|p| Circle::new((p.active_gb, p.decode_tps), 5, color.filled())),
-            )
-            .map_err(err)?
-            .label(name)
-            .legend(move |(x, y)| Circle::new((x + 10, y), 5, color.filled()));
     }
     draw_legend(&mut chart, SeriesLabelPosition::LowerLeft)?;
     root.present().map_err(err)
@@ -279,7 +321,9 @@ pub fn speedups(path: &Path, bars: &[Bar]) -> anyhow::Result<()> {
         )
         .margin(12)
         .x_label_area_size(44)
-        .y_label_area_size(240)
+        .y_label_area_size(super::labels::column_px(
+            &bars.iter().map(|b| b.label.clone()).collect::<Vec<_>>(),
+        ))
         .build_cartesian_2d(0.0..hi, (n - 0.5)..-0.5)
         .map_err(err)?;
     let labels: Vec<String> = bars.iter().map(|b| b.label.clone()).collect();
@@ -366,7 +410,9 @@ pub fn itl(path: &Path, cells: &[ItlCell]) -> anyhow::Result<()> {
         )
         .margin(12)
         .x_label_area_size(44)
-        .y_label_area_size(240)
+        .y_label_area_size(super::labels::column_px(
+            &cells.iter().map(|c| c.label.clone()).collect::<Vec<_>>(),
+        ))
         .build_cartesian_2d((lo..hi).log_scale(), (n - 0.5)..-0.5)
         .map_err(err)?;
     let labels: Vec<String> = cells.iter().map(|c| c.label.clone()).collect();

@@ -3,6 +3,7 @@
 //! speculative model) and only arranges and draws; it never measures.
 
 pub mod charts;
+pub mod labels;
 pub mod sweeps;
 
 use std::path::{Path, PathBuf};
@@ -37,15 +38,16 @@ pub fn command(args: &ReportArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// A cell's chart label: [`ResultRow::label`], after its file's name when the report has
+/// several files.
 fn label(r: &ResultRow, many_files: bool, file: &LoadedFile) -> String {
-    let mut s = format!("{} {}", r.role, r.mode);
-    if r.parallel > 1 {
-        s += &format!(" np{}", r.parallel);
-    }
+    let threads = file.rows.iter().any(|o| o.threads != r.threads);
+    let s = r.label(threads);
     if many_files {
-        s = format!("{}: {s}", file.label());
+        format!("{}: {s}", file.label())
+    } else {
+        s
     }
-    s
 }
 
 fn ok_rows(files: &[LoadedFile]) -> impl Iterator<Item = (&LoadedFile, &ResultRow)> {
@@ -92,7 +94,7 @@ fn itl_cells(files: &[LoadedFile]) -> Vec<ItlCell> {
                 }
             };
             Some(ItlCell {
-                label: label(r, many, f),
+                label: labels::fit(&label(r, many, f), labels::MAX_LABEL),
                 p50,
                 p90,
                 p99,
@@ -182,23 +184,28 @@ pub fn write_report(files: &[LoadedFile], dir: &Path) -> anyhow::Result<PathBuf>
         "roofline.svg",
         "Decode speed vs active bytes per token",
         |p| {
-            let pts: Vec<DecodePoint> = cal
+            let (machines, of_file) = labels::machines(files);
+            let pts: Vec<DecodePoint> = files
                 .iter()
-                .flat_map(|c| &c.points)
-                .map(|p| DecodePoint {
-                    active_gb: p.active_bytes_per_token / 1e9,
-                    decode_tps: p.decode_tps,
-                    moe: p.moe,
+                .zip(&of_file)
+                .flat_map(|(f, m)| {
+                    calibrate::roofline_points(std::slice::from_ref(f))
+                        .into_iter()
+                        .map(move |p| DecodePoint {
+                            active_gb: p.active_bytes_per_token / 1e9,
+                            decode_tps: p.decode_tps,
+                            moe: p.moe,
+                            machine: *m,
+                        })
                 })
                 .collect();
-            let bw = cal
-                .as_ref()
-                .map(|c| c.expectations.calibration.bandwidth_gbps);
+            // One fitted line only when the report is of one machine.
             let eff = cal
                 .as_ref()
+                .filter(|_| machines.len() == 1)
                 .and_then(|c| calibrate::pick_fit(&c.expectations.efficiency, "all", false))
                 .map(|f| f.efficiency);
-            charts::roofline(p, &pts, &range_bars(cal.as_ref()), bw, eff)
+            charts::roofline(p, &pts, &range_bars(cal.as_ref()), &machines, eff)
         },
     );
     chart(
@@ -219,11 +226,14 @@ pub fn write_report(files: &[LoadedFile], dir: &Path) -> anyhow::Result<PathBuf>
                 .iter()
                 .flat_map(|c| &c.speedups)
                 .map(|s| Bar {
-                    label: if many {
-                        format!("{}: {}", s.file, s.label)
-                    } else {
-                        s.label.clone()
-                    },
+                    label: labels::fit(
+                        &if many {
+                            format!("{}: {}", s.file, s.label)
+                        } else {
+                            s.label.clone()
+                        },
+                        labels::MAX_LABEL,
+                    ),
                     value: s.speedup,
                     ci: (s.low.is_finite() && s.high.is_finite()).then_some((s.low, s.high)),
                 })
@@ -273,13 +283,14 @@ pub fn write_report(files: &[LoadedFile], dir: &Path) -> anyhow::Result<PathBuf>
 
 fn header(files: &[LoadedFile]) -> String {
     let mut md = String::from("# tpsbench report\n\n");
-    for f in files {
+    let (machines, of_file) = labels::machines(files);
+    for (f, m) in files.iter().zip(&of_file) {
         let first = f.rows.first();
         md += &format!(
-            "- `{}`: {} rows, host {}, CPU {}, engine {}, profile {}\n",
+            "- `{}`: {} rows, machine {}, CPU {}, engine {}, profile {}\n",
             f.path.display(),
             f.rows.len(),
-            first.map_or("?", |r| r.host.as_str()),
+            machines[*m].name,
             first.map_or("?", |r| r.cpu_model.as_str()),
             first.map_or("?", |r| r.engine_version.as_str()),
             first.map_or("?", |r| r.profile.as_str()),
@@ -292,8 +303,9 @@ fn header(files: &[LoadedFile]) -> String {
 }
 
 fn cells_table(files: &[LoadedFile]) -> Table {
+    let (machines, of_file) = labels::machines(files);
     let mut t = Table::new([
-        "Host",
+        "Machine",
         "Role",
         "Model",
         "Mode",
@@ -309,7 +321,7 @@ fn cells_table(files: &[LoadedFile]) -> Table {
         "ITL p50/p99 ms",
         "Step p50/p99 ms",
     ]);
-    for f in files {
+    for (f, m) in files.iter().zip(&of_file) {
         for r in &f.rows {
             let speedup = match (r.speedup, r.speedup_ci95_low, r.speedup_ci95_high) {
                 (Some(s), Some(l), Some(h)) => format!("{s:.2} [{l:.2}, {h:.2}]"),
@@ -317,7 +329,7 @@ fn cells_table(files: &[LoadedFile]) -> Table {
                 _ => "-".into(),
             };
             t.push(vec![
-                r.host.clone(),
+                machines[*m].name.clone(),
                 r.role.clone(),
                 r.model_file.clone(),
                 r.mode.to_string(),

@@ -373,8 +373,61 @@ impl ResultRow {
         }
     }
 
+    /// The cell as charts and tables name it: `role mode workload np=N` (with ` t=T` when
+    /// `threads`, ` d=D` at a depth), and ` [LOSSY]` or ` [near-tie]` when its output
+    /// differed from the baseline's.
+    pub fn label(&self, threads: bool) -> String {
+        let mut s = format!(
+            "{} {} {} np={}",
+            self.role, self.mode, self.workload, self.parallel
+        );
+        if threads {
+            s += &format!(" t={}", self.threads);
+        }
+        if self.depth > 0 {
+            s += &format!(" d={}", self.depth);
+        }
+        if let Some(mark) = self.output_mark() {
+            s += &format!(" [{mark}]");
+        }
+        s
+    }
+
+    /// `LOSSY` or `near-tie` for an accelerated cell whose output differed from its
+    /// baseline's.
+    pub fn output_mark(&self) -> Option<&'static str> {
+        match (self.lossless, self.difference) {
+            (Some(false), Some(Difference::NearTie)) => Some("near-tie"),
+            (Some(false), _) => Some("LOSSY"),
+            _ => None,
+        }
+    }
+
     /// A cell is finished (not measured again on `--resume`) unless it was interrupted.
     pub fn is_finished(&self) -> bool {
         self.status != Status::Interrupted
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cell_names_role_mode_workload_slots_and_marks_its_output() {
+        let mut r = ResultRow {
+            role: "gemma".into(),
+            mode: "spec:8".parse().unwrap(),
+            workload: "chat".into(),
+            parallel: 2,
+            threads: 4,
+            ..ResultRow::default()
+        };
+        assert_eq!(r.label(false), "gemma spec:8 chat np=2");
+        r.depth = 4096;
+        r.lossless = Some(false);
+        assert_eq!(r.label(true), "gemma spec:8 chat np=2 t=4 d=4096 [LOSSY]");
+        r.difference = Some(Difference::NearTie);
+        assert!(r.label(false).ends_with("[near-tie]"));
     }
 }

@@ -91,7 +91,8 @@ pub fn roofline_points(files: &[LoadedFile]) -> Vec<RooflinePoint> {
 pub struct SpeedupPoint {
     /// Cell description.
     pub cell: String,
-    /// Short label for charts: role and mode.
+    /// Label for charts: role, mode, workload and slots, marked when lossy or a near tie
+    /// ([`ResultRow::label`]).
     pub label: String,
     /// Label of the file the cell came from.
     pub file: String,
@@ -136,7 +137,7 @@ pub fn speedup_points(files: &[LoadedFile]) -> Vec<SpeedupPoint> {
             let ci = e.log.ci95();
             Some(SpeedupPoint {
                 cell: cell_text(r),
-                label: format!("{} {}", r.role, r.mode),
+                label: r.label(false),
                 file: f.label(),
                 mode: r.mode.clone(),
                 kind: r.mode.kinds(),
