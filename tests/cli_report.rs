@@ -139,9 +139,12 @@ fn itl_falls_back_to_the_raw_gaps() {
 fn two_machines_called_vm_get_their_own_names_rooflines_and_marks() {
     let dir = tempfile::tempdir().unwrap();
     let mut paths = Vec::new();
-    for (i, (cpu, bw, scale)) in [("AMD EPYC 9V74", 30.0, 1.0), ("Intel Xeon 8480C", 60.0, 1.8)]
-        .into_iter()
-        .enumerate()
+    for (i, (cpu, bw, scale)) in [
+        ("AMD EPYC 9V74", 30.0, 1.0),
+        ("Intel Xeon 8480C", 60.0, 1.8),
+    ]
+    .into_iter()
+    .enumerate()
     {
         let mut rows = gen::smoke(&gen::CI_BOX, false, scale);
         for r in &mut rows {
@@ -167,7 +170,10 @@ fn two_machines_called_vm_get_their_own_names_rooflines_and_marks() {
     assert!(md.contains("machine vm (AMD EPYC 9V74)"), "{md}");
     assert!(md.contains("machine vm (Intel Xeon 8480C)"), "{md}");
     let roof = std::fs::read_to_string(out.join("roofline.svg")).unwrap();
-    assert!(roof.contains("vm (AMD EPYC 9V74): roofline 30.0 GB/s"), "one roofline each");
+    assert!(
+        roof.contains("vm (AMD EPYC 9V74): roofline 30.0 GB/s"),
+        "one roofline each"
+    );
     assert!(roof.contains("vm (Intel Xeon 8480C): roofline 60.0 GB/s"));
     let itl = std::fs::read_to_string(out.join("itl.svg")).unwrap();
     // every cell label names role, mode, workload and slots, and the lossy ones say so

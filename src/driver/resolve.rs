@@ -330,14 +330,9 @@ fn synthesize(
 ) -> anyhow::Result<ResolvedModel> {
     let args = synth_args(role, target)?;
     let recipe = args.recipe()?;
-    let planned_bytes: u64 = recipe
-        .plan()
-        .iter()
-        .filter_map(|t| t.ty.tensor_bytes(t.n_elements()))
-        .sum();
-    let path = if planned_bytes > memory_for_models() {
-        // It could never be launched here (the memory guard will skip it with its
-        // figures): write a size-exact sparse file instead of filling the disk.
+    let path = if could_never_run(role, &recipe) {
+        // The memory guard would skip every launch of it (with its figures): write a
+        // size-exact sparse file instead of filling the disk.
         sparse_model(&recipe, &opts.synth_cache)?
     } else {
         synth::ensure_model(&recipe, &opts.synth_cache)
@@ -353,13 +348,24 @@ fn synthesize(
     })
 }
 
-/// MemAvailable less the guide's safety buffer: the most a model could use here.
-fn memory_for_models() -> u64 {
+/// The memory guard would refuse even the smallest launch of the stand-in here: its weights,
+/// an F16 KV cache for the role's context with its fewest slots, and the engine's overhead
+/// exceed MemAvailable less the guide's safety buffer (the guard's own rule, checked before
+/// the file exists).
+fn could_never_run(role: &Role, recipe: &synth::Recipe) -> bool {
     let Ok(mem) = crate::hardware::memory::read_meminfo() else {
-        return u64::MAX;
+        return false;
     };
-    let buffer = crate::guide::budget::safety_buffer_bytes(mem.total_bytes);
-    mem.available_bytes.saturating_sub(buffer)
+    let s = &recipe.shape;
+    // K and V, F16 (2 bytes), per layer and KV head.
+    let kv_per_token = 2 * u64::from(s.n_layer) * u64::from(s.n_head_kv) * s.head_dim * 2;
+    let slots = role.parallel.iter().copied().min().unwrap_or(1);
+    let need = super::guard::MemoryNeed {
+        model_bytes: synth::plan::tensor_bytes(&recipe.plan()),
+        draft_bytes: 0,
+        kv_bytes: kv_per_token * u64::from(role.ctx) * u64::from(slots),
+    };
+    super::guard::check(&need, mem.available_bytes, mem.total_bytes) != super::guard::Fit::Fits
 }
 
 /// A size-exact sparse stand-in (real header, tensor data as holes), cached by recipe.
@@ -576,5 +582,28 @@ synthetic = "qwen2.5-0.5b"
         );
         // the valid role's stand-in was not written either
         assert!(!opts.synth_cache.exists(), "nothing in the cache");
+    }
+
+    #[test]
+    fn only_a_stand_in_the_guard_would_always_refuse_is_written_sparse() {
+        let p = profile::parse(SYNTHETIC, ProfileSource::File("s.toml".into())).unwrap();
+        let tiny = &p.roles[0];
+        let recipe = synth_args(tiny, None).unwrap().recipe().unwrap();
+        assert!(
+            !could_never_run(tiny, &recipe),
+            "a 1-layer model fits anywhere"
+        );
+        // Qwen3-Coder-480B-A35B at Q4_K_M is about 270 GB of weights: more than this
+        // machine's (or CI's) RAM.
+        let mut huge = tiny.clone();
+        (huge.synthetic, huge.synth, huge.quant) = (
+            Some("qwen3-coder-480b-a35b".into()),
+            None,
+            Some("Q4_K_M".into()),
+        );
+        let recipe = synth_args(&huge, None).unwrap().recipe().unwrap();
+        let ram = crate::hardware::memory::read_meminfo().unwrap().total_bytes;
+        assert!(ram < 250 << 30, "this test needs less than 250 GiB of RAM");
+        assert!(could_never_run(&huge, &recipe));
     }
 }
