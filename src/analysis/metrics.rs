@@ -221,11 +221,16 @@ fn itl_p99(raw: Option<&super::load::RepValues>, row: &ResultRow) -> Option<Esti
     }
 }
 
-/// Speedup over the baseline cell of the same run, from the two decode estimates; falls back
-/// to the row's own speedup column as a point value when the baseline row is absent.
+/// Speedup over the baseline: from the cell's pairs when every repetition of it was paired
+/// with a baseline request (the paired interval), else from the decode estimates of the cell
+/// and its baseline cell of the same run (Welch); the row's own speedup column as a point
+/// value when the baseline row is absent.
 fn speedup(file: &LoadedFile, row: &ResultRow) -> Option<Estimate> {
     if row.mode.is_baseline() {
         return None;
+    }
+    if let Some(paired) = file.raw_of(row).and_then(paired_speedup) {
+        return Some(paired);
     }
     let Some(base) = baseline_of(file, row) else {
         return point(row.speedup);
@@ -243,6 +248,20 @@ fn speedup(file: &LoadedFile, row: &ResultRow) -> Option<Estimate> {
         value: log.log_value.exp(),
         log,
         source,
+    })
+}
+
+/// The paired speedup of a cell all of whose repetitions (at least two) were paired.
+fn paired_speedup(raw: &super::load::RepValues) -> Option<Estimate> {
+    if raw.pairs.len() < 2 || raw.pairs.len() != raw.decode_tps.len() {
+        return None;
+    }
+    let (own, base): (Vec<f64>, Vec<f64>) = raw.pairs.iter().copied().unzip();
+    let log = crate::measure::paired_log_estimate(&own, &base).ok()?;
+    Some(Estimate {
+        value: log.log_value.exp(),
+        log,
+        source: Source::Raw,
     })
 }
 

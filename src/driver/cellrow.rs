@@ -3,6 +3,7 @@
 //! the roofline. Pure: it measures nothing and writes nothing.
 
 use super::baselines::Baseline;
+use super::pairing::Pairing;
 use super::plan::Cell;
 use super::resolve::ResolvedRole;
 use super::RunSettings;
@@ -32,6 +33,11 @@ pub struct Measured {
     pub client_cpu_pct: Option<f64>,
     /// The prompt sent.
     pub prompt: Prompt,
+    /// How the speedup is measured: paired with a baseline server beside this one, or not.
+    pub pairing: Pairing,
+    /// CPU time of the idle baseline server beside this one while this cell's requests ran
+    /// (milliseconds); `None` unpaired or unreadable.
+    pub partner_cpu_ms: Option<f64>,
 }
 
 /// The identity of a cell.
@@ -171,8 +177,11 @@ fn clear_speeds(row: &mut ResultRow) {
 }
 
 fn compare_with_baseline(row: &mut ResultRow, cell: &Cell, m: &Measured, b: &Baseline) {
-    if let Ok(ci) = measure::ratio_ci(&m.metrics.decode_tps, &b.decode_tps) {
+    if let Some(ci) = speedup(m, b) {
         row.fill_speedup(&ci);
+    }
+    if let Pairing::Unpaired(why) = &m.pairing {
+        row.reason = why.clone();
     }
     let pairs = m.first_tokens.iter().zip(&b.tokens);
     let worst = pairs
@@ -190,6 +199,18 @@ fn compare_with_baseline(row: &mut ResultRow, cell: &Cell, m: &Measured, b: &Bas
             row.lossless = None;
         }
     }
+}
+
+/// The speedup interval: paired over the cell's A/B pairs when it has at least two, else
+/// Welch over the cell's and the stored baseline's repetitions (separate launches).
+pub fn speedup(m: &Measured, b: &Baseline) -> Option<measure::RatioCi> {
+    if let Pairing::Paired(pairs) = &m.pairing {
+        let (own, base): (Vec<f64>, Vec<f64>) = pairs.iter().copied().unzip();
+        if let Ok(ci) = measure::paired_ratio_ci(&own, &base) {
+            return Some(ci);
+        }
+    }
+    measure::ratio_ci(&m.metrics.decode_tps, &b.decode_tps).ok()
 }
 
 /// For a synthetic `cycle` model, the baseline's output must be the known sequence.

@@ -96,7 +96,7 @@ fn roles(names: &[&str]) -> Vec<ResolvedRole> {
         .collect()
 }
 
-fn settings() -> RunSettings {
+fn settings(pair: bool) -> RunSettings {
     RunSettings {
         threads: 2,
         n_predict: 16,
@@ -106,6 +106,7 @@ fn settings() -> RunSettings {
             target_pct: 2.0,
             budget: Duration::from_secs(30),
         },
+        pair,
         expectations: Expectations::guide(),
         stamp: ResultRow {
             schema_version: SCHEMA_VERSION,
@@ -141,10 +142,15 @@ impl Run {
 }
 
 fn measure(script: Script, names: &[&str]) -> Run {
+    measure_with(script, names, true)
+}
+
+/// As [`measure`], paired (`pair`) or with separate launches only (`--unpaired`).
+fn measure_with(script: Script, names: &[&str], pair: bool) -> Run {
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("run.csv");
     let writer = ResultWriter::create(&csv).unwrap();
-    let mut run = resume(script, names, writer, false);
+    let mut run = resume_roles(script, roles(names), writer, false, pair);
     run._dir = dir;
     run
 }
@@ -152,7 +158,7 @@ fn measure(script: Script, names: &[&str]) -> Run {
 /// Runs the profile's roles `names` against the fake, writing to `writer`; with `resume`,
 /// the cells the file already holds are skipped and its baselines recovered.
 fn resume(script: Script, names: &[&str], writer: ResultWriter, resume: bool) -> Run {
-    resume_roles(script, roles(names), writer, resume)
+    resume_roles(script, roles(names), writer, resume, true)
 }
 
 fn resume_roles(
@@ -160,8 +166,9 @@ fn resume_roles(
     roles: Vec<ResolvedRole>,
     mut writer: ResultWriter,
     resume: bool,
+    pair: bool,
 ) -> Run {
-    let settings = settings();
+    let settings = settings(pair);
     let profile = profile::parse(PROFILE, ProfileSource::Embedded("fake".into())).unwrap();
     let cell_sets: Vec<RoleCells> = roles
         .iter()
@@ -266,9 +273,14 @@ fn a_failed_launch_fails_its_cells_and_the_run_goes_on() {
             launch_error: Some(reason.into()),
             ..Script::default()
         };
-        let run = measure(script, &["target", "draft"]);
-        assert_eq!(run.launches, 6, "every launch is tried");
+        // Each of the four accelerated launches first tries to start its baseline partner.
+        let run = measure(script.clone(), &["target", "draft"]);
+        assert_eq!(run.launches, 10, "every launch is tried");
         assert_eq!(run.rows.len(), 12);
+        assert_eq!(
+            measure_with(script, &["target", "draft"], false).launches,
+            6
+        );
         assert!(run
             .rows
             .iter()
@@ -386,7 +398,7 @@ fn a_role_whose_file_is_absent_is_skipped_and_the_run_goes_on() {
     roles[1].skip = Some(absent.into());
     roles[0].skip_spec =
         Some("model file absent (looked for draft.gguf in /m; near matches: none)".into());
-    let run = resume_roles(Script::default(), roles, writer, false);
+    let run = resume_roles(Script::default(), roles, writer, false, true);
     // target: baseline and lookup run; its three spec launches are skipped (no draft).
     assert_eq!(run.launches, 2);
     for r in &run.rows {
@@ -540,4 +552,195 @@ fn the_moe_proof_reads_the_last_reported_expert_count() {
         Err("the server used 2 experts per token, not 4".into())
     );
     assert!(moe_effective("", 2).unwrap_err().contains("never reported"));
+}
+
+/// The launch number (0-based) of the server of every batch while `launch` was measured,
+/// its first `untimed` batches (probe, warm-up) left out: which server each timed request
+/// of its cells went to.
+fn servers_during(run: &Run, launch: usize, untimed: usize) -> Vec<usize> {
+    let all = run.seen.batch_servers.borrow();
+    let first = all.iter().position(|&l| l == launch).unwrap();
+    let last = all.iter().rposition(|&l| l == launch).unwrap();
+    all[first + untimed..=last].to_vec()
+}
+
+#[test]
+fn speedups_are_paired_with_the_baseline_server_kept_up_and_requests_alternate() {
+    let run = measure(Script::default(), &["target"]);
+    // baseline (launch 0) stays up beside spec:4, spec:8, spec:16 and lookup (launches 1-4).
+    assert_eq!(
+        run.launches, 5,
+        "the baseline server is never launched twice"
+    );
+    assert_eq!(
+        run.seen.stopped.get(),
+        5,
+        "the partner is stopped at the end too"
+    );
+    // spec:4's cells after the probe's two requests and the warm-up: chat then code-edit,
+    // 3 pairs each (the fake converges at the minimum): partner first in even pairs, own
+    // first in odd ones, one request at a time.
+    assert_eq!(
+        servers_during(&run, 1, 3),
+        [0, 1, 1, 0, 0, 1, 0, 1, 1, 0, 0, 1],
+        "A B B A ..."
+    );
+    let spec = run.row("target", "spec:4", "chat");
+    assert_eq!((spec.status, spec.n_reps), (Status::Ok, 3));
+    assert_close(spec.speedup, 2.0);
+    assert_eq!(spec.reason, "", "paired: no note");
+    // The raw file holds both halves of every pair, and the analysis pairs them up.
+    let raw = crate::analysis::load::load(&run.csv).unwrap();
+    let values = raw.raw_of(spec).unwrap();
+    assert_eq!(values.pairs.len(), 3);
+    assert_eq!(
+        values.decode_tps.len(),
+        3,
+        "partner lines are not the cell's own"
+    );
+    assert!(values
+        .pairs
+        .iter()
+        .all(|(own, base)| (own / base - 2.0).abs() < 0.01));
+    let base = run.row("target", "baseline", "chat");
+    assert_eq!(raw.raw_of(base).unwrap().decode_tps.len(), 3);
+}
+
+#[test]
+fn pairing_cancels_a_drifting_machine_that_separate_launches_do_not() {
+    // The machine loses 1% of its speed per batch. Unpaired, spec:16 (its baseline measured
+    // ~20 batches earlier) reads well below the true 2x; paired, each pair shares the drift.
+    let drifting = || Script {
+        drift_per_batch: 0.01,
+        ..Script::default()
+    };
+    let paired = measure(drifting(), &["target"]);
+    let unpaired = measure_with(drifting(), &["target"], false);
+    let (p, u) = (
+        paired.row("target", "spec:16", "chat"),
+        unpaired.row("target", "spec:16", "chat"),
+    );
+    assert!(
+        p.speedup_ci95_low.unwrap() <= 2.0 && 2.0 <= p.speedup_ci95_high.unwrap(),
+        "paired {:?} {:?}",
+        p.speedup_ci95_low,
+        p.speedup_ci95_high
+    );
+    assert!(
+        u.speedup_ci95_high.unwrap() < 1.9,
+        "unpaired {:?}",
+        u.speedup
+    );
+}
+
+#[test]
+fn a_partner_that_dies_mid_pair_leaves_the_cell_unpaired_and_a_later_launch_relaunches_it() {
+    // The baseline server (launch 0) runs warm-up + 3 + 3 batches of its own cells (0-6),
+    // then pair 0 of spec:4 chat (batch 7, partner first); pair 1 goes own first, and the
+    // partner dies at its batch 8.
+    let died = "server exited (signal 9)\n--- tail of launch.log ---\nkilled";
+    let script = Script {
+        fail_server: Some((0, 8, died.into())),
+        ..Script::default()
+    };
+    let run = measure(script, &["target"]);
+    let chat = run.row("target", "spec:4", "chat");
+    assert_eq!(chat.status, Status::Ok, "the cell's own server is fine");
+    assert_eq!(
+        chat.reason,
+        "unpaired: the baseline server beside it failed after 1 pairs: server exited (signal 9)"
+    );
+    assert_eq!(chat.n_reps, 3, "finished on its own server");
+    assert_close(chat.speedup, 2.0);
+    let edit = run.row("target", "spec:4", "code-edit");
+    assert_eq!(
+        edit.reason,
+        "unpaired: the baseline server beside this launch failed in an earlier cell"
+    );
+    // spec:8 starts a new baseline server beside it (launch 2), kept for the rest.
+    let launches = run.seen.launches.borrow();
+    assert_eq!(launches.len(), 6);
+    assert!(launches[2].spec.is_none() && launches[3].spec.is_some());
+    assert_eq!(run.row("target", "spec:8", "chat").reason, "");
+    assert_eq!(run.seen.stopped.get(), 6);
+}
+
+#[test]
+fn the_cells_own_server_dying_mid_pair_fails_it_and_the_partner_serves_the_next_launch() {
+    // spec:4's server (launch 1): warm-up 0, own batch of pair 0 is 1, of pair 1 is 2.
+    let reason = "server exited (signal 11)";
+    let script = Script {
+        fail_server: Some((1, 2, reason.into())),
+        ..Script::default()
+    };
+    let run = measure(script, &["target"]);
+    let chat = run.row("target", "spec:4", "chat");
+    assert_eq!(
+        (chat.status, chat.reason.as_str()),
+        (Status::Failed, reason)
+    );
+    let edit = run.row("target", "spec:4", "code-edit");
+    assert_eq!(edit.reason, "not run: the server of this launch failed");
+    assert_eq!(run.launches, 5, "the partner survives; nothing relaunched");
+    let spec8 = run.row("target", "spec:8", "chat");
+    assert_eq!((spec8.status, spec8.reason.as_str()), (Status::Ok, ""));
+}
+
+#[test]
+fn the_guard_refusing_a_second_server_measures_unpaired_and_says_why() {
+    // By hand, from the fake model facts: a baseline server needs 20,000,000 B weights +
+    // 4,194,304 B KV (8192 B/token x 512) + 268,435,456 B overhead = 292,629,760 B; spec:4
+    // adds its draft and draft KV: 316,824,064 B. 1 GiB total keeps a 161,061,273 B buffer.
+    // 600,000,000 B available: the baseline fits alone (438.9 MB); beside it (each running
+    // server takes 200,000,000 B) 238,938,727 B = 0.2 GiB remain, less than spec:4's 0.3 GiB.
+    let script = Script {
+        memory: Ok((600_000_000, 1 << 30)),
+        memory_per_server: 200_000_000,
+        ..Script::default()
+    };
+    let run = measure(script, &["target"]);
+    assert!(
+        run.rows.iter().all(|r| r.status == Status::Ok),
+        "{:?}",
+        run.statuses()
+    );
+    let spec = run.row("target", "spec:4", "chat");
+    assert_eq!(
+        spec.reason,
+        "unpaired: insufficient memory for two servers at once (needs 0.3 GiB, has 0.2 GiB)"
+    );
+    assert_close(spec.speedup, 2.0);
+    // Later launches: no partner up, and the pair from scratch (292.6 + 316.8 - 20 MB of
+    // shared weights = 0.5 GiB) does not fit in 0.4 GiB either; no second server ever ran.
+    assert!(run.row("target", "spec:8", "chat").reason.starts_with(
+        "unpaired: insufficient memory for two servers at once (needs 0.5 GiB, has 0.4 GiB)"
+    ));
+    assert_eq!(run.launches, 5);
+    let servers = run.seen.batch_servers.borrow();
+    assert!(
+        servers.windows(2).all(|w| w[0] <= w[1]),
+        "never back to an earlier server"
+    );
+}
+
+#[test]
+fn ctrl_c_mid_pair_stops_both_servers() {
+    let interrupt = Interrupt::default();
+    // Batches 0-6: the baseline launch; 7: warm-up of spec:4; 8: pair 0's partner half.
+    let script = Script {
+        interrupt_at_batch: Some((9, interrupt.clone())),
+        ..Script::default()
+    };
+    let run = measure(script, &["target"]);
+    assert!(run.interrupted);
+    assert_eq!(run.launches, 2);
+    assert_eq!(
+        run.seen.stopped.get(),
+        2,
+        "the partner and the cell's server"
+    );
+    assert_eq!(
+        run.row("target", "spec:4", "chat").status,
+        Status::Interrupted
+    );
 }

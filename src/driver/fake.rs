@@ -33,6 +33,14 @@ pub struct Script {
     pub lossy_at: Option<usize>,
     /// Decode rate of a baseline server (tokens/s); accelerated servers decode twice as fast.
     pub decode_tps: f64,
+    /// The server of launch number L (0-based, in launch order) fails its batch N (0-based,
+    /// warm-up included) with this reason: one server dying, the others healthy.
+    pub fail_server: Option<(usize, usize, String)>,
+    /// Memory each running server takes from MemAvailable (its private KV cache and buffers).
+    pub memory_per_server: u64,
+    /// The machine slows down by this share per batch sent over the run (a shared machine
+    /// drifting): batch N runs at `1 - drift * N` of the speed.
+    pub drift_per_batch: f64,
 }
 
 impl Default for Script {
@@ -47,6 +55,9 @@ impl Default for Script {
             experts_in_log: None,
             lossy_at: None,
             decode_tps: 100.0,
+            fail_server: None,
+            memory_per_server: 0,
+            drift_per_batch: 0.0,
         }
     }
 }
@@ -62,6 +73,10 @@ pub struct Seen {
     pub batches: Cell<usize>,
     /// Servers stopped.
     pub stopped: Cell<usize>,
+    /// Launches that failed (no server to stop).
+    pub failed: Cell<usize>,
+    /// The launch number (0-based) of the server of every batch, in order.
+    pub batch_servers: RefCell<Vec<usize>>,
 }
 
 /// The fake backend.
@@ -88,16 +103,22 @@ impl Backend for FakeBackend {
     type Server = FakeServer;
 
     fn memory(&self) -> Result<(u64, u64), String> {
-        self.script.memory.clone()
+        let live =
+            self.seen.launches.borrow().len() - self.seen.stopped.get() - self.seen.failed.get();
+        let taken = live as u64 * self.script.memory_per_server;
+        let (available, total) = self.script.memory.clone()?;
+        Ok((available.saturating_sub(taken), total))
     }
 
     fn launch(&mut self, spec: &LaunchSpec, log_name: &str, _: u64) -> Result<FakeServer, String> {
         self.seen.launches.borrow_mut().push(spec.clone());
         self.seen.log_names.borrow_mut().push(log_name.to_string());
         if let Some(reason) = &self.script.launch_error {
+            self.seen.failed.set(self.seen.failed.get() + 1);
             return Err(reason.clone());
         }
         Ok(FakeServer {
+            launch: self.seen.launches.borrow().len() - 1,
             spec: spec.clone(),
             script: self.script.clone(),
             seen: self.seen.clone(),
@@ -108,6 +129,8 @@ impl Backend for FakeBackend {
 
 /// One fake server.
 pub struct FakeServer {
+    /// Its launch number (0-based).
+    launch: usize,
     spec: LaunchSpec,
     script: Rc<Script>,
     seen: Rc<Seen>,
@@ -119,7 +142,7 @@ impl FakeServer {
         self.spec.spec.is_some() || self.spec.moe_experts_used.is_some()
     }
 
-    fn record(&self, req: &CompletionRequest, batch: usize) -> CompletionRecord {
+    fn record(&self, req: &CompletionRequest, batch: usize, overall: usize) -> CompletionRecord {
         let n = req.n_predict as usize;
         let mut token_ids: Vec<u32> = (0..n as u32).map(|i| i % 64).collect();
         if let Some(at) = self
@@ -131,7 +154,8 @@ impl FakeServer {
         }
         let speed = if self.accelerated() { 2.0 } else { 1.0 };
         // A little spread, so the interval is finite and the stopping rule converges.
-        let tps = self.script.decode_tps * speed * (1.0 + 0.002 * (batch % 3) as f64);
+        let drift = 1.0 - self.script.drift_per_batch * overall as f64;
+        let tps = self.script.decode_tps * speed * drift * (1.0 + 0.002 * (batch % 3) as f64);
         // llama.cpp times decoding from the first generated token on: n - 1 steps.
         let predicted_ms = n.saturating_sub(1) as f64 / tps * 1e3;
         let drafted = match (&self.spec.spec, req.extra.get("speculative.n_max")) {
@@ -179,8 +203,14 @@ impl ServerHandle for FakeServer {
     ) -> Result<Vec<CompletionRecord>, String> {
         let here = self.batches.replace(self.batches.get() + 1);
         let overall = self.seen.batches.replace(self.seen.batches.get() + 1);
+        self.seen.batch_servers.borrow_mut().push(self.launch);
         if let Some((at, reason)) = &self.script.fail_at_batch {
             if here == *at {
+                return Err(reason.clone());
+            }
+        }
+        if let Some((launch, at, reason)) = &self.script.fail_server {
+            if (*launch, *at) == (self.launch, here) {
                 return Err(reason.clone());
             }
         }
@@ -190,7 +220,9 @@ impl ServerHandle for FakeServer {
                 std::future::pending::<()>().await;
             }
         }
-        Ok((0..parallel).map(|_| self.record(req, here)).collect())
+        Ok((0..parallel)
+            .map(|_| self.record(req, here, overall))
+            .collect())
     }
 
     fn log_text(&self) -> String {

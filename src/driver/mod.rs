@@ -31,6 +31,7 @@ mod fake;
 pub mod guard;
 pub mod interrupt;
 pub mod launch;
+pub mod pairing;
 pub mod plan;
 pub mod progress;
 pub mod resolve;
@@ -125,6 +126,10 @@ pub struct RunArgs {
     /// No progress display and no per-cell lines.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Measure speedups from separate launches (Welch over independent samples) instead of
+    /// pairing each accelerated server with a baseline server beside it.
+    #[arg(long)]
+    pub unpaired: bool,
 }
 
 /// `--bw-seconds` when not given.
@@ -156,6 +161,7 @@ impl RunArgs {
             max_reps: None,
             bw_seconds: DEFAULT_BW_SECONDS,
             quiet: false,
+            unpaired: false,
         }
     }
 }
@@ -180,6 +186,8 @@ pub struct RunEnv {
     pub logs_dir: PathBuf,
     /// Host name.
     pub host: String,
+    /// Pair speedups with a baseline server beside the accelerated one.
+    pub pair: bool,
 }
 
 /// What the run loop needs of the run: fixed for the whole run.
@@ -191,6 +199,9 @@ pub struct RunSettings {
     pub n_predict: u32,
     /// Repetition rule.
     pub adaptive: Adaptive,
+    /// Pair each accelerated cell with a baseline server beside it (the speedup's interval
+    /// over A/B pairs); false: separate launches only.
+    pub pair: bool,
     /// Expected speed table (the guide's or a calibration).
     pub expectations: Expectations,
     /// A row with the machine, engine, harness and profile columns filled: every cell's row
@@ -210,6 +221,7 @@ impl RunEnv {
             threads: self.threads,
             n_predict: self.n_predict,
             adaptive: self.adaptive,
+            pair: self.pair,
             expectations: self.expectations.clone(),
             stamp,
         }
@@ -398,6 +410,7 @@ fn prepare(args: &RunArgs) -> anyhow::Result<(RunEnv, Vec<ResolvedRole>, ResultW
         adaptive,
         logs_dir,
         host,
+        pair: !args.unpaired,
     };
     Ok((env, roles, writer))
 }
