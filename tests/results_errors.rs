@@ -65,7 +65,7 @@ fn a_bad_value_names_file_line_and_column() {
 fn an_unknown_status_names_the_status_column() {
     let dir = tempfile::tempdir().unwrap();
     let (_, text) = valid_file(dir.path());
-    let (_, err) = read_bad(dir.path(), &text.replacen("\n2,ok,", "\n2,great,", 1));
+    let (_, err) = read_bad(dir.path(), &text.replacen("\n3,ok,", "\n3,great,", 1));
     assert!(
         matches!(&err, ResultsError::Malformed { line: 2, column_index: 2, column, .. } if column == "status"),
         "{err}"
@@ -76,13 +76,13 @@ fn an_unknown_status_names_the_status_column() {
 fn another_schema_version_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let (_, text) = valid_file(dir.path());
-    let (path, err) = read_bad(dir.path(), &text.replace("\n2,", "\n3,"));
+    let (path, err) = read_bad(dir.path(), &text.replace("\n3,", "\n4,"));
     assert!(
         matches!(
             err,
             ResultsError::SchemaVersion {
                 line: 2,
-                expected: 2,
+                expected: 3,
                 ..
             }
         ),
@@ -94,9 +94,69 @@ fn another_schema_version_is_refused() {
         "{message}"
     );
     // even when that version's header differs from ours
-    let v3 = text.replace("\n2,", "\n3,").replacen("reason", "why", 1);
-    let (_, err) = read_bad(dir.path(), &v3);
+    let v4 = text.replace("\n3,", "\n4,").replacen("reason", "why", 1);
+    let (_, err) = read_bad(dir.path(), &v4);
     assert!(matches!(err, ResultsError::SchemaVersion { .. }), "{err}");
+    // version 1 is older than the oldest readable
+    let (_, err) = read_bad(dir.path(), &text.replace("\n3,", "\n1,"));
+    assert!(err.to_string().contains("reads versions 2 to 3"), "{err}");
+}
+
+/// The committed smoke baseline was written by schema version 2, before `depth`,
+/// `server_args`, `source` and the other version-3 columns existed.
+const V2_BASELINE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/results/baseline/smoke.csv");
+
+#[test]
+fn a_version_2_file_reads_with_the_new_columns_empty() {
+    let text = std::fs::read_to_string(V2_BASELINE).unwrap();
+    assert!(
+        text.lines().nth(1).unwrap().starts_with("2,"),
+        "fixture is v2"
+    );
+    let v2_columns = text.lines().next().unwrap().split(',').count(); // no quoted names
+    let rows = read_results(Path::new(V2_BASELINE)).unwrap();
+    assert_eq!(rows.len(), text.lines().count() - 1);
+    // Every field of the file lands in the column of its name...
+    let mut csv = csv::Reader::from_path(V2_BASELINE).unwrap();
+    let header = csv.headers().unwrap().clone();
+    let first = csv.records().next().unwrap().unwrap();
+    let at = |name: &str| &first[header.iter().position(|h| h == name).unwrap()];
+    assert_eq!(rows[0].role, at("role"));
+    assert_eq!(rows[0].model_file, at("model_file"));
+    assert_eq!(rows[0].n_predict.to_string(), at("n_predict"));
+    assert_eq!(rows[0].engine_sha256, at("engine_sha256"));
+    // ...and the eleven columns version 3 added are empty.
+    assert_eq!(tpsbench::results::header().len(), v2_columns + 11);
+    for row in &rows {
+        assert_eq!((row.depth, row.server_args.as_str()), (0, ""));
+        assert_eq!(row.source, tpsbench::results::Source::Tpsbench);
+        assert!(row.speedup_pairs.is_none() && row.difference.is_none());
+        assert_eq!(row.schema_version, 3, "read rows are of this version");
+    }
+}
+
+#[test]
+fn a_version_2_file_is_not_resumed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.csv");
+    std::fs::copy(V2_BASELINE, &path).unwrap();
+    let err = ResultWriter::append_to(&path).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ResultsError::ResumeOlderVersion {
+                found: 2,
+                expected: 3,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        std::fs::read(V2_BASELINE).unwrap(),
+        "the file is left as it was"
+    );
 }
 
 #[test]
@@ -122,7 +182,7 @@ fn a_renamed_or_extra_column_names_its_position() {
 fn a_short_record_names_its_line() {
     let dir = tempfile::tempdir().unwrap();
     let (_, text) = valid_file(dir.path());
-    let (_, err) = read_bad(dir.path(), &format!("{text}2,ok,,x\n"));
+    let (_, err) = read_bad(dir.path(), &format!("{text}3,ok,,x\n"));
     assert!(
         matches!(
             err,

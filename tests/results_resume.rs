@@ -24,6 +24,8 @@ fn key(mode: &str) -> CellKey {
         parallel: 1,
         ctx: 2048,
         threads: 2,
+        depth: 0,
+        server_args: String::new(),
     }
 }
 

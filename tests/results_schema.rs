@@ -4,8 +4,8 @@
 use std::path::Path;
 
 use tpsbench::results::{
-    column_docs, columns_markdown, header, read_results, CellKey, RawRepetition, ResultRow,
-    ResultWriter, Status, SCHEMA_VERSION,
+    column_docs, columns_markdown, header, read_results, CellKey, Difference, RawRepetition,
+    ResultRow, ResultWriter, Source, Status, SCHEMA_VERSION,
 };
 
 /// A fully filled row as the driver would write it for a speculative cell.
@@ -22,6 +22,8 @@ fn sample_row() -> ResultRow {
         parallel: 1,
         ctx: 4096,
         threads: 2,
+        depth: 4096,
+        server_args: "-fa on -ctk q8_0".into(),
     };
     ResultRow {
         reason: String::new(),
@@ -36,12 +38,16 @@ fn sample_row() -> ResultRow {
         decode_tps_max: Some(12.9),
         n_reps: 5,
         n_outliers: 0,
+        launches: 2,
+        between_launch_cv: Some(0.031),
         client_decode_tps_mean: Some(12.1),
         prefill_tps_mean: Some(85.25),
         ttft_ms_mean: Some(420.5),
         itl_p50_ms: Some(70.1),
         itl_p90_ms: Some(95.0),
         itl_p99_ms: Some(180.0),
+        step_ms_p50: Some(140.2),
+        step_ms_p99: Some(190.0),
         e2e_ms_mean: Some(21_500.0),
         aggregate_tps: None,
         draft_n: Some(1600),
@@ -50,9 +56,14 @@ fn sample_row() -> ResultRow {
         speedup: Some(1.8),
         speedup_ci95_low: Some(1.7),
         speedup_ci95_high: Some(1.9),
-        lossless: Some(true),
-        agreement_share: Some(1.0),
-        first_difference: None,
+        speedup_pairs: Some(5),
+        lossless: Some(false),
+        agreement_share: Some(0.72),
+        first_difference: Some(73),
+        first_difference_margin: Some(0.017),
+        difference: Some(Difference::NearTie),
+        source: Source::Tpsbench,
+        server_url: "http://127.0.0.1:8080".into(),
         host: "box1".into(),
         cpu_model: "AMD EPYC 7B13".into(),
         physical_cores: 2,
@@ -105,7 +116,7 @@ fn header_and_row_are_pinned() {
 #[test]
 fn schema_version_is_the_first_column() {
     assert_eq!(header()[0], "schema_version");
-    assert_eq!(SCHEMA_VERSION, 2);
+    assert_eq!(SCHEMA_VERSION, 3);
 }
 
 #[test]
@@ -166,7 +177,7 @@ fn raw_repetitions_round_trip_as_json_lines() {
     let text = read_text(&dir.path().join("run.jsonl"));
     assert_eq!(text.lines().count(), 1);
     assert!(
-        text.starts_with("{\"schema_version\":2,\"role\":\"hot-chat\""),
+        text.starts_with("{\"schema_version\":3,\"role\":\"hot-chat\""),
         "{text}"
     );
     let back: RawRepetition = serde_json::from_str(text.trim_end()).unwrap();
@@ -243,7 +254,7 @@ fn raw_lines_read_back_per_cell_without_the_warm_up() {
     let text = std::fs::read_to_string(writer.jsonl_path()).unwrap();
     std::fs::write(
         &bad,
-        text.replacen("\"schema_version\":2", "\"schema_version\":7", 1),
+        text.replacen("\"schema_version\":3", "\"schema_version\":7", 1),
     )
     .unwrap();
     let err = read_raw(&bad).unwrap_err().to_string();

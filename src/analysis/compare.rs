@@ -15,7 +15,8 @@ use crate::profile::Mode;
 use crate::results::{ResultRow, Status};
 
 /// What makes two rows comparable: the model by its content (architecture, parameters,
-/// quant, tensor bytes), the mode, the workload, the slots and the context.
+/// quant, tensor bytes), the mode, the workload, the slots, the context, the depth and the
+/// extra server arguments.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct JoinKey {
     /// GGUF architecture.
@@ -34,6 +35,10 @@ pub struct JoinKey {
     pub parallel: u32,
     /// Context (tokens).
     pub ctx: u32,
+    /// Tokens in the context before decode is measured.
+    pub depth: u32,
+    /// Extra llama-server arguments.
+    pub server_args: String,
 }
 
 impl JoinKey {
@@ -48,6 +53,8 @@ impl JoinKey {
             workload: row.workload.clone(),
             parallel: row.parallel,
             ctx: row.ctx,
+            depth: row.depth,
+            server_args: row.server_args.clone(),
         }
     }
 

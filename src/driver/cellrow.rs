@@ -55,6 +55,8 @@ pub fn key(settings: &RunSettings, role: &ResolvedRole, cell: &Cell) -> CellKey 
         parallel: cell.parallel,
         ctx: role.role.ctx * cell.parallel,
         threads: settings.threads,
+        depth: 0,
+        server_args: String::new(),
     }
 }
 

@@ -23,6 +23,9 @@ pub struct CellMetrics {
     pub e2e_ms_mean: Option<f64>,
     /// Inter-token latency percentiles over the pooled gaps of all repetitions.
     pub itl: Option<ItlPercentiles>,
+    /// Decoding-step latency percentiles: the gaps between stream chunks, one per step
+    /// whatever its token count, pooled over all repetitions.
+    pub step: Option<ItlPercentiles>,
     /// Drafted tokens summed over repetitions; `None` when no repetition reported drafting.
     pub draft_n: Option<u64>,
     /// Accepted drafted tokens summed over repetitions.
@@ -43,6 +46,10 @@ pub fn cell_metrics(requests: &[RequestRaw], parallel: usize) -> CellMetrics {
         .filter_map(batch_decode_tps)
         .collect();
     let gaps: Vec<_> = requests.iter().flat_map(RequestRaw::itl_gaps).collect();
+    let steps: Vec<_> = requests
+        .iter()
+        .flat_map(|r| r.decode_steps().into_iter().map(|(gap, _)| gap))
+        .collect();
     let draft_n = sum_present(per.iter().map(|m| m.draft_n));
     let draft_accepted = sum_present(per.iter().map(|m| m.draft_accepted));
     CellMetrics {
@@ -53,6 +60,7 @@ pub fn cell_metrics(requests: &[RequestRaw], parallel: usize) -> CellMetrics {
         ttft_ms_mean: mean_present(per.iter().map(|m| m.ttft.map(|d| d.as_secs_f64() * 1e3))),
         e2e_ms_mean: mean_present(per.iter().map(|m| Some(m.e2e.as_secs_f64() * 1e3))),
         itl: itl_percentiles(&gaps),
+        step: itl_percentiles(&steps),
         acceptance: match (draft_n, draft_accepted) {
             (Some(n), Some(a)) if n > 0 => Some(a as f64 / n as f64),
             _ => None,
@@ -125,6 +133,16 @@ mod tests {
             },
             token_ids: vec![1, 2, 3, 4],
         }
+    }
+
+    #[test]
+    fn step_latency_counts_steps_not_tokens() {
+        // Events 10 ms apart, the last carrying two tokens: two steps of 10 ms, and per
+        // token 10, 5 and 5 ms.
+        let m = cell_metrics(&[rep(40.0, None)], 1);
+        let (step, itl) = (m.step.unwrap(), m.itl.unwrap());
+        assert!((step.p50_ms - 10.0).abs() < 1e-9 && (step.p99_ms - 10.0).abs() < 1e-9);
+        assert!((itl.p50_ms - 5.0).abs() < 1e-9, "{itl:?}");
     }
 
     #[test]

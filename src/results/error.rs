@@ -20,9 +20,10 @@ pub enum ResultsError {
     },
     /// The file was written by another schema version.
     #[error(
-        "{}:{line}: column `schema_version`: schema version {found}, this tpsbench reads version {expected}; \
+        "{}:{line}: column `schema_version`: schema version {found}, this tpsbench reads versions {oldest} to {expected}; \
          use a tpsbench of that version or re-run the benchmark",
-        path.display()
+        path.display(),
+        oldest = super::reader::OLDEST_READABLE
     )]
     SchemaVersion {
         /// The file.
@@ -32,6 +33,20 @@ pub enum ResultsError {
         /// Version found in the file (text as written).
         found: String,
         /// Version this build reads.
+        expected: u32,
+    },
+    /// `--resume` of a file of an older schema version: rows of two layouts cannot share it.
+    #[error(
+        "{}: written by schema version {found}, this tpsbench writes version {expected}; \
+         it can be read but not resumed: run again without --resume into a new file",
+        path.display()
+    )]
+    ResumeOlderVersion {
+        /// The file.
+        path: PathBuf,
+        /// Version of the file.
+        found: u32,
+        /// Version this build writes.
         expected: u32,
     },
     /// A malformed value, a missing or extra column, or a torn record in the middle of a file.

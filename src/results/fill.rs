@@ -24,6 +24,9 @@ impl ResultRow {
         self.itl_p50_ms = m.itl.map(|p| p.p50_ms);
         self.itl_p90_ms = m.itl.map(|p| p.p90_ms);
         self.itl_p99_ms = m.itl.map(|p| p.p99_ms);
+        self.step_ms_p50 = m.step.map(|p| p.p50_ms);
+        self.step_ms_p99 = m.step.map(|p| p.p99_ms);
+        self.launches = 1;
         self.draft_n = m.draft_n;
         self.draft_accepted = m.draft_accepted;
         self.acceptance = m.acceptance;

@@ -19,6 +19,8 @@ pub use columns::{column_docs, columns_markdown, ColumnDoc};
 pub use error::ResultsError;
 pub use path::{compact_utc, default_dir, default_path, utc_timestamp};
 pub use raw::RawRepetition;
-pub use reader::{decode_tps_by_cell, finished_cells, header, read_raw, read_results};
-pub use row::{CellKey, ResultRow, Status, SCHEMA_VERSION};
+pub use reader::{
+    decode_tps_by_cell, finished_cells, header, read_raw, read_results, OLDEST_READABLE,
+};
+pub use row::{CellKey, Difference, ResultRow, Source, Status, SCHEMA_VERSION};
 pub use writer::{jsonl_path_for, ResultWriter};

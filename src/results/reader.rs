@@ -4,6 +4,10 @@
 //! name), so a user can open the file at the right place. The schema version is checked on
 //! every row before anything else, so a file of another version says so instead of
 //! complaining about a column it does not know.
+//!
+//! Files of an older schema version that is still readable ([`OLDEST_READABLE`]) are read
+//! with the columns added since left empty, so results recorded before an upgrade stay
+//! comparable; `--resume` appends only to files of this version.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -13,6 +17,46 @@ use csv::StringRecord;
 use super::error::ResultsError;
 use super::raw::RawRepetition;
 use super::row::{CellKey, ResultRow, SCHEMA_VERSION};
+
+/// The oldest schema version this tpsbench reads.
+pub const OLDEST_READABLE: u32 = 2;
+
+/// The columns each schema version added to the one before; a file of an older version is
+/// read with them empty.
+const ADDED: &[(u32, &[&str])] = &[(
+    3,
+    &[
+        "depth",
+        "server_args",
+        "launches",
+        "between_launch_cv",
+        "step_ms_p50",
+        "step_ms_p99",
+        "speedup_pairs",
+        "first_difference_margin",
+        "difference",
+        "source",
+        "server_url",
+    ],
+)];
+
+/// The CSV header of schema `version` (readable versions only), column by column.
+fn header_of(version: u32) -> Vec<String> {
+    let later: Vec<&str> = ADDED
+        .iter()
+        .filter(|(v, _)| *v > version)
+        .flat_map(|(_, cols)| cols.iter().copied())
+        .collect();
+    header()
+        .into_iter()
+        .filter(|c| !later.contains(&c.as_str()))
+        .collect()
+}
+
+/// Whether this tpsbench reads files of schema `version`.
+fn readable(version: u32) -> bool {
+    (OLDEST_READABLE..=SCHEMA_VERSION).contains(&version)
+}
 
 /// The CSV header of this schema version, column by column.
 pub fn header() -> Vec<String> {
@@ -72,6 +116,8 @@ pub(crate) struct Scanned {
     pub records: Vec<ScannedRecord>,
     /// The file ends with a newline (or is empty): the last record was written whole.
     pub ends_with_newline: bool,
+    /// Schema version of the file (this version's when it has no rows yet).
+    pub version: u32,
 }
 
 impl Scanned {
@@ -111,15 +157,21 @@ pub(crate) fn scan(path: &Path, bytes: &[u8]) -> Result<Scanned, ResultsError> {
             header_end: 0,
             records: Vec::new(),
             ends_with_newline,
+            version: SCHEMA_VERSION,
         });
     };
     let header_end = raw.get(1).map_or(bytes.len() as u64, |r| r.0);
-    let expected = header();
     let torn_header = raw.len() == 1 && !ends_with_newline;
     // A lone first row without its newline may be torn inside its version field.
     let first_row = raw.get(1).filter(|_| raw.len() > 2 || ends_with_newline);
+    check_first_column(path, header_record)?;
+    let version = match first_row {
+        Some((_, line, record)) => file_version(path, *line, record)?,
+        None => header_version(header_record),
+    };
+    let expected = header_of(version);
     if !torn_header {
-        check_header(path, header_record, first_row, &expected)?;
+        check_header(path, header_record, &expected, version)?;
     }
     let header_end = if torn_header { 0 } else { header_end };
     let ends = raw.iter().skip(2).map(|r| r.0).chain([bytes.len() as u64]);
@@ -130,38 +182,63 @@ pub(crate) fn scan(path: &Path, bytes: &[u8]) -> Result<Scanned, ResultsError> {
         .map(|((start, line, record), end)| ScannedRecord {
             start: *start,
             end,
-            row: parse_row(path, *line, record, &expected),
+            row: parse_row(path, *line, record, &expected, version),
         })
         .collect();
     Ok(Scanned {
         header_end,
         records,
         ends_with_newline,
+        version,
     })
 }
 
-/// The header must start with `schema_version`; if the first row is of another version
-/// that is the error; otherwise every column must be this version's, in order.
+/// The schema version of a file, from its first row: one this tpsbench reads, or the error.
+fn file_version(path: &Path, line: u64, record: &StringRecord) -> Result<u32, ResultsError> {
+    let found = record.get(0).unwrap_or("");
+    match found.parse::<u32>() {
+        Ok(v) if readable(v) => Ok(v),
+        _ => Err(ResultsError::SchemaVersion {
+            path: path.to_path_buf(),
+            line,
+            found: found.to_owned(),
+            expected: SCHEMA_VERSION,
+        }),
+    }
+}
+
+/// The version whose header `found` is (newest first), for a file without rows; this
+/// version when none matches, so that the header check names the first wrong column.
+fn header_version(found: &StringRecord) -> u32 {
+    (OLDEST_READABLE..=SCHEMA_VERSION)
+        .rev()
+        .find(|v| header_of(*v).iter().map(String::as_str).eq(found.iter()))
+        .unwrap_or(SCHEMA_VERSION)
+}
+
+/// The header must start with `schema_version`.
+fn check_first_column(path: &Path, found: &StringRecord) -> Result<(), ResultsError> {
+    if found.get(0) == Some("schema_version") {
+        return Ok(());
+    }
+    let message = format!(
+        "the first column must be `schema_version`, found `{}`; is this a tpsbench results file?",
+        found.get(0).unwrap_or("")
+    );
+    Err(malformed(path, 1, 1, "schema_version", message))
+}
+
+/// The header must hold every column of the file's version (`expected`), in order.
 fn check_header(
     path: &Path,
     found: &StringRecord,
-    first_row: Option<&(u64, u64, StringRecord)>,
     expected: &[String],
+    version: u32,
 ) -> Result<(), ResultsError> {
-    if found.get(0) != Some("schema_version") {
-        let message = format!(
-            "the first column must be `schema_version`, found `{}`; is this a tpsbench results file?",
-            found.get(0).unwrap_or("")
-        );
-        return Err(malformed(path, 1, 1, "schema_version", message));
-    }
-    if let Some((_, line, record)) = first_row {
-        check_version(path, *line, record)?;
-    }
     for (i, name) in expected.iter().enumerate() {
         if found.get(i) != Some(name.as_str()) {
             let message = format!(
-                "header has `{}` here, schema version {SCHEMA_VERSION} has `{name}`",
+                "header has `{}` here, schema version {version} has `{name}`",
                 found.get(i).unwrap_or("(nothing)")
             );
             return Err(malformed(path, 1, i + 1, name, message));
@@ -174,28 +251,35 @@ fn check_header(
     Ok(())
 }
 
-/// The first field of a record must be this schema version.
-fn check_version(path: &Path, line: u64, record: &StringRecord) -> Result<(), ResultsError> {
+/// The first field of a record must be the file's schema version.
+fn check_version(
+    path: &Path,
+    line: u64,
+    record: &StringRecord,
+    version: u32,
+) -> Result<(), ResultsError> {
     let found = record.get(0).unwrap_or("");
-    if found == SCHEMA_VERSION.to_string() {
+    if found == version.to_string() {
         return Ok(());
     }
     Err(ResultsError::SchemaVersion {
         path: path.to_path_buf(),
         line,
         found: found.to_owned(),
-        expected: SCHEMA_VERSION,
+        expected: version,
     })
 }
 
-/// Parses one data record into a row, mapping csv's field index to the column name.
+/// Parses one data record of schema `version` into a row of this version (columns added
+/// since left empty), mapping csv's field index to the column name.
 fn parse_row(
     path: &Path,
     line: u64,
     record: &StringRecord,
     expected: &[String],
+    version: u32,
 ) -> Result<ResultRow, ResultsError> {
-    check_version(path, line, record)?;
+    check_version(path, line, record, version)?;
     if record.len() != expected.len() {
         let column = expected.get(record.len()).map_or("", String::as_str);
         let message = format!("{} fields, the header has {}", record.len(), expected.len());
@@ -208,7 +292,7 @@ fn parse_row(
         ));
     }
     let header = StringRecord::from(expected.to_vec());
-    record.deserialize(Some(&header)).map_err(|e| {
+    let row: ResultRow = record.deserialize(Some(&header)).map_err(|e| {
         let (index, message) = match e.kind() {
             csv::ErrorKind::Deserialize { err, .. } => (err.field(), err.kind().to_string()),
             _ => (None, e.to_string()),
@@ -223,6 +307,10 @@ fn parse_row(
             column,
             format!("value `{value}`: {message}"),
         )
+    })?;
+    Ok(ResultRow {
+        schema_version: SCHEMA_VERSION,
+        ..row
     })
 }
 
@@ -230,7 +318,7 @@ fn parse_row(
 /// record's fields one at a time into a default row. Needed because csv reports no field
 /// index for some serde errors (an unknown enum variant, for one). 0 when not found.
 fn locate_bad_field(record: &StringRecord, header: &StringRecord) -> usize {
-    let mut probe = default_record();
+    let mut probe = default_record(header);
     for (i, field) in record.iter().enumerate() {
         let mut fields: Vec<&str> = probe.iter().collect();
         fields[i] = field;
@@ -243,8 +331,8 @@ fn locate_bad_field(record: &StringRecord, header: &StringRecord) -> usize {
     0
 }
 
-/// A default row as a record: every field valid.
-fn default_record() -> StringRecord {
+/// A default row as a record of the columns of `header`: every field valid.
+fn default_record(header: &StringRecord) -> StringRecord {
     let mut writer = csv::WriterBuilder::new()
         .has_headers(false)
         .from_writer(Vec::new());
@@ -257,11 +345,19 @@ fn default_record() -> StringRecord {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .from_reader(bytes.as_slice());
-    reader
+    let full = reader
         .records()
         .next()
         .and_then(Result::ok)
-        .expect("the default row just written parses")
+        .expect("the default row just written parses");
+    let names = self::header();
+    header
+        .iter()
+        .map(|name| {
+            let i = names.iter().position(|n| n == name).unwrap_or(0);
+            full.get(i).unwrap_or("").to_owned()
+        })
+        .collect()
 }
 
 /// Column name at a 0-based index, or "" past the end.
@@ -304,7 +400,7 @@ pub fn read_raw(path: &Path) -> Result<Vec<RawRepetition>, ResultsError> {
         let line_no = i as u64 + 1;
         let rep: RawRepetition = serde_json::from_str(line)
             .map_err(|e| malformed(path, line_no, e.column(), "", e.to_string()))?;
-        if rep.schema_version != SCHEMA_VERSION {
+        if !readable(rep.schema_version) {
             return Err(ResultsError::SchemaVersion {
                 path: path.to_path_buf(),
                 line: line_no,

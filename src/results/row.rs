@@ -10,8 +10,31 @@ use crate::profile::Mode;
 use serde::{Deserialize, Serialize};
 
 /// Version of the CSV and JSONL layout. Bump it whenever a column is added, removed,
-/// renamed or changes meaning; readers refuse files of another version.
-pub const SCHEMA_VERSION: u32 = 2;
+/// renamed or changes meaning, and list added columns in the reader's `ADDED` table;
+/// readers refuse files older than `OLDEST_READABLE` or newer than this.
+pub const SCHEMA_VERSION: u32 = 3;
+
+/// Where a row came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Source {
+    /// Measured by tpsbench.
+    #[default]
+    Tpsbench,
+    /// Imported from llama-bench output by `bench import`.
+    LlamaBench,
+}
+
+/// How an accelerated cell's output differs from its baseline's, when it does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Difference {
+    /// At the first differing position the baseline's top two tokens were nearly equally
+    /// likely: a rounding flip (batched verification rounds differently), lossless up to rounding.
+    NearTie,
+    /// Any other difference.
+    Lossy,
+}
 
 /// What became of a cell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -75,6 +98,12 @@ pub struct CellKey {
     pub ctx: u32,
     /// Threads given to the server (count, `-t`).
     pub threads: u32,
+    /// Tokens already in the context when decode is measured (tokens; llama-bench's `-d`).
+    #[serde(default)]
+    pub depth: u32,
+    /// Extra llama-server arguments, verbatim, space-separated (text; empty = none).
+    #[serde(default)]
+    pub server_args: String,
 }
 
 impl std::fmt::Display for CellKey {
@@ -89,13 +118,22 @@ impl std::fmt::Display for CellKey {
             self.parallel,
             self.ctx,
             self.threads
-        )
+        )?;
+        if self.depth > 0 {
+            write!(f, " d={}", self.depth)?;
+        }
+        if !self.server_args.is_empty() {
+            write!(f, " [{}]", self.server_args)?;
+        }
+        Ok(())
     }
 }
 
 /// One row of the results CSV: one cell (role's model x mode x workload x parallel slots).
-/// The field order is the column order; `schema_version` must stay first.
+/// The field order is the column order; `schema_version` must stay first. Columns absent
+/// from a file (one of an older schema version) read as their defaults.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ResultRow {
     /// Layout version of this file (integer; equals `SCHEMA_VERSION` of the writer).
     pub schema_version: u32,
@@ -129,6 +167,10 @@ pub struct ResultRow {
     pub ctx: u32,
     /// Server threads (count).
     pub threads: u32,
+    /// Tokens already in the context when decode is measured (tokens; 0 = an empty context).
+    pub depth: u32,
+    /// Extra llama-server arguments, verbatim, space-separated (text; empty = none).
+    pub server_args: String,
     /// File name of the draft model for `spec:K` modes (no directory), else empty.
     pub draft_model_file: String,
 
@@ -149,6 +191,10 @@ pub struct ResultRow {
     pub decode_tps_max: Option<f64>,
     /// Timed repetitions, warm-up excluded (count; with parallel > 1, batches of parallel requests).
     pub n_reps: u32,
+    /// Server launches whose timed repetitions this row pools (count).
+    pub launches: u32,
+    /// Coefficient of variation of the per-launch mean decode speeds, with 2 or more launches (fraction; empty with one).
+    pub between_launch_cv: Option<f64>,
     /// Repetitions flagged as outliers by the median-absolute-deviation rule (count; kept in the statistics).
     pub n_outliers: u32,
 
@@ -165,6 +211,10 @@ pub struct ResultRow {
     pub itl_p90_ms: Option<f64>,
     /// 99th percentile inter-token latency (milliseconds).
     pub itl_p99_ms: Option<f64>,
+    /// Median time of one decoding step: the gap between stream chunks, several tokens when drafts are accepted (milliseconds).
+    pub step_ms_p50: Option<f64>,
+    /// 99th percentile time of one decoding step (milliseconds).
+    pub step_ms_p99: Option<f64>,
     /// Mean end-to-end latency, request sent to end of stream (milliseconds).
     pub e2e_ms_mean: Option<f64>,
     /// Mean aggregate decode speed over all slots for parallel > 1: sum of generated tokens / wall time of the batch (tokens/s); empty for parallel = 1.
@@ -185,12 +235,24 @@ pub struct ResultRow {
     pub speedup_ci95_low: Option<f64>,
     /// Upper bound of the 95% CI of the speedup (ratio).
     pub speedup_ci95_high: Option<f64>,
+    /// Pairs of alternating baseline and accelerated repetitions behind the speedup interval (count; empty when the two came from separate launches).
+    pub speedup_pairs: Option<u32>,
     /// Token ids identical to the baseline's for the same prompt (true/false; false is expected for `moe:N`; empty for baseline or without a baseline).
     pub lossless: Option<bool>,
     /// Share of token positions identical to the baseline's (fraction 0..1; empty for baseline).
     pub agreement_share: Option<f64>,
     /// First token position (0-based) where the output differs from the baseline's (index; empty when identical).
     pub first_difference: Option<u64>,
+    /// The baseline's probability of its top token minus that of its second at `first_difference` (fraction 0..1; empty when identical or not known).
+    pub first_difference_margin: Option<f64>,
+    /// How the output differs: `near-tie` (a rounding flip at a margin under 0.05, lossless up to rounding) or `lossy` (text; empty when identical).
+    pub difference: Option<Difference>,
+
+    // ---- provenance ----
+    /// Where the row came from: `tpsbench` (measured by this tool) or `llama-bench` (imported by `bench import`).
+    pub source: Source,
+    /// URL of an already-running server measured with `--server-url` (text; empty when tpsbench launched the server).
+    pub server_url: String,
 
     // ---- machine fingerprint (bench hw) ----
     /// Host name (text).
@@ -284,6 +346,8 @@ impl ResultRow {
             parallel: self.parallel,
             ctx: self.ctx,
             threads: self.threads,
+            depth: self.depth,
+            server_args: self.server_args.clone(),
         }
     }
 
@@ -313,6 +377,8 @@ impl ResultRow {
             parallel: key.parallel,
             ctx: key.ctx,
             threads: key.threads,
+            depth: key.depth,
+            server_args: key.server_args.clone(),
             ..self
         }
     }

@@ -62,6 +62,13 @@ impl ResultWriter {
         let bytes = std::fs::read(path).map_err(|e| ResultsError::io(path, "reading", e))?;
         let mut warnings = Vec::new();
         let scanned = scan(path, &bytes)?;
+        if scanned.version != SCHEMA_VERSION {
+            return Err(ResultsError::ResumeOlderVersion {
+                path: path.to_path_buf(),
+                found: scanned.version,
+                expected: SCHEMA_VERSION,
+            });
+        }
         let kept = repair_csv(path, &bytes, scanned, &mut warnings)?;
         let finished: HashSet<CellKey> = kept.iter().map(ResultRow::key).collect();
         let jsonl_path = jsonl_path_for(path);
