@@ -179,8 +179,9 @@ fn clear_speeds(row: &mut ResultRow) {
 }
 
 fn compare_with_baseline(row: &mut ResultRow, cell: &Cell, m: &Measured, b: &Baseline) {
-    if let Some(ci) = speedup(m, b) {
+    if let Some((ci, pairs)) = speedup(m, b) {
         row.fill_speedup(&ci);
+        row.speedup_pairs = pairs;
     }
     if let Pairing::Unpaired(why) = &m.pairing {
         row.reason = why.clone();
@@ -203,16 +204,18 @@ fn compare_with_baseline(row: &mut ResultRow, cell: &Cell, m: &Measured, b: &Bas
     }
 }
 
-/// The speedup interval: paired over the cell's A/B pairs when it has at least two, else
-/// Welch over the cell's and the stored baseline's repetitions (separate launches).
-pub fn speedup(m: &Measured, b: &Baseline) -> Option<measure::RatioCi> {
+/// The speedup interval and the number of pairs behind it: paired over the cell's A/B pairs
+/// when it has at least two, else Welch over the cell's and the stored baseline's
+/// repetitions (separate launches; no pair count).
+pub fn speedup(m: &Measured, b: &Baseline) -> Option<(measure::RatioCi, Option<u32>)> {
     if let Pairing::Paired(pairs) = &m.pairing {
         let (own, base): (Vec<f64>, Vec<f64>) = pairs.iter().copied().unzip();
         if let Ok(ci) = measure::paired_ratio_ci(&own, &base) {
-            return Some(ci);
+            return Some((ci, m.pairing.pair_count()));
         }
     }
-    measure::ratio_ci(&m.metrics.decode_tps, &b.decode_tps).ok()
+    let ci = measure::ratio_ci(&m.metrics.decode_tps, &b.decode_tps).ok()?;
+    Some((ci, None))
 }
 
 /// For a synthetic `cycle` model, the baseline's output must be the known sequence.

@@ -588,6 +588,7 @@ fn speedups_are_paired_with_the_baseline_server_kept_up_and_requests_alternate()
     let spec = run.row("target", "spec:4", "chat");
     assert_eq!((spec.status, spec.n_reps), (Status::Ok, 3));
     assert_close(spec.speedup, 2.0);
+    assert_eq!(spec.speedup_pairs, Some(3));
     assert_eq!(spec.reason, "", "paired: no note");
     // The raw file holds both halves of every pair, and the analysis pairs them up.
     let raw = crate::analysis::load::load(&run.csv).unwrap();
@@ -652,6 +653,10 @@ fn a_partner_that_dies_mid_pair_leaves_the_cell_unpaired_and_a_later_launch_rela
     );
     assert_eq!(chat.n_reps, 3, "finished on its own server");
     assert_close(chat.speedup, 2.0);
+    assert_eq!(
+        chat.speedup_pairs, None,
+        "the speedup is from separate launches"
+    );
     let edit = run.row("target", "spec:4", "code-edit");
     assert_eq!(
         edit.reason,
@@ -710,6 +715,7 @@ fn the_guard_refusing_a_second_server_measures_unpaired_and_says_why() {
         "unpaired: insufficient memory for two servers at once (needs 0.3 GiB, has 0.2 GiB)"
     );
     assert_close(spec.speedup, 2.0);
+    assert_eq!(spec.speedup_pairs, None);
     // Later launches: no partner up, and the pair from scratch (292.6 + 316.8 - 20 MB of
     // shared weights = 0.5 GiB) does not fit in 0.4 GiB either; no second server ever ran.
     assert!(run.row("target", "spec:8", "chat").reason.starts_with(
