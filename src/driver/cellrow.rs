@@ -56,7 +56,7 @@ pub fn key(settings: &RunSettings, role: &ResolvedRole, cell: &Cell) -> CellKey 
         ctx: role.role.ctx * cell.parallel,
         threads: settings.threads,
         depth: 0,
-        server_args: String::new(),
+        server_args: settings.server_args.join(" "),
     }
 }
 

@@ -10,6 +10,7 @@
 //! measure, stop), `measure_cells` (probe, warm-up, then each cell), `repetitions` (timed
 //! batches until the stopping rule is satisfied) and `finish` (the row).
 
+use super::ab::AbSide;
 use super::backend::{Backend, CpuTimes, ServerHandle};
 use super::baselines::{Baseline, BaselineKey, Baselines};
 use super::cellrow::{self, CellOutcome, Measured};
@@ -65,8 +66,11 @@ pub struct Executor<'a, B: Backend> {
     pub per_request_spec_k: Option<bool>,
     /// Launch-to-ready and the server's own model-load time of the current launch (ms).
     startup_ms: (Option<f64>, Option<f64>),
-    /// The baseline server kept up beside the accelerated launches of its group.
+    /// The baseline server kept up beside the accelerated launches of its group (or, in
+    /// `bench ab`, the A server beside each B launch).
     partner: Option<Partner<B::Server>>,
+    /// `bench ab`: the A side, whose server is the partner of every launch.
+    ab: Option<AbSide<'a>>,
 }
 
 /// A baseline server up beside accelerated launches of its role and slot count.
@@ -100,7 +104,20 @@ impl<'a, B: Backend> Executor<'a, B> {
             per_request_spec_k: None,
             startup_ms: (None, None),
             partner: None,
+            ab: None,
         }
+    }
+
+    /// `bench ab`: every launch gets the A side's server beside it (engine A, A's server
+    /// arguments) with the same settings; this executor's own servers are the B side.
+    pub fn with_ab(mut self, ab: AbSide<'a>) -> Self {
+        self.ab = Some(ab);
+        self
+    }
+
+    /// The A side, after the run.
+    pub fn take_ab(&mut self) -> Option<AbSide<'a>> {
+        self.ab.take()
     }
 
     /// Baselines measured by an earlier, interrupted run of the same file (`--resume`).
@@ -139,7 +156,9 @@ impl<'a, B: Backend> Executor<'a, B> {
         while i < launches.len() && !self.interrupted() {
             let probed_before = self.per_request_spec_k.is_some();
             let is_done = |c: &Cell| done.contains(&self.key(&self.roles[c.role], c));
-            let keep = self.settings.pair && pairing::keep_as_partner(&launches, i, is_done);
+            let keep = self.settings.pair
+                && self.ab.is_none()
+                && pairing::keep_as_partner(&launches, i, is_done);
             self.run_launch(&launches[i], done, keep).await?;
             if !probed_before && self.per_request_spec_k == Some(true) {
                 launches = plan::replan(cell_sets, &launches, i);
@@ -166,10 +185,11 @@ impl<'a, B: Backend> Executor<'a, B> {
         if cells.is_empty() || self.interrupted() {
             return Ok(());
         }
-        if self
-            .partner
-            .as_ref()
-            .is_some_and(|p| p.group != pairing::group(launch))
+        if self.ab.is_some()
+            || self
+                .partner
+                .as_ref()
+                .is_some_and(|p| p.group != pairing::group(launch))
         {
             self.release_partner();
         }
@@ -193,6 +213,9 @@ impl<'a, B: Backend> Executor<'a, B> {
         let result = self
             .measure_cells(&server, role, launch, &cells, &plan)
             .await;
+        if self.ab.is_some() {
+            self.release_partner();
+        }
         let healthy = self.rows[rows_before..]
             .iter()
             .all(|r| !matches!(r.status, Status::Failed | Status::Interrupted));
@@ -225,18 +248,35 @@ impl<'a, B: Backend> Executor<'a, B> {
     }
 
     fn start(&mut self, role: &ResolvedRole, launch: &Launch) -> Result<B::Server, String> {
+        self.start_side(role, launch, pairing::Side::Own)
+    }
+
+    /// Starts the server of `launch` for one side of a pair: a partner in `bench ab` is the A
+    /// side's (its engine, its server arguments).
+    fn start_side(
+        &mut self,
+        role: &ResolvedRole,
+        launch: &Launch,
+        side: pairing::Side,
+    ) -> Result<B::Server, String> {
         self.progress.phase(format!(
             "{}: launching {}",
             role.role.name,
             launch.key.label()
         ));
         self.startup_ms = (None, None);
-        let spec = launch::launch_spec(self.settings.threads, role, &launch.key);
+        let a_side = self.ab.as_ref().filter(|_| side == pairing::Side::Partner);
+        let settings = a_side.map_or(self.settings, |ab| ab.settings);
+        let mut spec = launch::launch_spec(settings.threads, role, &launch.key);
+        spec.extra.extend(settings.server_args.iter().cloned());
         self.launches += 1;
         let log_name = launch::log_name(self.launches, &role.role.name, &launch.key);
         let bytes =
             role.model.facts.tensor_bytes + role.draft.as_ref().map_or(0, |d| d.facts.tensor_bytes);
-        let server = self.backend.launch(&spec, &log_name, bytes)?;
+        let server = match a_side {
+            Some(_) => self.backend.launch_partner(&spec, &log_name, bytes)?,
+            None => self.backend.launch(&spec, &log_name, bytes)?,
+        };
         self.startup_ms = server.startup_ms();
         Ok(server)
     }
@@ -501,13 +541,16 @@ impl<'a, B: Backend> Executor<'a, B> {
                 decode_tps: m.metrics.decode_tps.clone(),
                 tokens: m.first_tokens.clone(),
             };
-            self.baselines.insert(baseline_key, measured);
+            self.baselines.insert(baseline_key.clone(), measured);
         }
         self.writer
             .push(&row)
             .map_err(|e| anyhow::anyhow!("writing the results: {e}"))?;
         self.progress.cell_done(cellrow::one_line(&row));
         self.rows.push(row);
+        if let Some(ab) = &mut self.ab {
+            ab.finish(role, cell, &outcome, baseline_key)?;
+        }
         Ok(())
     }
 

@@ -3,6 +3,7 @@
 //! repetitions of a cell, one batch on each server in turn, never two at once.
 
 use super::*;
+use crate::driver::ab::AbRatio;
 use crate::driver::pairing::Side;
 use crate::driver::plan::LaunchKey;
 use crate::profile::Mode;
@@ -35,10 +36,14 @@ impl<B: Backend> Executor<'_, B> {
         launch: &Launch,
         first: &Cell,
     ) -> PairPlan {
-        if launch.key.mode.is_baseline() || !self.settings.pair {
+        let ab = self.ab.is_some();
+        if !ab && (launch.key.mode.is_baseline() || !self.settings.pair) {
             return PairPlan::Off;
         }
-        let base_key = LaunchKey::for_cell(&Mode::Baseline, launch.key.parallel, false);
+        let base_key = match ab {
+            true => launch.key.clone(),
+            false => LaunchKey::for_cell(&Mode::Baseline, launch.key.parallel, false),
+        };
         let base_need = launch::memory_need(role, &base_key);
         let need = launch::memory_need(role, &launch.key);
         let running = self.partner.is_some();
@@ -71,7 +76,7 @@ impl<B: Backend> Executor<'_, B> {
             key: base_key,
             cells: Vec::new(),
         };
-        let server = match self.start(role, &base_launch) {
+        let server = match self.start_side(role, &base_launch, Side::Partner) {
             Ok(server) => server,
             Err(why) => {
                 return PairPlan::Impossible(format!(
@@ -80,7 +85,8 @@ impl<B: Backend> Executor<'_, B> {
                 ))
             }
         };
-        if let Err(stop) = self.warm_up(&server, role, &baseline_twin(first)).await {
+        let twin = self.partner_cell(first);
+        if let Err(stop) = self.warm_up(&server, role, &twin).await {
             server.stop();
             let why = match stop {
                 Stop::Failed(why) => first_line(&why).to_string(),
@@ -150,7 +156,12 @@ impl<B: Backend> Executor<'_, B> {
         cell: &Cell,
     ) -> Result<Measured, Stop> {
         let mut reps = self.new_reps(server, role, cell);
-        let base_req = self.request(role, &baseline_twin(cell));
+        let mut partner_reps = self.new_reps(partner, role, &self.partner_cell(cell));
+        // Partner lines go under the cell's own key (flagged), or under A's key in `bench ab`.
+        partner_reps.key = match &self.ab {
+            Some(ab) => cellrow::key(ab.settings, role, cell),
+            None => reps.key.clone(),
+        };
         let mut pairs: Vec<(f64, f64)> = Vec::new();
         let mut idle = IdleCost {
             cpu: Some(Duration::ZERO),
@@ -164,12 +175,24 @@ impl<B: Backend> Executor<'_, B> {
                 || adaptive.should_continue(&ratios(&pairs), reps.started.elapsed()))
         {
             match self
-                .pair(server, partner, cell, &base_req, &mut reps, &mut idle)
+                .pair(
+                    server,
+                    partner,
+                    cell,
+                    &mut reps,
+                    &mut partner_reps,
+                    &mut idle,
+                )
                 .await?
             {
                 Ok(pair) => pairs.extend(pair),
                 Err(why) => lost = Some(why),
             }
+        }
+        if self.ab.is_some() {
+            return self
+                .ab_paired(server, partner, cell, reps, partner_reps, pairs, lost)
+                .await;
         }
         let pairing = match lost {
             None => Pairing::Paired(pairs),
@@ -188,6 +211,43 @@ impl<B: Backend> Executor<'_, B> {
         Ok(m)
     }
 
+    /// `bench ab`: B's measurements of the cell (its speedup against B's own baseline, as in
+    /// a run without pairing), A's kept for A's row, and B / A over the pairs.
+    #[allow(clippy::too_many_arguments)]
+    async fn ab_paired(
+        &mut self,
+        server: &B::Server,
+        partner: &B::Server,
+        cell: &Cell,
+        mut reps: Reps,
+        partner_reps: Reps,
+        pairs: Vec<(f64, f64)>,
+        lost: Option<String>,
+    ) -> Result<Measured, Stop> {
+        if lost.is_some() {
+            self.more_repetitions(server, cell, &mut reps).await?;
+        }
+        let (b, a): (Vec<f64>, Vec<f64>) = pairs.iter().copied().unzip();
+        let ratio = measure::paired_ratio_ci(&b, &a)
+            .ok()
+            .filter(|_| lost.is_none());
+        let a_side = partner_reps.finish(partner.cpu_times(), Pairing::Off);
+        if let Some(ab) = &mut self.ab {
+            if let Some(ci) = ratio {
+                ab.ratios.push(AbRatio {
+                    key: reps.key.clone(),
+                    ci,
+                    pairs: pairs.len() as u32,
+                });
+            }
+            ab.pending = Some(match lost {
+                None => Ok(a_side),
+                Some(why) => Err(first_line(&why).to_string()),
+            });
+        }
+        Ok(reps.finish(server.cpu_times(), Pairing::Off))
+    }
+
     /// One pair: a batch on each server in [`pairing::order`]. `Ok(Err(why))` when the
     /// partner failed; `Ok(Ok(None))` when a side reported no timings.
     async fn pair(
@@ -195,8 +255,8 @@ impl<B: Backend> Executor<'_, B> {
         server: &B::Server,
         partner: &B::Server,
         cell: &Cell,
-        base_req: &CompletionRequest,
         reps: &mut Reps,
+        partner_reps: &mut Reps,
         idle: &mut IdleCost,
     ) -> Result<Result<Option<(f64, f64)>, String>, Stop> {
         let index = reps.batch;
@@ -211,10 +271,9 @@ impl<B: Backend> Executor<'_, B> {
                     idle.cpu = idle.cpu.zip(spent).map(|(sum, d)| sum + d);
                 }
                 Side::Partner => {
-                    match self
-                        .partner_batch(partner, base_req, cell, reps, index)
-                        .await?
-                    {
+                    let label = reps.label.clone();
+                    let batch = self.partner_batch(partner, cell, partner_reps, &label, index);
+                    match batch.await? {
                         Half::Done(tps) => base = tps,
                         Half::Lost(why) => return Ok(Err(why)),
                     }
@@ -224,23 +283,20 @@ impl<B: Backend> Executor<'_, B> {
         Ok(Ok(own.zip(base)))
     }
 
-    /// The partner's batch of pair `index`, written to the raw file as partner lines under
-    /// the cell's key.
+    /// The partner's batch of pair `index`, recorded in `reps`: as partner lines under the
+    /// cell's key, or in `bench ab` as the A side's own lines in its file.
     async fn partner_batch(
         &mut self,
         partner: &B::Server,
-        req: &CompletionRequest,
         cell: &Cell,
-        reps: &Reps,
+        reps: &mut Reps,
+        label: &str,
         index: u32,
     ) -> Result<Half, Stop> {
-        self.progress.phase(format!(
-            "{}: pair {}, baseline beside it",
-            reps.label,
-            index + 1
-        ));
+        self.progress
+            .phase(format!("{label}: pair {}, the server beside it", index + 1));
         let start = Instant::now();
-        let records = match self.batch(partner, req, cell.parallel).await {
+        let records = match self.batch(partner, &reps.req, cell.parallel).await {
             Ok(records) => records,
             Err(Stop::Failed(why)) => return Ok(Half::Lost(why)),
             Err(stop) => return Err(stop),
@@ -248,14 +304,37 @@ impl<B: Backend> Executor<'_, B> {
         let wall = start.elapsed();
         let raws: Vec<RequestRaw> = records.iter().map(CompletionRecord::to_raw).collect();
         let tps = measure::batch_decode_tps(&raws);
+        if index == 0 {
+            reps.first_tokens = raws.iter().map(|r| r.token_ids.clone()).collect();
+        }
+        reps.decode.extend(tps);
         for (slot, raw) in raws.into_iter().enumerate() {
             let mut line = RawRepetition::new(&reps.key, index, false, raw);
             line.slot = slot as u32;
             line.batch_wall_ns = Some(wall.as_nanos() as u64);
-            line.partner = true;
-            self.push_raw(&line)?;
+            match &mut self.ab {
+                Some(ab) => ab.push_raw(&line).map_err(Stop::Failed)?,
+                None => {
+                    line.partner = true;
+                    self.push_raw(&line)?;
+                }
+            }
+            reps.requests.push(line.request);
         }
+        reps.batch += 1;
         Ok(Half::Done(tps))
+    }
+
+    /// The cell the partner serves: the baseline of the same role, workload and slots, or
+    /// in `bench ab` the same cell (on the A side).
+    fn partner_cell(&self, cell: &Cell) -> Cell {
+        match self.ab {
+            Some(_) => cell.clone(),
+            None => Cell {
+                mode: Mode::Baseline,
+                ..cell.clone()
+            },
+        }
     }
 
     /// A progress line: how many pairs, and the partner's CPU while the cell's server worked.
@@ -271,14 +350,6 @@ impl<B: Backend> Executor<'_, B> {
             reps.label,
             idle.wall.as_secs_f64() * 1e3
         ));
-    }
-}
-
-/// The baseline cell of the same role, workload and slots.
-fn baseline_twin(cell: &Cell) -> Cell {
-    Cell {
-        mode: Mode::Baseline,
-        ..cell.clone()
     }
 }
 

@@ -4,6 +4,7 @@
 //! otherwise), not from the code under test.
 
 use super::*;
+use crate::driver::ab::AbSide;
 use crate::driver::fake::{FakeBackend, Script, Seen};
 use crate::driver::plan::plan_launches;
 use crate::driver::resolve::ResolvedModel;
@@ -107,6 +108,7 @@ fn settings(pair: bool) -> RunSettings {
             budget: Duration::from_secs(30),
         },
         pair,
+        server_args: Vec::new(),
         expectations: Expectations::guide(),
         stamp: ResultRow {
             schema_version: SCHEMA_VERSION,
@@ -749,4 +751,90 @@ fn ctrl_c_mid_pair_stops_both_servers() {
         run.row("target", "spec:4", "chat").status,
         Status::Interrupted
     );
+}
+
+#[test]
+fn bench_ab_interleaves_both_engines_on_every_launch_and_writes_a_file_per_side() {
+    // Side A's servers decode at 0.8 of B's: B / A = 1.25 in every cell.
+    let dir = tempfile::tempdir().unwrap();
+    let mut b_writer = ResultWriter::create(&dir.path().join("ab-b.csv")).unwrap();
+    let mut a_writer = ResultWriter::create(&dir.path().join("ab-a.csv")).unwrap();
+    let mut b_settings = settings(true);
+    b_settings.server_args = vec!["--poll".into(), "0".into()];
+    let a_settings = settings(true);
+    let roles = roles(&["target"]);
+    let profile = profile::parse(PROFILE, ProfileSource::Embedded("fake".into())).unwrap();
+    let cell_sets: Vec<RoleCells> = roles
+        .iter()
+        .map(|r| crate::driver::role_cells(&profile, r, None))
+        .collect();
+    let launches = plan_launches(&cell_sets, false);
+    let progress = Progress::new(plan::cell_count(&launches), true);
+    let (backend, seen) = FakeBackend::new(Script {
+        partner_speed: 0.8,
+        ..Script::default()
+    });
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let ab = AbSide::new(&a_settings, &mut a_writer);
+    let mut exec = Executor::new(
+        backend,
+        &b_settings,
+        &roles,
+        &mut b_writer,
+        &progress,
+        Interrupt::default(),
+    )
+    .with_ab(ab);
+    runtime
+        .block_on(exec.run_all(launches, &cell_sets, &HashSet::new()))
+        .unwrap();
+    let (a_rows, ratios) = exec.take_ab().unwrap().into_results();
+    let b_rows = std::mem::take(&mut exec.rows);
+    // Five launches of B, each with an A server beside it, every one stopped.
+    assert_eq!(seen.launches.borrow().len(), 10);
+    assert_eq!(seen.stopped.get(), 10);
+    let extras: Vec<Vec<String>> = seen
+        .launches
+        .borrow()
+        .iter()
+        .map(|l| l.extra.clone())
+        .collect();
+    assert_eq!(
+        extras[0],
+        Vec::<String>::new(),
+        "A first, with A's arguments"
+    );
+    assert_eq!(extras[1], ["--poll", "0"], "then B with B's");
+    assert_eq!((b_rows.len(), a_rows.len(), ratios.len()), (10, 10, 10));
+    for r in &ratios {
+        assert!((r.ci.ratio - 1.25).abs() < 0.01, "{r:?}");
+        assert!(r.ci.low <= 1.25 && 1.25 <= r.ci.high, "{r:?}");
+        assert_eq!(r.pairs, 3);
+    }
+    for (b, a) in b_rows.iter().zip(&a_rows) {
+        assert_eq!((&b.mode, &b.workload), (&a.mode, &a.workload));
+        assert_eq!(
+            (b.server_args.as_str(), a.server_args.as_str()),
+            ("--poll 0", "")
+        );
+        if b.mode.is_baseline() {
+            assert_close(b.decode_tps_mean, 100.0);
+            assert_close(a.decode_tps_mean, 80.0);
+        } else {
+            // Each side's speedup over its own baseline.
+            assert_close(b.speedup, 2.0);
+            assert_close(a.speedup, 2.0);
+        }
+    }
+    // A's requests are A's own lines in A's file; B's file holds no partner lines.
+    drop(exec);
+    let b_raw = read_raw(&dir.path().join("ab-b.jsonl")).unwrap();
+    assert!(b_raw.iter().all(|r| !r.partner));
+    let a_raw = read_raw(&dir.path().join("ab-a.jsonl")).unwrap();
+    assert_eq!(a_raw.iter().filter(|r| !r.warmup).count(), 30);
+    let a_on_disk = read_results(&dir.path().join("ab-a.csv")).unwrap();
+    assert_eq!(a_on_disk.len(), 10);
 }

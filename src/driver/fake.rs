@@ -38,6 +38,9 @@ pub struct Script {
     pub fail_server: Option<(usize, usize, String)>,
     /// Memory each running server takes from MemAvailable (its private KV cache and buffers).
     pub memory_per_server: u64,
+    /// Servers started as partners ([`Backend::launch_partner`]: the A side of `bench ab`)
+    /// decode at this share of the speed of the others.
+    pub partner_speed: f64,
     /// The machine slows down by this share per batch sent over the run (a shared machine
     /// drifting): batch N runs at `1 - drift * N` of the speed.
     pub drift_per_batch: f64,
@@ -58,6 +61,7 @@ impl Default for Script {
             fail_server: None,
             memory_per_server: 0,
             drift_per_batch: 0.0,
+            partner_speed: 1.0,
         }
     }
 }
@@ -111,6 +115,28 @@ impl Backend for FakeBackend {
     }
 
     fn launch(&mut self, spec: &LaunchSpec, log_name: &str, _: u64) -> Result<FakeServer, String> {
+        self.start(spec, log_name, 1.0)
+    }
+
+    fn launch_partner(
+        &mut self,
+        spec: &LaunchSpec,
+        log_name: &str,
+        _: u64,
+    ) -> Result<FakeServer, String> {
+        let speed = self.script.partner_speed;
+        self.start(spec, log_name, speed)
+    }
+}
+
+impl FakeBackend {
+    /// A fake server at `speed` times the script's rates.
+    fn start(
+        &mut self,
+        spec: &LaunchSpec,
+        log_name: &str,
+        speed: f64,
+    ) -> Result<FakeServer, String> {
         self.seen.launches.borrow_mut().push(spec.clone());
         self.seen.log_names.borrow_mut().push(log_name.to_string());
         if let Some(reason) = &self.script.launch_error {
@@ -118,6 +144,7 @@ impl Backend for FakeBackend {
             return Err(reason.clone());
         }
         Ok(FakeServer {
+            speed,
             launch: self.seen.launches.borrow().len() - 1,
             spec: spec.clone(),
             script: self.script.clone(),
@@ -129,6 +156,8 @@ impl Backend for FakeBackend {
 
 /// One fake server.
 pub struct FakeServer {
+    /// Its speed relative to the script's rates.
+    speed: f64,
     /// Its launch number (0-based).
     launch: usize,
     spec: LaunchSpec,
@@ -152,7 +181,7 @@ impl FakeServer {
         {
             token_ids[at] += 1000;
         }
-        let speed = if self.accelerated() { 2.0 } else { 1.0 };
+        let speed = self.speed * if self.accelerated() { 2.0 } else { 1.0 };
         // A little spread, so the interval is finite and the stopping rule converges.
         let drift = 1.0 - self.script.drift_per_batch * overall as f64;
         let tps = self.script.decode_tps * speed * drift * (1.0 + 0.002 * (batch % 3) as f64);
