@@ -269,6 +269,58 @@ fn engine_run_pairs_the_speedup_with_the_baseline_server_beside_it_which_idles_a
 }
 
 #[test]
+fn engine_ab_interleaves_two_servers_per_launch_and_writes_a_file_per_side() {
+    let _lock = common::llama_server_lock();
+    let dir = common::temp_dir();
+    let profile = tiny_profile(dir.path(), 32, "", false);
+    let out = dir.path().join("ab.csv");
+    let engine = common::engine();
+    let bin = engine.server_bin.to_str().unwrap();
+    let run = bench(
+        &[
+            "ab",
+            "--profile",
+            profile.to_str().unwrap(),
+            "--engine-a",
+            bin,
+            "--engine-b",
+            bin,
+            "--args-b=--poll 0",
+        ],
+        &out,
+    )
+    .output()
+    .unwrap();
+    let stdout = common::stdout_of_success(&run);
+    let (a, b) = (
+        read_rows(&dir.path().join("ab-a.csv")),
+        read_rows(&dir.path().join("ab-b.csv")),
+    );
+    assert_eq!((a.len(), b.len()), (2, 2), "target and draft baselines");
+    assert!(a.iter().chain(&b).all(|r| r.status == Status::Ok));
+    assert!(b.iter().all(|r| r.server_args == "--poll 0"), "{b:?}");
+    assert!(a.iter().all(|r| r.server_args.is_empty()));
+    // One B / A line per cell, from the pairs: the same engine on both sides, so the ratio
+    // is near 1 and its interval holds it.
+    let ratios: Vec<Vec<f64>> = stdout
+        .lines()
+        .filter(|l| l.contains("baseline"))
+        .map(|l| {
+            l.split(|c: char| c.is_whitespace() || c == '(' || c == ')' || c == '-')
+                .filter_map(|w| w.parse().ok())
+                .collect()
+        })
+        .collect();
+    assert_eq!(ratios.len(), 2, "{stdout}");
+    for numbers in &ratios {
+        // np, A t/s, B t/s, ratio, low, high, pairs
+        let (x, low, high) = (numbers[3], numbers[4], numbers[5]);
+        assert!(low <= x && x <= high && (0.5..2.0).contains(&x), "{stdout}");
+    }
+    assert!(stdout.contains("2 cells in 4 launches"), "{stdout}");
+}
+
+#[test]
 fn engine_run_sigkilled_harness_leaves_no_server() {
     let _lock = common::llama_server_lock();
     let dir = common::temp_dir();
