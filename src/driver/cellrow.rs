@@ -156,6 +156,15 @@ fn fill_measured(
     if cell.mode.is_baseline() {
         row.reason = ground_truth_note(role, m);
     }
+    if let Pairing::Unpaired(why) = &m.pairing {
+        let notes = [row.reason.as_str(), why.as_str()];
+        row.reason = notes
+            .iter()
+            .filter(|n| !n.is_empty())
+            .copied()
+            .collect::<Vec<_>>()
+            .join("; ");
+    }
 }
 
 /// A speculative cell that drafted nothing did not test speculation.
@@ -183,9 +192,7 @@ fn compare_with_baseline(row: &mut ResultRow, cell: &Cell, m: &Measured, b: &Bas
         row.fill_speedup(&ci);
         row.speedup_pairs = pairs;
     }
-    if let Pairing::Unpaired(why) = &m.pairing {
-        row.reason = why.clone();
-    }
+
     let pairs = m.first_tokens.iter().zip(&b.tokens);
     let worst = pairs
         .map(|(now, base)| measure::agreement(base, now))

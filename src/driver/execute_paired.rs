@@ -240,12 +240,21 @@ impl<B: Backend> Executor<'_, B> {
                     pairs: pairs.len() as u32,
                 });
             }
-            ab.pending = Some(match lost {
+            ab.pending = Some(match &lost {
                 None => Ok(a_side),
-                Some(why) => Err(first_line(&why).to_string()),
+                Some(why) => Err(first_line(why).to_string()),
             });
         }
-        Ok(reps.finish(server.cpu_times(), Pairing::Off))
+        // A lost A server is stopped by the caller, which looks for `Unpaired`.
+        let pairing = match lost {
+            None => Pairing::Off,
+            Some(why) => Pairing::Unpaired(format!(
+                "the A server beside it failed after {} pairs: {}",
+                pairs.len(),
+                first_line(&why)
+            )),
+        };
+        Ok(reps.finish(server.cpu_times(), pairing))
     }
 
     /// One pair: a batch on each server in [`pairing::order`]. `Ok(Err(why))` when the
