@@ -216,10 +216,23 @@ impl<'a, B: Backend> Executor<'a, B> {
         if self.ab.is_some() {
             self.release_partner();
         }
-        let healthy = self.rows[rows_before..]
-            .iter()
-            .all(|r| !matches!(r.status, Status::Failed | Status::Interrupted));
-        if keep && healthy && result.is_ok() {
+        let healthy = result.is_ok()
+            && self.rows[rows_before..]
+                .iter()
+                .all(|r| !matches!(r.status, Status::Failed | Status::Interrupted));
+        self.keep_or_stop(server, role, launch, keep && healthy);
+        result
+    }
+
+    /// Keeps a launch's server up as the partner of the launches that follow, or stops it.
+    fn keep_or_stop(
+        &mut self,
+        server: B::Server,
+        role: &ResolvedRole,
+        launch: &Launch,
+        keep: bool,
+    ) {
+        if keep {
             self.partner = Some(Partner {
                 group: pairing::group(launch),
                 server,
@@ -229,7 +242,6 @@ impl<'a, B: Backend> Executor<'a, B> {
                 .phase(format!("{}: stopping server", role.role.name));
             server.stop();
         }
-        result
     }
 
     /// Stops the partner, if one is up.
