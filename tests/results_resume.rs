@@ -47,6 +47,7 @@ fn rep(mode: &str, i: u32) -> RawRepetition {
         false,
         RequestRaw {
             token_ids: vec![1, 2, 3],
+            top_two: Vec::new(),
             ..RequestRaw::default()
         },
     )

@@ -170,6 +170,7 @@ fn raw_repetitions_round_trip_as_json_lines() {
             draft_n_accepted: None,
         },
         token_ids: vec![42],
+        top_two: Vec::new(),
     };
     let rep = RawRepetition::new(&sample_row().key(), 0, true, request);
     let mut writer = ResultWriter::create(&path).unwrap();

@@ -105,6 +105,8 @@ pub struct CompletionRecord {
     pub end: Instant,
     /// Every generated token id, in order.
     pub token_ids: Vec<u32>,
+    /// The two most probable tokens per generated position, when the request set `n_probs`.
+    pub top_two: Vec<crate::measure::TopTwo>,
     pub timings: ServerTimings,
     /// The generated text.
     pub text: String,
@@ -135,6 +137,7 @@ impl CompletionRecord {
                 draft_n_accepted: t.draft_n_accepted,
             },
             token_ids: self.token_ids.clone(),
+            top_two: self.top_two.clone(),
         }
     }
 }
@@ -260,6 +263,7 @@ struct Receiving {
     chunks: Vec<(Instant, u32)>,
     end: Option<Instant>,
     token_ids: Vec<u32>,
+    top_two: Vec<crate::measure::TopTwo>,
     timings: Option<ServerTimings>,
     text: String,
 }
@@ -273,6 +277,7 @@ impl Receiving {
             chunks: Vec::with_capacity(n_predict + 1),
             end: None,
             token_ids: Vec::with_capacity(n_predict),
+            top_two: Vec::new(),
             timings: None,
             text: String::with_capacity(n_predict * 8),
         }
@@ -295,6 +300,12 @@ impl Receiving {
             self.chunks.push((now, ids.len() as u32));
             self.token_ids.extend_from_slice(ids);
         }
+        self.top_two.extend(
+            event
+                .completion_probabilities
+                .iter()
+                .filter_map(sse::TokenProbs::top_two),
+        );
         if let Some(content) = event.content {
             self.text.push_str(&content);
         }
@@ -327,6 +338,7 @@ impl Receiving {
             chunks: self.chunks,
             end,
             token_ids: self.token_ids,
+            top_two: self.top_two,
             timings,
             text: self.text,
         })

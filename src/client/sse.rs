@@ -65,6 +65,46 @@ pub struct Event<'a> {
     pub timings: Option<ServerTimings>,
     #[serde(default)]
     pub error: Option<serde_json::Value>,
+    /// Per generated token, the most probable tokens (only when the request set `n_probs`).
+    #[serde(default)]
+    pub completion_probabilities: Vec<TokenProbs>,
+}
+
+/// One generated token's `completion_probabilities` entry.
+#[derive(Deserialize)]
+pub struct TokenProbs {
+    /// The most probable tokens, most probable first (`top_logprobs`, or `top_probs` with
+    /// `post_sampling_probs`).
+    #[serde(default, alias = "top_probs")]
+    pub top_logprobs: Vec<Candidate>,
+}
+
+/// One candidate token and its probability.
+#[derive(Deserialize)]
+pub struct Candidate {
+    pub id: u32,
+    /// Natural log of the probability (without `post_sampling_probs`).
+    #[serde(default)]
+    pub logprob: Option<f64>,
+    /// The probability (with `post_sampling_probs`).
+    #[serde(default)]
+    pub prob: Option<f64>,
+}
+
+impl TokenProbs {
+    /// The two most probable candidates and their probability margin; `None` without any.
+    pub fn top_two(&self) -> Option<crate::measure::TopTwo> {
+        let p = |c: &Candidate| c.prob.or(c.logprob.map(f64::exp)).unwrap_or(0.0);
+        let mut ranked: Vec<(u32, f64)> = self.top_logprobs.iter().map(|c| (c.id, p(c))).collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let first = *ranked.first()?;
+        let second = ranked.get(1).copied().unwrap_or((first.0, 0.0));
+        Some(crate::measure::TopTwo {
+            first: first.0,
+            second: second.0,
+            margin: first.1 - second.1,
+        })
+    }
 }
 
 const INLINE_TOKENS: usize = 8;
@@ -123,6 +163,24 @@ impl<'de> Deserialize<'de> for TokenIds {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn top_two_of_an_n_probs_event() {
+        // An event as the pinned llama-server streams it with `n_probs: 2`
+        // (completion_token_output::probs_vector_to_json in tools/server/server-task.cpp):
+        // log-probabilities -0.728 and -0.693 are 0.483 and 0.500.
+        let line = br#"{"index":0,"content":" Paris","tokens":[9079],"stop":false,"completion_probabilities":[{"id":9079,"token":" Paris","bytes":[32],"logprob":-0.693,"top_logprobs":[{"id":812,"token":" a","bytes":[32],"logprob":-0.728},{"id":9079,"token":" Paris","bytes":[32],"logprob":-0.693}]}]}"#;
+        let event: Event = serde_json::from_slice(line).unwrap();
+        let t = event.completion_probabilities[0].top_two().unwrap();
+        assert_eq!((t.first, t.second), (9079, 812));
+        let expected = (-0.693f64).exp() - (-0.728f64).exp(); // 0.50007 - 0.48287
+        assert!((t.margin - expected).abs() < 1e-12 && (t.margin - 0.0172).abs() < 1e-3);
+        // post_sampling_probs names them `top_probs` and `prob`
+        let post = br#"{"tokens":[1],"completion_probabilities":[{"id":1,"prob":0.9,"top_probs":[{"id":1,"prob":0.9},{"id":2,"prob":0.1}]}]}"#;
+        let event: Event = serde_json::from_slice(post).unwrap();
+        let t = event.completion_probabilities[0].top_two().unwrap();
+        assert!((t.first, t.second) == (1, 2) && (t.margin - 0.8).abs() < 1e-12);
+    }
 
     fn lines(chunks: &[&[u8]]) -> Vec<String> {
         let mut buf = LineBuffer::default();

@@ -124,6 +124,7 @@ impl<'a> AbSide<'a> {
             let measured = Baseline {
                 decode_tps: m.metrics.decode_tps.clone(),
                 tokens: m.first_tokens.clone(),
+                top_two: Vec::new(),
             };
             self.baselines.insert(baseline_key, measured);
         }

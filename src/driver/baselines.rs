@@ -2,7 +2,7 @@
 //! rates, losslessness from the token ids). Kept per (role, workload, slots); filled as
 //! baseline cells finish, or from the raw JSONL of an interrupted run on `--resume`.
 
-use crate::measure::RequestRaw;
+use crate::measure::{RequestRaw, TopTwo};
 use crate::results::RawRepetition;
 use std::collections::HashMap;
 
@@ -24,12 +24,16 @@ pub struct Baseline {
     pub decode_tps: Vec<f64>,
     /// Generated token ids of each slot's first timed request.
     pub tokens: Vec<Vec<u32>>,
+    /// The two most probable tokens per position of the reference request (same prompt,
+    /// untimed, `n_probs`); empty when there was none.
+    pub top_two: Vec<TopTwo>,
 }
 
 /// Every baseline measured so far.
 #[derive(Debug, Default)]
 pub struct Baselines {
     by_key: HashMap<BaselineKey, Baseline>,
+    references: HashMap<BaselineKey, Vec<TopTwo>>,
 }
 
 impl Baselines {
@@ -38,9 +42,18 @@ impl Baselines {
         self.by_key.get(key)
     }
 
-    /// Records a measured baseline (a later one replaces an earlier one).
-    pub fn insert(&mut self, key: BaselineKey, baseline: Baseline) {
+    /// Records a measured baseline (a later one replaces an earlier one), with the reference
+    /// probabilities recorded for its key before its timed requests.
+    pub fn insert(&mut self, key: BaselineKey, mut baseline: Baseline) {
+        if baseline.top_two.is_empty() {
+            baseline.top_two = self.references.get(&key).cloned().unwrap_or_default();
+        }
         self.by_key.insert(key, baseline);
+    }
+
+    /// Records the reference probabilities of a baseline about to be measured.
+    pub fn set_reference(&mut self, key: BaselineKey, top_two: Vec<TopTwo>) {
+        self.references.insert(key, top_two);
     }
 
     /// Baselines measured by an earlier, interrupted run of the same file (`--resume`), so
@@ -50,7 +63,7 @@ impl Baselines {
         // One decode value per repetition (the mean over its slots), as when measured: the
         // requests of one batch are consecutive lines with the same key and `rep`.
         let mut batches: Vec<(BaselineKey, u32, Vec<RequestRaw>)> = Vec::new();
-        for rep in raw.iter().filter(|r| !r.warmup && r.key.mode.is_baseline()) {
+        for rep in raw.iter().filter(|r| r.key.mode.is_baseline()) {
             let Some(role) = role_index(&rep.key.role) else {
                 continue;
             };
@@ -60,6 +73,12 @@ impl Baselines {
                 parallel: rep.key.parallel,
             };
             let b = self.by_key.entry(key.clone()).or_default();
+            if rep.warmup {
+                if !rep.request.top_two.is_empty() {
+                    b.top_two = rep.request.top_two.clone();
+                }
+                continue;
+            }
             if rep.rep == 0 {
                 b.tokens.push(rep.request.token_ids.clone());
             }

@@ -196,18 +196,22 @@ fn compare_with_baseline(row: &mut ResultRow, cell: &Cell, m: &Measured, b: &Bas
     let pairs = m.first_tokens.iter().zip(&b.tokens);
     let worst = pairs
         .map(|(now, base)| measure::agreement(base, now))
-        .min_by(|x, y| {
-            x.identical_share
-                .partial_cmp(&y.identical_share)
-                .unwrap_or(std::cmp::Ordering::Equal)
-        });
-    if let Some(a) = worst {
-        row.fill_agreement(&a);
-        if cell.mode.moe_n().is_some() {
-            // Expert reduction changes the output by design: agreement is a quality proxy,
-            // not a losslessness check.
-            row.lossless = None;
-        }
+        .enumerate()
+        .min_by(|(_, x), (_, y)| x.identical_share.total_cmp(&y.identical_share));
+    let Some((slot, a)) = worst else {
+        return;
+    };
+    row.fill_agreement(&a);
+    if cell.mode.moe_n().is_some() {
+        // Expert reduction changes the output by design: agreement is a quality proxy,
+        // not a losslessness check.
+        row.lossless = None;
+        return;
+    }
+    if let Some(at) = a.first_difference {
+        let d = measure::divergence(&b.tokens[slot], &m.first_tokens[slot], &b.top_two, at);
+        row.first_difference_margin = d.margin;
+        row.difference = Some(d.kind);
     }
 }
 
@@ -267,10 +271,8 @@ pub fn one_line(row: &ResultRow) -> String {
     if let Some(a) = row.acceptance {
         s.push_str(&format!(", accept {:.0}%", a * 100.0));
     }
-    match row.lossless {
-        Some(true) => s.push_str(", lossless"),
-        Some(false) => s.push_str(", LOSSY"),
-        None => {}
+    if row.lossless.is_some() {
+        s.push_str(&format!(", {}", super::table::quality(row)));
     }
     s
 }

@@ -318,7 +318,10 @@ impl<'a, B: Backend> Executor<'a, B> {
                     Some(Err(why)) => {
                         CellOutcome::NotMeasured(Status::ModeNotEffective, why.clone())
                     }
-                    _ => match self.measure_cell(server, role, cell, plan).await {
+                    _ => match self
+                        .reference_then_measure(server, role, cell, i, plan)
+                        .await
+                    {
                         Ok(measured) => CellOutcome::Measured(Box::new(measured)),
                         Err(stop) => stop.outcome(),
                     },
@@ -344,6 +347,22 @@ impl<'a, B: Backend> Executor<'a, B> {
             (Status::Failed, "not run: the server of this launch failed")
         };
         self.finish_all(role, rest, || CellOutcome::NotMeasured(status, why.into()))
+    }
+
+    /// A baseline cell other than the launch's first (whose warm-up was its reference) gets
+    /// its untimed reference request first; then the timed repetitions, paired or not.
+    async fn reference_then_measure(
+        &mut self,
+        server: &B::Server,
+        role: &ResolvedRole,
+        cell: &Cell,
+        index_in_launch: usize,
+        plan: &PairPlan,
+    ) -> Result<Measured, Stop> {
+        if index_in_launch > 0 && cell.mode.is_baseline() {
+            self.untimed(server, role, cell).await?;
+        }
+        self.measure_cell(server, role, cell, plan).await
     }
 
     /// Timed batches until the adaptive rule is satisfied.
@@ -458,7 +477,8 @@ impl<'a, B: Backend> Executor<'a, B> {
         }
     }
 
-    /// One untimed request per launch, so the timed ones find warm caches.
+    /// One untimed request per launch, so the timed ones find warm caches; for a baseline
+    /// cell it is also the reference request (see [`Executor::untimed`]).
     async fn warm_up(
         &mut self,
         server: &B::Server,
@@ -466,11 +486,31 @@ impl<'a, B: Backend> Executor<'a, B> {
         cell: &Cell,
     ) -> Result<(), Stop> {
         self.progress.phase(format!("{}: warm-up", role.role.name));
-        let req = self.request(role, cell);
+        self.untimed(server, role, cell).await
+    }
+
+    /// An untimed request of `cell`, written as a warm-up line. For a baseline cell it asks
+    /// for the two most probable tokens at each position (`n_probs`; never in a timed
+    /// request, where it would cost a vocabulary sort per token): the reference that tells a
+    /// near-tie flip of an accelerated cell from a lossy one.
+    async fn untimed(
+        &mut self,
+        server: &B::Server,
+        role: &ResolvedRole,
+        cell: &Cell,
+    ) -> Result<(), Stop> {
+        let mut req = self.request(role, cell);
+        if cell.mode.is_baseline() {
+            req.extra.insert("n_probs".into(), 2.into());
+        }
         let records = self.batch(server, &req, 1).await?;
         let key = self.key(role, cell);
         for rec in &records {
             self.push_raw(&RawRepetition::new(&key, 0, true, rec.to_raw()))?;
+        }
+        if let (true, Some(rec)) = (cell.mode.is_baseline(), records.first()) {
+            self.baselines
+                .set_reference(baseline_key(cell), rec.top_two.clone());
         }
         Ok(())
     }
@@ -539,11 +579,7 @@ impl<'a, B: Backend> Executor<'a, B> {
         cell: &Cell,
         outcome: CellOutcome,
     ) -> anyhow::Result<()> {
-        let baseline_key = BaselineKey {
-            role: cell.role,
-            workload: cell.workload.to_string(),
-            parallel: cell.parallel,
-        };
+        let baseline_key = baseline_key(cell);
         let baseline = self.baselines.get(&baseline_key);
         let key = self.key(role, cell);
         let mut row = cellrow::build(self.settings, role, cell, &key, &outcome, baseline);
@@ -552,6 +588,7 @@ impl<'a, B: Backend> Executor<'a, B> {
             let measured = Baseline {
                 decode_tps: m.metrics.decode_tps.clone(),
                 tokens: m.first_tokens.clone(),
+                top_two: Vec::new(),
             };
             self.baselines.insert(baseline_key.clone(), measured);
         }
@@ -572,6 +609,15 @@ impl<'a, B: Backend> Executor<'a, B> {
 }
 
 /// The server log must report the overridden expert count (`print_info: n_expert_used = N`).
+/// The baseline a cell compares with: same role, workload and slots.
+fn baseline_key(cell: &Cell) -> BaselineKey {
+    BaselineKey {
+        role: cell.role,
+        workload: cell.workload.to_string(),
+        parallel: cell.parallel,
+    }
+}
+
 fn moe_effective(log: &str, n: u32) -> Result<(), String> {
     let seen: Vec<u32> = log
         .lines()

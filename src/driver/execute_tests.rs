@@ -12,7 +12,7 @@ use crate::gguf::ModelFacts;
 use crate::guide::Expectations;
 use crate::measure::Adaptive;
 use crate::profile::{self, ProfileSource};
-use crate::results::{read_raw, read_results, SCHEMA_VERSION};
+use crate::results::{read_raw, read_results, Difference, SCHEMA_VERSION};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::Duration;
@@ -258,9 +258,16 @@ fn rows_are_on_disk_as_written_with_the_run_columns_and_startup_times() {
         assert_eq!(disk.launch_to_ready_ms, Some(5.0));
         assert_eq!(disk.server_load_ms, Some(2.0));
     }
-    // One warm-up line for the launch, then 3 or 4 timed requests per cell.
+    // One warm-up line for the launch (the first baseline cell's reference request) and
+    // one reference request for the second baseline cell, then 3 or 4 timed requests per cell.
     let raw = read_raw(&crate::results::jsonl_path_for(&run.csv)).unwrap();
-    assert_eq!(raw.iter().filter(|r| r.warmup).count(), 1);
+    let untimed: Vec<_> = raw.iter().filter(|r| r.warmup).collect();
+    assert_eq!(untimed.len(), 2);
+    assert!(untimed.iter().all(|r| !r.request.top_two.is_empty()));
+    assert!(raw
+        .iter()
+        .filter(|r| !r.warmup)
+        .all(|r| r.request.top_two.is_empty()));
     let timed = raw.iter().filter(|r| !r.warmup).count() as u32;
     assert_eq!(timed, on_disk.iter().map(|r| r.n_reps).sum::<u32>());
 }
@@ -519,6 +526,42 @@ fn a_lossy_accelerated_cell_says_so_and_moe_reports_agreement_only() {
 }
 
 #[test]
+fn a_flip_at_a_near_tie_is_told_from_a_lossy_one() {
+    let lossy = measure(
+        Script {
+            lossy_at: Some(5),
+            ..Script::default()
+        },
+        &["target"],
+    );
+    let spec = lossy.row("target", "spec:16", "chat");
+    assert_eq!(spec.difference, Some(Difference::Lossy));
+    assert_eq!(spec.first_difference_margin, Some(0.5));
+    // One reference request per baseline cell (chat and code-edit), never a timed one.
+    assert_eq!(lossy.seen.with_probs.get(), 2);
+    let tie = measure(
+        Script {
+            lossy_at: Some(5),
+            reference_margin: 0.01,
+            ..Script::default()
+        },
+        &["target"],
+    );
+    let spec = tie.row("target", "spec:16", "chat");
+    assert_eq!(spec.lossless, Some(false));
+    assert_eq!(spec.difference, Some(Difference::NearTie));
+    assert_eq!(spec.first_difference_margin, Some(0.01));
+    assert!(crate::driver::table::quality(spec).starts_with("near-tie at 5"));
+    // identical output has neither
+    let same = measure(Script::default(), &["target"]);
+    let spec = same.row("target", "spec:16", "chat");
+    assert_eq!(
+        (spec.difference, spec.first_difference_margin),
+        (None, None)
+    );
+}
+
+#[test]
 fn launches_get_their_settings_from_the_mode() {
     let run = measure(Script::default(), &["target", "moe"]);
     let launches = run.seen.launches.borrow();
@@ -638,12 +681,13 @@ fn pairing_cancels_a_drifting_machine_that_separate_launches_do_not() {
 
 #[test]
 fn a_partner_that_dies_mid_pair_leaves_the_cell_unpaired_and_a_later_launch_relaunches_it() {
-    // The baseline server (launch 0) runs warm-up + 3 + 3 batches of its own cells (0-6),
-    // then pair 0 of spec:4 chat (batch 7, partner first); pair 1 goes own first, and the
-    // partner dies at its batch 8.
+    // The baseline server (launch 0) runs its own cells: warm-up (chat's reference), 3 chat
+    // batches, code-edit's untimed reference, 3 code-edit batches (0-7); then pair 0 of
+    // spec:4 chat (batch 8, partner first); pair 1 goes own first, and the partner dies at
+    // its batch 9.
     let died = "server exited (signal 9)\n--- tail of launch.log ---\nkilled";
     let script = Script {
-        fail_server: Some((0, 8, died.into())),
+        fail_server: Some((0, 9, died.into())),
         ..Script::default()
     };
     let run = measure(script, &["target"]);
@@ -734,9 +778,10 @@ fn the_guard_refusing_a_second_server_measures_unpaired_and_says_why() {
 #[test]
 fn ctrl_c_mid_pair_stops_both_servers() {
     let interrupt = Interrupt::default();
-    // Batches 0-6: the baseline launch; 7: warm-up of spec:4; 8: pair 0's partner half.
+    // Batches 0-7: the baseline launch (two untimed references, 3 + 3 timed); 8: warm-up of
+    // spec:4; 9: pair 0's partner half; 10: its own half.
     let script = Script {
-        interrupt_at_batch: Some((9, interrupt.clone())),
+        interrupt_at_batch: Some((10, interrupt.clone())),
         ..Script::default()
     };
     let run = measure(script, &["target"]);

@@ -44,6 +44,9 @@ pub struct Script {
     /// The machine slows down by this share per batch sent over the run (a shared machine
     /// drifting): batch N runs at `1 - drift * N` of the speed.
     pub drift_per_batch: f64,
+    /// With `n_probs` in a request, the margin between the top token and the second, which
+    /// is the token a lossy accelerated server emits (`lossy_at`'s token).
+    pub reference_margin: f64,
 }
 
 impl Default for Script {
@@ -62,6 +65,7 @@ impl Default for Script {
             memory_per_server: 0,
             drift_per_batch: 0.0,
             partner_speed: 1.0,
+            reference_margin: 0.5,
         }
     }
 }
@@ -75,6 +79,8 @@ pub struct Seen {
     pub log_names: RefCell<Vec<String>>,
     /// Batches sent over the run.
     pub batches: Cell<usize>,
+    /// Requests that asked for probabilities (`n_probs`).
+    pub with_probs: Cell<usize>,
     /// Servers stopped.
     pub stopped: Cell<usize>,
     /// Launches that failed (no server to stop).
@@ -167,6 +173,23 @@ pub struct FakeServer {
 }
 
 impl FakeServer {
+    /// The reference probabilities when the request asked for them: the second choice is
+    /// always the token `lossy_at` swaps in.
+    fn top_two(&self, req: &CompletionRequest, tokens: &[u32]) -> Vec<crate::measure::TopTwo> {
+        if !req.extra.contains_key("n_probs") {
+            return Vec::new();
+        }
+        self.seen.with_probs.set(self.seen.with_probs.get() + 1);
+        tokens
+            .iter()
+            .map(|&t| crate::measure::TopTwo {
+                first: t,
+                second: t + 1000,
+                margin: self.script.reference_margin,
+            })
+            .collect()
+    }
+
     fn accelerated(&self) -> bool {
         self.spec.spec.is_some() || self.spec.moe_experts_used.is_some()
     }
@@ -195,6 +218,7 @@ impl FakeServer {
             }
             (Some(_), _) => Some(n as u64),
         };
+        let top_two = self.top_two(req, &token_ids);
         let sent = Instant::now();
         let first_byte = sent + Duration::from_millis(1);
         let per_token = Duration::from_secs_f64(predicted_ms / 1e3 / n.max(1) as f64);
@@ -207,6 +231,7 @@ impl FakeServer {
                 .collect(),
             end: first_byte + per_token * n as u32,
             token_ids,
+            top_two,
             timings: ServerTimings {
                 prompt_n: 24,
                 prompt_ms: 1.0,

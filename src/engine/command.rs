@@ -62,8 +62,24 @@ pub enum EngineAction {
     },
 }
 
-/// Runs `bench engine`; `check` is the self-test every new build or engine must pass.
+/// Runs `bench engine`; `check` is the self-test every new build or engine must pass. A
+/// `--server-bin` that names no file is bad input (exit 2); any other failure to find,
+/// build or self-test an engine is the environment's (exit 4), as in `run`.
 pub fn command(args: &EngineArgs, check: &dyn EngineCheck) -> anyhow::Result<ExitCode> {
+    let bad_input = match &args.action {
+        EngineAction::Which(s) | EngineAction::Info { select: s, .. } => {
+            s.server_bin.as_ref().is_some_and(|p| !p.is_file())
+        }
+        EngineAction::Install { .. } => false,
+    };
+    let result = act(args, check);
+    if bad_input {
+        return result;
+    }
+    result.map_err(crate::environment)
+}
+
+fn act(args: &EngineArgs, check: &dyn EngineCheck) -> anyhow::Result<ExitCode> {
     match &args.action {
         EngineAction::Which(select) => {
             let engine = super::ensure(&select.options(), check)?;

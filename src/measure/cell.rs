@@ -132,6 +132,7 @@ mod tests {
                 draft_n_accepted: draft.map(|d| d.1),
             },
             token_ids: vec![1, 2, 3, 4],
+            top_two: Vec::new(),
         }
     }
 

@@ -24,13 +24,13 @@ mod request;
 mod sample;
 
 pub use adaptive::{Adaptive, Decision};
-pub use agreement::{agreement, Agreement};
+pub use agreement::{agreement, divergence, Agreement, Difference, Divergence, NEAR_TIE_MARGIN};
 pub use cell::{aggregate_tps, batch_decode_tps, cell_metrics, CellMetrics};
 pub use latency::{itl_percentiles, percentile, ItlPercentiles};
 pub use ratio::{
     paired_log_estimate, paired_ratio_ci, ratio_ci, ratio_of, LogEstimate, Moments, RatioCi,
 };
-pub use request::{ChunkRaw, RequestMetrics, RequestRaw, ServerTimingsRaw};
+pub use request::{ChunkRaw, RequestMetrics, RequestRaw, ServerTimingsRaw, TopTwo};
 pub use sample::{
     mad_outliers, t_quantile_975, Sample, SampleError, Summary, MAD_SCALE, MEAN_AD_SCALE, OUTLIER_Z,
 };

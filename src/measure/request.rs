@@ -52,6 +52,21 @@ pub struct RequestRaw {
     pub timings: ServerTimingsRaw,
     /// Generated token ids, in order.
     pub token_ids: Vec<u32>,
+    /// The two most probable tokens at each generated position, when the request asked for
+    /// them (`n_probs`: the baseline's reference request); empty otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub top_two: Vec<TopTwo>,
+}
+
+/// The model's two most probable tokens at one generated position, before sampling.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TopTwo {
+    /// The most probable token (the greedy choice).
+    pub first: u32,
+    /// The second most probable token.
+    pub second: u32,
+    /// Probability of `first` minus that of `second` (fraction 0..1).
+    pub margin: f64,
 }
 
 /// Metrics derived from one [`RequestRaw`]. A metric whose inputs are missing or zero is
@@ -244,6 +259,7 @@ mod tests {
                 draft_n_accepted: Some(6),
             },
             token_ids: vec![1, 2, 3, 4, 5, 6],
+            top_two: Vec::new(),
         }
     }
 

@@ -256,8 +256,9 @@ fn cells_table(files: &[LoadedFile]) -> Table {
         "Decode t/s",
         "Speedup",
         "Acceptance",
-        "Lossless",
+        "Output",
         "ITL p50/p99 ms",
+        "Step p50/p99 ms",
     ]);
     for f in files {
         for r in &f.rows {
@@ -277,8 +278,12 @@ fn cells_table(files: &[LoadedFile]) -> Table {
                 r.decode_tps_mean.map_or("-".into(), num),
                 speedup,
                 r.acceptance.map_or("-".into(), |a| format!("{a:.3}")),
-                r.lossless.map_or("-".into(), |l| l.to_string()),
+                crate::driver::table::quality(r),
                 match (r.itl_p50_ms, r.itl_p99_ms) {
+                    (Some(a), Some(b)) => format!("{a:.1} / {b:.1}"),
+                    _ => "-".into(),
+                },
+                match (r.step_ms_p50, r.step_ms_p99) {
                     (Some(a), Some(b)) => format!("{a:.1} / {b:.1}"),
                     _ => "-".into(),
                 },

@@ -6,6 +6,7 @@
 //! The column list in the README (docs/readme/results.md) is generated from these doc
 //! comments by `results::column_docs` and checked by a test, so the two cannot drift apart.
 
+pub use crate::measure::Difference;
 use crate::profile::Mode;
 use serde::{Deserialize, Serialize};
 
@@ -23,17 +24,6 @@ pub enum Source {
     Tpsbench,
     /// Imported from llama-bench output by `bench import`.
     LlamaBench,
-}
-
-/// How an accelerated cell's output differs from its baseline's, when it does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Difference {
-    /// At the first differing position the baseline's top two tokens were nearly equally
-    /// likely: a rounding flip (batched verification rounds differently), lossless up to rounding.
-    NearTie,
-    /// Any other difference.
-    Lossy,
 }
 
 /// What became of a cell.

@@ -1,0 +1,177 @@
+//! `bench import`: llama-bench results as rows of the results schema, so `compare`, `check`,
+//! `calibrate` and `report` read them next to the harness's own CSVs.
+//!
+//! One row per llama-bench test: a generation test (`tg128`) fills the decode columns, a
+//! prompt test (`pp512`) the prefill column; the workload is the test's name, `depth` its
+//! `n_depth`, `threads` its `n_threads`, `server_args` the llama-server form of its non-default
+//! batch, cache-type and flash-attention settings, and `source` is `llama-bench`. llama-bench's
+//! t/s of a generation test is `n_gen` tokens over the time of `n_gen` one-token steps, the
+//! same quantity as the harness's decode rate (which excludes the first token, produced by the
+//! prompt). The intervals come from `samples_ts` as the harness computes its own. Combined
+//! tests (`-pg`) time both phases at once, a rate of neither: they are skipped with a warning.
+//! When the model file is still where llama-bench read it, its GGUF gives the per-token
+//! active bytes (MoE); otherwise the whole tensor size stands in, as for a dense model.
+
+use std::path::Path;
+
+use super::llama_bench::{LlamaBenchTest, TestKind};
+use crate::gguf::{Model, ModelFacts};
+use crate::measure::Sample;
+use crate::profile::Mode;
+use crate::results::{ResultRow, Source, Status, SCHEMA_VERSION};
+
+/// Role name of every imported row.
+pub const ROLE: &str = "llama-bench";
+
+/// Rows of the tests of one llama-bench file, and warnings for what was skipped.
+pub fn rows(tests: &[LlamaBenchTest], host: &str) -> (Vec<ResultRow>, Vec<String>) {
+    let mut rows = Vec::new();
+    let mut warnings = Vec::new();
+    for t in tests {
+        if t.kind() == TestKind::Combined {
+            warnings.push(format!(
+                "skipped {} of {}: a combined test times prompt and generation together",
+                t.test_name(),
+                t.model_filename
+            ));
+            continue;
+        }
+        let finite = t.samples_ts.iter().all(|v| v.is_finite()) && t.avg_ts.is_finite();
+        if !finite || t.avg_ts <= 0.0 {
+            warnings.push(format!(
+                "skipped {} of {}: its rates are not finite positive numbers",
+                t.test_name(),
+                t.model_filename
+            ));
+            continue;
+        }
+        rows.push(row(t, host, facts(Path::new(&t.model_filename)).as_ref()));
+    }
+    (rows, warnings)
+}
+
+/// The fields of a `bench hw --json` file an imported row needs.
+#[derive(Debug, serde::Deserialize)]
+pub struct Machine {
+    cpu_model: String,
+    physical_cores: u32,
+    logical_cores: u32,
+    ram_total_gib: f64,
+    best_bandwidth_gbps: f64,
+}
+
+impl Machine {
+    /// Reads a `bench hw --json` file.
+    pub fn read(path: &Path) -> anyhow::Result<Machine> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+        serde_json::from_str(&text).map_err(|e| {
+            anyhow::anyhow!(
+                "{}:{}:{}: not a `bench hw --json` file: {e}",
+                path.display(),
+                e.line(),
+                e.column()
+            )
+        })
+    }
+
+    /// Fills the machine columns and the roofline of a row.
+    pub fn stamp(&self, row: &mut ResultRow) {
+        row.cpu_model = self.cpu_model.clone();
+        row.physical_cores = self.physical_cores;
+        row.logical_cores = self.logical_cores;
+        row.ram_gib = self.ram_total_gib;
+        row.bandwidth_gbps = Some(self.best_bandwidth_gbps);
+        row.fill_roofline();
+    }
+}
+
+/// The GGUF facts of the model, when the file is still there.
+fn facts(path: &Path) -> Option<ModelFacts> {
+    Model::open(path).ok().map(|m| m.facts())
+}
+
+/// The row of one test.
+fn row(t: &LlamaBenchTest, host: &str, facts: Option<&ModelFacts>) -> ResultRow {
+    let mut words = t.model_type.split_whitespace();
+    let arch = words.next().unwrap_or("").to_owned();
+    let quant = t
+        .model_type
+        .split_whitespace()
+        .last()
+        .unwrap_or("")
+        .to_owned();
+    let mut row = ResultRow {
+        schema_version: SCHEMA_VERSION,
+        status: Status::Ok,
+        timestamp_utc: t.test_time.clone(),
+        role: ROLE.into(),
+        model_file: file_name(&t.model_filename),
+        model_arch: facts.and_then(|f| f.architecture.clone()).unwrap_or(arch),
+        model_n_params: t.model_n_params,
+        model_quant: quant,
+        model_tensor_bytes: t.model_size,
+        mode: Mode::Baseline,
+        workload: t.test_name(),
+        parallel: 1,
+        ctx: t.n_depth + t.n_prompt + t.n_gen,
+        threads: t.n_threads,
+        depth: t.n_depth,
+        server_args: t.server_args(),
+        source: Source::LlamaBench,
+        host: host.to_owned(),
+        cpu_model: t.cpu_info.clone(),
+        engine_version: format!("llama-bench build {} ({})", t.build_number, t.build_commit),
+        engine_system_info: t.backends.clone(),
+        profile: "llama-bench".into(),
+        model_file_bytes: facts.map_or(0, |f| f.file_bytes),
+        active_params: facts.map_or(t.model_n_params, |f| f.active_params),
+        active_bytes_per_token: facts.map_or(t.model_size, |f| f.active_bytes_per_token),
+        launches: 1,
+        ..ResultRow::default()
+    };
+    let samples = if t.samples_ts.is_empty() {
+        vec![t.avg_ts]
+    } else {
+        t.samples_ts.clone()
+    };
+    row.n_reps = samples.len() as u32;
+    match t.kind() {
+        TestKind::Generation => fill_decode(&mut row, &samples),
+        _ => {
+            row.prefill_tps_mean = Some(mean(&samples));
+            row.prompt_tokens = Some(t.n_prompt);
+        }
+    }
+    row.n_predict = t.n_gen;
+    row
+}
+
+/// Decode statistics from the repetitions' rates, as the harness computes its own.
+fn fill_decode(row: &mut ResultRow, samples: &[f64]) {
+    match Sample::new(samples) {
+        Ok(s) => {
+            let d = s.summary();
+            row.decode_tps_mean = Some(d.mean);
+            row.decode_tps_median = Some(d.median);
+            row.decode_tps_sd = d.sd;
+            row.decode_tps_ci95_low = d.ci95_low;
+            row.decode_tps_ci95_high = d.ci95_high;
+            row.decode_tps_min = Some(d.min);
+            row.decode_tps_max = Some(d.max);
+            row.n_outliers = d.outliers.len() as u32;
+        }
+        Err(_) => row.decode_tps_mean = Some(mean(samples)),
+    }
+}
+
+fn mean(values: &[f64]) -> f64 {
+    values.iter().sum::<f64>() / values.len().max(1) as f64
+}
+
+/// The file name of a path as llama-bench wrote it.
+fn file_name(path: &str) -> String {
+    Path::new(path)
+        .file_name()
+        .map_or_else(|| path.to_owned(), |n| n.to_string_lossy().into_owned())
+}

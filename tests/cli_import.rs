@@ -1,0 +1,226 @@
+//! `bench import` and `bench export` against real llama-bench output: the fixtures in
+//! tests/fixtures/llama-bench were written by the pinned engine's llama-bench
+//! (`-p 32 -n 16 -r 3 -t 1,2 -o json` and `-p 32 -n 16 -r 3 -d 0,64 -o jsonl` on the
+//! self-test's Q8_0 synthetic model), so the expected values are llama-bench's own
+//! `avg_ts` and `stddev_ts`, not this code's.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use tpsbench::results::{read_results, Source};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/llama-bench")
+        .join(name)
+}
+
+fn bench() -> Command {
+    Command::cargo_bin("bench").unwrap()
+}
+
+/// llama-bench's own records of a fixture, as plain JSON.
+fn records(name: &str) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(fixture(name)).unwrap();
+    if name.ends_with(".json") {
+        serde_json::from_str(&text).unwrap()
+    } else {
+        text.lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+}
+
+fn import(name: &str, out: &Path) {
+    bench()
+        .arg("import")
+        .arg(fixture(name))
+        .arg("-o")
+        .arg(out)
+        .args(["--host", "lab1"])
+        .assert()
+        .success();
+}
+
+#[test]
+fn generation_and_prompt_tests_become_decode_and_prefill_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("lb.csv");
+    import("selftest-q8_0-t1-t2.json", &csv);
+    let rows = read_results(&csv).unwrap();
+    let lb = records("selftest-q8_0-t1-t2.json");
+    assert_eq!(rows.len(), lb.len());
+    for (row, rec) in rows.iter().zip(&lb) {
+        assert_eq!(row.source, Source::LlamaBench);
+        assert_eq!(
+            (row.host.as_str(), row.role.as_str()),
+            ("lab1", "llama-bench")
+        );
+        assert_eq!(u64::from(row.threads), rec["n_threads"].as_u64().unwrap());
+        assert_eq!(row.model_file, "selftest-Q8_0-cycle64-2228453c8e18.gguf");
+        assert_eq!(
+            (row.model_arch.as_str(), row.model_quant.as_str()),
+            ("qwen2", "Q8_0")
+        );
+        assert_eq!(row.model_tensor_bytes, rec["model_size"].as_u64().unwrap());
+        let avg = rec["avg_ts"].as_f64().unwrap();
+        if rec["n_gen"].as_u64().unwrap() > 0 {
+            assert_eq!(row.workload, "tg16");
+            // llama-bench's mean and sample standard deviation of samples_ts, to the six
+            // decimals it prints (its samples are rounded).
+            let mean = row.decode_tps_mean.unwrap();
+            assert!((mean - avg).abs() / avg < 1e-5, "{mean} vs {avg}");
+            let sd = row.decode_tps_sd.unwrap();
+            let lb_sd = rec["stddev_ts"].as_f64().unwrap();
+            assert!((sd - lb_sd).abs() / lb_sd < 1e-4, "{sd} vs {lb_sd}");
+            assert_eq!(row.n_reps, 3);
+            assert!(row.prefill_tps_mean.is_none());
+        } else {
+            assert_eq!(row.workload, "pp32");
+            let prefill = row.prefill_tps_mean.unwrap();
+            assert!((prefill - avg).abs() / avg < 1e-5, "{prefill} vs {avg}");
+            assert_eq!(row.prompt_tokens, Some(32));
+            assert!(row.decode_tps_mean.is_none());
+        }
+    }
+}
+
+#[test]
+fn depth_is_a_column_and_compare_calibrate_report_read_the_import() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("depth.csv");
+    // the machine's facts from a `bench hw --json` file, so calibrate has a bandwidth
+    let hw = dir.path().join("hw.json");
+    std::fs::write(
+        &hw,
+        r#"{"hw_schema_version":1,"cpu_model":"AMD EPYC","physical_cores":2,"logical_cores":2,
+            "ram_total_gib":23.4,"best_bandwidth_gbps":36.1,"bandwidth":[]}"#,
+    )
+    .unwrap();
+    bench()
+        .arg("import")
+        .arg(fixture("selftest-q8_0-d0-d64.jsonl"))
+        .arg("-o")
+        .arg(&csv)
+        .arg("--hw")
+        .arg(&hw)
+        .assert()
+        .success();
+    let rows = read_results(&csv).unwrap();
+    assert!(rows.iter().all(|r| r.bandwidth_gbps == Some(36.1)));
+    // roofline = 36.1e9 / bytes per token (the GGUF's active bytes when the model file is
+    // still where llama-bench read it, else the whole tensor size)
+    let bytes = rows[1].active_bytes_per_token;
+    assert!(bytes > 0 && bytes <= 6_980_608, "{bytes}");
+    let roof = rows[1].roofline_tps.unwrap();
+    assert!((roof - 36.1e9 / bytes as f64).abs() < 1e-6, "{roof}");
+    let depths: Vec<u32> = rows.iter().map(|r| r.depth).collect();
+    assert_eq!(depths, [0, 0, 64, 64]);
+    assert!(rows
+        .iter()
+        .all(|r| r.ctx == r.depth + 32 || r.ctx == r.depth + 16));
+    let out = bench()
+        .arg("compare")
+        .arg(&csv)
+        .arg(&csv)
+        .assert()
+        .success();
+    let text = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    assert!(text.contains("tg16"), "{text}");
+    bench()
+        .arg("report")
+        .arg(&csv)
+        .arg("--out")
+        .arg(dir.path().join("report"))
+        .assert()
+        .success();
+    bench()
+        .arg("calibrate")
+        .arg(&csv)
+        .arg("--out")
+        .arg(dir.path().join("cal"))
+        .assert()
+        .success();
+}
+
+#[test]
+fn export_writes_llama_bench_records_that_import_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let baseline = Path::new(env!("CARGO_MANIFEST_DIR")).join("results/baseline/smoke.csv");
+    let jsonl = dir.path().join("smoke.jsonl");
+    bench()
+        .arg("export")
+        .arg(&baseline)
+        .arg("-o")
+        .arg(&jsonl)
+        .assert()
+        .success();
+    let harness = read_results(&baseline).unwrap();
+    let text = std::fs::read_to_string(&jsonl).unwrap();
+    let exported: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // baseline rows with one slot are llama-bench's kind of test; the rest are left out
+    let kept: Vec<_> = harness
+        .iter()
+        .filter(|r| r.decode_tps_mean.is_some() && r.mode.is_baseline() && r.parallel == 1)
+        .collect();
+    let measured = kept.len();
+    assert!(measured >= 3 && measured < harness.len());
+    let generation: Vec<_> = exported.iter().filter(|e| e["n_gen"] != 0).collect();
+    assert_eq!(generation.len(), measured);
+    for (e, row) in generation.iter().zip(kept) {
+        // decoding followed the prompt: llama-bench's depth
+        assert_eq!(e["n_depth"].as_u64(), row.prompt_tokens.map(u64::from));
+        let avg = e["avg_ts"].as_f64().unwrap();
+        assert!((avg / row.decode_tps_mean.unwrap() - 1.0).abs() < 1e-12);
+        assert_eq!(e["n_gen"].as_u64(), Some(u64::from(row.n_predict)));
+        assert_eq!(e["model_filename"].as_str(), Some(row.model_file.as_str()));
+        // the samples are the repetitions of the raw file: their mean is the row's mean
+        let samples: Vec<f64> = e["samples_ts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        assert_eq!(samples.len() as u32, row.n_reps);
+        let mean = samples.iter().sum::<f64>() / samples.len() as f64;
+        assert!((mean / row.decode_tps_mean.unwrap() - 1.0).abs() < 1e-9);
+    }
+    // and llama-bench's layout reads back into rows with the same decode rates
+    let back = dir.path().join("back.csv");
+    bench()
+        .arg("import")
+        .arg(&jsonl)
+        .arg("-o")
+        .arg(&back)
+        .assert()
+        .success();
+    let rows = read_results(&back).unwrap();
+    let decode: Vec<f64> = rows.iter().filter_map(|r| r.decode_tps_mean).collect();
+    assert_eq!(decode.len(), measured);
+}
+
+#[test]
+fn a_bad_record_names_its_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(fixture("selftest-q8_0-d0-d64.jsonl")).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines[2] = r#"{"model_filename": "m.gguf", "n_threads": "two"}"#;
+    let bad = dir.path().join("bad.jsonl");
+    std::fs::write(&bad, lines.join("\n")).unwrap();
+    let out = bench()
+        .arg("import")
+        .arg(&bad)
+        .arg("-o")
+        .arg(dir.path().join("x.csv"))
+        .assert()
+        .code(2);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(stderr.contains("bad.jsonl:3:"), "{stderr}");
+    assert!(
+        !dir.path().join("x.csv").exists(),
+        "nothing written on bad input"
+    );
+}
