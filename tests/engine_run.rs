@@ -280,7 +280,7 @@ fn engine_run_pairs_the_speedup_with_the_baseline_server_beside_it_which_idles_a
     // `... used N ms CPU during M ms of this cell's requests`; /proc counts 10 ms ticks.
     let line = stderr
         .lines()
-        .find(|l| l.contains("the idle baseline server beside it used"))
+        .find(|l| l.contains("the idle server beside it"))
         .unwrap_or_else(|| panic!("no idle-cost line: {stderr}"));
     let numbers: Vec<f64> = line
         .split_whitespace()

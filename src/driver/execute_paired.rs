@@ -355,7 +355,7 @@ impl<B: Backend> Executor<'_, B> {
             format!("{:.0} ms", d.as_secs_f64() * 1e3)
         });
         self.progress.line(format!(
-            "{}: {pairs}; the idle baseline server beside it used {cpu} CPU during {:.0} ms of this cell's requests",
+            "{}: {pairs}; the idle server beside it (the baseline, or side A) used {cpu} CPU during {:.0} ms of this cell's requests",
             reps.label,
             idle.wall.as_secs_f64() * 1e3
         ));
