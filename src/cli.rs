@@ -60,6 +60,13 @@ pub enum Command {
         bench run --profile production --models-dir /mnt/models\n  \
         bench run --profile production --resume results/production-host-20261127T120000Z.csv")]
     Run(crate::driver::RunArgs),
+    /// Two engines (or two sets of server arguments) on the same cells, requests interleaved:
+    /// B / A per cell with a paired 95% CI.
+    #[command(after_help = "Examples:\n  \
+        bench ab --engine-a old/llama-server --engine-b new/llama-server --profile smoke\n  \
+        bench ab --profile smoke --args-b=\"--poll 0\" --out results/poll.csv\n  \
+        bench ab -m model.gguf --modes baseline,lookup --engine-b ./llama-server")]
+    Ab(crate::driver::AbArgs),
     /// List the embedded profiles or print one to copy.
     #[command(after_help = "Examples:\n  bench profile list\n  \
         bench profile show production > my-profile.toml")]

@@ -86,6 +86,7 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         Command::Synth(args) => synth::command(&args),
         Command::Fetch(args) => fetch::command(&args),
         Command::Run(args) => driver::command(&args),
+        Command::Ab(args) => driver::ab::command(&args),
         Command::Profile(args) => profile::command(&args),
         Command::Validate(args) => driver::validate_command(&args),
         Command::Compare(args) => analysis::compare_command(&args),

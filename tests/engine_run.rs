@@ -75,12 +75,19 @@ n_vocab = 4096
 }
 
 fn bench(args: &[&str], out: &Path) -> Command {
+    let mut cmd = bench_loud(args, out);
+    cmd.arg("--quiet");
+    cmd
+}
+
+/// As [`bench`], with the per-cell lines on stderr.
+fn bench_loud(args: &[&str], out: &Path) -> Command {
     let engine = common::engine();
     let mut cmd = Command::cargo_bin("bench").unwrap();
     cmd.args(args)
         .arg("--out")
         .arg(out)
-        .args(["--bw-seconds", "0.2", "--quiet"])
+        .args(["--bw-seconds", "0.2"])
         .env("LLAMA_SERVER", &engine.server_bin)
         .env(
             "XDG_CACHE_HOME",
@@ -237,6 +244,105 @@ fn engine_run_tiny_profile_measures_every_mode_losslessly() {
         .all(|r| r.request.top_two.is_empty()));
     assert!(csv.with_extension("jsonl").exists());
     assert!(server_children(std::process::id()).is_empty());
+}
+
+#[test]
+fn engine_run_pairs_the_speedup_with_the_baseline_server_beside_it_which_idles_at_no_cost() {
+    let _lock = common::llama_server_lock();
+    let dir = common::temp_dir();
+    let profile = tiny_profile(dir.path(), 48, r#""lookup""#, false);
+    let csv = dir.path().join("p.csv");
+    let out = bench_loud(&["run", "--profile", profile.to_str().unwrap()], &csv)
+        .output()
+        .unwrap();
+    let stdout = common::stdout_of_success(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // The baseline server stays up beside lookup's: no launch is added for the pair.
+    assert!(stdout.contains("3 cells in 3 launches"), "{stdout}");
+    let rows = read_rows(&csv);
+    let lookup = rows.iter().find(|r| r.mode == "lookup").unwrap();
+    assert_eq!(lookup.status, Status::Ok, "{lookup:?}");
+    assert_eq!(lookup.reason, "", "paired, no note");
+    assert_eq!(lookup.speedup_pairs, Some(lookup.n_reps), "{lookup:?}");
+    let (low, x, high) = (
+        lookup.speedup_ci95_low.unwrap(),
+        lookup.speedup.unwrap(),
+        lookup.speedup_ci95_high.unwrap(),
+    );
+    // Only the interval's shape: on a machine shared with compilers a 48-token lookup cell
+    // has read anywhere from 0.5x to 3x.
+    assert!(low <= x && x <= high && x > 0.0, "{low} {x} {high}");
+    // The JSONL holds the baseline half of every pair, flagged as the partner's.
+    let raw = tpsbench::results::read_raw(&csv.with_extension("jsonl")).unwrap();
+    let partner = raw.iter().filter(|r| r.partner && !r.warmup).count();
+    assert_eq!(partner as u32, lookup.n_reps);
+    // While lookup's server worked, the idle baseline server beside it took (almost) no CPU:
+    // `... used N ms CPU during M ms of this cell's requests`; /proc counts 10 ms ticks.
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("the idle server beside it"))
+        .unwrap_or_else(|| panic!("no idle-cost line: {stderr}"));
+    let numbers: Vec<f64> = line
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    let (cpu_ms, wall_ms) = (numbers[numbers.len() - 2], numbers[numbers.len() - 1]);
+    assert!(cpu_ms <= 20.0 + 0.02 * wall_ms, "{line}");
+    assert!(server_children(std::process::id()).is_empty());
+}
+
+#[test]
+fn engine_ab_interleaves_two_servers_per_launch_and_writes_a_file_per_side() {
+    let _lock = common::llama_server_lock();
+    let dir = common::temp_dir();
+    let profile = tiny_profile(dir.path(), 32, "", false);
+    let out = dir.path().join("ab.csv");
+    let engine = common::engine();
+    let bin = engine.server_bin.to_str().unwrap();
+    let run = bench(
+        &[
+            "ab",
+            "--profile",
+            profile.to_str().unwrap(),
+            "--engine-a",
+            bin,
+            "--engine-b",
+            bin,
+            // Prompt threads: decode is untouched (`--poll 0` instead halved the target's
+            // decode rate here: B / A 0.46).
+            "--args-b=-tb 2",
+        ],
+        &out,
+    )
+    .output()
+    .unwrap();
+    let stdout = common::stdout_of_success(&run);
+    let (a, b) = (
+        read_rows(&dir.path().join("ab-a.csv")),
+        read_rows(&dir.path().join("ab-b.csv")),
+    );
+    assert_eq!((a.len(), b.len()), (2, 2), "target and draft baselines");
+    assert!(a.iter().chain(&b).all(|r| r.status == Status::Ok));
+    assert!(b.iter().all(|r| r.server_args == "-tb 2"), "{b:?}");
+    assert!(a.iter().all(|r| r.server_args.is_empty()));
+    // One B / A line per cell, from the pairs: the same engine on both sides, so the ratio
+    // is near 1 and its interval holds it.
+    let ratios: Vec<Vec<f64>> = stdout
+        .lines()
+        .filter(|l| l.contains("baseline"))
+        .map(|l| {
+            l.split(|c: char| c.is_whitespace() || c == '(' || c == ')' || c == '-')
+                .filter_map(|w| w.parse().ok())
+                .collect()
+        })
+        .collect();
+    assert_eq!(ratios.len(), 2, "{stdout}");
+    for numbers in &ratios {
+        // np, A t/s, B t/s, ratio, low, high, pairs
+        let (x, low, high) = (numbers[3], numbers[4], numbers[5]);
+        assert!(low <= x && x <= high && (0.33..3.0).contains(&x), "{stdout}");
+    }
+    assert!(stdout.contains("2 cells in 4 launches"), "{stdout}");
 }
 
 #[test]

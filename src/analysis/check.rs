@@ -360,6 +360,7 @@ pub fn pool(into: &mut LoadedFile, more: &LoadedFile) {
         v.itl_p99_ms.extend_from_slice(&values.itl_p99_ms);
         v.acceptance.extend_from_slice(&values.acceptance);
         v.itl_gaps_ms.extend_from_slice(&values.itl_gaps_ms);
+        v.pairs.extend_from_slice(&values.pairs);
     }
 }
 

@@ -23,6 +23,10 @@ pub struct RepValues {
     pub acceptance: Vec<f64>,
     /// Every inter-token gap of every repetition (milliseconds), for distributions.
     pub itl_gaps_ms: Vec<f64>,
+    /// Paired repetitions of an accelerated cell measured beside a baseline server: (this
+    /// cell's decode t/s, the baseline's decode t/s) of each pair, in order. Empty for cells
+    /// measured without a partner.
+    pub pairs: Vec<(f64, f64)>,
 }
 
 /// One result CSV with its raw repetitions.
@@ -91,16 +95,36 @@ fn read_rows(path: &Path) -> anyhow::Result<Vec<ResultRow>> {
 mod raw_seam {
     use super::*;
     use crate::measure::RequestRaw;
+    use crate::results::RawRepetition;
 
     /// Reads the JSONL beside a CSV (timed repetitions only, warm-ups dropped). The requests
     /// of one repetition (the slots of a batch, which ran at the same time) make one value.
+    /// A partner batch (the baseline server's half of a pair, before or after the cell's own
+    /// batch of the same `rep`) enters no cell's values, only that pair.
     pub fn read_raw(path: &Path) -> anyhow::Result<HashMap<CellKey, RepValues>> {
         let mut out: HashMap<CellKey, RepValues> = HashMap::new();
         let reps = crate::results::read_raw(path)?;
         let timed: Vec<_> = reps.iter().filter(|r| !r.warmup).collect();
-        for batch in timed.chunk_by(|a, b| a.key == b.key && a.rep == b.rep) {
+        let mut partners: HashMap<(CellKey, u32), f64> = HashMap::new();
+        let mut own: Vec<((CellKey, u32), f64)> = Vec::new();
+        let same_batch = |a: &&RawRepetition, b: &&RawRepetition| {
+            a.key == b.key && a.rep == b.rep && a.partner == b.partner
+        };
+        for batch in timed.chunk_by(same_batch) {
             let requests: Vec<RequestRaw> = batch.iter().map(|r| r.request.clone()).collect();
-            push_batch(out.entry(batch[0].key.clone()).or_default(), &requests);
+            let id = (batch[0].key.clone(), batch[0].rep);
+            let tps = crate::measure::batch_decode_tps(&requests);
+            if batch[0].partner {
+                partners.extend(tps.map(|t| (id, t)));
+            } else {
+                own.extend(tps.map(|t| (id.clone(), t)));
+                push_batch(out.entry(id.0).or_default(), &requests);
+            }
+        }
+        for (id, tps) in own {
+            if let (Some(base), Some(values)) = (partners.get(&id), out.get_mut(&id.0)) {
+                values.pairs.push((tps, *base));
+            }
         }
         Ok(out)
     }

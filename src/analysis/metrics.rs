@@ -224,11 +224,16 @@ fn itl_p99(raw: Option<&super::load::RepValues>, row: &ResultRow) -> Option<Esti
     }
 }
 
-/// Speedup over the baseline cell of the same run, from the two decode estimates; falls back
-/// to the row's own speedup column as a point value when the baseline row is absent.
+/// Speedup over the baseline: from the cell's pairs when every repetition of it was paired
+/// with a baseline request (the paired interval), else from the decode estimates of the cell
+/// and its baseline cell of the same run (Welch); the row's own speedup column as a point
+/// value when the baseline row is absent.
 fn speedup(file: &LoadedFile, row: &ResultRow) -> Option<Estimate> {
     if row.mode.is_baseline() {
         return None;
+    }
+    if let Some(paired) = file.raw_of(row).and_then(paired_speedup) {
+        return Some(paired);
     }
     let Some(base) = baseline_of(file, row) else {
         return point(row.speedup);
@@ -246,6 +251,20 @@ fn speedup(file: &LoadedFile, row: &ResultRow) -> Option<Estimate> {
         value: log.log_value.exp(),
         log,
         source,
+    })
+}
+
+/// The paired speedup of a cell all of whose repetitions (at least two) were paired.
+fn paired_speedup(raw: &super::load::RepValues) -> Option<Estimate> {
+    if raw.pairs.len() < 2 || raw.pairs.len() != raw.decode_tps.len() {
+        return None;
+    }
+    let (own, base): (Vec<f64>, Vec<f64>) = raw.pairs.iter().copied().unzip();
+    let log = crate::measure::paired_log_estimate(&own, &base).ok()?;
+    Some(Estimate {
+        value: log.log_value.exp(),
+        log,
+        source: Source::Raw,
     })
 }
 
@@ -277,6 +296,35 @@ mod tests {
             raw: HashMap::new(),
             raw_note: None,
         }
+    }
+
+    #[test]
+    fn a_paired_cell_gets_the_paired_interval_from_its_pairs() {
+        // The pairs of measure::ratio's scipy example: 1.5311769389 (1.5039999155 ..
+        // 1.5588450464), not the Welch ratio of the row means.
+        let a = [15.2, 15.9, 15.5, 16.1, 15.4];
+        let b = [10.1, 10.3, 10.0, 10.4, 10.2];
+        let mut f = file(vec![
+            row("baseline", 40.0, 0.8, 5),
+            row("spec:16", 100.0, 2.0, 5),
+        ]);
+        let values = super::super::load::RepValues {
+            decode_tps: a.to_vec(),
+            pairs: a.iter().copied().zip(b).collect(),
+            ..Default::default()
+        };
+        f.raw.insert(f.rows[1].key(), values);
+        let e = estimate(&f, &f.rows[1], Metric::Speedup).unwrap();
+        let ci = e.log.ci95();
+        assert!((ci.ratio - 1.5311769389).abs() < 1e-9, "{ci:?}");
+        assert!((ci.low - 1.5039999155).abs() < 1e-8, "{ci:?}");
+        assert!((ci.high - 1.5588450464).abs() < 1e-8, "{ci:?}");
+        assert_eq!(e.source, Source::Raw);
+        // A repetition without its partner line: back to the ratio of the cell's raw mean
+        // (78.1 / 5 = 15.62) over the baseline row's 40.
+        f.raw.get_mut(&f.rows[1].key()).unwrap().pairs.pop();
+        let e = estimate(&f, &f.rows[1], Metric::Speedup).unwrap();
+        assert!((e.value - 15.62 / 40.0).abs() < 1e-12, "{e:?}");
     }
 
     #[test]

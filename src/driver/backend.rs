@@ -32,6 +32,17 @@ pub trait Backend {
         log_name: &str,
         model_bytes: u64,
     ) -> Result<Self::Server, String>;
+
+    /// Starts the server beside a launch: the A side in `bench ab` (another engine); the
+    /// same as [`Backend::launch`] otherwise.
+    fn launch_partner(
+        &mut self,
+        spec: &LaunchSpec,
+        log_name: &str,
+        model_bytes: u64,
+    ) -> Result<Self::Server, String> {
+        self.launch(spec, log_name, model_bytes)
+    }
 }
 
 /// One running server.

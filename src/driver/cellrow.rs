@@ -3,6 +3,7 @@
 //! the roofline. Pure: it measures nothing and writes nothing.
 
 use super::baselines::Baseline;
+use super::pairing::Pairing;
 use super::plan::Cell;
 use super::resolve::ResolvedRole;
 use super::RunSettings;
@@ -32,6 +33,11 @@ pub struct Measured {
     pub client_cpu_pct: Option<f64>,
     /// The prompt sent.
     pub prompt: Prompt,
+    /// How the speedup is measured: paired with a baseline server beside this one, or not.
+    pub pairing: Pairing,
+    /// CPU time of the idle baseline server beside this one while this cell's requests ran
+    /// (milliseconds); `None` unpaired or unreadable.
+    pub partner_cpu_ms: Option<f64>,
 }
 
 /// The identity of a cell.
@@ -150,6 +156,15 @@ fn fill_measured(
     if cell.mode.is_baseline() {
         row.reason = ground_truth_note(role, m);
     }
+    if let Pairing::Unpaired(why) = &m.pairing {
+        let notes = [row.reason.as_str(), why.as_str()];
+        row.reason = notes
+            .iter()
+            .filter(|n| !n.is_empty())
+            .copied()
+            .collect::<Vec<_>>()
+            .join("; ");
+    }
 }
 
 /// A speculative cell that drafted nothing did not test speculation.
@@ -173,9 +188,11 @@ fn clear_speeds(row: &mut ResultRow) {
 }
 
 fn compare_with_baseline(row: &mut ResultRow, cell: &Cell, m: &Measured, b: &Baseline) {
-    if let Ok(ci) = measure::ratio_ci(&m.metrics.decode_tps, &b.decode_tps) {
+    if let Some((ci, pairs)) = speedup(m, b) {
         row.fill_speedup(&ci);
+        row.speedup_pairs = pairs;
     }
+
     let pairs = m.first_tokens.iter().zip(&b.tokens);
     let worst = pairs
         .map(|(now, base)| measure::agreement(base, now))
@@ -196,6 +213,20 @@ fn compare_with_baseline(row: &mut ResultRow, cell: &Cell, m: &Measured, b: &Bas
         row.first_difference_margin = d.margin;
         row.difference = Some(d.kind);
     }
+}
+
+/// The speedup interval and the number of pairs behind it: paired over the cell's A/B pairs
+/// when it has at least two, else Welch over the cell's and the stored baseline's
+/// repetitions (separate launches; no pair count).
+pub fn speedup(m: &Measured, b: &Baseline) -> Option<(measure::RatioCi, Option<u32>)> {
+    if let Pairing::Paired(pairs) = &m.pairing {
+        let (own, base): (Vec<f64>, Vec<f64>) = pairs.iter().copied().unzip();
+        if let Ok(ci) = measure::paired_ratio_ci(&own, &base) {
+            return Some((ci, m.pairing.pair_count()));
+        }
+    }
+    let ci = measure::ratio_ci(&m.metrics.decode_tps, &b.decode_tps).ok()?;
+    Some((ci, None))
 }
 
 /// For a synthetic `cycle` model, the baseline's output must be the known sequence.

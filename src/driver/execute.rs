@@ -10,12 +10,14 @@
 //! measure, stop), `measure_cells` (probe, warm-up, then each cell), `repetitions` (timed
 //! batches until the stopping rule is satisfied) and `finish` (the row).
 
+use super::ab::AbSide;
 use super::backend::{Backend, CpuTimes, ServerHandle};
 use super::baselines::{Baseline, BaselineKey, Baselines};
 use super::cellrow::{self, CellOutcome, Measured};
 use super::guard::{self, Fit};
 use super::interrupt::Interrupt;
 use super::launch;
+use super::pairing::{self, Pairing};
 use super::plan::{self, Cell, Launch, RoleCells};
 use super::progress::Progress;
 use super::resolve::ResolvedRole;
@@ -25,7 +27,7 @@ use crate::client::{CompletionRecord, CompletionRequest};
 use crate::measure::{self, RequestRaw};
 use crate::results::{CellKey, RawRepetition, ResultRow, ResultWriter, Status};
 use std::collections::HashSet;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Why a cell ended without a measurement.
 #[derive(Debug)]
@@ -74,6 +76,19 @@ pub struct Executor<'a, B: Backend> {
     pub per_request_spec_k: Option<bool>,
     /// Launch-to-ready and the server's own model-load time of the current launch (ms).
     startup_ms: (Option<f64>, Option<f64>),
+    /// The baseline server kept up beside the accelerated launches of its group (or, in
+    /// `bench ab`, the A server beside each B launch).
+    partner: Option<Partner<B::Server>>,
+    /// `bench ab`: the A side, whose server is the partner of every launch.
+    ab: Option<AbSide<'a>>,
+}
+
+/// A baseline server up beside accelerated launches of its role and slot count.
+struct Partner<S> {
+    /// Role index and slots it serves ([`pairing::group`]).
+    group: (usize, u32, u32),
+    /// The server.
+    server: S,
 }
 
 impl<'a, B: Backend> Executor<'a, B> {
@@ -98,7 +113,21 @@ impl<'a, B: Backend> Executor<'a, B> {
             launches: 0,
             per_request_spec_k: None,
             startup_ms: (None, None),
+            partner: None,
+            ab: None,
         }
+    }
+
+    /// `bench ab`: every launch gets the A side's server beside it (engine A, A's server
+    /// arguments) with the same settings; this executor's own servers are the B side.
+    pub fn with_ab(mut self, ab: AbSide<'a>) -> Self {
+        self.ab = Some(ab);
+        self
+    }
+
+    /// The A side, after the run.
+    pub fn take_ab(&mut self) -> Option<AbSide<'a>> {
+        self.ab.take()
     }
 
     /// Baselines measured by an earlier, interrupted run of the same file (`--resume`).
@@ -118,6 +147,17 @@ impl<'a, B: Backend> Executor<'a, B> {
     /// are planned again from `cell_sets` so that `spec:K` cells share a server.
     pub async fn run_all(
         &mut self,
+        launches: Vec<Launch>,
+        cell_sets: &[RoleCells],
+        done: &HashSet<CellKey>,
+    ) -> anyhow::Result<()> {
+        let result = self.run_launches(launches, cell_sets, done).await;
+        self.release_partner();
+        result
+    }
+
+    async fn run_launches(
+        &mut self,
         mut launches: Vec<Launch>,
         cell_sets: &[RoleCells],
         done: &HashSet<CellKey>,
@@ -125,7 +165,11 @@ impl<'a, B: Backend> Executor<'a, B> {
         let mut i = 0;
         while i < launches.len() && !self.interrupted() {
             let probed_before = self.per_request_spec_k.is_some();
-            self.run_launch(&launches[i], done).await?;
+            let is_done = |c: &Cell| done.contains(&self.key(&self.roles[c.role], c));
+            let keep = self.settings.pair
+                && self.ab.is_none()
+                && pairing::keep_as_partner(&launches, i, is_done);
+            self.run_launch(&launches[i], done, keep).await?;
             if !probed_before && self.per_request_spec_k == Some(true) {
                 launches = plan::replan(cell_sets, &launches, i);
             }
@@ -134,11 +178,13 @@ impl<'a, B: Backend> Executor<'a, B> {
         Ok(())
     }
 
-    /// Measures the cells of one launch that `done` does not hold yet.
-    pub async fn run_launch(
+    /// Measures the cells of one launch that `done` does not hold yet; a baseline launch
+    /// whose server stays healthy is kept up as the partner of later launches when `keep`.
+    async fn run_launch(
         &mut self,
         launch: &Launch,
         done: &HashSet<CellKey>,
+        keep: bool,
     ) -> anyhow::Result<()> {
         let role = &self.roles[launch.role];
         let cells: Vec<&Cell> = launch
@@ -149,10 +195,19 @@ impl<'a, B: Backend> Executor<'a, B> {
         if cells.is_empty() || self.interrupted() {
             return Ok(());
         }
+        if self.ab.is_some()
+            || self
+                .partner
+                .as_ref()
+                .is_some_and(|p| p.group != pairing::group(launch))
+        {
+            self.release_partner();
+        }
         if let Some(reason) = role.skip_reason(&launch.cells) {
             let outcome = || CellOutcome::NotMeasured(Status::Skipped, reason.clone());
             return self.finish_all(role, &cells, outcome);
         }
+        let plan = self.pair_plan(role, launch, cells[0]).await;
         if let Fit::Skip(reason) = self.memory_fit(role, launch) {
             let outcome = || CellOutcome::NotMeasured(Status::Skipped, reason.clone());
             return self.finish_all(role, &cells, outcome);
@@ -164,11 +219,46 @@ impl<'a, B: Backend> Executor<'a, B> {
                 return self.finish_all(role, &cells, outcome);
             }
         };
-        let result = self.measure_cells(&server, role, launch, &cells).await;
-        self.progress
-            .phase(format!("{}: stopping server", role.role.name));
-        server.stop();
+        let rows_before = self.rows.len();
+        let result = self
+            .measure_cells(&server, role, launch, &cells, &plan)
+            .await;
+        if self.ab.is_some() {
+            self.release_partner();
+        }
+        let healthy = result.is_ok()
+            && self.rows[rows_before..]
+                .iter()
+                .all(|r| !matches!(r.status, Status::Failed | Status::Interrupted));
+        self.keep_or_stop(server, role, launch, keep && healthy);
         result
+    }
+
+    /// Keeps a launch's server up as the partner of the launches that follow, or stops it.
+    fn keep_or_stop(
+        &mut self,
+        server: B::Server,
+        role: &ResolvedRole,
+        launch: &Launch,
+        keep: bool,
+    ) {
+        if keep {
+            self.partner = Some(Partner {
+                group: pairing::group(launch),
+                server,
+            });
+        } else {
+            self.progress
+                .phase(format!("{}: stopping server", role.role.name));
+            server.stop();
+        }
+    }
+
+    /// Stops the partner, if one is up.
+    fn release_partner(&mut self) {
+        if let Some(p) = self.partner.take() {
+            p.server.stop();
+        }
     }
 
     fn memory_fit(&self, role: &ResolvedRole, launch: &Launch) -> Fit {
@@ -180,18 +270,34 @@ impl<'a, B: Backend> Executor<'a, B> {
     }
 
     fn start(&mut self, role: &ResolvedRole, launch: &Launch) -> Result<B::Server, String> {
+        self.start_side(role, launch, pairing::Side::Own)
+    }
+
+    /// Starts the server of `launch` for one side of a pair: a partner in `bench ab` is the A
+    /// side's (its engine, its server arguments).
+    fn start_side(
+        &mut self,
+        role: &ResolvedRole,
+        launch: &Launch,
+        side: pairing::Side,
+    ) -> Result<B::Server, String> {
         self.progress.phase(format!(
             "{}: launching {}",
             role.role.name,
             launch.key.label()
         ));
         self.startup_ms = (None, None);
-        let spec = launch::launch_spec(role, &launch.key, &self.settings.server_args);
+        let a_side = self.ab.as_ref().filter(|_| side == pairing::Side::Partner);
+        let settings = a_side.map_or(self.settings, |ab| ab.settings);
+        let spec = launch::launch_spec(role, &launch.key, &settings.server_args);
         self.launches += 1;
         let log_name = launch::log_name(self.launches, &role.role.name, &launch.key);
         let bytes =
             role.model.facts.tensor_bytes + role.draft.as_ref().map_or(0, |d| d.facts.tensor_bytes);
-        let server = self.backend.launch(&spec, &log_name, bytes)?;
+        let server = match a_side {
+            Some(_) => self.backend.launch_partner(&spec, &log_name, bytes)?,
+            None => self.backend.launch(&spec, &log_name, bytes)?,
+        };
         self.startup_ms = server.startup_ms();
         Ok(server)
     }
@@ -202,6 +308,7 @@ impl<'a, B: Backend> Executor<'a, B> {
         role: &ResolvedRole,
         launch: &Launch,
         cells: &[&Cell],
+        plan: &PairPlan,
     ) -> anyhow::Result<()> {
         let moe_check = launch
             .key
@@ -223,7 +330,10 @@ impl<'a, B: Backend> Executor<'a, B> {
                         CellOutcome::NotMeasured(Status::ModeNotEffective, why.clone()),
                         false,
                     ),
-                    _ => match self.reference_then_repetitions(server, role, cell, i).await {
+                    _ => match self
+                        .reference_then_measure(server, role, cell, i, plan)
+                        .await
+                    {
                         Ok(measured) => (CellOutcome::Measured(Box::new(measured)), false),
                         Err(stop) => {
                             let fatal = stop.is_fatal();
@@ -251,18 +361,19 @@ impl<'a, B: Backend> Executor<'a, B> {
     }
 
     /// A baseline cell other than the launch's first (whose warm-up was its reference) gets
-    /// its untimed reference request first; then the timed repetitions.
-    async fn reference_then_repetitions(
+    /// its untimed reference request first; then the timed repetitions, paired or not.
+    async fn reference_then_measure(
         &mut self,
         server: &B::Server,
         role: &ResolvedRole,
         cell: &Cell,
         index_in_launch: usize,
+        plan: &PairPlan,
     ) -> Result<Measured, Stop> {
         if index_in_launch > 0 && cell.mode.is_baseline() {
             self.untimed(server, role, cell).await?;
         }
-        self.repetitions(server, role, cell).await
+        self.measure_cell(server, role, cell, plan).await
     }
 
     /// Timed batches until the adaptive rule is satisfied.
@@ -272,60 +383,86 @@ impl<'a, B: Backend> Executor<'a, B> {
         role: &ResolvedRole,
         cell: &Cell,
     ) -> Result<Measured, Stop> {
-        let req = self.request(role, cell);
-        let key = self.key(role, cell);
-        let cpu_start = server.cpu_times();
-        let started = Instant::now();
-        let mut requests: Vec<RequestRaw> = Vec::new();
-        let mut aggregate: Vec<f64> = Vec::new();
-        let mut first_tokens: Vec<Vec<u32>> = Vec::new();
-        // Kept as the requests arrive, so the stopping rule costs nothing between them.
-        let mut decode_so_far: Vec<f64> = Vec::new();
-        let adaptive = &self.settings.adaptive;
-        let mut batch = 0u32;
-        while batch == 0 || adaptive.should_continue(&decode_so_far, started.elapsed()) {
-            self.progress.phase(format!(
-                "{} {} {} np={}: batch {}, {} of at most {} repetitions done{}",
-                role.role.name,
-                cell.mode,
-                cell.workload,
-                cell.parallel,
-                batch + 1,
-                decode_so_far.len(),
-                adaptive.max_reps,
-                decode_so_far
-                    .last()
-                    .map_or(String::new(), |t| format!(", last {t:.1} t/s"))
-            ));
-            let batch_start = Instant::now();
-            let records = self.batch(server, &req, cell.parallel).await?;
-            let wall = batch_start.elapsed();
-            let raws: Vec<RequestRaw> = records.iter().map(CompletionRecord::to_raw).collect();
-            context_held(&raws, cell.depth, req.n_predict).map_err(Stop::CellFailed)?;
-            if batch == 0 {
-                first_tokens = raws.iter().map(|r| r.token_ids.clone()).collect();
-            }
-            if cell.parallel > 1 {
-                aggregate.extend(measure::aggregate_tps(&raws, wall));
-            }
-            // The slots of a batch ran together: one repetition, their mean rate.
-            decode_so_far.extend(measure::batch_decode_tps(&raws));
-            for (slot, raw) in raws.into_iter().enumerate() {
-                let mut line = RawRepetition::new(&key, batch, false, raw);
-                line.slot = slot as u32;
-                line.batch_wall_ns = Some(wall.as_nanos() as u64);
-                self.push_raw(&line)?;
-                requests.push(line.request);
-            }
-            batch += 1;
+        let mut reps = self.new_reps(server, role, cell);
+        self.more_repetitions(server, cell, &mut reps).await?;
+        Ok(reps.finish(server.cpu_times(), Pairing::Off))
+    }
+
+    /// The repetitions of a cell before its first batch.
+    fn new_reps(&self, server: &B::Server, role: &ResolvedRole, cell: &Cell) -> Reps {
+        Reps {
+            req: self.request(role, cell),
+            key: self.key(role, cell),
+            label: format!(
+                "{} {} {} np={}",
+                role.role.name, cell.mode, cell.workload, cell.parallel
+            ),
+            cpu_start: server.cpu_times(),
+            started: Instant::now(),
+            requests: Vec::new(),
+            aggregate: Vec::new(),
+            first_tokens: Vec::new(),
+            decode: Vec::new(),
+            batch: 0,
+            parallel: cell.parallel,
         }
-        Ok(Measured {
-            metrics: measure::cell_metrics(&requests, cell.parallel as usize),
-            aggregate,
-            first_tokens,
-            client_cpu_pct: cpu_share(cpu_start, server.cpu_times()),
-            prompt: req.prompt.clone(),
-        })
+    }
+
+    /// Own batches until the adaptive rule on decode t/s is satisfied.
+    async fn more_repetitions(
+        &mut self,
+        server: &B::Server,
+        cell: &Cell,
+        reps: &mut Reps,
+    ) -> Result<(), Stop> {
+        let adaptive = self.settings.adaptive;
+        while reps.batch == 0 || adaptive.should_continue(&reps.decode, reps.started.elapsed()) {
+            self.own_batch(server, cell, reps).await?;
+        }
+        Ok(())
+    }
+
+    /// One timed batch on the cell's own server, recorded; its decode t/s (the mean over its
+    /// slots), when the server reported timings.
+    async fn own_batch(
+        &mut self,
+        server: &B::Server,
+        cell: &Cell,
+        reps: &mut Reps,
+    ) -> Result<Option<f64>, Stop> {
+        let max = self.settings.adaptive.max_reps;
+        self.progress.phase(format!(
+            "{}: batch {}, {} of at most {max} repetitions done{}",
+            reps.label,
+            reps.batch + 1,
+            reps.decode.len(),
+            reps.decode
+                .last()
+                .map_or(String::new(), |t| format!(", last {t:.1} t/s"))
+        ));
+        let batch_start = Instant::now();
+        let records = self.batch(server, &reps.req, cell.parallel).await?;
+        let wall = batch_start.elapsed();
+        let raws: Vec<RequestRaw> = records.iter().map(CompletionRecord::to_raw).collect();
+        context_held(&raws, cell.depth, reps.req.n_predict).map_err(Stop::CellFailed)?;
+        if reps.batch == 0 {
+            reps.first_tokens = raws.iter().map(|r| r.token_ids.clone()).collect();
+        }
+        if cell.parallel > 1 {
+            reps.aggregate.extend(measure::aggregate_tps(&raws, wall));
+        }
+        // The slots of a batch ran together: one repetition, their mean rate.
+        let decode = measure::batch_decode_tps(&raws);
+        reps.decode.extend(decode);
+        for (slot, raw) in raws.into_iter().enumerate() {
+            let mut line = RawRepetition::new(&reps.key, reps.batch, false, raw);
+            line.slot = slot as u32;
+            line.batch_wall_ns = Some(wall.as_nanos() as u64);
+            self.push_raw(&line)?;
+            reps.requests.push(line.request);
+        }
+        reps.batch += 1;
+        Ok(decode)
     }
 
     fn push_raw(&mut self, line: &RawRepetition) -> Result<(), Stop> {
@@ -465,13 +602,16 @@ impl<'a, B: Backend> Executor<'a, B> {
                 tokens: m.first_tokens.clone(),
                 top_two: Vec::new(),
             };
-            self.baselines.insert(baseline_key, measured);
+            self.baselines.insert(baseline_key.clone(), measured);
         }
         self.writer
             .push(&row)
             .map_err(|e| anyhow::anyhow!("writing the results: {e}"))?;
         self.progress.cell_done(cellrow::one_line(&row));
         self.rows.push(row);
+        if let Some(ab) = &mut self.ab {
+            ab.finish(role, cell, &outcome, baseline_key)?;
+        }
         Ok(())
     }
 
@@ -544,6 +684,61 @@ fn cpu_share(start: CpuTimes, end: CpuTimes) -> Option<f64> {
     (server > 0.0).then(|| h1.saturating_sub(h0).as_secs_f64() / server * 100.0)
 }
 
+/// The repetitions of one cell so far, and what its requests need.
+struct Reps {
+    /// The request of every timed batch.
+    req: CompletionRequest,
+    /// The cell's key, for the raw lines.
+    key: CellKey,
+    /// `role mode workload np=N`, for the progress line.
+    label: String,
+    /// CPU times when the cell started.
+    cpu_start: CpuTimes,
+    /// When the cell started (the time budget).
+    started: Instant,
+    /// Every timed request.
+    requests: Vec<RequestRaw>,
+    /// Aggregate t/s of each batch of a parallel cell.
+    aggregate: Vec<f64>,
+    /// Token ids of each slot's first timed request.
+    first_tokens: Vec<Vec<u32>>,
+    /// Decode t/s of each batch (the stopping rule's input for unpaired cells).
+    decode: Vec<f64>,
+    /// Batches done (the next batch's index in the raw lines).
+    batch: u32,
+    /// Requests per batch (the cell's slots).
+    parallel: u32,
+}
+
+impl Reps {
+    /// The cell's measurements.
+    fn finish(self, cpu_end: CpuTimes, pairing: Pairing) -> Measured {
+        Measured {
+            metrics: measure::cell_metrics(&self.requests, self.parallel as usize),
+            aggregate: self.aggregate,
+            first_tokens: self.first_tokens,
+            client_cpu_pct: cpu_share(self.cpu_start, cpu_end),
+            prompt: self.req.prompt.clone(),
+            pairing,
+            partner_cpu_ms: None,
+        }
+    }
+}
+
+/// What an accelerated launch gets beside it.
+#[derive(Debug, Clone, PartialEq)]
+enum PairPlan {
+    /// Nothing: a baseline launch, or a run without pairing.
+    Off,
+    /// The partner is up.
+    Ready,
+    /// Pairing was wanted and is impossible; why.
+    Impossible(String),
+}
+
 #[cfg(test)]
 #[path = "execute_tests.rs"]
 mod tests;
+
+#[path = "execute_paired.rs"]
+mod paired;

@@ -4,6 +4,7 @@
 //! otherwise), not from the code under test.
 
 use super::*;
+use crate::driver::ab::AbSide;
 use crate::driver::fake::{FakeBackend, Script, Seen};
 use crate::driver::plan::plan_launches;
 use crate::driver::resolve::ResolvedModel;
@@ -97,7 +98,7 @@ fn roles(names: &[&str]) -> Vec<ResolvedRole> {
         .collect()
 }
 
-fn settings() -> RunSettings {
+fn settings(pair: bool) -> RunSettings {
     RunSettings {
         server_args: crate::engine::ServerArgs::none(),
         n_predict: 16,
@@ -107,6 +108,7 @@ fn settings() -> RunSettings {
             target_pct: 2.0,
             budget: Duration::from_secs(30),
         },
+        pair,
         expectations: Expectations::guide(),
         stamp: ResultRow {
             schema_version: SCHEMA_VERSION,
@@ -142,10 +144,15 @@ impl Run {
 }
 
 fn measure(script: Script, names: &[&str]) -> Run {
+    measure_with(script, names, true)
+}
+
+/// As [`measure`], paired (`pair`) or with separate launches only (`--unpaired`).
+fn measure_with(script: Script, names: &[&str], pair: bool) -> Run {
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("run.csv");
     let writer = ResultWriter::create(&csv).unwrap();
-    let mut run = resume(script, names, writer, false);
+    let mut run = resume_roles(script, roles(names), writer, false, pair);
     run._dir = dir;
     run
 }
@@ -153,7 +160,16 @@ fn measure(script: Script, names: &[&str]) -> Run {
 /// Runs the profile's roles `names` against the fake, writing to `writer`; with `resume`,
 /// the cells the file already holds are skipped and its baselines recovered.
 fn resume(script: Script, names: &[&str], writer: ResultWriter, resume: bool) -> Run {
-    resume_roles(script, roles(names), writer, resume)
+    resume_roles(script, roles(names), writer, resume, true)
+}
+
+/// No sweep: two threads, depth 0, no server arguments.
+fn one_point() -> Sweep {
+    Sweep {
+        threads: vec![2],
+        depths: vec![0],
+        server_args: crate::engine::ServerArgs::none(),
+    }
 }
 
 fn resume_roles(
@@ -161,13 +177,9 @@ fn resume_roles(
     roles: Vec<ResolvedRole>,
     writer: ResultWriter,
     resume: bool,
+    pair: bool,
 ) -> Run {
-    let sweep = Sweep {
-        threads: vec![2],
-        depths: vec![0],
-        server_args: crate::engine::ServerArgs::none(),
-    };
-    run_swept(script, roles, writer, resume, &sweep)
+    run_swept(script, roles, writer, resume, pair, &one_point())
 }
 
 /// Runs `roles` against the fake with the thread counts, depths and server arguments of
@@ -177,9 +189,10 @@ fn run_swept(
     roles: Vec<ResolvedRole>,
     mut writer: ResultWriter,
     resume: bool,
+    pair: bool,
     sweep: &Sweep,
 ) -> Run {
-    let mut settings = settings();
+    let mut settings = settings(pair);
     settings.server_args = sweep.server_args.clone();
     let profile = profile::parse(PROFILE, ProfileSource::Embedded("fake".into())).unwrap();
     let cell_sets: Vec<RoleCells> = roles
@@ -290,7 +303,7 @@ fn swept(script: Script, names: &[&str], depths: Vec<u32>) -> Run {
         depths,
         server_args: crate::engine::ServerArgs::parse(&["-fa on"]).unwrap(),
     };
-    let mut run = run_swept(script, roles(names), writer, false, &sweep);
+    let mut run = run_swept(script, roles(names), writer, false, true, &sweep);
     run._dir = dir;
     run
 }
@@ -366,9 +379,14 @@ fn a_failed_launch_fails_its_cells_and_the_run_goes_on() {
             launch_error: Some(reason.into()),
             ..Script::default()
         };
-        let run = measure(script, &["target", "draft"]);
-        assert_eq!(run.launches, 6, "every launch is tried");
+        // Each of the four accelerated launches first tries to start its baseline partner.
+        let run = measure(script.clone(), &["target", "draft"]);
+        assert_eq!(run.launches, 10, "every launch is tried");
         assert_eq!(run.rows.len(), 12);
+        assert_eq!(
+            measure_with(script, &["target", "draft"], false).launches,
+            6
+        );
         assert!(run
             .rows
             .iter()
@@ -486,7 +504,7 @@ fn a_role_whose_file_is_absent_is_skipped_and_the_run_goes_on() {
     roles[1].skip = Some(absent.into());
     roles[0].skip_spec =
         Some("model file absent (looked for draft.gguf in /m; near matches: none)".into());
-    let run = resume_roles(Script::default(), roles, writer, false);
+    let run = resume_roles(Script::default(), roles, writer, false, true);
     // target: baseline and lookup run; its three spec launches are skipped (no draft).
     assert_eq!(run.launches, 2);
     for r in &run.rows {
@@ -676,4 +694,338 @@ fn the_moe_proof_reads_the_last_reported_expert_count() {
         Err("the server used 2 experts per token, not 4".into())
     );
     assert!(moe_effective("", 2).unwrap_err().contains("never reported"));
+}
+
+/// The launch number (0-based) of the server of every batch while `launch` was measured,
+/// its first `untimed` batches (probe, warm-up) left out: which server each timed request
+/// of its cells went to.
+fn servers_during(run: &Run, launch: usize, untimed: usize) -> Vec<usize> {
+    let all = run.seen.batch_servers.borrow();
+    let first = all.iter().position(|&l| l == launch).unwrap();
+    let last = all.iter().rposition(|&l| l == launch).unwrap();
+    all[first + untimed..=last].to_vec()
+}
+
+#[test]
+fn speedups_are_paired_with_the_baseline_server_kept_up_and_requests_alternate() {
+    let run = measure(Script::default(), &["target"]);
+    // baseline (launch 0) stays up beside spec:4, spec:8, spec:16 and lookup (launches 1-4).
+    assert_eq!(
+        run.launches, 5,
+        "the baseline server is never launched twice"
+    );
+    assert_eq!(
+        run.seen.stopped.get(),
+        5,
+        "the partner is stopped at the end too"
+    );
+    // spec:4's cells after the probe's two requests and the warm-up: chat then code-edit,
+    // 3 pairs each (the fake converges at the minimum): partner first in even pairs, own
+    // first in odd ones, one request at a time.
+    assert_eq!(
+        servers_during(&run, 1, 3),
+        [0, 1, 1, 0, 0, 1, 0, 1, 1, 0, 0, 1],
+        "A B B A ..."
+    );
+    let spec = run.row("target", "spec:4", "chat");
+    assert_eq!((spec.status, spec.n_reps), (Status::Ok, 3));
+    assert_close(spec.speedup, 2.0);
+    assert_eq!(spec.speedup_pairs, Some(3));
+    assert_eq!(spec.reason, "", "paired: no note");
+    // The raw file holds both halves of every pair, and the analysis pairs them up.
+    let raw = crate::analysis::load::load(&run.csv).unwrap();
+    let values = raw.raw_of(spec).unwrap();
+    assert_eq!(values.pairs.len(), 3);
+    assert_eq!(
+        values.decode_tps.len(),
+        3,
+        "partner lines are not the cell's own"
+    );
+    assert!(values
+        .pairs
+        .iter()
+        .all(|(own, base)| (own / base - 2.0).abs() < 0.01));
+    let base = run.row("target", "baseline", "chat");
+    assert_eq!(raw.raw_of(base).unwrap().decode_tps.len(), 3);
+}
+
+#[test]
+fn pairing_cancels_a_drifting_machine_that_separate_launches_do_not() {
+    // The machine loses 1% of its speed per batch. Unpaired, spec:16 (its baseline measured
+    // ~20 batches earlier) reads well below the true 2x; paired, each pair shares the drift.
+    let drifting = || Script {
+        drift_per_batch: 0.01,
+        ..Script::default()
+    };
+    let paired = measure(drifting(), &["target"]);
+    let unpaired = measure_with(drifting(), &["target"], false);
+    let (p, u) = (
+        paired.row("target", "spec:16", "chat"),
+        unpaired.row("target", "spec:16", "chat"),
+    );
+    assert!(
+        p.speedup_ci95_low.unwrap() <= 2.0 && 2.0 <= p.speedup_ci95_high.unwrap(),
+        "paired {:?} {:?}",
+        p.speedup_ci95_low,
+        p.speedup_ci95_high
+    );
+    assert!(
+        u.speedup_ci95_high.unwrap() < 1.9,
+        "unpaired {:?}",
+        u.speedup
+    );
+}
+
+#[test]
+fn a_partner_that_dies_mid_pair_leaves_the_cell_unpaired_and_a_later_launch_relaunches_it() {
+    // The baseline server (launch 0) runs its own cells: warm-up (chat's reference), 3 chat
+    // batches, code-edit's untimed reference, 3 code-edit batches (0-7); then pair 0 of
+    // spec:4 chat (batch 8, partner first); pair 1 goes own first, and the partner dies at
+    // its batch 9.
+    let died = "server exited (signal 9)\n--- tail of launch.log ---\nkilled";
+    let script = Script {
+        fail_server: Some((0, 9, died.into())),
+        ..Script::default()
+    };
+    let run = measure(script, &["target"]);
+    let chat = run.row("target", "spec:4", "chat");
+    assert_eq!(chat.status, Status::Ok, "the cell's own server is fine");
+    assert_eq!(
+        chat.reason,
+        "unpaired: the baseline server beside it failed after 1 pairs: server exited (signal 9)"
+    );
+    assert_eq!(chat.n_reps, 3, "finished on its own server");
+    assert_close(chat.speedup, 2.0);
+    assert_eq!(
+        chat.speedup_pairs, None,
+        "the speedup is from separate launches"
+    );
+    let edit = run.row("target", "spec:4", "code-edit");
+    assert_eq!(
+        edit.reason,
+        "unpaired: the baseline server beside this launch failed in an earlier cell"
+    );
+    // spec:8 starts a new baseline server beside it (launch 2), kept for the rest.
+    let launches = run.seen.launches.borrow();
+    assert_eq!(launches.len(), 6);
+    assert!(launches[2].spec.is_none() && launches[3].spec.is_some());
+    assert_eq!(run.row("target", "spec:8", "chat").reason, "");
+    assert_eq!(run.seen.stopped.get(), 6);
+}
+
+#[test]
+fn the_cells_own_server_dying_mid_pair_fails_it_and_the_partner_serves_the_next_launch() {
+    // spec:4's server (launch 1): warm-up 0, own batch of pair 0 is 1, of pair 1 is 2.
+    let reason = "server exited (signal 11)";
+    let script = Script {
+        fail_server: Some((1, 2, reason.into())),
+        ..Script::default()
+    };
+    let run = measure(script, &["target"]);
+    let chat = run.row("target", "spec:4", "chat");
+    assert_eq!(
+        (chat.status, chat.reason.as_str()),
+        (Status::Failed, reason)
+    );
+    let edit = run.row("target", "spec:4", "code-edit");
+    assert_eq!(edit.reason, "not run: the server of this launch failed");
+    assert_eq!(run.launches, 5, "the partner survives; nothing relaunched");
+    let spec8 = run.row("target", "spec:8", "chat");
+    assert_eq!((spec8.status, spec8.reason.as_str()), (Status::Ok, ""));
+}
+
+#[test]
+fn the_guard_refusing_a_second_server_measures_unpaired_and_says_why() {
+    // By hand, from the fake model facts: a baseline server needs 20,000,000 B weights +
+    // 4,194,304 B KV (8192 B/token x 512) + 268,435,456 B overhead = 292,629,760 B; spec:4
+    // adds its draft and draft KV: 316,824,064 B. 1 GiB total keeps a 161,061,273 B buffer.
+    // 600,000,000 B available: the baseline fits alone (438.9 MB); beside it (each running
+    // server takes 200,000,000 B) 238,938,727 B = 0.2 GiB remain, less than spec:4's 0.3 GiB.
+    let script = Script {
+        memory: Ok((600_000_000, 1 << 30)),
+        memory_per_server: 200_000_000,
+        ..Script::default()
+    };
+    let run = measure(script, &["target"]);
+    assert!(
+        run.rows.iter().all(|r| r.status == Status::Ok),
+        "{:?}",
+        run.statuses()
+    );
+    let spec = run.row("target", "spec:4", "chat");
+    assert_eq!(
+        spec.reason,
+        "unpaired: insufficient memory for two servers at once (needs 0.3 GiB, has 0.2 GiB)"
+    );
+    assert_close(spec.speedup, 2.0);
+    assert_eq!(spec.speedup_pairs, None);
+    // Later launches: no partner up, and the pair from scratch (292.6 + 316.8 - 20 MB of
+    // shared weights = 0.5 GiB) does not fit in 0.4 GiB either; no second server ever ran.
+    assert!(run.row("target", "spec:8", "chat").reason.starts_with(
+        "unpaired: insufficient memory for two servers at once (needs 0.5 GiB, has 0.4 GiB)"
+    ));
+    assert_eq!(run.launches, 5);
+    let servers = run.seen.batch_servers.borrow();
+    assert!(
+        servers.windows(2).all(|w| w[0] <= w[1]),
+        "never back to an earlier server"
+    );
+}
+
+#[test]
+fn ctrl_c_mid_pair_stops_both_servers() {
+    let interrupt = Interrupt::default();
+    // Batches 0-7: the baseline launch (two untimed references, 3 + 3 timed); 8: warm-up of
+    // spec:4; 9: pair 0's partner half; 10: its own half.
+    let script = Script {
+        interrupt_at_batch: Some((10, interrupt.clone())),
+        ..Script::default()
+    };
+    let run = measure(script, &["target"]);
+    assert!(run.interrupted);
+    assert_eq!(run.launches, 2);
+    assert_eq!(
+        run.seen.stopped.get(),
+        2,
+        "the partner and the cell's server"
+    );
+    assert_eq!(
+        run.row("target", "spec:4", "chat").status,
+        Status::Interrupted
+    );
+}
+
+/// What a `bench ab` run against the fake left behind.
+struct AbRun {
+    b_rows: Vec<ResultRow>,
+    a_rows: Vec<ResultRow>,
+    ratios: Vec<crate::driver::ab::AbRatio>,
+    seen: Rc<Seen>,
+    dir: tempfile::TempDir,
+}
+
+/// `bench ab` on the target role: B with `--poll 0`, A without arguments.
+fn run_ab(script: Script) -> AbRun {
+    let dir = tempfile::tempdir().unwrap();
+    let mut b_writer = ResultWriter::create(&dir.path().join("ab-b.csv")).unwrap();
+    let mut a_writer = ResultWriter::create(&dir.path().join("ab-a.csv")).unwrap();
+    let mut b_settings = settings(true);
+    b_settings.server_args = crate::engine::ServerArgs::parse(&["--poll 0"]).unwrap();
+    let a_settings = settings(true);
+    let roles = roles(&["target"]);
+    let profile = profile::parse(PROFILE, ProfileSource::Embedded("fake".into())).unwrap();
+    let cell_sets: Vec<RoleCells> = roles
+        .iter()
+        .map(|r| crate::driver::role_cells(&profile, &one_point(), r, None))
+        .collect();
+    let launches = plan_launches(&cell_sets, false);
+    let progress = Progress::new(plan::cell_count(&launches), true);
+    let (backend, seen) = FakeBackend::new(script);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let ab = AbSide::new(&a_settings, &mut a_writer);
+    let mut exec = Executor::new(
+        backend,
+        &b_settings,
+        &roles,
+        &mut b_writer,
+        &progress,
+        Interrupt::default(),
+    )
+    .with_ab(ab);
+    runtime
+        .block_on(exec.run_all(launches, &cell_sets, &HashSet::new()))
+        .unwrap();
+    let (a_rows, ratios) = exec.take_ab().unwrap().into_results();
+    let b_rows = std::mem::take(&mut exec.rows);
+    AbRun {
+        b_rows,
+        a_rows,
+        ratios,
+        seen,
+        dir,
+    }
+}
+
+#[test]
+fn bench_ab_interleaves_both_engines_on_every_launch_and_writes_a_file_per_side() {
+    // Side A's servers decode at 0.8 of B's: B / A = 1.25 in every cell.
+    let run = run_ab(Script {
+        partner_speed: 0.8,
+        ..Script::default()
+    });
+    let (seen, b_rows, a_rows, ratios) = (&run.seen, &run.b_rows, &run.a_rows, &run.ratios);
+    // Five launches of B, each with an A server beside it, every one stopped.
+    assert_eq!(seen.launches.borrow().len(), 10);
+    assert_eq!(seen.stopped.get(), 10);
+    let extras: Vec<Vec<String>> = seen
+        .launches
+        .borrow()
+        .iter()
+        .map(|l| l.extra.clone())
+        .collect();
+    assert_eq!(
+        extras[0],
+        Vec::<String>::new(),
+        "A first, with A's arguments"
+    );
+    assert_eq!(extras[1], ["--poll", "0"], "then B with B's");
+    assert_eq!((b_rows.len(), a_rows.len(), ratios.len()), (10, 10, 10));
+    for r in ratios {
+        assert!((r.ci.ratio - 1.25).abs() < 0.01, "{r:?}");
+        assert!(r.ci.low <= 1.25 && 1.25 <= r.ci.high, "{r:?}");
+        assert_eq!(r.pairs, 3);
+    }
+    for (b, a) in b_rows.iter().zip(a_rows) {
+        assert_eq!((&b.mode, &b.workload), (&a.mode, &a.workload));
+        assert_eq!(
+            (b.server_args.as_str(), a.server_args.as_str()),
+            ("--poll 0", "")
+        );
+        if b.mode.is_baseline() {
+            assert_close(b.decode_tps_mean, 100.0);
+            assert_close(a.decode_tps_mean, 80.0);
+        } else {
+            // Each side's speedup over its own baseline.
+            assert_close(b.speedup, 2.0);
+            assert_close(a.speedup, 2.0);
+        }
+    }
+    // A's requests are A's own lines in A's file; B's file holds no partner lines.
+    let b_raw = read_raw(&run.dir.path().join("ab-b.jsonl")).unwrap();
+    assert!(b_raw.iter().all(|r| !r.partner));
+    let a_raw = read_raw(&run.dir.path().join("ab-a.jsonl")).unwrap();
+    assert_eq!(a_raw.iter().filter(|r| !r.warmup).count(), 30);
+    let a_on_disk = read_results(&run.dir.path().join("ab-a.csv")).unwrap();
+    assert_eq!(a_on_disk.len(), 10);
+}
+
+#[test]
+fn bench_ab_with_an_a_server_dying_mid_pair_keeps_b_and_says_so_on_both_sides() {
+    // Launch 0 is A's server beside B's baseline launch: warm-up 0, pair 0's A half 1, pair
+    // 1 goes B first, then A dies at its batch 2.
+    let run = run_ab(Script {
+        fail_server: Some((0, 2, "server exited (signal 9)".into())),
+        ..Script::default()
+    });
+    let (b, a) = (&run.b_rows[0], &run.a_rows[0]);
+    assert_eq!((b.status, a.status), (Status::Ok, Status::Failed));
+    assert_eq!(
+        b.reason,
+        "the A server beside it failed after 1 pairs: server exited (signal 9)"
+    );
+    assert_eq!(a.reason, "the A server failed: server exited (signal 9)");
+    assert_eq!(run.a_rows[1].status, Status::Skipped, "no A server left");
+    assert!(
+        run.ratios.iter().all(|r| r.key != run.b_rows[0].key()),
+        "no ratio without the pairs"
+    );
+    assert_eq!(
+        run.ratios.len(),
+        8,
+        "the later launches get a new A server each"
+    );
+    assert_eq!(run.seen.stopped.get(), 10);
 }

@@ -35,6 +35,17 @@ pub struct Script {
     pub decode_tps: f64,
     /// A slot holds this many tokens: generation stops when prompt and output fill it.
     pub slot_context: Option<u64>,
+    /// The server of launch number L (0-based, in launch order) fails its batch N (0-based,
+    /// warm-up included) with this reason: one server dying, the others healthy.
+    pub fail_server: Option<(usize, usize, String)>,
+    /// Memory each running server takes from MemAvailable (its private KV cache and buffers).
+    pub memory_per_server: u64,
+    /// Servers started as partners ([`Backend::launch_partner`]: the A side of `bench ab`)
+    /// decode at this share of the speed of the others.
+    pub partner_speed: f64,
+    /// The machine slows down by this share per batch sent over the run (a shared machine
+    /// drifting): batch N runs at `1 - drift * N` of the speed.
+    pub drift_per_batch: f64,
     /// With `n_probs` in a request, the margin between the top token and the second, which
     /// is the token a lossy accelerated server emits (`lossy_at`'s token).
     pub reference_margin: f64,
@@ -53,6 +64,10 @@ impl Default for Script {
             lossy_at: None,
             decode_tps: 100.0,
             slot_context: None,
+            fail_server: None,
+            memory_per_server: 0,
+            drift_per_batch: 0.0,
+            partner_speed: 1.0,
             reference_margin: 0.5,
         }
     }
@@ -71,6 +86,10 @@ pub struct Seen {
     pub with_probs: Cell<usize>,
     /// Servers stopped.
     pub stopped: Cell<usize>,
+    /// Launches that failed (no server to stop).
+    pub failed: Cell<usize>,
+    /// The launch number (0-based) of the server of every batch, in order.
+    pub batch_servers: RefCell<Vec<usize>>,
 }
 
 /// The fake backend.
@@ -97,16 +116,45 @@ impl Backend for FakeBackend {
     type Server = FakeServer;
 
     fn memory(&self) -> Result<(u64, u64), String> {
-        self.script.memory.clone()
+        let live =
+            self.seen.launches.borrow().len() - self.seen.stopped.get() - self.seen.failed.get();
+        let taken = live as u64 * self.script.memory_per_server;
+        let (available, total) = self.script.memory.clone()?;
+        Ok((available.saturating_sub(taken), total))
     }
 
     fn launch(&mut self, spec: &LaunchSpec, log_name: &str, _: u64) -> Result<FakeServer, String> {
+        self.start(spec, log_name, 1.0)
+    }
+
+    fn launch_partner(
+        &mut self,
+        spec: &LaunchSpec,
+        log_name: &str,
+        _: u64,
+    ) -> Result<FakeServer, String> {
+        let speed = self.script.partner_speed;
+        self.start(spec, log_name, speed)
+    }
+}
+
+impl FakeBackend {
+    /// A fake server at `speed` times the script's rates.
+    fn start(
+        &mut self,
+        spec: &LaunchSpec,
+        log_name: &str,
+        speed: f64,
+    ) -> Result<FakeServer, String> {
         self.seen.launches.borrow_mut().push(spec.clone());
         self.seen.log_names.borrow_mut().push(log_name.to_string());
         if let Some(reason) = &self.script.launch_error {
+            self.seen.failed.set(self.seen.failed.get() + 1);
             return Err(reason.clone());
         }
         Ok(FakeServer {
+            speed,
+            launch: self.seen.launches.borrow().len() - 1,
             spec: spec.clone(),
             script: self.script.clone(),
             seen: self.seen.clone(),
@@ -117,6 +165,10 @@ impl Backend for FakeBackend {
 
 /// One fake server.
 pub struct FakeServer {
+    /// Its speed relative to the script's rates.
+    speed: f64,
+    /// Its launch number (0-based).
+    launch: usize,
     spec: LaunchSpec,
     script: Rc<Script>,
     seen: Rc<Seen>,
@@ -145,7 +197,7 @@ impl FakeServer {
         self.spec.spec.is_some() || self.spec.moe_experts_used.is_some()
     }
 
-    fn record(&self, req: &CompletionRequest, batch: usize) -> CompletionRecord {
+    fn record(&self, req: &CompletionRequest, batch: usize, overall: usize) -> CompletionRecord {
         let prompt_n = prompt_tokens(&req.prompt);
         let room = self
             .script
@@ -160,9 +212,10 @@ impl FakeServer {
         {
             token_ids[at] += 1000;
         }
-        let speed = if self.accelerated() { 2.0 } else { 1.0 };
+        let speed = self.speed * if self.accelerated() { 2.0 } else { 1.0 };
         // A little spread, so the interval is finite and the stopping rule converges.
-        let tps = self.script.decode_tps * speed * (1.0 + 0.002 * (batch % 3) as f64);
+        let drift = 1.0 - self.script.drift_per_batch * overall as f64;
+        let tps = self.script.decode_tps * speed * drift * (1.0 + 0.002 * (batch % 3) as f64);
         // llama.cpp times decoding from the first generated token on: n - 1 steps.
         let predicted_ms = n.saturating_sub(1) as f64 / tps * 1e3;
         let drafted = match (&self.spec.spec, req.extra.get("speculative.n_max")) {
@@ -228,8 +281,14 @@ impl ServerHandle for FakeServer {
     ) -> Result<Vec<CompletionRecord>, String> {
         let here = self.batches.replace(self.batches.get() + 1);
         let overall = self.seen.batches.replace(self.seen.batches.get() + 1);
+        self.seen.batch_servers.borrow_mut().push(self.launch);
         if let Some((at, reason)) = &self.script.fail_at_batch {
             if here == *at {
+                return Err(reason.clone());
+            }
+        }
+        if let Some((launch, at, reason)) = &self.script.fail_server {
+            if (*launch, *at) == (self.launch, here) {
                 return Err(reason.clone());
             }
         }
@@ -239,7 +298,9 @@ impl ServerHandle for FakeServer {
                 std::future::pending::<()>().await;
             }
         }
-        Ok((0..parallel).map(|_| self.record(req, here)).collect())
+        Ok((0..parallel)
+            .map(|_| self.record(req, here, overall))
+            .collect())
     }
 
     fn log_text(&self) -> String {

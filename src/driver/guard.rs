@@ -1,5 +1,10 @@
 //! The memory guard: a launch whose model, draft, KV cache and engine overhead do not fit
 //! in the memory available now is never started; its cells are recorded as skipped.
+//!
+//! Paired measurement keeps a baseline server up beside an accelerated one of the same model
+//! file. llama-server maps the weights, so the two servers read one copy in the page cache:
+//! [`check_pair`] counts the target's weights once, and each server's KV cache, draft and
+//! overhead on its own. A pair that does not fit is measured unpaired, never skipped.
 
 /// Bytes per GiB.
 const GIB: f64 = (1u64 << 30) as f64;
@@ -42,14 +47,54 @@ pub enum Fit {
 /// Checks a launch against the memory available now, less the guide's safety buffer
 /// (15% of total RAM, "Budget Calculator").
 pub fn check(need: &MemoryNeed, mem_available_bytes: u64, mem_total_bytes: u64) -> Fit {
+    check_bytes(
+        "insufficient memory",
+        need.total_bytes(),
+        mem_available_bytes,
+        mem_total_bytes,
+    )
+}
+
+/// Bytes two servers of one model file need together: both totals, less one copy of the
+/// target's weights (mapped, shared in the page cache).
+pub fn pair_bytes(first: &MemoryNeed, second: &MemoryNeed) -> u64 {
+    first.total_bytes() + second.total_bytes() - first.model_bytes.min(second.model_bytes)
+}
+
+/// May `second` run beside `first` (same model file)? When `first` is already running,
+/// MemAvailable no longer holds its private memory (KV cache, compute buffers: anonymous
+/// pages) but still counts its mapped weights as reclaimable page cache, although they are in
+/// use; so `second` must find its whole need there, the shared weights once:
+/// `second.total_bytes()`. When neither runs yet, the pair must fit: [`pair_bytes`].
+pub fn check_pair(
+    first: &MemoryNeed,
+    second: &MemoryNeed,
+    first_running: bool,
+    mem_available_bytes: u64,
+    mem_total_bytes: u64,
+) -> Fit {
+    let needs = if first_running {
+        second.total_bytes()
+    } else {
+        pair_bytes(first, second)
+    };
+    check_bytes(
+        "insufficient memory for two servers at once",
+        needs,
+        mem_available_bytes,
+        mem_total_bytes,
+    )
+}
+
+/// `needs` bytes against MemAvailable less the safety buffer; `what` opens the reason.
+fn check_bytes(what: &str, needs: u64, mem_available_bytes: u64, mem_total_bytes: u64) -> Fit {
     let buffer = crate::guide::budget::safety_buffer_bytes(mem_total_bytes);
     let has = mem_available_bytes.saturating_sub(buffer);
-    let needs = need.total_bytes();
     if needs <= has {
         Fit::Fits
     } else {
         Fit::Skip(format!(
-            "insufficient memory (needs {:.1} GiB, has {:.1} GiB)",
+            "{what} (needs {:.1} GiB, has {:.1} GiB)",
             needs as f64 / GIB,
             has as f64 / GIB
         ))
@@ -85,6 +130,51 @@ mod tests {
             }
             Fit::Fits => panic!("a 130 GiB model cannot fit in 24 GiB"),
         }
+    }
+
+    #[test]
+    fn two_servers_of_one_file_count_its_weights_once() {
+        // Baseline: 8 GiB weights, 1 GiB KV, overhead 8/20 GiB = 0.4 GiB -> 9.4 GiB.
+        // Spec beside it: the same 8 GiB, a 1 GiB draft, 2 GiB KV, overhead 9/20 = 0.45 GiB
+        // -> 11.45 GiB. Together, by hand: 9.4 + 11.45 - 8 = 12.85 GiB.
+        let base = MemoryNeed {
+            model_bytes: 8 * G,
+            draft_bytes: 0,
+            kv_bytes: G,
+        };
+        let spec = MemoryNeed {
+            model_bytes: 8 * G,
+            draft_bytes: G,
+            kv_bytes: 2 * G,
+        };
+        let gib = |b: u64| b as f64 / G as f64;
+        assert!((gib(pair_bytes(&base, &spec)) - 12.85).abs() < 1e-6);
+        // 24 GiB total keeps a 3.6 GiB buffer: 16.5 GiB available leaves 12.9 GiB.
+        let available = 16 * G + G / 2;
+        assert_eq!(
+            check_pair(&base, &spec, false, available, 24 * G),
+            Fit::Fits
+        );
+        // 16 GiB available leaves 12.4 GiB: the pair does not fit, the spec server alone does.
+        let Fit::Skip(why) = check_pair(&base, &spec, false, 16 * G, 24 * G) else {
+            panic!("12.85 GiB cannot fit in 12.4 GiB");
+        };
+        assert_eq!(
+            why,
+            "insufficient memory for two servers at once (needs 12.8 GiB, has 12.4 GiB)"
+        );
+        assert_eq!(check(&spec, 16 * G, 24 * G), Fit::Fits);
+        // With the baseline already up, its private 1.4 GiB is gone from MemAvailable; the
+        // spec server needs its own 11.45 GiB, shared weights included: 15.5 GiB available
+        // leaves 11.9 (fits), 15 GiB leaves 11.4 (does not).
+        assert_eq!(
+            check_pair(&base, &spec, true, available - G, 24 * G),
+            Fit::Fits
+        );
+        assert!(matches!(
+            check_pair(&base, &spec, true, 15 * G, 24 * G),
+            Fit::Skip(_)
+        ));
     }
 
     #[test]

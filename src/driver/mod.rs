@@ -25,6 +25,7 @@
 //!   it and differ in `slot`); with one slot the two agree.
 //! - **warm-up**: one untimed request per launch before its first cell.
 
+pub mod ab;
 pub mod backend;
 pub mod baselines;
 pub mod cellrow;
@@ -34,6 +35,7 @@ mod fake;
 pub mod guard;
 pub mod interrupt;
 pub mod launch;
+pub mod pairing;
 pub mod plan;
 pub mod progress;
 pub mod resolve;
@@ -41,6 +43,7 @@ pub mod table;
 pub mod validate;
 pub mod workload;
 
+pub use ab::AbArgs;
 pub use validate::{validate_command, ValidateArgs};
 
 use crate::engine::{self, Engine, EngineOptions, ServerArgs};
@@ -138,6 +141,10 @@ pub struct RunArgs {
     /// No progress display and no per-cell lines.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Measure speedups from separate launches (Welch over independent samples) instead of
+    /// pairing each accelerated server with a baseline server beside it.
+    #[arg(long)]
+    pub unpaired: bool,
 }
 
 /// `--bw-seconds` when not given.
@@ -171,6 +178,7 @@ impl RunArgs {
             max_reps: None,
             bw_seconds: DEFAULT_BW_SECONDS,
             quiet: false,
+            unpaired: false,
         }
     }
 }
@@ -195,6 +203,8 @@ pub struct RunEnv {
     pub logs_dir: PathBuf,
     /// Host name.
     pub host: String,
+    /// Pair speedups with a baseline server beside the accelerated one.
+    pub pair: bool,
 }
 
 /// What a run varies beyond the profile's roles, modes, workloads and slots, and the extra
@@ -218,6 +228,9 @@ pub struct RunSettings {
     pub n_predict: u32,
     /// Repetition rule.
     pub adaptive: Adaptive,
+    /// Pair each accelerated cell with a baseline server beside it (the speedup's interval
+    /// over A/B pairs); false: separate launches only.
+    pub pair: bool,
     /// Expected speed table (the guide's or a calibration).
     pub expectations: Expectations,
     /// A row with the machine, engine, harness and profile columns filled: every cell's row
@@ -237,6 +250,7 @@ impl RunEnv {
             server_args: self.sweep.server_args.clone(),
             n_predict: self.n_predict,
             adaptive: self.adaptive,
+            pair: self.pair,
             expectations: self.expectations.clone(),
             stamp,
         }
@@ -244,6 +258,15 @@ impl RunEnv {
 
     /// Fills the machine, engine, harness and profile columns of a row.
     pub fn stamp(&self, row: &mut ResultRow) {
+        self.stamp_machine(row);
+        stamp_engine(row, &self.engine);
+        row.harness_version = env!("CARGO_PKG_VERSION").to_string();
+        row.harness_git_commit = option_env!("TPSBENCH_GIT_COMMIT").unwrap_or("").to_string();
+        row.profile = self.profile.name.clone();
+        row.profile_hash = self.profile.content_hash.clone();
+    }
+
+    fn stamp_machine(&self, row: &mut ResultRow) {
         let hw = &self.hardware;
         row.host = self.host.clone();
         row.cpu_model = hw.cpu_model.clone();
@@ -252,7 +275,13 @@ impl RunEnv {
         row.ram_gib = (hw.ram_total_gib * 10.0).round() / 10.0;
         row.isa = hw.isa.present().join(" ");
         row.bandwidth_gbps = (hw.best_bandwidth_gbps > 0.0).then_some(hw.best_bandwidth_gbps);
-        let id = &self.engine.identity;
+    }
+}
+
+/// Fills the engine columns of a row (`bench ab` stamps its two sides with two engines).
+pub fn stamp_engine(row: &mut ResultRow, engine: &Engine) {
+    {
+        let id = &engine.identity;
         row.engine_version = id.version_line.clone();
         row.engine_package_version = id.package_version.clone().unwrap_or_default();
         row.engine_server_sha256 = id.server_sha256.clone();
@@ -263,10 +292,6 @@ impl RunEnv {
         row.engine_sha256 = id.engine_sha256.clone();
         row.engine_variant = id.variant.clone().unwrap_or_default();
         row.engine_self_test = id.self_test.clone();
-        row.harness_version = env!("CARGO_PKG_VERSION").to_string();
-        row.harness_git_commit = option_env!("TPSBENCH_GIT_COMMIT").unwrap_or("").to_string();
-        row.profile = self.profile.name.clone();
-        row.profile_hash = self.profile.content_hash.clone();
     }
 }
 
@@ -318,6 +343,29 @@ pub fn command(args: &RunArgs) -> anyhow::Result<ExitCode> {
 /// Runs a profile end to end and returns its rows; the CSV is complete when this returns.
 pub fn run_profile(args: &RunArgs) -> anyhow::Result<RunOutcome> {
     let (env, roles, mut writer) = prepare(args)?;
+    let settings = env.settings();
+    let backend = LlamaBackend {
+        engine: &env.engine,
+        logs_dir: env.logs_dir.clone(),
+    };
+    let (outcome, _) = execute(args, &env, &roles, &mut writer, &settings, backend, None)?;
+    Ok(outcome)
+}
+
+/// A's rows and every cell's B / A of `bench ab`.
+type AbResults = (Vec<ResultRow>, Vec<ab::AbRatio>);
+
+/// The run loop over every launch of the run through `backend` (with the A side of `bench
+/// ab` when given), Ctrl-C watched; the rows and the A side afterwards.
+fn execute<'a, Bk: backend::Backend>(
+    args: &RunArgs,
+    env: &RunEnv,
+    roles: &'a [ResolvedRole],
+    writer: &'a mut ResultWriter,
+    settings: &'a RunSettings,
+    backend: Bk,
+    ab: Option<ab::AbSide<'a>>,
+) -> anyhow::Result<(RunOutcome, Option<AbResults>)> {
     let cell_sets: Vec<RoleCells> = roles
         .iter()
         .map(|r| role_cells(&env.profile, &env.sweep, r, args.workloads.as_deref()))
@@ -332,39 +380,39 @@ pub fn run_profile(args: &RunArgs) -> anyhow::Result<RunOutcome> {
         .build()
         .context("starting the async runtime")?;
     let csv = writer.csv_path().to_path_buf();
-    let settings = env.settings();
-    let backend = LlamaBackend {
-        engine: &env.engine,
-        logs_dir: env.logs_dir.clone(),
+    let earlier = match args.resume {
+        Some(_) => crate::results::read_raw(writer.jsonl_path()).unwrap_or_default(),
+        None => Vec::new(),
     };
-    let (rows, n_launches) = runtime.block_on(async {
+    let (rows, n_launches, ab) = runtime.block_on(async {
         let watcher = interrupt::spawn_ctrl_c(interrupt.clone());
-        let earlier = match args.resume {
-            Some(_) => crate::results::read_raw(writer.jsonl_path()).unwrap_or_default(),
-            None => Vec::new(),
-        };
         let mut exec = Executor::new(
             backend,
-            &settings,
-            &roles,
-            &mut writer,
+            settings,
+            roles,
+            writer,
             &progress,
             interrupt.clone(),
         );
+        if let Some(ab) = ab {
+            exec = exec.with_ab(ab);
+        }
         exec.recover_baselines(&earlier);
         let result = exec.run_all(launches, &cell_sets, &done).await;
         watcher.abort();
         result?;
-        anyhow::Ok((std::mem::take(&mut exec.rows), exec.launches))
+        let ab = exec.take_ab().map(ab::AbSide::into_results);
+        anyhow::Ok((std::mem::take(&mut exec.rows), exec.launches, ab))
     })?;
     progress.finish();
-    Ok(RunOutcome {
+    let outcome = RunOutcome {
         csv,
         rows,
         cells,
         launches: n_launches,
         interrupted: interrupt.is_set(),
-    })
+    };
+    Ok((outcome, ab))
 }
 
 /// Loads everything and checks every input before any server is launched.
@@ -427,6 +475,7 @@ fn prepare(args: &RunArgs) -> anyhow::Result<(RunEnv, Vec<ResolvedRole>, ResultW
         adaptive,
         logs_dir,
         host,
+        pair: !args.unpaired,
     };
     Ok((env, roles, writer))
 }

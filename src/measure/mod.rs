@@ -9,6 +9,8 @@
 //!   mean, or at 10 repetitions, or when the time budget is spent.
 //! - [`ratio_ci`] / [`ratio_of`]: ratio of means (numerator first) with a Welch CI on the log
 //!   scale; [`LogEstimate`] combines ratios of ratios. The analysis commands use the same.
+//! - [`paired_ratio_ci`]: the ratio of paired samples (an accelerated and a baseline request
+//!   back to back, alternating): geometric mean of the pair ratios, t interval over the pairs.
 //! - [`percentile`]: nearest rank, the one percentile definition.
 //! - [`nnls`]: least squares with non-negative coefficients (Lawson-Hanson), for the cost
 //!   model; [`case_bootstrap`]: intervals of a fit by resampling its cases, seeded.
@@ -31,7 +33,9 @@ pub use bootstrap::{case_bootstrap, percentile_interval, SplitMix64};
 pub use cell::{aggregate_tps, batch_decode_tps, cell_metrics, CellMetrics};
 pub use latency::{itl_percentiles, percentile, ItlPercentiles};
 pub use nnls::{invert, lstsq, nnls};
-pub use ratio::{ratio_ci, ratio_of, LogEstimate, Moments, RatioCi};
+pub use ratio::{
+    paired_log_estimate, paired_ratio_ci, ratio_ci, ratio_of, LogEstimate, Moments, RatioCi,
+};
 pub use request::{ChunkRaw, RequestMetrics, RequestRaw, ServerTimingsRaw, TopTwo};
 pub use sample::{
     mad_outliers, t_quantile_975, Sample, SampleError, Summary, MAD_SCALE, MEAN_AD_SCALE, OUTLIER_Z,

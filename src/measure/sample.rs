@@ -30,6 +30,14 @@ pub enum SampleError {
         /// Points given.
         got: usize,
     },
+    /// A paired statistic got sides of different lengths.
+    #[error("a paired statistic needs as many denominators as numerators, got {numerator} and {denominator}")]
+    Unpaired {
+        /// Numerator values given.
+        numerator: usize,
+        /// Denominator values given.
+        denominator: usize,
+    },
     /// A ratio on the log scale needs positive means.
     #[error("{what} needs a positive mean, got {mean}")]
     NotPositive {

@@ -28,6 +28,16 @@ pub struct RawRepetition {
     pub batch_wall_ns: Option<u64>,
     /// The raw record: instants as offsets from sent (ns), chunks, server timings, token ids.
     pub request: RequestRaw,
+    /// The request went to the baseline server kept up beside this accelerated cell's server:
+    /// the denominator of pair `rep` of a paired speedup (the line of the same `rep` without
+    /// this flag is its numerator). Absent, meaning false, on every other line; such lines
+    /// belong to no cell's own statistics.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub partner: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !b
 }
 
 impl RawRepetition {
@@ -41,6 +51,7 @@ impl RawRepetition {
             slot: 0,
             batch_wall_ns: None,
             request,
+            partner: false,
         }
     }
 }

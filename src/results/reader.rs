@@ -416,11 +416,12 @@ pub fn read_raw(path: &Path) -> Result<Vec<RawRepetition>, ResultsError> {
 /// Server-reported decode t/s of every timed (non-warm-up) repetition, per cell, in file
 /// order: one value per repetition, the mean over its slots when several requests ran
 /// together ([`crate::measure::batch_decode_tps`]); the input of
-/// [`crate::measure::ratio_ci`] when comparing cells or files.
+/// [`crate::measure::ratio_ci`] when comparing cells or files. Partner lines (a baseline
+/// server's half of a pair) belong to no cell's own values and are left out.
 pub fn decode_tps_by_cell(reps: &[RawRepetition]) -> HashMap<CellKey, Vec<f64>> {
     let mut batches: HashMap<(CellKey, u32), Vec<crate::measure::RequestRaw>> = HashMap::new();
     let mut order: Vec<(CellKey, u32)> = Vec::new();
-    for rep in reps.iter().filter(|r| !r.warmup) {
+    for rep in reps.iter().filter(|r| !r.warmup && !r.partner) {
         let id = (rep.key.clone(), rep.rep);
         batches
             .entry(id.clone())

@@ -1,0 +1,315 @@
+//! `bench ab`: two engines, or two sets of llama-server arguments, on the same cells, with
+//! the paired measurement of `bench run`: for every launch the A server (the reference) and
+//! the B server are up together, their requests alternate one batch at a time, and each
+//! cell gets the ratio B / A with a paired 95% interval. The way to test an engine upgrade on
+//! a noisy machine: a slow phase of the machine slows both members of a pair.
+//!
+//! The run loop is `bench run`'s ([`super::execute::Executor`] with its A side set): B's
+//! servers are the cells' own, A's the partners. Each side's rows go to its own CSV (and
+//! JSONL), `<out stem>-a.csv` and `<out stem>-b.csv`, stamped with its engine and its server
+//! arguments, so `bench compare A.csv B.csv` reads them like two runs.
+
+use super::backend::{Backend, LlamaBackend, LlamaServer};
+use super::baselines::{Baseline, BaselineKey, Baselines};
+use super::cellrow::{self, CellOutcome, Measured};
+use super::plan::Cell;
+use super::resolve::ResolvedRole;
+use super::{RunArgs, RunSettings};
+use crate::engine::{Engine, EngineOptions, LaunchSpec, ServerArgs};
+use crate::measure::RatioCi;
+use crate::results::{CellKey, RawRepetition, ResultRow, ResultWriter, Status};
+use anyhow::Context;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Arguments of `bench ab`: those of `bench run`, and what differs between the two sides.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AbArgs {
+    /// What to measure, as for `bench run` (`--out` names both files: `<stem>-a.csv` and
+    /// `<stem>-b.csv`).
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// llama-server of side A, the reference [default: the engine `bench run` would use].
+    #[arg(long, value_name = "PATH")]
+    pub engine_a: Option<PathBuf>,
+    /// llama-server of side B [default: the engine `bench run` would use].
+    #[arg(long, value_name = "PATH")]
+    pub engine_b: Option<PathBuf>,
+    /// Extra llama-server arguments of side A, one string split at spaces
+    /// (`--args-a="--poll 0"`).
+    #[arg(long, value_name = "ARGS", allow_hyphen_values = true)]
+    pub args_a: Option<String>,
+    /// Extra llama-server arguments of side B, one string split at spaces.
+    #[arg(long, value_name = "ARGS", allow_hyphen_values = true)]
+    pub args_b: Option<String>,
+}
+
+/// B / A of one cell, over its pairs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AbRatio {
+    /// B's cell key.
+    pub key: CellKey,
+    /// Paired ratio of decode t/s, B over A, with its 95% interval.
+    pub ci: RatioCi,
+    /// Pairs behind it.
+    pub pairs: u32,
+}
+
+/// The A side of `bench ab` inside the run loop: its settings (engine stamp, server
+/// arguments), its results file, its baselines, and every cell's B / A ratio.
+pub struct AbSide<'a> {
+    /// A's settings.
+    pub settings: &'a RunSettings,
+    writer: &'a mut ResultWriter,
+    baselines: Baselines,
+    /// A's measurements of the cell being finished (`Err`: the A server failed).
+    pub(crate) pending: Option<Result<Measured, String>>,
+    /// B / A of every paired cell.
+    pub ratios: Vec<AbRatio>,
+    /// A's rows, in the order of B's.
+    pub rows: Vec<ResultRow>,
+}
+
+impl<'a> AbSide<'a> {
+    /// The A side writing to `writer`.
+    pub fn new(settings: &'a RunSettings, writer: &'a mut ResultWriter) -> Self {
+        AbSide {
+            settings,
+            writer,
+            baselines: Baselines::default(),
+            pending: None,
+            ratios: Vec::new(),
+            rows: Vec::new(),
+        }
+    }
+
+    /// A's rows and every cell's B / A, once the run is over.
+    pub fn into_results(self) -> (Vec<ResultRow>, Vec<AbRatio>) {
+        (self.rows, self.ratios)
+    }
+
+    /// Writes one raw line of A's.
+    pub(crate) fn push_raw(&mut self, line: &RawRepetition) -> Result<(), String> {
+        self.writer
+            .push_raw(line)
+            .map_err(|e| format!("writing raw repetitions of side A: {e}"))
+    }
+
+    /// A's row of the cell B just finished: measured when B was and A's half of the pairs is
+    /// there, else B's status and reason (or A's failure).
+    pub(crate) fn finish(
+        &mut self,
+        role: &ResolvedRole,
+        cell: &Cell,
+        b: &CellOutcome,
+        baseline_key: BaselineKey,
+    ) -> anyhow::Result<()> {
+        let outcome = match (b, self.pending.take()) {
+            (CellOutcome::Measured(_), Some(Ok(m))) => CellOutcome::Measured(Box::new(m)),
+            (CellOutcome::Measured(_), Some(Err(why))) => {
+                CellOutcome::NotMeasured(Status::Failed, format!("the A server failed: {why}"))
+            }
+            (CellOutcome::Measured(_), None) => CellOutcome::NotMeasured(
+                Status::Skipped,
+                "no A server beside this cell (the B row says why)".into(),
+            ),
+            (CellOutcome::NotMeasured(status, why), _) => {
+                CellOutcome::NotMeasured(*status, why.clone())
+            }
+        };
+        let key = cellrow::key(self.settings, role, cell);
+        let baseline = self.baselines.get(&baseline_key);
+        let row = cellrow::build(self.settings, role, cell, &key, &outcome, baseline);
+        if let (true, CellOutcome::Measured(m)) = (cell.mode.is_baseline(), &outcome) {
+            let measured = Baseline {
+                decode_tps: m.metrics.decode_tps.clone(),
+                tokens: m.first_tokens.clone(),
+                top_two: Vec::new(),
+            };
+            self.baselines.insert(baseline_key, measured);
+        }
+        self.writer
+            .push(&row)
+            .map_err(|e| anyhow::anyhow!("writing the results of side A: {e}"))?;
+        self.rows.push(row);
+        Ok(())
+    }
+}
+
+/// The backend of `bench ab`: cells' own servers from engine B, partners from engine A.
+struct AbBackend<'e> {
+    a: LlamaBackend<'e>,
+    b: LlamaBackend<'e>,
+}
+
+impl Backend for AbBackend<'_> {
+    type Server = LlamaServer;
+
+    fn memory(&self) -> Result<(u64, u64), String> {
+        self.b.memory()
+    }
+
+    fn launch(&mut self, spec: &LaunchSpec, log: &str, bytes: u64) -> Result<LlamaServer, String> {
+        self.b.launch(spec, &format!("b-{log}"), bytes)
+    }
+
+    fn launch_partner(
+        &mut self,
+        spec: &LaunchSpec,
+        log: &str,
+        bytes: u64,
+    ) -> Result<LlamaServer, String> {
+        self.a.launch(spec, &format!("a-{log}"), bytes)
+    }
+}
+
+/// Runs `bench ab`.
+pub fn command(args: &AbArgs) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(
+        args.run.resume.is_none(),
+        "bench ab does not resume: run it again with --out"
+    );
+    let (a_csv, b_csv) = out_paths(args.run.out.as_deref());
+    let mut run = args.run.clone();
+    run.out = Some(b_csv);
+    run.server_bin = args.engine_b.clone().or(run.server_bin);
+    let (env, roles, mut b_writer) = super::prepare(&run)?;
+    let engine_a = engine_a(args, &env.engine)?;
+    let mut b_settings = env.settings();
+    if let Some(text) = &args.args_b {
+        b_settings.server_args = side_args("--args-b", text, &env.engine)?;
+    }
+    let mut a_settings = b_settings.clone();
+    super::stamp_engine(&mut a_settings.stamp, &engine_a);
+    if let Some(text) = &args.args_a {
+        a_settings.server_args = side_args("--args-a", text, &engine_a)?;
+    }
+    let mut a_writer = ResultWriter::create(&a_csv).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let backend = AbBackend {
+        a: LlamaBackend {
+            engine: &engine_a,
+            logs_dir: env.logs_dir.clone(),
+        },
+        b: LlamaBackend {
+            engine: &env.engine,
+            logs_dir: env.logs_dir.clone(),
+        },
+    };
+    let ab = AbSide::new(&a_settings, &mut a_writer);
+    let (outcome, ab) = super::execute(
+        &run,
+        &env,
+        &roles,
+        &mut b_writer,
+        &b_settings,
+        backend,
+        Some(ab),
+    )?;
+    let (a_rows, ratios) = ab.context("the A side of bench ab went missing")?;
+    println!("{}", render(&outcome.rows, &a_rows, &ratios));
+    println!(
+        "{} cells in {} launches; results: A {}, B {}",
+        outcome.cells,
+        outcome.launches,
+        a_csv.display(),
+        outcome.csv.display()
+    );
+    Ok(ExitCode::from(outcome.exit_code()))
+}
+
+/// The engine of side A: `--engine-a`, else the one side B uses.
+fn engine_a(args: &AbArgs, b: &Engine) -> anyhow::Result<Engine> {
+    let Some(path) = &args.engine_a else {
+        return Ok(b.clone());
+    };
+    crate::check_server_bin(Some(path)).context("--engine-a")?;
+    crate::engine::ensure(
+        &EngineOptions {
+            server_bin: Some(path.clone()),
+            profile_server_bin: None,
+            allow_install: false,
+            skip_self_test: args.run.skip_self_test,
+        },
+        &crate::selftest::SelfTest::default(),
+    )
+    .map_err(crate::environment)
+}
+
+/// `--args-a "--poll 0 -tb 2"` as arguments.
+/// One side's server arguments (replacing the run's `--server-arg`), checked against that
+/// side's engine like `--server-arg`.
+fn side_args(flag: &str, text: &str, engine: &Engine) -> anyhow::Result<ServerArgs> {
+    let args = ServerArgs::parse(&[text]).with_context(|| format!("{flag} {text:?}"))?;
+    args.validate(&engine.caps)
+        .with_context(|| format!("{flag} {text:?} for {}", engine.server_bin.display()))?;
+    Ok(args)
+}
+
+/// `<stem>-a.csv` and `<stem>-b.csv` beside `--out` (default `results/ab-<host>-<UTC>.csv`).
+fn out_paths(out: Option<&Path>) -> (PathBuf, PathBuf) {
+    let base = out.map_or_else(
+        || {
+            let host = nix::unistd::gethostname()
+                .map_or_else(|_| "host".into(), |h| h.to_string_lossy().into_owned());
+            let now = std::time::SystemTime::now();
+            crate::results::default_path(&crate::results::default_dir(), "ab", &host, now)
+        },
+        Path::to_path_buf,
+    );
+    let stem = base.with_extension("");
+    let side = |s: &str| PathBuf::from(format!("{}-{s}.csv", stem.display()));
+    (side("a"), side("b"))
+}
+
+/// One line per cell: both sides' decode t/s and B / A with its paired interval.
+pub fn render(b_rows: &[ResultRow], a_rows: &[ResultRow], ratios: &[AbRatio]) -> String {
+    let mut out = format!(
+        "{:<10} {:<16} {:<10} {:>3} {:>12} {:>12} {:>24} {:>6}\n",
+        "role", "mode", "workload", "np", "A t/s", "B t/s", "B / A (95% CI)", "pairs"
+    );
+    for (b, a) in b_rows.iter().zip(a_rows) {
+        let tps = |r: &ResultRow| {
+            r.decode_tps_mean
+                .map_or_else(|| r.status.to_string(), |t| format!("{t:.1}"))
+        };
+        let key = b.key();
+        let (ratio, pairs) = match ratios.iter().find(|r| r.key == key) {
+            Some(r) => (
+                format!("{:.3} ({:.3}-{:.3})", r.ci.ratio, r.ci.low, r.ci.high),
+                r.pairs.to_string(),
+            ),
+            None => ("-".to_string(), "-".to_string()),
+        };
+        out.push_str(&format!(
+            "{:<10} {:<16} {:<10} {:>3} {:>12} {:>12} {:>24} {:>6}\n",
+            b.role,
+            b.mode.to_string(),
+            b.workload,
+            b.parallel,
+            tps(a),
+            tps(b),
+            ratio,
+            pairs
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_files_sit_beside_out() {
+        let (a, b) = out_paths(Some(Path::new("results/upgrade.csv")));
+        assert_eq!(a, Path::new("results/upgrade-a.csv"));
+        assert_eq!(b, Path::new("results/upgrade-b.csv"));
+        let (a, _) = out_paths(None);
+        let name = a.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(
+            name.starts_with("ab-") && name.ends_with("-a.csv"),
+            "{name}"
+        );
+    }
+
+}
