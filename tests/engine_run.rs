@@ -340,7 +340,10 @@ fn engine_ab_interleaves_two_servers_per_launch_and_writes_a_file_per_side() {
     for numbers in &ratios {
         // np, A t/s, B t/s, ratio, low, high, pairs
         let (x, low, high) = (numbers[3], numbers[4], numbers[5]);
-        assert!(low <= x && x <= high && (0.33..3.0).contains(&x), "{stdout}");
+        assert!(
+            low <= x && x <= high && (0.33..3.0).contains(&x),
+            "{stdout}"
+        );
     }
     assert!(stdout.contains("2 cells in 4 launches"), "{stdout}");
 }

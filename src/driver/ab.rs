@@ -311,5 +311,4 @@ mod tests {
             "{name}"
         );
     }
-
 }
