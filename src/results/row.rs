@@ -219,9 +219,9 @@ pub struct ResultRow {
     pub acceptance: Option<f64>,
 
     // ---- against the same model's baseline cell of the same run ----
-    /// Speedup: mean decode t/s of this cell / mean decode t/s of the baseline cell (ratio; empty for baseline).
+    /// Speedup over the baseline: with `speedup_pairs`, the geometric mean of the ratios of alternating accelerated and baseline requests; else mean decode t/s of this cell / that of the baseline cell (ratio; empty for baseline).
     pub speedup: Option<f64>,
-    /// Lower bound of the 95% CI of the speedup, Welch on the log scale (ratio).
+    /// Lower bound of the 95% CI of the speedup: a t interval over the pairs' log ratios when paired, else Welch on the log scale (ratio).
     pub speedup_ci95_low: Option<f64>,
     /// Upper bound of the 95% CI of the speedup (ratio).
     pub speedup_ci95_high: Option<f64>,
