@@ -27,7 +27,7 @@ quant = "F16"
 tier = "HOT"
 draft = "draft"
 modes = [{modes}]
-ctx = 1024
+ctx = 4096
 [roles.synth]
 layers = 4
 embd = 256
@@ -41,7 +41,7 @@ name = "draft"
 kind = "draft"
 quant = "F16"
 tier = "HOT"
-ctx = 1024
+ctx = 4096
 [roles.synth]
 layers = 1
 embd = 128
@@ -59,7 +59,7 @@ name = "second"
 kind = "frontdoor"
 quant = "F16"
 tier = "HOT"
-ctx = 1024
+ctx = 4096
 [roles.synth]
 layers = 2
 embd = 256

@@ -175,11 +175,13 @@ pub fn command(args: &AbArgs) -> anyhow::Result<ExitCode> {
     run.server_bin = args.engine_b.clone().or(run.server_bin);
     let (env, roles, mut b_writer) = super::prepare(&run)?;
     let engine_a = engine_a(args, &env.engine)?;
+    // Each side starts from the run's own settings (`--server-arg` included); `--args-a`
+    // and `--args-b` replace that side's server arguments.
     let mut b_settings = env.settings();
+    let mut a_settings = b_settings.clone();
     if let Some(text) = &args.args_b {
         b_settings.server_args = side_args("--args-b", text, &env.engine)?;
     }
-    let mut a_settings = b_settings.clone();
     super::stamp_engine(&mut a_settings.stamp, &engine_a);
     if let Some(text) = &args.args_a {
         a_settings.server_args = side_args("--args-a", text, &engine_a)?;
