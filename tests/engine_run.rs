@@ -220,7 +220,22 @@ fn engine_run_tiny_profile_measures_every_mode_losslessly() {
     }
     // The draft agrees with the target by construction.
     assert_eq!(rows[1].acceptance, Some(1.0), "{:?}", rows[1]);
-    assert!(stdout.contains("4 cells in 4 launches"), "{stdout}");
+    // Each baseline is launched twice (the launch-to-launch variation); spec:4 and lookup once.
+    assert!(stdout.contains("4 cells in 6 launches"), "{stdout}");
+    for r in rows.iter().filter(|r| r.mode.is_baseline()) {
+        assert_eq!(r.launches, 2, "{r:?}");
+        let cv = r
+            .between_launch_cv
+            .expect("two launches give a launch variation");
+        assert!((0.0..0.5).contains(&cv), "{r:?}");
+    }
+    for r in &rows[1..3] {
+        assert_eq!(r.launches, 1, "{r:?}");
+        assert_eq!(
+            r.between_launch_cv, rows[0].between_launch_cv,
+            "the baseline's"
+        );
+    }
     // The baselines' untimed reference requests carry the server's top-two probabilities:
     // at temperature 0 the emitted token is the most probable one, so `first` is the token.
     let raw = tpsbench::results::read_raw(&csv.with_extension("jsonl")).unwrap();
@@ -228,7 +243,7 @@ fn engine_run_tiny_profile_measures_every_mode_losslessly() {
         .iter()
         .filter(|r| r.warmup && r.key.mode.is_baseline())
         .collect();
-    assert_eq!(references.len(), 2, "one per baseline cell");
+    assert_eq!(references.len(), 4, "one per launch of each baseline cell");
     for r in references {
         let top: Vec<u32> = r.request.top_two.iter().map(|t| t.first).collect();
         assert_eq!(top, r.request.token_ids, "the greedy token is the top one");
@@ -257,8 +272,9 @@ fn engine_run_pairs_the_speedup_with_the_baseline_server_beside_it_which_idles_a
         .unwrap();
     let stdout = common::stdout_of_success(&out);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    // The baseline server stays up beside lookup's: no launch is added for the pair.
-    assert!(stdout.contains("3 cells in 3 launches"), "{stdout}");
+    // The baseline's second launch stays up beside lookup's: no launch is added for the pair
+    // (two per baseline, one for lookup).
+    assert!(stdout.contains("3 cells in 5 launches"), "{stdout}");
     let rows = read_rows(&csv);
     let lookup = rows.iter().find(|r| r.mode == "lookup").unwrap();
     assert_eq!(lookup.status, Status::Ok, "{lookup:?}");
@@ -631,7 +647,7 @@ fn engine_run_sweeps_threads_and_depth_with_a_server_arg() {
     .output()
     .unwrap();
     let stdout = common::stdout_of_success(&out);
-    assert!(stdout.contains("4 cells in 2 launches"), "{stdout}");
+    assert!(stdout.contains("4 cells in 4 launches"), "{stdout}");
     let rows = read_rows(&csv);
     let cells: Vec<(u32, u32)> = rows.iter().map(|r| (r.threads, r.depth)).collect();
     assert_eq!(cells, [(1, 0), (1, 256), (2, 0), (2, 256)]);

@@ -121,7 +121,7 @@ fn raw_moments(values: &[f64]) -> Option<Moments> {
     Moments::of(values).filter(|m| m.n >= 1)
 }
 
-/// Decode t/s of a row: raw repetitions, else mean/sd/n of the row.
+/// Decode t/s of a row within its launches: raw repetitions, else mean/sd/n of the row.
 fn decode(file: &LoadedFile, row: &ResultRow) -> Option<Estimate> {
     if let Some(m) = file.raw_of(row).and_then(|r| raw_moments(&r.decode_tps)) {
         return from_moments(m, Source::Raw);
@@ -190,7 +190,13 @@ pub fn estimate(file: &LoadedFile, row: &ResultRow, metric: Metric) -> Option<Es
         None => point(fallback),
     };
     match metric {
-        Metric::Decode => decode(file, row),
+        Metric::Decode => decode(file, row).map(|mut e| {
+            // The launch variation the row's decode interval includes (see `speedup`).
+            let cv = row.between_launch_cv.unwrap_or(0.0);
+            let var = crate::measure::mean_launch_variance(cv, row.launches);
+            e.log = e.log.with_launch_variance(var);
+            e
+        }),
         Metric::Prefill => raw_or_point(raw.map(|r| &r.prefill_tps), row.prefill_tps_mean),
         Metric::Ttft => raw_or_point(raw.map(|r| &r.ttft_ms), row.ttft_ms_mean),
         Metric::ItlP99 => itl_p99(raw, row),
@@ -227,19 +233,32 @@ fn itl_p99(raw: Option<&super::load::RepValues>, row: &ResultRow) -> Option<Esti
 /// Speedup over the baseline: from the cell's pairs when every repetition of it was paired
 /// with a baseline request (the paired interval), else from the decode estimates of the cell
 /// and its baseline cell of the same run (Welch); the row's own speedup column as a point
-/// value when the baseline row is absent.
+/// value when the baseline row is absent. The launch-to-launch variation of the row
+/// (`between_launch_cv`) is added as the run added it to the row's interval.
 fn speedup(file: &LoadedFile, row: &ResultRow) -> Option<Estimate> {
     if row.mode.is_baseline() {
         return None;
     }
-    if let Some(paired) = file.raw_of(row).and_then(paired_speedup) {
+    // The launch-to-launch variation the row's interval includes (its baseline's).
+    let cv = row.between_launch_cv.unwrap_or(0.0);
+    if let Some(mut paired) = file.raw_of(row).and_then(paired_speedup) {
+        paired.log = paired
+            .log
+            .with_launch_variance(crate::measure::launch_variance(cv, 1, 1));
         return Some(paired);
     }
     let Some(base) = baseline_of(file, row) else {
         return point(row.speedup);
     };
     let (a, b) = (decode(file, row)?, decode(file, base)?);
-    let log = a.log.div(&b.log);
+    let log = a
+        .log
+        .div(&b.log)
+        .with_launch_variance(crate::measure::launch_variance(
+            cv,
+            row.launches,
+            base.launches,
+        ));
     let source = if a.source == Source::Raw && b.source == Source::Raw {
         Source::Raw
     } else if a.source == Source::PointOnly || b.source == Source::PointOnly {
@@ -325,6 +344,32 @@ mod tests {
         f.raw.get_mut(&f.rows[1].key()).unwrap().pairs.pop();
         let e = estimate(&f, &f.rows[1], Metric::Speedup).unwrap();
         assert!((e.value - 15.62 / 40.0).abs() < 1e-12, "{e:?}");
+    }
+
+    #[test]
+    fn the_launch_variation_of_a_row_is_part_of_its_speedup_interval() {
+        // Variance of the mean log pair ratio (Python's statistics module): 4.16045466581e-5;
+        // a launch-to-launch cv of 5% adds 2 * 0.05^2 for one launch on each side.
+        let a = [15.2, 15.9, 15.5, 16.1, 15.4];
+        let b = [10.1, 10.3, 10.0, 10.4, 10.2];
+        let mut spec = row("spec:16", 100.0, 2.0, 5);
+        spec.between_launch_cv = Some(0.05);
+        let mut f = file(vec![row("baseline", 40.0, 0.8, 5), spec]);
+        let values = super::super::load::RepValues {
+            decode_tps: a.to_vec(),
+            pairs: a.iter().copied().zip(b).collect(),
+            ..Default::default()
+        };
+        f.raw.insert(f.rows[1].key(), values);
+        let e = estimate(&f, &f.rows[1], Metric::Speedup).unwrap();
+        let want = 4.160454665812914e-05 + 0.005;
+        assert!((e.log.variance() - want).abs() < 1e-15, "{:?}", e.log);
+        // Unpaired (no raw pairs): one launch over a baseline of two adds 1.5 cv^2.
+        f.raw.clear();
+        f.rows[0].launches = 2;
+        let e = estimate(&f, &f.rows[1], Metric::Speedup).unwrap();
+        let within = (2.0f64 / 100.0).powi(2) / 5.0 + (0.8f64 / 40.0).powi(2) / 5.0;
+        assert!((e.log.variance() - within - 0.00375).abs() < 1e-15);
     }
 
     #[test]

@@ -121,12 +121,7 @@ impl<'a> AbSide<'a> {
         let baseline = self.baselines.get(&baseline_key);
         let row = cellrow::build(self.settings, role, cell, &key, &outcome, baseline);
         if let (true, CellOutcome::Measured(m)) = (cell.mode.is_baseline(), &outcome) {
-            let measured = Baseline {
-                decode_tps: m.metrics.decode_tps.clone(),
-                tokens: m.first_tokens.clone(),
-                top_two: Vec::new(),
-            };
-            self.baselines.insert(baseline_key, measured);
+            self.baselines.insert(baseline_key, Baseline::of(m));
         }
         self.writer
             .push(&row)

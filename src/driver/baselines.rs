@@ -32,6 +32,25 @@ pub struct Baseline {
     /// The two most probable tokens per position of the reference request (same prompt,
     /// untimed, `n_probs`); empty when there was none.
     pub top_two: Vec<TopTwo>,
+    /// Server launches whose repetitions `decode_tps` pools.
+    pub launches: u32,
+    /// Launch-to-launch coefficient of variation of the mean decode speed (`None` with one
+    /// launch): part of every speedup interval against this baseline.
+    pub between_launch_cv: Option<f64>,
+}
+
+impl Baseline {
+    /// The baseline a measured baseline cell makes (its reference probabilities are added by
+    /// [`Baselines::insert`]).
+    pub fn of(m: &super::cellrow::Measured) -> Baseline {
+        Baseline {
+            decode_tps: m.metrics.decode_tps.clone(),
+            tokens: m.first_tokens.clone(),
+            top_two: Vec::new(),
+            launches: m.launches(),
+            between_launch_cv: m.between_launch_cv(),
+        }
+    }
 }
 
 /// Every baseline measured so far.
@@ -67,7 +86,7 @@ impl Baselines {
     pub fn recover(&mut self, raw: &[RawRepetition], role_index: impl Fn(&str) -> Option<usize>) {
         // One decode value per repetition (the mean over its slots), as when measured: the
         // requests of one batch are consecutive lines with the same key and `rep`.
-        let mut batches: Vec<(BaselineKey, u32, Vec<RequestRaw>)> = Vec::new();
+        let mut batches: Vec<(BaselineKey, u32, u32, Vec<RequestRaw>)> = Vec::new();
         for rep in raw.iter().filter(|r| r.key.mode.is_baseline()) {
             let Some(role) = role_index(&rep.key.role) else {
                 continue;
@@ -86,20 +105,33 @@ impl Baselines {
                 }
                 continue;
             }
-            if rep.rep == 0 {
+            if rep.rep == 0 && rep.launch == 0 {
                 b.tokens.push(rep.request.token_ids.clone());
             }
             match batches.last_mut() {
-                Some((k, n, requests)) if *k == key && *n == rep.rep => {
+                Some((k, n, _, requests)) if *k == key && *n == rep.rep => {
                     requests.push(rep.request.clone())
                 }
-                _ => batches.push((key, rep.rep, vec![rep.request.clone()])),
+                _ => batches.push((key, rep.rep, rep.launch, vec![rep.request.clone()])),
             }
         }
-        for (key, _, requests) in batches {
+        let mut per_launch: HashMap<BaselineKey, Vec<(u32, Vec<f64>)>> = HashMap::new();
+        for (key, _, launch, requests) in batches {
+            let Some(tps) = crate::measure::batch_decode_tps(&requests) else {
+                continue;
+            };
+            let launches = per_launch.entry(key).or_default();
+            match launches.iter_mut().find(|(l, _)| *l == launch) {
+                Some((_, values)) => values.push(tps),
+                None => launches.push((launch, vec![tps])),
+            }
+        }
+        for (key, launches) in per_launch {
             if let Some(b) = self.by_key.get_mut(&key) {
-                b.decode_tps
-                    .extend(crate::measure::batch_decode_tps(&requests));
+                let decode: Vec<Vec<f64>> = launches.into_iter().map(|(_, v)| v).collect();
+                b.decode_tps = decode.concat();
+                b.launches = decode.len() as u32;
+                b.between_launch_cv = crate::measure::between_launch_cv(&decode);
             }
         }
     }

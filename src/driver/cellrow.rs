@@ -8,7 +8,7 @@ use super::plan::Cell;
 use super::resolve::ResolvedRole;
 use super::RunSettings;
 use crate::client::Prompt;
-use crate::measure::{self, CellMetrics};
+use crate::measure::{self, CellMetrics, RequestRaw};
 use crate::results::{CellKey, ResultRow, Status};
 
 /// What became of a cell.
@@ -38,6 +38,89 @@ pub struct Measured {
     /// CPU time of the idle baseline server beside this one while this cell's requests ran
     /// (milliseconds); `None` unpaired or unreadable.
     pub partner_cpu_ms: Option<f64>,
+    /// Every timed request, in order (the input of `metrics`; launches merge through it).
+    pub requests: Vec<RequestRaw>,
+    /// Decode t/s of each repetition, per launch: one list per server launch whose
+    /// repetitions this measurement pools.
+    pub launch_decode: Vec<Vec<f64>>,
+    /// Timed batches sent (the next launch numbers its repetitions from here).
+    pub batches: u32,
+    /// Notes for the row's reason (a launch that failed, launches that disagree).
+    pub notes: Vec<String>,
+}
+
+impl Measured {
+    /// Server launches pooled.
+    pub fn launches(&self) -> u32 {
+        self.launch_decode.len().max(1) as u32
+    }
+
+    /// The launch-to-launch variation of the mean decode speed (coefficient of variation);
+    /// `None` with one launch.
+    pub fn between_launch_cv(&self) -> Option<f64> {
+        measure::between_launch_cv(&self.launch_decode)
+    }
+}
+
+/// The outcome of a cell measured in several launches of its server (a baseline): `earlier`
+/// is what the launches before launch number `launch` (1-based) gave, `later` that launch's.
+/// Repetitions of launches that measured pool (statistics over all of them, the launch
+/// variation from their per-launch means). A launch that failed (a crash, a stall) fails the
+/// cell, whatever the others measured (their repetitions stay in the raw file); one that
+/// measured nothing for another reason (Ctrl-C) leaves a note beside the others'
+/// measurement; when none measured, the latest reason stands.
+pub fn merge_launches(
+    earlier: CellOutcome,
+    later: CellOutcome,
+    launch: u32,
+    parallel: usize,
+) -> CellOutcome {
+    let earlier_launches = match launch {
+        2 => "launch 1".to_string(),
+        n => format!("launches 1-{}", n - 1),
+    };
+    let note = |which: &str, status: Status, why: &str| {
+        format!(
+            "{which} of this cell: {status} ({})",
+            why.lines().next().unwrap_or("")
+        )
+    };
+    match (earlier, later) {
+        (CellOutcome::Measured(mut a), CellOutcome::Measured(b)) => {
+            if a.first_tokens != b.first_tokens {
+                a.notes.push(format!(
+                    "launch {launch} generated other tokens than launch 1 (the baseline is not deterministic across launches)"
+                ));
+            }
+            a.requests.extend(b.requests);
+            a.metrics = measure::cell_metrics(&a.requests, parallel);
+            a.aggregate.extend(b.aggregate);
+            a.launch_decode.extend(b.launch_decode);
+            a.batches += b.batches;
+            a.client_cpu_pct = match (a.client_cpu_pct, b.client_cpu_pct) {
+                (Some(x), Some(y)) => Some((x + y) / 2.0),
+                (x, y) => x.or(y),
+            };
+            a.notes.extend(b.notes);
+            CellOutcome::Measured(a)
+        }
+        (CellOutcome::NotMeasured(Status::Failed, why), _) => {
+            CellOutcome::NotMeasured(Status::Failed, format!("{earlier_launches}: {why}"))
+        }
+        (_, CellOutcome::NotMeasured(Status::Failed, why)) => {
+            CellOutcome::NotMeasured(Status::Failed, format!("launch {launch}: {why}"))
+        }
+        (CellOutcome::Measured(mut a), CellOutcome::NotMeasured(status, why)) => {
+            a.notes
+                .push(note(&format!("launch {launch}"), status, &why));
+            CellOutcome::Measured(a)
+        }
+        (CellOutcome::NotMeasured(status, why), CellOutcome::Measured(mut b)) => {
+            b.notes.push(note(&earlier_launches, status, &why));
+            CellOutcome::Measured(b)
+        }
+        (CellOutcome::NotMeasured(..), later) => later,
+    }
 }
 
 /// The identity of a cell.
@@ -139,6 +222,16 @@ fn fill_measured(
     baseline: Option<&Baseline>,
 ) {
     row.fill_metrics(&m.metrics);
+    row.launches = m.launches();
+    // The launch-to-launch variation this row's intervals include: its own launches' for a
+    // baseline, its baseline's for an accelerated cell (measured in one launch).
+    row.between_launch_cv = match cell.mode.is_baseline() {
+        true => m.between_launch_cv(),
+        false => baseline.and_then(|b| b.between_launch_cv),
+    };
+    if let (Some(cv), Some(d)) = (row.between_launch_cv, &m.metrics.decode) {
+        row.fill_decode(&measure::with_launch_variation(d, cv, row.launches));
+    }
     row.client_cpu_pct = m.client_cpu_pct;
     if !m.aggregate.is_empty() {
         row.aggregate_tps = Some(m.aggregate.iter().sum::<f64>() / m.aggregate.len() as f64);
@@ -156,15 +249,17 @@ fn fill_measured(
     if cell.mode.is_baseline() {
         row.reason = ground_truth_note(role, m);
     }
-    if let Pairing::Unpaired(why) = &m.pairing {
-        let notes = [row.reason.as_str(), why.as_str()];
-        row.reason = notes
-            .iter()
-            .filter(|n| !n.is_empty())
-            .copied()
-            .collect::<Vec<_>>()
-            .join("; ");
-    }
+    let unpaired = match &m.pairing {
+        Pairing::Unpaired(why) => Some(why.as_str()),
+        _ => None,
+    };
+    let notes = std::iter::once(row.reason.as_str())
+        .chain(unpaired)
+        .chain(m.notes.iter().map(String::as_str));
+    row.reason = notes
+        .filter(|n| !n.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ");
 }
 
 /// A speculative cell that drafted nothing did not test speculation.
@@ -217,15 +312,31 @@ fn compare_with_baseline(row: &mut ResultRow, cell: &Cell, m: &Measured, b: &Bas
 
 /// The speedup interval and the number of pairs behind it: paired over the cell's A/B pairs
 /// when it has at least two, else Welch over the cell's and the stored baseline's
-/// repetitions (separate launches; no pair count).
+/// repetitions (separate launches; no pair count). Either way the baseline's launch-to-launch
+/// variation is added ([`measure::LogEstimate::with_launch_variation`]): a paired speedup is
+/// one launch of the cell's server over one of the partner's, an unpaired one is one launch
+/// over the baseline's pooled launches.
 pub fn speedup(m: &Measured, b: &Baseline) -> Option<(measure::RatioCi, Option<u32>)> {
+    let cv = b.between_launch_cv.unwrap_or(0.0);
     if let Pairing::Paired(pairs) = &m.pairing {
         let (own, base): (Vec<f64>, Vec<f64>) = pairs.iter().copied().unzip();
-        if let Ok(ci) = measure::paired_ratio_ci(&own, &base) {
+        if let Ok(log) = measure::paired_log_estimate(&own, &base) {
+            let ci = log
+                .with_launch_variance(measure::launch_variance(cv, 1, 1))
+                .ci95();
             return Some((ci, m.pairing.pair_count()));
         }
     }
-    let ci = measure::ratio_ci(&m.metrics.decode_tps, &b.decode_tps).ok()?;
+    let log = measure::Moments::of(&m.metrics.decode_tps)
+        .filter(|a| a.n >= 2)?
+        .log_estimate()?
+        .div(
+            &measure::Moments::of(&b.decode_tps)
+                .filter(|b| b.n >= 2)?
+                .log_estimate()?,
+        );
+    let var = measure::launch_variance(cv, m.launches(), b.launches);
+    let ci = log.with_launch_variance(var).ci95();
     Some((ci, None))
 }
 

@@ -81,6 +81,37 @@ pub struct Executor<'a, B: Backend> {
     partner: Option<Partner<B::Server>>,
     /// `bench ab`: the A side, whose server is the partner of every launch.
     ab: Option<AbSide<'a>>,
+    /// Which launch of its cells the current server is (a baseline is launched
+    /// `baseline_launches` times in a row).
+    pass: Pass,
+    /// Outcomes of baseline cells from the earlier launches of the current baseline launch,
+    /// waiting for its last launch; written with one launch fewer if the run ends first.
+    pending: Vec<Pending>,
+}
+
+/// The launch number of the current server among the launches of its cells.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Pass {
+    /// 0-based.
+    index: u32,
+    /// How many launches its cells get.
+    of: u32,
+}
+
+impl Pass {
+    const ONLY: Pass = Pass { index: 0, of: 1 };
+
+    fn is_last(self) -> bool {
+        self.index + 1 >= self.of
+    }
+}
+
+/// A cell's outcome from the earlier launches of its server.
+struct Pending {
+    key: CellKey,
+    role: usize,
+    cell: Cell,
+    outcome: CellOutcome,
 }
 
 /// A baseline server up beside accelerated launches of its role and slot count.
@@ -115,6 +146,8 @@ impl<'a, B: Backend> Executor<'a, B> {
             startup_ms: (None, None),
             partner: None,
             ab: None,
+            pass: Pass::ONLY,
+            pending: Vec::new(),
         }
     }
 
@@ -153,7 +186,29 @@ impl<'a, B: Backend> Executor<'a, B> {
     ) -> anyhow::Result<()> {
         let result = self.run_launches(launches, cell_sets, done).await;
         self.release_partner();
-        result
+        let flushed = self.flush_pending();
+        result.and(flushed)
+    }
+
+    /// Writes the cells whose later launches never ran (Ctrl-C, an error): what the earlier
+    /// launches measured, with a note.
+    fn flush_pending(&mut self) -> anyhow::Result<()> {
+        self.pass = Pass::ONLY;
+        for p in std::mem::take(&mut self.pending) {
+            let why = match self.interrupted() {
+                true => INTERRUPTED,
+                false => "the run ended first",
+            };
+            let outcome = cellrow::merge_launches(
+                p.outcome,
+                CellOutcome::NotMeasured(Status::Interrupted, why.into()),
+                self.settings.baseline_launches,
+                p.cell.parallel as usize,
+            );
+            let role = &self.roles[p.role];
+            self.finish(role, &p.cell, outcome)?;
+        }
+        Ok(())
     }
 
     async fn run_launches(
@@ -169,7 +224,18 @@ impl<'a, B: Backend> Executor<'a, B> {
             let keep = self.settings.pair
                 && self.ab.is_none()
                 && pairing::keep_as_partner(&launches, i, is_done);
-            self.run_launch(&launches[i], done, keep).await?;
+            // A baseline is launched `baseline_launches` times in a row (its rows wait for
+            // the last launch, which stays up as the partner): the launch-to-launch variation.
+            let times = match launches[i].key.mode.is_baseline() && self.ab.is_none() {
+                true => self.settings.baseline_launches.max(1),
+                false => 1,
+            };
+            for index in 0..times {
+                self.pass = Pass { index, of: times };
+                let last = index + 1 == times;
+                self.run_launch(&launches[i], done, keep && last).await?;
+            }
+            self.pass = Pass::ONLY;
             if !probed_before && self.per_request_spec_k == Some(true) {
                 launches = plan::replan(cell_sets, &launches, i);
             }
@@ -390,9 +456,20 @@ impl<'a, B: Backend> Executor<'a, B> {
 
     /// The repetitions of a cell before its first batch.
     fn new_reps(&self, server: &B::Server, role: &ResolvedRole, cell: &Cell) -> Reps {
+        let key = self.key(role, cell);
+        let rep_offset =
+            self.pending
+                .iter()
+                .find(|p| p.key == key)
+                .map_or(0, |p| match &p.outcome {
+                    CellOutcome::Measured(m) => m.batches,
+                    CellOutcome::NotMeasured(..) => 0,
+                });
         Reps {
+            rep_offset,
+            launch: self.pass.index,
             req: self.request(role, cell),
-            key: self.key(role, cell),
+            key,
             label: format!(
                 "{} {} {} np={}",
                 role.role.name, cell.mode, cell.workload, cell.parallel
@@ -455,9 +532,7 @@ impl<'a, B: Backend> Executor<'a, B> {
         let decode = measure::batch_decode_tps(&raws);
         reps.decode.extend(decode);
         for (slot, raw) in raws.into_iter().enumerate() {
-            let mut line = RawRepetition::new(&reps.key, reps.batch, false, raw);
-            line.slot = slot as u32;
-            line.batch_wall_ns = Some(wall.as_nanos() as u64);
+            let line = reps.line(reps.batch, slot, wall, raw);
             self.push_raw(&line)?;
             reps.requests.push(line.request);
         }
@@ -518,7 +593,9 @@ impl<'a, B: Backend> Executor<'a, B> {
         let records = self.batch(server, &req, 1).await?;
         let key = self.key(role, cell);
         for rec in &records {
-            self.push_raw(&RawRepetition::new(&key, 0, true, rec.to_raw()))?;
+            let mut line = RawRepetition::new(&key, 0, true, rec.to_raw());
+            line.launch = self.pass.index;
+            self.push_raw(&line)?;
         }
         if let (true, Some(rec)) = (cell.mode.is_baseline(), records.first()) {
             self.baselines
@@ -591,18 +668,48 @@ impl<'a, B: Backend> Executor<'a, B> {
         cell: &Cell,
         outcome: CellOutcome,
     ) -> anyhow::Result<()> {
+        let key = self.key(role, cell);
+        let earlier = self.pending.iter().position(|p| p.key == key);
+        let outcome = match earlier {
+            Some(i) => {
+                let p = self.pending.remove(i);
+                let launch = self.pass.index + 1;
+                cellrow::merge_launches(p.outcome, outcome, launch, cell.parallel as usize)
+            }
+            None => outcome,
+        };
+        if !self.pass.is_last() {
+            let so_far = match &outcome {
+                CellOutcome::Measured(m) => m
+                    .metrics
+                    .decode
+                    .as_ref()
+                    .map_or("measured".into(), |d| format!("{:.1} t/s", d.mean)),
+                CellOutcome::NotMeasured(status, _) => status.to_string(),
+            };
+            self.progress.line(format!(
+                "{} {} {} np={}: launch {} of {}: {so_far}",
+                role.role.name,
+                cell.mode,
+                cell.workload,
+                cell.parallel,
+                self.pass.index + 1,
+                self.pass.of
+            ));
+            self.pending.push(Pending {
+                key,
+                role: cell.role,
+                cell: cell.clone(),
+                outcome,
+            });
+            return Ok(());
+        }
         let baseline_key = baseline_key(cell);
         let baseline = self.baselines.get(&baseline_key);
-        let key = self.key(role, cell);
         let mut row = cellrow::build(self.settings, role, cell, &key, &outcome, baseline);
         (row.launch_to_ready_ms, row.server_load_ms) = self.startup_ms;
         if let (true, CellOutcome::Measured(m)) = (cell.mode.is_baseline(), &outcome) {
-            let measured = Baseline {
-                decode_tps: m.metrics.decode_tps.clone(),
-                tokens: m.first_tokens.clone(),
-                top_two: Vec::new(),
-            };
-            self.baselines.insert(baseline_key.clone(), measured);
+            self.baselines.insert(baseline_key.clone(), Baseline::of(m));
         }
         self.writer
             .push(&row)
@@ -708,6 +815,21 @@ struct Reps {
     batch: u32,
     /// Requests per batch (the cell's slots).
     parallel: u32,
+    /// The raw lines' `rep` of batch 0: the batches of the cell's earlier launches.
+    rep_offset: u32,
+    /// The launch of the cell's server (0-based) for the raw lines.
+    launch: u32,
+}
+
+impl Reps {
+    /// A raw line of this cell's batch `batch`, slot `slot`.
+    fn line(&self, batch: u32, slot: usize, wall: Duration, raw: RequestRaw) -> RawRepetition {
+        let mut line = RawRepetition::new(&self.key, self.rep_offset + batch, false, raw);
+        line.slot = slot as u32;
+        line.batch_wall_ns = Some(wall.as_nanos() as u64);
+        line.launch = self.launch;
+        line
+    }
 }
 
 impl Reps {
@@ -721,6 +843,10 @@ impl Reps {
             prompt: self.req.prompt.clone(),
             pairing,
             partner_cpu_ms: None,
+            requests: self.requests,
+            launch_decode: vec![self.decode],
+            batches: self.batch,
+            notes: Vec::new(),
         }
     }
 }

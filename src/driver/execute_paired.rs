@@ -319,9 +319,7 @@ impl<B: Backend> Executor<'_, B> {
         }
         reps.decode.extend(tps);
         for (slot, raw) in raws.into_iter().enumerate() {
-            let mut line = RawRepetition::new(&reps.key, index, false, raw);
-            line.slot = slot as u32;
-            line.batch_wall_ns = Some(wall.as_nanos() as u64);
+            let mut line = reps.line(index, slot, wall, raw);
             match &mut self.ab {
                 Some(ab) => ab.push_raw(&line).map_err(Stop::Failed)?,
                 None => {

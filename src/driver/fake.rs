@@ -46,6 +46,9 @@ pub struct Script {
     /// The machine slows down by this share per batch sent over the run (a shared machine
     /// drifting): batch N runs at `1 - drift * N` of the speed.
     pub drift_per_batch: f64,
+    /// Launch number L (0-based, in launch order) runs at `launch_speed[L]` times the speed
+    /// (launches past the end at 1): a machine whose speed moves from launch to launch.
+    pub launch_speed: Vec<f64>,
     /// With `n_probs` in a request, the margin between the top token and the second, which
     /// is the token a lossy accelerated server emits (`lossy_at`'s token).
     pub reference_margin: f64,
@@ -69,6 +72,7 @@ impl Default for Script {
             drift_per_batch: 0.0,
             partner_speed: 1.0,
             reference_margin: 0.5,
+            launch_speed: Vec::new(),
         }
     }
 }
@@ -152,9 +156,10 @@ impl FakeBackend {
             self.seen.failed.set(self.seen.failed.get() + 1);
             return Err(reason.clone());
         }
+        let launch = self.seen.launches.borrow().len() - 1;
         Ok(FakeServer {
-            speed,
-            launch: self.seen.launches.borrow().len() - 1,
+            speed: speed * self.script.launch_speed.get(launch).copied().unwrap_or(1.0),
+            launch,
             spec: spec.clone(),
             script: self.script.clone(),
             seen: self.seen.clone(),

@@ -145,7 +145,15 @@ pub struct RunArgs {
     /// pairing each accelerated server with a baseline server beside it.
     #[arg(long)]
     pub unpaired: bool,
+    /// Launch every baseline cell's server this many times in a row and pool their
+    /// repetitions: the spread of the launches' means is the `between_launch_cv` column, and
+    /// every speedup interval includes it. 1 measures one launch (no launch variation known).
+    #[arg(long, default_value_t = DEFAULT_BASELINE_LAUNCHES, value_parser = clap::value_parser!(u32).range(1..=10))]
+    pub baseline_launches: u32,
 }
+
+/// `--baseline-launches` when not given.
+pub const DEFAULT_BASELINE_LAUNCHES: u32 = 2;
 
 /// `--bw-seconds` when not given.
 pub const DEFAULT_BW_SECONDS: f64 = 1.0;
@@ -179,6 +187,7 @@ impl RunArgs {
             bw_seconds: DEFAULT_BW_SECONDS,
             quiet: false,
             unpaired: false,
+            baseline_launches: DEFAULT_BASELINE_LAUNCHES,
         }
     }
 }
@@ -205,6 +214,8 @@ pub struct RunEnv {
     pub host: String,
     /// Pair speedups with a baseline server beside the accelerated one.
     pub pair: bool,
+    /// Launches of every baseline cell's server.
+    pub baseline_launches: u32,
 }
 
 /// What a run varies beyond the profile's roles, modes, workloads and slots, and the extra
@@ -231,6 +242,9 @@ pub struct RunSettings {
     /// Pair each accelerated cell with a baseline server beside it (the speedup's interval
     /// over A/B pairs); false: separate launches only.
     pub pair: bool,
+    /// Launches of every baseline cell's server, one after the other (at least 1; 2 and
+    /// more measure the launch-to-launch variation).
+    pub baseline_launches: u32,
     /// Expected speed table (the guide's or a calibration).
     pub expectations: Expectations,
     /// A row with the machine, engine, harness and profile columns filled: every cell's row
@@ -251,6 +265,7 @@ impl RunEnv {
             n_predict: self.n_predict,
             adaptive: self.adaptive,
             pair: self.pair,
+            baseline_launches: self.baseline_launches,
             expectations: self.expectations.clone(),
             stamp,
         }
@@ -476,6 +491,7 @@ fn prepare(args: &RunArgs) -> anyhow::Result<(RunEnv, Vec<ResolvedRole>, ResultW
         logs_dir,
         host,
         pair: !args.unpaired,
+        baseline_launches: args.baseline_launches,
     };
     Ok((env, roles, writer))
 }

@@ -22,6 +22,7 @@ mod agreement;
 mod bootstrap;
 mod cell;
 mod latency;
+mod launches;
 mod nnls;
 mod ratio;
 mod request;
@@ -32,6 +33,9 @@ pub use agreement::{agreement, divergence, Agreement, Difference, Divergence, NE
 pub use bootstrap::{case_bootstrap, percentile_interval, SplitMix64};
 pub use cell::{aggregate_tps, batch_decode_tps, cell_metrics, CellMetrics};
 pub use latency::{itl_percentiles, percentile, ItlPercentiles};
+pub use launches::{
+    between_launch_cv, launch_variance, mean_launch_variance, with_launch_variation,
+};
 pub use nnls::{invert, lstsq, nnls};
 pub use ratio::{
     paired_log_estimate, paired_ratio_ci, ratio_ci, ratio_of, LogEstimate, Moments, RatioCi,

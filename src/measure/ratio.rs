@@ -161,6 +161,17 @@ impl LogEstimate {
         }
     }
 
+    /// This estimate with the variance of launch-to-launch variation added
+    /// ([`super::launch_variance`], [`super::mean_launch_variance`]): a term of infinite
+    /// degrees of freedom, since the variation is plugged in as estimated (see
+    /// [`super::between_launch_cv`]).
+    pub fn with_launch_variance(mut self, var: f64) -> Self {
+        if var > 0.0 {
+            self.terms.push((var, f64::INFINITY));
+        }
+        self
+    }
+
     /// Total variance of the logarithm.
     pub fn variance(&self) -> f64 {
         self.terms.iter().map(|t| t.0).sum()

@@ -34,6 +34,15 @@ pub struct RawRepetition {
     /// belong to no cell's own statistics.
     #[serde(default, skip_serializing_if = "is_false")]
     pub partner: bool,
+    /// Which launch of the cell's server this request went to, 0-based: a baseline cell is
+    /// measured in several launches (`--baseline-launches`), whose repetitions are numbered on
+    /// across them (`rep` stays unique in a cell). Absent, meaning 0, on every other line.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub launch: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 fn is_false(b: &bool) -> bool {
@@ -51,6 +60,7 @@ impl RawRepetition {
             slot: 0,
             batch_wall_ns: None,
             request,
+            launch: 0,
             partner: false,
         }
     }

@@ -183,7 +183,7 @@ pub struct ResultRow {
     pub n_reps: u32,
     /// Server launches whose timed repetitions this row pools (count).
     pub launches: u32,
-    /// Coefficient of variation of the per-launch mean decode speeds, with 2 or more launches (fraction; empty with one).
+    /// Launch-to-launch coefficient of variation of the mean decode speed, part of this row's decode and speedup intervals: a baseline's from its own launches (method of moments, 0 when they agree within their noise), an accelerated cell's from its baseline (fraction; empty with one launch).
     pub between_launch_cv: Option<f64>,
     /// Repetitions flagged as outliers by the median-absolute-deviation rule (count; kept in the statistics).
     pub n_outliers: u32,
