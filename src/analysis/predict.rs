@@ -221,6 +221,7 @@ pub fn predict(args: &PredictArgs) -> anyhow::Result<PredictOutput> {
         prompt_tokens: f64::from(args.depth.max(1)),
         threads: f64::from(machine.threads),
         bandwidth_gbps: machine.bandwidth_gbps,
+        llc_bytes: model.llc_bytes_on(&machine),
     };
     let target = time_of(&model, Part::Decode, &shape, &at).context("no decode fit")?;
     let decode = target.as_rate(&model.decode);
@@ -294,7 +295,7 @@ impl PredictOutput {
         let ms: Vec<String> = Part::Decode
             .terms()
             .iter()
-            .zip(self.decode.seconds_by_term)
+            .zip(&self.decode.seconds_by_term)
             .map(|(t, v)| format!("{} {:.3}", t.name, v * 1e3))
             .collect();
         out += &format!("           ms per token by term: {}\n", ms.join(", "));

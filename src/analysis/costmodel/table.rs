@@ -40,6 +40,9 @@ pub struct Machine {
     pub threads: u32,
     /// ISA summary.
     pub isa: String,
+    /// Total last-level cache (bytes), when known: weights that fit are costed as cached.
+    #[serde(default)]
+    pub llc_bytes: Option<u64>,
     /// Where these facts come from.
     pub source: String,
 }
@@ -57,6 +60,7 @@ impl Machine {
             bandwidth_gbps: f.bandwidth_at(f.physical_cores),
             threads: u32::try_from(f.physical_cores).unwrap_or(u32::MAX),
             isa: f.isa.present().join(" "),
+            llc_bytes: f.llc_bytes,
             source: format!(
                 "{origin} (bench hw --json, {:.0} GiB RAM); {CARRY_OVER}",
                 f.ram_total_gib
@@ -151,14 +155,15 @@ pub fn row_shape(row: &SpeedRow, used: u32) -> Option<Shape> {
     })
 }
 
-/// The table's setting on a machine.
-pub fn table_setting(m: &Machine) -> Setting {
+/// The table's setting on a machine, for `model`.
+pub fn table_setting(model: &CostModel, m: &Machine) -> Setting {
     Setting {
         depth: TABLE_DEPTH,
         n_predict: TABLE_N_PREDICT,
         prompt_tokens: TABLE_DEPTH,
         threads: f64::from(m.threads.max(1)),
         bandwidth_gbps: m.bandwidth_gbps,
+        llc_bytes: model.llc_bytes_on(m),
     }
 }
 
@@ -203,7 +208,7 @@ fn table_row(
     used: Option<u32>,
 ) -> Option<TableRow> {
     let shape = row_shape(row, used.unwrap_or(0))?;
-    let at = table_setting(m);
+    let at = table_setting(model, m);
     let own = used == row.experts_used;
     let (status, status_note) = status_of(
         &model.covered,
