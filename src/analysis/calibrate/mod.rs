@@ -376,6 +376,22 @@ mod tests {
     }
 
     #[test]
+    fn the_host_cache_comes_from_its_facts_else_only_from_this_machine_as_that_host() {
+        let row = ResultRow {
+            host: "not-this-machine".into(),
+            cpu_model: "no such cpu".into(),
+            ..ResultRow::default()
+        };
+        let given = CostInputs {
+            host_llc_bytes: Some(32 << 20),
+            ..CostInputs::default()
+        };
+        assert_eq!(host_llc(&row, &given), Some(32 << 20));
+        // Another host's rows never take this machine's cache.
+        assert_eq!(host_llc(&row, &CostInputs::default()), None);
+    }
+
+    #[test]
     fn fits_per_family_and_kind_with_fallbacks() {
         let pts = vec![
             point("F16", false, 100.0, 50.0),

@@ -263,6 +263,38 @@ mod tests {
     }
 
     #[test]
+    fn a_cache_counts_only_when_the_fit_knew_its_own() {
+        use crate::analysis::costmodel::fit::{fit_part, Obs};
+        let obs: Vec<Obs> = (1..6)
+            .map(|i| Obs {
+                x: vec![f64::from(i), 0.0, 1.0, 1.0, 1.0, 1.0, 1.0],
+                y: f64::from(i) + 5.0,
+                model: format!("m{i}"),
+            })
+            .collect();
+        let machine = |llc: Option<u64>| Machine {
+            name: "m".into(),
+            cpu_model: "c".into(),
+            bandwidth_gbps: 10.0,
+            threads: 2,
+            isa: String::new(),
+            llc_bytes: llc,
+            source: String::new(),
+        };
+        let mut model = CostModel {
+            machine: machine(None),
+            covered: Vec::new(),
+            decode: fit_part(Part::Decode, &obs).unwrap(),
+            prefill: None,
+        };
+        let big = machine(Some(1 << 30));
+        assert_eq!(model.llc_bytes_on(&big), 0.0);
+        model.machine = machine(Some(32 << 20));
+        assert_eq!(model.llc_bytes_on(&big), f64::from(1u32 << 30));
+        assert_eq!(model.llc_bytes_on(&machine(None)), 0.0);
+    }
+
+    #[test]
     fn status_by_weight_bytes() {
         let covered = vec![
             Covered {
