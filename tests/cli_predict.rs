@@ -234,6 +234,24 @@ fn calibrate_recovers_known_costs_and_predict_matches_the_hand_formula() {
         serde_json::from_slice(&out.get_output().stdout).unwrap()
     };
     let p = predict(&[]);
+    // A cost model with other terms (an older calibrate's) is refused, not misapplied.
+    let old = dir.path().join("old.fits.toml");
+    let text = std::fs::read_to_string(&fits).unwrap();
+    std::fs::write(
+        &old,
+        text.replace("name = \"weights_llc\"", "name = \"vocab\""),
+    )
+    .unwrap();
+    let out = Command::cargo_bin("bench")
+        .unwrap()
+        .args(["predict", "-m"])
+        .arg(&unseen)
+        .arg("--machine")
+        .arg(&old)
+        .assert()
+        .code(2);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(err.contains("calibrate again"), "{err}");
     let (decode, prefill, _, _) = seconds(&unseen, 512.0);
     assert!(
         close(p["decode"]["tps"].as_f64().unwrap(), 1.0 / decode, 1e-6),

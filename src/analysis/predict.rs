@@ -125,7 +125,27 @@ fn load_fits(args: &PredictArgs) -> anyhow::Result<(Fits, CostModel, String)> {
             path.display()
         );
     };
+    check_terms(&model, &path)?;
     Ok((fits, model, path.display().to_string()))
+}
+
+/// A cost model written with other terms than this version's (an older calibrate) would be
+/// applied to the wrong columns: refused, naming what to do.
+fn check_terms(model: &CostModel, path: &Path) -> anyhow::Result<()> {
+    let parts = [Some(&model.decode), model.prefill.as_ref()];
+    for fit in parts.into_iter().flatten() {
+        let have: Vec<&str> = fit.terms.iter().map(|t| t.name.as_str()).collect();
+        let want: Vec<&str> = fit.part.terms().iter().map(|t| t.name).collect();
+        anyhow::ensure!(
+            have == want,
+            "{}: its {:?} cost model has the terms {} where this version has {}; calibrate again",
+            path.display(),
+            fit.part,
+            have.join(", "),
+            want.join(", ")
+        );
+    }
+    Ok(())
 }
 
 fn facts(path: &Path) -> anyhow::Result<ModelFacts> {
