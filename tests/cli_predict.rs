@@ -11,14 +11,18 @@ use serde_json::Value;
 use tpsbench::gguf::{GgmlType, Model};
 use tpsbench::results::{ResultRow, ResultWriter, Status, SCHEMA_VERSION};
 
-/// Decode: 1/0.7 of the bandwidth for weights, 1/0.5 for the KV cache, 20 Gflop/s per
-/// thread, 20 us per transformer block, 0.2 ms fixed. Prefill: weights at full bandwidth,
-/// 100 Gflop/s per thread, 0.05 ms per prompt token.
-const DECODE: [f64; 5] = [1.0 / 0.7, 2.0, 0.05, 2e-5, 2e-4];
+/// Decode: 1/0.7 of the bandwidth for weights from DRAM, 1/1.4 for weights that fit in the
+/// last-level cache, 1/0.5 for the KV cache, 20 Gflop/s per thread for the weights'
+/// arithmetic and 10 for attention's, 20 us per transformer block, 0.2 ms fixed. Prefill:
+/// weights at full bandwidth, 100 Gflop/s per thread, 0.05 ms per prompt token.
+const DECODE: [f64; 7] = [1.0 / 0.7, 1.0 / 1.4, 2.0, 0.05, 0.1, 2e-5, 2e-4];
 const PREFILL: [f64; 3] = [1.0, 0.01, 5e-5];
 const BW: f64 = 30.0;
 const THREADS: f64 = 2.0;
 const N_PREDICT: f64 = 64.0;
+/// The measured host's last-level cache: m0, m2 and m4 (19, 64 and 61 MB of weights) fit,
+/// m1, m3 and m5 (95 MB to 0.7 GB) do not.
+const LLC: f64 = 80.0 * 1024.0 * 1024.0;
 
 /// Custom shapes: (embd, heads, kv heads, ff, layers, vocab, quant).
 const SHAPES: [(&str, &str, &str, &str, &str, &str, &str); 6] = [
@@ -70,11 +74,13 @@ fn seconds(path: &Path, depth: f64) -> (f64, f64, u64, String) {
     assert_eq!(kv as u64, f.kv_bytes_per_token(GgmlType::F16));
     let attn = (f.block_count * f.head_count * f.head_dim) as f64;
     let c = depth + N_PREDICT / 2.0;
-    let decode = DECODE[0] * w / (BW * 1e9)
-        + DECODE[1] * kv * c / (BW * 1e9)
-        + DECODE[2] * (2.0 * p + 4.0 * attn * c) / THREADS / 1e9
-        + DECODE[3] * f.block_count as f64
-        + DECODE[4];
+    let weights = if w <= LLC { DECODE[1] } else { DECODE[0] };
+    let decode = weights * w / (BW * 1e9)
+        + DECODE[2] * kv * c / (BW * 1e9)
+        + DECODE[3] * 2.0 * p / THREADS / 1e9
+        + DECODE[4] * 4.0 * attn * c / THREADS / 1e9
+        + DECODE[5] * f.block_count as f64
+        + DECODE[6];
     let batches = (depth / 512.0).ceil();
     let prefill = PREFILL[0] * w * batches / depth / (BW * 1e9)
         + PREFILL[1] * (2.0 * p + 4.0 * attn * depth / 2.0) / THREADS / 1e9
@@ -126,12 +132,18 @@ fn calibrate(dir: &Path) -> Value {
     other.model_n_params += 1;
     w.push(&other).unwrap();
     drop(w);
+    let host_hw = dir.join("host.hw.json");
+    let facts = serde_json::json!({"hw_schema_version": 1, "cpu_model": "test cpu",
+        "physical_cores": 2, "best_bandwidth_gbps": BW, "llc_bytes": LLC as u64});
+    std::fs::write(&host_hw, facts.to_string()).unwrap();
     let out = Command::cargo_bin("bench")
         .unwrap()
         .arg("calibrate")
         .arg(&csv)
         .arg("--models-dir")
         .arg(dir)
+        .arg("--host-hw")
+        .arg(&host_hw)
         .arg("--out")
         .arg(dir.join("cal"))
         .args(["--hw", "docs/readme/epyc-512g.hw.json", "--json"])
@@ -222,6 +234,24 @@ fn calibrate_recovers_known_costs_and_predict_matches_the_hand_formula() {
         serde_json::from_slice(&out.get_output().stdout).unwrap()
     };
     let p = predict(&[]);
+    // A cost model with other terms (an older calibrate's) is refused, not misapplied.
+    let old = dir.path().join("old.fits.toml");
+    let text = std::fs::read_to_string(&fits).unwrap();
+    std::fs::write(
+        &old,
+        text.replace("name = \"weights_llc\"", "name = \"vocab\""),
+    )
+    .unwrap();
+    let out = Command::cargo_bin("bench")
+        .unwrap()
+        .args(["predict", "-m"])
+        .arg(&unseen)
+        .arg("--machine")
+        .arg(&old)
+        .assert()
+        .code(2);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(err.contains("calibrate again"), "{err}");
     let (decode, prefill, _, _) = seconds(&unseen, 512.0);
     assert!(
         close(p["decode"]["tps"].as_f64().unwrap(), 1.0 / decode, 1e-6),

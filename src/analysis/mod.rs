@@ -91,6 +91,12 @@ pub struct CalibrateArgs {
     /// (repeatable).
     #[arg(long = "hw")]
     pub hw: Vec<PathBuf>,
+    /// The measured host's own `bench hw --json`, for its last-level cache size (the cost
+    /// model costs weights that fit in it as cached). Default: this machine's cache when it
+    /// is the rows' host (same host name and CPU model), else unknown (every weight byte is
+    /// costed as read from DRAM).
+    #[arg(long = "host-hw")]
+    pub host_hw: Option<PathBuf>,
     /// Print the calibration as JSON (what the Markdown shows, machine-readable) instead of
     /// Markdown; the files are written as usual.
     #[arg(long)]

@@ -125,7 +125,27 @@ fn load_fits(args: &PredictArgs) -> anyhow::Result<(Fits, CostModel, String)> {
             path.display()
         );
     };
+    check_terms(&model, &path)?;
     Ok((fits, model, path.display().to_string()))
+}
+
+/// A cost model written with other terms than this version's (an older calibrate) would be
+/// applied to the wrong columns: refused, naming what to do.
+fn check_terms(model: &CostModel, path: &Path) -> anyhow::Result<()> {
+    let parts = [Some(&model.decode), model.prefill.as_ref()];
+    for fit in parts.into_iter().flatten() {
+        let have: Vec<&str> = fit.terms.iter().map(|t| t.name.as_str()).collect();
+        let want: Vec<&str> = fit.part.terms().iter().map(|t| t.name).collect();
+        anyhow::ensure!(
+            have == want,
+            "{}: its {:?} cost model has the terms {} where this version has {}; calibrate again",
+            path.display(),
+            fit.part,
+            have.join(", "),
+            want.join(", ")
+        );
+    }
+    Ok(())
 }
 
 fn facts(path: &Path) -> anyhow::Result<ModelFacts> {
@@ -221,6 +241,7 @@ pub fn predict(args: &PredictArgs) -> anyhow::Result<PredictOutput> {
         prompt_tokens: f64::from(args.depth.max(1)),
         threads: f64::from(machine.threads),
         bandwidth_gbps: machine.bandwidth_gbps,
+        llc_bytes: model.llc_bytes_on(&machine),
     };
     let target = time_of(&model, Part::Decode, &shape, &at).context("no decode fit")?;
     let decode = target.as_rate(&model.decode);
@@ -294,7 +315,7 @@ impl PredictOutput {
         let ms: Vec<String> = Part::Decode
             .terms()
             .iter()
-            .zip(self.decode.seconds_by_term)
+            .zip(&self.decode.seconds_by_term)
             .map(|(t, v)| format!("{} {:.3}", t.name, v * 1e3))
             .collect();
         out += &format!("           ms per token by term: {}\n", ms.join(", "));

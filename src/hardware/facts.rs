@@ -42,6 +42,9 @@ pub struct HwFacts {
     /// Threads that reached it.
     #[serde(default)]
     pub best_bandwidth_threads: usize,
+    /// Total last-level cache (bytes, all instances), when known.
+    #[serde(default)]
+    pub llc_bytes: Option<u64>,
 }
 
 impl HwFacts {
@@ -93,13 +96,17 @@ mod tests {
         let text = r#"{"hw_schema_version": 1, "cpu_model": "AMD EPYC", "physical_cores": 2,
             "isa": {"avx512f": true}, "bandwidth": [{"threads": 1, "bandwidth_gbps": 20.9,
             "median_bandwidth_gbps": 7.5}, {"threads": 2, "bandwidth_gbps": 36.1}],
-            "best_bandwidth_gbps": 36.1, "best_bandwidth_threads": 2, "tier": "dev_only"}"#;
+            "best_bandwidth_gbps": 36.1, "best_bandwidth_threads": 2, "tier": "dev_only",
+            "llc_bytes": 33554432}"#;
         let f = HwFacts::parse(text, "a.json").unwrap();
         assert_eq!(
             (f.physical_cores, f.bandwidth_at(1), f.bandwidth_at(2)),
             (2, 20.9, 36.1)
         );
         assert!(f.isa.avx512f && !f.isa.avx2);
+        assert_eq!(f.llc_bytes, Some(32 << 20));
+        let no_llc = text.replace(",\n            \"llc_bytes\": 33554432", "");
+        assert_eq!(HwFacts::parse(&no_llc, "d.json").unwrap().llc_bytes, None);
         let err = HwFacts::parse("{\n\"cpu_model\": 3}", "b.json")
             .unwrap_err()
             .to_string();

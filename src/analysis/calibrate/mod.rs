@@ -196,6 +196,19 @@ pub struct CostInputs {
     pub models_dirs: Vec<std::path::PathBuf>,
     /// Other machines to predict the guide's table for.
     pub others: Vec<costmodel::Machine>,
+    /// Last-level cache of the rows' host (bytes), from its `bench hw --json` (`--host-hw`).
+    pub host_llc_bytes: Option<u64>,
+}
+
+/// The last-level cache of the rows' host: as given, else this machine's when it is that host
+/// (same host name and CPU model), else unknown.
+fn host_llc(first: &ResultRow, inputs: &CostInputs) -> Option<u64> {
+    inputs.host_llc_bytes.or_else(|| {
+        let here = nix::unistd::gethostname().ok()?;
+        let same = here.to_string_lossy() == first.host
+            && crate::hardware::cpu::cpu_model() == first.cpu_model;
+        same.then(crate::hardware::cpu::llc_bytes).flatten()
+    })
 }
 
 /// The fitted machine: host, CPU and ISA of the rows, their median bandwidth, and the most
@@ -218,6 +231,7 @@ fn this_machine(
         bandwidth_gbps,
         threads: common,
         isa: first.isa.clone(),
+        llc_bytes: set.llc_bytes,
         source: "measured (the median bandwidth of the host's rows, their usual threads)".into(),
     }
 }
@@ -267,6 +281,7 @@ pub fn calibrate_with(files: &[LoadedFile], inputs: &CostInputs) -> anyhow::Resu
         files,
         &first.host,
         costmodel::cells::search_dirs(files, &inputs.models_dirs),
+        host_llc(first, inputs).unwrap_or(0) as f64,
     );
     let machine = this_machine(first, set.bandwidth_gbps, &set);
     let cost = costmodel::Report::build(set, machine, &inputs.others);
@@ -308,9 +323,23 @@ pub fn command(args: &super::CalibrateArgs) -> anyhow::Result<ExitCode> {
             &path.display().to_string(),
         ));
     }
+    let host_llc_bytes = match &args.host_hw {
+        Some(path) => {
+            let facts = crate::hardware::HwFacts::load(path)?;
+            let llc = facts.llc_bytes;
+            anyhow::ensure!(
+                llc.is_some_and(|b| b > 0),
+                "{}: no llc_bytes (the host's last-level cache) to take",
+                path.display()
+            );
+            llc
+        }
+        None => None,
+    };
     let inputs = CostInputs {
         models_dirs: args.models_dirs.clone(),
         others,
+        host_llc_bytes,
     };
     let cal = calibrate_with(&files, &inputs)?;
     if args.json {
@@ -344,6 +373,22 @@ mod tests {
             model_file: "m.gguf".into(),
             mode: "baseline".parse().unwrap(),
         }
+    }
+
+    #[test]
+    fn the_host_cache_comes_from_its_facts_else_only_from_this_machine_as_that_host() {
+        let row = ResultRow {
+            host: "not-this-machine".into(),
+            cpu_model: "no such cpu".into(),
+            ..ResultRow::default()
+        };
+        let given = CostInputs {
+            host_llc_bytes: Some(32 << 20),
+            ..CostInputs::default()
+        };
+        assert_eq!(host_llc(&row, &given), Some(32 << 20));
+        // Another host's rows never take this machine's cache.
+        assert_eq!(host_llc(&row, &CostInputs::default()), None);
     }
 
     #[test]

@@ -78,6 +78,9 @@ pub struct CellSet {
     pub host: String,
     /// Its median measured bandwidth over the usable rows (GB/s), used for every cell.
     pub bandwidth_gbps: f64,
+    /// Its last-level cache (bytes), when known (`--host-hw`, or this machine's when it is
+    /// the rows' host).
+    pub llc_bytes: Option<u64>,
     /// Usable rows of other hosts, left out.
     pub other_host_rows: usize,
 }
@@ -154,7 +157,7 @@ fn context_of(r: &ResultRow) -> (f64, f64) {
     (f64::from(depth), f64::from(prompt))
 }
 
-fn setting_of(r: &ResultRow, bandwidth_gbps: f64) -> Setting {
+fn setting_of(r: &ResultRow, bandwidth_gbps: f64, llc_bytes: f64) -> Setting {
     let (depth, prompt) = context_of(r);
     Setting {
         depth,
@@ -162,6 +165,7 @@ fn setting_of(r: &ResultRow, bandwidth_gbps: f64) -> Setting {
         prompt_tokens: prompt,
         threads: f64::from(r.threads.max(1)),
         bandwidth_gbps,
+        llc_bytes,
     }
 }
 
@@ -172,7 +176,7 @@ fn median_bandwidth<'a>(rows: impl Iterator<Item = &'a ResultRow>) -> f64 {
     v.get(v.len() / 2).copied().unwrap_or(0.0)
 }
 
-fn cell_of(r: &ResultRow, facts: &ModelFacts, bandwidth_gbps: f64) -> Cell {
+fn cell_of(r: &ResultRow, facts: &ModelFacts, bandwidth_gbps: f64, llc_bytes: f64) -> Cell {
     let facts = match r.mode.moe_n() {
         Some(n) => facts.with_experts_used(n),
         None => facts.clone(),
@@ -185,7 +189,7 @@ fn cell_of(r: &ResultRow, facts: &ModelFacts, bandwidth_gbps: f64) -> Cell {
         mode: r.mode.clone(),
         workload: r.workload.clone(),
         shape: Shape::of(&facts),
-        setting: setting_of(r, bandwidth_gbps),
+        setting: setting_of(r, bandwidth_gbps, llc_bytes),
         decode_tps: r.decode_tps_mean.unwrap_or(0.0),
         prefill_tps: r
             .prefill_tps_mean
@@ -193,8 +197,14 @@ fn cell_of(r: &ResultRow, facts: &ModelFacts, bandwidth_gbps: f64) -> Cell {
     }
 }
 
-/// The usable cells of `host` in every file, with their GGUF facts from `dirs`.
-pub fn cells_from_files(files: &[LoadedFile], host: &str, dirs: Vec<PathBuf>) -> CellSet {
+/// The usable cells of `host` in every file, with their GGUF facts from `dirs`, on a machine
+/// whose last-level cache holds `llc_bytes` (0 when not known).
+pub fn cells_from_files(
+    files: &[LoadedFile],
+    host: &str,
+    dirs: Vec<PathBuf>,
+    llc_bytes: f64,
+) -> CellSet {
     let mut cache = FactsCache {
         dirs: dirs.clone(),
         found: HashMap::new(),
@@ -205,12 +215,15 @@ pub fn cells_from_files(files: &[LoadedFile], host: &str, dirs: Vec<PathBuf>) ->
         searched: dirs,
         host: host.to_string(),
         bandwidth_gbps,
+        llc_bytes: (llc_bytes > 0.0).then_some(llc_bytes as u64),
         other_host_rows: rows().filter(|r| r.host != host).count(),
         ..CellSet::default()
     };
     for r in rows().filter(|r| r.host == host) {
         match cache.facts(&r.model_file, r.model_n_params) {
-            Some(facts) => set.cells.push(cell_of(r, &facts, bandwidth_gbps)),
+            Some(facts) => set
+                .cells
+                .push(cell_of(r, &facts, bandwidth_gbps, llc_bytes)),
             None if !set.missing.contains(&r.model_file) => set.missing.push(r.model_file.clone()),
             None => {}
         }

@@ -86,7 +86,7 @@ pub struct PartFit {
 }
 
 /// A predicted rate with its 95% interval (tokens/s).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Prediction {
     /// Point prediction (tokens/s).
     pub tps: f64,
@@ -95,7 +95,7 @@ pub struct Prediction {
     /// High end (tokens/s).
     pub high: f64,
     /// Seconds per token of each term at the point estimate, in column order.
-    pub seconds_by_term: [f64; 5],
+    pub seconds_by_term: Vec<f64>,
 }
 
 /// The fitted decode and prefill parts of one machine.
@@ -117,6 +117,16 @@ impl CostModel {
         match part {
             Part::Decode => Some(&self.decode),
             Part::Prefill => self.prefill.as_ref(),
+        }
+    }
+
+    /// The last-level cache a prediction on `m` may count (bytes): `m`'s when known and the
+    /// fitted machine's was known too, else 0 (every weight byte from DRAM), since a fit
+    /// without the cache's size never costed cached weights.
+    pub fn llc_bytes_on(&self, m: &Machine) -> f64 {
+        match (self.machine.llc_bytes, m.llc_bytes) {
+            (Some(_), Some(b)) => b as f64,
+            _ => 0.0,
         }
     }
 
@@ -213,15 +223,11 @@ impl TimePrediction {
     pub fn as_rate_of(&self, fit: &PartFit, tokens: f64) -> Prediction {
         let h = fit.log_half_width(self);
         let tps = tokens / self.seconds;
-        let mut by = [0.0; 5];
-        for (slot, v) in by.iter_mut().zip(&self.by_term) {
-            *slot = *v;
-        }
         Prediction {
             tps,
             low: tps * (-h).exp(),
             high: tps * h.exp(),
-            seconds_by_term: by,
+            seconds_by_term: self.by_term.clone(),
         }
     }
 
@@ -362,7 +368,9 @@ fn distinct_values(col: &[f64]) -> usize {
 }
 
 /// Identifiability of each column on the weighted design (rows divided by y, columns scaled
-/// to unit length): distinct values and the variance inflation `(G^-1)_jj` of the Gram matrix.
+/// to unit length): distinct values and the variance inflation `(G^-1)_jj` of the Gram matrix
+/// of the columns that are not 0 in every cell (such a column, e.g. the LLC's weights when no
+/// model fits in the cache, costs nothing in the fit and says nothing about the others).
 pub fn identifiability(part: Part, obs: &[Obs]) -> Vec<Identifiability> {
     let names: Vec<&str> = part.terms().iter().map(|t| t.name).collect();
     let n = names.len();
@@ -370,15 +378,25 @@ pub fn identifiability(part: Part, obs: &[Obs]) -> Vec<Identifiability> {
         .map(|j| obs.iter().map(|o| o.x[j] / o.y).collect())
         .collect();
     let unit: Vec<Vec<f64>> = cols.iter().map(|c| normalise(c)).collect();
+    let live: Vec<usize> = (0..n)
+        .filter(|&j| unit[j].iter().any(|v| *v != 0.0))
+        .collect();
     let gram: Vec<Vec<f64>> = (0..n)
         .map(|i| (0..n).map(|j| dot(&unit[i], &unit[j])).collect())
         .collect();
-    let inv = invert(&gram);
+    let live_gram: Vec<Vec<f64>> = live
+        .iter()
+        .map(|&i| live.iter().map(|&j| gram[i][j]).collect())
+        .collect();
+    let inv = invert(&live_gram);
     (0..n)
         .map(|j| {
             let raw: Vec<f64> = obs.iter().map(|o| o.x[j]).collect();
             let distinct = distinct_values(&raw);
-            let vif = inv.as_ref().map_or(f64::INFINITY, |m| m[j][j]);
+            let vif = match (live.iter().position(|&k| k == j), &inv) {
+                (Some(k), Some(m)) => m[k][k],
+                _ => f64::INFINITY,
+            };
             let partner = most_collinear(&gram, j).map(|k| names[k].to_string());
             judge(names[j], distinct, vif, partner)
         })
@@ -454,8 +472,9 @@ mod tests {
     }
 
     /// Twelve model shapes in three quant widths at four depths, times from known
-    /// coefficients with 3% multiplicative noise.
-    fn synthetic(truth: &[f64; 5], noise: f64, seed: u64) -> Vec<Obs> {
+    /// coefficients with 3% multiplicative noise; five of them (11 to 43 MB of weights) fit
+    /// in the 48 MiB last-level cache, seven (64 MB to 1 GB) do not.
+    fn synthetic(truth: &[f64; 7], noise: f64, seed: u64) -> Vec<Obs> {
         let mut rng = SplitMix64::new(seed);
         let mut obs = Vec::new();
         for m in 0..12 {
@@ -476,6 +495,7 @@ mod tests {
                     prompt_tokens: depth,
                     threads: 2.0,
                     bandwidth_gbps: 30.0,
+                    llc_bytes: 48.0 * 1024.0 * 1024.0,
                 };
                 let x = Part::Decode.row(&s, &at);
                 let y = dot(&x, truth) * (noise * normal(&mut rng)).exp();
@@ -491,9 +511,10 @@ mod tests {
 
     #[test]
     fn recovers_known_coefficients_within_their_intervals() {
-        // 1/0.6 of the bandwidth for weights, 1/0.5 for the KV cache, 8 Gflop/s per thread,
-        // 30 us per block, 0.4 ms fixed.
-        let truth = [1.0 / 0.6, 2.0, 1.0 / 8.0, 3e-5, 4e-4];
+        // 1/0.6 of the bandwidth for weights from DRAM, 1/1.5 for weights in the LLC, 1/0.5
+        // for the KV cache, 8 Gflop/s per thread for the weights' arithmetic, 4 for
+        // attention's, 30 us per block, 0.4 ms fixed.
+        let truth = [1.0 / 0.6, 1.0 / 1.5, 2.0, 1.0 / 8.0, 1.0 / 4.0, 3e-5, 4e-4];
         let fit = fit_part(Part::Decode, &synthetic(&truth, 0.03, 11)).unwrap();
         for (t, want) in fit.terms.iter().zip(truth) {
             assert!(
@@ -512,7 +533,7 @@ mod tests {
 
     #[test]
     fn exact_data_give_exact_coefficients() {
-        let truth = [1.5, 1.0, 0.1, 1e-5, 1e-3];
+        let truth = [1.5, 0.5, 1.0, 0.1, 0.2, 1e-5, 1e-3];
         let obs = synthetic(&truth, 0.0, 1);
         let refs: Vec<&Obs> = obs.iter().collect();
         let beta = coefficients(&refs).unwrap();
@@ -523,14 +544,24 @@ mod tests {
 
     #[test]
     fn a_constant_column_and_a_copied_column_are_named() {
-        // Every cell has the same number of blocks, and KV bytes are exactly proportional to
-        // weight bytes at one depth: neither can be told apart from the fixed term or the
-        // weights.
-        let obs: Vec<Obs> = (1..8)
+        // Every cell has the same number of blocks, no model fits in the LLC, and KV bytes are
+        // exactly proportional to weight bytes at one depth: none can be told apart from the
+        // fixed term or the weights. The all-zero LLC column does not make the others
+        // collinear.
+        let obs: Vec<Obs> = (1..9)
             .map(|i| {
                 let w = f64::from(i) * 1e-3;
+                let x = vec![
+                    w,
+                    0.0,
+                    0.01 * w,
+                    f64::from(i * i) * 0.1,
+                    f64::from(i).sqrt(),
+                    24.0,
+                    1.0,
+                ];
                 Obs {
-                    x: vec![w, 0.01 * w, f64::from(i * i) * 0.1, 24.0, 1.0],
+                    x,
                     y: 2.0 * w + 1e-3,
                     model: format!("m{i}"),
                 }
@@ -538,11 +569,15 @@ mod tests {
             .collect();
         let id = identifiability(Part::Decode, &obs);
         assert!(
-            !id[1].identified && id[1].note.contains("collinear"),
+            !id[1].identified && id[1].note.contains("one value"),
             "{id:?}"
         );
-        assert_eq!(id[1].most_collinear_with.as_deref(), Some("weights"));
-        assert!(!id[3].identified, "{:?}", id[3]);
-        assert!(id[2].identified || id[2].note.contains("collinear"));
+        assert!(
+            !id[2].identified && id[2].note.contains("collinear"),
+            "{id:?}"
+        );
+        assert_eq!(id[2].most_collinear_with.as_deref(), Some("weights"));
+        assert!(!id[5].identified, "{:?}", id[5]);
+        assert!(id[3].identified || id[3].note.contains("collinear"));
     }
 }

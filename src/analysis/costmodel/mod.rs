@@ -6,13 +6,17 @@
 //! decoding plus half the generated tokens):
 //!
 //! ```text
-//! t = k_w * weight bytes / B + k_kv * KV bytes per token * c / B
-//!   + k_f * (2 * active params + 4 * n_layer * n_head * head_dim * c) / threads
+//! t = k_w * weight bytes / B   (0 when they fit in the last-level cache)
+//!   + k_c * weight bytes / B   (0 when they do not)
+//!   + k_kv * KV bytes per token * c / B
+//!   + k_f * 2 * active params / threads
+//!   + k_a * 4 * n_layer * n_head * head_dim * c / threads
 //!   + k_l * transformer blocks + k_0
 //! ```
 //!
-//! with `B` the measured read bandwidth (the row's `bandwidth_gbps`). `1 / k_w` is the share of
-//! the measured bandwidth the weights stream at, `1 / k_f` the arithmetic rate per thread,
+//! with `B` the host's median measured read bandwidth. `1 / k_w` is the share of the measured
+//! bandwidth the weights stream at from DRAM, `1 / k_c` the same for a model that fits in the
+//! cache, `1 / k_f` and `1 / k_a` the arithmetic rates per thread,
 //! `k_l` the per-token cost of a block's graph nodes (each ends in a barrier of the worker
 //! threads), `k_0` the rest of the server's loop (sampling included; a vocabulary term was not
 //! identifiable, see [`terms`]). Prefill, seconds per prompt token of an `n`-token prompt: the weights once per
@@ -20,7 +24,9 @@
 //!
 //! Inputs are exact: weight bytes, active parameters, KV bytes per token, the attention shape
 //! and the block count come from the GGUF header ([`crate::gguf::ModelFacts`], with `moe:N`
-//! applied) and depth and threads from the result row, the bandwidth from the host's rows. The coefficients are fitted
+//! applied) and depth and threads from the result row, the bandwidth from the host's rows,
+//! the cache size from the host's `bench hw --json` (`--host-hw`, or this machine's when it
+//! is the host). The coefficients are fitted
 //! by non-negative least squares on relative residuals ([`crate::measure::nnls`]), with 95%
 //! intervals from a bootstrap that resamples whole models, and every term the data cannot
 //! pin down is named ([`fit::Identifiability`]).

@@ -11,10 +11,12 @@ use crate::analysis::render::{num, Table};
 /// block, ms per token.
 pub fn readable(name: &str, v: f64) -> String {
     match name {
-        "weights" | "kv" if v > 0.0 => format!("{:.1}% of bandwidth", 100.0 / v),
-        "weights" | "kv" => "free (0)".into(),
-        "compute" if v > 0.0 => format!("{} Gflop/s per thread", num(1.0 / v)),
-        "compute" => "free (0)".into(),
+        "weights" | "weights_llc" | "kv" if v > 0.0 => {
+            format!("{:.1}% of bandwidth", 100.0 / v)
+        }
+        "weights" | "weights_llc" | "kv" => "free (0)".into(),
+        "compute" | "attention" if v > 0.0 => format!("{} Gflop/s per thread", num(1.0 / v)),
+        "compute" | "attention" => "free (0)".into(),
         "layers" => format!("{} us per block", num(v * 1e6)),
         _ => format!("{} ms", num(v * 1e3)),
     }

@@ -40,6 +40,9 @@ pub struct Machine {
     pub threads: u32,
     /// ISA summary.
     pub isa: String,
+    /// Total last-level cache (bytes), when known: weights that fit are costed as cached.
+    #[serde(default)]
+    pub llc_bytes: Option<u64>,
     /// Where these facts come from.
     pub source: String,
 }
@@ -57,6 +60,7 @@ impl Machine {
             bandwidth_gbps: f.bandwidth_at(f.physical_cores),
             threads: u32::try_from(f.physical_cores).unwrap_or(u32::MAX),
             isa: f.isa.present().join(" "),
+            llc_bytes: f.llc_bytes,
             source: format!(
                 "{origin} (bench hw --json, {:.0} GiB RAM); {CARRY_OVER}",
                 f.ram_total_gib
@@ -151,14 +155,15 @@ pub fn row_shape(row: &SpeedRow, used: u32) -> Option<Shape> {
     })
 }
 
-/// The table's setting on a machine.
-pub fn table_setting(m: &Machine) -> Setting {
+/// The table's setting on a machine, for `model`.
+pub fn table_setting(model: &CostModel, m: &Machine) -> Setting {
     Setting {
         depth: TABLE_DEPTH,
         n_predict: TABLE_N_PREDICT,
         prompt_tokens: TABLE_DEPTH,
         threads: f64::from(m.threads.max(1)),
         bandwidth_gbps: m.bandwidth_gbps,
+        llc_bytes: model.llc_bytes_on(m),
     }
 }
 
@@ -203,7 +208,7 @@ fn table_row(
     used: Option<u32>,
 ) -> Option<TableRow> {
     let shape = row_shape(row, used.unwrap_or(0))?;
-    let at = table_setting(m);
+    let at = table_setting(model, m);
     let own = used == row.experts_used;
     let (status, status_note) = status_of(
         &model.covered,
@@ -255,6 +260,38 @@ mod tests {
         let four = row_shape(&guide::SPEEDS[6], 4).unwrap();
         let eight = row_shape(&guide::SPEEDS[6], 8).unwrap();
         assert!((eight.active_params - four.active_params - 4.0 * 1.774e9).abs() < 1e3);
+    }
+
+    #[test]
+    fn a_cache_counts_only_when_the_fit_knew_its_own() {
+        use crate::analysis::costmodel::fit::{fit_part, Obs};
+        let obs: Vec<Obs> = (1..6)
+            .map(|i| Obs {
+                x: vec![f64::from(i), 0.0, 1.0, 1.0, 1.0, 1.0, 1.0],
+                y: f64::from(i) + 5.0,
+                model: format!("m{i}"),
+            })
+            .collect();
+        let machine = |llc: Option<u64>| Machine {
+            name: "m".into(),
+            cpu_model: "c".into(),
+            bandwidth_gbps: 10.0,
+            threads: 2,
+            isa: String::new(),
+            llc_bytes: llc,
+            source: String::new(),
+        };
+        let mut model = CostModel {
+            machine: machine(None),
+            covered: Vec::new(),
+            decode: fit_part(Part::Decode, &obs).unwrap(),
+            prefill: None,
+        };
+        let big = machine(Some(1 << 30));
+        assert_eq!(model.llc_bytes_on(&big), 0.0);
+        model.machine = machine(Some(32 << 20));
+        assert_eq!(model.llc_bytes_on(&big), f64::from(1u32 << 30));
+        assert_eq!(model.llc_bytes_on(&machine(None)), 0.0);
     }
 
     #[test]

@@ -122,6 +122,7 @@ mod tests {
                 prompt_tokens: 0.0,
                 threads: 1.0,
                 bandwidth_gbps: 1.0,
+                llc_bytes: 0.0,
             },
             decode_tps: tps,
             prefill_tps: None,
