@@ -351,7 +351,15 @@ pub fn gate(baseline: &LoadedFile, current: &LoadedFile, tolerance: f64, set: Me
 /// Adds the raw repetitions of `more` (a fresh run of the same profile) to `into`, cell by
 /// cell, so that the next gate sees every repetition of every round. Rows (statuses,
 /// summaries) stay those of the first run.
-pub fn pool(into: &mut LoadedFile, more: &LoadedFile) {
+///
+/// `into` already pools `runs` runs. Each run launched every cell afresh, so the pooled means
+/// average `runs + 1` launches of each side and the launch variation in their intervals
+/// shrinks with them: each row's `between_launch_cv` is rescaled to `cv_1 / sqrt(runs + 1)`.
+pub fn pool(into: &mut LoadedFile, more: &LoadedFile, runs: u32) {
+    let shrink = (f64::from(runs) / f64::from(runs + 1)).sqrt();
+    for row in &mut into.rows {
+        row.between_launch_cv = row.between_launch_cv.map(|cv| cv * shrink);
+    }
     for (key, values) in &more.raw {
         let v = into.raw.entry(key.clone()).or_default();
         v.decode_tps.extend_from_slice(&values.decode_tps);
@@ -425,7 +433,7 @@ pub fn gate_with_remeasure(
         if open == 0 || current.rows.is_empty() {
             break;
         }
-        pool(&mut current, &more(round)?);
+        pool(&mut current, &more(round)?, round);
         g = settle(g, gate(baseline, &current, tolerance, set));
         let still = g.with(Decision::Inconclusive).count();
         g.notes.push(format!(
@@ -635,6 +643,21 @@ mod tests {
             raw: HashMap::new(),
             raw_note: None,
         }
+    }
+
+    #[test]
+    fn pooling_fresh_runs_shrinks_the_launch_variation_with_their_number() {
+        let mut spec = row("spec:16", 100.0);
+        spec.between_launch_cv = Some(0.06);
+        let mut current = file(vec![row("baseline", 40.0), spec]);
+        let more = file(Vec::new());
+        pool(&mut current, &more, 1);
+        let cv = current.rows[1].between_launch_cv.unwrap();
+        assert!((cv - 0.06 / 2f64.sqrt()).abs() < 1e-15, "{cv}");
+        pool(&mut current, &more, 2);
+        let cv = current.rows[1].between_launch_cv.unwrap();
+        assert!((cv - 0.06 / 3f64.sqrt()).abs() < 1e-15, "{cv}");
+        assert_eq!(current.rows[0].between_launch_cv, None);
     }
 
     #[test]
