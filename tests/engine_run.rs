@@ -674,8 +674,9 @@ fn engine_run_sweeps_threads_and_depth_with_a_server_arg() {
         .map(|e| e.unwrap().path())
         .collect();
     logs.sort();
-    assert_eq!(logs.len(), 2);
-    for (log, threads) in logs.iter().zip([1, 2]) {
+    // Two launches per thread count: the baseline is launched twice.
+    assert_eq!(logs.len(), 4);
+    for (log, threads) in logs.iter().zip([1, 1, 2, 2]) {
         let text = std::fs::read_to_string(log).unwrap();
         assert!(text.contains(&format!("n_threads = {threads}")), "{text}");
         assert!(text.contains("kv_unified = 'true'"), "{text}");
