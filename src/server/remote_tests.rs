@@ -1,0 +1,84 @@
+use super::*;
+
+fn parse(url: &str) -> Result<ServerUrl, UrlError> {
+    ServerUrl::parse(url, false)
+}
+
+#[test]
+fn loopback_hosts_are_accepted_and_normalized() {
+    for (given, base) in [
+        ("http://127.0.0.1:8080", "http://127.0.0.1:8080"),
+        ("http://127.0.0.1:8080/", "http://127.0.0.1:8080"),
+        ("http://localhost:9000", "http://localhost:9000"),
+        ("http://LOCALHOST:9000", "http://localhost:9000"),
+        ("http://[::1]:8080", "http://[::1]:8080"),
+        ("http://127.1.2.3:5", "http://127.1.2.3:5"),
+        ("http://127.0.0.1", "http://127.0.0.1:80"),
+        (" http://127.0.0.1:8080/api/ ", "http://127.0.0.1:8080/api"),
+    ] {
+        let url = parse(given).unwrap_or_else(|e| panic!("{given}: {e}"));
+        assert_eq!(url.base, base, "{given}");
+        assert!(url.loopback, "{given}");
+    }
+    let url = parse("http://[::1]:8080/api").unwrap();
+    assert_eq!((url.port, url.prefix.as_str()), (8080, "/api"));
+}
+
+#[test]
+fn another_host_needs_the_explicit_flag() {
+    for host in [
+        "http://192.168.1.20:8080",
+        "http://0.0.0.0:8080",
+        "http://example.com:8080",
+        "http://[fe80::1]:8080",
+        "http://localhost.example.com:8080",
+    ] {
+        let err = parse(host).unwrap_err();
+        assert!(matches!(err, UrlError::NotLoopback { .. }), "{host}: {err}");
+        assert!(err.to_string().contains("--allow-remote-host"), "{err}");
+        let allowed = ServerUrl::parse(host, true).unwrap();
+        assert!(!allowed.loopback, "{host}");
+    }
+    assert_eq!(
+        parse("http://10.0.0.7:8080").unwrap_err().to_string(),
+        "--server-url http://10.0.0.7:8080: 10.0.0.7 is not a loopback address; measuring a server \
+         across a network measures the network too. Run bench on the server's machine with \
+         http://127.0.0.1:PORT, or pass --allow-remote-host to measure it from here anyway"
+    );
+}
+
+#[test]
+fn malformed_urls_say_what_is_wrong() {
+    let kind = |url: &str| match parse(url) {
+        Ok(u) => panic!("{url} accepted as {u:?}"),
+        Err(UrlError::Unparsable { .. }) => "unparsable",
+        Err(UrlError::Scheme { .. }) => "scheme",
+        Err(UrlError::Extra { what, .. }) => what,
+        Err(UrlError::NotLoopback { .. }) => "not loopback",
+    };
+    assert_eq!(kind("127.0.0.1:8080"), "unparsable");
+    assert_eq!(kind("not a url"), "unparsable");
+    assert_eq!(kind("http://"), "unparsable");
+    assert_eq!(kind("localhost:8080"), "scheme");
+    assert_eq!(kind("https://127.0.0.1:8443"), "scheme");
+    assert_eq!(kind("http://127.0.0.1:8080/?a=1"), "a query");
+    assert_eq!(kind("http://127.0.0.1:8080/#x"), "a fragment");
+    assert_eq!(kind("http://me:secret@127.0.0.1:8080"), "credentials");
+    assert_eq!(kind("http://127.0.0.1:99999"), "unparsable");
+    assert_eq!(
+        parse("https://127.0.0.1:8443").unwrap_err().to_string(),
+        "--server-url https://127.0.0.1:8443: the scheme must be http (llama-server serves plain \
+         HTTP), not https"
+    );
+}
+
+#[test]
+fn loopback_is_decided_by_what_was_typed() {
+    assert!(is_loopback("127.0.0.1"));
+    assert!(is_loopback("[::1]"));
+    assert!(is_loopback("::1"));
+    assert!(is_loopback("localhost"));
+    assert!(!is_loopback("::"));
+    assert!(!is_loopback("128.0.0.1"));
+    assert!(!is_loopback("myhost"));
+}
