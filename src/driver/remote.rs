@@ -48,9 +48,8 @@ pub async fn connect(client: &Client, url: &ServerUrl) -> anyhow::Result<RemoteS
             "the server at {at} is still loading its model (/health answered 503); try again when it is ready"
         ),
         Err(e) => {
-            return Err(e).with_context(|| {
-                format!("no llama-server answers at {at} (GET /health); is it running?")
-            })
+            let cause = anyhow::Error::new(e).root_cause().to_string();
+            anyhow::bail!("no llama-server answers at {at} (GET /health: {cause}); is it running?")
         }
     }
     let props = client
