@@ -151,7 +151,7 @@ pub fn server_mode(props: &ServerProps) -> Option<Mode> {
 /// would have started. `served` is the local file that stands for the server's model.
 pub fn serves(info: &RemoteServerInfo, served: &Path, spec: &LaunchSpec) -> Result<(), String> {
     let (p, at) = (&info.props, &info.url.base);
-    if spec.model != served {
+    if !same_file(&spec.model, served) {
         return Err(format!(
             "the server at {at} serves {}, not {}: only its own model is measured",
             file_name(served),
@@ -224,6 +224,14 @@ fn speculation_served(p: &ServerProps, at: &str, spec: &LaunchSpec) -> Result<()
              measure spec:{n}"
         )),
         _ => Ok(()),
+    }
+}
+
+/// The same file: the same canonical path when both exist here, else the same name.
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a.file_name() == b.file_name(),
     }
 }
 

@@ -82,3 +82,15 @@ fn loopback_is_decided_by_what_was_typed() {
     assert!(!is_loopback("128.0.0.1"));
     assert!(!is_loopback("myhost"));
 }
+
+#[test]
+fn an_answer_that_is_not_llama_servers_is_refused_by_name() {
+    let err = parse_props(&serde_json::json!({"status": "ok"})).unwrap_err();
+    assert_eq!(err, "/props has no total_slots (is this a llama-server?)");
+    let err = parse_props(&serde_json::json!({"total_slots": 1})).unwrap_err();
+    assert_eq!(
+        err,
+        "/props has no default_generation_settings.n_ctx (is this a llama-server?)"
+    );
+    assert!(parse_slots(&serde_json::json!({"id": 0})).is_err());
+}
