@@ -269,7 +269,8 @@ impl Backend for RemoteBackend {
     /// since the run began).
     fn launch(&mut self, _: &LaunchSpec, _: &str, _: u64) -> Result<RemoteServer, String> {
         let url = &self.info.url;
-        let addr = std::net::ToSocketAddrs::to_socket_addrs(&(url.host.as_str(), url.port))
+        let name = url.host.trim_start_matches('[').trim_end_matches(']');
+        let addr = std::net::ToSocketAddrs::to_socket_addrs(&(name, url.port))
             .ok()
             .and_then(|mut a| a.next());
         let healthy = addr.and_then(|a| {

@@ -140,3 +140,59 @@ fn rows_say_the_engine_is_remote_and_name_the_url() {
     assert_eq!(row.engine_server_sha256, "unknown");
     assert_eq!(row.engine_variant, "remote");
 }
+
+/// A listener on `addr` that answers one request with `status` and closes.
+fn answer_once(addr: &str, status: u16) -> Option<u16> {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind(addr).ok()?;
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        if let Ok((mut conn, _)) = listener.accept() {
+            let mut buf = [0u8; 512];
+            let _ = conn.read(&mut buf);
+            let _ = write!(conn, "HTTP/1.1 {status} X\r\nContent-Length: 0\r\n\r\n");
+        }
+    });
+    Some(port)
+}
+
+fn backend_at(url: &str) -> RemoteBackend {
+    let mut i = info(plain());
+    i.url = ServerUrl::parse(url, false).unwrap();
+    RemoteBackend {
+        info: i,
+        served: SERVED.into(),
+    }
+}
+
+#[test]
+fn a_handle_is_given_only_while_the_server_is_healthy_and_stopping_it_does_nothing() {
+    let port = answer_once("127.0.0.1:0", 200).unwrap();
+    let mut b = backend_at(&format!("http://127.0.0.1:{port}"));
+    let handle = b.launch(&spec(1), "unused.log", 0).unwrap();
+    assert_eq!(handle.startup_ms(), (None, None));
+    assert_eq!(handle.log_text(), "");
+    handle.stop();
+    assert!(!b.guards_memory());
+    // Loading (503), and nothing listening.
+    let port = answer_once("127.0.0.1:0", 503).unwrap();
+    let err = backend_at(&format!("http://127.0.0.1:{port}"))
+        .launch(&spec(1), "unused.log", 0)
+        .err()
+        .unwrap();
+    assert_eq!(
+        err,
+        format!("the server at http://127.0.0.1:{port} does not answer /health with 200 (got 503)")
+    );
+    let free = crate::server::net::free_port().unwrap();
+    let err = backend_at(&format!("http://127.0.0.1:{free}"))
+        .launch(&spec(1), "unused.log", 0)
+        .err()
+        .unwrap();
+    assert!(err.ends_with("(got no answer)"), "{err}");
+    // IPv6 loopback, where this machine has it: the brackets are the URL's, not the address's.
+    if let Some(port) = answer_once("[::1]:0", 200) {
+        let mut b = backend_at(&format!("http://[::1]:{port}"));
+        assert!(b.launch(&spec(1), "unused.log", 0).is_ok());
+    }
+}
