@@ -14,9 +14,9 @@ use super::backend::{Backend, CpuTimes, ServerHandle};
 use super::{RunArgs, RunOutcome, RunPlan, RunSettings, Sweep};
 use crate::client::{Client, CompletionRecord, CompletionRequest};
 use crate::engine::{LaunchSpec, ServerArgs};
-use crate::profile::{self, Mode, Profile};
+use crate::profile::{self, Mode, Profile, DEFAULT_SPEC_K};
 use crate::results::{ResultRow, SCHEMA_VERSION};
-use crate::server::remote::{self, ServerProps, ServerUrl, SlotState};
+use crate::server::remote::{self, ServerProps, ServerUrl, SlotState, Speculation};
 use anyhow::Context;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -38,6 +38,13 @@ pub struct RemoteServerInfo {
     pub slots: Option<Vec<SlotState>>,
 }
 
+impl RemoteServerInfo {
+    /// How it speculates (`None`: not known, without `/slots`).
+    pub fn speculation(&self) -> Option<Speculation> {
+        self.slots.as_deref().map(Speculation::of)
+    }
+}
+
 /// Checks `/health`, then reads `/props` and `/slots`. Errors name the URL.
 pub async fn connect(client: &Client, url: &ServerUrl) -> anyhow::Result<RemoteServerInfo> {
     let at = &url.base;
@@ -57,17 +64,33 @@ pub async fn connect(client: &Client, url: &ServerUrl) -> anyhow::Result<RemoteS
         .await
         .with_context(|| format!("reading {at}/props"))?;
     let props = remote::parse_props(&props).map_err(|e| anyhow::anyhow!("{at}: {e}"))?;
-    let slots = match client.get_json("/slots", INFO_TIMEOUT).await {
-        Ok(v) => Some(remote::parse_slots(&v).map_err(|e| anyhow::anyhow!("{at}: {e}"))?),
-        // llama-server started with --no-slots answers 501.
-        Err(crate::client::ClientError::Status { .. }) => None,
-        Err(e) => return Err(e).with_context(|| format!("reading {at}/slots")),
-    };
+    let mut slots = read_slots(client, at).await?;
+    let speculation = slots.as_deref().map(Speculation::of);
+    if speculation.is_some_and(|s| s.configured && s.types.is_empty()) {
+        // A slot lists the server's speculative types only once it has served a request.
+        let one = CompletionRequest::new(crate::client::Prompt::Text("Hello".into()), 1);
+        client
+            .complete(&one)
+            .await
+            .with_context(|| format!("a one-token request to {at}"))?;
+        slots = read_slots(client, at).await?;
+    }
     Ok(RemoteServerInfo {
         url: url.clone(),
         props,
         slots,
     })
+}
+
+/// `/slots`, or `None` when the server was started with `--no-slots` (it answers 501).
+async fn read_slots(client: &Client, at: &str) -> anyhow::Result<Option<Vec<SlotState>>> {
+    match client.get_json("/slots", INFO_TIMEOUT).await {
+        Ok(v) => Ok(Some(
+            remote::parse_slots(&v).map_err(|e| anyhow::anyhow!("{at}: {e}"))?,
+        )),
+        Err(crate::client::ClientError::Status { .. }) => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("reading {at}/slots")),
+    }
 }
 
 impl RemoteServerInfo {
@@ -87,7 +110,8 @@ impl RemoteServerInfo {
             },
             p.total_slots,
             p.slot_ctx,
-            p.speculation()
+            self.speculation()
+                .map_or_else(|| "not known".to_string(), |s| s.describe())
         );
         if let Some(busy) = self.busy_slots() {
             text.push_str(&format!(
@@ -96,7 +120,10 @@ impl RemoteServerInfo {
             ));
         }
         if self.slots.is_none() {
-            text.push_str("\nnote: the server has no /slots endpoint (--no-slots); its slots were not checked");
+            text.push_str(
+                "\nwarning: the server has no /slots endpoint (--no-slots), so whether it speculates \
+                 is not known: a baseline on a speculating server would be measured as one",
+            );
         }
         text
     }
@@ -116,33 +143,35 @@ impl RemoteServerInfo {
     /// The modes measured when `--modes` is not given: `baseline` and the server's own
     /// acceleration, when `/props` says which it is.
     pub fn default_modes(&self) -> Vec<Mode> {
-        let own = server_mode(&self.props).filter(|m| !m.is_baseline());
+        let own = self
+            .speculation()
+            .and_then(|s| server_mode(&s))
+            .filter(|m| !m.is_baseline());
         std::iter::once(Mode::Baseline).chain(own).collect()
     }
 }
 
-/// The mode the server runs every request with, as far as `/props` tells: `baseline`
-/// without speculation; `spec:K` for a draft model (K its draft length), `lookup:TYPE` for
-/// an n-gram drafter; `None` when it speculates and does not say how.
-pub fn server_mode(props: &ServerProps) -> Option<Mode> {
-    if !props.speculative {
+/// The mode the server runs every request with, as far as its slots tell: `baseline`
+/// without speculation; `spec:K` for a draft model (K = [`DEFAULT_SPEC_K`], since no
+/// endpoint tells the server's draft length), `lookup:TYPE` for an n-gram drafter; `None`
+/// when it speculates and the type is not known.
+pub fn server_mode(speculation: &Speculation) -> Option<Mode> {
+    if !speculation.configured {
         return Some(Mode::Baseline);
     }
-    let mut parts = Vec::new();
-    for t in &props.spec_types {
-        if t.starts_with("draft") {
-            parts.push(Mode::Spec {
-                k: props.draft_n_max?,
-            });
-        } else {
-            parts.push(Mode::Lookup {
+    let parts: Vec<Mode> = speculation
+        .types
+        .iter()
+        .map(|t| match t.starts_with("draft") {
+            true => Mode::Spec { k: DEFAULT_SPEC_K },
+            false => Mode::Lookup {
                 spec_type: Some(t.clone()),
-            });
-        }
-    }
+            },
+        })
+        .collect();
     match parts.len() {
         0 => None,
-        1 => parts.pop(),
+        1 => parts.into_iter().next(),
         _ => Some(Mode::Combo(parts)),
     }
 }
@@ -177,24 +206,27 @@ pub fn serves(info: &RemoteServerInfo, served: &Path, spec: &LaunchSpec) -> Resu
              the server at {at} does not say whether it was given: not measurable on a running server"
         ));
     }
-    speculation_served(p, at, spec)
+    match info.speculation() {
+        Some(s) => speculation_served(&s, at, spec),
+        None => Ok(()),
+    }
 }
 
 /// A speculative launch needs a server that speculates the same way; a baseline one needs a
 /// server that does not speculate at all (in the pinned build speculation cannot be turned
 /// off per request).
-fn speculation_served(p: &ServerProps, at: &str, spec: &LaunchSpec) -> Result<(), String> {
+fn speculation_served(s: &Speculation, at: &str, spec: &LaunchSpec) -> Result<(), String> {
     let Some(wanted) = &spec.spec else {
-        return match p.speculative {
+        return match s.configured {
             false => Ok(()),
             true => Err(format!(
                 "the server at {at} speculates on every request ({}), so a baseline needs another \
                  server, started without speculation",
-                p.speculation()
+                s.describe()
             )),
         };
     };
-    if !p.speculative {
+    if !s.configured {
         return Err(format!(
             "{} is a launch option (--spec-type {}{}); the server at {at} was started without \
              speculation",
@@ -208,7 +240,7 @@ fn speculation_served(p: &ServerProps, at: &str, spec: &LaunchSpec) -> Result<()
         ));
     }
     let mut want = wanted.types.clone();
-    let mut have = p.spec_types.clone();
+    let mut have = s.types.clone();
     want.sort();
     have.sort();
     if !have.is_empty() && want != have {
@@ -218,13 +250,7 @@ fn speculation_served(p: &ServerProps, at: &str, spec: &LaunchSpec) -> Result<()
             want.join(",")
         ));
     }
-    match (wanted.draft_n_max, p.draft_n_max) {
-        (Some(k), Some(n)) if k != n => Err(format!(
-            "the server at {at} drafts up to {n} tokens per step (its --spec-draft-n-max), not {k}: \
-             measure spec:{n}"
-        )),
-        _ => Ok(()),
-    }
+    Ok(())
 }
 
 /// The same file: the same canonical path when both exist here, else the same name.
@@ -433,6 +459,17 @@ fn remote_profile(
             );
             role.ctx = slot_ctx;
         }
+    }
+    let spec_k = profile
+        .roles
+        .iter()
+        .flat_map(|r| &r.modes)
+        .any(|m| m.spec_k().is_some());
+    if spec_k {
+        eprintln!(
+            "note: no endpoint of llama-server tells its draft length (--spec-draft-n-max): a spec:K \
+             row records the K given here, not one read from the server"
+        );
     }
     let engine = &profile.engine;
     if !engine.threads.is_empty() || !engine.args.words().is_empty() {

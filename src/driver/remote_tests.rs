@@ -1,33 +1,38 @@
 use super::*;
 use crate::engine::SpeculativeArgs;
 
-fn info(props: ServerProps) -> RemoteServerInfo {
+/// A two-slot server of `/models/target.gguf`; `speculation` is what its slots say (`None`:
+/// no `/slots`).
+fn info(speculation: Option<(bool, &[&str])>) -> RemoteServerInfo {
+    let slot = |id| {
+        let (speculative, types) = speculation.unwrap_or((false, &[]));
+        SlotState {
+            id,
+            n_ctx: 4096,
+            is_processing: false,
+            speculative,
+            spec_types: types.iter().map(|t| t.to_string()).collect(),
+        }
+    };
     RemoteServerInfo {
         url: ServerUrl::parse("http://127.0.0.1:8080", false).unwrap(),
-        props,
-        slots: None,
+        props: ServerProps {
+            build_info: "b0-unknown".into(),
+            model_path: "/models/target.gguf".into(),
+            model_ftype: "F16".into(),
+            total_slots: 2,
+            slot_ctx: 4096,
+        },
+        slots: speculation.map(|_| vec![slot(0), slot(1)]),
     }
 }
 
-fn plain() -> ServerProps {
-    ServerProps {
-        build_info: "b0-unknown".into(),
-        model_path: "/models/target.gguf".into(),
-        total_slots: 2,
-        slot_ctx: 4096,
-        speculative: false,
-        draft_n_max: None,
-        spec_types: Vec::new(),
-    }
+fn plain() -> RemoteServerInfo {
+    info(Some((false, &[])))
 }
 
-fn drafting(n_max: u32) -> ServerProps {
-    ServerProps {
-        speculative: true,
-        draft_n_max: Some(n_max),
-        spec_types: vec!["draft-simple".into()],
-        ..plain()
-    }
+fn drafting() -> RemoteServerInfo {
+    info(Some((true, &["draft-simple"])))
 }
 
 fn spec(parallel: u32) -> LaunchSpec {
@@ -50,7 +55,7 @@ const SERVED: &str = "/local/target.gguf";
 
 #[test]
 fn a_plain_server_serves_baselines_of_its_model_within_its_slots() {
-    let i = info(plain());
+    let i = plain();
     let served = Path::new(SERVED);
     assert_eq!(serves(&i, served, &spec(1)), Ok(()));
     assert_eq!(serves(&i, served, &spec(2)), Ok(()));
@@ -84,17 +89,15 @@ fn a_plain_server_serves_baselines_of_its_model_within_its_slots() {
 
 #[test]
 fn a_speculating_server_serves_only_its_own_speculation() {
-    let i = info(drafting(8));
+    let i = drafting();
     let served = Path::new(SERVED);
-    assert_eq!(
-        serves(&i, served, &speculative(&["draft-simple"], Some(8))),
-        Ok(())
-    );
-    assert_eq!(
-        serves(&i, served, &speculative(&["draft-simple"], Some(16))).unwrap_err(),
-        "the server at http://127.0.0.1:8080 drafts up to 8 tokens per step (its \
-         --spec-draft-n-max), not 16: measure spec:8"
-    );
+    // No endpoint tells the draft length: K is the caller's.
+    for k in [8, 16] {
+        assert_eq!(
+            serves(&i, served, &speculative(&["draft-simple"], Some(k))),
+            Ok(())
+        );
+    }
     assert_eq!(
         serves(&i, served, &speculative(&["ngram-simple"], None)).unwrap_err(),
         "the server at http://127.0.0.1:8080 speculates with draft-simple, not ngram-simple"
@@ -106,34 +109,33 @@ fn a_speculating_server_serves_only_its_own_speculation() {
 
 #[test]
 fn the_default_modes_are_baseline_and_the_servers_own() {
-    assert_eq!(info(plain()).default_modes(), [Mode::Baseline]);
+    assert_eq!(plain().default_modes(), [Mode::Baseline]);
     assert_eq!(
-        info(drafting(8)).default_modes(),
-        [Mode::Baseline, Mode::Spec { k: 8 }]
+        drafting().default_modes(),
+        [Mode::Baseline, Mode::Spec { k: DEFAULT_SPEC_K }]
     );
-    let lookup = ServerProps {
-        speculative: true,
-        spec_types: vec!["ngram-simple".into()],
-        ..plain()
-    };
     assert_eq!(
-        server_mode(&lookup),
-        Some(Mode::Lookup {
-            spec_type: Some("ngram-simple".into())
-        })
+        info(Some((true, &["ngram-simple"]))).default_modes(),
+        [
+            Mode::Baseline,
+            Mode::Lookup {
+                spec_type: Some("ngram-simple".into())
+            }
+        ]
     );
-    let unknown = ServerProps {
-        speculative: true,
-        ..plain()
-    };
-    assert_eq!(server_mode(&unknown), None);
-    assert_eq!(info(unknown).default_modes(), [Mode::Baseline]);
+    let unknown = info(Some((true, &[])));
+    assert_eq!(server_mode(&unknown.speculation().unwrap()), None);
+    assert_eq!(unknown.default_modes(), [Mode::Baseline]);
+    // Without /slots nothing is known, and nothing is refused for speculation.
+    let no_slots = info(None);
+    assert_eq!(no_slots.default_modes(), [Mode::Baseline]);
+    assert_eq!(serves(&no_slots, Path::new(SERVED), &spec(1)), Ok(()));
 }
 
 #[test]
 fn rows_say_the_engine_is_remote_and_name_the_url() {
     let mut row = ResultRow::default();
-    stamp_engine(&mut row, &info(plain()));
+    stamp_engine(&mut row, &plain());
     assert_eq!(row.server_url, "http://127.0.0.1:8080");
     assert_eq!(row.engine_version, "llama-server build b0-unknown (remote)");
     assert_eq!(row.engine_sha256, "unknown");
@@ -157,7 +159,7 @@ fn answer_once(addr: &str, status: u16) -> Option<u16> {
 }
 
 fn backend_at(url: &str) -> RemoteBackend {
-    let mut i = info(plain());
+    let mut i = plain();
     i.url = ServerUrl::parse(url, false).unwrap();
     RemoteBackend {
         info: i,

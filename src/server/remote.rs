@@ -105,23 +105,21 @@ pub fn is_loopback(host: &str) -> bool {
     host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
-/// What `/props` says about a running server.
+/// What `/props` says about a running server. In the pinned build it does not say whether
+/// the server speculates (its generation settings are built from the sampling parameters
+/// only): that is in `/slots` ([`SlotState`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServerProps {
     /// `build_info` (`b6400-1a2b3c4d`; the pinned package says `b0-unknown`).
     pub build_info: String,
     /// The model file the server loaded, as the server names it (its path on its machine).
     pub model_path: String,
+    /// The model's type as llama.cpp names it (`model_ftype`: `F16`, `Q4_K - Medium`).
+    pub model_ftype: String,
     /// Slots (`-np` at its launch).
     pub total_slots: u32,
     /// Context of one slot, tokens (`default_generation_settings.n_ctx`).
     pub slot_ctx: u32,
-    /// A slot speculates (a draft model or an n-gram drafter was configured at launch).
-    pub speculative: bool,
-    /// The draft length of its generation settings (`speculative.n_max`), when listed.
-    pub draft_n_max: Option<u32>,
-    /// The speculative types of its generation settings (`speculative.type`), when listed.
-    pub spec_types: Vec<String>,
 }
 
 /// What `/slots` says about one slot.
@@ -133,47 +131,64 @@ pub struct SlotState {
     pub n_ctx: u32,
     /// It is working on a request now (another client's, when tpsbench sent none).
     pub is_processing: bool,
+    /// It speculates (a draft model or an n-gram drafter was configured at launch).
+    pub speculative: bool,
+    /// The speculative types of the last request it served (`params["speculative.types"]`,
+    /// the server's own: requests cannot change them in the pinned build); empty before its
+    /// first request, and `none` left out.
+    pub spec_types: Vec<String>,
+}
+
+/// How a server speculates, from its slots.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Speculation {
+    /// Some slot speculates.
+    pub configured: bool,
+    /// The types, when a slot has served a request (else empty: not known yet).
+    pub types: Vec<String>,
+}
+
+impl Speculation {
+    /// From the slots: configured when any slot speculates; the first types any slot lists.
+    pub fn of(slots: &[SlotState]) -> Speculation {
+        Speculation {
+            configured: slots.iter().any(|s| s.speculative),
+            types: slots
+                .iter()
+                .map(|s| s.spec_types.clone())
+                .find(|t| !t.is_empty())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// For messages: `none`, `draft-simple`, `yes (type not known yet)`.
+    pub fn describe(&self) -> String {
+        match (self.configured, self.types.is_empty()) {
+            (false, _) => "none".into(),
+            (true, false) => self.types.join(","),
+            (true, true) => "yes (type not known yet)".into(),
+        }
+    }
 }
 
 /// Parses a `/props` answer; the error says which field is missing.
 pub fn parse_props(props: &serde_json::Value) -> Result<ServerProps, String> {
-    let settings = &props["default_generation_settings"];
-    let params = &settings["params"];
     let uint = |v: &serde_json::Value, name: &str| -> Result<u32, String> {
         v.as_u64()
             .and_then(|n| u32::try_from(n).ok())
             .ok_or_else(|| format!("/props has no {name} (is this a llama-server?)"))
     };
     let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
-    let spec_types = match &params["speculative.type"] {
-        serde_json::Value::String(s) => split_types(s),
-        serde_json::Value::Array(a) => a
-            .iter()
-            .filter_map(|t| t.as_str())
-            .map(String::from)
-            .collect(),
-        _ => Vec::new(),
-    };
-    let spec_types: Vec<String> = spec_types.into_iter().filter(|t| t != "none").collect();
     Ok(ServerProps {
         build_info: text(&props["build_info"]),
         model_path: text(&props["model_path"]),
+        model_ftype: text(&props["model_ftype"]),
         total_slots: uint(&props["total_slots"], "total_slots")?,
-        slot_ctx: uint(&settings["n_ctx"], "default_generation_settings.n_ctx")?,
-        speculative: settings["speculative"].as_bool().unwrap_or(false) || !spec_types.is_empty(),
-        draft_n_max: params["speculative.n_max"]
-            .as_u64()
-            .and_then(|n| u32::try_from(n).ok()),
-        spec_types,
+        slot_ctx: uint(
+            &props["default_generation_settings"]["n_ctx"],
+            "default_generation_settings.n_ctx",
+        )?,
     })
-}
-
-fn split_types(s: &str) -> Vec<String> {
-    s.split(',')
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .map(String::from)
-        .collect()
 }
 
 /// Parses a `/slots` answer (an array of slots).
@@ -184,10 +199,20 @@ pub fn parse_slots(slots: &serde_json::Value) -> Result<Vec<SlotState>, String> 
     list.iter()
         .map(|s| {
             let id = s["id"].as_u64().ok_or("a slot of /slots has no id")?;
+            let types = s["params"]["speculative.types"]
+                .as_str()
+                .unwrap_or_default();
             Ok(SlotState {
                 id: id as u32,
                 n_ctx: s["n_ctx"].as_u64().unwrap_or(0) as u32,
                 is_processing: s["is_processing"].as_bool().unwrap_or(false),
+                speculative: s["speculative"].as_bool().unwrap_or(false),
+                spec_types: types
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|t| !t.is_empty() && *t != "none")
+                    .map(String::from)
+                    .collect(),
             })
         })
         .collect()
@@ -200,21 +225,11 @@ impl ServerProps {
         path.rsplit('/').next().unwrap_or_default().to_string()
     }
 
-    /// `llama-server build b0-unknown`: the engine identity the rows record.
+    /// `llama-server build b0-unknown (remote)`: the engine identity the rows record.
     pub fn engine_version(&self) -> String {
         match self.build_info.as_str() {
             "" => "llama-server (remote; no build_info in /props)".into(),
             b => format!("llama-server build {b} (remote)"),
-        }
-    }
-
-    /// How the server speculates, for messages: `none`, `draft-simple`, `yes (type not
-    /// listed)`.
-    pub fn speculation(&self) -> String {
-        match (self.speculative, self.spec_types.is_empty()) {
-            (false, _) => "none".into(),
-            (true, false) => self.spec_types.join(","),
-            (true, true) => "yes (type not listed in /props)".into(),
         }
     }
 }

