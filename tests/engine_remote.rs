@@ -96,7 +96,7 @@ fn engine_remote_measures_a_running_server_and_leaves_it_running() {
         } else {
             assert_eq!(r.status, Status::Skipped);
             assert!(
-                r.reason.contains("was started without speculation") && r.reason.contains(&url),
+                r.reason.contains("was started without it") && r.reason.contains(&url),
                 "{}",
                 r.reason
             );
@@ -154,4 +154,61 @@ fn engine_remote_nothing_answering_is_an_environment_failure_naming_the_url() {
         !dir.path().join("r.csv").exists(),
         "no results file for a run that never began"
     );
+}
+
+#[test]
+fn engine_remote_a_lookup_server_measures_its_own_mode_and_skips_the_baseline() {
+    let engine = common::engine();
+    let _lock = common::llama_server_lock();
+    let dir = common::temp_dir();
+    let mut spec = LaunchSpec::new(common::tiny_model());
+    spec.threads = 2;
+    spec.ctx = 1024;
+    spec.spec = Some(tpsbench::engine::SpeculativeArgs {
+        types: vec!["ngram-simple".into()],
+        draft_n_max: None,
+    });
+    let opts = LaunchOptions::new(dir.path().join("server.log"), Duration::from_secs(60));
+    let server = Server::launch_engine(engine, &spec, &opts).expect("llama-server starts");
+    let (pid, port) = (server.pid(), server.port());
+    let url = format!("http://127.0.0.1:{port}");
+    let csv = dir.path().join("remote.csv");
+    // No --modes: baseline and the server's own speculation, read from /slots.
+    let args = [
+        "--server-url",
+        &url,
+        "--workloads",
+        "code-edit",
+        "--n-predict",
+        "32",
+        "--max-reps",
+        "3",
+    ];
+    let out = bench(&args, &csv);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    common::stdout_of_success(&out);
+    assert!(stderr.contains("speculation: ngram-simple"), "{stderr}");
+    let rows = read_results(&csv).unwrap_or_else(|e| panic!("{e}"));
+    let modes: Vec<String> = rows.iter().map(|r| r.mode.to_string()).collect();
+    assert_eq!(modes, ["baseline", "lookup:ngram-simple"], "{rows:?}");
+    assert_eq!(rows[0].status, Status::Skipped);
+    assert!(
+        rows[0]
+            .reason
+            .contains("speculates on every request (ngram-simple)"),
+        "{}",
+        rows[0].reason
+    );
+    let lookup = &rows[1];
+    assert_eq!(lookup.status, Status::Ok, "{}", lookup.reason);
+    assert!(lookup.acceptance.is_some(), "the server drafted");
+    assert_eq!(
+        lookup.reason,
+        "no baseline of this cell was measured: no speedup, losslessness not checked"
+    );
+    assert_eq!(lookup.server_url, url);
+    assert!(common::alive(pid));
+    assert_eq!(net::health_status(port, Duration::from_secs(5)), Some(200));
+    server.stop().expect("the test stops its server");
+    assert!(common::gone_within(pid, Duration::from_secs(5)));
 }

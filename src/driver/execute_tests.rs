@@ -562,9 +562,7 @@ fn a_running_server_skips_what_it_refuses_and_has_no_memory_guard() {
     let running = Script {
         memory: Err("meminfo must not be read".into()),
         guards_memory: false,
-        refuse_speculative: Some(
-            "the server at http://127.0.0.1:1 was started without speculation".into(),
-        ),
+        refuse_speculative: Some("the server at http://127.0.0.1:1 does not speculate".into()),
         ..Script::default()
     };
     let run = measure_with(running, &["target"], false);
@@ -576,7 +574,7 @@ fn a_running_server_skips_what_it_refuses_and_has_no_memory_guard() {
                 assert_eq!(r.status, Status::Skipped);
                 assert_eq!(
                     r.reason,
-                    "the server at http://127.0.0.1:1 was started without speculation"
+                    "the server at http://127.0.0.1:1 does not speculate"
                 );
             }
         }

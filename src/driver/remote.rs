@@ -228,15 +228,10 @@ fn speculation_served(s: &Speculation, at: &str, spec: &LaunchSpec) -> Result<()
     };
     if !s.configured {
         return Err(format!(
-            "{} is a launch option (--spec-type {}{}); the server at {at} was started without \
-             speculation",
+            "speculation is a launch option (--spec-type {}{}), and the server at {at} was started \
+             without it",
             wanted.types.join(","),
-            wanted.types.join(","),
-            if spec.draft.is_some() {
-                " with -md DRAFT"
-            } else {
-                ""
-            }
+            if spec.draft.is_some() { " -md DRAFT" } else { "" }
         ));
     }
     let mut want = wanted.types.clone();

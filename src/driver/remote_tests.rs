@@ -82,8 +82,8 @@ fn a_plain_server_serves_baselines_of_its_model_within_its_slots() {
         .contains("not measurable on a running server"));
     assert_eq!(
         serves(&i, served, &speculative(&["draft-simple"], Some(8))).unwrap_err(),
-        "draft-simple is a launch option (--spec-type draft-simple); the server at \
-         http://127.0.0.1:8080 was started without speculation"
+        "speculation is a launch option (--spec-type draft-simple), and the server at \
+         http://127.0.0.1:8080 was started without it"
     );
 }
 
