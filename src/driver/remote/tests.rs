@@ -1,5 +1,9 @@
 use super::*;
+use crate::driver::backend::{Backend, ServerHandle};
+use crate::engine::LaunchSpec;
 use crate::engine::SpeculativeArgs;
+use crate::profile::{Mode, DEFAULT_SPEC_K};
+use crate::server::remote::SlotState;
 
 /// A two-slot server of `/models/target.gguf`; `speculation` is what its slots say (`None`:
 /// no `/slots`).
