@@ -124,7 +124,12 @@ fn remote_profile(
             ctx: Some(slot_ctx),
         })?,
     };
+    let slots = info.props.total_slots;
     for role in &mut profile.roles {
+        if args.profile.is_none() {
+            // One request alone, and the server's slots all busy.
+            role.parallel = if slots > 1 { vec![1, slots] } else { vec![1] };
+        }
         if role.ctx != slot_ctx {
             eprintln!(
                 "note: role `{}`: context {} per slot in the profile; the server's slots hold {slot_ctx}, \

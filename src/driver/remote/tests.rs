@@ -202,3 +202,19 @@ fn a_handle_is_given_only_while_the_server_is_healthy_and_stopping_it_does_nothi
         assert!(b.launch(&spec(1), "unused.log", 0).is_ok());
     }
 }
+
+#[test]
+fn a_server_on_another_host_has_its_host_and_no_machine_columns() {
+    let mut far = plain();
+    far.url = ServerUrl::parse("http://gpu-box:8080", true).unwrap();
+    let profile = crate::profile::parse(
+        "name = \"p\"\n[[roles]]\nname = \"workers\"\nparams_b = 1.0\ntier = \"HOT\"\n",
+        crate::profile::ProfileSource::Embedded("p".into()),
+    )
+    .unwrap();
+    let row = stamp(&far, None, "thishost", &profile);
+    assert_eq!(row.host, "gpu-box");
+    assert_eq!((row.cpu_model.as_str(), row.bandwidth_gbps), ("", None));
+    assert_eq!(row.server_url, "http://gpu-box:8080");
+    assert_eq!(row.profile, "p");
+}
