@@ -1,7 +1,8 @@
 //! `bench run --server-url` against a real llama-server that the test starts itself (the
 //! way someone else would): the rows are measured and name the URL, speculation the server
 //! was not started with is skipped with its reason, and the server is the same process,
-//! untouched and healthy, afterwards (the test stops it). Without an engine: a host that
+//! untouched and healthy, afterwards (the test stops it by its pid; a failed assertion drops
+//! the `Server`, which stops it too). Without an engine: a host that
 //! is not loopback is refused (exit 2) and a URL where nothing answers is an environment
 //! failure (exit 4) naming the URL.
 

@@ -211,6 +211,31 @@ pub fn stamp(
     row
 }
 
+/// The run loop's settings: no server arguments, no pairing (one server), every row
+/// stamped with the server and, when it runs on this machine, this machine.
+fn settings(
+    args: &RunArgs,
+    info: &RemoteServerInfo,
+    profile: &Profile,
+    n_predict: u32,
+    host: &str,
+) -> anyhow::Result<RunSettings> {
+    // The machine columns (and the roofline) describe the server's machine only when it is
+    // this one.
+    let hardware = match info.url.loopback {
+        true => Some(super::assess_hardware(args)?),
+        false => None,
+    };
+    Ok(RunSettings {
+        server_args: ServerArgs::default(),
+        n_predict,
+        adaptive: super::adaptive(args, profile),
+        pair: false,
+        expectations: profile.load_expectations()?,
+        stamp: stamp(info, hardware.as_ref(), host, profile),
+    })
+}
+
 /// Runs `bench run --server-url URL` end to end.
 pub fn run(args: &RunArgs) -> anyhow::Result<RunOutcome> {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -220,7 +245,6 @@ pub fn run(args: &RunArgs) -> anyhow::Result<RunOutcome> {
     let remote = prepare(args, &runtime)?;
     drop(runtime);
     let profile = &remote.profile;
-    let expectations = profile.load_expectations()?;
     let selected = super::resolve::select_roles(profile, args.roles.as_deref())?;
     let roles = super::resolve::resolve_roles(profile, &selected, &super::resolve_options(args))?;
     let n_predict = args.n_predict.unwrap_or(profile.run.n_predict);
@@ -232,21 +256,8 @@ pub fn run(args: &RunArgs) -> anyhow::Result<RunOutcome> {
         &super::workloads(args, profile),
     )?;
     let host = super::host_name();
-    // The machine columns (and the roofline) describe the server's machine only when it is
-    // this one.
-    let hardware = match remote.info.url.loopback {
-        true => Some(super::assess_hardware(args)?),
-        false => None,
-    };
+    let settings = settings(args, &remote.info, profile, n_predict, &host)?;
     let mut writer = super::open_writer(args, profile, &host)?;
-    let settings = RunSettings {
-        server_args: ServerArgs::default(),
-        n_predict,
-        adaptive: super::adaptive(args, profile),
-        pair: false,
-        expectations,
-        stamp: stamp(&remote.info, hardware.as_ref(), &host, profile),
-    };
     let backend = RemoteBackend {
         info: remote.info.clone(),
         served: remote.served.clone(),
