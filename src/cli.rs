@@ -56,6 +56,7 @@ pub enum Command {
         bench run -m big.gguf --draft small.gguf --modes baseline,spec:8\n  \
         bench run -m model.gguf --threads 1,2 --depth 0,4096 --ctx 8192\n  \
         bench run -m model.gguf --server-arg \"--numa distribute\" --server-arg \"-fa on\"\n  \
+        bench run --server-url http://127.0.0.1:8080 -m model.gguf\n  \
         bench run --profile smoke\n  \
         bench run --profile production --models-dir /mnt/models\n  \
         bench run --profile production --resume results/production-host-20261127T120000Z.csv")]

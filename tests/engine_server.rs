@@ -14,38 +14,6 @@ use nix::unistd::Pid;
 use tpsbench::client::{Client, ClientError, CompletionRequest, Prompt};
 use tpsbench::engine::LaunchSpec;
 use tpsbench::server::{net, LaunchCommand, LaunchOptions, PortChoice, Server, ServerError};
-use tpsbench::synth::{self, BehaviorSpec, QuantMix, Recipe, Shape};
-
-/// A tiny synthetic dense model (2 layers, 128 wide, F16, about 4 MB), written once into
-/// the synthetic-model cache.
-fn tiny_model() -> PathBuf {
-    let shape = Shape {
-        arch: synth::Arch::Qwen2,
-        n_layer: 2,
-        n_embd: 128,
-        n_head: 4,
-        n_head_kv: 2,
-        head_dim: 32,
-        n_ff: 256,
-        n_vocab: 8192,
-        n_expert: 0,
-        n_expert_used: 0,
-        n_ff_exp: 0,
-        tied_embeddings: false,
-        context_length: 8192,
-        rope_freq_base: 1e6,
-        rms_norm_eps: 1e-6,
-    };
-    let behaviour = BehaviorSpec::Cycle {
-        cycle_len: 32,
-        seed: 5,
-        diverge: 0.0,
-    };
-    let recipe = Recipe::new("server-test", shape, QuantMix::F16, behaviour, None)
-        .unwrap_or_else(|e| panic!("tiny model recipe: {e:#}"));
-    synth::ensure_model(&recipe, &synth::cache_dir())
-        .unwrap_or_else(|e| panic!("writing the tiny model: {e:#}"))
-}
 
 fn spec(model: &Path) -> LaunchSpec {
     let mut spec = LaunchSpec::new(model);
@@ -56,25 +24,6 @@ fn spec(model: &Path) -> LaunchSpec {
 
 fn options(dir: &Path) -> LaunchOptions {
     LaunchOptions::new(dir.join("server.log"), Duration::from_secs(60))
-}
-
-/// True while `pid` exists and is not a zombie.
-fn alive(pid: u32) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    let state = stat
-        .rfind(')')
-        .and_then(|i| stat[i + 1..].trim_start().chars().next());
-    !matches!(state, Some('Z') | Some('X') | None)
-}
-
-fn gone_within(pid: u32, limit: Duration) -> bool {
-    let deadline = Instant::now() + limit;
-    while alive(pid) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    !alive(pid)
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -90,7 +39,7 @@ fn launch_stream_and_stop_against_the_real_server() {
     let engine = common::engine();
     let _lock = common::llama_server_lock();
     let dir = common::temp_dir();
-    let server = Server::launch_engine(engine, &spec(&tiny_model()), &options(dir.path()))
+    let server = Server::launch_engine(engine, &spec(&common::tiny_model()), &options(dir.path()))
         .expect("llama-server becomes ready");
     let r = server.readiness();
     eprintln!(
@@ -117,7 +66,7 @@ fn launch_stream_and_stop_against_the_real_server() {
         "launch-to-ready exceeds the log's time by {bound:?}"
     );
     let (pid, port) = (server.pid(), server.port());
-    assert!(alive(pid));
+    assert!(common::alive(pid));
 
     let prompt: Vec<u32> = (100..132).collect();
     let req = CompletionRequest::new(Prompt::Tokens(prompt.clone()), 48);
@@ -165,7 +114,10 @@ fn launch_stream_and_stop_against_the_real_server() {
     let report = server.stop().expect("stop");
     eprintln!("stop: {report:?}");
     assert!(!report.killed, "llama-server should exit on SIGTERM");
-    assert!(!alive(pid), "llama-server {pid} still running after stop");
+    assert!(
+        !common::alive(pid),
+        "llama-server {pid} still running after stop"
+    );
     assert!(net::port_is_free(port));
 }
 
@@ -174,7 +126,7 @@ fn a_server_killed_mid_request_fails_the_request_and_reports_its_log() {
     let engine = common::engine();
     let _lock = common::llama_server_lock();
     let dir = common::temp_dir();
-    let mut launch = spec(&tiny_model());
+    let mut launch = spec(&common::tiny_model());
     launch.ctx = 4096;
     let server = Server::launch_engine(engine, &launch, &options(dir.path())).expect("ready");
     let client = Client::new(&server.base_url()).expect("client");
@@ -212,7 +164,7 @@ fn a_second_server_on_a_taken_port_is_refused_naming_the_port() {
     let engine = common::engine();
     let _lock = common::llama_server_lock();
     let dir = common::temp_dir();
-    let model = tiny_model();
+    let model = common::tiny_model();
     let first = Server::launch_engine(engine, &spec(&model), &options(dir.path())).expect("ready");
     let mut opts = LaunchOptions::new(dir.path().join("second.log"), Duration::from_secs(60));
     opts.port = PortChoice::Fixed(first.port());
@@ -233,7 +185,7 @@ fn a_real_server_not_ready_in_time_is_stopped_and_reported() {
     let _lock = common::llama_server_lock();
     let dir = common::temp_dir();
     let opts = LaunchOptions::new(dir.path().join("server.log"), Duration::from_millis(30));
-    let err = Server::launch_engine(engine, &spec(&tiny_model()), &opts)
+    let err = Server::launch_engine(engine, &spec(&common::tiny_model()), &opts)
         .err()
         .expect("30 ms is too short to load a model");
     let ServerError::StartupTimeout { pid, after, .. } = &err else {
@@ -241,7 +193,7 @@ fn a_real_server_not_ready_in_time_is_stopped_and_reported() {
     };
     assert_eq!(*after, Duration::from_millis(30));
     assert!(
-        !alive(*pid),
+        !common::alive(*pid),
         "llama-server {pid} left running after the timeout"
     );
 }
@@ -297,7 +249,7 @@ fn harness_killed_with_sigkill_leaves_no_llama_server() {
         ])
         .arg(format!("harness={}", pid_file.display()))
         .arg(format!("bin={}", engine.server_bin.display()))
-        .arg(format!("model={}", tiny_model().display()))
+        .arg(format!("model={}", common::tiny_model().display()))
         .stdout(std::process::Stdio::null())
         .spawn()
         .expect("spawn harness");
@@ -326,11 +278,11 @@ fn harness_killed_with_sigkill_leaves_no_llama_server() {
         String::from_utf8_lossy(&cmdline).contains("llama-server"),
         "pid {server_pid} is not a llama-server"
     );
-    assert!(alive(server_pid));
+    assert!(common::alive(server_pid));
     kill(Pid::from_raw(harness.id() as i32), Signal::SIGKILL).expect("kill harness");
     harness.wait().expect("reap harness");
     assert!(
-        gone_within(server_pid, Duration::from_secs(1)),
+        common::gone_within(server_pid, Duration::from_secs(1)),
         "llama-server {server_pid} survived the harness"
     );
 }

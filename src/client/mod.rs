@@ -179,6 +179,7 @@ pub enum ClientError {
 #[derive(Debug, Clone)]
 pub struct Client {
     http: reqwest::Client,
+    base_url: String,
     completion_url: String,
 }
 
@@ -194,9 +195,45 @@ impl Client {
             .pool_max_idle_per_host(0)
             .build()
             .map_err(ClientError::Build)?;
+        let base_url = base_url.trim_end_matches('/').to_string();
         Ok(Self {
             http,
-            completion_url: format!("{}/completion", base_url.trim_end_matches('/')),
+            completion_url: format!("{base_url}/completion"),
+            base_url,
+        })
+    }
+
+    /// `GET {base_url}{path}` as JSON, within `timeout`: what a running server says about
+    /// itself (`/health`, `/props`, `/slots`). A status other than 2xx is
+    /// [`ClientError::Status`] with the body.
+    pub async fn get_json(
+        &self,
+        path: &str,
+        timeout: Duration,
+    ) -> Result<serde_json::Value, ClientError> {
+        let url = format!("{}{path}", self.base_url);
+        let connect = |source| ClientError::Connect {
+            url: url.clone(),
+            source,
+        };
+        let response = self
+            .http
+            .get(&url)
+            .timeout(timeout)
+            .send()
+            .await
+            .map_err(connect)?;
+        let status = response.status();
+        let body = response.text().await.map_err(connect)?;
+        if !status.is_success() {
+            return Err(ClientError::Status {
+                status: status.as_u16(),
+                body,
+            });
+        }
+        serde_json::from_str(&body).map_err(|e| ClientError::BadEvent {
+            detail: format!("{url} answered with something other than JSON: {e}"),
+            event: body.chars().take(200).collect(),
         })
     }
 

@@ -161,6 +161,10 @@ impl Backend for AbBackend<'_> {
 /// Runs `bench ab`.
 pub fn command(args: &AbArgs) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(
+        args.run.server_url.is_none(),
+        "bench ab launches both servers; to measure a running server use bench run --server-url"
+    );
+    anyhow::ensure!(
         args.run.resume.is_none(),
         "bench ab does not resume: run it again with --out"
     );
@@ -195,7 +199,7 @@ pub fn command(args: &AbArgs) -> anyhow::Result<ExitCode> {
     let ab = AbSide::new(&a_settings, &mut a_writer);
     let (outcome, ab) = super::execute(
         &run,
-        &env,
+        &env.run_plan(),
         &roles,
         &mut b_writer,
         &b_settings,

@@ -23,6 +23,19 @@ pub trait Backend {
     /// MemAvailable and MemTotal now (bytes); the error is the reason a skipped row records.
     fn memory(&self) -> Result<(u64, u64), String>;
 
+    /// Whether a launch's memory is checked before it starts: false for a server that is
+    /// already running (`--server-url`), where nothing is launched.
+    fn guards_memory(&self) -> bool {
+        true
+    }
+
+    /// Why this backend cannot serve `spec` at all, if it cannot (a running server serves
+    /// only what it was launched with): the cells of that launch are recorded `skipped`
+    /// with the reason.
+    fn refuses(&self, _spec: &LaunchSpec) -> Option<String> {
+        None
+    }
+
     /// Starts a server for `spec` and waits until it is ready. `log_name` names this
     /// launch's log file, `model_bytes` (model and draft) sizes the start-up timeout. The
     /// error (launch failed, exited at start-up, never became healthy) is the row's reason.
@@ -179,7 +192,7 @@ impl ServerHandle for LlamaServer {
 }
 
 /// An error with its sources, `outer: inner: innermost`.
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub(super) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

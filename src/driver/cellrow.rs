@@ -243,8 +243,13 @@ fn fill_measured(
         clear_speeds(row);
         return;
     }
-    if let Some(b) = baseline.filter(|_| !cell.mode.is_baseline()) {
-        compare_with_baseline(row, cell, m, b);
+    match baseline {
+        _ if cell.mode.is_baseline() => {}
+        Some(b) => compare_with_baseline(row, cell, m, b),
+        None => {
+            row.reason =
+                "no baseline of this cell was measured: no speedup, losslessness not checked".into()
+        }
     }
     if cell.mode.is_baseline() {
         row.reason = ground_truth_note(role, m);

@@ -269,7 +269,10 @@ impl<'a, B: Backend> Executor<'a, B> {
         {
             self.release_partner();
         }
-        if let Some(reason) = role.skip_reason(&launch.cells) {
+        if let Some(reason) = role.skip_reason(&launch.cells).or_else(|| {
+            let spec = launch::launch_spec(role, &launch.key, &self.settings.server_args);
+            self.backend.refuses(&spec)
+        }) {
             let outcome = || CellOutcome::NotMeasured(Status::Skipped, reason.clone());
             return self.finish_all(role, &cells, outcome);
         }
@@ -328,6 +331,9 @@ impl<'a, B: Backend> Executor<'a, B> {
     }
 
     fn memory_fit(&self, role: &ResolvedRole, launch: &Launch) -> Fit {
+        if !self.backend.guards_memory() {
+            return Fit::Fits;
+        }
         let need = launch::memory_need(role, &launch.key);
         match self.backend.memory() {
             Ok((available, total)) => guard::check(&need, available, total),

@@ -556,6 +556,37 @@ fn the_memory_guard_skips_a_launch_that_does_not_fit_without_starting_it() {
 }
 
 #[test]
+fn a_running_server_skips_what_it_refuses_and_has_no_memory_guard() {
+    // As with --server-url: nothing launched (meminfo is never read, so its error never
+    // shows), speculation refused with the backend's reason, baseline measured.
+    let running = Script {
+        memory: Err("meminfo must not be read".into()),
+        guards_memory: false,
+        refuse_speculative: Some("the server at http://127.0.0.1:1 does not speculate".into()),
+        ..Script::default()
+    };
+    let run = measure_with(running, &["target"], false);
+    assert_eq!(run.rows.len(), 10, "{:?}", run.statuses());
+    for r in &run.rows {
+        match r.mode.is_baseline() {
+            true => assert_eq!(r.status, Status::Ok, "{}", r.reason),
+            false => {
+                assert_eq!(r.status, Status::Skipped);
+                assert_eq!(
+                    r.reason,
+                    "the server at http://127.0.0.1:1 does not speculate"
+                );
+            }
+        }
+    }
+    assert_eq!(
+        run.seen.launches.borrow().len(),
+        1,
+        "only the baseline was started"
+    );
+}
+
+#[test]
 fn a_build_that_honours_draft_lengths_per_request_shares_the_later_spec_servers() {
     let per_request = Script {
         per_request_draft: true,

@@ -52,6 +52,11 @@ pub struct Script {
     /// With `n_probs` in a request, the margin between the top token and the second, which
     /// is the token a lossy accelerated server emits (`lossy_at`'s token).
     pub reference_margin: f64,
+    /// The backend refuses every speculative launch with this reason (as a running server
+    /// without speculation does, `--server-url`).
+    pub refuse_speculative: Option<String>,
+    /// The memory guard applies (false: a running server, nothing launched).
+    pub guards_memory: bool,
 }
 
 impl Default for Script {
@@ -73,6 +78,8 @@ impl Default for Script {
             partner_speed: 1.0,
             reference_margin: 0.5,
             launch_speed: Vec::new(),
+            refuse_speculative: None,
+            guards_memory: true,
         }
     }
 }
@@ -125,6 +132,17 @@ impl Backend for FakeBackend {
         let taken = live as u64 * self.script.memory_per_server;
         let (available, total) = self.script.memory.clone()?;
         Ok((available.saturating_sub(taken), total))
+    }
+
+    fn guards_memory(&self) -> bool {
+        self.script.guards_memory
+    }
+
+    fn refuses(&self, spec: &LaunchSpec) -> Option<String> {
+        self.script
+            .refuse_speculative
+            .clone()
+            .filter(|_| spec.spec.is_some())
     }
 
     fn launch(&mut self, spec: &LaunchSpec, log_name: &str, _: u64) -> Result<FakeServer, String> {

@@ -38,6 +38,7 @@ pub mod launch;
 pub mod pairing;
 pub mod plan;
 pub mod progress;
+pub mod remote;
 pub mod resolve;
 pub mod table;
 pub mod validate;
@@ -71,7 +72,7 @@ pub const EXIT_INTERRUPTED: u8 = 130;
 
 /// Arguments of `bench run`.
 #[derive(Debug, Clone, PartialEq, clap::Args)]
-#[command(group = clap::ArgGroup::new("what").required(true).args(["profile", "model"]))]
+#[command(group = clap::ArgGroup::new("what").required(true).multiple(true).args(["profile", "model", "server_url"]))]
 pub struct RunArgs {
     /// Profile name (profiles/NAME.toml or the embedded copy; `bench profile list`) or path
     /// to a profile file.
@@ -79,7 +80,12 @@ pub struct RunArgs {
     pub profile: Option<String>,
     /// A GGUF model to measure without a profile (repeatable): its quant, parameters and
     /// MoE shape are read from the file.
-    #[arg(short = 'm', long = "model", value_name = "FILE")]
+    #[arg(
+        short = 'm',
+        long = "model",
+        value_name = "FILE",
+        conflicts_with = "profile"
+    )]
     pub model: Vec<PathBuf>,
     /// Draft model of the -m models' spec:K modes (measured on its own too).
     #[arg(long, value_name = "FILE", conflicts_with = "profile")]
@@ -150,6 +156,16 @@ pub struct RunArgs {
     /// every speedup interval includes it. 1 measures one launch (no launch variation known).
     #[arg(long, default_value_t = DEFAULT_BASELINE_LAUNCHES, value_parser = clap::value_parser!(u32).range(1..=10))]
     pub baseline_launches: u32,
+    /// Measure an already-running llama-server at this URL (http://127.0.0.1:PORT) instead
+    /// of launching one: nothing is launched or stopped; its build, model, slots and context
+    /// come from its /props and /slots; modes it was not started with are skipped. Loopback
+    /// hosts only, unless --allow-remote-host.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["threads", "server_arg", "server_bin", "skip_self_test", "unpaired", "synthetic", "baseline_launches"])]
+    pub server_url: Option<String>,
+    /// Accept a --server-url host that is not loopback (127.0.0.1, ::1, localhost): the
+    /// measurement then includes the network between here and there.
+    #[arg(long, requires = "server_url")]
+    pub allow_remote_host: bool,
 }
 
 /// `--baseline-launches` when not given.
@@ -188,6 +204,8 @@ impl RunArgs {
             quiet: false,
             unpaired: false,
             baseline_launches: DEFAULT_BASELINE_LAUNCHES,
+            server_url: None,
+            allow_remote_host: false,
         }
     }
 }
@@ -273,24 +291,29 @@ impl RunEnv {
 
     /// Fills the machine, engine, harness and profile columns of a row.
     pub fn stamp(&self, row: &mut ResultRow) {
-        self.stamp_machine(row);
-        stamp_engine(row, &self.engine);
-        row.harness_version = env!("CARGO_PKG_VERSION").to_string();
-        row.harness_git_commit = option_env!("TPSBENCH_GIT_COMMIT").unwrap_or("").to_string();
-        row.profile = self.profile.name.clone();
-        row.profile_hash = self.profile.content_hash.clone();
-    }
-
-    fn stamp_machine(&self, row: &mut ResultRow) {
-        let hw = &self.hardware;
         row.host = self.host.clone();
-        row.cpu_model = hw.cpu_model.clone();
-        row.physical_cores = hw.physical_cores as u32;
-        row.logical_cores = hw.logical_cores as u32;
-        row.ram_gib = (hw.ram_total_gib * 10.0).round() / 10.0;
-        row.isa = hw.isa.present().join(" ");
-        row.bandwidth_gbps = (hw.best_bandwidth_gbps > 0.0).then_some(hw.best_bandwidth_gbps);
+        stamp_machine(row, &self.hardware);
+        stamp_engine(row, &self.engine);
+        stamp_harness(row, &self.profile);
     }
+}
+
+/// Fills the machine columns of a row (the host's name is the caller's).
+fn stamp_machine(row: &mut ResultRow, hw: &Hardware) {
+    row.cpu_model = hw.cpu_model.clone();
+    row.physical_cores = hw.physical_cores as u32;
+    row.logical_cores = hw.logical_cores as u32;
+    row.ram_gib = (hw.ram_total_gib * 10.0).round() / 10.0;
+    row.isa = hw.isa.present().join(" ");
+    row.bandwidth_gbps = (hw.best_bandwidth_gbps > 0.0).then_some(hw.best_bandwidth_gbps);
+}
+
+/// Fills the harness and profile columns of a row.
+fn stamp_harness(row: &mut ResultRow, profile: &Profile) {
+    row.harness_version = env!("CARGO_PKG_VERSION").to_string();
+    row.harness_git_commit = option_env!("TPSBENCH_GIT_COMMIT").unwrap_or("").to_string();
+    row.profile = profile.name.clone();
+    row.profile_hash = profile.content_hash.clone();
 }
 
 /// Fills the engine columns of a row (`bench ab` stamps its two sides with two engines).
@@ -307,6 +330,24 @@ pub fn stamp_engine(row: &mut ResultRow, engine: &Engine) {
         row.engine_sha256 = id.engine_sha256.clone();
         row.engine_variant = id.variant.clone().unwrap_or_default();
         row.engine_self_test = id.self_test.clone();
+    }
+}
+
+/// What the run loop plans cells from: the profile and the sweeps.
+pub struct RunPlan<'a> {
+    /// The profile (its roles' modes and slots, its workloads).
+    pub profile: &'a Profile,
+    /// Threads, depths and server arguments.
+    pub sweep: &'a Sweep,
+}
+
+impl RunEnv {
+    /// What the run loop plans cells from.
+    pub fn run_plan(&self) -> RunPlan<'_> {
+        RunPlan {
+            profile: &self.profile,
+            sweep: &self.sweep,
+        }
     }
 }
 
@@ -345,10 +386,13 @@ impl RunOutcome {
 pub fn command(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let outcome = run_profile(args)?;
     println!("{}", table::render(&outcome.rows));
+    let servers = match &args.server_url {
+        Some(url) => format!("on the running server at {url} (nothing launched)"),
+        None => format!("in {} launches", outcome.launches),
+    };
     println!(
-        "{} cells in {} launches; results: {} (raw repetitions: {})",
+        "{} cells {servers}; results: {} (raw repetitions: {})",
         outcome.cells,
-        outcome.launches,
         outcome.csv.display(),
         crate::results::jsonl_path_for(&outcome.csv).display()
     );
@@ -357,13 +401,24 @@ pub fn command(args: &RunArgs) -> anyhow::Result<ExitCode> {
 
 /// Runs a profile end to end and returns its rows; the CSV is complete when this returns.
 pub fn run_profile(args: &RunArgs) -> anyhow::Result<RunOutcome> {
+    if args.server_url.is_some() {
+        return remote::run(args);
+    }
     let (env, roles, mut writer) = prepare(args)?;
     let settings = env.settings();
     let backend = LlamaBackend {
         engine: &env.engine,
         logs_dir: env.logs_dir.clone(),
     };
-    let (outcome, _) = execute(args, &env, &roles, &mut writer, &settings, backend, None)?;
+    let (outcome, _) = execute(
+        args,
+        &env.run_plan(),
+        &roles,
+        &mut writer,
+        &settings,
+        backend,
+        None,
+    )?;
     Ok(outcome)
 }
 
@@ -374,7 +429,7 @@ type AbResults = (Vec<ResultRow>, Vec<ab::AbRatio>);
 /// ab` when given), Ctrl-C watched; the rows and the A side afterwards.
 fn execute<'a, Bk: backend::Backend>(
     args: &RunArgs,
-    env: &RunEnv,
+    env: &RunPlan,
     roles: &'a [ResolvedRole],
     writer: &'a mut ResultWriter,
     settings: &'a RunSettings,
@@ -383,7 +438,7 @@ fn execute<'a, Bk: backend::Backend>(
 ) -> anyhow::Result<(RunOutcome, Option<AbResults>)> {
     let cell_sets: Vec<RoleCells> = roles
         .iter()
-        .map(|r| role_cells(&env.profile, &env.sweep, r, args.workloads.as_deref()))
+        .map(|r| role_cells(env.profile, env.sweep, r, args.workloads.as_deref()))
         .collect();
     let launches = plan_launches(&cell_sets, false);
     let cells = plan::cell_count(&launches);
@@ -435,15 +490,7 @@ fn prepare(args: &RunArgs) -> anyhow::Result<(RunEnv, Vec<ResolvedRole>, ResultW
     let profile = load_profile(args)?;
     let expectations = profile.load_expectations()?;
     let selected = resolve::select_roles(&profile, args.roles.as_deref())?;
-    let roles = resolve::resolve_roles(
-        &profile,
-        &selected,
-        &ResolveOptions {
-            models_dir: args.models_dir.clone(),
-            synthetic: args.synthetic,
-            synth_cache: crate::synth::cache_dir(),
-        },
-    )?;
+    let roles = resolve::resolve_roles(&profile, &selected, &resolve_options(args))?;
     crate::check_server_bin(args.server_bin.as_deref())?;
     let engine = engine::ensure(
         &EngineOptions {
@@ -458,13 +505,8 @@ fn prepare(args: &RunArgs) -> anyhow::Result<(RunEnv, Vec<ResolvedRole>, ResultW
     let n_predict = args.n_predict.unwrap_or(profile.run.n_predict);
     let sweep = sweep(args, &profile, &engine)?;
     check_depths(&roles, &sweep.depths, n_predict, &workloads(args, &profile))?;
-    let hardware = hardware::assess(&AssessOptions {
-        models_dir: args.models_dir.clone(),
-        bw_budget: Duration::from_secs_f64(args.bw_seconds.clamp(0.1, 60.0)),
-        ..AssessOptions::default()
-    })?;
-    let host = nix::unistd::gethostname()
-        .map_or_else(|_| "host".into(), |h| h.to_string_lossy().into_owned());
+    let hardware = assess_hardware(args)?;
+    let host = host_name();
     let writer = open_writer(args, &profile, &host)?;
     let logs_dir = writer.csv_path().with_extension("logs");
     std::fs::create_dir_all(&logs_dir)
@@ -473,13 +515,7 @@ fn prepare(args: &RunArgs) -> anyhow::Result<(RunEnv, Vec<ResolvedRole>, ResultW
     if sweep.threads.is_empty() {
         sweep.threads = vec![hardware.physical_cores.max(1) as u32];
     }
-    let run = &profile.run;
-    let adaptive = Adaptive {
-        min_reps: run.min_repetitions as usize,
-        max_reps: args.max_reps.unwrap_or(run.max_repetitions) as usize,
-        target_pct: run.ci_target_pct,
-        budget: run.cell_time_budget,
-    };
+    let adaptive = adaptive(args, &profile);
     let env = RunEnv {
         profile,
         engine,
@@ -494,6 +530,40 @@ fn prepare(args: &RunArgs) -> anyhow::Result<(RunEnv, Vec<ResolvedRole>, ResultW
         baseline_launches: args.baseline_launches,
     };
     Ok((env, roles, writer))
+}
+
+/// Where the roles' model files are looked for, and whether stand-ins may be written.
+fn resolve_options(args: &RunArgs) -> ResolveOptions {
+    ResolveOptions {
+        models_dir: args.models_dir.clone(),
+        synthetic: args.synthetic,
+        synth_cache: crate::synth::cache_dir(),
+    }
+}
+
+/// This machine's facts and a short bandwidth measurement (`--bw-seconds`).
+fn assess_hardware(args: &RunArgs) -> anyhow::Result<Hardware> {
+    hardware::assess(&AssessOptions {
+        models_dir: args.models_dir.clone(),
+        bw_budget: Duration::from_secs_f64(args.bw_seconds.clamp(0.1, 60.0)),
+        ..AssessOptions::default()
+    })
+}
+
+/// This machine's host name (`host` when it cannot be read).
+fn host_name() -> String {
+    nix::unistd::gethostname().map_or_else(|_| "host".into(), |h| h.to_string_lossy().into_owned())
+}
+
+/// The repetition rule: the profile's, with `--max-reps`.
+fn adaptive(args: &RunArgs, profile: &Profile) -> Adaptive {
+    let run = &profile.run;
+    Adaptive {
+        min_reps: run.min_repetitions as usize,
+        max_reps: args.max_reps.unwrap_or(run.max_repetitions) as usize,
+        target_pct: run.ci_target_pct,
+        budget: run.cell_time_budget,
+    }
 }
 
 /// The profile named by `--profile`, or the one `-m` files make; `--ctx` applied.
@@ -716,6 +786,29 @@ mod tests {
         ] {
             assert!(parse(bad).is_err(), "{bad:?} must be refused");
         }
+        let remote = |more: &[&str]| {
+            let mut line = vec!["run", "--server-url", "http://127.0.0.1:1"];
+            line.extend(more);
+            parse(&line)
+        };
+        for bad in [
+            &["--threads", "2"][..],
+            &["--server-arg", "-fa"],
+            &["--server-bin", "x"],
+        ] {
+            assert!(
+                remote(bad).is_err(),
+                "{bad:?} must be refused with --server-url"
+            );
+        }
+        for ok in [&[][..], &["-m", "a.gguf"], &["--profile", "smoke"]] {
+            assert!(
+                remote(ok).is_ok(),
+                "{ok:?} must be accepted with --server-url"
+            );
+        }
+        assert!(parse(&["run", "-m", "a.gguf", "--allow-remote-host"]).is_err());
+        assert!(parse(&["run", "--server-url", "http://h:1", "--allow-remote-host"]).is_ok());
         let ok = parse(&["run", "-m", "a.gguf", "--modes", "baseline,spec:4"]).unwrap();
         assert_eq!(
             ok.modes,

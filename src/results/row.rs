@@ -155,7 +155,7 @@ pub struct ResultRow {
     pub parallel: u32,
     /// Context size of the server (tokens).
     pub ctx: u32,
-    /// Server threads (count).
+    /// Server threads (count; 0 when not known: a server measured with `--server-url`).
     pub threads: u32,
     /// Tokens already in the context when decode is measured (tokens; 0 = an empty context).
     pub depth: u32,
@@ -245,7 +245,7 @@ pub struct ResultRow {
     pub server_url: String,
 
     // ---- machine fingerprint (bench hw) ----
-    /// Host name (text).
+    /// Host name (text; with `--server-url` on a host that is not loopback, that host, and the other machine columns empty).
     pub host: String,
     /// CPU model name (text).
     pub cpu_model: String,
@@ -261,19 +261,19 @@ pub struct ResultRow {
     pub bandwidth_gbps: Option<f64>,
 
     // ---- engine and harness identity ----
-    /// First line of `llama-server --version` (text).
+    /// First line of `llama-server --version` (text; with `--server-url`, `llama-server build B (remote)` from its /props `build_info`).
     pub engine_version: String,
     /// Version of the managed engine package (text, e.g. `11434.0.0`), else empty.
     pub engine_package_version: String,
-    /// SHA-256 of the llama-server binary (hex).
+    /// SHA-256 of the llama-server binary (hex; `unknown` with `--server-url`).
     pub engine_server_sha256: String,
     /// Engine build / system info line (text).
     pub engine_system_info: String,
-    /// SHA-256 over llama-server and every llama.cpp library it loads (hex).
+    /// SHA-256 over llama-server and every llama.cpp library it loads (hex; `unknown` with `--server-url`).
     pub engine_sha256: String,
-    /// Build variant of the managed engine (`native`, `native-no-amx`, `portable`), else empty.
+    /// Build variant of the managed engine (`native`, `native-no-amx`, `portable`), `remote` with `--server-url`, else empty.
     pub engine_variant: String,
-    /// The engine's self-test (text: `passed (N models, S s)` or `skipped (--skip-self-test)`).
+    /// The engine's self-test (text: `passed (N models, S s)`, `skipped (--skip-self-test)`, or `not run (a running server)` with `--server-url`).
     pub engine_self_test: String,
     /// tpsbench version (text, Cargo package version).
     pub harness_version: String,

@@ -11,6 +11,7 @@ pub mod cpu;
 pub mod log;
 pub mod net;
 mod process;
+pub mod remote;
 
 use std::ffi::OsString;
 use std::fs::File;

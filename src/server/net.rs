@@ -39,13 +39,23 @@ pub fn wait_port_free(port: u16, timeout: Duration) -> bool {
 /// The HTTP status of `GET /health` on 127.0.0.1:`port`, or `None` when nothing answered
 /// within `timeout` (not listening yet, or not HTTP).
 pub fn health_status(port: u16, timeout: Duration) -> Option<u16> {
-    let addr = SocketAddr::from((LOOPBACK, port));
+    health_status_at(SocketAddr::from((LOOPBACK, port)), "127.0.0.1", "", timeout)
+}
+
+/// The HTTP status of `GET {prefix}/health` at `addr` (a server tpsbench did not launch,
+/// named `host` in the request), or `None` when nothing answered within `timeout`.
+pub fn health_status_at(
+    addr: SocketAddr,
+    host: &str,
+    prefix: &str,
+    timeout: Duration,
+) -> Option<u16> {
     let mut stream = TcpStream::connect_timeout(&addr, timeout).ok()?;
     stream.set_read_timeout(Some(timeout)).ok()?;
     stream.set_write_timeout(Some(timeout)).ok()?;
-    stream
-        .write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-        .ok()?;
+    let request =
+        format!("GET {prefix}/health HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).ok()?;
     let mut head = [0u8; 12]; // "HTTP/1.1 200"
     let mut filled = 0;
     while filled < head.len() {

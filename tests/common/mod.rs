@@ -119,3 +119,55 @@ pub fn stdout_of_success(out: &std::process::Output) -> String {
     );
     stdout
 }
+
+/// A tiny synthetic dense model (2 layers, 128 wide, F16, about 4 MB), written once into
+/// the synthetic-model cache.
+pub fn tiny_model() -> std::path::PathBuf {
+    use tpsbench::synth::{self, Arch, BehaviorSpec, QuantMix, Recipe, Shape};
+    let shape = Shape {
+        arch: Arch::Qwen2,
+        n_layer: 2,
+        n_embd: 128,
+        n_head: 4,
+        n_head_kv: 2,
+        head_dim: 32,
+        n_ff: 256,
+        n_vocab: 8192,
+        n_expert: 0,
+        n_expert_used: 0,
+        n_ff_exp: 0,
+        tied_embeddings: false,
+        context_length: 8192,
+        rope_freq_base: 1e6,
+        rms_norm_eps: 1e-6,
+    };
+    let behaviour = BehaviorSpec::Cycle {
+        cycle_len: 32,
+        seed: 5,
+        diverge: 0.0,
+    };
+    let recipe = Recipe::new("server-test", shape, QuantMix::F16, behaviour, None)
+        .unwrap_or_else(|e| panic!("tiny model recipe: {e:#}"));
+    synth::ensure_model(&recipe, &synth::cache_dir())
+        .unwrap_or_else(|e| panic!("writing the tiny model: {e:#}"))
+}
+
+/// True while `pid` exists and is not a zombie.
+pub fn alive(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let state = stat
+        .rfind(')')
+        .and_then(|i| stat[i + 1..].trim_start().chars().next());
+    !matches!(state, Some('Z') | Some('X') | None)
+}
+
+/// Waits up to `limit` for `pid` to be gone; whether it is.
+pub fn gone_within(pid: u32, limit: std::time::Duration) -> bool {
+    let deadline = std::time::Instant::now() + limit;
+    while alive(pid) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    !alive(pid)
+}
