@@ -118,6 +118,9 @@ impl Backend for LlamaBackend<'_> {
     }
 }
 
+/// Between SIGTERM and SIGKILL when stopping a server after Ctrl-C.
+const INTERRUPTED_STOP_GRACE: Duration = Duration::from_millis(300);
+
 /// A llama-server process and a client for it.
 pub struct LlamaServer {
     server: Server,
@@ -187,7 +190,13 @@ impl ServerHandle for LlamaServer {
     }
 
     fn stop(self) {
-        let _ = self.server.stop();
+        // After Ctrl-C a server mid-request can take the whole 10 s grace to honour SIGTERM
+        // (a 30B MoE stand-in took 11 s, two of them 22.6 s): the user waits, nothing is
+        // measured any more, so SIGKILL follows after INTERRUPTED_STOP_GRACE.
+        let _ = match super::interrupt::process_interrupted() {
+            true => self.server.stop_within(INTERRUPTED_STOP_GRACE),
+            false => self.server.stop(),
+        };
     }
 }
 

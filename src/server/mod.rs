@@ -308,6 +308,12 @@ impl Server {
         self.stop_inner()
     }
 
+    /// As [`Server::stop`], with `grace` between SIGTERM and SIGKILL instead of the launch's.
+    pub fn stop_within(mut self, grace: Duration) -> Result<StopReport, ServerError> {
+        self.stop_grace = grace;
+        self.stop_inner()
+    }
+
     fn stop_inner(&mut self) -> Result<StopReport, ServerError> {
         self.stopped = true;
         let start = Instant::now();
