@@ -353,9 +353,17 @@ fn synthesize(
 /// exceed MemAvailable less the guide's safety buffer (the guard's own rule, checked before
 /// the file exists).
 fn could_never_run(role: &Role, recipe: &synth::Recipe) -> bool {
-    let Ok(mem) = crate::hardware::memory::read_meminfo() else {
-        return false;
-    };
+    match crate::hardware::memory::read_meminfo() {
+        Ok(mem) => could_never_run_in(role, recipe, mem.total_bytes),
+        Err(_) => false,
+    }
+}
+
+/// [`could_never_run`] on a machine of `total` bytes of RAM. Judged as if all of it were
+/// available (nothing else running): what is free at the moment of writing says whether a
+/// launch fits now, not whether the model could ever run here (a 30B stand-in that ran at one
+/// moment was written sparse ten minutes later, on the same machine, at a lower MemAvailable).
+fn could_never_run_in(role: &Role, recipe: &synth::Recipe, total: u64) -> bool {
     let s = &recipe.shape;
     // K and V, F16 (2 bytes), per layer and KV head.
     let kv_per_token = 2 * u64::from(s.n_layer) * u64::from(s.n_head_kv) * s.head_dim * 2;
@@ -365,7 +373,7 @@ fn could_never_run(role: &Role, recipe: &synth::Recipe) -> bool {
         draft_bytes: 0,
         kv_bytes: kv_per_token * u64::from(role.ctx) * u64::from(slots),
     };
-    super::guard::check(&need, mem.available_bytes, mem.total_bytes) != super::guard::Fit::Fits
+    super::guard::check(&need, total, total) != super::guard::Fit::Fits
 }
 
 /// A size-exact sparse stand-in (real header, tensor data as holes), cached by recipe.
@@ -605,5 +613,18 @@ synthetic = "qwen2.5-0.5b"
         let ram = crate::hardware::memory::read_meminfo().unwrap().total_bytes;
         assert!(ram < 250 << 30, "this test needs less than 250 GiB of RAM");
         assert!(could_never_run(&huge, &recipe));
+        // Qwen3-30B-A3B at Q4_K_M: 18.55 GB of weights plus its KV cache and overhead (18.9
+        // GiB, as the guard reported it) against 85% of the RAM: fits 24 GiB (20.4 GiB usable),
+        // never fits 20 GiB (17.0) — whatever happens to be free at the moment.
+        let mut moe = tiny.clone();
+        (moe.synthetic, moe.synth, moe.quant, moe.ctx) = (
+            Some("qwen3-30b-a3b".into()),
+            None,
+            Some("Q4_K_M".into()),
+            8192,
+        );
+        let recipe = synth_args(&moe, None).unwrap().recipe().unwrap();
+        assert!(!could_never_run_in(&moe, &recipe, 24 << 30));
+        assert!(could_never_run_in(&moe, &recipe, 20 << 30));
     }
 }
