@@ -126,17 +126,31 @@ fn bad_input_is_reported_not_panicked() {
 }
 
 /// SIGINT and SIGTERM during the write of a big stand-in stop it at once, delete the
-/// temporary file (gigabytes otherwise) and exit with 128 + the signal.
+/// temporary file (gigabytes otherwise) and exit with 128 + the signal; with `-o FILE` too,
+/// where neither a temporary file nor a partial FILE may stay.
 #[test]
 fn an_interrupted_write_leaves_no_temporary_file() {
     use nix::sys::signal::{kill, Signal};
     use nix::unistd::Pid;
     use std::time::{Duration, Instant};
-    for (sig, code) in [(Signal::SIGINT, 130), (Signal::SIGTERM, 143)] {
+    let cases = [
+        (Signal::SIGINT, 130, false),
+        (Signal::SIGTERM, 143, false),
+        (Signal::SIGINT, 130, true),
+    ];
+    for (sig, code, explicit) in cases {
         let dir = tempfile::tempdir().unwrap();
-        let models = dir.path().join("tpsbench").join("models");
-        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("bench"))
-            .args(["synth", "--preset", "qwen2.5-7b", "--quant", "Q8_0"])
+        let models = match explicit {
+            true => dir.path().join("out"),
+            false => dir.path().join("tpsbench").join("models"),
+        };
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("bench"));
+        cmd.args(["synth", "--preset", "qwen2.5-7b", "--quant", "Q8_0"]);
+        if explicit {
+            std::fs::create_dir_all(&models).unwrap();
+            cmd.arg("-o").arg(models.join("m.gguf"));
+        }
+        let mut child = cmd
             .env("XDG_CACHE_HOME", dir.path())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
@@ -167,7 +181,7 @@ fn an_interrupted_write_leaves_no_temporary_file() {
             .unwrap()
             .map(|e| e.unwrap().file_name())
             .collect();
-        assert!(left.is_empty(), "{sig} left {left:?}");
+        assert!(left.is_empty(), "{sig} (-o: {explicit}) left {left:?}");
     }
 }
 

@@ -381,9 +381,7 @@ fn sparse_model(recipe: &synth::Recipe, cache: &Path) -> anyhow::Result<PathBuf>
     let path = cache.join(recipe.file_name().replace(".gguf", "-sparse.gguf"));
     if !path.is_file() {
         std::fs::create_dir_all(cache).with_context(|| format!("creating {}", cache.display()))?;
-        let tmp = path.with_extension(format!("{}.tmp", std::process::id()));
-        synth::write_model(recipe, &tmp, true)?;
-        std::fs::rename(&tmp, &path).with_context(|| format!("renaming {}", tmp.display()))?;
+        synth::write_in_place(recipe, &path, true)?;
     }
     Ok(path)
 }

@@ -184,27 +184,37 @@ pub fn ensure_model(recipe: &Recipe, cache_dir: &Path) -> anyhow::Result<PathBuf
     std::fs::create_dir_all(cache_dir)
         .with_context(|| format!("creating {}", cache_dir.display()))?;
     check_space(recipe, cache_dir)?;
-    let tmp = cache_dir.join(format!(
-        ".{}.{}.tmp",
-        recipe.file_name(),
-        std::process::id()
-    ));
-    // Ctrl-C or SIGTERM stops the write; the temporary file goes with it.
+    write_in_place(recipe, &path, false)?;
+    Ok(path)
+}
+
+/// Writes `recipe` to `path` through a temporary file beside it (`.NAME.PID.tmp`), renamed
+/// into place only when complete: a reader never sees a partial model under its final name.
+/// Ctrl-C or SIGTERM stops the write and the temporary file goes with it (the error is
+/// [`crate::util::interrupt::Interrupted`], exit 130 or 143); so does any other failure.
+pub fn write_in_place(recipe: &Recipe, path: &Path, sparse: bool) -> anyhow::Result<WriteReport> {
+    let name = path
+        .file_name()
+        .map_or_else(|| "model".into(), |n| n.to_string_lossy().into_owned());
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
     let guard = crate::util::interrupt::Guard::install();
-    let result = write_model(recipe, &tmp, false);
+    let result = write_model(recipe, &tmp, sparse);
     let signal = guard.received();
     drop(guard);
     if let Some(sig) = signal {
         let _ = std::fs::remove_file(&tmp);
         return Err(crate::util::interrupt::Interrupted(sig).into());
     }
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e);
-    }
-    std::fs::rename(&tmp, &path)
+    let report = match result {
+        Ok(report) => report,
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+    };
+    std::fs::rename(&tmp, path)
         .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
-    Ok(path)
+    Ok(report)
 }
 
 /// Disk space a full write leaves free (other files and the system need room too).
@@ -447,7 +457,7 @@ pub fn command(args: &SynthArgs) -> anyhow::Result<ExitCode> {
                 let dir = out.parent().filter(|d| !d.as_os_str().is_empty());
                 check_space(&recipe, dir.unwrap_or(Path::new(".")))?;
             }
-            let report = write_model(&recipe, out, args.sparse)?;
+            let report = write_in_place(&recipe, out, args.sparse)?;
             print_report(&report);
             out.clone()
         }
