@@ -293,7 +293,10 @@ fn engine_run_pairs_the_speedup_with_the_baseline_server_beside_it_which_idles_a
     let partner = raw.iter().filter(|r| r.partner && !r.warmup).count();
     assert_eq!(partner as u32, lookup.n_reps);
     // While lookup's server worked, the idle baseline server beside it took (almost) no CPU:
-    // `... used N ms CPU during M ms of this cell's requests`; /proc counts 10 ms ticks.
+    // `... used N ms CPU during M ms of this cell's requests`; /proc counts 10 ms ticks. The
+    // server's threads finish their own batch just before each of lookup's (its OpenMP
+    // threads wind down for a few ms), so every pair may carry one tick into the window: an
+    // idle CI run read 30 ms over 3 pairs and 194 ms of requests.
     let line = stderr
         .lines()
         .find(|l| l.contains("the idle server beside it"))
@@ -303,7 +306,8 @@ fn engine_run_pairs_the_speedup_with_the_baseline_server_beside_it_which_idles_a
         .filter_map(|w| w.parse().ok())
         .collect();
     let (cpu_ms, wall_ms) = (numbers[numbers.len() - 2], numbers[numbers.len() - 1]);
-    assert!(cpu_ms <= 20.0 + 0.02 * wall_ms, "{line}");
+    let pairs = f64::from(lookup.speedup_pairs.unwrap());
+    assert!(cpu_ms <= 10.0 * (pairs + 1.0) + 0.02 * wall_ms, "{line}");
     assert!(server_children(std::process::id()).is_empty());
 }
 
