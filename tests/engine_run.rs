@@ -224,10 +224,12 @@ fn engine_run_tiny_profile_measures_every_mode_losslessly() {
     assert!(stdout.contains("4 cells in 6 launches"), "{stdout}");
     for r in rows.iter().filter(|r| r.mode.is_baseline()) {
         assert_eq!(r.launches, 2, "{r:?}");
+        // Its size is the machine's: the 1-layer draft at ~3000 t/s varied 1000-4900 t/s
+        // between requests on an idle CI run and read 0.66.
         let cv = r
             .between_launch_cv
             .expect("two launches give a launch variation");
-        assert!((0.0..0.5).contains(&cv), "{r:?}");
+        assert!(cv.is_finite() && cv >= 0.0, "{r:?}");
     }
     for r in &rows[1..3] {
         assert_eq!(r.launches, 1, "{r:?}");
