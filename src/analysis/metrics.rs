@@ -317,22 +317,25 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_paired_cell_gets_the_paired_interval_from_its_pairs() {
-        // The pairs of measure::ratio's scipy example: 1.5311769389 (1.5039999155 ..
-        // 1.5588450464), not the Welch ratio of the row means.
+    /// A baseline row and `spec` with the five pairs of measure::ratio's scipy example.
+    fn paired_file(spec: ResultRow) -> LoadedFile {
         let a = [15.2, 15.9, 15.5, 16.1, 15.4];
         let b = [10.1, 10.3, 10.0, 10.4, 10.2];
-        let mut f = file(vec![
-            row("baseline", 40.0, 0.8, 5),
-            row("spec:16", 100.0, 2.0, 5),
-        ]);
+        let mut f = file(vec![row("baseline", 40.0, 0.8, 5), spec]);
         let values = super::super::load::RepValues {
             decode_tps: a.to_vec(),
             pairs: a.iter().copied().zip(b).collect(),
             ..Default::default()
         };
         f.raw.insert(f.rows[1].key(), values);
+        f
+    }
+
+    #[test]
+    fn a_paired_cell_gets_the_paired_interval_from_its_pairs() {
+        // The pairs of measure::ratio's scipy example: 1.5311769389 (1.5039999155 ..
+        // 1.5588450464), not the Welch ratio of the row means.
+        let mut f = paired_file(row("spec:16", 100.0, 2.0, 5));
         let e = estimate(&f, &f.rows[1], Metric::Speedup).unwrap();
         let ci = e.log.ci95();
         assert!((ci.ratio - 1.5311769389).abs() < 1e-9, "{ci:?}");
@@ -350,17 +353,9 @@ mod tests {
     fn the_launch_variation_of_a_row_is_part_of_its_speedup_interval() {
         // Variance of the mean log pair ratio (Python's statistics module): 4.16045466581e-5;
         // a launch-to-launch cv of 5% adds 2 * 0.05^2 for one launch on each side.
-        let a = [15.2, 15.9, 15.5, 16.1, 15.4];
-        let b = [10.1, 10.3, 10.0, 10.4, 10.2];
         let mut spec = row("spec:16", 100.0, 2.0, 5);
         spec.between_launch_cv = Some(0.05);
-        let mut f = file(vec![row("baseline", 40.0, 0.8, 5), spec]);
-        let values = super::super::load::RepValues {
-            decode_tps: a.to_vec(),
-            pairs: a.iter().copied().zip(b).collect(),
-            ..Default::default()
-        };
-        f.raw.insert(f.rows[1].key(), values);
+        let mut f = paired_file(spec);
         let e = estimate(&f, &f.rows[1], Metric::Speedup).unwrap();
         let want = 4.160454665812914e-05 + 0.005;
         assert!((e.log.variance() - want).abs() < 1e-15, "{:?}", e.log);

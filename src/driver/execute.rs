@@ -109,7 +109,6 @@ impl Pass {
 /// A cell's outcome from the earlier launches of its server.
 struct Pending {
     key: CellKey,
-    role: usize,
     cell: Cell,
     outcome: CellOutcome,
 }
@@ -205,7 +204,7 @@ impl<'a, B: Backend> Executor<'a, B> {
                 self.settings.baseline_launches,
                 p.cell.parallel as usize,
             );
-            let role = &self.roles[p.role];
+            let role = &self.roles[p.cell.role];
             self.finish(role, &p.cell, outcome)?;
         }
         Ok(())
@@ -704,7 +703,6 @@ impl<'a, B: Backend> Executor<'a, B> {
             ));
             self.pending.push(Pending {
                 key,
-                role: cell.role,
                 cell: cell.clone(),
                 outcome,
             });
