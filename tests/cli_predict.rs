@@ -13,9 +13,10 @@ use tpsbench::results::{ResultRow, ResultWriter, Status, SCHEMA_VERSION};
 
 /// Decode: 1/0.7 of the bandwidth for weights from DRAM, 1/1.4 for weights that fit in the
 /// last-level cache, 1/0.5 for the KV cache, 20 Gflop/s per thread for the weights'
-/// arithmetic and 10 for attention's, 20 us per transformer block, 0.2 ms fixed. Prefill:
+/// arithmetic and 10 for attention's, 30 ns per attention head-position, 20 us per
+/// transformer block, 0.2 ms fixed. Prefill:
 /// weights at full bandwidth, 100 Gflop/s per thread, 0.05 ms per prompt token.
-const DECODE: [f64; 7] = [1.0 / 0.7, 1.0 / 1.4, 2.0, 0.05, 0.1, 2e-5, 2e-4];
+const DECODE: [f64; 8] = [1.0 / 0.7, 1.0 / 1.4, 2.0, 0.05, 0.1, 30.0, 2e-5, 2e-4];
 const PREFILL: [f64; 3] = [1.0, 0.01, 5e-5];
 const BW: f64 = 30.0;
 const THREADS: f64 = 2.0;
@@ -24,12 +25,14 @@ const N_PREDICT: f64 = 64.0;
 /// m1, m3 and m5 (95 MB to 0.7 GB) do not.
 const LLC: f64 = 80.0 * 1024.0 * 1024.0;
 
-/// Custom shapes: (embd, heads, kv heads, ff, layers, vocab, quant).
+/// Custom shapes: (embd, heads, kv heads, ff, layers, vocab, quant). Heads of 64 and of 128
+/// elements, so that attention's arithmetic and its head-positions differ with any one model
+/// left out.
 const SHAPES: [(&str, &str, &str, &str, &str, &str, &str); 6] = [
     ("256", "4", "4", "512", "2", "32000", "F16"),
-    ("512", "8", "2", "1536", "4", "151936", "Q8_0"),
+    ("512", "4", "2", "1536", "4", "151936", "Q8_0"),
     ("768", "12", "4", "2048", "6", "65536", "Q4_K_M"),
-    ("1024", "16", "4", "2816", "8", "262144", "F16"),
+    ("1024", "8", "4", "2816", "8", "262144", "F16"),
     ("384", "6", "2", "1024", "12", "100000", "Q8_0"),
     ("1536", "12", "2", "4096", "4", "32000", "Q4_K_M"),
 ];
@@ -79,8 +82,9 @@ fn seconds(path: &Path, depth: f64) -> (f64, f64, u64, String) {
         + DECODE[2] * kv * c / (BW * 1e9)
         + DECODE[3] * 2.0 * p / THREADS / 1e9
         + DECODE[4] * 4.0 * attn * c / THREADS / 1e9
-        + DECODE[5] * f.block_count as f64
-        + DECODE[6];
+        + DECODE[5] * (f.block_count * f.head_count) as f64 * c / THREADS / 1e9
+        + DECODE[6] * f.block_count as f64
+        + DECODE[7];
     let batches = (depth / 512.0).ceil();
     let prefill = PREFILL[0] * w * batches / depth / (BW * 1e9)
         + PREFILL[1] * (2.0 * p + 4.0 * attn * depth / 2.0) / THREADS / 1e9

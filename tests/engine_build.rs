@@ -141,6 +141,11 @@ fn a_real_model_from_the_package_registry_tokenizes_prefills_and_decodes() {
     assert_eq!(facts.architecture.as_deref(), Some("gemma3"));
     assert_eq!(facts.vocab_size, 262_144);
     assert_eq!(facts.n_params, 268_098_176, "llama-bench's parameter count");
+    assert_eq!(
+        (facts.sliding_window, facts.sliding_window_layers),
+        (512, 15),
+        "Gemma 3 270M: a 512-token window, five local layers to each global one over 18"
+    );
 
     let _lock = common::llama_server_lock();
     let dir = tempfile::tempdir().unwrap();

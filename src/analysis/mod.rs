@@ -98,7 +98,7 @@ pub struct CalibrateArgs {
     #[arg(long = "host-hw")]
     pub host_hw: Option<PathBuf>,
     /// Print the calibration as JSON (what the Markdown shows, machine-readable) instead of
-    /// Markdown; the files are written as usual.
+    /// Markdown; files are written only with --out, as without --json.
     #[arg(long)]
     pub json: bool,
 }

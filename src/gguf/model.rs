@@ -212,6 +212,13 @@ pub struct ModelFacts {
     pub head_dim: u64,
     /// Elements per value head (`ARCH.attention.value_length`, default head_dim).
     pub value_dim: u64,
+    /// Sliding attention window of the layers that use one (tokens; 0: every layer attends
+    /// to the whole context). As llama.cpp reads it: `ARCH.attention.sliding_window` for the
+    /// architectures that implement it ([`SLIDING_WINDOW_ARCHS`]), else 0.
+    pub sliding_window: u64,
+    /// Layers that attend only to the last `sliding_window` tokens
+    /// (`ARCH.attention.sliding_window_pattern`, else the architecture's pattern).
+    pub sliding_window_layers: u64,
     /// K and V elements cached per token of context, summed over layers.
     pub kv_elements_per_token: u64,
     /// Training context length (`ARCH.context_length`).
@@ -282,6 +289,8 @@ impl ModelFacts {
             head_count_kv: attention.head_count_kv,
             head_dim: attention.head_dim,
             value_dim: attention.value_dim,
+            sliding_window: attention.sliding_window,
+            sliding_window_layers: attention.sliding_window_layers,
             kv_elements_per_token: attention.kv_elements_per_token,
             context_length: a.u64("context_length").unwrap_or(0),
             vocab_size: vocab_size(model, &a),
@@ -440,7 +449,37 @@ struct Attention {
     head_count_kv: u64,
     head_dim: u64,
     value_dim: u64,
+    sliding_window: u64,
+    sliding_window_layers: u64,
     kv_elements_per_token: u64,
+}
+
+/// The architectures whose llama.cpp graph uses a sliding attention window, with the
+/// pattern their loader applies when the GGUF has no `ARCH.attention.sliding_window_pattern`
+/// (pinned engine's `src/models/*.cpp`: `load_swa_pattern(ml, n, dense_first)`) and the
+/// window it assumes when the GGUF has no `ARCH.attention.sliding_window` (0: none, the
+/// model then attends fully). Other architectures are costed as attending to the whole
+/// context, whatever their header says (llama.cpp ignores the key for them too, e.g. qwen2).
+pub const SLIDING_WINDOW_ARCHS: [(&str, u64, bool, u64); 6] = [
+    ("gemma2", 2, false, 4096),
+    ("gemma3", 6, false, 0),
+    ("gemma3n", 5, false, 0),
+    ("cohere2", 4, false, 0),
+    ("gpt-oss", 2, false, 0),
+    ("olmo2", 4, false, 0),
+];
+
+/// How many of `n_layer` layers slide with llama.cpp's `set_swa_pattern(n, dense_first)`:
+/// every layer when `n` is 0, else all but one in each group of `n` (the group's last, or its
+/// first when `dense_first`).
+fn sliding_layers(n_layer: u64, n: u64, dense_first: bool) -> u64 {
+    (0..n_layer)
+        .filter(|il| match n {
+            0 => true,
+            n if dense_first => il % n != 0,
+            n => il % n < n - 1,
+        })
+        .count() as u64
 }
 
 /// Reads `ARCH.*` keys of one model.
@@ -470,6 +509,30 @@ impl Arch<'_> {
         }
     }
 
+    /// The sliding window and how many layers use it, as llama.cpp's loader decides.
+    fn sliding_window(&self, n_layer: u64) -> (u64, u64) {
+        let Some(&(_, pattern, dense_first, default)) =
+            SLIDING_WINDOW_ARCHS.iter().find(|a| a.0 == self.arch)
+        else {
+            return (0, 0);
+        };
+        let window = self.u64("attention.sliding_window").unwrap_or(default);
+        if window == 0 {
+            return (0, 0);
+        }
+        let n_layer = n_layer.min(1 << 20);
+        let layers = match self.value("attention.sliding_window_pattern") {
+            Some(Value::Array(_, flags)) => flags
+                .iter()
+                .take(n_layer as usize)
+                .filter(|f| matches!(f, Value::Bool(true)))
+                .count() as u64,
+            Some(v) => sliding_layers(n_layer, v.as_u64().unwrap_or(pattern), dense_first),
+            None => sliding_layers(n_layer, pattern, dense_first),
+        };
+        (window, layers)
+    }
+
     fn attention(&self) -> Attention {
         let n_layer = self.u64("block_count").unwrap_or(0);
         let heads = self
@@ -485,7 +548,10 @@ impl Arch<'_> {
             .unwrap_or_else(|| n_embd.checked_div(head_count).unwrap_or(0));
         let value_dim = self.u64("attention.value_length").unwrap_or(head_dim);
         let kv_heads_sum: u64 = kv_heads.iter().fold(0u64, |a, &h| a.saturating_add(h));
+        let (sliding_window, sliding_window_layers) = self.sliding_window(n_layer);
         Attention {
+            sliding_window,
+            sliding_window_layers,
             head_count,
             head_count_kv: kv_heads.iter().copied().max().unwrap_or(0),
             head_dim,

@@ -257,3 +257,51 @@ fn mismatched_split_metadata_is_an_error() {
         "{err}"
     );
 }
+
+/// A header-only model of `arch` with `n_layer` blocks and the given extra keys.
+fn arch_model(arch: &str, n_layer: u32, extra: Vec<(&str, Value)>) -> ModelFacts {
+    let mut w = Writer::new();
+    w.metadata("general.architecture", Value::String(arch.into()));
+    w.metadata(&format!("{arch}.block_count"), Value::U32(n_layer));
+    w.metadata(&format!("{arch}.embedding_length"), Value::U32(64));
+    w.metadata(&format!("{arch}.attention.head_count"), Value::U32(4));
+    for (k, v) in extra {
+        w.metadata(&format!("{arch}.{k}"), v);
+    }
+    w.tensor(TOKEN_EMBD, &[N_EMBD, N_VOCAB], GgmlType::F16);
+    model_of(&w).facts()
+}
+
+#[test]
+fn sliding_window_layers_follow_the_architecture() {
+    let window = || ("attention.sliding_window", Value::U32(512));
+    // Gemma 3 interleaves five local layers with one global layer (Gemma 3 technical
+    // report, section 2.2): 18 layers (the 270M model) have 3 global and 15 local ones.
+    let g3 = arch_model("gemma3", 18, vec![window()]);
+    assert_eq!((g3.sliding_window, g3.sliding_window_layers), (512, 15));
+    // Gemma 2 alternates local and global layers, with a 4096-token window when the header
+    // has none (Gemma 2 report, table 1).
+    let g2 = arch_model("gemma2", 26, vec![]);
+    assert_eq!((g2.sliding_window, g2.sliding_window_layers), (4096, 13));
+    // A pattern in the header wins: every layer flagged true slides.
+    let flags = [true, false, true, true]
+        .into_iter()
+        .map(Value::Bool)
+        .collect();
+    let pattern = (
+        "attention.sliding_window_pattern",
+        Value::Array(ValueType::Bool, flags),
+    );
+    let g = arch_model("gemma3", 4, vec![window(), pattern]);
+    assert_eq!(g.sliding_window_layers, 3);
+    // An architecture llama.cpp runs with full attention ignores the key (Qwen2 headers
+    // carry a sliding_window that the engine does not use), and so does a window of 0.
+    let q = arch_model("qwen2", 24, vec![window()]);
+    assert_eq!((q.sliding_window, q.sliding_window_layers), (0, 0));
+    let off = arch_model(
+        "gemma3",
+        18,
+        vec![("attention.sliding_window", Value::U32(0))],
+    );
+    assert_eq!(off.sliding_window_layers, 0);
+}

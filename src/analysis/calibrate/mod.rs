@@ -347,12 +347,18 @@ pub fn command(args: &super::CalibrateArgs) -> anyhow::Result<ExitCode> {
     } else {
         print!("{}", cal.markdown());
     }
-    let dir = args.out.clone().unwrap_or_else(|| "calibration".into());
-    let toml_path = write(&cal, &dir)?;
-    eprintln!(
-        "wrote {} (profile expectations) with .md and .fits.toml beside it",
-        toml_path.display()
-    );
+    match &args.out {
+        Some(dir) => {
+            let toml_path = write(&cal, dir)?;
+            eprintln!(
+                "wrote {} (profile expectations) with .md and .fits.toml beside it",
+                toml_path.display()
+            );
+        }
+        None => eprintln!(
+            "nothing written: --out calibration/ writes the tables, the profile expectations and the cost model that `bench predict` reads"
+        ),
+    }
     Ok(ExitCode::SUCCESS)
 }
 

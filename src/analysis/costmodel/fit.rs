@@ -474,7 +474,7 @@ mod tests {
     /// Twelve model shapes in three quant widths at four depths, times from known
     /// coefficients with 3% multiplicative noise; five of them (11 to 43 MB of weights) fit
     /// in the 48 MiB last-level cache, seven (64 MB to 1 GB) do not.
-    fn synthetic(truth: &[f64; 7], noise: f64, seed: u64) -> Vec<Obs> {
+    fn synthetic(truth: &[f64; 8], noise: f64, seed: u64) -> Vec<Obs> {
         let mut rng = SplitMix64::new(seed);
         let mut obs = Vec::new();
         for m in 0..12 {
@@ -487,6 +487,9 @@ mod tests {
                 attn_elements: 2048.0 * (1.0 + f64::from(m % 5)),
                 vocab: [32_000.0, 151_936.0, 262_144.0][(m as usize / 3) % 3],
                 layers: f64::from(2 + m % 6),
+                head_count: [4.0, 8.0, 12.0, 14.0][m as usize % 4],
+                sliding_window: 0.0,
+                sliding_window_layers: 0.0,
             };
             for depth in [24.0, 320.0, 1024.0, 4000.0] {
                 let at = Setting {
@@ -513,8 +516,17 @@ mod tests {
     fn recovers_known_coefficients_within_their_intervals() {
         // 1/0.6 of the bandwidth for weights from DRAM, 1/1.5 for weights in the LLC, 1/0.5
         // for the KV cache, 8 Gflop/s per thread for the weights' arithmetic, 4 for
-        // attention's, 30 us per block, 0.4 ms fixed.
-        let truth = [1.0 / 0.6, 1.0 / 1.5, 2.0, 1.0 / 8.0, 1.0 / 4.0, 3e-5, 4e-4];
+        // attention's, 40 ns per attention head-position, 30 us per block, 0.4 ms fixed.
+        let truth = [
+            1.0 / 0.6,
+            1.0 / 1.5,
+            2.0,
+            1.0 / 8.0,
+            1.0 / 4.0,
+            40.0,
+            3e-5,
+            4e-4,
+        ];
         let fit = fit_part(Part::Decode, &synthetic(&truth, 0.03, 11)).unwrap();
         for (t, want) in fit.terms.iter().zip(truth) {
             assert!(
@@ -533,7 +545,7 @@ mod tests {
 
     #[test]
     fn exact_data_give_exact_coefficients() {
-        let truth = [1.5, 0.5, 1.0, 0.1, 0.2, 1e-5, 1e-3];
+        let truth = [1.5, 0.5, 1.0, 0.1, 0.2, 20.0, 1e-5, 1e-3];
         let obs = synthetic(&truth, 0.0, 1);
         let refs: Vec<&Obs> = obs.iter().collect();
         let beta = coefficients(&refs).unwrap();
@@ -557,6 +569,7 @@ mod tests {
                     0.01 * w,
                     f64::from(i * i) * 0.1,
                     f64::from(i).sqrt(),
+                    f64::from(i).ln() + f64::from(i % 3),
                     24.0,
                     1.0,
                 ];
@@ -577,7 +590,7 @@ mod tests {
             "{id:?}"
         );
         assert_eq!(id[2].most_collinear_with.as_deref(), Some("weights"));
-        assert!(!id[5].identified, "{:?}", id[5]);
+        assert!(!id[6].identified, "{:?}", id[6]);
         assert!(id[3].identified || id[3].note.contains("collinear"));
     }
 }

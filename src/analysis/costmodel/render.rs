@@ -7,8 +7,8 @@ use super::table::{Machine, TableRow, TABLE_DEPTH, TABLE_N_PREDICT};
 use super::validate::Lomo;
 use crate::analysis::render::{num, Table};
 
-/// A coefficient in the unit people read: share of bandwidth, Gflop/s per thread, us per
-/// block, ms per token.
+/// A coefficient in the unit people read: share of bandwidth, Gflop/s per thread, ns per
+/// attention head-position, us per block, ms per token.
 pub fn readable(name: &str, v: f64) -> String {
     match name {
         "weights" | "weights_llc" | "kv" if v > 0.0 => {
@@ -17,6 +17,7 @@ pub fn readable(name: &str, v: f64) -> String {
         "weights" | "weights_llc" | "kv" => "free (0)".into(),
         "compute" | "attention" if v > 0.0 => format!("{} Gflop/s per thread", num(1.0 / v)),
         "compute" | "attention" => "free (0)".into(),
+        "positions" => format!("{} ns per head-position per thread", num(v)),
         "layers" => format!("{} us per block", num(v * 1e6)),
         _ => format!("{} ms", num(v * 1e3)),
     }

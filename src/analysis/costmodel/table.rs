@@ -152,6 +152,9 @@ pub fn row_shape(row: &SpeedRow, used: u32) -> Option<Shape> {
         attn_elements: layers * f64::from(p.n_head) * p.head_dim as f64,
         vocab: p.n_vocab as f64,
         layers,
+        head_count: f64::from(p.n_head),
+        sliding_window: 0.0,
+        sliding_window_layers: 0.0,
     })
 }
 
@@ -266,10 +269,14 @@ mod tests {
     fn a_cache_counts_only_when_the_fit_knew_its_own() {
         use crate::analysis::costmodel::fit::{fit_part, Obs};
         let obs: Vec<Obs> = (1..6)
-            .map(|i| Obs {
-                x: vec![f64::from(i), 0.0, 1.0, 1.0, 1.0, 1.0, 1.0],
-                y: f64::from(i) + 5.0,
-                model: format!("m{i}"),
+            .map(|i| {
+                let mut x = vec![1.0; Part::Decode.terms().len()];
+                (x[0], x[1]) = (f64::from(i), 0.0);
+                Obs {
+                    x,
+                    y: f64::from(i) + 5.0,
+                    model: format!("m{i}"),
+                }
             })
             .collect();
         let machine = |llc: Option<u64>| Machine {

@@ -55,6 +55,16 @@ pub struct Shape {
     /// barrier of the worker threads.
     #[serde(default)]
     pub layers: f64,
+    /// Query heads per layer (count): llama.cpp's CPU flash attention walks the context once
+    /// per query head, one dot product, one exponential and one scaled add per position.
+    #[serde(default)]
+    pub head_count: f64,
+    /// Sliding window of the layers that have one (tokens; 0: none).
+    #[serde(default)]
+    pub sliding_window: f64,
+    /// Layers that attend only to the last `sliding_window` tokens (count).
+    #[serde(default)]
+    pub sliding_window_layers: f64,
 }
 
 impl Shape {
@@ -67,7 +77,21 @@ impl Shape {
             attn_elements: (f.block_count * f.head_count * f.head_dim) as f64,
             vocab: f.vocab_size as f64,
             layers: f.block_count as f64,
+            head_count: f.head_count as f64,
+            sliding_window: f.sliding_window as f64,
+            sliding_window_layers: f.sliding_window_layers as f64,
         }
+    }
+
+    /// The share of `context` a layer attends to on average: 1 without a sliding window,
+    /// less when some layers read only the last `sliding_window` tokens of it.
+    pub fn attended_share(&self, context: f64) -> f64 {
+        if self.sliding_window <= 0.0 || self.layers <= 0.0 || context <= 0.0 {
+            return 1.0;
+        }
+        let sliding = self.sliding_window_layers.clamp(0.0, self.layers);
+        let windowed = context.min(self.sliding_window);
+        ((self.layers - sliding) * context + sliding * windowed) / (self.layers * context)
     }
 }
 
@@ -109,7 +133,7 @@ pub struct TermDef {
     pub column: &'static str,
 }
 
-const DECODE_TERMS: [TermDef; 7] = [
+const DECODE_TERMS: [TermDef; 8] = [
     TermDef {
         name: "weights",
         column: "weight bytes larger than the LLC / bandwidth (s)",
@@ -129,6 +153,10 @@ const DECODE_TERMS: [TermDef; 7] = [
     TermDef {
         name: "attention",
         column: "attention arithmetic at the mean context per thread (Gflop)",
+    },
+    TermDef {
+        name: "positions",
+        column: "attention head x position pairs at the mean context per thread (10^9)",
     },
     TermDef {
         name: "layers",
@@ -187,9 +215,15 @@ fn weight_flops(s: &Shape) -> f64 {
     2.0 * s.active_params
 }
 
-/// Flops of attention over `context` tokens: QK^T and the weighted sum of V.
+/// Flops of attention over `context` tokens: QK^T and the weighted sum of V, over the
+/// positions each layer attends to.
 fn attention_flops(s: &Shape, context: f64) -> f64 {
-    4.0 * s.attn_elements * context
+    4.0 * s.attn_elements * context * s.attended_share(context)
+}
+
+/// Query-head x position pairs of one token's attention over `context` tokens.
+fn attention_positions(s: &Shape, context: f64) -> f64 {
+    s.head_count * s.layers * context * s.attended_share(context)
 }
 
 /// Weight bytes read from DRAM and from the last-level cache: all of one or the other.
@@ -208,9 +242,13 @@ fn decode_row(s: &Shape, at: &Setting) -> Vec<f64> {
     vec![
         seconds(dram, at.bandwidth_gbps),
         seconds(llc, at.bandwidth_gbps),
-        seconds(s.kv_bytes_per_token * context, at.bandwidth_gbps),
+        seconds(
+            s.kv_bytes_per_token * context * s.attended_share(context),
+            at.bandwidth_gbps,
+        ),
         per_thread(weight_flops(s)),
         per_thread(attention_flops(s, context)),
+        per_thread(attention_positions(s, context)),
         s.layers,
         1.0,
     ]
@@ -244,6 +282,9 @@ mod tests {
             attn_elements: 21504.0,
             vocab: 151_936.0,
             layers: 24.0,
+            head_count: 14.0,
+            sliding_window: 0.0,
+            sliding_window_layers: 0.0,
         };
         let at = Setting {
             depth: 100.0,
@@ -259,7 +300,9 @@ mod tests {
         assert!((r[2] - 12288.0 * 132.0 / 20e9).abs() < 1e-15);
         assert!((r[3] - 1e9 / 2.0 / 1e9).abs() < 1e-12);
         assert!((r[4] - 4.0 * 21504.0 * 132.0 / 2.0 / 1e9).abs() < 1e-12);
-        assert!(r[5] == 24.0 && r[6] == 1.0);
+        // 14 heads x 24 layers x 132 positions, per thread, in 10^9.
+        assert!((r[5] - 14.0 * 24.0 * 132.0 / 2.0 / 1e9).abs() < 1e-15);
+        assert!(r[6] == 24.0 && r[7] == 1.0);
         // 8 MB of weights fit in a 32 MiB cache: the same seconds, in the other column.
         let small = Shape {
             weight_bytes: 8e6,
@@ -278,5 +321,40 @@ mod tests {
         assert!((p[0] - 0.05 / 100.0).abs() < 1e-15);
         assert!((p[1] - (1e9 + 4.0 * 21504.0 * 50.0) / 2.0 / 1e9).abs() < 1e-12);
         assert_eq!(p.len(), Part::Prefill.terms().len());
+    }
+
+    #[test]
+    fn sliding_layers_attend_to_their_window_only() {
+        // Gemma 3 270M's attention: 18 layers, 15 of them with a 512-token window, 4 heads
+        // of 256, one KV head (K and V: 2 x 256 x 2 bytes per layer). At a mean context of
+        // 1350 + 64 / 2 = 1382 tokens: 3 x 1382 + 15 x 512 = 11826 layer-positions.
+        let s = Shape {
+            weight_bytes: 2.5e8,
+            active_params: 2.7e8,
+            kv_bytes_per_token: 18.0 * 1024.0,
+            attn_elements: 18.0 * 4.0 * 256.0,
+            vocab: 262_144.0,
+            layers: 18.0,
+            head_count: 4.0,
+            sliding_window: 512.0,
+            sliding_window_layers: 15.0,
+        };
+        let at = Setting {
+            depth: 1350.0,
+            n_predict: 64.0,
+            prompt_tokens: 1350.0,
+            threads: 2.0,
+            bandwidth_gbps: 20.0,
+            llc_bytes: 0.0,
+        };
+        let r = Part::Decode.row(&s, &at);
+        let lp = 3.0 * 1382.0 + 15.0 * 512.0;
+        assert!((r[2] - 1024.0 * lp / 20e9).abs() < 1e-15);
+        assert!((r[4] - 4.0 * 4.0 * 256.0 * lp / 2.0 / 1e9).abs() < 1e-12);
+        assert!((r[5] - 4.0 * lp / 2.0 / 1e9).abs() < 1e-15);
+        // Within the window every layer reads the whole context.
+        let short = Setting { depth: 100.0, ..at };
+        let r = Part::Decode.row(&s, &short);
+        assert!((r[5] - 4.0 * 18.0 * 132.0 / 2.0 / 1e9).abs() < 1e-15);
     }
 }

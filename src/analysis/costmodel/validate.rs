@@ -115,6 +115,9 @@ mod tests {
                 attn_elements: 0.0,
                 vocab: 0.0,
                 layers: 1.0,
+                head_count: 0.0,
+                sliding_window: 0.0,
+                sliding_window_layers: 0.0,
             },
             setting: Setting {
                 depth: 0.0,
