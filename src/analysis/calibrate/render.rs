@@ -241,7 +241,7 @@ impl Calibration {
     fn cost_markdown(&self) -> String {
         use costmodel::render::{lomo_markdown, model_markdown, table_markdown};
         let c = &self.cost;
-        let mut md = String::from("\n## Cost model\n\nDecode time per token = weight bytes larger than the last-level cache / bandwidth x k_w + weight bytes that fit in it / bandwidth x k_c + KV bytes at the mean context / bandwidth x k_kv + the weights' arithmetic per thread x k_f + attention arithmetic per thread x k_a + blocks x k_l + k_0, fitted by non-negative least squares on relative residuals over every `baseline` and `moe:N` cell with one slot; 95% intervals from 400 refits on models drawn with replacement. Shapes from each model's GGUF.\n\n");
+        let mut md = String::from("\n## Cost model\n\nDecode time per token = weight bytes larger than the last-level cache / bandwidth x k_w + weight bytes that fit in it / bandwidth x k_c + KV bytes at the mean context / bandwidth x k_kv + the weights' arithmetic per thread x k_f + attention arithmetic per thread x k_a + attention head-positions per thread x k_p + blocks x k_l + k_0, fitted by non-negative least squares on relative residuals over every `baseline` and `moe:N` cell with one slot; 95% intervals from 400 refits on models drawn with replacement. Shapes from each model's GGUF.\n\n");
         md += &match c.cells.llc_bytes {
             Some(b) => format!(
                 "Last-level cache of {}: {:.0} MiB; a model whose weight bytes fit is costed as cached.\n\n",
