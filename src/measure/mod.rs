@@ -42,5 +42,6 @@ pub use ratio::{
 };
 pub use request::{ChunkRaw, RequestMetrics, RequestRaw, ServerTimingsRaw, TopTwo};
 pub use sample::{
-    mad_outliers, t_quantile_975, Sample, SampleError, Summary, MAD_SCALE, MEAN_AD_SCALE, OUTLIER_Z,
+    mad_outliers, median_of, t_quantile_975, Sample, SampleError, Summary, MAD_SCALE,
+    MEAN_AD_SCALE, OUTLIER_Z,
 };

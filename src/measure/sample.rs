@@ -266,8 +266,9 @@ fn ln_gamma(x: f64) -> f64 {
     0.5 * (2.0 * std::f64::consts::PI).ln() + (x + 0.5) * t.ln() - t + series.ln()
 }
 
-/// Median of finite values (caller guarantees non-empty).
-pub(crate) fn median_of(values: &[f64]) -> f64 {
+/// Median of finite values, the mean of the two middle ones of an even count (caller
+/// guarantees non-empty).
+pub fn median_of(values: &[f64]) -> f64 {
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
     let mid = sorted.len() / 2;

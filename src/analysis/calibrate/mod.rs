@@ -232,16 +232,8 @@ fn this_machine(
         threads: common,
         isa: first.isa.clone(),
         llc_bytes: set.llc_bytes,
-        source: "measured (the median bandwidth of the host's rows, their usual threads)".into(),
+        source: "measured (the median bandwidth of the host's runs, their usual threads)".into(),
     }
-}
-
-fn median(mut v: Vec<f64>) -> Option<f64> {
-    if v.is_empty() {
-        return None;
-    }
-    v.sort_by(|a, b| a.total_cmp(b));
-    Some(v[v.len() / 2])
 }
 
 /// Runs the whole calibration over loaded files, looking for GGUF files only in the default
@@ -259,13 +251,11 @@ pub fn calibrate_with(files: &[LoadedFile], inputs: &CostInputs) -> anyhow::Resu
         .context(
             "no row has a measured bandwidth (bandwidth_gbps): nothing to calibrate against",
         )?;
-    let bandwidth_gbps = median(
+    let bandwidth_gbps = costmodel::cells::host_bandwidth(
         files
             .iter()
             .flat_map(|f| &f.rows)
-            .filter(|r| r.host == first.host)
-            .filter_map(|r| r.bandwidth_gbps)
-            .collect(),
+            .filter(|r| r.host == first.host),
     )
     .unwrap_or_default();
     let points = roofline_points(files);

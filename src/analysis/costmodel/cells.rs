@@ -6,10 +6,12 @@
 //! (`~/.cache/tpsbench/models`, where `bench synth` and `bench fetch` put theirs), and used
 //! only when its parameter count equals the row's. A cell whose GGUF is not found is left out
 //! and named. The context before decoding and the prompt prefilled come from `depth` and
-//! `prompt_tokens` as each source counts them ([`context_of`]). Only rows of one host are fitted together, and every cell uses that host's
-//! median measured bandwidth: each run measures the bandwidth for one second, and on this
-//! 2-core machine two runs an hour apart measured 27.6 and 33.8 GB/s while the models decoded
-//! at the same speed, so a row's own figure adds noise, not information.
+//! `prompt_tokens` as each source counts them ([`context_of`]). Only rows of one host are
+//! fitted together, and every cell uses that host's median measured bandwidth over its runs
+//! ([`host_bandwidth`]): each run measures the bandwidth for one second, and on a 2-core VM
+//! two runs an hour apart measured 27.6 and 33.8 GB/s, and six runs of one idle morning 34.3
+//! to 60.1 GB/s, while the models decoded at the same speed, so a row's own figure adds noise,
+//! not information.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -169,11 +171,18 @@ fn setting_of(r: &ResultRow, bandwidth_gbps: f64, llc_bytes: f64) -> Setting {
     }
 }
 
-/// Median bandwidth of the usable rows of `host` (GB/s); the upper middle of an even count.
-fn median_bandwidth<'a>(rows: impl Iterator<Item = &'a ResultRow>) -> f64 {
-    let mut v: Vec<f64> = rows.filter_map(|r| r.bandwidth_gbps).collect();
+/// A host's bandwidth (GB/s): the median of its distinct measurements, the upper middle of an
+/// even count. Each run measures the bandwidth once and writes that figure into every row it
+/// makes, so a run is counted once whatever its number of rows: over rows, one run of 24 cells
+/// that read 34.3 GB/s outvoted two runs of 12 and 2 cells that read 55.6 and 56.8.
+pub fn host_bandwidth<'a>(rows: impl Iterator<Item = &'a ResultRow>) -> Option<f64> {
+    let mut v: Vec<f64> = rows
+        .filter_map(|r| r.bandwidth_gbps)
+        .filter(|b| *b > 0.0)
+        .collect();
     v.sort_by(f64::total_cmp);
-    v.get(v.len() / 2).copied().unwrap_or(0.0)
+    v.dedup();
+    v.get(v.len() / 2).copied()
 }
 
 fn cell_of(r: &ResultRow, facts: &ModelFacts, bandwidth_gbps: f64, llc_bytes: f64) -> Cell {
@@ -210,7 +219,7 @@ pub fn cells_from_files(
         found: HashMap::new(),
     };
     let rows = || files.iter().flat_map(|f| &f.rows).filter(|r| usable(r));
-    let bandwidth_gbps = median_bandwidth(rows().filter(|r| r.host == host));
+    let bandwidth_gbps = host_bandwidth(rows().filter(|r| r.host == host)).unwrap_or(0.0);
     let mut set = CellSet {
         searched: dirs,
         host: host.to_string(),
@@ -229,4 +238,32 @@ pub fn cells_from_files(
         }
     }
     set
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(gbps: Option<f64>) -> ResultRow {
+        ResultRow {
+            bandwidth_gbps: gbps,
+            ..ResultRow::default()
+        }
+    }
+
+    #[test]
+    fn a_hosts_bandwidth_counts_each_run_once() {
+        // Five rows of one run at 30, one row each of runs at 60 and 50, a row without a
+        // figure: the runs are 30, 50 and 60, whose median is 50 (over rows it would be 30).
+        let rows: Vec<ResultRow> = [30.0, 30.0, 60.0, 30.0, 30.0, 50.0, 30.0]
+            .into_iter()
+            .map(|b| row(Some(b)))
+            .chain([row(None)])
+            .collect();
+        assert_eq!(host_bandwidth(rows.iter()), Some(50.0));
+        // An even count of runs takes the upper middle, a measured figure.
+        let two = [row(Some(20.0)), row(Some(40.0)), row(Some(20.0))];
+        assert_eq!(host_bandwidth(two.iter()), Some(40.0));
+        assert_eq!(host_bandwidth([row(None)].iter()), None);
+    }
 }

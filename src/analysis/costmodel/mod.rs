@@ -24,7 +24,7 @@
 //!
 //! Inputs are exact: weight bytes, active parameters, KV bytes per token, the attention shape
 //! and the block count come from the GGUF header ([`crate::gguf::ModelFacts`], with `moe:N`
-//! applied) and depth and threads from the result row, the bandwidth from the host's rows,
+//! applied) and depth and threads from the result row, the bandwidth from the host's runs,
 //! the cache size from the host's `bench hw --json` (`--host-hw`, or this machine's when it
 //! is the host). The coefficients are fitted
 //! by non-negative least squares on relative residuals ([`crate::measure::nnls`]), with 95%

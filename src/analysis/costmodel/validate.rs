@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::cells::Cell;
 use super::fit::{coefficients, Obs};
 use super::terms::Part;
-use crate::measure::percentile;
+use crate::measure::median_of;
 
 /// One held-out cell.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -34,7 +34,8 @@ pub struct Lomo {
     pub part: Part,
     /// Every held-out cell.
     pub rows: Vec<LomoRow>,
-    /// Median absolute percentage error over the cells (fraction).
+    /// Median absolute percentage error over the cells (fraction; the mean of the two middle
+    /// errors of an even count).
     pub median_abs_error: Option<f64>,
     /// Largest absolute percentage error (fraction).
     pub worst_abs_error: Option<f64>,
@@ -88,7 +89,7 @@ pub fn leave_one_model_out(part: Part, cells: &[Cell]) -> Lomo {
     let errors: Vec<f64> = rows.iter().map(|r| r.abs_error).collect();
     Lomo {
         part,
-        median_abs_error: percentile(&errors, 0.5),
+        median_abs_error: (!errors.is_empty()).then(|| median_of(&errors)),
         worst_abs_error: errors.iter().copied().reduce(f64::max),
         rows,
         skipped,
@@ -149,5 +150,27 @@ mod tests {
         assert!((d.abs_error - 0.25).abs() < 1e-9);
         assert_eq!(lomo.worst_abs_error, Some(d.abs_error));
         assert_eq!(lomo.rows.len(), 4);
+    }
+
+    #[test]
+    fn the_median_error_of_an_even_count_is_the_mean_of_the_middle_two() {
+        // Four models off one line by different amounts, so four different errors: the median
+        // is the mean of the second and third smallest (a nearest-rank 50th percentile would
+        // be the second alone).
+        let cells = vec![
+            cell("a", 1e8, 10.0),
+            cell("b", 2e8, 5.0 / 1.1),
+            cell("c", 4e8, 2.5 / 1.3),
+            cell("d", 5e8, 2.0 / 1.6),
+        ];
+        let lomo = leave_one_model_out(Part::Decode, &cells);
+        let mut e: Vec<f64> = lomo.rows.iter().map(|r| r.abs_error).collect();
+        e.sort_by(f64::total_cmp);
+        assert!(e[1] < e[2], "{e:?}");
+        let median = lomo.median_abs_error.unwrap();
+        assert!(
+            (median - (e[1] + e[2]) / 2.0).abs() < 1e-12,
+            "{median} {e:?}"
+        );
     }
 }
