@@ -271,6 +271,7 @@ pub fn calibrate_with(files: &[LoadedFile], inputs: &CostInputs) -> anyhow::Resu
         files,
         &first.host,
         costmodel::cells::search_dirs(files, &inputs.models_dirs),
+        bandwidth_gbps,
         host_llc(first, inputs).unwrap_or(0) as f64,
     );
     let machine = this_machine(first, set.bandwidth_gbps, &set);

@@ -207,11 +207,13 @@ fn cell_of(r: &ResultRow, facts: &ModelFacts, bandwidth_gbps: f64, llc_bytes: f6
 }
 
 /// The usable cells of `host` in every file, with their GGUF facts from `dirs`, on a machine
-/// whose last-level cache holds `llc_bytes` (0 when not known).
+/// whose bandwidth is `bandwidth_gbps` ([`host_bandwidth`] of its rows) and whose last-level
+/// cache holds `llc_bytes` (0 when not known).
 pub fn cells_from_files(
     files: &[LoadedFile],
     host: &str,
     dirs: Vec<PathBuf>,
+    bandwidth_gbps: f64,
     llc_bytes: f64,
 ) -> CellSet {
     let mut cache = FactsCache {
@@ -219,7 +221,6 @@ pub fn cells_from_files(
         found: HashMap::new(),
     };
     let rows = || files.iter().flat_map(|f| &f.rows).filter(|r| usable(r));
-    let bandwidth_gbps = host_bandwidth(rows().filter(|r| r.host == host)).unwrap_or(0.0);
     let mut set = CellSet {
         searched: dirs,
         host: host.to_string(),
