@@ -39,7 +39,7 @@ pub enum Command {
         after_help = "Examples:\n  bench engine which\n  bench engine info --json\n  \
         bench engine install\n  bench engine install --force --variant portable"
     )]
-    Engine(crate::engine::EngineArgs),
+    Engine(crate::llamacpp::EngineArgs),
     /// Write a synthetic GGUF model with real shapes and known behaviour.
     #[command(
         after_help = "Examples:\n  bench synth --preset qwen2.5-7b --quant Q4_K_M\n  \
@@ -157,8 +157,8 @@ pub fn version() -> &'static str {
             "{} (commit {}; engine {}=={})",
             env!("CARGO_PKG_VERSION"),
             commit.unwrap_or("unknown"),
-            crate::engine::PACKAGE,
-            crate::engine::PACKAGE_VERSION
+            crate::llamacpp::PACKAGE,
+            crate::llamacpp::PACKAGE_VERSION
         )
     })
 }

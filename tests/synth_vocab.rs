@@ -5,7 +5,7 @@ use tpsbench::gguf::Value;
 use tpsbench::synth::vocab;
 
 fn qwen2_vocab() -> Option<std::path::PathBuf> {
-    let found = tpsbench::engine::managed_source_dir()
+    let found = tpsbench::llamacpp::managed_source_dir()
         .map(|d| d.join("models/ggml-vocab-qwen2.gguf"))
         .filter(|p| p.is_file());
     if found.is_none() && std::env::var("CI").is_ok_and(|v| v == "true") {

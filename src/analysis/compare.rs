@@ -317,7 +317,7 @@ pub fn notes(files: &[LoadedFile]) -> Vec<String> {
 /// The features a `system_info` line reports enabled (`AVX512 AMX_INT8 ...`), without
 /// the thread count that precedes them.
 fn cpu_features(system_info: &str) -> String {
-    crate::engine::identity::parse_enabled_features(system_info).join(" ")
+    crate::llamacpp::identity::parse_enabled_features(system_info).join(" ")
 }
 
 fn short(hex: &str) -> String {

@@ -15,7 +15,7 @@ use super::cellrow::{self, CellOutcome, Measured};
 use super::plan::Cell;
 use super::resolve::ResolvedRole;
 use super::{RunArgs, RunSettings};
-use crate::engine::{Engine, EngineOptions, LaunchSpec, ServerArgs};
+use crate::llamacpp::{Engine, EngineOptions, LaunchSpec, ServerArgs};
 use crate::measure::RatioCi;
 use crate::results::{CellKey, RawRepetition, ResultRow, ResultWriter, Status};
 use anyhow::Context;
@@ -223,8 +223,8 @@ fn engine_a(args: &AbArgs, b: &Engine) -> anyhow::Result<Engine> {
     let Some(path) = &args.engine_a else {
         return Ok(b.clone());
     };
-    crate::check_server_bin(Some(path)).context("--engine-a")?;
-    crate::engine::ensure(
+    crate::util::error::check_server_bin(Some(path)).context("--engine-a")?;
+    crate::llamacpp::ensure(
         &EngineOptions {
             server_bin: Some(path.clone()),
             profile_server_bin: None,
@@ -233,7 +233,7 @@ fn engine_a(args: &AbArgs, b: &Engine) -> anyhow::Result<Engine> {
         },
         &crate::selftest::SelfTest::default(),
     )
-    .map_err(crate::environment)
+    .map_err(crate::util::error::environment)
 }
 
 /// `--args-a "--poll 0 -tb 2"` as arguments.

@@ -5,9 +5,9 @@
 //! answers at once and fails on cue, in the spirit of hyperfine's `Executor` /
 //! `MockExecutor`.
 
-use crate::client::{Client, CompletionRecord, CompletionRequest};
-use crate::engine::{Engine, LaunchSpec};
-use crate::server::{self, LaunchOptions, Server};
+use crate::llamacpp::client::{Client, CompletionRecord, CompletionRequest};
+use crate::llamacpp::server::{self, LaunchOptions, Server};
+use crate::llamacpp::{Engine, LaunchSpec};
 use std::future::Future;
 use std::path::PathBuf;
 use std::time::Duration;

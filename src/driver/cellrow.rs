@@ -7,7 +7,7 @@ use super::pairing::Pairing;
 use super::plan::Cell;
 use super::resolve::ResolvedRole;
 use super::RunSettings;
-use crate::client::Prompt;
+use crate::llamacpp::client::Prompt;
 use crate::measure::{self, CellMetrics, RequestRaw};
 use crate::results::{CellKey, ResultRow, Status};
 

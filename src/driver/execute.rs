@@ -23,7 +23,7 @@ use super::progress::Progress;
 use super::resolve::ResolvedRole;
 use super::workload;
 use super::RunSettings;
-use crate::client::{CompletionRecord, CompletionRequest};
+use crate::llamacpp::client::{CompletionRecord, CompletionRequest};
 use crate::measure::{self, RequestRaw};
 use crate::results::{CellKey, RawRepetition, ResultRow, ResultWriter, Status};
 use std::collections::HashSet;

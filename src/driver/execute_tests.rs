@@ -100,7 +100,7 @@ fn roles(names: &[&str]) -> Vec<ResolvedRole> {
 
 fn settings(pair: bool) -> RunSettings {
     RunSettings {
-        server_args: crate::engine::ServerArgs::none(),
+        server_args: crate::llamacpp::ServerArgs::none(),
         n_predict: 16,
         adaptive: Adaptive {
             min_reps: 3,
@@ -169,7 +169,7 @@ fn one_point() -> Sweep {
     Sweep {
         threads: vec![2],
         depths: vec![0],
-        server_args: crate::engine::ServerArgs::none(),
+        server_args: crate::llamacpp::ServerArgs::none(),
     }
 }
 
@@ -301,7 +301,7 @@ fn swept(script: Script, names: &[&str], depths: Vec<u32>) -> Run {
     let sweep = Sweep {
         threads: vec![1, 2],
         depths,
-        server_args: crate::engine::ServerArgs::parse(&["-fa on"]).unwrap(),
+        server_args: crate::llamacpp::ServerArgs::parse(&["-fa on"]).unwrap(),
     };
     let mut run = run_swept(script, roles(names), writer, false, settings(true), &sweep);
     run._dir = dir;
@@ -941,7 +941,7 @@ fn run_ab(script: Script) -> AbRun {
     let mut b_writer = ResultWriter::create(&dir.path().join("ab-b.csv")).unwrap();
     let mut a_writer = ResultWriter::create(&dir.path().join("ab-a.csv")).unwrap();
     let mut b_settings = settings(true);
-    b_settings.server_args = crate::engine::ServerArgs::parse(&["--poll 0"]).unwrap();
+    b_settings.server_args = crate::llamacpp::ServerArgs::parse(&["--poll 0"]).unwrap();
     let a_settings = settings(true);
     let roles = roles(&["target"]);
     let profile = profile::parse(PROFILE, ProfileSource::Embedded("fake".into())).unwrap();

@@ -5,8 +5,8 @@
 
 use super::backend::{Backend, CpuTimes, ServerHandle};
 use super::interrupt::Interrupt;
-use crate::client::{CompletionRecord, CompletionRequest, Prompt, ServerTimings};
-use crate::engine::LaunchSpec;
+use crate::llamacpp::client::{CompletionRecord, CompletionRequest, Prompt, ServerTimings};
+use crate::llamacpp::LaunchSpec;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -285,8 +285,8 @@ fn prompt_tokens(prompt: &Prompt) -> u64 {
         Prompt::Mixed(parts) => parts
             .iter()
             .map(|p| match p {
-                crate::client::PromptPart::Token(_) => 1,
-                crate::client::PromptPart::Text(t) => text(t),
+                crate::llamacpp::client::PromptPart::Token(_) => 1,
+                crate::llamacpp::client::PromptPart::Text(t) => text(t),
             })
             .sum(),
     }

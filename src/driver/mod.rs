@@ -47,9 +47,9 @@ pub mod workload;
 pub use ab::AbArgs;
 pub use validate::{validate_command, ValidateArgs};
 
-use crate::engine::{self, Engine, EngineOptions, ServerArgs};
 use crate::guide::Expectations;
 use crate::hardware::{self, AssessOptions, Hardware};
+use crate::llamacpp::{self, Engine, EngineOptions, ServerArgs};
 use crate::measure::Adaptive;
 use crate::profile::{self, Profile};
 use crate::results::{CellKey, ResultRow, ResultWriter, Status, SCHEMA_VERSION};
@@ -491,8 +491,8 @@ fn prepare(args: &RunArgs) -> anyhow::Result<(RunEnv, Vec<ResolvedRole>, ResultW
     let expectations = profile.load_expectations()?;
     let selected = resolve::select_roles(&profile, args.roles.as_deref())?;
     let roles = resolve::resolve_roles(&profile, &selected, &resolve_options(args))?;
-    crate::check_server_bin(args.server_bin.as_deref())?;
-    let engine = engine::ensure(
+    crate::util::error::check_server_bin(args.server_bin.as_deref())?;
+    let engine = llamacpp::ensure(
         &EngineOptions {
             server_bin: args.server_bin.clone(),
             profile_server_bin: profile.engine.server_bin.clone(),
@@ -501,7 +501,7 @@ fn prepare(args: &RunArgs) -> anyhow::Result<(RunEnv, Vec<ResolvedRole>, ResultW
         },
         &crate::selftest::SelfTest::default(),
     )
-    .map_err(crate::environment)?;
+    .map_err(crate::util::error::environment)?;
     let n_predict = args.n_predict.unwrap_or(profile.run.n_predict);
     let sweep = sweep(args, &profile, &engine)?;
     check_depths(&roles, &sweep.depths, n_predict, &workloads(args, &profile))?;

@@ -3,10 +3,10 @@
 //! measurement alternately on the same model and prints the ratio of decode t/s per
 //! round, so a systematic difference between the two shows up next to the noise.
 
-use crate::client::{Client, CompletionRequest, Prompt};
-use crate::engine::{self, Engine, EngineOptions, LaunchSpec};
+use crate::llamacpp::client::{Client, CompletionRequest, Prompt};
+use crate::llamacpp::server::{self, LaunchOptions, Server};
+use crate::llamacpp::{self, Engine, EngineOptions, LaunchSpec};
 use crate::measure::Sample;
-use crate::server::{self, LaunchOptions, Server};
 use anyhow::{bail, Context};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -57,8 +57,8 @@ impl Round {
 pub fn validate_command(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
     std::fs::File::open(&args.model)
         .with_context(|| format!("cannot read model file {}", args.model.display()))?;
-    crate::check_server_bin(args.server_bin.as_deref())?;
-    let engine = engine::ensure(
+    crate::util::error::check_server_bin(args.server_bin.as_deref())?;
+    let engine = llamacpp::ensure(
         &EngineOptions {
             server_bin: args.server_bin.clone(),
             profile_server_bin: None,
@@ -67,16 +67,17 @@ pub fn validate_command(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
         },
         &crate::selftest::SelfTest::default(),
     )
-    .map_err(crate::environment)?;
+    .map_err(crate::util::error::environment)?;
     let bench_bin = engine
         .bench_bin
         .clone()
         .with_context(|| format!("no llama-bench next to {}", engine.server_bin.display()))
-        .map_err(crate::environment)?;
+        .map_err(crate::util::error::environment)?;
     let threads = args
         .threads
         .unwrap_or(crate::hardware::physical_cores().max(1) as u32);
-    let rounds = run_rounds(&engine, &bench_bin, args, threads).map_err(crate::environment)?;
+    let rounds =
+        run_rounds(&engine, &bench_bin, args, threads).map_err(crate::util::error::environment)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report(&rounds))?);
     } else {

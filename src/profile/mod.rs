@@ -13,8 +13,8 @@ mod mode;
 mod schema;
 pub mod shapes;
 
-use crate::engine::ServerArgs;
 use crate::guide;
+use crate::llamacpp::ServerArgs;
 
 pub use command::{command, ProfileArgs};
 pub use from_models::{from_models, ModelsSpec, DEFAULT_SPEC_K};

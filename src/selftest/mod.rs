@@ -9,12 +9,12 @@
 //! kernels) and compares 16 greedy tokens with the successor chain known by construction.
 //! A signal, a timeout or a wrong token fails the engine, with the model and the reason.
 //!
-//! [`SelfTest`] implements [`crate::engine::EngineCheck`]; the engine module decides when
+//! [`SelfTest`] implements [`crate::llamacpp::EngineCheck`]; the engine module decides when
 //! it runs (after every managed build variant, once per discovered engine).
 
-use crate::client::{Client, CompletionRequest, Prompt};
-use crate::engine::{EngineCheck, SelfTestFailure, SelfTestReport};
-use crate::server::{LaunchCommand, LaunchOptions, Server, ServerError};
+use crate::llamacpp::client::{Client, CompletionRequest, Prompt};
+use crate::llamacpp::server::{LaunchCommand, LaunchOptions, Server, ServerError};
+use crate::llamacpp::{EngineCheck, SelfTestFailure, SelfTestReport};
 use crate::synth::{self, Arch, BehaviorSpec, QuantMix, Recipe, Shape};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -289,7 +289,7 @@ mod tests {
         use nix::sys::signal::Signal;
         let e = ServerError::Exited {
             pid: 7,
-            exit: crate::server::ExitInfo {
+            exit: crate::llamacpp::server::ExitInfo {
                 code: None,
                 signal: Some(Signal::SIGILL as i32),
             },

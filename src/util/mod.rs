@@ -3,6 +3,7 @@
 //! Everything tpsbench keeps between runs (the managed engine, synthetic models, probe
 //! caches) lives under one cache root so that a user can find and delete it in one place.
 
+pub mod error;
 pub mod interrupt;
 pub mod lock;
 pub mod process;

@@ -7,7 +7,7 @@
 #![allow(dead_code)] // each test binary uses a different subset
 
 use std::sync::OnceLock;
-use tpsbench::engine::{self, Engine, EngineOptions};
+use tpsbench::llamacpp::{self, Engine, EngineOptions};
 use tpsbench::util::FileLock;
 
 /// True when running under CI (`CI=true` or `CI=1`).
@@ -24,7 +24,7 @@ fn ensured() -> &'static Result<Engine, String> {
         };
         // The first use of an engine self-tests it with real servers: one test at a time.
         let _lock = llama_server_lock();
-        engine::ensure(&opts, &tpsbench::selftest::SelfTest::default())
+        llamacpp::ensure(&opts, &tpsbench::selftest::SelfTest::default())
             .map_err(|e| format!("{e:#}"))
     })
 }

@@ -4,9 +4,9 @@
 //! server running.
 
 use super::server::{serves, RemoteServerInfo, INFO_TIMEOUT};
-use crate::client::{Client, CompletionRecord, CompletionRequest};
 use crate::driver::backend::{error_chain, Backend, CpuTimes, ServerHandle};
-use crate::engine::LaunchSpec;
+use crate::llamacpp::client::{Client, CompletionRecord, CompletionRequest};
+use crate::llamacpp::LaunchSpec;
 use std::path::PathBuf;
 
 /// The backend of `--server-url`: one running server, never launched, never stopped.
@@ -41,7 +41,7 @@ impl Backend for RemoteBackend {
             .ok()
             .and_then(|mut a| a.next());
         let healthy = addr.and_then(|a| {
-            crate::server::net::health_status_at(a, &url.host, &url.prefix, INFO_TIMEOUT)
+            crate::llamacpp::server::net::health_status_at(a, &url.host, &url.prefix, INFO_TIMEOUT)
         });
         if healthy != Some(200) {
             return Err(format!(

@@ -21,11 +21,11 @@ pub use backend::{RemoteBackend, RemoteServer};
 pub use server::{connect, server_mode, serves, RemoteServerInfo};
 
 use super::{RunArgs, RunOutcome, RunPlan, RunSettings, Sweep};
-use crate::client::Client;
-use crate::engine::ServerArgs;
+use crate::llamacpp::client::Client;
+use crate::llamacpp::server::remote::{ServerProps, ServerUrl};
+use crate::llamacpp::ServerArgs;
 use crate::profile::{self, Profile};
 use crate::results::{ResultRow, SCHEMA_VERSION};
-use crate::server::remote::{ServerProps, ServerUrl};
 use anyhow::Context;
 use server::file_name;
 use std::path::{Path, PathBuf};
@@ -54,7 +54,7 @@ pub fn prepare(args: &RunArgs, runtime: &tokio::runtime::Runtime) -> anyhow::Res
     let client = Client::new(&url.base)?;
     let info = runtime
         .block_on(connect(&client, &url))
-        .map_err(crate::environment)?;
+        .map_err(crate::util::error::environment)?;
     eprintln!("{}", info.describe());
     let served = served_model(args, &info.props)?;
     let profile = remote_profile(args, &info, &served)?;

@@ -2,10 +2,10 @@
 //! from `/health`, `/props` and `/slots` ([`connect`]); [`serves`] decides, for each launch
 //! configuration the run loop would start, whether the running server already is it.
 
-use crate::client::{Client, CompletionRequest};
-use crate::engine::LaunchSpec;
+use crate::llamacpp::client::{Client, CompletionRequest};
+use crate::llamacpp::server::remote::{self, ServerProps, ServerUrl, SlotState, Speculation};
+use crate::llamacpp::LaunchSpec;
 use crate::profile::{Mode, DEFAULT_SPEC_K};
-use crate::server::remote::{self, ServerProps, ServerUrl, SlotState, Speculation};
 use anyhow::Context;
 use std::path::Path;
 use std::time::Duration;
@@ -37,7 +37,7 @@ pub async fn connect(client: &Client, url: &ServerUrl) -> anyhow::Result<RemoteS
     let health = client.get_json("/health", INFO_TIMEOUT).await;
     match health {
         Ok(_) => {}
-        Err(crate::client::ClientError::Status { status: 503, .. }) => anyhow::bail!(
+        Err(crate::llamacpp::client::ClientError::Status { status: 503, .. }) => anyhow::bail!(
             "the server at {at} is still loading its model (/health answered 503); try again when it is ready"
         ),
         Err(e) => {
@@ -54,7 +54,7 @@ pub async fn connect(client: &Client, url: &ServerUrl) -> anyhow::Result<RemoteS
     let speculation = slots.as_deref().map(Speculation::of);
     if speculation.is_some_and(|s| s.configured && s.types.is_empty()) {
         // A slot lists the server's speculative types only once it has served a request.
-        let one = CompletionRequest::new(crate::client::Prompt::Text("Hello".into()), 1);
+        let one = CompletionRequest::new(crate::llamacpp::client::Prompt::Text("Hello".into()), 1);
         client
             .complete(&one)
             .await
@@ -74,7 +74,7 @@ async fn read_slots(client: &Client, at: &str) -> anyhow::Result<Option<Vec<Slot
         Ok(v) => Ok(Some(
             remote::parse_slots(&v).map_err(|e| anyhow::anyhow!("{at}: {e}"))?,
         )),
-        Err(crate::client::ClientError::Status { .. }) => Ok(None),
+        Err(crate::llamacpp::client::ClientError::Status { .. }) => Ok(None),
         Err(e) => Err(e).with_context(|| format!("reading {at}/slots")),
     }
 }

@@ -1,9 +1,9 @@
 use super::*;
 use crate::driver::backend::{Backend, ServerHandle};
-use crate::engine::LaunchSpec;
-use crate::engine::SpeculativeArgs;
+use crate::llamacpp::server::remote::SlotState;
+use crate::llamacpp::LaunchSpec;
+use crate::llamacpp::SpeculativeArgs;
 use crate::profile::{Mode, DEFAULT_SPEC_K};
-use crate::server::remote::SlotState;
 
 /// A two-slot server of `/models/target.gguf`; `speculation` is what its slots say (`None`:
 /// no `/slots`).
@@ -190,7 +190,7 @@ fn a_handle_is_given_only_while_the_server_is_healthy_and_stopping_it_does_nothi
         err,
         format!("the server at http://127.0.0.1:{port} does not answer /health with 200 (got 503)")
     );
-    let free = crate::server::net::free_port().unwrap();
+    let free = crate::llamacpp::server::net::free_port().unwrap();
     let err = backend_at(&format!("http://127.0.0.1:{free}"))
         .launch(&spec(1), "unused.log", 0)
         .err()

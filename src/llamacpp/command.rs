@@ -76,7 +76,7 @@ pub fn command(args: &EngineArgs, check: &dyn EngineCheck) -> anyhow::Result<Exi
     if bad_input {
         return result;
     }
-    result.map_err(crate::environment)
+    result.map_err(crate::util::error::environment)
 }
 
 fn act(args: &EngineArgs, check: &dyn EngineCheck) -> anyhow::Result<ExitCode> {

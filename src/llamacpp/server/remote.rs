@@ -1,7 +1,7 @@
 //! A llama-server that tpsbench did not launch (`bench run --server-url URL`): which URLs
 //! are accepted, and what the server says about itself in `/props` and `/slots` (its build,
 //! its model, its slots and their context, whether it speculates). Pure: parsing and
-//! policy only; the requests are made by the driver through [`crate::client::Client`].
+//! policy only; the requests are made by the driver through [`crate::llamacpp::client::Client`].
 //!
 //! Only loopback hosts are accepted unless the user names another host explicitly
 //! (`--allow-remote-host`): a measurement across a network measures the network too, and a

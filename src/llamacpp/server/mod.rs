@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 
-use crate::engine::{CapabilityError, Engine, LaunchSpec};
+use crate::llamacpp::{CapabilityError, Engine, LaunchSpec};
 
 pub use process::ExitInfo;
 

@@ -1,5 +1,7 @@
-//! The llama.cpp engine: discovery, the pinned managed install, identity, and the
-//! capability probe that every command line is built from.
+//! llama.cpp, the engine tpsbench measures: discovery, the pinned managed install,
+//! identity, the capability probe that every command line is built from, the llama-server
+//! process ([`server`]) and its HTTP protocol ([`client`]). Everything that knows llama.cpp's
+//! flags, logs, endpoints and event format lives under this folder.
 //!
 //! [`ensure`] is the one entry point `bench run`, `bench engine` and the tests share: it
 //! finds a llama-server (see [`discover`]), else builds the pinned one (see [`install`],
@@ -8,6 +10,7 @@
 
 pub mod caps;
 pub mod check;
+pub mod client;
 mod command;
 pub mod discover;
 pub mod files;
@@ -16,6 +19,7 @@ pub mod install;
 pub mod patch;
 mod probe;
 mod progress;
+pub mod server;
 pub mod server_args;
 pub mod variant;
 
