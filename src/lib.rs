@@ -14,6 +14,7 @@ pub mod hardware;
 pub mod interop;
 pub mod llamacpp;
 pub mod measure;
+pub mod mode;
 pub mod profile;
 pub mod report;
 pub mod results;

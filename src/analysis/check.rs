@@ -858,7 +858,7 @@ pub(crate) mod power {
             schema_version: 1,
             role: "dense".into(),
             model_file: "m.gguf".into(),
-            mode: crate::profile::Mode::Baseline,
+            mode: crate::mode::Mode::Baseline,
             workload: "chat".into(),
             parallel: 1,
             ..ResultRow::default()

@@ -12,7 +12,7 @@ use super::load::LoadedFile;
 use super::metrics::{estimate, Metric, Source};
 use super::render::{num, ratio_text, Format, Table};
 use super::stats::{verdict, RatioCi, Verdict};
-use crate::profile::Mode;
+use crate::mode::Mode;
 use crate::results::{ResultRow, Status};
 
 /// What makes two rows comparable: the model by its content (architecture, parameters,

@@ -21,7 +21,7 @@ use super::costmodel::{CostModel, Machine, Part, Prediction, RowStatus, Setting,
 use super::render::num;
 use super::specmodel;
 use crate::gguf::{Model, ModelFacts};
-use crate::profile::Mode;
+use crate::mode::Mode;
 
 /// llama.cpp's default maximum draft length (`speculative.n_max`), used by `lookup`.
 pub const LOOKUP_DRAFT_MAX: u32 = 16;

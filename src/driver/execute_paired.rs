@@ -6,7 +6,7 @@ use super::*;
 use crate::driver::ab::AbRatio;
 use crate::driver::pairing::Side;
 use crate::driver::plan::LaunchKey;
-use crate::profile::Mode;
+use crate::mode::Mode;
 
 /// What became of the partner's half of a pair.
 enum Half {

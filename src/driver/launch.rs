@@ -63,7 +63,7 @@ pub fn log_name(n: usize, role: &str, key: &LaunchKey) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::profile::Mode;
+    use crate::mode::Mode;
 
     #[test]
     fn log_names_keep_letters_digits_and_dashes() {

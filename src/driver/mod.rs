@@ -93,7 +93,7 @@ pub struct RunArgs {
     /// Modes of the -m models, comma-separated: baseline, spec:K, lookup[:TYPE], moe:N, and
     /// combinations joined with `+` [default: baseline, and spec:8 with --draft].
     #[arg(long, value_delimiter = ',', conflicts_with = "profile")]
-    pub modes: Option<Vec<profile::Mode>>,
+    pub modes: Option<Vec<crate::mode::Mode>>,
     /// Context per slot, tokens [default: the profile's; with -m 4096, or the model's own
     /// when smaller].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
@@ -812,7 +812,10 @@ mod tests {
         let ok = parse(&["run", "-m", "a.gguf", "--modes", "baseline,spec:4"]).unwrap();
         assert_eq!(
             ok.modes,
-            Some(vec![profile::Mode::Baseline, profile::Mode::Spec { k: 4 }])
+            Some(vec![
+                crate::mode::Mode::Baseline,
+                crate::mode::Mode::Spec { k: 4 }
+            ])
         );
     }
 }

@@ -80,7 +80,7 @@ mod tests {
     use super::*;
     use crate::driver::plan::{plan_launches, RoleCells};
     use crate::driver::workload::Workload;
-    use crate::profile::Mode;
+    use crate::mode::Mode;
 
     #[test]
     fn pairs_alternate_which_server_goes_first() {

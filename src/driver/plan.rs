@@ -8,7 +8,7 @@
 //! server honours `speculative.n_max` per request, they share one.
 
 use super::workload::Workload;
-use crate::profile::Mode;
+use crate::mode::Mode;
 
 /// The draft length a speculative server is launched with when requests set their own
 /// (`speculative.n_max` per request, where the engine honours it).

@@ -18,7 +18,7 @@ use super::llama_bench::{LlamaBenchTest, TestKind};
 use crate::gguf::{Model, ModelFacts};
 use crate::hardware::facts::HwFacts;
 use crate::measure::Sample;
-use crate::profile::Mode;
+use crate::mode::Mode;
 use crate::results::{ResultRow, Source, Status, SCHEMA_VERSION};
 
 /// Role name of every imported row.

@@ -9,17 +9,16 @@
 pub mod command;
 mod from_models;
 pub mod locate;
-mod mode;
 mod schema;
 pub mod shapes;
 
 use crate::guide;
 use crate::llamacpp::ServerArgs;
+use crate::mode::Mode;
 
 pub use command::{command, ProfileArgs};
 pub use from_models::{from_models, ModelsSpec, DEFAULT_SPEC_K};
 pub use locate::{Located, MatchKind};
-pub use mode::{Mode, ModeError, ALLOWED_MODES, LOOKUP_TYPES};
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};

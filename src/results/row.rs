@@ -7,7 +7,7 @@
 //! comments by `results::column_docs` and checked by a test, so the two cannot drift apart.
 
 pub use crate::measure::Difference;
-use crate::profile::Mode;
+use crate::mode::Mode;
 use serde::{Deserialize, Serialize};
 
 /// Version of the CSV and JSONL layout. Bump it whenever a column is added, removed,

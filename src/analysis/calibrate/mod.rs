@@ -50,7 +50,7 @@ use super::stats::{fit_scale, Moments};
 use crate::guide::{
     self, AccelerationRow, Expectations as GuideExpectations, ExpectedRow, SpeedRow,
 };
-use crate::profile::Mode;
+use crate::mode::Mode;
 use crate::results::{ResultRow, Status};
 
 /// A row farther than this factor from its fit is listed as far off.

@@ -22,7 +22,7 @@ use super::fit::Obs;
 use super::terms::{Part, Setting, Shape};
 use crate::analysis::load::LoadedFile;
 use crate::gguf::{Model, ModelFacts};
-use crate::profile::Mode;
+use crate::mode::Mode;
 use crate::results::{ResultRow, Source, Status};
 
 /// One measured cell with its model's shape.

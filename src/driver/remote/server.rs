@@ -5,7 +5,8 @@
 use crate::llamacpp::client::{Client, CompletionRequest};
 use crate::llamacpp::server::remote::{self, ServerProps, ServerUrl, SlotState, Speculation};
 use crate::llamacpp::LaunchSpec;
-use crate::profile::{Mode, DEFAULT_SPEC_K};
+use crate::mode::Mode;
+use crate::profile::DEFAULT_SPEC_K;
 use anyhow::Context;
 use std::path::Path;
 use std::time::Duration;

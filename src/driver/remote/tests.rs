@@ -3,7 +3,8 @@ use crate::driver::backend::{Backend, ServerHandle};
 use crate::llamacpp::server::remote::SlotState;
 use crate::llamacpp::LaunchSpec;
 use crate::llamacpp::SpeculativeArgs;
-use crate::profile::{Mode, DEFAULT_SPEC_K};
+use crate::mode::Mode;
+use crate::profile::DEFAULT_SPEC_K;
 
 /// A two-slot server of `/models/target.gguf`; `speculation` is what its slots say (`None`:
 /// no `/slots`).
