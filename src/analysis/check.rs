@@ -19,11 +19,11 @@ use std::process::ExitCode;
 use serde::Serialize;
 
 use super::compare::{joins_on_threads, notes, warnings, JoinKey};
-use super::load::{self, LoadedFile};
 use super::metrics::{estimate, Metric};
 use super::render::{num, ratio_text};
 use super::stats::{decide, Decision, RatioCi};
 use super::CheckArgs;
+use crate::results::load::{self, LoadedFile};
 use crate::results::{ResultRow, Status};
 
 /// Improvements listed one per line before they are only counted (regressions, inconclusive
@@ -65,33 +65,11 @@ impl MetricSet {
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// SEAM for `check --profile NAME`: `ProfileRunner` runs a profile like `bench run --profile NAME`
-// (default options, `--max-reps` when given) and returns the path of the results CSV it wrote.
-// `default_runner` wires it to `crate::driver::run_profile`; tests pass their own runner to
-// `command`. A run with failed cells is not an error: the gate judges those cells.
-// ---------------------------------------------------------------------------------------------
-
-/// Runs a profile by name (with an optional repetition cap) and returns the results CSV.
+/// Runs a profile by name (with an optional repetition cap) and returns the results CSV:
+/// the seam of `check --profile NAME`. The command layer wires it to the run loop
+/// (`cli::check`), so that analysis never measures; tests pass their own. A run with failed
+/// cells is not an error: the gate judges those cells.
 pub type ProfileRunner = fn(&str, Option<u32>) -> anyhow::Result<PathBuf>;
-
-/// The runner `bench check --profile` uses: the driver's `run_profile`.
-pub fn default_runner() -> Option<ProfileRunner> {
-    Some(run_profile_with_defaults)
-}
-
-/// `bench run --profile NAME [--max-reps N]` with every other option at its default.
-fn run_profile_with_defaults(name: &str, max_reps: Option<u32>) -> anyhow::Result<PathBuf> {
-    let mut args = crate::driver::RunArgs::for_profile(name);
-    args.max_reps = max_reps;
-    let outcome = crate::driver::run_profile(&args)?;
-    anyhow::ensure!(
-        !outcome.interrupted,
-        "the run of profile {name} was interrupted"
-    );
-    eprintln!("check: ran profile {name}: {}", outcome.csv.display());
-    Ok(outcome.csv)
-}
 
 /// Parses `5%` or `0.05` into a fraction in [0, 1).
 pub fn parse_tolerance(s: &str) -> Result<f64, String> {
@@ -845,7 +823,7 @@ pub(crate) mod power {
     use rand::{Rng, SeedableRng};
 
     use super::*;
-    use crate::analysis::load::RepValues;
+    use crate::results::load::RepValues;
 
     /// A normal deviate by Box-Muller.
     fn normal(rng: &mut SmallRng, mean: f64, sd: f64) -> f64 {

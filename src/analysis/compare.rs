@@ -8,11 +8,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use super::load::LoadedFile;
 use super::metrics::{estimate, Metric, Source};
 use super::render::{num, ratio_text, Format, Table};
 use super::stats::{verdict, RatioCi, Verdict};
 use crate::mode::Mode;
+use crate::results::load::LoadedFile;
 use crate::results::{ResultRow, Status};
 
 /// What makes two rows comparable: the model by its content (architecture, parameters,

@@ -5,8 +5,8 @@
 
 use serde::Serialize;
 
-use super::load::LoadedFile;
 use super::stats::{LogEstimate, Moments};
+use crate::results::load::LoadedFile;
 use crate::results::{ResultRow, Status};
 
 /// A metric of a cell.
@@ -209,7 +209,7 @@ pub fn estimate(file: &LoadedFile, row: &ResultRow, metric: Metric) -> Option<Es
 /// percentile definition), with the log-scale variance of the mean of the per-repetition
 /// p99s (how much the p99 varies between repetitions); the row's value as a point without
 /// the raw repetitions.
-fn itl_p99(raw: Option<&super::load::RepValues>, row: &ResultRow) -> Option<Estimate> {
+fn itl_p99(raw: Option<&crate::results::load::RepValues>, row: &ResultRow) -> Option<Estimate> {
     let Some(r) = raw else {
         return point(row.itl_p99_ms);
     };
@@ -274,7 +274,7 @@ fn speedup(file: &LoadedFile, row: &ResultRow) -> Option<Estimate> {
 }
 
 /// The paired speedup of a cell all of whose repetitions (at least two) were paired.
-fn paired_speedup(raw: &super::load::RepValues) -> Option<Estimate> {
+fn paired_speedup(raw: &crate::results::load::RepValues) -> Option<Estimate> {
     if raw.pairs.len() < 2 || raw.pairs.len() != raw.decode_tps.len() {
         return None;
     }
@@ -322,7 +322,7 @@ mod tests {
         let a = [15.2, 15.9, 15.5, 16.1, 15.4];
         let b = [10.1, 10.3, 10.0, 10.4, 10.2];
         let mut f = file(vec![row("baseline", 40.0, 0.8, 5), spec]);
-        let values = super::super::load::RepValues {
+        let values = crate::results::load::RepValues {
             decode_tps: a.to_vec(),
             pairs: a.iter().copied().zip(b).collect(),
             ..Default::default()
@@ -396,7 +396,7 @@ mod tests {
         // Two repetitions: gaps 1..=100 ms and 101..=200 ms. Pooled nearest-rank p99 of the
         // 200 gaps: rank 198, 198 ms; per repetition: 99 and 199 ms.
         let gaps: Vec<f64> = (1..=200).map(f64::from).collect();
-        let raw = super::super::load::RepValues {
+        let raw = crate::results::load::RepValues {
             itl_gaps_ms: gaps,
             itl_p99_ms: vec![99.0, 199.0],
             ..Default::default()

@@ -3,13 +3,12 @@
 //!
 //! Everything reads the CSVs the driver writes (and the raw repetitions beside them) and is
 //! pure computation over them; `check --profile` is the only path that measures, through the
-//! [`check::ProfileRunner`] seam, wired to `driver::run_profile`.
+//! [`check::ProfileRunner`] seam, which the command layer wires to the run loop.
 
 pub mod calibrate;
 pub mod check;
 pub mod compare;
 pub mod costmodel;
-pub mod load;
 pub mod metrics;
 pub mod predict;
 pub mod render;
@@ -105,7 +104,7 @@ pub struct CalibrateArgs {
 
 /// Runs `bench compare`.
 pub fn compare_command(args: &CompareArgs) -> anyhow::Result<ExitCode> {
-    let files = load::load_all(&args.files)?;
+    let files = crate::results::load::load_all(&args.files)?;
     let comparison = compare::compare(&files, args.metric, args.margin);
     if args.format == Format::Csv || args.format == Format::Json {
         eprint!("{}", comparison.warning_block());
@@ -118,8 +117,8 @@ pub fn compare_command(args: &CompareArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Runs `bench check`.
-pub fn check_command(args: &CheckArgs) -> anyhow::Result<ExitCode> {
-    check::command(args, &check::default_runner())
+pub fn check_command(args: &CheckArgs, runner: check::ProfileRunner) -> anyhow::Result<ExitCode> {
+    check::command(args, &Some(runner))
 }
 
 /// Runs `bench calibrate`.

@@ -764,7 +764,7 @@ fn speedups_are_paired_with_the_baseline_server_kept_up_and_requests_alternate()
     assert_eq!(spec.speedup_pairs, Some(3));
     assert_eq!(spec.reason, "", "paired: no note");
     // The raw file holds both halves of every pair, and the analysis pairs them up.
-    let raw = crate::analysis::load::load(&run.csv).unwrap();
+    let raw = crate::results::load::load(&run.csv).unwrap();
     let values = raw.raw_of(spec).unwrap();
     assert_eq!(values.pairs.len(), 3);
     assert_eq!(

@@ -163,7 +163,10 @@ impl Expectations {
 
     fn from_calibration_toml(text: &str, origin: &str) -> anyhow::Result<Self> {
         let file: CalibrationFile = toml::from_str(text).map_err(|e| {
-            anyhow::anyhow!("{}", crate::profile::describe_toml_error(origin, text, &e))
+            anyhow::anyhow!(
+                "{}",
+                crate::util::located::LocatedError::from_toml(origin, text, &e)
+            )
         })?;
         let rows = file
             .speed
@@ -180,7 +183,10 @@ impl Expectations {
 
     fn from_own_toml(text: &str, origin: &str) -> anyhow::Result<Self> {
         let table: Self = toml::from_str(text).map_err(|e| {
-            anyhow::anyhow!("{}", crate::profile::describe_toml_error(origin, text, &e))
+            anyhow::anyhow!(
+                "{}",
+                crate::util::located::LocatedError::from_toml(origin, text, &e)
+            )
         })?;
         Self::checked(table, origin)
     }

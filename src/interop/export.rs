@@ -12,7 +12,7 @@
 //! batch sizes, cache types and flash attention come from the row's `server_args` when it set
 //! them, else llama-server's defaults, which are llama-bench's.
 
-use crate::analysis::load::LoadedFile;
+use crate::results::load::LoadedFile;
 use crate::results::{ResultRow, Status};
 
 use super::llama_bench::LlamaBenchTest;

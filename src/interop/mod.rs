@@ -96,7 +96,7 @@ pub fn import_command(args: &ImportArgs) -> anyhow::Result<ExitCode> {
 
 /// Runs `bench export`.
 pub fn export_command(args: &ExportArgs) -> anyhow::Result<ExitCode> {
-    let file = crate::analysis::load::load(&args.results)?;
+    let file = crate::results::load::load(&args.results)?;
     let (tests, left_out) = export::tests(&file);
     if left_out > 0 {
         eprintln!(

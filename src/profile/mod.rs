@@ -15,6 +15,7 @@ pub mod shapes;
 use crate::guide;
 use crate::llamacpp::ServerArgs;
 use crate::mode::Mode;
+pub use crate::util::located::LocatedError;
 
 pub use command::{command, ProfileArgs};
 pub use from_models::{from_models, ModelsSpec, DEFAULT_SPEC_K};
@@ -395,56 +396,8 @@ impl Profile {
     }
 }
 
-/// A profile error located in its source: file, line, column, message, source line.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{origin}:{line}:{column}: {message}\n{snippet}")]
-pub struct ProfileError {
-    /// File path or `<embedded ...>`.
-    pub origin: String,
-    /// 1-based line.
-    pub line: usize,
-    /// 1-based column (characters).
-    pub column: usize,
-    /// What is wrong and what is allowed.
-    pub message: String,
-    /// The source line with a caret under the column.
-    pub snippet: String,
-}
-
-impl ProfileError {
-    /// An error at byte offset `at` of `text`.
-    pub fn at(origin: &str, text: &str, at: usize, message: impl Into<String>) -> Self {
-        let at = at.min(text.len());
-        let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
-        let line_end = text[at..].find('\n').map_or(text.len(), |i| at + i);
-        let line = text[..at].matches('\n').count() + 1;
-        let column = text[line_start..at].chars().count() + 1;
-        let source_line = &text[line_start..line_end];
-        let gutter = line.to_string();
-        let pad = " ".repeat(gutter.len());
-        let snippet = format!(
-            "{pad} |\n{gutter} | {source_line}\n{pad} | {}^",
-            " ".repeat(column - 1)
-        );
-        ProfileError {
-            origin: origin.to_string(),
-            line,
-            column,
-            message: message.into(),
-            snippet,
-        }
-    }
-}
-
-/// Formats a toml error as `file:line:column: message` (the file's start when toml gives
-/// no span).
-pub fn describe_toml_error(origin: &str, text: &str, err: &toml::de::Error) -> ProfileError {
-    let at = err.span().map_or(0, |s| s.start);
-    ProfileError::at(origin, text, at, err.message().trim_end().to_string())
-}
-
 /// Parses and validates profile text; `origin` names it in errors.
-pub fn parse(text: &str, source: ProfileSource) -> Result<Profile, ProfileError> {
+pub fn parse(text: &str, source: ProfileSource) -> Result<Profile, LocatedError> {
     schema::parse(text, source)
 }
 
@@ -537,7 +490,7 @@ mod tests {
     #[test]
     fn error_location_counts_lines_and_columns() {
         let text = "a = 1\nbb = \"x\"\n";
-        let e = ProfileError::at("f.toml", text, 11, "bad");
+        let e = LocatedError::at("f.toml", text, 11, "bad");
         assert_eq!((e.line, e.column), (2, 6));
         assert!(e.to_string().starts_with("f.toml:2:6: bad\n"), "{e}");
         assert!(e.snippet.ends_with("|      ^"), "{}", e.snippet);

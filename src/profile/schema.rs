@@ -5,7 +5,7 @@
 //! as `toml::Spanned` so that semantic errors can still name the line and column.
 
 use super::{
-    shapes, EngineSection, Mode, Profile, ProfileError, ProfileSource, Residency, Role, RoleKind,
+    shapes, EngineSection, LocatedError, Mode, Profile, ProfileSource, Residency, Role, RoleKind,
     RunDefaults, Workload,
 };
 use crate::guide;
@@ -129,8 +129,8 @@ impl Ctx<'_> {
         &self,
         span: std::ops::Range<usize>,
         message: impl Into<String>,
-    ) -> Result<T, ProfileError> {
-        Err(ProfileError::at(
+    ) -> Result<T, LocatedError> {
+        Err(LocatedError::at(
             &self.origin,
             self.text,
             span.start,
@@ -139,13 +139,13 @@ impl Ctx<'_> {
     }
 }
 
-pub(super) fn parse(text: &str, source: ProfileSource) -> Result<Profile, ProfileError> {
+pub(super) fn parse(text: &str, source: ProfileSource) -> Result<Profile, LocatedError> {
     let ctx = Ctx {
         text,
         origin: source.to_string(),
     };
     let raw: RawProfile =
-        toml::from_str(text).map_err(|e| super::describe_toml_error(&ctx.origin, text, &e))?;
+        toml::from_str(text).map_err(|e| LocatedError::from_toml(&ctx.origin, text, &e))?;
     if raw.name.get_ref().trim().is_empty() {
         return ctx.err(raw.name.span(), "`name` must not be empty");
     }
@@ -174,7 +174,7 @@ pub(super) fn parse(text: &str, source: ProfileSource) -> Result<Profile, Profil
 fn validate_engine(
     ctx: &Ctx,
     engine: Option<Spanned<EngineSection>>,
-) -> Result<EngineSection, ProfileError> {
+) -> Result<EngineSection, LocatedError> {
     let Some(engine) = engine else {
         return Ok(EngineSection::default());
     };
@@ -184,7 +184,7 @@ fn validate_engine(
     Ok(engine.into_inner())
 }
 
-fn validate_run(ctx: &Ctx, run: Option<Spanned<RawRun>>) -> Result<RunDefaults, ProfileError> {
+fn validate_run(ctx: &Ctx, run: Option<Spanned<RawRun>>) -> Result<RunDefaults, LocatedError> {
     let Some(run) = run else {
         return Ok(run_defaults(RawRun::default()));
     };
@@ -235,7 +235,7 @@ fn run_defaults(r: RawRun) -> RunDefaults {
     }
 }
 
-fn validate_kind(ctx: &Ctx, raw: &RawRole) -> Result<RoleKind, ProfileError> {
+fn validate_kind(ctx: &Ctx, raw: &RawRole) -> Result<RoleKind, LocatedError> {
     let (text, span) = match &raw.kind {
         Some(k) => (k.get_ref().as_str(), k.span()),
         None => (raw.name.get_ref().as_str(), raw.name.span()),
@@ -259,7 +259,7 @@ fn validate_kind(ctx: &Ctx, raw: &RawRole) -> Result<RoleKind, ProfileError> {
     }
 }
 
-fn validate_sizes(ctx: &Ctx, raw: &RawRole) -> Result<(), ProfileError> {
+fn validate_sizes(ctx: &Ctx, raw: &RawRole) -> Result<(), LocatedError> {
     if let Some(q) = &raw.quant {
         let quant = q.get_ref();
         if guide::quant_row(quant).is_none() && !quant.eq_ignore_ascii_case("F32") {
@@ -294,7 +294,7 @@ fn validate_sizes(ctx: &Ctx, raw: &RawRole) -> Result<(), ProfileError> {
 }
 
 /// Parses the mode strings, keeping their spans (serde would only give the array's span).
-fn parse_modes(ctx: &Ctx, raw: &[Spanned<String>]) -> Result<Vec<Spanned<Mode>>, ProfileError> {
+fn parse_modes(ctx: &Ctx, raw: &[Spanned<String>]) -> Result<Vec<Spanned<Mode>>, LocatedError> {
     raw.iter()
         .map(|text| match text.get_ref().parse::<Mode>() {
             Ok(mode) => Ok(Spanned::new(text.span(), mode)),
@@ -303,7 +303,7 @@ fn parse_modes(ctx: &Ctx, raw: &[Spanned<String>]) -> Result<Vec<Spanned<Mode>>,
         .collect()
 }
 
-fn validate_role(ctx: &Ctx, spanned: &Spanned<RawRole>) -> Result<Role, ProfileError> {
+fn validate_role(ctx: &Ctx, spanned: &Spanned<RawRole>) -> Result<Role, LocatedError> {
     let raw = spanned.get_ref();
     let kind = validate_kind(ctx, raw)?;
     validate_sizes(ctx, raw)?;
@@ -383,7 +383,7 @@ fn validate_cross_refs(
     ctx: &Ctx,
     raws: &[Spanned<RawRole>],
     roles: &[Role],
-) -> Result<(), ProfileError> {
+) -> Result<(), LocatedError> {
     for (i, (raw, role)) in raws.iter().zip(roles).enumerate() {
         let raw = raw.get_ref();
         if roles[..i].iter().any(|r| r.name == role.name) {
@@ -403,7 +403,7 @@ fn validate_draft_ref(
     raw: &RawRole,
     role: &Role,
     roles: &[Role],
-) -> Result<(), ProfileError> {
+) -> Result<(), LocatedError> {
     let Some(draft) = &raw.draft else {
         return Ok(());
     };
@@ -433,7 +433,7 @@ fn check_expert_count(
     role: &Role,
     n: Option<u32>,
     span: std::ops::Range<usize>,
-) -> Result<(), ProfileError> {
+) -> Result<(), LocatedError> {
     let total = role
         .preset()
         .and_then(|p| p.experts)
@@ -450,7 +450,7 @@ fn check_expert_count(
     }
 }
 
-fn validate_mode_fit(ctx: &Ctx, raw: &RawRole, role: &Role) -> Result<(), ProfileError> {
+fn validate_mode_fit(ctx: &Ctx, raw: &RawRole, role: &Role) -> Result<(), LocatedError> {
     for mode in &parse_modes(ctx, &raw.modes)? {
         let m = mode.get_ref();
         if m.spec_k().is_some() && role.draft.is_none() {
@@ -509,7 +509,7 @@ params_b = 0.5
 tier = "HOT"
 "#;
 
-    fn parse_err(text: &str) -> ProfileError {
+    fn parse_err(text: &str) -> LocatedError {
         parse(text, ProfileSource::File("p.toml".into())).unwrap_err()
     }
 

@@ -4,7 +4,7 @@
 //! of a report share a host name (cloud VMs are all called `vm`). Labels too long for a
 //! chart's label column are shortened in the middle, never cut at the left edge.
 
-use crate::analysis::load::LoadedFile;
+use crate::results::load::LoadedFile;
 #[cfg(test)]
 use crate::results::ResultRow;
 

@@ -13,9 +13,9 @@ use anyhow::Context;
 
 use crate::analysis::calibrate::{self, Calibration};
 use crate::analysis::costmodel::Part;
-use crate::analysis::load::{self, LoadedFile};
 use crate::analysis::render::{num, Table};
 use crate::guide;
+use crate::results::load::{self, LoadedFile};
 use crate::results::{ResultRow, Status};
 use charts::{Bar, DecodePoint, ItlCell, PredictedPoint, RangeBar, SpecCell};
 

@@ -3,7 +3,7 @@
 //! that swept neither gets no sweep chart. Arranges rows; draws and measures nothing.
 
 use super::charts::{SweepPoint, SweepSeries};
-use crate::analysis::load::LoadedFile;
+use crate::results::load::LoadedFile;
 use crate::results::{ResultRow, Status};
 use std::collections::BTreeMap;
 

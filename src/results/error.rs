@@ -23,7 +23,7 @@ pub enum ResultsError {
         "{}:{line}: column `schema_version`: schema version {found}, this tpsbench reads versions {oldest} to {expected}; \
          use a tpsbench of that version or re-run the benchmark",
         path.display(),
-        oldest = super::reader::OLDEST_READABLE
+        oldest = super::row::OLDEST_READABLE
     )]
     SchemaVersion {
         /// The file.

@@ -7,8 +7,10 @@
 //! the rows of interrupted cells, and [`finished_cells`] tells the driver what to skip.
 
 mod columns;
+mod describe;
 mod error;
 mod fill;
+pub mod load;
 mod path;
 mod raw;
 mod reader;
@@ -19,8 +21,6 @@ pub use columns::{column_docs, columns_markdown, ColumnDoc};
 pub use error::ResultsError;
 pub use path::{compact_utc, default_dir, default_path, utc_timestamp};
 pub use raw::RawRepetition;
-pub use reader::{
-    decode_tps_by_cell, finished_cells, header, read_raw, read_results, OLDEST_READABLE,
-};
-pub use row::{CellKey, Difference, ResultRow, Source, Status, SCHEMA_VERSION};
+pub use reader::{decode_tps_by_cell, finished_cells, header, read_raw, read_results};
+pub use row::{CellKey, Difference, ResultRow, Source, Status, OLDEST_READABLE, SCHEMA_VERSION};
 pub use writer::{jsonl_path_for, ResultWriter};

@@ -16,10 +16,7 @@ use csv::StringRecord;
 
 use super::error::ResultsError;
 use super::raw::RawRepetition;
-use super::row::{CellKey, ResultRow, SCHEMA_VERSION};
-
-/// The oldest schema version this tpsbench reads.
-pub const OLDEST_READABLE: u32 = 2;
+use super::row::{CellKey, ResultRow, OLDEST_READABLE, SCHEMA_VERSION};
 
 /// The columns each schema version added to the one before; a file of an older version is
 /// read with them empty.

@@ -15,6 +15,9 @@ use serde::{Deserialize, Serialize};
 /// readers refuse files older than `OLDEST_READABLE` or newer than this.
 pub const SCHEMA_VERSION: u32 = 3;
 
+/// The oldest schema version this tpsbench reads.
+pub const OLDEST_READABLE: u32 = 2;
+
 /// Where a row came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

@@ -87,7 +87,8 @@ pub fn plan_command(args: &PlanArgs) -> anyhow::Result<ExitCode> {
         models_dir: args.models_dir.clone(),
         by_layout: args.layout,
     };
-    let plan = plan::plan(&profile, &opts);
+    let mut plan = plan::plan(&profile, &opts);
+    plan.notes = notes::notes(&plan);
     let text = if args.json {
         format!("{}\n", serde_json::to_string_pretty(&plan)?)
     } else {

@@ -94,3 +94,26 @@ pub fn notes(plan: &Plan) -> Vec<String> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sizing::plan::tests::production_at;
+
+    #[test]
+    fn a_machine_too_small_for_anything_is_told_its_tier() {
+        let notes = notes(&production_at(32.0));
+        assert!(notes.iter().any(|n| n.contains("MINIMAL")), "{notes:?}");
+    }
+
+    #[test]
+    fn formula_sizing_says_how_to_size_by_layout() {
+        let notes = notes(&production_at(512.0));
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.contains("need") && n.contains("`--layout`")),
+            "{notes:?}"
+        );
+    }
+}

@@ -112,15 +112,19 @@ fn map_outside(c: &Cycle, order: &[u32], succ: &mut [u32]) {
     }
 }
 
+/// Metadata key holding the recipe as JSON, so a synthetic file given anywhere (`bench run
+/// -m`, a profile's `model`) keeps its known behaviour.
+pub const RECIPE_KEY: &str = "tpsbench.synth.recipe";
+
 impl Behavior {
     /// The behaviour a file written by `bench synth` records in its recipe
-    /// ([`super::write::RECIPE_KEY`]); `None` for any other GGUF.
+    /// ([`RECIPE_KEY`]); `None` for any other GGUF.
     pub fn of_model(model: &crate::gguf::Model) -> Option<Behavior> {
         #[derive(Deserialize)]
         struct Stored {
             behavior: Behavior,
         }
-        let json = model.get(super::write::RECIPE_KEY)?.as_str()?;
+        let json = model.get(RECIPE_KEY)?.as_str()?;
         serde_json::from_str::<Stored>(json)
             .ok()
             .map(|s| s.behavior)

@@ -6,7 +6,7 @@
 //! `attn_output`/`ffn_down`/`ffn_down_exps`, ones for norms, zero biases, random router and
 //! everything else random. Under `random` every matrix is random and norms are ones.
 
-use super::behavior::Behavior;
+use super::behavior::{Behavior, RECIPE_KEY};
 use super::blocks::{encode_int_row, fill_random, Rng};
 use super::plan::{PlannedTensor, TensorRole};
 use super::presets::Arch;
@@ -18,10 +18,6 @@ use std::fs::File;
 use std::io::{self, Seek, SeekFrom, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
-
-/// Metadata key holding the recipe as JSON, so a synthetic file given anywhere (`bench run
-/// -m`, a profile's `model`) keeps its known behaviour.
-pub const RECIPE_KEY: &str = "tpsbench.synth.recipe";
 
 /// Size of the reusable generation buffer.
 const CHUNK_BYTES: usize = 4 << 20;

@@ -5,6 +5,7 @@
 
 pub mod error;
 pub mod interrupt;
+pub mod located;
 pub mod lock;
 pub mod process;
 pub mod tail;

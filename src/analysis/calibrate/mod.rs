@@ -29,7 +29,7 @@ pub use fit::{
     acceleration, fit_efficiencies, pick_fit, predict, profile_expectations, EfficiencyFit,
 };
 pub use points::{
-    is_moe, roofline_points, sizes, spec_k, spec_points, speedup_points, RooflinePoint, SizeCheck,
+    roofline_points, sizes, spec_k, spec_points, speedup_points, RooflinePoint, SizeCheck,
     SpeedupPoint,
 };
 pub use write::write;
@@ -42,7 +42,6 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use super::costmodel::{self, CostModel};
-use super::load::{self, LoadedFile};
 use super::metrics::{estimate, Metric};
 use super::render::{num, Table};
 use super::specmodel::{self, SpecPoint};
@@ -51,6 +50,7 @@ use crate::guide::{
     self, AccelerationRow, Expectations as GuideExpectations, ExpectedRow, SpeedRow,
 };
 use crate::mode::Mode;
+use crate::results::load::{self, LoadedFile};
 use crate::results::{ResultRow, Status};
 
 /// A row farther than this factor from its fit is listed as far off.
@@ -438,21 +438,11 @@ mod tests {
             ..ResultRow::default()
         };
         // Measured on this machine: a 2-layer draft reads 64% of its parameters per token.
-        assert!(!is_moe(&row("qwen2", "baseline", 5_901_056, 3_804_160)));
-        assert!(!is_moe(&row("qwen2", "spec:16", 46_162_432, 41_968_640)));
-        assert!(is_moe(&row(
-            "qwen3moe",
-            "baseline",
-            115_418_624,
-            60_893_184
-        )));
-        assert!(is_moe(&row(
-            "llama",
-            "baseline",
-            46_700_000_000,
-            12_900_000_000
-        )));
-        assert!(is_moe(&row("qwen2", "moe:4", 1, 1)));
+        assert!(!row("qwen2", "baseline", 5_901_056, 3_804_160).is_moe());
+        assert!(!row("qwen2", "spec:16", 46_162_432, 41_968_640).is_moe());
+        assert!(row("qwen3moe", "baseline", 115_418_624, 60_893_184).is_moe());
+        assert!(row("llama", "baseline", 46_700_000_000, 12_900_000_000).is_moe());
+        assert!(row("qwen2", "moe:4", 1, 1).is_moe());
     }
 
     #[test]

@@ -29,32 +29,6 @@ pub struct RooflinePoint {
     pub mode: Mode,
 }
 
-/// GGUF architectures of mixture-of-experts models whose name does not say `moe`.
-const MOE_ARCHS: [&str; 10] = [
-    "deepseek",
-    "deepseek2",
-    "dbrx",
-    "arctic",
-    "grok",
-    "jamba",
-    "gpt-oss",
-    "llama4",
-    "qwen3next",
-    "minimax-m2",
-];
-
-/// Whether a row is a MoE model: an expert-reduction mode, an architecture that is MoE, or
-/// fewer than half the parameters active per token (Mixtral-like models under `llama`). The
-/// active count of a dense model is below its total too (the token embedding is not read
-/// whole), by up to about a third for tiny drafts, hence the one-half threshold.
-pub fn is_moe(r: &ResultRow) -> bool {
-    let arch = r.model_arch.to_ascii_lowercase();
-    r.mode.moe_n().is_some()
-        || arch.contains("moe")
-        || MOE_ARCHS.contains(&arch.as_str())
-        || (r.active_params > 0 && (r.active_params as f64) < 0.5 * r.model_n_params as f64)
-}
-
 fn cell_text(r: &ResultRow) -> String {
     format!("{} {} {} {}", r.role, r.model_file, r.mode, r.workload)
 }
@@ -73,7 +47,7 @@ pub fn roofline_points(files: &[LoadedFile]) -> Vec<RooflinePoint> {
             Some(RooflinePoint {
                 cell: cell_text(r),
                 family: guide::quant_group(&r.model_quant),
-                moe: is_moe(r),
+                moe: r.is_moe(),
                 decode_tps: decode,
                 roofline_tps: bw * 1e9 / bytes,
                 active_bytes_per_token: bytes,

@@ -20,9 +20,9 @@ use serde::Serialize;
 
 use super::fit::Obs;
 use super::terms::{Part, Setting, Shape};
-use crate::analysis::load::LoadedFile;
 use crate::gguf::{Model, ModelFacts};
 use crate::mode::Mode;
+use crate::results::load::LoadedFile;
 use crate::results::{ResultRow, Source, Status};
 
 /// One measured cell with its model's shape.
@@ -193,7 +193,7 @@ fn cell_of(r: &ResultRow, facts: &ModelFacts, bandwidth_gbps: f64, llc_bytes: f6
     Cell {
         model: r.model_file.clone(),
         family: crate::guide::quant_group(&r.model_quant),
-        moe: crate::analysis::calibrate::is_moe(r),
+        moe: r.is_moe(),
         synthetic: r.synthetic,
         mode: r.mode.clone(),
         workload: r.workload.clone(),

@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::table::{Covered, Machine};
+use super::machine::{Covered, Machine};
 use super::terms::{Part, Setting, Shape};
 use crate::measure::{case_bootstrap, invert, nnls, percentile_interval, t_quantile_975};
 

@@ -37,6 +37,7 @@
 
 pub mod cells;
 pub mod fit;
+pub mod machine;
 pub mod render;
 pub mod table;
 pub mod terms;
@@ -44,7 +45,8 @@ pub mod validate;
 
 pub use cells::{cells_from_files, Cell, CellSet};
 pub use fit::{fit_model, CostModel, Identifiability, PartFit, Prediction, TermFit};
-pub use table::{guide_table, Covered, Machine, RowStatus, TableRow};
+pub use machine::{Covered, Machine};
+pub use table::{guide_table, RowStatus, TableRow};
 pub use terms::{Part, Setting, Shape};
 pub use validate::{leave_one_model_out, Lomo, LomoRow};
 

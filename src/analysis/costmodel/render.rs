@@ -3,7 +3,8 @@
 //! only; the numbers come from [`super::fit`], [`super::validate`] and [`super::table`].
 
 use super::fit::{CostModel, PartFit, Prediction, TermFit};
-use super::table::{Machine, TableRow, TABLE_DEPTH, TABLE_N_PREDICT};
+use super::machine::Machine;
+use super::table::{TableRow, TABLE_DEPTH, TABLE_N_PREDICT};
 use super::validate::Lomo;
 use crate::analysis::render::{num, Table};
 

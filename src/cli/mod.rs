@@ -2,6 +2,8 @@
 //! the module that does the job, so this file only lists them, with the examples every
 //! `--help` ends with and the `--version` text.
 
+pub mod check;
+
 use clap::{Parser, Subcommand};
 use std::sync::OnceLock;
 

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use crate::results::{CellKey, ResultRow};
+use super::{CellKey, ResultRow};
 
 /// Per-repetition values of one cell, taken from the raw JSONL.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -61,7 +61,7 @@ impl LoadedFile {
 /// JSONL beside it.
 pub fn load(path: &Path) -> anyhow::Result<LoadedFile> {
     let rows = read_rows(path)?;
-    let jsonl = crate::results::jsonl_path_for(path);
+    let jsonl = super::jsonl_path_for(path);
     // An absent JSONL means summary statistics (said in a note); a damaged one is bad input.
     let (raw, raw_note) = if jsonl.exists() {
         let raw = raw_seam::read_raw(&jsonl)?;
@@ -88,7 +88,7 @@ pub fn load_all(paths: &[PathBuf]) -> anyhow::Result<Vec<LoadedFile>> {
 
 /// Reads the CSV rows through the results module (schema version and syntax checked).
 fn read_rows(path: &Path) -> anyhow::Result<Vec<ResultRow>> {
-    Ok(crate::results::read_results(path)?)
+    Ok(super::read_results(path)?)
 }
 
 /// Turns the results module's raw repetition records into [`RepValues`] per cell.
