@@ -168,6 +168,59 @@ fn wait_for_server(child: &mut Child, csv: &Path, rows: usize) -> u32 {
     panic!("no llama-server appeared under bench pid {}", child.id());
 }
 
+/// The launch-to-launch CV of `row`'s cell, recomputed from the raw JSON Lines as plain JSON
+/// (not through the harness's types): each timed repetition's server decode rate
+/// ((predicted_n - 1) tokens over predicted_ms, averaged over the repetition's slots), each
+/// launch's mean and the within-launch variance of its log mean (sd^2 / (n mean^2)), then the
+/// method of moments on the log scale: sqrt(max(0, S^2 - mean within)), S^2 the sample
+/// variance of the launches' log means.
+fn launch_cv_from_raw_lines(jsonl: &Path, row: &ResultRow) -> f64 {
+    use std::collections::BTreeMap;
+    let text = std::fs::read_to_string(jsonl).unwrap();
+    let mut reps: BTreeMap<(u64, u64), Vec<f64>> = BTreeMap::new();
+    for line in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let is = |k: &str, want: &str| v[k].as_str() == Some(want);
+        let mine = is("role", &row.role)
+            && is("mode", &row.mode.to_string())
+            && is("workload", &row.workload)
+            && v["parallel"].as_u64() == Some(u64::from(row.parallel))
+            && v["warmup"] == false
+            && v["partner"] != true;
+        if !mine {
+            continue;
+        }
+        let t = &v["request"]["timings"];
+        let tokens = t["predicted_n"].as_f64().unwrap() - 1.0;
+        let seconds = t["predicted_ms"].as_f64().unwrap() / 1000.0;
+        let launch = v["launch"].as_u64().unwrap_or(0);
+        let rep = v["rep"].as_u64().unwrap();
+        reps.entry((launch, rep))
+            .or_default()
+            .push(tokens / seconds);
+    }
+    let mut launches: BTreeMap<u64, Vec<f64>> = BTreeMap::new();
+    for ((launch, _), slots) in reps {
+        let mean = slots.iter().sum::<f64>() / slots.len() as f64;
+        launches.entry(launch).or_default().push(mean);
+    }
+    assert!(launches.len() >= 2, "{launches:?}");
+    let logs: Vec<(f64, f64)> = launches
+        .values()
+        .map(|x| {
+            let n = x.len() as f64;
+            let mean = x.iter().sum::<f64>() / n;
+            let var = x.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0);
+            (mean.ln(), var / (n * mean * mean))
+        })
+        .collect();
+    let k = logs.len() as f64;
+    let grand = logs.iter().map(|l| l.0).sum::<f64>() / k;
+    let spread = logs.iter().map(|l| (l.0 - grand).powi(2)).sum::<f64>() / (k - 1.0);
+    let within = logs.iter().map(|l| l.1).sum::<f64>() / k;
+    (spread - within).max(0.0).sqrt()
+}
+
 fn read_rows(csv: &Path) -> Vec<ResultRow> {
     read_results(csv).unwrap_or_else(|e| panic!("{e}"))
 }
@@ -229,7 +282,11 @@ fn engine_run_tiny_profile_measures_every_mode_losslessly() {
         let cv = r
             .between_launch_cv
             .expect("two launches give a launch variation");
-        assert!(cv.is_finite() && cv >= 0.0, "{r:?}");
+        let expected = launch_cv_from_raw_lines(&csv.with_extension("jsonl"), r);
+        assert!(
+            (cv - expected).abs() <= 1e-9 * expected.max(1.0),
+            "between_launch_cv {cv} against {expected} from the raw lines: {r:?}"
+        );
     }
     for r in &rows[1..3] {
         assert_eq!(r.launches, 1, "{r:?}");

@@ -3,7 +3,9 @@
 //! `llama-quantize` (k-quants). Each file is read by us and by `llama-gguf FILE r n`, and the
 //! two readings must agree on version, alignment, data offset, keys, tensor names, types,
 //! sizes, offsets and element counts. The binaries come from `$TPSBENCH_LLAMA_BIN_DIR` or
-//! the managed engine install; without them the tests skip, except under `CI=true`.
+//! the managed engine install; without them the tests skip, except under CI (`CI=true` or `CI=1`).
+
+mod common;
 
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -32,8 +34,7 @@ fn tool(name: &str) -> Option<PathBuf> {
         let msg = format!(
             "llama.cpp tool {name} not found: set TPSBENCH_LLAMA_BIN_DIR or install the engine"
         );
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "{msg}");
-        eprintln!("skipped: {msg}");
+        common::skip_or_fail(&msg);
     }
     path
 }

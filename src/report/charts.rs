@@ -133,6 +133,9 @@ fn tick(v: f64) -> String {
     }
 }
 
+/// The roofline chart's drawing context: log-log axes on an SVG file.
+type LogChart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<LogCoord<f64>, LogCoord<f64>>>;
+
 /// Decode t/s against active GB per token, log-log: measured points, the roofline
 /// `bandwidth / bytes`, the fitted line `efficiency x roofline`, the guide's ranges and the
 /// predicted ranges at the guide's sizes.
@@ -143,20 +146,7 @@ pub fn roofline(
     machines: &[super::labels::Machine],
     efficiency: Option<f64>,
 ) -> anyhow::Result<()> {
-    let xs = points
-        .iter()
-        .map(|p| p.active_gb)
-        .chain(ranges.iter().map(|r| r.active_gb));
-    let (x0, x1) = bounds(xs).context("no data for the roofline chart")?;
-    let (x0, x1) = (x0 / 1.6, x1 * 1.6);
-    let mut ys: Vec<f64> = points.iter().map(|p| p.decode_tps).collect();
-    for r in ranges {
-        ys.extend([r.guide.0, r.guide.1]);
-        ys.extend(r.predicted.iter().flat_map(|p| [p.0, p.1]));
-    }
-    let (y0, y1) = bounds(ys.into_iter()).context("no rates for the roofline chart")?;
-    let (y0, y1) = (y0 / 1.6, y1 * 1.6);
-
+    let (xs, ys) = roofline_bounds(points, ranges)?;
     let root = SVGBackend::new(path, (W, H)).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
     let mut chart = ChartBuilder::on(&root)
@@ -167,7 +157,7 @@ pub fn roofline(
         .margin(12)
         .x_label_area_size(48)
         .y_label_area_size(64)
-        .build_cartesian_2d((x0..x1).log_scale(), (y0..y1).log_scale())
+        .build_cartesian_2d((xs.0..xs.1).log_scale(), (ys.0..ys.1).log_scale())
         .map_err(err)?;
     chart
         .configure_mesh()
@@ -178,14 +168,48 @@ pub fn roofline(
         .y_label_formatter(&|v| tick(*v))
         .draw()
         .map_err(err)?;
+    draw_rooflines(&mut chart, machines, efficiency, xs, ys)?;
+    draw_ranges(&mut chart, ranges)?;
+    draw_decode_points(&mut chart, points, machines)?;
+    draw_legend(&mut chart, SeriesLabelPosition::LowerLeft)?;
+    root.present().map_err(err)
+}
 
+/// The roofline chart's axis ranges (x: active GB, y: t/s), with room around the data.
+fn roofline_bounds(
+    points: &[DecodePoint],
+    ranges: &[RangeBar],
+) -> anyhow::Result<((f64, f64), (f64, f64))> {
+    let xs = points
+        .iter()
+        .map(|p| p.active_gb)
+        .chain(ranges.iter().map(|r| r.active_gb));
+    let (x0, x1) = bounds(xs).context("no data for the roofline chart")?;
+    let mut ys: Vec<f64> = points.iter().map(|p| p.decode_tps).collect();
+    for r in ranges {
+        ys.extend([r.guide.0, r.guide.1]);
+        ys.extend(r.predicted.iter().flat_map(|p| [p.0, p.1]));
+    }
+    let (y0, y1) = bounds(ys.into_iter()).context("no rates for the roofline chart")?;
+    Ok(((x0 / 1.6, x1 * 1.6), (y0 / 1.6, y1 * 1.6)))
+}
+
+/// One roofline per machine, in its colour, and the fitted line when there is one machine.
+fn draw_rooflines(
+    chart: &mut LogChart<'_, '_>,
+    machines: &[super::labels::Machine],
+    efficiency: Option<f64>,
+    (x0, x1): (f64, f64),
+    (y0, y1): (f64, f64),
+) -> anyhow::Result<()> {
     let line = |k: f64| {
-        (0..=40).map(move |i| {
-            let x = x0 * (x1 / x0).powf(i as f64 / 40.0);
-            (x, k / x)
-        })
+        (0..=40)
+            .map(move |i| {
+                let x = x0 * (x1 / x0).powf(i as f64 / 40.0);
+                (x, k / x)
+            })
+            .filter(move |p| p.1 <= y1 && p.1 >= y0)
     };
-    // One roofline per machine, in its colour; dense points are circles, MoE triangles.
     let many = machines.len() > 1;
     for (i, m) in machines.iter().enumerate() {
         let Some(bw) = m.bandwidth_gbps else { continue };
@@ -197,27 +221,24 @@ pub fn roofline(
             format!("roofline: {bw:.1} GB/s / bytes")
         };
         chart
-            .draw_series(LineSeries::new(
-                line(bw).filter(|p| p.1 <= y1 && p.1 >= y0),
-                style,
-            ))
+            .draw_series(LineSeries::new(line(bw), style))
             .map_err(err)?
             .label(name)
             .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], style));
         if let (Some(e), false) = (efficiency, many) {
             let style = RGBColor(0, 140, 0).stroke_width(2);
             chart
-                .draw_series(DashedLineSeries::new(
-                    line(bw * e).filter(|p| p.1 <= y1 && p.1 >= y0),
-                    8,
-                    6,
-                    style,
-                ))
+                .draw_series(DashedLineSeries::new(line(bw * e), 8, 6, style))
                 .map_err(err)?
                 .label(format!("fitted: {e:.3} x roofline"))
                 .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], style));
         }
     }
+    Ok(())
+}
+
+/// The guide's expected range and the predicted range at each of the guide's sizes.
+fn draw_ranges(chart: &mut LogChart<'_, '_>, ranges: &[RangeBar]) -> anyhow::Result<()> {
     let guide_style = RGBColor(150, 150, 150).mix(0.8).stroke_width(7);
     chart
         .draw_series(ranges.iter().map(|r| {
@@ -248,6 +269,17 @@ pub fn roofline(
             )
         }))
         .map_err(err)?;
+    Ok(())
+}
+
+/// The measured points of each machine in its colour: dense models as circles, MoE as
+/// triangles.
+fn draw_decode_points(
+    chart: &mut LogChart<'_, '_>,
+    points: &[DecodePoint],
+    machines: &[super::labels::Machine],
+) -> anyhow::Result<()> {
+    let many = machines.len() > 1;
     for (i, m) in machines.iter().enumerate() {
         let colour = if many { machine_colour(i) } else { BLUE };
         for moe in [false, true] {
@@ -280,8 +312,7 @@ pub fn roofline(
             }
         }
     }
-    draw_legend(&mut chart, SeriesLabelPosition::LowerLeft)?;
-    root.present().map_err(err)
+    Ok(())
 }
 
 /// Height of a categorical chart: room for every category's label.

@@ -2,8 +2,8 @@
 //! a cross-process lock for tests that start llama-server, and temp dirs.
 //!
 //! A test that needs the engine and cannot get one FAILS (panics with the reason); it
-//! never skips silently. `engine_or_skip` exists for local runs only: under `CI=true` it
-//! fails like `engine`.
+//! never skips silently. [`skip_or_fail`] is for the tests that only read the engine's
+//! files: outside CI they skip with a note, under CI (`CI=true` or `CI=1`) they fail.
 #![allow(dead_code)] // each test binary uses a different subset
 
 use std::sync::OnceLock;
@@ -41,17 +41,11 @@ pub fn engine() -> &'static Engine {
     }
 }
 
-/// The engine, or `None` with a note on stderr when it cannot be had outside CI.
-/// Under CI this fails exactly like [`engine`].
-pub fn engine_or_skip() -> Option<&'static Engine> {
-    match ensured() {
-        Ok(e) => Some(e),
-        Err(_) if in_ci() => Some(engine()),
-        Err(why) => {
-            eprintln!("SKIPPED (not in CI): no llama-server: {why}");
-            None
-        }
-    }
+/// A test that cannot get what it needs: under CI ([`in_ci`]) it fails with `why`; a local
+/// run notes on stderr that it skipped, and why.
+pub fn skip_or_fail(why: &str) {
+    assert!(!in_ci(), "{why}");
+    eprintln!("SKIPPED (not in CI): {why}");
 }
 
 /// Held by every test that starts llama-server, across test binaries and processes, so
