@@ -8,21 +8,9 @@ use assert_cmd::Command;
 use std::ffi::OsString;
 use std::time::Duration;
 use tpsbench::llamacpp::{CapabilityError, EngineSource, LaunchSpec, SpeculativeArgs};
+// The speculative types of the pinned build, written once in the mode table.
+use tpsbench::mode::SPEC_TYPES as ENGINE_FACTS_SPEC_TYPES;
 use tpsbench::util::process::run_with_timeout;
-
-const ENGINE_FACTS_SPEC_TYPES: [&str; 11] = [
-    "none",
-    "draft-simple",
-    "draft-eagle3",
-    "draft-mtp",
-    "draft-dflash",
-    "draft-dspark",
-    "ngram-simple",
-    "ngram-map-k",
-    "ngram-map-k4v",
-    "ngram-mod",
-    "ngram-cache",
-];
 
 fn spec(types: &[&str], k: Option<u32>) -> Option<SpeculativeArgs> {
     Some(SpeculativeArgs {

@@ -21,7 +21,7 @@ use super::costmodel::{CostModel, Machine, Part, Prediction, RowStatus, Setting,
 use super::render::num;
 use super::specmodel;
 use crate::gguf::{Model, ModelFacts};
-use crate::mode::Mode;
+use crate::mode::{Mode, ModeKind};
 
 /// llama.cpp's default maximum draft length (`speculative.n_max`), used by `lookup`.
 pub const LOOKUP_DRAFT_MAX: u32 = 16;
@@ -169,13 +169,15 @@ fn facts_for_mode(path: &Path, mode: &Mode) -> anyhow::Result<ModelFacts> {
 }
 
 fn check_mode(args: &PredictArgs) -> anyhow::Result<()> {
-    let ok = match &args.mode {
-        Mode::Baseline | Mode::Moe { .. } => true,
-        Mode::Spec { .. } => args.draft.is_some() && args.acceptance.is_some(),
-        Mode::Lookup { .. } => args.hit_rate.is_some(),
-        Mode::Combo(_) => {
-            bail!("predict takes one mode at a time (baseline, spec:K, lookup, moe:N)")
-        }
+    let Some(kind) = args.mode.kind() else {
+        bail!("predict takes one mode at a time (baseline, spec:K, lookup, moe:N)")
+    };
+    // What each kind's prediction needs besides the model: a new kind does not compile
+    // until it says.
+    let ok = match kind {
+        ModeKind::Baseline | ModeKind::Moe => true,
+        ModeKind::Spec => args.draft.is_some() && args.acceptance.is_some(),
+        ModeKind::Lookup => args.hit_rate.is_some(),
     };
     anyhow::ensure!(
         ok,

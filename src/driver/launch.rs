@@ -6,7 +6,7 @@ use super::guard::MemoryNeed;
 use super::plan::LaunchKey;
 use super::resolve::ResolvedRole;
 use crate::gguf::GgmlType;
-use crate::llamacpp::{LaunchSpec, ServerArgs, SpeculativeArgs};
+use crate::llamacpp::{LaunchSpec, ServerArgs};
 
 /// The llama-server settings of a launch; `extra` (already checked against the engine's
 /// `--help`) goes after tpsbench's own arguments.
@@ -14,26 +14,15 @@ pub fn launch_spec(role: &ResolvedRole, key: &LaunchKey, extra: &ServerArgs) -> 
     let mut spec = LaunchSpec::new(&role.model.path);
     spec.threads = key.threads;
     spec.extra = extra.words().to_vec();
-    let mode = &key.mode;
     spec.parallel = key.parallel;
     // llama-server splits -c over its slots; give every slot the role's context.
     spec.ctx = role.role.ctx * key.parallel;
-    if mode.spec_k().is_some() {
-        spec.draft = role.draft.as_ref().map(|d| d.path.clone());
-    }
-    if mode.is_speculative() {
-        spec.spec = Some(SpeculativeArgs {
-            types: mode.spec_types(),
-            draft_n_max: mode.spec_k(),
-        });
-    }
-    if let Some(n) = mode.moe_n() {
-        spec.moe_experts_used =
-            Some((role.model.facts.architecture.clone().unwrap_or_default(), n));
-        // The log shows n_expert_used only at debug verbosity: the evidence that the
-        // override took effect.
-        spec.verbose = true;
-    }
+    let draft = role.draft.as_ref().map(|d| d.path.as_path());
+    let arch = role.model.facts.architecture.as_deref().unwrap_or_default();
+    spec.set_mode(&key.mode, draft, arch);
+    // The log shows n_expert_used only at debug verbosity: the evidence that the override
+    // took effect.
+    spec.verbose = key.mode.moe_n().is_some();
     spec
 }
 
@@ -42,7 +31,7 @@ pub fn memory_need(role: &ResolvedRole, key: &LaunchKey) -> MemoryNeed {
     let facts = &role.model.facts;
     let slots_ctx = u64::from(role.role.ctx) * u64::from(key.parallel);
     let kv = facts.kv_bytes_per_token(GgmlType::F16) * slots_ctx;
-    let draft = role.draft.as_ref().filter(|_| key.mode.spec_k().is_some());
+    let draft = role.draft.as_ref().filter(|_| key.mode.needs_draft());
     let draft_kv = draft.map_or(0, |d| d.facts.kv_bytes_per_token(GgmlType::F16) * slots_ctx);
     MemoryNeed {
         model_bytes: facts.tensor_bytes,

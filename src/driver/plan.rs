@@ -31,25 +31,15 @@ impl LaunchKey {
     /// The launch a cell of `mode` with `parallel` slots needs (at `threads` threads, which
     /// [`LaunchKey::at_threads`] sets).
     pub fn for_cell(mode: &Mode, parallel: u32, per_request_spec_k: bool) -> LaunchKey {
-        let spec = mode.spec_k().map(|k| Mode::Spec {
-            k: if per_request_spec_k {
-                PER_REQUEST_DRAFT_N_MAX
-            } else {
-                k
-            },
-        });
-        let lookup = mode.lookup_type().map(|t| Mode::Lookup {
-            spec_type: Some(t.to_string()),
-        });
-        let moe = mode.moe_n().map(|n| Mode::Moe { n });
-        let mut parts: Vec<Mode> = spec.into_iter().chain(lookup).chain(moe).collect();
-        let mode = match parts.len() {
-            0 => Mode::Baseline,
-            1 => parts.remove(0),
-            _ => Mode::Combo(parts),
-        };
+        let mut parts: Vec<Mode> = mode
+            .parts()
+            .iter()
+            .filter_map(|part| launched(part, per_request_spec_k))
+            .collect();
+        // Launch order is the mode table's kind order (spec, lookup, moe).
+        parts.sort_by_key(Mode::kind);
         LaunchKey {
-            mode,
+            mode: Mode::from_parts(parts),
             parallel,
             threads: 0,
         }
@@ -63,6 +53,28 @@ impl LaunchKey {
     /// `spec:16+lookup:ngram-simple np=2 t=4`: the launch's label in logs and progress.
     pub fn label(&self) -> String {
         format!("{} np={} t={}", self.mode, self.parallel, self.threads)
+    }
+}
+
+/// What a server fixes at launch of one part of a cell's mode (`None`: nothing, for
+/// `baseline`). One arm per variant, so that a new kind does not compile until it says how
+/// it is launched, instead of silently launching as a baseline.
+fn launched(part: &Mode, per_request_spec_k: bool) -> Option<Mode> {
+    match part {
+        Mode::Baseline => None,
+        Mode::Spec { k } => Some(Mode::Spec {
+            k: if per_request_spec_k {
+                PER_REQUEST_DRAFT_N_MAX
+            } else {
+                *k
+            },
+        }),
+        // Spelt out: `lookup` and `lookup:ngram-simple` are one server.
+        Mode::Lookup { .. } => Some(Mode::Lookup {
+            spec_type: part.lookup_type().map(str::to_string),
+        }),
+        Mode::Moe { n } => Some(Mode::Moe { n: *n }),
+        Mode::Combo(_) => unreachable!("a mode's parts are never combinations"),
     }
 }
 

@@ -57,7 +57,7 @@ pub struct ResolvedRole {
 impl ResolvedRole {
     /// Why the cells of a launch cannot run, if they cannot.
     pub fn skip_reason(&self, cells: &[super::plan::Cell]) -> Option<String> {
-        let speculative = cells.iter().any(|c| c.mode.spec_k().is_some());
+        let speculative = cells.iter().any(|c| c.mode.needs_draft());
         match (&self.skip, &self.skip_spec) {
             (Some(why), _) => Some(why.clone()),
             (None, Some(why)) if speculative => Some(format!("draft {why}")),
@@ -207,7 +207,9 @@ fn resolve_draft(
 }
 
 fn needs_draft(role: &Role) -> bool {
-    role.expanded_modes().iter().any(|m| m.spec_k().is_some())
+    role.expanded_modes()
+        .iter()
+        .any(crate::mode::Mode::needs_draft)
 }
 
 /// The real file when it exists (by its name, or a case or publisher variant of it); else

@@ -1,7 +1,9 @@
 //! The guide's "Acceleration Methods" table (`docs/model-sizing-guide.md`, "Performance
 //! Expectations > Acceleration Methods"): typical speedups per method, with the profile modes
-//! that implement each.
+//! that implement each. A row names its method by the mode table's kinds
+//! ([`crate::mode::ModeKind`]), so that the guide and the measured modes share one vocabulary.
 
+use crate::mode::{Mode, ModeKind};
 use serde::Serialize;
 
 /// One row of the guide's acceleration table.
@@ -11,8 +13,8 @@ pub struct AccelerationRow {
     pub method: &'static str,
     /// The profile mode(s) that implement it, as a profile writes them.
     pub modes: &'static str,
-    /// Mode kind this row stands for: "spec", "lookup", "moe", "spec+lookup".
-    pub kind: &'static str,
+    /// The mode kinds this row stands for (`[Spec, Lookup]` for the combined row).
+    pub kinds: &'static [ModeKind],
     /// Lower end of the typical speedup (x).
     pub low_speedup: f64,
     /// Upper end of the typical speedup (x).
@@ -21,12 +23,29 @@ pub struct AccelerationRow {
     pub best_for: &'static str,
 }
 
+impl AccelerationRow {
+    /// The kinds' labels joined with `+`, as the guide writes them ("spec", "spec+lookup").
+    pub fn kind(&self) -> String {
+        let labels: Vec<&str> = self.kinds.iter().map(|k| k.label()).collect();
+        labels.join("+")
+    }
+
+    /// A measured mode is this row's: exactly its kind for a single-kind row; every kind of
+    /// it (others, such as moe, besides) for a combined row.
+    pub fn matches(&self, mode: &Mode) -> bool {
+        match self.kinds {
+            [kind] => mode.parts().iter().all(|p| p.kind() == Some(*kind)),
+            kinds => kinds.iter().all(|k| mode.has(*k)),
+        }
+    }
+}
+
 /// The guide's acceleration table, in its order.
 pub const ACCELERATIONS: [AccelerationRow; 4] = [
     AccelerationRow {
         method: "Speculative Decoding",
         modes: "spec:K",
-        kind: "spec",
+        kinds: &[ModeKind::Spec],
         low_speedup: 3.0,
         high_speedup: 11.0,
         best_for: "Dense models with compatible drafts",
@@ -34,7 +53,7 @@ pub const ACCELERATIONS: [AccelerationRow; 4] = [
     AccelerationRow {
         method: "Prompt Lookup",
         modes: "lookup[:TYPE]",
-        kind: "lookup",
+        kinds: &[ModeKind::Lookup],
         low_speedup: 1.5,
         high_speedup: 12.0,
         best_for: "Tasks with repeated context",
@@ -42,7 +61,7 @@ pub const ACCELERATIONS: [AccelerationRow; 4] = [
     AccelerationRow {
         method: "MoE Expert Reduction",
         modes: "moe:N",
-        kind: "moe",
+        kinds: &[ModeKind::Moe],
         low_speedup: 1.5,
         high_speedup: 2.0,
         best_for: "MoE models only",
@@ -50,9 +69,26 @@ pub const ACCELERATIONS: [AccelerationRow; 4] = [
     AccelerationRow {
         method: "Combined Spec+Lookup",
         modes: "spec:K+lookup",
-        kind: "spec+lookup",
+        kinds: &[ModeKind::Spec, ModeKind::Lookup],
         low_speedup: 5.0,
         high_speedup: 12.0,
         best_for: "Best results",
     },
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_name_their_kinds_as_the_guide_does_and_match_measured_modes() {
+        let kinds: Vec<String> = ACCELERATIONS.iter().map(AccelerationRow::kind).collect();
+        assert_eq!(kinds, ["spec", "lookup", "moe", "spec+lookup"]);
+        let mode = |text: &str| text.parse::<Mode>().unwrap();
+        let [spec, lookup, moe, both] = &ACCELERATIONS;
+        assert!(spec.matches(&mode("spec:16")) && !spec.matches(&mode("spec:16+lookup")));
+        assert!(lookup.matches(&mode("lookup:ngram-mod")) && !lookup.matches(&mode("baseline")));
+        assert!(moe.matches(&mode("moe:4")) && !moe.matches(&mode("moe:4+spec:8")));
+        assert!(both.matches(&mode("moe:4+spec:8+lookup")) && !both.matches(&mode("spec:8")));
+    }
+}

@@ -6,9 +6,10 @@
 //! the chosen binary's help. A flag the binary lacks is a [`CapabilityError`] naming the
 //! mode that needs it, never a silent fallback to a run that measures something else.
 
+use crate::mode::{Launch, Mode, ModeKind};
 use serde::{Deserialize, Serialize};
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Column where llama.cpp's `common_arg::to_string` starts the help text of a flag.
 const HELP_COLUMN: usize = 40;
@@ -140,34 +141,49 @@ impl LaunchSpec {
         }
     }
 
+    /// Sets what `mode` adds to the command line, as the mode table says: its `--spec-type`
+    /// values with the draft length, the draft model when a part needs one, and the experts
+    /// used of the model's `arch` (`general.architecture`).
+    pub fn set_mode(&mut self, mode: &Mode, draft: Option<&Path>, arch: &str) {
+        self.draft = draft.filter(|_| mode.needs_draft()).map(Path::to_path_buf);
+        self.spec = mode.is_speculative().then(|| SpeculativeArgs {
+            types: mode.spec_types(),
+            draft_n_max: mode.spec_k(),
+        });
+        self.moe_experts_used = mode.moe_n().map(|n| (arch.to_string(), n));
+    }
+
     /// The mode this launch measures, in the profile's words (`baseline`, `spec:16`,
-    /// `lookup`, `lookup:ngram-mod`, `moe:4`, `moe:4+spec:16+lookup`), for error messages.
+    /// `lookup`, `lookup:ngram-mod`, `moe:4`, `moe:4+spec:16+lookup`), for error messages:
+    /// its settings read back through the mode table. A launch with a `--spec-type` value
+    /// no mode launches with (or `draft-simple` without a draft length) is no mode, and is
+    /// labelled `spec-type:VALUE`.
     pub fn mode_label(&self) -> String {
-        let mut parts = Vec::new();
-        if let Some((_, n)) = &self.moe_experts_used {
-            parts.push(format!("moe:{n}"));
-        }
-        if let Some(spec) = &self.spec {
-            for ty in &spec.types {
-                parts.push(spec_type_label(ty, spec.draft_n_max));
-            }
-        }
-        if parts.is_empty() {
-            "baseline".to_string()
-        } else {
-            parts.join("+")
+        let moe = self
+            .moe_experts_used
+            .as_ref()
+            .map(|(_, n)| Mode::Moe { n: *n });
+        let k = self.spec.as_ref().and_then(|s| s.draft_n_max);
+        let speculative = self
+            .spec
+            .iter()
+            .flat_map(|s| &s.types)
+            .map(|t| Mode::of_spec_type(t, k).map(|part| part.briefly()).ok_or(t));
+        let parts: Result<Vec<Mode>, _> = moe.map(Ok).into_iter().chain(speculative).collect();
+        match parts {
+            Ok(parts) => Mode::from_parts(parts).to_string(),
+            Err(t) => format!("spec-type:{t}"),
         }
     }
 }
 
-fn spec_type_label(ty: &str, draft_n_max: Option<u32>) -> String {
-    match (ty, draft_n_max) {
-        ("draft-simple", Some(k)) => format!("spec:{k}"),
-        ("draft-simple", None) => "spec".to_string(),
-        ("ngram-simple", _) => "lookup".to_string(),
-        (t, _) if t.starts_with("ngram-") => format!("lookup:{t}"),
-        (t, _) => format!("spec-type:{t}"),
-    }
+/// `ARCH.expert_used_count=int:N`: the `--override-kv` value of expert reduction, its key
+/// from the mode table.
+fn experts_used_kv(arch: &str, n: u32) -> String {
+    let Launch::OverrideKv(key) = ModeKind::Moe.launch() else {
+        unreachable!("the mode table launches moe with --override-kv")
+    };
+    format!("{arch}.{key}=int:{n}")
 }
 
 impl Capabilities {
@@ -250,8 +266,7 @@ impl Capabilities {
         b.push("slots", Some(spec.parallel.to_string().into()))?;
         self.spec_args(&mut b, spec)?;
         if let Some((arch, n)) = &spec.moe_experts_used {
-            let kv = format!("{arch}.expert_used_count=int:{n}");
-            b.push("override kv", Some(kv.into()))?;
+            b.push("override kv", Some(experts_used_kv(arch, *n).into()))?;
         }
         if spec.verbose {
             b.push("verbosity", Some("4".into()))?;
@@ -268,6 +283,8 @@ impl Capabilities {
             };
         };
         self.check_spec_types(b.mode, &sl.types)?;
+        // By llama.cpp's naming, not the mode table: every `draft-*` type reads a draft
+        // model, including those no mode of tpsbench launches (`draft-eagle3`).
         let needs_draft = sl.types.iter().find(|t| t.starts_with("draft-"));
         match (needs_draft, &spec.draft) {
             (Some(ty), None) => {
@@ -513,22 +530,64 @@ mod tests {
 
     #[test]
     fn spec_types_match_engine_facts() {
+        // The mode table's names of the pinned build are the ones its --help offers.
         let caps = caps();
-        let expected = [
-            "none",
-            "draft-simple",
-            "draft-eagle3",
-            "draft-mtp",
-            "draft-dflash",
-            "draft-dspark",
-            "ngram-simple",
-            "ngram-map-k",
-            "ngram-map-k4v",
-            "ngram-mod",
-            "ngram-cache",
-        ];
-        assert_eq!(caps.spec_types, expected);
+        assert_eq!(caps.spec_types, crate::mode::SPEC_TYPES);
         assert!(caps.spec_type_list);
+    }
+
+    /// The command line's tail and the error label of each kind's example mode, written from
+    /// llama-server's `--help` (one arm per kind: a new kind does not compile until it has
+    /// one).
+    fn expected_launch(kind: ModeKind) -> (&'static str, &'static str) {
+        match kind {
+            ModeKind::Baseline => ("baseline", "-np 1"),
+            ModeKind::Spec => (
+                "spec:16",
+                "--spec-type draft-simple -md /m/d.gguf --spec-draft-n-max 16",
+            ),
+            ModeKind::Lookup => ("lookup:ngram-mod", "--spec-type ngram-mod"),
+            ModeKind::Moe => ("moe:4", "--override-kv qwen3moe.expert_used_count=int:4"),
+        }
+    }
+
+    #[test]
+    fn every_kind_launches_with_its_arguments_and_keeps_its_label() {
+        for kind in ModeKind::ALL {
+            let (label, tail) = expected_launch(kind);
+            let mut spec = LaunchSpec::new("/m/a.gguf");
+            spec.set_mode(
+                &label.parse().unwrap(),
+                Some(Path::new("/m/d.gguf")),
+                "qwen3moe",
+            );
+            let args = args_str(&caps().server_args(&spec).unwrap());
+            assert!(args.ends_with(tail), "{label}: {args}");
+            assert_eq!(spec.draft.is_some(), kind.needs_draft(), "{label}");
+            assert_eq!(spec.mode_label(), label);
+        }
+    }
+
+    #[test]
+    fn a_combination_launches_in_launch_order_and_is_labelled_as_before() {
+        let mut spec = LaunchSpec::new("/m/a.gguf");
+        let mode = "moe:4+lookup+spec:8".parse().unwrap();
+        spec.set_mode(&mode, Some(Path::new("/m/d.gguf")), "qwen3moe");
+        let args = args_str(&caps().server_args(&spec).unwrap());
+        assert!(
+            args.ends_with(
+                "--spec-type draft-simple,ngram-simple -md /m/d.gguf --spec-draft-n-max 8 \
+                 --override-kv qwen3moe.expert_used_count=int:4"
+            ),
+            "{args}"
+        );
+        assert_eq!(spec.mode_label(), "moe:4+spec:8+lookup");
+        spec.spec = Some(spec_launch(&["draft-eagle3"], Some(8)));
+        assert_eq!(
+            spec.mode_label(),
+            "spec-type:draft-eagle3",
+            "no mode of ours"
+        );
     }
 
     #[test]

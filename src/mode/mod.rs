@@ -5,26 +5,22 @@
 //! This is the one mode type of the harness. Text becomes a [`Mode`] where it enters (the
 //! profile, the results CSV and JSONL through serde) and stays one through the plan, the
 //! launch, the cell, the row and the analysis; its `Display` is the one label, and the parser
-//! here is the only place that splits a combination at `+`.
+//! (`parse.rs`) is the only place that splits a combination at `+`. What each kind means to
+//! llama-server (its arguments, its draft, how `/slots` shows it) is the one table in
+//! `table.rs`; `read_back.rs` turns a server's speculative types back into a mode through it.
+//!
+//! Architecture invariant: this module sits just above `util` and reads nothing above it
+//! (std, serde and thiserror only), so that every layer may read it.
+
+mod parse;
+mod read_back;
+mod table;
+
+pub use parse::ModeError;
+pub use table::{allowed_modes, Launch, ModeKind, Param, SPEC_TYPES};
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
-use std::str::FromStr;
-
-/// The n-gram speculation types of the pinned llama.cpp build (`common/speculative.cpp`);
-/// `lookup` without a type means the first, `ngram-simple`.
-pub const LOOKUP_TYPES: [&str; 5] = [
-    "ngram-simple",
-    "ngram-map-k",
-    "ngram-map-k4v",
-    "ngram-mod",
-    "ngram-cache",
-];
-
-/// The text a mode error shows as the allowed values.
-pub const ALLOWED_MODES: &str = "baseline, spec:K (K > 0 drafted tokens), lookup, lookup:TYPE \
-(TYPE one of ngram-simple, ngram-map-k, ngram-map-k4v, ngram-mod, ngram-cache), moe:N (N > 0 experts), \
-or a combination of spec, lookup and moe joined with `+` (moe:4+spec:16+lookup)";
 
 /// One acceleration mode of a cell.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
@@ -34,31 +30,13 @@ pub enum Mode {
     Baseline,
     /// Speculative decoding with the role's draft model, `k` drafted tokens per step.
     Spec { k: u32 },
-    /// Prompt-lookup (n-gram) speculation without a draft model; `None` = `ngram-simple`.
+    /// Prompt-lookup (n-gram) speculation without a draft model; `None` = the kind's first
+    /// type, `ngram-simple`.
     Lookup { spec_type: Option<String> },
     /// MoE expert reduction to `n` experts used per token.
     Moe { n: u32 },
     /// Several of the above at once (never `baseline`, never nested, each kind once).
     Combo(Vec<Mode>),
-}
-
-/// Why a mode string was rejected.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub struct ModeError {
-    /// The text that was parsed.
-    pub text: String,
-    /// What was wrong with it.
-    pub reason: String,
-}
-
-impl fmt::Display for ModeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.reason)?;
-        if self.text.contains('+') {
-            write!(f, " in `{}`", self.text)?;
-        }
-        write!(f, " (allowed: {ALLOWED_MODES})")
-    }
 }
 
 impl Mode {
@@ -68,6 +46,32 @@ impl Mode {
             Mode::Combo(parts) => parts,
             single => std::slice::from_ref(single),
         }
+    }
+
+    /// The mode of these parts: `baseline` for none, the part for one, else their
+    /// combination (in the order given).
+    pub fn from_parts(mut parts: Vec<Mode>) -> Mode {
+        match parts.len() {
+            0 => Mode::Baseline,
+            1 => parts.remove(0),
+            _ => Mode::Combo(parts),
+        }
+    }
+
+    /// The kind of a single mode; `None` for a combination (see [`Mode::parts`]).
+    pub fn kind(&self) -> Option<ModeKind> {
+        match self {
+            Mode::Baseline => Some(ModeKind::Baseline),
+            Mode::Spec { .. } => Some(ModeKind::Spec),
+            Mode::Lookup { .. } => Some(ModeKind::Lookup),
+            Mode::Moe { .. } => Some(ModeKind::Moe),
+            Mode::Combo(_) => None,
+        }
+    }
+
+    /// The mode has a part of `kind`.
+    pub fn has(&self, kind: ModeKind) -> bool {
+        self.parts().iter().any(|p| p.kind() == Some(kind))
     }
 
     /// The drafted-token count when the mode uses a draft model.
@@ -88,10 +92,10 @@ impl Mode {
 
     /// The n-gram type when the mode uses prompt lookup (`ngram-simple` when not given).
     pub fn lookup_type(&self) -> Option<&str> {
-        self.parts().iter().find_map(|m| match m {
-            Mode::Lookup { spec_type } => Some(spec_type.as_deref().unwrap_or(LOOKUP_TYPES[0])),
-            _ => None,
-        })
+        self.parts()
+            .iter()
+            .find(|m| matches!(m, Mode::Lookup { .. }))
+            .and_then(Mode::own_spec_type)
     }
 
     /// True for `baseline`.
@@ -99,129 +103,77 @@ impl Mode {
         matches!(self, Mode::Baseline)
     }
 
+    /// True when a part needs a draft model (`-md`).
+    pub fn needs_draft(&self) -> bool {
+        self.kinds_iter().any(ModeKind::needs_draft)
+    }
+
     /// True when the mode drafts tokens (a draft model or n-gram lookup).
     pub fn is_speculative(&self) -> bool {
-        self.spec_k().is_some() || self.lookup_type().is_some()
+        self.kinds_iter().any(ModeKind::drafts)
     }
 
     /// True when the mode decodes one token per step: `baseline` or expert reduction only.
     pub fn decodes_plainly(&self) -> bool {
-        self.parts()
-            .iter()
-            .all(|m| matches!(m, Mode::Baseline | Mode::Moe { .. }))
+        !self.is_speculative()
     }
 
-    /// The `--spec-type` values a server needs for this mode: the draft model's type first,
-    /// then the n-gram one.
+    /// The `--spec-type` values a server needs for this mode, in launch order (the draft
+    /// model's type first, then the n-gram one).
     pub fn spec_types(&self) -> Vec<String> {
-        let draft = self.spec_k().map(|_| "draft-simple".to_string());
-        let lookup = self.lookup_type().map(str::to_string);
-        draft.into_iter().chain(lookup).collect()
+        let mut parts: Vec<&Mode> = self.parts().iter().collect();
+        parts.sort_by_key(|p| p.kind());
+        parts
+            .into_iter()
+            .filter_map(Mode::own_spec_type)
+            .map(str::to_string)
+            .collect()
     }
 
     /// The mode's kinds without parameters, sorted and joined with `+`
-    /// (`moe:4+spec:16+lookup` -> `lookup+moe+spec`): what the guide's acceleration table
-    /// groups by.
+    /// (`moe:4+spec:16+lookup` -> `lookup+moe+spec`): what calibrate's speedup points
+    /// record.
     pub fn kinds(&self) -> String {
-        let mut kinds: Vec<&str> = self.parts().iter().map(Mode::kind).collect();
+        let mut kinds: Vec<&str> = self.kinds_iter().map(ModeKind::label).collect();
         kinds.sort_unstable();
         kinds.dedup();
         kinds.join("+")
     }
 
-    fn kind(&self) -> &'static str {
+    fn kinds_iter(&self) -> impl Iterator<Item = ModeKind> + '_ {
+        self.parts().iter().filter_map(Mode::kind)
+    }
+
+    /// The `--spec-type` value of a single part: the lookup type it was given, else its
+    /// kind's default (none for a kind that does not speculate).
+    fn own_spec_type(&self) -> Option<&str> {
         match self {
-            Mode::Baseline => "baseline",
-            Mode::Spec { .. } => "spec",
-            Mode::Lookup { .. } => "lookup",
-            Mode::Moe { .. } => "moe",
-            Mode::Combo(_) => "combination",
+            Mode::Lookup { spec_type: Some(t) } => Some(t),
+            part => part.kind()?.spec_types().first().copied(),
         }
     }
-}
 
-fn parse_count(text: &str, what: &str, value: &str) -> Result<u32, ModeError> {
-    let err = |reason: String| ModeError {
-        text: text.to_string(),
-        reason,
-    };
-    let n: u32 = value
-        .parse()
-        .map_err(|_| err(format!("`{value}` is not a whole number of {what}")))?;
-    if n == 0 {
-        return Err(err(format!("the number of {what} must be greater than 0")));
-    }
-    Ok(n)
-}
-
-fn parse_single(text: &str, part: &str) -> Result<Mode, ModeError> {
-    let err = |reason: String| ModeError {
-        text: text.to_string(),
-        reason,
-    };
-    let (head, arg) = match part.split_once(':') {
-        Some((h, a)) => (h, Some(a)),
-        None => (part, None),
-    };
-    match (head, arg) {
-        ("baseline", None) => Ok(Mode::Baseline),
-        ("spec", Some(k)) => Ok(Mode::Spec {
-            k: parse_count(text, "drafted tokens", k)?,
-        }),
-        ("spec", None) => Err(err("spec needs the drafted-token count K (spec:16)".into())),
-        ("lookup", None) => Ok(Mode::Lookup { spec_type: None }),
-        ("lookup", Some(t)) if LOOKUP_TYPES.contains(&t) => Ok(Mode::Lookup {
-            spec_type: Some(t.to_string()),
-        }),
-        ("lookup", Some(t)) => Err(err(format!("unknown lookup type `{t}`"))),
-        ("moe", Some(n)) => Ok(Mode::Moe {
-            n: parse_count(text, "experts", n)?,
-        }),
-        ("moe", None) => Err(err("moe needs the number of experts used N (moe:4)".into())),
-        (other, _) => Err(err(format!("unknown mode `{other}`"))),
-    }
-}
-
-impl FromStr for Mode {
-    type Err = ModeError;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let trimmed = text.trim();
-        if !trimmed.contains('+') {
-            return parse_single(text, trimmed);
+    /// What a single part writes after its label's `:`.
+    fn param_text(&self) -> Option<String> {
+        match self {
+            Mode::Baseline | Mode::Combo(_) => None,
+            Mode::Spec { k } => Some(k.to_string()),
+            Mode::Lookup { spec_type } => spec_type.clone(),
+            Mode::Moe { n } => Some(n.to_string()),
         }
-        let parts = trimmed
-            .split('+')
-            .map(|p| parse_single(text, p.trim()))
-            .collect::<Result<Vec<_>, _>>()?;
-        let err = |reason: String| ModeError {
-            text: text.to_string(),
-            reason,
-        };
-        for (i, part) in parts.iter().enumerate() {
-            if part.is_baseline() {
-                return Err(err("baseline cannot be combined".into()));
-            }
-            if parts[..i].iter().any(|p| p.kind() == part.kind()) {
-                return Err(err(format!("{} appears twice", part.kind())));
-            }
-        }
-        Ok(Mode::Combo(parts))
     }
 }
 
 impl fmt::Display for Mode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Mode::Baseline => f.write_str("baseline"),
-            Mode::Spec { k } => write!(f, "spec:{k}"),
-            Mode::Lookup { spec_type: None } => f.write_str("lookup"),
-            Mode::Lookup { spec_type: Some(t) } => write!(f, "lookup:{t}"),
-            Mode::Moe { n } => write!(f, "moe:{n}"),
-            Mode::Combo(parts) => {
-                let texts: Vec<String> = parts.iter().map(ToString::to_string).collect();
-                f.write_str(&texts.join("+"))
-            }
+        let Some(kind) = self.kind() else {
+            let texts: Vec<String> = self.parts().iter().map(ToString::to_string).collect();
+            return f.write_str(&texts.join("+"));
+        };
+        f.write_str(kind.label())?;
+        match self.param_text() {
+            Some(param) => write!(f, ":{param}"),
+            None => Ok(()),
         }
     }
 }
@@ -317,7 +269,10 @@ mod tests {
         use proptest::prelude::*;
         prop_oneof![
             (1u32..64).prop_map(|k| Mode::Spec { k }),
-            proptest::option::of(proptest::sample::select(LOOKUP_TYPES.to_vec())).prop_map(|t| {
+            proptest::option::of(proptest::sample::select(
+                ModeKind::Lookup.spec_types().to_vec()
+            ))
+            .prop_map(|t| {
                 Mode::Lookup {
                     spec_type: t.map(str::to_string),
                 }

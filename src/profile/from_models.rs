@@ -113,7 +113,7 @@ fn load(flag: &str, path: &Path) -> anyhow::Result<Loaded> {
 /// N experts in each MoE model.
 fn check_modes(modes: &[Mode], targets: &[Loaded], has_draft: bool) -> anyhow::Result<()> {
     for mode in modes {
-        if mode.spec_k().is_some() && !has_draft {
+        if mode.needs_draft() && !has_draft {
             bail!("--modes {mode}: a spec:K mode needs a draft model (--draft FILE)");
         }
         let Some(n) = mode.moe_n() else { continue };

@@ -453,7 +453,7 @@ fn check_expert_count(
 fn validate_mode_fit(ctx: &Ctx, raw: &RawRole, role: &Role) -> Result<(), LocatedError> {
     for mode in &parse_modes(ctx, &raw.modes)? {
         let m = mode.get_ref();
-        if m.spec_k().is_some() && role.draft.is_none() {
+        if m.needs_draft() && role.draft.is_none() {
             let message = format!(
                 "mode `{m}` needs a draft model: set `draft = \"<role name>\"` on role `{}`",
                 role.name

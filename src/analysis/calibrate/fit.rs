@@ -137,13 +137,6 @@ pub fn predict(
         .collect()
 }
 
-fn accel_matches(row: &AccelerationRow, mode: &Mode) -> bool {
-    match row.kind {
-        "spec+lookup" => mode.spec_k().is_some() && mode.lookup_type().is_some(),
-        k => mode.kinds() == k,
-    }
-}
-
 /// Measured speedups next to the guide's acceleration table.
 pub fn acceleration(points: &[SpeedupPoint]) -> Vec<AccelExpectation> {
     guide::ACCELERATIONS
@@ -151,12 +144,12 @@ pub fn acceleration(points: &[SpeedupPoint]) -> Vec<AccelExpectation> {
         .map(|row| {
             let v: Vec<f64> = points
                 .iter()
-                .filter(|p| accel_matches(row, &p.mode))
+                .filter(|p| row.matches(&p.mode))
                 .map(|p| p.speedup)
                 .collect();
             AccelExpectation {
                 method: row.method.into(),
-                kind: row.kind.into(),
+                kind: row.kind(),
                 low: v.iter().copied().reduce(f64::min),
                 high: v.iter().copied().reduce(f64::max),
                 n: v.len(),

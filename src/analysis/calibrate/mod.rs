@@ -46,9 +46,7 @@ use super::metrics::{estimate, Metric};
 use super::render::{num, Table};
 use super::specmodel::{self, SpecPoint};
 use super::stats::{fit_scale, Moments};
-use crate::guide::{
-    self, AccelerationRow, Expectations as GuideExpectations, ExpectedRow, SpeedRow,
-};
+use crate::guide::{self, Expectations as GuideExpectations, ExpectedRow, SpeedRow};
 use crate::mode::Mode;
 use crate::results::load::{self, LoadedFile};
 use crate::results::{ResultRow, Status};

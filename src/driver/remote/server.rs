@@ -139,28 +139,16 @@ impl RemoteServerInfo {
 }
 
 /// The mode the server runs every request with, as far as its slots tell: `baseline`
-/// without speculation; `spec:K` for a draft model (K = [`DEFAULT_SPEC_K`], since no
-/// endpoint tells the server's draft length), `lookup:TYPE` for an n-gram drafter; `None`
-/// when it speculates and the type is not known.
+/// without speculation; else its speculative types read back through the mode table:
+/// `spec:K` for `draft-simple` (K = [`DEFAULT_SPEC_K`], since no endpoint tells the server's
+/// draft length), `lookup:TYPE` for an n-gram type. `None` when it speculates and the type
+/// is not known yet, or is one tpsbench does not launch (`draft-eagle3`): measured as a
+/// mode of ours, it would be labelled as something it is not.
 pub fn server_mode(speculation: &Speculation) -> Option<Mode> {
     if !speculation.configured {
         return Some(Mode::Baseline);
     }
-    let parts: Vec<Mode> = speculation
-        .types
-        .iter()
-        .map(|t| match t.starts_with("draft") {
-            true => Mode::Spec { k: DEFAULT_SPEC_K },
-            false => Mode::Lookup {
-                spec_type: Some(t.clone()),
-            },
-        })
-        .collect();
-    match parts.len() {
-        0 => None,
-        1 => parts.into_iter().next(),
-        _ => Some(Mode::Combo(parts)),
-    }
+    Mode::of_spec_types(&speculation.types, DEFAULT_SPEC_K).ok()
 }
 
 /// Whether the running server can serve `spec`: the launch configuration the run loop

@@ -131,6 +131,15 @@ fn the_default_modes_are_baseline_and_the_servers_own() {
     let unknown = info(Some((true, &[])));
     assert_eq!(server_mode(&unknown.speculation().unwrap()), None);
     assert_eq!(unknown.default_modes(), [Mode::Baseline]);
+    // A draft type tpsbench does not launch is not read back as spec:K.
+    let eagle = info(Some((true, &["draft-eagle3"])));
+    assert_eq!(server_mode(&eagle.speculation().unwrap()), None);
+    assert_eq!(eagle.default_modes(), [Mode::Baseline]);
+    let combined = info(Some((true, &["draft-simple", "ngram-mod"])));
+    assert_eq!(
+        server_mode(&combined.speculation().unwrap()).map(|m| m.to_string()),
+        Some(format!("spec:{DEFAULT_SPEC_K}+lookup:ngram-mod"))
+    );
     // Without /slots nothing is known, and nothing is refused for speculation.
     let no_slots = info(None);
     assert_eq!(no_slots.default_modes(), [Mode::Baseline]);
