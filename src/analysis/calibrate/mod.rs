@@ -44,7 +44,7 @@ use serde::{Deserialize, Serialize};
 use super::costmodel::{self, CostModel};
 use super::load::{self, LoadedFile};
 use super::metrics::{estimate, Metric};
-use super::render::{num, Table};
+use super::render::{num, Format, Table};
 use super::specmodel::{self, SpecPoint};
 use super::stats::{fit_scale, Moments};
 use crate::guide::{
@@ -333,11 +333,8 @@ pub fn command(args: &super::CalibrateArgs) -> anyhow::Result<ExitCode> {
         host_llc_bytes,
     };
     let cal = calibrate_with(&files, &inputs)?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&cal)?);
-    } else {
-        print!("{}", cal.markdown());
-    }
+    let format = args.output.format_or(Format::Markdown);
+    crate::util::output::print(&cal.report().render(format, &cal)?)?;
     match &args.out {
         Some(dir) => {
             let toml_path = write(&cal, dir)?;
