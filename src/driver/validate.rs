@@ -327,4 +327,29 @@ mod tests {
         let mean = format!("{:.3}", json["mean_ratio"].as_f64().unwrap());
         assert!(md.contains(&mean) && t.terminal().contains(&mean), "{md}");
     }
+
+    #[test]
+    fn the_terminal_table_is_a_right_aligned_grid_with_the_mean_below() {
+        let rounds = [
+            Round {
+                llama_bench_tps: 50.0,
+                harness_tps: 45.0,
+            },
+            Round {
+                llama_bench_tps: 40.0,
+                harness_tps: 40.0,
+            },
+        ];
+        // Ratios 0.9 and 1.0: mean 0.95, 95% CI 0.95 -/+ 12.706 * 0.0707 / sqrt(2).
+        let expected = "\
+┌───────┬─────────────────┬─────────────┬───────┐
+│ round ┆ llama-bench t/s ┆ harness t/s ┆ ratio │
+╞═══════╪═════════════════╪═════════════╪═══════╡
+│     1 ┆           50.00 ┆       45.00 ┆ 0.900 │
+│     2 ┆           40.00 ┆       40.00 ┆ 1.000 │
+└───────┴─────────────────┴─────────────┴───────┘
+mean ratio harness / llama-bench: 0.950 (95% CI 0.315-1.585)
+";
+        assert_eq!(table(&rounds).terminal(), expected);
+    }
 }
