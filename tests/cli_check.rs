@@ -250,4 +250,23 @@ fn a_halved_speedup_fails_the_gate() {
         regressed[0]["cell"].as_str().unwrap().contains("lookup"),
         "{v:#}"
     );
+    // The verdict table holds the same finding, with the same exit code.
+    let cell = regressed[0]["cell"].as_str().unwrap();
+    let out = smoke_gate(&csv, &["--format", "markdown"]).code(1);
+    let md = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    assert!(
+        md.contains("| decision | cell | check | detail |\n|---|---|---|---|\n"),
+        "{md}"
+    );
+    assert!(
+        md.contains(&format!("| regressed | {cell} | speedup |")),
+        "{md}"
+    );
+    assert!(md.contains("check: REGRESSED (exit 1)"), "{md}");
+    let out = smoke_gate(&csv, &["--format", "csv"]).code(1);
+    let csv_text = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    assert!(
+        csv_text.contains(&format!("regressed,{cell},speedup,")),
+        "{csv_text}"
+    );
 }

@@ -198,3 +198,56 @@ fn three_inputs_each_against_the_first() {
     );
     assert_eq!(header.matches("verdict").count(), 2, "{header}");
 }
+
+/// `bench compare A B` in one format, as text.
+fn compare_in(args: &[&str]) -> String {
+    let out = bench()
+        .args([
+            "compare",
+            &fixture("smoke-baseline.csv"),
+            &fixture("smoke-current-ok.csv"),
+        ])
+        .args(args)
+        .assert()
+        .success();
+    String::from_utf8(out.get_output().stdout.clone()).unwrap()
+}
+
+#[test]
+fn markdown_csv_json_and_the_table_hold_the_same_cells() {
+    assert_eq!(compare_in(&["--json"]), compare_in(&["--format", "json"]));
+    let md = compare_in(&["--format", "markdown"]);
+    let md_rows: Vec<Vec<String>> = md
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.starts_with("|---"))
+        .map(|l| {
+            l.trim_matches('|')
+                .split(" | ")
+                .map(|c| c.trim().to_string())
+                .collect()
+        })
+        .collect();
+    let csv = compare_in(&["--format", "csv"]);
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(csv.as_bytes());
+    let csv_rows: Vec<Vec<String>> = rdr
+        .records()
+        .map(|r| r.unwrap().iter().map(String::from).collect())
+        .collect();
+    assert_eq!(md_rows, csv_rows);
+    let json: serde_json::Value = serde_json::from_str(&compare_in(&["--format", "json"])).unwrap();
+    let lines = json["lines"].as_array().unwrap();
+    assert_eq!(csv_rows.len(), lines.len() + 1);
+    for (row, line) in csv_rows[1..].iter().zip(lines) {
+        assert_eq!(row[0], line["role"].as_str().unwrap());
+        assert_eq!(row[2], line["key"]["mode"].as_str().unwrap());
+        let ratio = line["entries"][1]["ratio"]["ratio"].as_f64().unwrap();
+        assert!(row[8].starts_with(&format!("{ratio:.3} [")), "{row:?}");
+        assert_eq!(row[9], line["entries"][1]["verdict"].as_str().unwrap());
+    }
+    let table = compare_in(&[]);
+    for cell in csv_rows.iter().flatten() {
+        assert!(table.contains(cell.as_str()), "{cell:?} not in\n{table}");
+    }
+}

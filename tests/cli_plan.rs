@@ -248,3 +248,39 @@ fn the_smoke_profiles_custom_shapes_are_sized_by_their_stand_ins() {
         assert!(role["size"]["weights_bytes"].as_u64().unwrap() > 0);
     }
 }
+
+#[test]
+fn format_markdown_prints_the_plan_table_and_json_is_an_alias() {
+    let run = |args: &[&str]| {
+        let out = bench()
+            .args(["plan", "--profile", "production", "--ram", "512"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert_eq!(run(&["--json"]), run(&["--format", "json"]));
+    let plan: Value = serde_json::from_str(&run(&["--json"])).unwrap();
+    let md = run(&["--format", "markdown"]);
+    assert!(md.contains("| role | tier | model |"), "{md}");
+    assert!(md.contains("|---|"), "{md}");
+    for role in plan["roles"].as_array().unwrap() {
+        let name = role["name"].as_str().unwrap();
+        let row = md
+            .lines()
+            .find(|l| l.starts_with(&format!("| {name} |")))
+            .unwrap_or_else(|| panic!("no row for {name} in\n{md}"));
+        let status = if role["status"] == "kept" {
+            "fits"
+        } else {
+            "DROPPED"
+        };
+        assert!(row.ends_with(&format!("| {status} |")), "{row}");
+    }
+    assert!(md.contains("fits: "), "{md}");
+}

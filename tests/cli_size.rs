@@ -144,3 +144,90 @@ fn a_missing_or_broken_file_is_named() {
         .code(2)
         .stderr(contains("/nonexistent/x.gguf"));
 }
+
+fn size_out(args: &[&str]) -> String {
+    let out = Command::cargo_bin("bench")
+        .unwrap()
+        .arg("size")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The cells of every Markdown table row in `md`, separator rows left out.
+fn markdown_rows(md: &str) -> Vec<Vec<String>> {
+    md.lines()
+        .filter(|l| l.starts_with("| ") && !l.starts_with("|---"))
+        .map(|l| {
+            l.trim_matches('|')
+                .split(" | ")
+                .map(|c| c.trim().to_string())
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn json_is_an_alias_of_format_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tiny-Q4_K_M.gguf");
+    write(&tiny_model(), &path);
+    let p = path.to_str().unwrap();
+    assert_eq!(size_out(&[p, "--json"]), size_out(&[p, "--format", "json"]));
+    Command::cargo_bin("bench")
+        .unwrap()
+        .args(["size", p, "--json", "--format", "csv"])
+        .assert()
+        .code(2)
+        .stderr(contains("cannot be used with"));
+}
+
+#[test]
+fn table_markdown_csv_and_json_hold_the_same_facts() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tiny-Q4_K_M.gguf");
+    write(&tiny_model(), &path);
+    let p = path.to_str().unwrap();
+    let json = size_json(&[p]);
+    let md = size_out(&[p, "--format", "markdown"]);
+    assert!(md.contains("|---|---|\n"), "{md}");
+    let rows = markdown_rows(&md);
+    let fact = |k: &str| rows.iter().find(|r| r[0] == k).unwrap()[1].clone();
+    let e = &json[0]["exact"];
+    assert_eq!(fact("quant (file type)"), e["quant"].as_str().unwrap());
+    assert!(fact("parameters (exact)").starts_with(&format!("{} (", e["n_params"])));
+    assert!(fact("file bytes (exact)").starts_with(&format!("{} B", e["file_bytes"])));
+    // The quant mix: one row per type with its tensor count, as in the JSON.
+    for t in e["by_type"].as_array().unwrap() {
+        let row = rows
+            .iter()
+            .find(|r| r[0] == t["ggml_type"].as_str().unwrap())
+            .unwrap();
+        assert_eq!(row[1], t["n_tensors"].to_string(), "{row:?}");
+        assert_eq!(row[2], t["n_elements"].to_string(), "{row:?}");
+    }
+    // CSV holds the same cells as the Markdown, and the terminal table shows each of them.
+    let csv = size_out(&[p, "--format", "csv"]);
+    let csv_rows: Vec<Vec<String>> = csv
+        .split("\n\n")
+        .flat_map(|part| {
+            let mut r = csv::ReaderBuilder::new()
+                .has_headers(false)
+                .from_reader(part.as_bytes());
+            r.records()
+                .map(|rec| rec.unwrap().iter().map(String::from).collect::<Vec<_>>())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(csv_rows, rows);
+    let table = size_out(&[p]);
+    for cell in rows.iter().flatten() {
+        assert!(table.contains(cell.as_str()), "{cell:?} not in\n{table}");
+    }
+}

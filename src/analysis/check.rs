@@ -20,11 +20,12 @@ use serde::Serialize;
 
 use super::compare::{joins_on_threads, notes, warnings, JoinKey};
 use super::metrics::{estimate, Metric};
-use super::render::{num, ratio_text};
+use super::render::{num, ratio_text, Format, Table};
 use super::stats::{decide, Decision, RatioCi};
 use super::CheckArgs;
 use crate::results::load::{self, LoadedFile};
 use crate::results::{ResultRow, Status};
+use crate::util::output::Report;
 
 /// Improvements listed one per line before they are only counted (regressions, inconclusive
 /// cells and missing cells are all listed).
@@ -435,11 +436,7 @@ pub fn summary(g: &Gate, tolerance: f64) -> String {
         out += &format!("REGRESSED {}: {}: {}\n", f.cell, f.what, f.detail);
     }
     for f in g.with(Decision::Inconclusive) {
-        let why = match (f.has_ci, f.drop_beyond_tolerance) {
-            (false, _) => " (no interval)",
-            (true, true) => " (a drop beyond the tolerance, not significant)",
-            (true, false) => " (the interval reaches below the tolerance)",
-        };
+        let why = inconclusive_why(f);
         out += &format!("INCONCLUSIVE {}: {}: {}{why}\n", f.cell, f.what, f.detail);
     }
     let improved: Vec<&Finding> = g.with(Decision::Improved).collect();
@@ -460,13 +457,36 @@ pub fn summary(g: &Gate, tolerance: f64) -> String {
     for m in &g.missing {
         out += &format!("{missing_word} {m}\n");
     }
+    out + &tally(g, tolerance)
+}
+
+/// The decision as the JSON spells it.
+fn word(d: Decision) -> &'static str {
+    match d {
+        Decision::Improved => "improved",
+        Decision::Pass => "pass",
+        Decision::Regressed => "regressed",
+        Decision::Inconclusive => "inconclusive",
+    }
+}
+
+fn inconclusive_why(f: &Finding) -> &'static str {
+    match (f.has_ci, f.drop_beyond_tolerance) {
+        (false, _) => " (no interval)",
+        (true, true) => " (a drop beyond the tolerance, not significant)",
+        (true, false) => " (the interval reaches below the tolerance)",
+    }
+}
+
+/// The counts line and the outcome line that end the summary.
+fn tally(g: &Gate, tolerance: f64) -> String {
     let count = |d| g.with(d).count();
     let drops = g
         .findings
         .iter()
         .filter(|f| f.drop_beyond_tolerance)
         .count();
-    out += &format!(
+    let counts = format!(
         "check: {} checks, {} regressed, {} inconclusive, {} passed ({} improved), {} missing{}; {} drop(s) beyond the tolerance; tolerance {:.1}%\n",
         g.findings.len(),
         count(Decision::Regressed),
@@ -478,14 +498,54 @@ pub fn summary(g: &Gate, tolerance: f64) -> String {
         drops,
         tolerance * 100.0
     );
-    out += match g.outcome() {
+    counts + match g.outcome() {
         Outcome::Pass => "check: PASS\n",
         Outcome::Regressed => "check: REGRESSED (exit 1)\n",
         Outcome::Inconclusive => {
             "check: INCONCLUSIVE (exit 3): the intervals can neither rule out nor show a drop beyond the tolerance; re-measure (`bench check --profile NAME` does) or widen the tolerance\n"
         }
+    }
+}
+
+/// The verdict table of `--format markdown|csv`: every finding that did not simply pass and
+/// every missing cell, in the summary's order (improvements all listed), with the
+/// warnings and notes above and the summary's counts and outcome below.
+pub fn verdict_table(g: &Gate, tolerance: f64) -> Table {
+    let mut t = Table::new(["decision", "cell", "check", "detail"]);
+    let head: Vec<String> = (g.warnings.iter().map(|w| format!("WARNING: {w}")))
+        .chain(g.notes.iter().map(|n| format!("note: {n}")))
+        .collect();
+    t.title = (!head.is_empty()).then(|| head.join("\n"));
+    for d in [
+        Decision::Regressed,
+        Decision::Inconclusive,
+        Decision::Improved,
+    ] {
+        for f in g.with(d) {
+            let why = if d == Decision::Inconclusive {
+                inconclusive_why(f)
+            } else {
+                ""
+            };
+            let detail = format!("{}{why}", f.detail);
+            t.push(vec![word(d).into(), f.cell.clone(), f.what.clone(), detail]);
+        }
+    }
+    let missing = if g.allow_missing {
+        "missing (allowed)"
+    } else {
+        "missing"
     };
-    out
+    for m in &g.missing {
+        t.push(vec![
+            missing.into(),
+            m.clone(),
+            String::new(),
+            String::new(),
+        ]);
+    }
+    t.notes = tally(g, tolerance).lines().map(String::from).collect();
+    t
 }
 
 /// Loads the current results. A file that does not exist or is empty (`/dev/null`) is a run
@@ -560,17 +620,17 @@ pub fn command(args: &CheckArgs, runner: &Option<ProfileRunner>) -> anyhow::Resu
     };
     g.allow_missing = args.allow_missing;
     let outcome = g.outcome();
-    if args.json {
-        let report = serde_json::json!({
-            "outcome": outcome,
-            "exit_code": outcome.exit_code(),
-            "tolerance": args.tolerance,
-            "gate": g,
-        });
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print!("{}", summary(&g, args.tolerance));
-    }
+    let report = serde_json::json!({
+        "outcome": outcome,
+        "exit_code": outcome.exit_code(),
+        "tolerance": args.tolerance,
+        "gate": g,
+    });
+    let text = match args.output.format() {
+        Format::Table => summary(&g, args.tolerance),
+        format => Report::from(verdict_table(&g, args.tolerance)).render(format, &report)?,
+    };
+    crate::util::output::print(&text)?;
     Ok(ExitCode::from(outcome.exit_code()))
 }
 
@@ -804,7 +864,7 @@ mod tests {
             allow_missing: false,
             remeasure_rounds: 1,
             remeasure_reps: 10,
-            json: false,
+            output: Default::default(),
         };
         let err = command(&args, &None).unwrap_err().to_string();
         assert!(err.contains("not available"), "{err}");

@@ -14,6 +14,7 @@ use super::stats::{verdict, RatioCi, Verdict};
 use crate::mode::Mode;
 use crate::results::load::LoadedFile;
 use crate::results::{ResultRow, Status};
+use crate::util::output::Report;
 
 /// What makes two rows comparable: the model by its content (architecture, parameters,
 /// quant, tensor bytes), the mode, the workload, the slots, the context, the depth, the
@@ -419,19 +420,8 @@ impl Comparison {
         out
     }
 
-    /// Full output in `format`.
-    pub fn render(&self, format: Format) -> anyhow::Result<String> {
-        if format == Format::Json {
-            return Ok(serde_json::to_string_pretty(self)? + "\n");
-        }
-        let body = self.table().render(format)?;
-        if format == Format::Csv {
-            // CSV stays machine-readable: warnings go to stderr (see the command).
-            return Ok(body);
-        }
-        if format == Format::Md {
-            return Ok(self.markdown_preamble() + "\n" + &body);
-        }
+    /// Inputs, warnings and notes for the terminal.
+    fn terminal_preamble(&self) -> String {
         let mut out = String::new();
         for (i, inp) in self.inputs.iter().enumerate() {
             let role = if i == 0 { "reference" } else { "input" };
@@ -441,8 +431,20 @@ impl Comparison {
         for n in &self.notes {
             out += &format!("note: {n}\n");
         }
-        out += &body;
-        Ok(out)
+        out
+    }
+
+    /// Full output in `format`. CSV stays machine-readable: the warnings go to stderr (see
+    /// the command).
+    pub fn render(&self, format: Format) -> anyhow::Result<String> {
+        let mut report = Report::new();
+        match format {
+            Format::Table => report.text(self.terminal_preamble()),
+            Format::Markdown => report.text(self.markdown_preamble() + "\n"),
+            Format::Csv | Format::Json => {}
+        }
+        report.table(self.table());
+        report.render(format, self)
     }
 }
 
@@ -555,7 +557,7 @@ mod tests {
             "{:?}",
             c.warnings
         );
-        let table = c.table().render(Format::Md).unwrap();
+        let table = c.table().render(Format::Markdown).unwrap();
         assert!(table.lines().next().unwrap().contains("| t |"), "{table}");
     }
 

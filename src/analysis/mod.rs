@@ -21,6 +21,8 @@ use std::process::ExitCode;
 pub use metrics::Metric;
 pub use render::Format;
 
+use crate::util::output::OutputArgs;
+
 /// Arguments of `bench compare`.
 #[derive(Debug, clap::Args)]
 pub struct CompareArgs {
@@ -30,9 +32,9 @@ pub struct CompareArgs {
     /// Metric to compare.
     #[arg(long, value_enum, default_value = "decode")]
     pub metric: Metric,
-    /// Output format.
-    #[arg(long, value_enum, default_value = "table")]
-    pub format: Format,
+    /// Output format (`--json` is `--format json`).
+    #[command(flatten)]
+    pub output: OutputArgs,
     /// Equivalence margin: "same" when the whole 95% CI of the ratio lies within it,
     /// "faster"/"slower" when wholly beyond it, "undecided" otherwise (`5%` or `0.05`).
     #[arg(long, default_value = "5%", value_parser = check::parse_tolerance)]
@@ -66,9 +68,10 @@ pub struct CheckArgs {
     /// With --profile: repetition cap per cell in a re-run (`bench run --max-reps`).
     #[arg(long, default_value_t = 10)]
     pub remeasure_reps: u32,
-    /// Print the verdict, every finding and the missing cells as JSON (same exit codes).
-    #[arg(long)]
-    pub json: bool,
+    /// The summary (table: the CI log's lines), the verdict table (markdown, csv), or the
+    /// verdict, every finding and the missing cells (json); same exit codes.
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 /// Arguments of `bench calibrate`.
@@ -96,23 +99,24 @@ pub struct CalibrateArgs {
     /// costed as read from DRAM).
     #[arg(long = "host-hw")]
     pub host_hw: Option<PathBuf>,
-    /// Print the calibration as JSON (what the Markdown shows, machine-readable) instead of
-    /// Markdown; files are written only with --out, as without --json.
-    #[arg(long)]
-    pub json: bool,
+    /// Output format, Markdown by default; json is what the Markdown shows, machine-readable.
+    /// Files are written only with --out, whatever the format.
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 /// Runs `bench compare`.
 pub fn compare_command(args: &CompareArgs) -> anyhow::Result<ExitCode> {
     let files = crate::results::load::load_all(&args.files)?;
     let comparison = compare::compare(&files, args.metric, args.margin);
-    if args.format == Format::Csv || args.format == Format::Json {
+    let format = args.output.format();
+    if format == Format::Csv || format == Format::Json {
         eprint!("{}", comparison.warning_block());
         for n in &comparison.notes {
             eprintln!("note: {n}");
         }
     }
-    print!("{}", comparison.render(args.format)?);
+    crate::util::output::print(&comparison.render(format)?)?;
     Ok(ExitCode::SUCCESS)
 }
 

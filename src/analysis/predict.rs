@@ -22,6 +22,7 @@ use super::render::num;
 use super::specmodel;
 use crate::gguf::{Model, ModelFacts};
 use crate::mode::{Mode, ModeKind};
+use crate::util::output::{OutputArgs, Report, Style, Table};
 
 /// llama.cpp's default maximum draft length (`speculative.n_max`), used by `lookup`.
 pub const LOOKUP_DRAFT_MAX: u32 = 16;
@@ -64,9 +65,9 @@ pub struct PredictArgs {
     /// Per-token hit rate of prompt lookup (0..1).
     #[arg(long)]
     pub hit_rate: Option<f64>,
-    /// Print JSON.
-    #[arg(long)]
-    pub json: bool,
+    /// Output format (json: the whole prediction, stable names).
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 /// What `bench predict` prints.
@@ -298,59 +299,97 @@ fn line(p: &Prediction) -> String {
 }
 
 impl PredictOutput {
-    /// The text report.
-    pub fn text(&self) -> String {
-        let s = &self.shape;
-        let m = &self.machine;
-        let mut out = format!(
-            "model      {}: {:.3} GB weights/token, {:.0} B KV/token, vocabulary {:.0}\nmachine    {} ({}): {:.1} GB/s, {} threads; cost model {}\nsetting    depth {:.0}, {:.0} generated, mode {}\n",
-            self.model, s.weight_bytes / 1e9, s.kv_bytes_per_token, s.vocab,
-            m.name, m.cpu_model, m.bandwidth_gbps, m.threads, self.calibration,
-            self.setting.depth, self.setting.n_predict, self.mode
-        );
-        out += &format!(
-            "decode     {}  [{}: {}]\n",
-            line(&self.decode),
-            self.status.as_str(),
-            self.status_note
-        );
+    /// The report as a table of facts (an aligned list on the terminal).
+    pub fn table(&self) -> Table {
+        let mut t = Table::new(["what", "value"]).styled(Style::Plain);
+        for (k, v) in self.rows() {
+            t.push(vec![k, v]);
+        }
+        t
+    }
+
+    fn rows(&self) -> Vec<(String, String)> {
+        let (s, m) = (&self.shape, &self.machine);
+        let mut rows = vec![
+            (
+                "model".into(),
+                format!(
+                    "{}: {:.3} GB weights/token, {:.0} B KV/token, vocabulary {:.0}",
+                    self.model,
+                    s.weight_bytes / 1e9,
+                    s.kv_bytes_per_token,
+                    s.vocab
+                ),
+            ),
+            (
+                "machine".into(),
+                format!(
+                    "{} ({}): {:.1} GB/s, {} threads; cost model {}",
+                    m.name, m.cpu_model, m.bandwidth_gbps, m.threads, self.calibration
+                ),
+            ),
+            (
+                "setting".into(),
+                format!(
+                    "depth {:.0}, {:.0} generated, mode {}",
+                    self.setting.depth, self.setting.n_predict, self.mode
+                ),
+            ),
+            (
+                "decode".into(),
+                format!(
+                    "{}  [{}: {}]",
+                    line(&self.decode),
+                    self.status.as_str(),
+                    self.status_note
+                ),
+            ),
+            ("ms per token".into(), self.decode_terms()),
+        ];
+        if let (Some(a), Some(e)) = (&self.accelerated, self.tokens_per_step) {
+            rows.push((
+                self.mode.clone(),
+                format!("{}  ({e:.2} tokens per step)", line(a)),
+            ));
+        }
+        if let (Some(v), Some(c)) = (self.accelerated_measured_cost, self.measured_draft_cost) {
+            rows.push((format!("{} (fitted c)", self.mode), format!(
+                "{} t/s with the draft cost c = {c:.3} fitted to the machine's measured spec:K pairs (their draft and target, not these)",
+                num(v)
+            )));
+        }
+        if let Some(p) = &self.prefill {
+            rows.push((
+                "prefill".into(),
+                format!(
+                    "{} for a {:.0}-token prompt",
+                    line(p),
+                    self.setting.prompt_tokens
+                ),
+            ));
+        }
+        if m.source.contains("assumed") {
+            rows.push(("note".into(), m.source.clone()));
+        }
+        rows
+    }
+
+    /// Decode's milliseconds per token by term of the cost model.
+    fn decode_terms(&self) -> String {
         let ms: Vec<String> = Part::Decode
             .terms()
             .iter()
             .zip(&self.decode.seconds_by_term)
             .map(|(t, v)| format!("{} {:.3}", t.name, v * 1e3))
             .collect();
-        out += &format!("           ms per token by term: {}\n", ms.join(", "));
-        if let (Some(a), Some(e)) = (&self.accelerated, self.tokens_per_step) {
-            out += &format!("{:<10} {}  ({e:.2} tokens per step)\n", self.mode, line(a));
-        }
-        if let (Some(v), Some(c)) = (self.accelerated_measured_cost, self.measured_draft_cost) {
-            out += &format!(
-                "           {} t/s with the draft cost c = {c:.3} fitted to the machine's measured spec:K pairs (their draft and target, not these)\n",
-                num(v)
-            );
-        }
-        if let Some(p) = &self.prefill {
-            out += &format!(
-                "prefill    {} for a {:.0}-token prompt\n",
-                line(p),
-                self.setting.prompt_tokens
-            );
-        }
-        if m.source.contains("assumed") {
-            out += &format!("note: {}\n", m.source);
-        }
-        out
+        format!("by term: {}", ms.join(", "))
     }
 }
 
 /// Runs `bench predict`.
 pub fn command(args: &PredictArgs) -> anyhow::Result<ExitCode> {
     let out = predict(args)?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&out)?);
-    } else {
-        print!("{}", out.text());
-    }
+    let text = Report::from(out.table()).render(args.output.format(), &out)?;
+    crate::util::output::print(&text)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -24,7 +24,10 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Assess this machine: RAM, cores, ISA, NUMA, storage, memory bandwidth and tier.
-    #[command(after_help = "Examples:\n  bench hw\n  bench hw --json | jq .best_bandwidth_gbps")]
+    #[command(
+        after_help = "Examples:\n  bench hw\n  bench hw --json | jq .best_bandwidth_gbps\n  \
+        bench hw --format markdown"
+    )]
     Hw(crate::hardware::HwArgs),
     /// Size GGUF models exactly from their files, next to the guide's formula.
     #[command(after_help = "Examples:\n  bench size model.gguf\n  \

@@ -7,6 +7,7 @@ use crate::llamacpp::client::{Client, CompletionRequest, Prompt};
 use crate::llamacpp::server::{self, LaunchOptions, Server};
 use crate::llamacpp::{self, Engine, EngineOptions, LaunchSpec};
 use crate::measure::Sample;
+use crate::util::output::{OutputArgs, Report, Table};
 use anyhow::{bail, Context};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -32,9 +33,9 @@ pub struct ValidateArgs {
     /// llama-server binary (llama-bench is taken from the same directory).
     #[arg(long)]
     pub server_bin: Option<PathBuf>,
-    /// Print JSON (the rounds and the mean ratio with its 95% CI) instead of the table.
-    #[arg(long)]
-    pub json: bool,
+    /// Output format; json has the rounds and the mean ratio with its 95% CI.
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 /// One round: both tools' decode t/s.
@@ -78,11 +79,8 @@ pub fn validate_command(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
         .unwrap_or(crate::hardware::physical_cores().max(1) as u32);
     let rounds =
         run_rounds(&engine, &bench_bin, args, threads).map_err(crate::util::error::environment)?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report(&rounds))?);
-    } else {
-        print_rounds(&rounds);
-    }
+    let text = Report::from(table(&rounds)).render(args.output.format(), &report(&rounds))?;
+    crate::util::output::print(&text)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -220,27 +218,26 @@ pub fn report(rounds: &[Round]) -> ValidateReport {
     }
 }
 
-fn print_rounds(rounds: &[Round]) {
-    println!(
-        "{:>5}  {:>16}  {:>12}  {:>7}",
-        "round", "llama-bench t/s", "harness t/s", "ratio"
-    );
+/// The rounds as a table, the mean ratio with its interval as its note.
+pub fn table(rounds: &[Round]) -> Table {
+    let mut t =
+        Table::new(["round", "llama-bench t/s", "harness t/s", "ratio"]).right_aligned(0..4);
     for (i, r) in rounds.iter().enumerate() {
-        println!(
-            "{:>5}  {:>16.2}  {:>12.2}  {:>7.3}",
-            i + 1,
-            r.llama_bench_tps,
-            r.harness_tps,
-            r.ratio()
-        );
+        t.push(vec![
+            (i + 1).to_string(),
+            format!("{:.2}", r.llama_bench_tps),
+            format!("{:.2}", r.harness_tps),
+            format!("{:.3}", r.ratio()),
+        ]);
     }
     let r = report(rounds);
     if let Some(mean) = r.mean_ratio {
         let ci = r
             .ratio_ci95
             .map_or_else(String::new, |(lo, hi)| format!(" (95% CI {lo:.3}-{hi:.3})"));
-        println!("mean ratio harness / llama-bench: {mean:.3}{ci}");
+        t.note(format!("mean ratio harness / llama-bench: {mean:.3}{ci}"));
     }
+    t
 }
 
 #[cfg(test)]
@@ -272,5 +269,87 @@ mod tests {
         assert!((lo - (1.0 - half)).abs() < 1e-6, "{json}");
         let one = report(&rounds[..1]);
         assert_eq!((one.mean_ratio, one.ratio_ci95), (Some(0.9), None));
+    }
+
+    #[test]
+    fn table_markdown_csv_and_json_hold_the_same_rounds() {
+        use crate::util::output::Format;
+        let rounds = [
+            Round {
+                llama_bench_tps: 50.0,
+                harness_tps: 45.0,
+            },
+            Round {
+                llama_bench_tps: 40.0,
+                harness_tps: 40.0,
+            },
+        ];
+        let t = table(&rounds);
+        let json: serde_json::Value = serde_json::from_str(
+            &Report::from(t.clone())
+                .render(Format::Json, &report(&rounds))
+                .unwrap(),
+        )
+        .unwrap();
+        let csv = t.csv().unwrap();
+        let mut reader = csv::Reader::from_reader(csv.as_bytes());
+        let csv_rows: Vec<Vec<String>> = reader
+            .records()
+            .map(|r| r.unwrap().iter().map(String::from).collect())
+            .collect();
+        let md = t.markdown();
+        let md_rows: Vec<Vec<String>> = md
+            .lines()
+            .skip(2)
+            .take_while(|l| l.starts_with('|'))
+            .map(|l| {
+                l.trim_matches('|')
+                    .split('|')
+                    .map(|c| c.trim().to_string())
+                    .collect()
+            })
+            .collect();
+        assert_eq!(md_rows, csv_rows);
+        for (i, row) in csv_rows.iter().enumerate() {
+            let j = &json["rounds"][i];
+            assert_eq!(
+                row[1],
+                format!("{:.2}", j["llama_bench_tps"].as_f64().unwrap())
+            );
+            assert_eq!(row[2], format!("{:.2}", j["harness_tps"].as_f64().unwrap()));
+            let terminal = t.terminal();
+            assert!(
+                row.iter().all(|c| terminal.contains(c.as_str())),
+                "{terminal}"
+            );
+        }
+        assert_eq!(csv_rows[0], ["1", "50.00", "45.00", "0.900"]);
+        let mean = format!("{:.3}", json["mean_ratio"].as_f64().unwrap());
+        assert!(md.contains(&mean) && t.terminal().contains(&mean), "{md}");
+    }
+
+    #[test]
+    fn the_terminal_table_is_a_right_aligned_grid_with_the_mean_below() {
+        let rounds = [
+            Round {
+                llama_bench_tps: 50.0,
+                harness_tps: 45.0,
+            },
+            Round {
+                llama_bench_tps: 40.0,
+                harness_tps: 40.0,
+            },
+        ];
+        // Ratios 0.9 and 1.0: mean 0.95, 95% CI 0.95 -/+ 12.706 * 0.0707 / sqrt(2).
+        let expected = "\
+┌───────┬─────────────────┬─────────────┬───────┐
+│ round ┆ llama-bench t/s ┆ harness t/s ┆ ratio │
+╞═══════╪═════════════════╪═════════════╪═══════╡
+│     1 ┆           50.00 ┆       45.00 ┆ 0.900 │
+│     2 ┆           40.00 ┆       40.00 ┆ 1.000 │
+└───────┴─────────────────┴─────────────┴───────┘
+mean ratio harness / llama-bench: 0.950 (95% CI 0.315-1.585)
+";
+        assert_eq!(table(&rounds).terminal(), expected);
     }
 }

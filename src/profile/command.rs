@@ -3,6 +3,7 @@
 //! can see what each one runs and copy one to edit.
 
 use super::{parse, source_text, ProfileSource, EMBEDDED};
+use crate::util::output::{OutputArgs, Style, Table};
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -17,7 +18,11 @@ pub struct ProfileArgs {
 #[derive(Debug, clap::Subcommand)]
 pub enum ProfileCommand {
     /// The embedded profiles: name, roles and description.
-    List,
+    List {
+        /// Output format (json: one object per profile).
+        #[command(flatten)]
+        output: OutputArgs,
+    },
     /// Print a profile's TOML as it is read (embedded, profiles/NAME.toml, or a path).
     Show {
         /// Profile name or path.
@@ -28,7 +33,7 @@ pub enum ProfileCommand {
 /// Runs `bench profile`.
 pub fn command(args: &ProfileArgs) -> anyhow::Result<ExitCode> {
     let text = match &args.command {
-        ProfileCommand::List => list(),
+        ProfileCommand::List { output } => list().render(output.format())?,
         ProfileCommand::Show { name } => source_text(name)?.0,
     };
     // A closed stdout (`| head`) is not an error.
@@ -36,21 +41,22 @@ pub fn command(args: &ProfileArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// One line per embedded profile: name, role names, description.
-fn list() -> String {
-    let mut out = String::new();
+/// One row per embedded profile: name, description, role names.
+fn list() -> Table {
+    let mut t = Table::new(["profile", "description", "roles"]).styled(Style::Plain);
     for (name, text) in EMBEDDED {
-        let line = match parse(text, ProfileSource::Embedded(name.to_string())) {
+        let (description, roles) = match parse(text, ProfileSource::Embedded(name.to_string())) {
             Ok(p) => {
                 let roles: Vec<&str> = p.roles.iter().map(|r| r.name.as_str()).collect();
-                format!("{name:<11} {} ({})\n", p.description, roles.join(", "))
+                (p.description, roles.join(", "))
             }
-            Err(e) => format!("{name:<11} (does not parse: {e})\n"),
+            Err(e) => (format!("(does not parse: {e})"), String::new()),
         };
-        out.push_str(&line);
+        t.push(vec![name.to_string(), description, roles]);
     }
-    out.push_str("\n`bench profile show NAME` prints one; `bench run --profile NAME` runs it.\n");
-    out
+    t.note("");
+    t.note("`bench profile show NAME` prints one; `bench run --profile NAME` runs it.");
+    t
 }
 
 #[cfg(test)]
@@ -59,8 +65,8 @@ mod tests {
 
     #[test]
     fn list_names_every_embedded_profile_with_its_roles() {
-        let out = list();
-        let smoke = out.lines().find(|l| l.starts_with("smoke ")).unwrap();
+        let out = list().terminal();
+        let smoke = out.lines().find(|l| l.starts_with(" smoke ")).unwrap();
         // profiles/smoke.toml has these roles (read by hand from the file).
         for role in ["target", "draft", "dense2", "moe"] {
             assert!(smoke.contains(role), "{smoke}");

@@ -15,6 +15,7 @@ pub mod size;
 pub use budget::{budget, Budget};
 pub use plan::{plan, Plan, PlanOptions, RamSource};
 
+use crate::util::output::{print, Format, OutputArgs, Report};
 use anyhow::Context;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -29,9 +30,9 @@ pub struct SizeArgs {
     /// capped at 4096].
     #[arg(long)]
     pub ctx: Option<u64>,
-    /// Print JSON (an array, one object per file) instead of tables.
-    #[arg(long)]
-    pub json: bool,
+    /// Output format; json is an array, one object per file.
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 /// Arguments of `bench plan`.
@@ -50,9 +51,9 @@ pub struct PlanArgs {
     /// (exact tensor bytes of the shape) instead of the guide's formula.
     #[arg(long)]
     pub layout: bool,
-    /// Print JSON instead of tables.
-    #[arg(long)]
-    pub json: bool,
+    /// Output format (the notes go to stderr except with json, which holds them).
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 /// Runs `bench size`.
@@ -61,15 +62,8 @@ pub fn size_command(args: &SizeArgs) -> anyhow::Result<ExitCode> {
     for file in &args.files {
         reports.push(size::report(exact::read(file)?, args.ctx));
     }
-    let text = if args.json {
-        format!("{}\n", serde_json::to_string_pretty(&reports)?)
-    } else {
-        reports
-            .iter()
-            .map(|r| format!("{}\n", size::render(r)))
-            .collect()
-    };
-    write_stdout(&text)?;
+    let report = Report::tables(reports.iter().flat_map(size::tables));
+    print(&report.render(args.output.format(), &reports)?)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -89,24 +83,12 @@ pub fn plan_command(args: &PlanArgs) -> anyhow::Result<ExitCode> {
     };
     let mut plan = plan::plan(&profile, &opts);
     plan.notes = notes::notes(&plan);
-    let text = if args.json {
-        format!("{}\n", serde_json::to_string_pretty(&plan)?)
-    } else {
+    let format = args.output.format();
+    if format != Format::Json {
         eprint!("{}", render::notes(&plan));
-        render::plan(&plan)
-    };
-    write_stdout(&text)?;
-    Ok(ExitCode::SUCCESS)
-}
-
-/// Writes a report to stdout; a closed pipe (`bench size x | head`) is not an error.
-fn write_stdout(text: &str) -> anyhow::Result<()> {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e).context("writing to stdout"),
-        _ => Ok(()),
     }
+    print(&Report::from(render::table(&plan)).render(format, &plan)?)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// MemTotal of /proc/meminfo in GiB (the unit of `free -g`, the guide's RAM figure).

@@ -1,8 +1,10 @@
-//! Human output of `bench plan`: a header with the budget, one table row per role, then
-//! what fits, what was dropped and why. Formatting only; the plan is computed elsewhere.
+//! The `bench plan` table: the budget as its title, one row per role, then what fits, what
+//! was dropped and why as its notes (terminal, Markdown; CSV has the rows alone).
+//! Formatting only; the plan is computed elsewhere.
 
 use super::plan::{KvSource, Plan, PlanStatus, RamSource, RolePlan, SizeSource, GIB};
 use crate::guide;
+use crate::util::output::Table;
 
 fn gib(bytes: u64) -> String {
     format!("{:.1}", bytes as f64 / GIB)
@@ -52,10 +54,9 @@ fn header(p: &Plan) -> String {
     )
 }
 
-fn table(p: &Plan) -> String {
-    let mut t = comfy_table::Table::new();
-    t.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
-    t.set_header(vec![
+/// The whole report as one table (its notes for stderr are [`notes`]).
+pub fn table(p: &Plan) -> Table {
+    let mut t = Table::new([
         "role",
         "tier",
         "model",
@@ -69,7 +70,8 @@ fn table(p: &Plan) -> String {
         "total GiB",
         "keep",
         "status",
-    ]);
+    ])
+    .titled(header(p).trim_end());
     for r in &p.roles {
         let model = r
             .model
@@ -80,7 +82,7 @@ fn table(p: &Plan) -> String {
             PlanStatus::Dropped(_) => "DROPPED".to_string(),
             PlanStatus::Unsized(_) => "UNSIZED".to_string(),
         };
-        t.add_row(vec![
+        t.push(vec![
             r.name.clone(),
             r.tier.to_string(),
             model,
@@ -96,7 +98,13 @@ fn table(p: &Plan) -> String {
             status,
         ]);
     }
-    format!("{t}\n")
+    t.notes = summary(p).lines().map(String::from).collect();
+    t.note(format!(
+        "keep order ({}): {}; a draft ranks with its most important user and goes when all its users are gone",
+        guide::SECTION_SCALING_DOWN,
+        guide::SCALING_ORDER.join(" > ")
+    ));
+    t
 }
 
 fn summary(p: &Plan) -> String {
@@ -134,19 +142,6 @@ fn summary(p: &Plan) -> String {
             ));
         }
     }
-    out
-}
-
-/// The whole human report (its notes go to stderr, [`notes`]).
-pub fn plan(p: &Plan) -> String {
-    let mut out = header(p);
-    out.push_str(&table(p));
-    out.push_str(&summary(p));
-    out.push_str(&format!(
-        "keep order ({}): {}; a draft ranks with its most important user and goes when all its users are gone\n",
-        guide::SECTION_SCALING_DOWN,
-        guide::SCALING_ORDER.join(" > ")
-    ));
     out
 }
 

@@ -5,6 +5,7 @@
 use super::exact::{ExactModel, TypeBytes};
 use super::plan::formula_bytes;
 use crate::guide;
+use crate::util::output::Table;
 use serde::Serialize;
 
 /// Context used for the KV figure when `--ctx` is not given: the model's own context
@@ -105,13 +106,19 @@ fn opt<T>(v: Option<T>, f: impl Fn(T) -> String) -> String {
     v.map_or_else(|| "-".to_string(), f)
 }
 
-/// The human table of one report.
-pub fn render(r: &SizeReport) -> String {
+/// The tables of one report: its facts (titled with the file) and its quant mix.
+pub fn tables(r: &SizeReport) -> [Table; 2] {
     let e = &r.exact;
-    let mut t = comfy_table::Table::new();
-    t.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
-    t.set_header(vec!["", "value"]);
-    let rows: Vec<(&str, String)> = vec![
+    let mut t = Table::new(["", "value"]).titled(e.path.display().to_string());
+    for (k, v) in fact_rows(r) {
+        t.push(vec![k.to_string(), v]);
+    }
+    [t, mix_table(&e.by_type, e.tensor_bytes)]
+}
+
+fn fact_rows(r: &SizeReport) -> Vec<(&'static str, String)> {
+    let e = &r.exact;
+    vec![
         (
             "architecture",
             e.architecture.clone().unwrap_or_else(|| "-".into()),
@@ -169,21 +176,11 @@ pub fn render(r: &SizeReport) -> String {
                 format!("{lo}-{hi} (row {l})")
             }),
         ),
-    ];
-    for (k, v) in rows {
-        t.add_row(vec![k.to_string(), v]);
-    }
-    format!(
-        "{}\n{t}\n{}\n",
-        e.path.display(),
-        render_mix(&e.by_type, e.tensor_bytes)
-    )
+    ]
 }
 
-fn render_mix(mix: &[TypeBytes], tensor_bytes: u64) -> String {
-    let mut t = comfy_table::Table::new();
-    t.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
-    t.set_header(vec![
+fn mix_table(mix: &[TypeBytes], tensor_bytes: u64) -> Table {
+    let mut t = Table::new([
         "type",
         "tensors",
         "weights",
@@ -194,7 +191,7 @@ fn render_mix(mix: &[TypeBytes], tensor_bytes: u64) -> String {
     for m in mix {
         let share = m.bytes as f64 / tensor_bytes.max(1) as f64 * 100.0;
         let bpw = m.bytes as f64 * 8.0 / m.n_elements.max(1) as f64;
-        t.add_row(vec![
+        t.push(vec![
             m.ggml_type.clone(),
             m.n_tensors.to_string(),
             m.n_elements.to_string(),
@@ -203,7 +200,7 @@ fn render_mix(mix: &[TypeBytes], tensor_bytes: u64) -> String {
             format!("{bpw:.3}"),
         ]);
     }
-    t.to_string()
+    t
 }
 
 #[cfg(test)]
@@ -261,6 +258,10 @@ mod tests {
         m.quant = Some("F32".into());
         let r = report(m, None);
         assert_eq!(r.formula_bytes, None);
-        assert!(render(&r).contains("guide formula"));
+        let [facts, _] = tables(&r);
+        assert!(facts
+            .rows
+            .iter()
+            .any(|row| row[0] == "guide formula" && row[1] == "-"));
     }
 }

@@ -1,4 +1,5 @@
-//! Small helpers shared by several concerns: cache directories and file locks.
+//! Small helpers shared by several concerns: cache directories, file locks and the one
+//! output mechanism ([`output`]: `--format table|markdown|json|csv`).
 //!
 //! Everything tpsbench keeps between runs (the managed engine, synthetic models, probe
 //! caches) lives under one cache root so that a user can find and delete it in one place.
@@ -7,6 +8,7 @@ pub mod error;
 pub mod interrupt;
 pub mod located;
 pub mod lock;
+pub mod output;
 pub mod process;
 pub mod tail;
 

@@ -43,7 +43,7 @@ use serde::{Deserialize, Serialize};
 
 use super::costmodel::{self, CostModel};
 use super::metrics::{estimate, Metric};
-use super::render::{num, Table};
+use super::render::{num, Format, Table};
 use super::specmodel::{self, SpecPoint};
 use super::stats::{fit_scale, Moments};
 use crate::guide::{self, Expectations as GuideExpectations, ExpectedRow, SpeedRow};
@@ -331,11 +331,8 @@ pub fn command(args: &super::CalibrateArgs) -> anyhow::Result<ExitCode> {
         host_llc_bytes,
     };
     let cal = calibrate_with(&files, &inputs)?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&cal)?);
-    } else {
-        print!("{}", cal.markdown());
-    }
+    let format = args.output.format_or(Format::Markdown);
+    crate::util::output::print(&cal.report().render(format, &cal)?)?;
     match &args.out {
         Some(dir) => {
             let toml_path = write(&cal, dir)?;

@@ -2,6 +2,7 @@
 //! acceleration table, the speculative model and the size check. Reporting only.
 
 use super::*;
+use crate::util::output::Report;
 
 fn range(low: f64, high: f64) -> String {
     if low < 0.1 {
@@ -182,30 +183,39 @@ impl Calibration {
         t
     }
 
-    /// The whole Markdown document.
-    pub fn markdown(&self) -> String {
+    /// The whole document: Markdown text and the tables (`--format table` shows the same
+    /// text with terminal tables, `--format csv` the tables alone).
+    pub fn report(&self) -> Report {
         let info = &self.expectations.calibration;
-        let mut md = format!(
+        let mut r = Report::new();
+        r.text(format!(
             "# Calibration for {} ({})\n\nMeasured read bandwidth {:.1} GB/s; sources: {}.\n\n",
             info.host,
             info.cpu_model,
             info.bandwidth_gbps,
             info.sources.join(", ")
-        );
-        md += "## Roofline fits\n\ndecode t/s = efficiency x bandwidth / active bytes per token, fitted on the logarithms.\n\n";
-        md += &self.small_models_note();
-        md += &self.fits_table().markdown();
-        md += &format!("\n### Cells against their fit (far off: beyond x/{FAR_OFF_FACTOR})\n\n");
-        md += &self.residuals_table().markdown();
-        md += "\n## Inference Speed by Model Size (this machine)\n\nActive bytes per token = active parameters x effective bits per weight / 8 (Q8_0 8.5, Q4_K_M 4.85); MoE rows use the guide's expert reduction.\n\n";
-        md += &self.speed_table().markdown();
-        md += &self.cost_markdown();
-        md += "\n## Acceleration Methods (measured)\n\n";
-        md += &self.accel_table().markdown();
-        md += &self.spec_markdown();
-        md += "\n## Model sizes: the guide's formula against GGUF files\n\nGuide: GB = params (B) x quant multiplier x 1.1.\n\n";
-        md += &self.size_table().markdown();
-        md
+        ));
+        r.text("## Roofline fits\n\ndecode t/s = efficiency x bandwidth / active bytes per token, fitted on the logarithms.\n\n");
+        r.text(self.small_models_note());
+        r.table(self.fits_table());
+        r.text(format!(
+            "\n### Cells against their fit (far off: beyond x/{FAR_OFF_FACTOR})\n\n"
+        ));
+        r.table(self.residuals_table());
+        r.text("\n## Inference Speed by Model Size (this machine)\n\nActive bytes per token = active parameters x effective bits per weight / 8 (Q8_0 8.5, Q4_K_M 4.85); MoE rows use the guide's expert reduction.\n\n");
+        r.table(self.speed_table());
+        self.cost_report(&mut r);
+        r.text("\n## Acceleration Methods (measured)\n\n");
+        r.table(self.accel_table());
+        self.spec_report(&mut r);
+        r.text("\n## Model sizes: the guide's formula against GGUF files\n\nGuide: GB = params (B) x quant multiplier x 1.1.\n\n");
+        r.table(self.size_table());
+        r
+    }
+
+    /// The whole Markdown document (what `--out` writes).
+    pub fn markdown(&self) -> String {
+        self.report().markdown()
     }
 
     /// A caveat when every fitted model is tiny: their speed is bound by per-token overhead,
@@ -222,24 +232,24 @@ impl Calibration {
         )
     }
 
-    fn spec_markdown(&self) -> String {
-        match &self.expectations.speculative {
-            None => "\nNo `spec:K` cell with an acceptance: the speculative-decoding model was not fitted.\n".into(),
-            Some(s) => format!(
-                "\n### Speculative decoding model\n\nspeedup = E / (1 + D c), E tokens and D drafted tokens per decoding step, both measured: steps = tokens after each request's first - accepted, E = those tokens / steps, D = drafted / steps (accepted / drafted is not the per-token acceptance a of E = (1 - a^(K+1)) / (1 - a); the a shown solves that equation for the measured E). Fitted draft cost c = {:.3} of a target step ({} cells).\n\n{}",
-                s.draft_cost,
-                s.n,
-                self.spec_table().markdown()
-            ),
-        }
+    fn spec_report(&self, r: &mut Report) {
+        let Some(s) = &self.expectations.speculative else {
+            r.text("\nNo `spec:K` cell with an acceptance: the speculative-decoding model was not fitted.\n");
+            return;
+        };
+        r.text(format!(
+            "\n### Speculative decoding model\n\nspeedup = E / (1 + D c), E tokens and D drafted tokens per decoding step, both measured: steps = tokens after each request's first - accepted, E = those tokens / steps, D = drafted / steps (accepted / drafted is not the per-token acceptance a of E = (1 - a^(K+1)) / (1 - a); the a shown solves that equation for the measured E). Fitted draft cost c = {:.3} of a target step ({} cells).\n\n",
+            s.draft_cost, s.n
+        ));
+        r.table(self.spec_table());
     }
 }
 
 impl Calibration {
     /// The cost model: coefficients, leave-one-model-out error, the guide's table on this
     /// machine and on every other machine given.
-    fn cost_markdown(&self) -> String {
-        use costmodel::render::{lomo_markdown, model_markdown, table_markdown};
+    fn cost_report(&self, r: &mut Report) {
+        use costmodel::render::{lomo_report, model_report, table_report};
         let c = &self.cost;
         let mut md = String::from("\n## Cost model\n\nDecode time per token = weight bytes larger than the last-level cache / bandwidth x k_w + weight bytes that fit in it / bandwidth x k_c + KV bytes at the mean context / bandwidth x k_kv + the weights' arithmetic per thread x k_f + attention arithmetic per thread x k_a + attention head-positions per thread x k_p + blocks x k_l + k_0, fitted by non-negative least squares on relative residuals over every `baseline` and `moe:N` cell with one slot; 95% intervals from 400 refits on models drawn with replacement. Shapes from each model's GGUF.\n\n");
         md += &match c.cells.llc_bytes {
@@ -272,19 +282,20 @@ impl Calibration {
             );
         }
         let Some(model) = &c.model else {
-            return md + "No cell with a GGUF at hand: the cost model was not fitted.\n";
+            r.text(md + "No cell with a GGUF at hand: the cost model was not fitted.\n");
+            return;
         };
-        md += &model_markdown(model);
-        md += "\n### Leave one model out\n\n";
-        md += &lomo_markdown(&c.lomo_decode);
-        md += "\n";
-        md += &lomo_markdown(&c.lomo_prefill);
-        md += "\n### The guide's table on this machine (cost model)\n\n";
-        md += &table_markdown(&model.machine, &c.this_machine);
+        r.text(md);
+        model_report(r, model);
+        r.text("\n### Leave one model out\n\n");
+        lomo_report(r, &c.lomo_decode);
+        r.text("\n");
+        lomo_report(r, &c.lomo_prefill);
+        r.text("\n### The guide's table on this machine (cost model)\n\n");
+        table_report(r, &model.machine, &c.this_machine);
         for (m, rows) in &c.other_machines {
-            md += "\n### The guide's table on another machine (cost model)\n\n";
-            md += &table_markdown(m, rows);
+            r.text("\n### The guide's table on another machine (cost model)\n\n");
+            table_report(r, m, rows);
         }
-        md
     }
 }

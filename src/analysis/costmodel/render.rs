@@ -1,4 +1,4 @@
-//! The cost model as Markdown: the coefficients with their intervals and what the data
+//! The cost model as report blocks (Markdown text and tables): the coefficients with their intervals and what the data
 //! cannot identify, the leave-one-model-out table, and a predicted guide table. Reporting
 //! only; the numbers come from [`super::fit`], [`super::validate`] and [`super::table`].
 
@@ -7,6 +7,7 @@ use super::machine::Machine;
 use super::table::{TableRow, TABLE_DEPTH, TABLE_N_PREDICT};
 use super::validate::Lomo;
 use crate::analysis::render::{num, Table};
+use crate::util::output::Report;
 
 /// A coefficient in the unit people read: share of bandwidth, Gflop/s per thread, ns per
 /// attention head-position, us per block, ms per token.
@@ -63,30 +64,27 @@ pub fn terms_table(fit: &PartFit) -> Table {
     t
 }
 
-fn part_markdown(title: &str, fit: &PartFit) -> String {
-    let mut md = format!(
+fn part_report(r: &mut Report, title: &str, fit: &PartFit) {
+    r.text(format!(
         "### {title}\n\n{} cells of {} models ({} distinct shapes); relative residual sd {:.1}% on {} degrees of freedom.\n\n",
         fit.n_cells,
         fit.n_models,
         fit.n_shapes,
         fit.rel_sd * 100.0,
         fit.df
-    );
-    md += &terms_table(fit).markdown();
-    for n in &fit.notes {
-        md += &format!("\n- {n}");
-    }
-    md + "\n"
+    ));
+    r.table(terms_table(fit));
+    let notes: String = fit.notes.iter().map(|n| format!("\n- {n}")).collect();
+    r.text(notes + "\n");
 }
 
 /// Both parts' coefficients.
-pub fn model_markdown(m: &CostModel) -> String {
-    let mut md = part_markdown("Decode (seconds per generated token)", &m.decode);
+pub fn model_report(r: &mut Report, m: &CostModel) {
+    part_report(r, "Decode (seconds per generated token)", &m.decode);
     if let Some(p) = &m.prefill {
-        md += "\n";
-        md += &part_markdown("Prefill (seconds per prompt token)", p);
+        r.text("\n");
+        part_report(r, "Prefill (seconds per prompt token)", p);
     }
-    md
 }
 
 fn pct(v: Option<f64>) -> String {
@@ -94,7 +92,7 @@ fn pct(v: Option<f64>) -> String {
 }
 
 /// The leave-one-model-out table.
-pub fn lomo_markdown(l: &Lomo) -> String {
+pub fn lomo_report(r: &mut Report, l: &Lomo) {
     let mut t = Table::new([
         "Model",
         "Cell",
@@ -103,31 +101,30 @@ pub fn lomo_markdown(l: &Lomo) -> String {
         "Predicted t/s",
         "Error",
     ]);
-    for r in &l.rows {
+    for row in &l.rows {
         t.push(vec![
-            r.model.clone(),
-            r.cell.clone(),
-            format!("{:.0}", r.depth),
-            num(r.measured_tps),
-            num(r.predicted_tps),
-            format!("{:.1}%", r.abs_error * 100.0),
+            row.model.clone(),
+            row.cell.clone(),
+            format!("{:.0}", row.depth),
+            num(row.measured_tps),
+            num(row.predicted_tps),
+            format!("{:.1}%", row.abs_error * 100.0),
         ]);
     }
-    let mut md = format!(
+    r.text(format!(
         "{:?}: median absolute error {}, worst {} over {} held-out cells.\n\n",
         l.part,
         pct(l.median_abs_error),
         pct(l.worst_abs_error),
         l.rows.len()
-    );
-    md += &t.markdown();
+    ));
+    r.table(t);
     if !l.skipped.is_empty() {
-        md += &format!(
+        r.text(format!(
             "\nNot held out (the rest could not be fitted): {}\n",
             l.skipped.join(", ")
-        );
+        ));
     }
-    md
 }
 
 fn range(p: &Prediction) -> String {
@@ -135,7 +132,7 @@ fn range(p: &Prediction) -> String {
 }
 
 /// A predicted guide table.
-pub fn table_markdown(m: &Machine, rows: &[TableRow]) -> String {
+pub fn table_report(r: &mut Report, m: &Machine, rows: &[TableRow]) {
     let mut t = Table::new([
         "Model Size",
         "Experts",
@@ -145,25 +142,21 @@ pub fn table_markdown(m: &Machine, rows: &[TableRow]) -> String {
         "Guide t/s",
         "Status",
     ]);
-    for r in rows {
+    for row in rows {
         t.push(vec![
-            r.label.clone(),
-            r.experts_used.map_or("-".into(), |n| n.to_string()),
-            format!("{:.2}", r.weight_bytes / 1e9),
-            range(&r.decode),
-            r.prefill.as_ref().map_or("-".into(), range),
-            r.guide_tps
+            row.label.clone(),
+            row.experts_used.map_or("-".into(), |n| n.to_string()),
+            format!("{:.2}", row.weight_bytes / 1e9),
+            range(&row.decode),
+            row.prefill.as_ref().map_or("-".into(), range),
+            row.guide_tps
                 .map_or("-".into(), |(lo, hi)| format!("{lo}-{hi}")),
-            format!("{} ({})", r.status.as_str(), r.status_note),
+            format!("{} ({})", row.status.as_str(), row.status_note),
         ]);
     }
-    format!(
-        "{} ({}): {:.1} GB/s, {} threads; {}. Depth {TABLE_DEPTH} tokens, {TABLE_N_PREDICT} generated.\n\n{}",
-        m.name,
-        m.cpu_model,
-        m.bandwidth_gbps,
-        m.threads,
-        m.source,
-        t.markdown()
-    )
+    r.text(format!(
+        "{} ({}): {:.1} GB/s, {} threads; {}. Depth {TABLE_DEPTH} tokens, {TABLE_N_PREDICT} generated.\n\n",
+        m.name, m.cpu_model, m.bandwidth_gbps, m.threads, m.source,
+    ));
+    r.table(t);
 }
