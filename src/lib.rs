@@ -7,6 +7,7 @@
 pub mod analysis;
 pub mod cli;
 pub mod driver;
+pub mod engine;
 pub mod fetch;
 pub mod gguf;
 pub mod guide;

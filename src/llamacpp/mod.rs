@@ -23,7 +23,9 @@ pub mod server;
 pub mod server_args;
 pub mod variant;
 
-pub use caps::{Capabilities, CapabilityError, FlagInfo, LaunchSpec, SpeculativeArgs};
+pub use caps::{Capabilities, CapabilityError, FlagInfo};
+// TEMPORARY until the run loop imports them from `crate::engine`.
+pub use crate::engine::{LaunchSpec, SpeculativeArgs};
 pub use check::{EngineCheck, SelfTestFailure, SelfTestReport};
 pub use command::{command, EngineAction, EngineArgs};
 pub use identity::EngineIdentity;

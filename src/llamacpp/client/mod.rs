@@ -11,145 +11,28 @@ pub mod sse;
 
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
+// TEMPORARY re-export until the run loop imports the request types from `crate::engine`.
+pub use crate::engine::request::{
+    CompletionRecord, CompletionRequest, Prompt, PromptPart, ServerTimings,
+};
 
-use crate::measure::{ChunkRaw, RequestRaw, ServerTimingsRaw};
-
-/// The prompt: text for the server to tokenize, token ids used as they are, or token ids
-/// followed by text (llama-server's mixed prompt, `[12, 34, "text"]`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(untagged)]
-pub enum Prompt {
-    Text(String),
-    Tokens(Vec<u32>),
-    Mixed(Vec<PromptPart>),
-}
-
-/// One element of a mixed prompt.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(untagged)]
-pub enum PromptPart {
-    Token(u32),
-    Text(String),
-}
-
-/// One `/completion` request.
-#[derive(Debug, Clone)]
-pub struct CompletionRequest {
-    pub prompt: Prompt,
-    /// Tokens to generate (the server is told to ignore end-of-sequence).
-    pub n_predict: u32,
-    pub seed: u64,
-    /// Extra body fields merged last (e.g. `speculative.n_max` for the per-request probe).
-    pub extra: serde_json::Map<String, serde_json::Value>,
-    /// Longest wait for the response and the first token (covers prefill of long prompts).
-    pub first_token_timeout: Duration,
-    /// Longest silence between events once tokens flow: beyond it the request is `Stalled`.
-    pub stall_timeout: Duration,
-}
-
-impl CompletionRequest {
-    /// Seed 42, 10 min to the first token, 30 s stall timeout, no extra fields.
-    pub fn new(prompt: Prompt, n_predict: u32) -> Self {
-        Self {
-            prompt,
-            n_predict,
-            seed: 42,
-            extra: serde_json::Map::new(),
-            first_token_timeout: Duration::from_secs(600),
-            stall_timeout: Duration::from_secs(30),
-        }
+/// llama-server's body for one request: the streamed, greedy, repeatable request of the
+/// module docs, then the request's extra fields.
+fn body(req: &CompletionRequest) -> serde_json::Value {
+    let mut body = serde_json::json!({
+        "prompt": req.prompt,
+        "n_predict": req.n_predict,
+        "stream": true,
+        "ignore_eos": true,
+        "temperature": 0.0,
+        "cache_prompt": false,
+        "seed": req.seed,
+        "return_tokens": true,
+    });
+    if let Some(map) = body.as_object_mut() {
+        map.extend(req.extra.clone());
     }
-
-    /// The JSON body sent to `/completion`.
-    pub fn body(&self) -> serde_json::Value {
-        let mut body = serde_json::json!({
-            "prompt": self.prompt,
-            "n_predict": self.n_predict,
-            "stream": true,
-            "ignore_eos": true,
-            "temperature": 0.0,
-            "cache_prompt": false,
-            "seed": self.seed,
-            "return_tokens": true,
-        });
-        if let Some(map) = body.as_object_mut() {
-            map.extend(self.extra.clone());
-        }
-        body
-    }
-}
-
-/// The server's own timings from the final event.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct ServerTimings {
-    /// Prompt tokens processed (all of them: the prompt cache is off).
-    pub prompt_n: u64,
-    /// Prompt processing time, milliseconds.
-    pub prompt_ms: f64,
-    /// Tokens generated.
-    pub predicted_n: u64,
-    /// Generation time, milliseconds.
-    pub predicted_ms: f64,
-    /// Tokens drafted (speculative or lookup decoding only; absent when none were drafted).
-    #[serde(default)]
-    pub draft_n: Option<u64>,
-    /// Drafted tokens accepted.
-    #[serde(default)]
-    pub draft_n_accepted: Option<u64>,
-}
-
-/// Raw record of one completed request.
-#[derive(Debug, Clone)]
-pub struct CompletionRecord {
-    /// Just before the request was written.
-    pub sent: Instant,
-    /// Response headers received (the server sends them when it starts the task).
-    pub headers: Instant,
-    /// First body byte received (the first event; normally the first token).
-    pub first_byte: Instant,
-    /// Each event that carried tokens: the instant its bytes were read and how many token
-    /// ids it carried. Events that arrived in one read share that read's instant.
-    pub chunks: Vec<(Instant, u32)>,
-    /// The final event (with `stop: true` and the timings) received.
-    pub end: Instant,
-    /// Every generated token id, in order.
-    pub token_ids: Vec<u32>,
-    /// The two most probable tokens per generated position, when the request set `n_probs`.
-    pub top_two: Vec<crate::measure::TopTwo>,
-    pub timings: ServerTimings,
-    /// The generated text.
-    pub text: String,
-}
-
-impl CompletionRecord {
-    /// The record as offsets from `sent`, for the statistics and the JSON Lines file.
-    pub fn to_raw(&self) -> RequestRaw {
-        let since_sent = |t: Instant| t.saturating_duration_since(self.sent);
-        let t = &self.timings;
-        RequestRaw {
-            first_byte: since_sent(self.first_byte),
-            chunks: self
-                .chunks
-                .iter()
-                .map(|&(at, tokens)| ChunkRaw {
-                    at: since_sent(at),
-                    tokens,
-                })
-                .collect(),
-            end: since_sent(self.end),
-            timings: ServerTimingsRaw {
-                prompt_n: t.prompt_n,
-                prompt_ms: t.prompt_ms,
-                predicted_n: t.predicted_n,
-                predicted_ms: t.predicted_ms,
-                draft_n: t.draft_n,
-                draft_n_accepted: t.draft_n_accepted,
-            },
-            token_ids: self.token_ids.clone(),
-            top_two: self.top_two.clone(),
-        }
-    }
+    body
 }
 
 /// Errors of one request; the driver records the kind as the cell's failure reason.
@@ -239,7 +122,7 @@ impl Client {
 
     /// Runs one streaming completion and returns its raw record.
     pub async fn complete(&self, req: &CompletionRequest) -> Result<CompletionRecord, ClientError> {
-        let body = serde_json::to_vec(&req.body()).expect("a JSON value always serializes");
+        let body = serde_json::to_vec(&body(req)).expect("a JSON value always serializes");
         let request = self
             .http
             .post(&self.completion_url)
@@ -408,20 +291,20 @@ mod tests {
     fn body_has_the_fixed_work_fields() {
         let mut req = CompletionRequest::new(Prompt::Tokens(vec![1, 2, 3]), 64);
         req.extra.insert("speculative.n_max".into(), 4.into());
-        let body = req.body();
-        assert_eq!(body["prompt"], serde_json::json!([1, 2, 3]));
-        assert_eq!(body["n_predict"], 64);
-        assert_eq!(body["stream"], true);
-        assert_eq!(body["ignore_eos"], true);
-        assert_eq!(body["temperature"], 0.0);
-        assert_eq!(body["cache_prompt"], false);
-        assert_eq!(body["return_tokens"], true);
-        assert_eq!(body["seed"], 42);
-        assert_eq!(body["speculative.n_max"], 4);
-        let text = CompletionRequest::new(Prompt::Text("hi".into()), 1).body();
+        let sent = body(&req);
+        assert_eq!(sent["prompt"], serde_json::json!([1, 2, 3]));
+        assert_eq!(sent["n_predict"], 64);
+        assert_eq!(sent["stream"], true);
+        assert_eq!(sent["ignore_eos"], true);
+        assert_eq!(sent["temperature"], 0.0);
+        assert_eq!(sent["cache_prompt"], false);
+        assert_eq!(sent["return_tokens"], true);
+        assert_eq!(sent["seed"], 42);
+        assert_eq!(sent["speculative.n_max"], 4);
+        let text = body(&CompletionRequest::new(Prompt::Text("hi".into()), 1));
         assert_eq!(text["prompt"], "hi");
         let parts = vec![PromptPart::Token(7), PromptPart::Text("hi".into())];
-        let mixed = CompletionRequest::new(Prompt::Mixed(parts), 1).body();
+        let mixed = body(&CompletionRequest::new(Prompt::Mixed(parts), 1));
         assert_eq!(mixed["prompt"], serde_json::json!([7, "hi"]));
     }
 

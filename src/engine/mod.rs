@@ -1,0 +1,10 @@
+//! The engine seam: what the run loop needs from an inference engine, apart from any one
+//! engine. A typed launch ([`LaunchSpec`]) and the request the loop sends and the raw record
+//! it gets back ([`request`]). llama.cpp is the engine tpsbench measures; its implementation
+//! (discovery, build, identity, capabilities, the server process, the HTTP protocol) lives
+//! in `crate::llamacpp`, below which nothing knows llama.cpp.
+
+pub mod launch;
+pub mod request;
+
+pub use launch::{LaunchSpec, SpeculativeArgs};
