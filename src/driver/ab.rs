@@ -11,7 +11,8 @@
 
 use super::backend::{Backend, LlamaBackend, LlamaServer};
 use super::baselines::{Baseline, BaselineKey, Baselines};
-use super::cellrow::{self, CellOutcome, Measured};
+use super::cellrow;
+use super::outcome::{CellOutcome, Measured};
 use super::plan::Cell;
 use super::resolve::ResolvedRole;
 use super::{RunArgs, RunSettings};

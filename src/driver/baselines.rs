@@ -42,7 +42,7 @@ pub struct Baseline {
 impl Baseline {
     /// The baseline a measured baseline cell makes (its reference probabilities are added by
     /// [`Baselines::insert`]).
-    pub fn of(m: &super::cellrow::Measured) -> Baseline {
+    pub fn of(m: &super::outcome::Measured) -> Baseline {
         Baseline {
             decode_tps: m.metrics.decode_tps.clone(),
             tokens: m.first_tokens.clone(),

@@ -13,10 +13,11 @@
 use super::ab::AbSide;
 use super::backend::{Backend, CpuTimes, ServerHandle};
 use super::baselines::{Baseline, BaselineKey, Baselines};
-use super::cellrow::{self, CellOutcome, Measured};
+use super::cellrow;
 use super::guard::{self, Fit};
 use super::interrupt::Interrupt;
 use super::launch;
+use super::outcome::{self, CellOutcome, Measured};
 use super::pairing::{self, Pairing};
 use super::plan::{self, Cell, Launch, RoleCells};
 use super::progress::Progress;
@@ -198,7 +199,7 @@ impl<'a, B: Backend> Executor<'a, B> {
                 true => INTERRUPTED,
                 false => "the run ended first",
             };
-            let outcome = cellrow::merge_launches(
+            let outcome = outcome::merge_launches(
                 p.outcome,
                 CellOutcome::NotMeasured(Status::Interrupted, why.into()),
                 self.settings.baseline_launches,
@@ -679,7 +680,7 @@ impl<'a, B: Backend> Executor<'a, B> {
             Some(i) => {
                 let p = self.pending.remove(i);
                 let launch = self.pass.index + 1;
-                cellrow::merge_launches(p.outcome, outcome, launch, cell.parallel as usize)
+                outcome::merge_launches(p.outcome, outcome, launch, cell.parallel as usize)
             }
             None => outcome,
         };

@@ -35,6 +35,7 @@ mod fake;
 pub mod guard;
 pub mod interrupt;
 pub mod launch;
+pub mod outcome;
 pub mod pairing;
 pub mod plan;
 pub mod progress;
