@@ -3,6 +3,7 @@
 //! depth); filled as baseline cells finish, or from the raw JSONL of an interrupted run on
 //! `--resume`.
 
+use super::plan::Cell;
 use crate::measure::{RequestRaw, TopTwo};
 use crate::results::RawRepetition;
 use std::collections::HashMap;
@@ -20,6 +21,19 @@ pub struct BaselineKey {
     pub threads: u32,
     /// Tokens in the context before decode.
     pub depth: u32,
+}
+
+impl BaselineKey {
+    /// The baseline `cell` compares with: same role, workload, slots, threads and depth.
+    pub fn of(cell: &Cell) -> BaselineKey {
+        BaselineKey {
+            role: cell.role,
+            workload: cell.workload.to_string(),
+            parallel: cell.parallel,
+            threads: cell.threads,
+            depth: cell.depth,
+        }
+    }
 }
 
 /// The baseline of one key.

@@ -3,8 +3,7 @@
 //! the roofline. Pure: it measures nothing and writes nothing.
 
 use super::baselines::Baseline;
-use super::outcome::{CellOutcome, Measured};
-use super::pairing::Pairing;
+use super::outcome::{CellOutcome, Measured, Pairing};
 use super::plan::Cell;
 use super::resolve::ResolvedRole;
 use super::RunSettings;

@@ -3,10 +3,33 @@
 //! launches pool into one. Its own module because the baselines are made from it and the
 //! row is built from it: both import it, neither imports the other.
 
-use super::pairing::Pairing;
 use crate::llamacpp::client::Prompt;
 use crate::measure::{self, CellMetrics, RequestRaw};
 use crate::results::Status;
+
+/// How an accelerated cell's speedup was measured.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum Pairing {
+    /// Not paired by design: a baseline cell, or a run without pairing (`--unpaired`).
+    #[default]
+    Off,
+    /// (own decode t/s, partner decode t/s) of each complete pair, in order.
+    Paired(Vec<(f64, f64)>),
+    /// Pairing was wanted and was impossible (memory guard, partner failed); the text says why.
+    /// Pairs completed before a partner failed are kept, but the speedup is unpaired.
+    Unpaired(String),
+}
+
+impl Pairing {
+    /// Number of pairs behind the speedup interval (the schema-3 `speedup_pairs`); `None`
+    /// when the speedup came from separate launches.
+    pub fn pair_count(&self) -> Option<u32> {
+        match self {
+            Pairing::Paired(pairs) => Some(pairs.len() as u32),
+            _ => None,
+        }
+    }
+}
 
 /// What became of a cell.
 #[derive(Debug)]
@@ -117,5 +140,20 @@ pub fn merge_launches(
             CellOutcome::Measured(b)
         }
         (CellOutcome::NotMeasured(..), later) => later,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_paired_speedups_count_pairs() {
+        assert_eq!(Pairing::Off.pair_count(), None);
+        assert_eq!(Pairing::Unpaired("x".into()).pair_count(), None);
+        assert_eq!(
+            Pairing::Paired(vec![(2.0, 1.0), (2.1, 1.0)]).pair_count(),
+            Some(2)
+        );
     }
 }
