@@ -6,7 +6,7 @@ use super::baselines::Baseline;
 use super::outcome::{CellOutcome, Measured, Pairing};
 use super::plan::Cell;
 use super::resolve::ResolvedRole;
-use super::RunSettings;
+use super::settings::RunSettings;
 use crate::llamacpp::client::Prompt;
 use crate::measure::{self, CellMetrics};
 use crate::results::{CellKey, ResultRow, Status};

@@ -18,7 +18,7 @@ use super::baselines::BaselineKey;
 use super::outcome::{CellOutcome, Measured, Pairing};
 use super::plan::{Cell, Launch, LaunchKey};
 use super::resolve::ResolvedRole;
-use super::RunSettings;
+use super::settings::RunSettings;
 use crate::mode::Mode;
 use crate::results::{CellKey, RawRepetition, ResultWriter};
 

@@ -9,7 +9,7 @@ use crate::driver::outcome::{CellOutcome, Measured, Pairing};
 use crate::driver::pairing::{Group, PairVerdict, PairedCell, PairingPolicy};
 use crate::driver::plan::{Cell, Launch, LaunchKey};
 use crate::driver::resolve::ResolvedRole;
-use crate::driver::RunSettings;
+use crate::driver::settings::RunSettings;
 use crate::measure::{self, RatioCi};
 use crate::results::{CellKey, RawRepetition, ResultRow, ResultWriter, Status};
 

@@ -307,7 +307,7 @@ impl<B: Backend> Executor<'_, B> {
 /// Every request had the cell's depth in its context (the server counted at least `depth`
 /// prompt tokens) and generated all `n_predict` tokens: a server whose slot context runs out
 /// stops generating early, which would time fewer tokens than asked.
-pub(super) fn context_held(raws: &[RequestRaw], depth: u32, n_predict: u32) -> Result<(), String> {
+fn context_held(raws: &[RequestRaw], depth: u32, n_predict: u32) -> Result<(), String> {
     for t in raws.iter().map(|r| &r.timings) {
         if t.prompt_n < u64::from(depth) {
             return Err(format!(

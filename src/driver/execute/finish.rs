@@ -3,7 +3,7 @@
 //! times in a row (a baseline) waits for the last launch: the earlier launches' outcomes are
 //! held here, and written with a note if the run ends first.
 
-use super::{Executor, INTERRUPTED};
+use super::{Executor, Pass, Pending, INTERRUPTED};
 use crate::driver::backend::Backend;
 use crate::driver::baselines::{Baseline, BaselineKey};
 use crate::driver::cellrow;
@@ -11,32 +11,6 @@ use crate::driver::outcome::{self, CellOutcome};
 use crate::driver::plan::Cell;
 use crate::driver::resolve::ResolvedRole;
 use crate::results::{CellKey, Status};
-
-/// The launch number of the current server among the launches of its cells.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(super) struct Pass {
-    /// 0-based.
-    pub(super) index: u32,
-    /// How many launches its cells get.
-    pub(super) of: u32,
-}
-
-impl Pass {
-    /// The only launch of its cells.
-    pub(super) const ONLY: Pass = Pass { index: 0, of: 1 };
-
-    /// Whether the cells' rows are written after this launch.
-    fn is_last(self) -> bool {
-        self.index + 1 >= self.of
-    }
-}
-
-/// A cell's outcome from the earlier launches of its server.
-pub(super) struct Pending {
-    pub(super) key: CellKey,
-    cell: Cell,
-    pub(super) outcome: CellOutcome,
-}
 
 impl<B: Backend> Executor<'_, B> {
     /// Writes the cells whose later launches never ran (Ctrl-C, an error): what the earlier

@@ -30,10 +30,8 @@ use super::pairing::{self, Group, PairingPolicy, Side};
 use super::plan::{self, Cell, Launch, RoleCells};
 use super::progress::Progress;
 use super::resolve::ResolvedRole;
-use super::RunSettings;
+use crate::driver::settings::RunSettings;
 use crate::results::{CellKey, RawRepetition, ResultRow, ResultWriter, Status};
-use finish::{Pass, Pending};
-use paired::PairPlan;
 use std::collections::HashSet;
 
 /// Why a cell ended without a measurement.
@@ -103,6 +101,44 @@ struct Partner<S> {
     group: Group,
     /// The server.
     server: S,
+}
+
+/// The launch number of the current server among the launches of its cells.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Pass {
+    /// 0-based.
+    index: u32,
+    /// How many launches its cells get.
+    of: u32,
+}
+
+impl Pass {
+    /// The only launch of its cells.
+    const ONLY: Pass = Pass { index: 0, of: 1 };
+
+    /// Whether the cells' rows are written after this launch.
+    fn is_last(self) -> bool {
+        self.index + 1 >= self.of
+    }
+}
+
+/// A cell's outcome from the earlier launches of its server.
+struct Pending {
+    key: CellKey,
+    cell: Cell,
+    outcome: CellOutcome,
+}
+
+/// What a launch gets beside it.
+#[derive(Debug, Clone, PartialEq)]
+enum PairPlan {
+    /// Nothing: the pairing gives this launch no partner (a baseline launch, a run without
+    /// pairing).
+    Off,
+    /// The partner is up.
+    Ready,
+    /// Pairing was wanted and is impossible; why.
+    Impossible(String),
 }
 
 impl<'a, B: Backend> Executor<'a, B> {

@@ -3,7 +3,7 @@
 //! cell, one batch on each server in turn, never two at once, in the order the policy says.
 
 use super::reps::Reps;
-use super::{Executor, Partner, Stop, INTERRUPTED};
+use super::{Executor, PairPlan, Partner, Stop, INTERRUPTED};
 use crate::driver::backend::{Backend, CpuTimes, ServerHandle};
 use crate::driver::cellrow;
 use crate::driver::guard::{self, Fit};
@@ -15,18 +15,6 @@ use crate::driver::resolve::ResolvedRole;
 use crate::llamacpp::client::CompletionRecord;
 use crate::measure::{self, RequestRaw};
 use std::time::{Duration, Instant};
-
-/// What a launch gets beside it.
-#[derive(Debug, Clone, PartialEq)]
-pub(super) enum PairPlan {
-    /// Nothing: the pairing gives this launch no partner (a baseline launch, a run without
-    /// pairing).
-    Off,
-    /// The partner is up.
-    Ready,
-    /// Pairing was wanted and is impossible; why.
-    Impossible(String),
-}
 
 /// What became of the partner's half of a pair.
 enum Half {

@@ -22,7 +22,7 @@ use crate::driver::pairing::RunPairing;
 use crate::driver::plan::plan_launches;
 use crate::driver::resolve::ResolvedModel;
 use crate::driver::run_loop::role_cells;
-use crate::driver::Sweep;
+use crate::driver::settings::Sweep;
 use crate::gguf::ModelFacts;
 use crate::guide::Expectations;
 use crate::measure::Adaptive;
