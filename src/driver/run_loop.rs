@@ -108,7 +108,7 @@ pub fn run_loop<Bk: Backend>(
         let result = exec.run_all(launches, &cell_sets, &done).await;
         watcher.abort();
         result?;
-        anyhow::Ok((std::mem::take(&mut exec.rows), exec.launches))
+        anyhow::Ok((exec.take_rows(), exec.launches))
     })?;
     progress.finish();
     Ok(RunOutcome {

@@ -47,9 +47,9 @@ impl<B: Backend> Executor<'_, B> {
                 ),
                 (Ok(()), _) => self.cell_outcome(server, role, cell, i, plan).await,
             };
-            self.finish(role, cell, outcome)?;
+            self.rec.finish(role, cell, outcome)?;
             if fatal {
-                return self.abandon(role, &cells[i + 1..]);
+                return self.rec.abandon(role, &cells[i + 1..], self.interrupted());
             }
         }
         Ok(())
@@ -106,18 +106,11 @@ impl<B: Backend> Executor<'_, B> {
 
     /// The repetitions of a cell before its first batch.
     pub(super) fn new_reps(&self, server: &B::Server, role: &ResolvedRole, cell: &Cell) -> Reps {
-        let key = self.key(role, cell);
-        let rep_offset =
-            self.pending
-                .iter()
-                .find(|p| p.key == key)
-                .map_or(0, |p| match &p.outcome {
-                    CellOutcome::Measured(m) => m.batches,
-                    CellOutcome::NotMeasured(..) => 0,
-                });
+        let key = self.rec.key(role, cell);
+        let rep_offset = self.rec.rep_offset(&key);
         Reps {
             rep_offset,
-            launch: self.pass.index,
+            launch: self.rec.pass.index,
             req: self.request(role, cell),
             key,
             label: format!(
@@ -183,18 +176,11 @@ impl<B: Backend> Executor<'_, B> {
         reps.decode.extend(decode);
         for (slot, raw) in raws.into_iter().enumerate() {
             let line = reps.line(reps.batch, slot, wall, raw);
-            self.push_raw(&line)?;
+            self.rec.push_raw(&line).map_err(Stop::Failed)?;
             reps.requests.push(line.request);
         }
         reps.batch += 1;
         Ok(decode)
-    }
-
-    /// Writes one raw line; a write that fails ends the launch.
-    pub(super) fn push_raw(&mut self, line: &RawRepetition) -> Result<(), Stop> {
-        self.writer
-            .push_raw(line)
-            .map_err(|e| Stop::Failed(format!("writing raw repetitions: {e}")))
     }
 
     /// `parallel` identical requests at once, raced against Ctrl-C (the backend races them
@@ -242,14 +228,15 @@ impl<B: Backend> Executor<'_, B> {
             req.extra.insert("n_probs".into(), 2.into());
         }
         let records = self.batch(server, &req, 1).await?;
-        let key = self.key(role, cell);
+        let key = self.rec.key(role, cell);
         for rec in &records {
             let mut line = RawRepetition::new(&key, 0, true, rec.to_raw());
-            line.launch = self.pass.index;
-            self.push_raw(&line)?;
+            line.launch = self.rec.pass.index;
+            self.rec.push_raw(&line).map_err(Stop::Failed)?;
         }
         if let (true, Some(rec)) = (cell.mode.is_baseline(), records.first()) {
-            self.baselines
+            self.rec
+                .baselines
                 .set_reference(BaselineKey::of(cell), rec.top_two.clone());
         }
         Ok(())

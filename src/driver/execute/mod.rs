@@ -15,13 +15,11 @@
 //! `finish.rs`.
 
 mod cells;
-mod finish;
 mod paired;
+mod record;
 mod reps;
 
 use super::backend::{Backend, ServerHandle};
-use super::baselines::Baselines;
-use super::cellrow;
 use super::guard::{self, Fit};
 use super::interrupt::Interrupt;
 use super::launch;
@@ -32,6 +30,7 @@ use super::progress::Progress;
 use super::resolve::ResolvedRole;
 use crate::driver::settings::RunSettings;
 use crate::results::{CellKey, RawRepetition, ResultRow, ResultWriter, Status};
+use record::{Pass, Recorder, INTERRUPTED};
 use std::collections::HashSet;
 
 /// Why a cell ended without a measurement.
@@ -45,8 +44,6 @@ enum Stop {
     /// is fine: the launch goes on with its next cell.
     CellFailed(String),
 }
-
-const INTERRUPTED: &str = "interrupted (Ctrl-C)";
 
 impl Stop {
     fn outcome(self) -> CellOutcome {
@@ -69,29 +66,17 @@ pub struct Executor<'a, B: Backend> {
     backend: B,
     settings: &'a RunSettings,
     roles: &'a [ResolvedRole],
-    writer: &'a mut ResultWriter,
     progress: &'a Progress,
     interrupt: Interrupt,
-    baselines: Baselines,
-    /// Rows written by this run, in order.
-    pub rows: Vec<ResultRow>,
+    /// Raw lines and rows, baselines, the pairing policy (whether a launch gets a server
+    /// beside it, how it is launched, what its pairs mean).
+    rec: Recorder<'a>,
     /// Servers launched.
     pub launches: usize,
     /// Whether the server honours `speculative.n_max` per request (`None` until probed).
     pub per_request_spec_k: Option<bool>,
-    /// Launch-to-ready and the server's own model-load time of the current launch (ms).
-    startup_ms: (Option<f64>, Option<f64>),
     /// The server up beside the launches its pairing policy says it serves.
     partner: Option<Partner<B::Server>>,
-    /// Everything about that server: whether a launch gets one, how it is launched, what
-    /// its pairs mean.
-    pairing: &'a mut dyn PairingPolicy,
-    /// Which launch of its cells the current server is (a baseline is launched
-    /// `baseline_launches` times in a row).
-    pass: Pass,
-    /// Outcomes of baseline cells from the earlier launches of the current baseline launch,
-    /// waiting for its last launch; written with one launch fewer if the run ends first.
-    pending: Vec<Pending>,
 }
 
 /// A server up beside the launches of its group (a baseline beside accelerated launches of
@@ -101,32 +86,6 @@ struct Partner<S> {
     group: Group,
     /// The server.
     server: S,
-}
-
-/// The launch number of the current server among the launches of its cells.
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct Pass {
-    /// 0-based.
-    index: u32,
-    /// How many launches its cells get.
-    of: u32,
-}
-
-impl Pass {
-    /// The only launch of its cells.
-    const ONLY: Pass = Pass { index: 0, of: 1 };
-
-    /// Whether the cells' rows are written after this launch.
-    fn is_last(self) -> bool {
-        self.index + 1 >= self.of
-    }
-}
-
-/// A cell's outcome from the earlier launches of its server.
-struct Pending {
-    key: CellKey,
-    cell: Cell,
-    outcome: CellOutcome,
 }
 
 /// What a launch gets beside it.
@@ -157,26 +116,26 @@ impl<'a, B: Backend> Executor<'a, B> {
             backend,
             settings,
             roles,
-            writer,
             progress,
             interrupt,
-            baselines: Baselines::default(),
-            rows: Vec::new(),
+            rec: Recorder::new(settings, roles, progress, writer, pairing),
             launches: 0,
             per_request_spec_k: None,
-            startup_ms: (None, None),
             partner: None,
-            pairing,
-            pass: Pass::ONLY,
-            pending: Vec::new(),
         }
     }
 
     /// Baselines measured by an earlier, interrupted run of the same file (`--resume`).
     pub fn recover_baselines(&mut self, raw: &[RawRepetition]) {
         let roles = self.roles;
-        self.baselines
+        self.rec
+            .baselines
             .recover(raw, |name| roles.iter().position(|r| r.role.name == name));
+    }
+
+    /// The rows written so far, in order (taken: the executor keeps none).
+    pub fn take_rows(&mut self) -> Vec<ResultRow> {
+        std::mem::take(&mut self.rec.rows)
     }
 
     /// True once Ctrl-C was pressed.
@@ -195,7 +154,7 @@ impl<'a, B: Backend> Executor<'a, B> {
     ) -> anyhow::Result<()> {
         let result = self.run_launches(launches, cell_sets, done).await;
         self.release_partner();
-        let flushed = self.flush_pending();
+        let flushed = self.rec.flush_pending(self.interrupted());
         result.and(flushed)
     }
 
@@ -211,17 +170,17 @@ impl<'a, B: Backend> Executor<'a, B> {
         let mut i = 0;
         while i < launches.len() && !self.interrupted() {
             let probed_before = self.per_request_spec_k.is_some();
-            let is_done = |c: &Cell| done.contains(&self.key(&self.roles[c.role], c));
-            let keep = self.pairing.keep_as_partner(&launches, i, &is_done);
+            let is_done = |c: &Cell| done.contains(&self.rec.key(&self.roles[c.role], c));
+            let keep = self.rec.pairing.keep_as_partner(&launches, i, &is_done);
             // The rows of a server launched several times in a row wait for its last launch,
             // which stays up as the partner.
-            let times = self.pairing.launches_of(&launches[i].key);
+            let times = self.rec.pairing.launches_of(&launches[i].key);
             for index in 0..times {
-                self.pass = Pass { index, of: times };
+                self.rec.pass = Pass { index, of: times };
                 let last = index + 1 == times;
                 self.run_launch(&launches[i], done, keep && last).await?;
             }
-            self.pass = Pass::ONLY;
+            self.rec.pass = Pass::ONLY;
             if !probed_before && self.per_request_spec_k == Some(true) {
                 launches = plan::replan(cell_sets, &launches, i);
             }
@@ -242,7 +201,7 @@ impl<'a, B: Backend> Executor<'a, B> {
         let cells: Vec<&Cell> = launch
             .cells
             .iter()
-            .filter(|c| !done.contains(&self.key(role, c)))
+            .filter(|c| !done.contains(&self.rec.key(role, c)))
             .collect();
         if cells.is_empty() || self.interrupted() {
             return Ok(());
@@ -250,7 +209,7 @@ impl<'a, B: Backend> Executor<'a, B> {
         if self
             .partner
             .as_ref()
-            .is_some_and(|p| !self.pairing.partner_serves(p.group, launch))
+            .is_some_and(|p| !self.rec.pairing.partner_serves(p.group, launch))
         {
             self.release_partner();
         }
@@ -259,29 +218,29 @@ impl<'a, B: Backend> Executor<'a, B> {
             self.backend.refuses(&spec)
         }) {
             let outcome = || CellOutcome::NotMeasured(Status::Skipped, reason.clone());
-            return self.finish_all(role, &cells, outcome);
+            return self.rec.finish_all(role, &cells, outcome);
         }
         let plan = self.pair_plan(role, launch, cells[0]).await;
         if let Fit::Skip(reason) = self.memory_fit(role, launch) {
             let outcome = || CellOutcome::NotMeasured(Status::Skipped, reason.clone());
-            return self.finish_all(role, &cells, outcome);
+            return self.rec.finish_all(role, &cells, outcome);
         }
-        let server = match self.start(role, launch) {
+        let server = match self.start_side(role, launch, Side::Own) {
             Ok(server) => server,
             Err(reason) => {
                 let outcome = || CellOutcome::NotMeasured(Status::Failed, reason.clone());
-                return self.finish_all(role, &cells, outcome);
+                return self.rec.finish_all(role, &cells, outcome);
             }
         };
-        let rows_before = self.rows.len();
+        let rows_before = self.rec.rows.len();
         let result = self
             .measure_cells(&server, role, launch, &cells, &plan)
             .await;
-        if self.pairing.partner_per_launch() {
+        if self.rec.pairing.partner_per_launch() {
             self.release_partner();
         }
         let healthy = result.is_ok()
-            && self.rows[rows_before..]
+            && self.rec.rows[rows_before..]
                 .iter()
                 .all(|r| !matches!(r.status, Status::Failed | Status::Interrupted));
         self.keep_or_stop(server, role, launch, keep && healthy);
@@ -326,10 +285,6 @@ impl<'a, B: Backend> Executor<'a, B> {
         }
     }
 
-    fn start(&mut self, role: &ResolvedRole, launch: &Launch) -> Result<B::Server, String> {
-        self.start_side(role, launch, Side::Own)
-    }
-
     /// Starts the server of `launch` for one side of a pair: a partner gets the settings of
     /// its side (in `bench ab` A's engine and server arguments).
     fn start_side(
@@ -343,9 +298,9 @@ impl<'a, B: Backend> Executor<'a, B> {
             role.role.name,
             launch.key.label()
         ));
-        self.startup_ms = (None, None);
+        self.rec.startup_ms = (None, None);
         let settings = match side {
-            Side::Partner => self.pairing.partner_settings().unwrap_or(self.settings),
+            Side::Partner => self.rec.pairing.partner_settings().unwrap_or(self.settings),
             Side::Own => self.settings,
         };
         let spec = launch::launch_spec(role, &launch.key, &settings.server_args);
@@ -357,13 +312,8 @@ impl<'a, B: Backend> Executor<'a, B> {
             Side::Partner => self.backend.launch_partner(&spec, &log_name, bytes)?,
             Side::Own => self.backend.launch(&spec, &log_name, bytes)?,
         };
-        self.startup_ms = server.startup_ms();
+        self.rec.startup_ms = server.startup_ms();
         Ok(server)
-    }
-
-    /// The key of `cell`'s own row.
-    fn key(&self, role: &ResolvedRole, cell: &Cell) -> CellKey {
-        cellrow::key(self.settings, role, cell)
     }
 }
 

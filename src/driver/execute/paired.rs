@@ -44,7 +44,7 @@ impl<B: Backend> Executor<'_, B> {
         launch: &Launch,
         first: &Cell,
     ) -> PairPlan {
-        let Some(base_key) = self.pairing.partner_key(&launch.key) else {
+        let Some(base_key) = self.rec.pairing.partner_key(&launch.key) else {
             return PairPlan::Off;
         };
         let base_need = launch::memory_need(role, &base_key);
@@ -88,7 +88,7 @@ impl<B: Backend> Executor<'_, B> {
                 ))
             }
         };
-        let twin = self.pairing.partner_cell(first);
+        let twin = self.rec.pairing.partner_cell(first);
         if let Err(stop) = self.warm_up(&server, role, &twin).await {
             server.stop();
             let why = match stop {
@@ -160,9 +160,9 @@ impl<B: Backend> Executor<'_, B> {
         cell: &Cell,
     ) -> Result<Measured, Stop> {
         let mut reps = self.new_reps(server, role, cell);
-        let mut partner_reps = self.new_reps(partner, role, &self.pairing.partner_cell(cell));
+        let mut partner_reps = self.new_reps(partner, role, &self.rec.pairing.partner_cell(cell));
         // The partner's lines go under the cell's key on the partner's side.
-        let partner_settings = self.pairing.partner_settings().unwrap_or(self.settings);
+        let partner_settings = self.rec.pairing.partner_settings().unwrap_or(self.settings);
         partner_reps.key = cellrow::key(partner_settings, role, cell);
         let mut idle = IdleCost {
             cpu: Some(Duration::ZERO),
@@ -181,7 +181,7 @@ impl<B: Backend> Executor<'_, B> {
         if lost.is_some() {
             self.more_repetitions(server, cell, &mut reps).await?;
         }
-        let verdict = self.pairing.conclude(PairedCell {
+        let verdict = self.rec.pairing.conclude(PairedCell {
             key: &reps.key,
             pairs,
             lost: lost.as_deref().map(|why| first_line(why).to_string()),
@@ -239,7 +239,7 @@ impl<B: Backend> Executor<'_, B> {
     ) -> Result<Result<Option<(f64, f64)>, String>, Stop> {
         let index = reps.batch;
         let (mut own, mut base) = (None, None);
-        for side in self.pairing.order(index as usize) {
+        for side in self.rec.pairing.order(index as usize) {
             match side {
                 Side::Own => {
                     let (before, start) = (partner.cpu_times(), Instant::now());
@@ -289,8 +289,9 @@ impl<B: Backend> Executor<'_, B> {
         reps.decode.extend(tps);
         for (slot, raw) in raws.into_iter().enumerate() {
             let mut line = reps.line(index, slot, wall, raw);
-            self.pairing
-                .partner_line(&mut line, self.writer)
+            let rec = &mut self.rec;
+            rec.pairing
+                .partner_line(&mut line, rec.writer)
                 .map_err(Stop::Failed)?;
             reps.requests.push(line.request);
         }

@@ -43,7 +43,7 @@ fn run_ab(script: Script) -> AbRun {
     runtime
         .block_on(exec.run_all(launches, &cell_sets, &HashSet::new()))
         .unwrap();
-    let b_rows = std::mem::take(&mut exec.rows);
+    let b_rows = exec.take_rows();
     let (a_rows, ratios) = a_side.into_results();
     AbRun {
         b_rows,

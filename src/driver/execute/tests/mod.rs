@@ -241,7 +241,7 @@ fn run_swept(
         .block_on(exec.run_all(launches, &cell_sets, &done))
         .unwrap();
     Run {
-        rows: std::mem::take(&mut exec.rows),
+        rows: exec.take_rows(),
         launches: exec.launches,
         per_request_spec_k: exec.per_request_spec_k,
         interrupted: exec.interrupted(),
