@@ -385,4 +385,44 @@ mod tests {
             ])
         );
     }
+
+    #[test]
+    fn the_command_line_becomes_settings_once() {
+        let parse = |args: &[&str]| Cli::try_parse_from(args).unwrap().args.config();
+        let config = parse(&[
+            "run",
+            "-m",
+            "a.gguf",
+            "--unpaired",
+            "--bw-seconds",
+            "600",
+            "--resume",
+            "r.csv",
+        ]);
+        assert_eq!(
+            config.source,
+            Source::Models {
+                models: vec![PathBuf::from("a.gguf")],
+                draft: None,
+                modes: None
+            }
+        );
+        assert_eq!(config.output, Output::Resume("r.csv".into()));
+        assert!(config.output.resumes() && !config.pair);
+        assert_eq!(config.bw_budget, Duration::from_secs(60), "clamped");
+        assert_eq!(config.remote, None);
+        let config = parse(&["run", "--profile", "smoke", "-o", "x.csv"]);
+        assert_eq!(config.source.profile(), Some("smoke"));
+        assert_eq!(config.output, Output::Create("x.csv".into()));
+        assert_eq!(config.baseline_launches, DEFAULT_BASELINE_LAUNCHES);
+        let config = parse(&["run", "--server-url", "http://127.0.0.1:1"]);
+        assert_eq!(config.output, Output::Default);
+        assert_eq!(
+            config.remote,
+            Some(RemoteTarget {
+                url: "http://127.0.0.1:1".into(),
+                allow_remote_host: false
+            })
+        );
+    }
 }
