@@ -179,13 +179,33 @@ pub fn roofline(
         .draw()
         .map_err(err)?;
 
+    draw_rooflines(&mut chart, machines, efficiency, (x0, x1), (y0, y1))?;
+    draw_ranges(&mut chart, ranges)?;
+    draw_measured(&mut chart, points, machines)?;
+    draw_legend(&mut chart, SeriesLabelPosition::LowerLeft)?;
+    root.present().map_err(err)
+}
+
+/// The roofline chart's drawing area: log-log, active GB per token against decode t/s.
+type LogLogChart<'a, 'b> =
+    ChartContext<'a, SVGBackend<'b>, Cartesian2d<LogCoord<f64>, LogCoord<f64>>>;
+
+/// One roofline `bandwidth / bytes` per machine, in its colour, and with one machine the
+/// fitted line `efficiency x roofline`; both clipped to the chart's rates.
+fn draw_rooflines(
+    chart: &mut LogLogChart,
+    machines: &[super::labels::Machine],
+    efficiency: Option<f64>,
+    (x0, x1): (f64, f64),
+    (y0, y1): (f64, f64),
+) -> anyhow::Result<()> {
     let line = |k: f64| {
         (0..=40).map(move |i| {
             let x = x0 * (x1 / x0).powf(i as f64 / 40.0);
             (x, k / x)
         })
     };
-    // One roofline per machine, in its colour; dense points are circles, MoE triangles.
+    // One roofline per machine, in its colour.
     let many = machines.len() > 1;
     for (i, m) in machines.iter().enumerate() {
         let Some(bw) = m.bandwidth_gbps else { continue };
@@ -218,6 +238,12 @@ pub fn roofline(
                 .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], style));
         }
     }
+    Ok(())
+}
+
+/// The guide's expected range and the predicted range at each of the guide's sizes, with
+/// the size's label.
+fn draw_ranges(chart: &mut LogLogChart, ranges: &[RangeBar]) -> anyhow::Result<()> {
     let guide_style = RGBColor(150, 150, 150).mix(0.8).stroke_width(7);
     chart
         .draw_series(ranges.iter().map(|r| {
@@ -248,6 +274,17 @@ pub fn roofline(
             )
         }))
         .map_err(err)?;
+    Ok(())
+}
+
+/// The measured points of each machine, in its colour: dense models as circles, MoE as
+/// triangles.
+fn draw_measured(
+    chart: &mut LogLogChart,
+    points: &[DecodePoint],
+    machines: &[super::labels::Machine],
+) -> anyhow::Result<()> {
+    let many = machines.len() > 1;
     for (i, m) in machines.iter().enumerate() {
         let colour = if many { machine_colour(i) } else { BLUE };
         for moe in [false, true] {
@@ -280,8 +317,7 @@ pub fn roofline(
             }
         }
     }
-    draw_legend(&mut chart, SeriesLabelPosition::LowerLeft)?;
-    root.present().map_err(err)
+    Ok(())
 }
 
 /// Height of a categorical chart: room for every category's label.

@@ -183,30 +183,7 @@ pub fn write_report(files: &[LoadedFile], dir: &Path) -> anyhow::Result<PathBuf>
         dir,
         "roofline.svg",
         "Decode speed vs active bytes per token",
-        |p| {
-            let (machines, of_file) = labels::machines(files);
-            let pts: Vec<DecodePoint> = files
-                .iter()
-                .zip(&of_file)
-                .flat_map(|(f, m)| {
-                    calibrate::roofline_points(std::slice::from_ref(f))
-                        .into_iter()
-                        .map(move |p| DecodePoint {
-                            active_gb: p.active_bytes_per_token / 1e9,
-                            decode_tps: p.decode_tps,
-                            moe: p.moe,
-                            machine: *m,
-                        })
-                })
-                .collect();
-            // One fitted line only when the report is of one machine.
-            let eff = cal
-                .as_ref()
-                .filter(|_| machines.len() == 1)
-                .and_then(|c| calibrate::pick_fit(&c.expectations.efficiency, "all", false))
-                .map(|f| f.efficiency);
-            charts::roofline(p, &pts, &range_bars(cal.as_ref()), &machines, eff)
-        },
+        |p| roofline_chart(p, files, cal.as_ref()),
     );
     chart(
         &mut md,
@@ -221,25 +198,7 @@ pub fn write_report(files: &[LoadedFile], dir: &Path) -> anyhow::Result<PathBuf>
         dir,
         "speedup.svg",
         "Speedup per acceleration mode (95% CI)",
-        |p| {
-            let bars: Vec<Bar> = cal
-                .iter()
-                .flat_map(|c| &c.speedups)
-                .map(|s| Bar {
-                    label: labels::fit(
-                        &if many {
-                            format!("{}: {}", s.file, s.label)
-                        } else {
-                            s.label.clone()
-                        },
-                        labels::MAX_LABEL,
-                    ),
-                    value: s.speedup,
-                    ci: (s.low.is_finite() && s.high.is_finite()).then_some((s.low, s.high)),
-                })
-                .collect();
-            charts::speedups(p, &bars)
-        },
+        |p| charts::speedups(p, &speedup_bars(cal.as_ref(), many)),
     );
     for axis in sweeps::Axis::ALL {
         let lines = sweeps::series(files, axis);
@@ -279,6 +238,55 @@ pub fn write_report(files: &[LoadedFile], dir: &Path) -> anyhow::Result<PathBuf>
     let path = dir.join("report.md");
     std::fs::write(&path, md).with_context(|| format!("writing {}", path.display()))?;
     Ok(path)
+}
+
+/// The roofline chart: every file's decode points on its machine's roofline, the guide's
+/// and the predicted ranges.
+fn roofline_chart(
+    path: &Path,
+    files: &[LoadedFile],
+    cal: Option<&calibrate::Calibration>,
+) -> anyhow::Result<()> {
+    let (machines, of_file) = labels::machines(files);
+    let pts: Vec<DecodePoint> = files
+        .iter()
+        .zip(&of_file)
+        .flat_map(|(f, m)| {
+            calibrate::roofline_points(std::slice::from_ref(f))
+                .into_iter()
+                .map(move |p| DecodePoint {
+                    active_gb: p.active_bytes_per_token / 1e9,
+                    decode_tps: p.decode_tps,
+                    moe: p.moe,
+                    machine: *m,
+                })
+        })
+        .collect();
+    // One fitted line only when the report is of one machine.
+    let eff = cal
+        .filter(|_| machines.len() == 1)
+        .and_then(|c| calibrate::pick_fit(&c.expectations.efficiency, "all", false))
+        .map(|f| f.efficiency);
+    charts::roofline(path, &pts, &range_bars(cal), &machines, eff)
+}
+
+/// One bar per speedup of the calibration, labelled with its file when there are several.
+fn speedup_bars(cal: Option<&calibrate::Calibration>, many: bool) -> Vec<Bar> {
+    cal.iter()
+        .flat_map(|c| &c.speedups)
+        .map(|s| Bar {
+            label: labels::fit(
+                &if many {
+                    format!("{}: {}", s.file, s.label)
+                } else {
+                    s.label.clone()
+                },
+                labels::MAX_LABEL,
+            ),
+            value: s.speedup,
+            ci: (s.low.is_finite() && s.high.is_finite()).then_some((s.low, s.high)),
+        })
+        .collect()
 }
 
 fn header(files: &[LoadedFile]) -> String {
