@@ -274,6 +274,7 @@ impl<'a, B: Backend> Executor<'a, B> {
         }
     }
 
+    /// Whether the launch's server fits in memory now (always, when nothing is launched).
     fn memory_fit(&self, role: &ResolvedRole, launch: &Launch) -> Fit {
         if !self.backend.guards_memory() {
             return Fit::Fits;
