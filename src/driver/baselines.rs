@@ -3,6 +3,7 @@
 //! depth); filled as baseline cells finish, or from the raw JSONL of an interrupted run on
 //! `--resume`.
 
+use super::plan::Cell;
 use crate::measure::{RequestRaw, TopTwo};
 use crate::results::RawRepetition;
 use std::collections::HashMap;
@@ -20,6 +21,19 @@ pub struct BaselineKey {
     pub threads: u32,
     /// Tokens in the context before decode.
     pub depth: u32,
+}
+
+impl BaselineKey {
+    /// The baseline `cell` compares with: same role, workload, slots, threads and depth.
+    pub fn of(cell: &Cell) -> BaselineKey {
+        BaselineKey {
+            role: cell.role,
+            workload: cell.workload.to_string(),
+            parallel: cell.parallel,
+            threads: cell.threads,
+            depth: cell.depth,
+        }
+    }
 }
 
 /// The baseline of one key.
@@ -42,7 +56,7 @@ pub struct Baseline {
 impl Baseline {
     /// The baseline a measured baseline cell makes (its reference probabilities are added by
     /// [`Baselines::insert`]).
-    pub fn of(m: &super::cellrow::Measured) -> Baseline {
+    pub fn of(m: &super::outcome::Measured) -> Baseline {
         Baseline {
             decode_tps: m.metrics.decode_tps.clone(),
             tokens: m.first_tokens.clone(),

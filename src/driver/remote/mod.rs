@@ -20,7 +20,11 @@ pub mod server;
 pub use backend::{RemoteBackend, RemoteServer};
 pub use server::{connect, server_mode, serves, RemoteServerInfo};
 
-use super::{RunArgs, RunOutcome, RunPlan, RunSettings, Sweep};
+use super::args::{RemoteTarget, RunConfig, Source};
+use super::pairing::RunPairing;
+use super::prepare;
+use super::run_loop::{self, RunOutcome};
+use super::settings::{self, RunPlan, RunSettings, Sweep};
 use crate::llamacpp::client::Client;
 use crate::llamacpp::server::remote::{ServerProps, ServerUrl};
 use crate::llamacpp::ServerArgs;
@@ -45,19 +49,23 @@ pub struct RemoteRun {
 }
 
 /// Parses `--server-url`, reads the server, and builds the profile of the run.
-pub fn prepare(args: &RunArgs, runtime: &tokio::runtime::Runtime) -> anyhow::Result<RemoteRun> {
-    let text = args
-        .server_url
-        .as_deref()
-        .context("--server-url is missing")?;
-    let url = ServerUrl::parse(text, args.allow_remote_host)?;
+pub fn prepare(
+    config: &RunConfig,
+    target: &RemoteTarget,
+    runtime: &tokio::runtime::Runtime,
+) -> anyhow::Result<RemoteRun> {
+    let url = ServerUrl::parse(&target.url, target.allow_remote_host)?;
     let client = Client::new(&url.base)?;
     let info = runtime
         .block_on(connect(&client, &url))
         .map_err(crate::util::error::environment)?;
     eprintln!("{}", info.describe());
-    let served = served_model(args, &info.props)?;
-    let profile = remote_profile(args, &info, &served)?;
+    let models = match &config.source {
+        Source::Models { models, .. } => models.as_slice(),
+        Source::Profile(_) => &[],
+    };
+    let served = served_model(models, &info.props)?;
+    let profile = remote_profile(config, &info, &served)?;
     Ok(RemoteRun {
         info,
         profile,
@@ -67,13 +75,13 @@ pub fn prepare(args: &RunArgs, runtime: &tokio::runtime::Runtime) -> anyhow::Res
 
 /// The local file that stands for the server's model: `-m FILE` (a warning when its name
 /// differs from the server's), else the file `/props` names, when it can be read here.
-fn served_model(args: &RunArgs, props: &ServerProps) -> anyhow::Result<PathBuf> {
-    if args.model.len() > 1 {
+fn served_model(models: &[PathBuf], props: &ServerProps) -> anyhow::Result<PathBuf> {
+    if models.len() > 1 {
         anyhow::bail!(
             "--server-url measures one server, which serves one model: give at most one -m"
         );
     }
-    if let Some(m) = args.model.first() {
+    if let Some(m) = models.first() {
         let theirs = props.model_file_name();
         if !theirs.is_empty() && file_name(m) != theirs {
             eprintln!(
@@ -103,30 +111,30 @@ fn served_model(args: &RunArgs, props: &ServerProps) -> anyhow::Result<PathBuf> 
 /// The run's profile: `--profile`, or one built from the model file (and `--draft`) with
 /// `--modes` or the server's own modes; every role's context is the server's slot context.
 fn remote_profile(
-    args: &RunArgs,
+    config: &RunConfig,
     info: &RemoteServerInfo,
     served: &Path,
 ) -> anyhow::Result<Profile> {
     let slot_ctx = info.props.slot_ctx;
-    if let Some(ctx) = args.ctx.filter(|&c| c != slot_ctx) {
+    if let Some(ctx) = config.ctx.filter(|&c| c != slot_ctx) {
         anyhow::bail!(
             "--ctx {ctx}: the server at {} gives each slot {slot_ctx} tokens, fixed at its launch; \
              leave --ctx out",
             info.url.base
         );
     }
-    let mut profile = match &args.profile {
-        Some(name) => profile::load(name)?,
-        None => profile::from_models(&profile::ModelsSpec {
+    let mut profile = match &config.source {
+        Source::Profile(name) => profile::load(name)?,
+        Source::Models { draft, modes, .. } => profile::from_models(&profile::ModelsSpec {
             models: vec![served.to_path_buf()],
-            draft: args.draft.clone(),
-            modes: Some(args.modes.clone().unwrap_or_else(|| info.default_modes())),
+            draft: draft.clone(),
+            modes: Some(modes.clone().unwrap_or_else(|| info.default_modes())),
             ctx: Some(slot_ctx),
         })?,
     };
     let slots = info.props.total_slots;
     for role in &mut profile.roles {
-        if args.profile.is_none() {
+        if config.source.profile().is_none() {
             // One request alone, and the server's slots all busy.
             role.parallel = if slots > 1 { vec![1, slots] } else { vec![1] };
         }
@@ -162,8 +170,8 @@ fn remote_profile(
 
 /// The sweeps of a `--server-url` run: the depths only (threads and server arguments were
 /// fixed when the server was launched).
-pub fn sweep(args: &RunArgs, profile: &Profile) -> anyhow::Result<Sweep> {
-    let depths = args.depth.clone().unwrap_or(profile.run.depths.clone());
+pub fn sweep(depths: Option<&[u32]>, profile: &Profile) -> anyhow::Result<Sweep> {
+    let depths = depths.map_or_else(|| profile.run.depths.clone(), <[_]>::to_vec);
     if let Some(problem) = profile::sweep_problem("--depth", &depths, 0) {
         anyhow::bail!(problem);
     }
@@ -202,19 +210,19 @@ pub fn stamp(
     match hardware {
         Some(hw) => {
             row.host = host.to_string();
-            super::stamp_machine(&mut row, hw);
+            settings::stamp_machine(&mut row, hw);
         }
         None => row.host = info.url.host.clone(),
     }
     stamp_engine(&mut row, info);
-    super::stamp_harness(&mut row, profile);
+    settings::stamp_harness(&mut row, profile);
     row
 }
 
 /// The run loop's settings: no server arguments, no pairing (one server), every row
 /// stamped with the server and, when it runs on this machine, this machine.
 fn settings(
-    args: &RunArgs,
+    config: &RunConfig,
     info: &RemoteServerInfo,
     profile: &Profile,
     n_predict: u32,
@@ -223,13 +231,16 @@ fn settings(
     // The machine columns (and the roofline) describe the server's machine only when it is
     // this one.
     let hardware = match info.url.loopback {
-        true => Some(super::assess_hardware(args)?),
+        true => Some(prepare::assess_hardware(
+            &config.models_dir,
+            config.bw_budget,
+        )?),
         false => None,
     };
     Ok(RunSettings {
         server_args: ServerArgs::default(),
         n_predict,
-        adaptive: super::adaptive(args, profile),
+        adaptive: prepare::adaptive(config.max_reps, profile),
         pair: false,
         // One server that tpsbench does not start: there is no second launch to measure.
         baseline_launches: 1,
@@ -239,37 +250,37 @@ fn settings(
 }
 
 /// Runs `bench run --server-url URL` end to end.
-pub fn run(args: &RunArgs) -> anyhow::Result<RunOutcome> {
+pub fn run(config: &RunConfig, target: &RemoteTarget) -> anyhow::Result<RunOutcome> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let remote = prepare(args, &runtime)?;
+    let remote = prepare(config, target, &runtime)?;
     drop(runtime);
     let profile = &remote.profile;
-    let selected = super::resolve::select_roles(profile, args.roles.as_deref())?;
-    let roles = super::resolve::resolve_roles(profile, &selected, &super::resolve_options(args))?;
-    let n_predict = args.n_predict.unwrap_or(profile.run.n_predict);
-    let sweep = sweep(args, profile)?;
-    super::check_depths(
-        &roles,
-        &sweep.depths,
-        n_predict,
-        &super::workloads(args, profile),
-    )?;
-    let host = super::host_name();
-    let settings = settings(args, &remote.info, profile, n_predict, &host)?;
-    let mut writer = super::open_writer(args, profile, &host)?;
+    let selected = super::resolve::select_roles(profile, config.roles.as_deref())?;
+    let roles =
+        super::resolve::resolve_roles(profile, &selected, &prepare::resolve_options(config))?;
+    let n_predict = config.n_predict.unwrap_or(profile.run.n_predict);
+    let sweep = sweep(config.depths.as_deref(), profile)?;
+    let workloads = prepare::workloads(config.workloads.as_deref(), profile);
+    prepare::check_depths(&roles, &sweep.depths, n_predict, &workloads)?;
+    let host = prepare::host_name();
+    let settings = settings(config, &remote.info, profile, n_predict, &host)?;
+    let mut writer = prepare::open_writer(&config.output, &profile.name, &host)?;
     let backend = RemoteBackend {
         info: remote.info.clone(),
         served: remote.served.clone(),
     };
+    // One server: no partner, and no second launch of a baseline (`settings` says so).
+    let mut pairing = RunPairing::of(&settings);
     let plan = RunPlan {
-        profile,
         sweep: &sweep,
+        workloads: &workloads,
+        quiet: config.quiet,
+        resume: config.output.resumes(),
     };
-    let (outcome, _) = super::execute(args, &plan, &roles, &mut writer, &settings, backend, None)?;
-    Ok(outcome)
+    run_loop::run_loop(&plan, &roles, &mut writer, &settings, backend, &mut pairing)
 }
 
 #[cfg(test)]

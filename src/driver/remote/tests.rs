@@ -1,3 +1,7 @@
+//! `--server-url` without a server of llama.cpp: what a running server serves (its model,
+//! slots and speculation, as `/props` and `/slots` describe it), its default modes, the
+//! rows' engine columns, and answers from a one-shot local listener.
+
 use super::*;
 use crate::driver::backend::{Backend, ServerHandle};
 use crate::llamacpp::server::remote::SlotState;

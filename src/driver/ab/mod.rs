@@ -4,20 +4,22 @@
 //! cell gets the ratio B / A with a paired 95% interval. The way to test an engine upgrade on
 //! a noisy machine: a slow phase of the machine slows both members of a pair.
 //!
-//! The run loop is `bench run`'s ([`super::execute::Executor`] with its A side set): B's
-//! servers are the cells' own, A's the partners. Each side's rows go to its own CSV (and
+//! The run loop is `bench run`'s, handed the A side ([`side::AbSide`]) as its pairing
+//! policy: B's servers are the cells' own, A's the partners. Each side's rows go to its own CSV (and
 //! JSONL), `<out stem>-a.csv` and `<out stem>-b.csv`, stamped with its engine and its server
 //! arguments, so `bench compare A.csv B.csv` reads them like two runs.
 
+mod side;
+
+pub use side::{AbRatio, AbSide};
+
+use super::args::{Output, RunArgs};
 use super::backend::{Backend, LlamaBackend, LlamaServer};
-use super::baselines::{Baseline, BaselineKey, Baselines};
-use super::cellrow::{self, CellOutcome, Measured};
-use super::plan::Cell;
-use super::resolve::ResolvedRole;
-use super::{RunArgs, RunSettings};
+use super::prepare;
+use super::run_loop::run_loop;
+use super::settings::{stamp_engine, RunEnv, RunSettings};
 use crate::llamacpp::{Engine, EngineOptions, LaunchSpec, ServerArgs};
-use crate::measure::RatioCi;
-use crate::results::{CellKey, RawRepetition, ResultRow, ResultWriter, Status};
+use crate::results::{ResultRow, ResultWriter};
 use anyhow::Context;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -42,93 +44,6 @@ pub struct AbArgs {
     /// Extra llama-server arguments of side B, one string split at spaces.
     #[arg(long, value_name = "ARGS", allow_hyphen_values = true)]
     pub args_b: Option<String>,
-}
-
-/// B / A of one cell, over its pairs.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AbRatio {
-    /// B's cell key.
-    pub key: CellKey,
-    /// Paired ratio of decode t/s, B over A, with its 95% interval.
-    pub ci: RatioCi,
-    /// Pairs behind it.
-    pub pairs: u32,
-}
-
-/// The A side of `bench ab` inside the run loop: its settings (engine stamp, server
-/// arguments), its results file, its baselines, and every cell's B / A ratio.
-pub struct AbSide<'a> {
-    /// A's settings.
-    pub settings: &'a RunSettings,
-    writer: &'a mut ResultWriter,
-    baselines: Baselines,
-    /// A's measurements of the cell being finished (`Err`: the A server failed).
-    pub(crate) pending: Option<Result<Measured, String>>,
-    /// B / A of every paired cell.
-    pub ratios: Vec<AbRatio>,
-    /// A's rows, in the order of B's.
-    pub rows: Vec<ResultRow>,
-}
-
-impl<'a> AbSide<'a> {
-    /// The A side writing to `writer`.
-    pub fn new(settings: &'a RunSettings, writer: &'a mut ResultWriter) -> Self {
-        AbSide {
-            settings,
-            writer,
-            baselines: Baselines::default(),
-            pending: None,
-            ratios: Vec::new(),
-            rows: Vec::new(),
-        }
-    }
-
-    /// A's rows and every cell's B / A, once the run is over.
-    pub fn into_results(self) -> (Vec<ResultRow>, Vec<AbRatio>) {
-        (self.rows, self.ratios)
-    }
-
-    /// Writes one raw line of A's.
-    pub(crate) fn push_raw(&mut self, line: &RawRepetition) -> Result<(), String> {
-        self.writer
-            .push_raw(line)
-            .map_err(|e| format!("writing raw repetitions of side A: {e}"))
-    }
-
-    /// A's row of the cell B just finished: measured when B was and A's half of the pairs is
-    /// there, else B's status and reason (or A's failure).
-    pub(crate) fn finish(
-        &mut self,
-        role: &ResolvedRole,
-        cell: &Cell,
-        b: &CellOutcome,
-        baseline_key: BaselineKey,
-    ) -> anyhow::Result<()> {
-        let outcome = match (b, self.pending.take()) {
-            (CellOutcome::Measured(_), Some(Ok(m))) => CellOutcome::Measured(Box::new(m)),
-            (CellOutcome::Measured(_), Some(Err(why))) => {
-                CellOutcome::NotMeasured(Status::Failed, format!("the A server failed: {why}"))
-            }
-            (CellOutcome::Measured(_), None) => CellOutcome::NotMeasured(
-                Status::Skipped,
-                "no A server beside this cell (the B row says why)".into(),
-            ),
-            (CellOutcome::NotMeasured(status, why), _) => {
-                CellOutcome::NotMeasured(*status, why.clone())
-            }
-        };
-        let key = cellrow::key(self.settings, role, cell);
-        let baseline = self.baselines.get(&baseline_key);
-        let row = cellrow::build(self.settings, role, cell, &key, &outcome, baseline);
-        if let (true, CellOutcome::Measured(m)) = (cell.mode.is_baseline(), &outcome) {
-            self.baselines.insert(baseline_key, Baseline::of(m));
-        }
-        self.writer
-            .push(&row)
-            .map_err(|e| anyhow::anyhow!("writing the results of side A: {e}"))?;
-        self.rows.push(row);
-        Ok(())
-    }
 }
 
 /// The backend of `bench ab`: cells' own servers from engine B, partners from engine A.
@@ -160,31 +75,21 @@ impl Backend for AbBackend<'_> {
 
 /// Runs `bench ab`.
 pub fn command(args: &AbArgs) -> anyhow::Result<ExitCode> {
+    let mut config = args.run.config();
     anyhow::ensure!(
-        args.run.server_url.is_none(),
+        config.remote.is_none(),
         "bench ab launches both servers; to measure a running server use bench run --server-url"
     );
     anyhow::ensure!(
-        args.run.resume.is_none(),
+        !config.output.resumes(),
         "bench ab does not resume: run it again with --out"
     );
     let (a_csv, b_csv) = out_paths(args.run.out.as_deref());
-    let mut run = args.run.clone();
-    run.out = Some(b_csv);
-    run.server_bin = args.engine_b.clone().or(run.server_bin);
-    let (env, roles, mut b_writer) = super::prepare(&run)?;
+    config.output = Output::Create(b_csv);
+    config.server_bin = args.engine_b.clone().or(config.server_bin);
+    let (env, roles, mut b_writer) = prepare::prepare(&config)?;
     let engine_a = engine_a(args, &env.engine)?;
-    // Each side starts from the run's own settings (`--server-arg` included); `--args-a`
-    // and `--args-b` replace that side's server arguments.
-    let mut b_settings = env.settings();
-    let mut a_settings = b_settings.clone();
-    if let Some(text) = &args.args_b {
-        b_settings.server_args = side_args("--args-b", text, &env.engine)?;
-    }
-    super::stamp_engine(&mut a_settings.stamp, &engine_a);
-    if let Some(text) = &args.args_a {
-        a_settings.server_args = side_args("--args-a", text, &engine_a)?;
-    }
+    let (a_settings, b_settings) = side_settings(args, &env, &engine_a)?;
     let mut a_writer = ResultWriter::create(&a_csv).map_err(|e| anyhow::anyhow!("{e}"))?;
     let backend = AbBackend {
         a: LlamaBackend {
@@ -196,17 +101,17 @@ pub fn command(args: &AbArgs) -> anyhow::Result<ExitCode> {
             logs_dir: env.logs_dir.clone(),
         },
     };
-    let ab = AbSide::new(&a_settings, &mut a_writer);
-    let (outcome, ab) = super::execute(
-        &run,
-        &env.run_plan(),
+    let mut a_side = AbSide::new(&a_settings, &mut a_writer);
+    let plan = env.run_plan(config.quiet, false);
+    let outcome = run_loop(
+        &plan,
         &roles,
         &mut b_writer,
         &b_settings,
         backend,
-        Some(ab),
+        &mut a_side,
     )?;
-    let (a_rows, ratios) = ab.context("the A side of bench ab went missing")?;
+    let (a_rows, ratios) = a_side.into_results();
     println!("{}", render(&outcome.rows, &a_rows, &ratios));
     println!(
         "{} cells in {} launches; results: A {}, B {}",
@@ -216,6 +121,26 @@ pub fn command(args: &AbArgs) -> anyhow::Result<ExitCode> {
         outcome.csv.display()
     );
     Ok(ExitCode::from(outcome.exit_code()))
+}
+
+/// The settings of side A and side B. Each starts from the run's own settings
+/// (`--server-arg` included); `--args-a` and `--args-b` replace that side's server
+/// arguments, and A's rows are stamped with A's engine.
+fn side_settings(
+    args: &AbArgs,
+    env: &RunEnv,
+    engine_a: &Engine,
+) -> anyhow::Result<(RunSettings, RunSettings)> {
+    let mut b_settings = env.settings();
+    let mut a_settings = b_settings.clone();
+    if let Some(text) = &args.args_b {
+        b_settings.server_args = side_args("--args-b", text, &env.engine)?;
+    }
+    stamp_engine(&mut a_settings.stamp, engine_a);
+    if let Some(text) = &args.args_a {
+        a_settings.server_args = side_args("--args-a", text, engine_a)?;
+    }
+    Ok((a_settings, b_settings))
 }
 
 /// The engine of side A: `--engine-a`, else the one side B uses.

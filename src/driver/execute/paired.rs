@@ -1,12 +1,20 @@
-//! The paired half of the run loop (the decisions are in [`super::super::pairing`]): the
-//! partner beside an accelerated launch (memory guard, launch, warm-up) and the A/B
-//! repetitions of a cell, one batch on each server in turn, never two at once.
+//! The paired half of the run loop (the decisions are its [`PairingPolicy`]'s): the
+//! partner beside a launch (memory guard, launch, warm-up) and the paired repetitions of a
+//! cell, one batch on each server in turn, never two at once, in the order the policy says.
 
-use super::*;
-use crate::driver::ab::AbRatio;
-use crate::driver::pairing::Side;
-use crate::driver::plan::LaunchKey;
-use crate::mode::Mode;
+use super::reps::Reps;
+use super::{Executor, PairPlan, Partner, Stop, INTERRUPTED};
+use crate::driver::backend::{Backend, CpuTimes, ServerHandle};
+use crate::driver::cellrow;
+use crate::driver::guard::{self, Fit};
+use crate::driver::launch;
+use crate::driver::outcome::{Measured, Pairing};
+use crate::driver::pairing::{self, PairVerdict, PairedCell, Side};
+use crate::driver::plan::{Cell, Launch, LaunchKey};
+use crate::driver::resolve::ResolvedRole;
+use crate::llamacpp::client::CompletionRecord;
+use crate::measure::{self, RequestRaw};
+use std::time::{Duration, Instant};
 
 /// What became of the partner's half of a pair.
 enum Half {
@@ -26,24 +34,18 @@ struct IdleCost {
 }
 
 impl<B: Backend> Executor<'_, B> {
-    /// Prepares the partner of a launch: none for a baseline launch or a run without
-    /// pairing; else the one already up, or a new baseline server, when the guard says both
-    /// fit ([`guard::check_pair`]). A pair that does not fit, or a partner that does not
-    /// start, makes the launch unpaired, with the reason.
+    /// Prepares the partner of a launch: none when the pairing gives it none; else the one
+    /// already up, or a new one, when the guard says both fit ([`guard::check_pair`]). A
+    /// pair that does not fit, or a partner that does not start, makes the launch unpaired,
+    /// with the reason.
     pub(super) async fn pair_plan(
         &mut self,
         role: &ResolvedRole,
         launch: &Launch,
         first: &Cell,
     ) -> PairPlan {
-        let ab = self.ab.is_some();
-        if !ab && (launch.key.mode.is_baseline() || !self.settings.pair) {
+        let Some(base_key) = self.rec.pairing.partner_key(&launch.key) else {
             return PairPlan::Off;
-        }
-        let base_key = match ab {
-            true => launch.key.clone(),
-            false => LaunchKey::for_cell(&Mode::Baseline, launch.key.parallel, false)
-                .at_threads(launch.key.threads),
         };
         let base_need = launch::memory_need(role, &base_key);
         let need = launch::memory_need(role, &launch.key);
@@ -64,7 +66,7 @@ impl<B: Backend> Executor<'_, B> {
         self.launch_partner(role, launch, base_key, first).await
     }
 
-    /// Starts and warms up a baseline server for the group of `launch`.
+    /// Starts and warms up the partner for the group of `launch`.
     async fn launch_partner(
         &mut self,
         role: &ResolvedRole,
@@ -86,7 +88,7 @@ impl<B: Backend> Executor<'_, B> {
                 ))
             }
         };
-        let twin = self.partner_cell(first);
+        let twin = self.rec.pairing.partner_cell(first);
         if let Err(stop) = self.warm_up(&server, role, &twin).await {
             server.stop();
             let why = match stop {
@@ -148,7 +150,8 @@ impl<B: Backend> Executor<'_, B> {
     }
 
     /// Pairs until the adaptive rule on the pair ratios is satisfied; a partner that fails
-    /// leaves the cell to finish unpaired on its own server.
+    /// leaves the cell to finish unpaired on its own server. The pairing says what the pairs
+    /// mean.
     async fn paired_repetitions(
         &mut self,
         server: &B::Server,
@@ -157,108 +160,73 @@ impl<B: Backend> Executor<'_, B> {
         cell: &Cell,
     ) -> Result<Measured, Stop> {
         let mut reps = self.new_reps(server, role, cell);
-        let mut partner_reps = self.new_reps(partner, role, &self.partner_cell(cell));
-        // Partner lines go under the cell's own key (flagged), or under A's key in `bench ab`.
-        partner_reps.key = match &self.ab {
-            Some(ab) => cellrow::key(ab.settings, role, cell),
-            None => reps.key.clone(),
-        };
-        let mut pairs: Vec<(f64, f64)> = Vec::new();
+        let mut partner_reps = self.new_reps(partner, role, &self.rec.pairing.partner_cell(cell));
+        // The partner's lines go under the cell's key on the partner's side.
+        let partner_settings = self.rec.pairing.partner_settings().unwrap_or(self.settings);
+        partner_reps.key = cellrow::key(partner_settings, role, cell);
         let mut idle = IdleCost {
             cpu: Some(Duration::ZERO),
             ..IdleCost::default()
         };
-        let adaptive = self.settings.adaptive;
-        let mut lost = None;
-        while lost.is_none()
-            && (reps.batch as usize) < adaptive.max_reps.max(1)
-            && (reps.batch == 0
-                || adaptive.should_continue(&ratios(&pairs), reps.started.elapsed()))
-        {
-            match self
-                .pair(
-                    server,
-                    partner,
-                    cell,
-                    &mut reps,
-                    &mut partner_reps,
-                    &mut idle,
-                )
-                .await?
-            {
-                Ok(pair) => pairs.extend(pair),
-                Err(why) => lost = Some(why),
-            }
+        let (pairs, lost) = self
+            .pairs(
+                server,
+                partner,
+                cell,
+                &mut reps,
+                &mut partner_reps,
+                &mut idle,
+            )
+            .await?;
+        if lost.is_some() {
+            self.more_repetitions(server, cell, &mut reps).await?;
         }
-        if self.ab.is_some() {
-            return self
-                .ab_paired(server, partner, cell, reps, partner_reps, pairs, lost)
-                .await;
+        let verdict = self.rec.pairing.conclude(PairedCell {
+            key: &reps.key,
+            pairs,
+            lost: lost.as_deref().map(|why| first_line(why).to_string()),
+            partner: partner_reps.finish(partner.cpu_times(), Pairing::Off),
+        });
+        let PairVerdict { pairing, idle_cost } = verdict;
+        if idle_cost {
+            self.report_idle_cost(&reps, &pairing, &idle);
         }
-        let pairing = match lost {
-            None => Pairing::Paired(pairs),
-            Some(why) => {
-                self.more_repetitions(server, cell, &mut reps).await?;
-                Pairing::Unpaired(format!(
-                    "unpaired: the baseline server beside it failed after {} pairs: {}",
-                    pairs.len(),
-                    first_line(&why)
-                ))
-            }
-        };
-        self.report_idle_cost(&reps, &pairing, &idle);
         let mut m = reps.finish(server.cpu_times(), pairing);
-        m.partner_cpu_ms = idle.cpu.map(|d| d.as_secs_f64() * 1e3);
+        if idle_cost {
+            m.partner_cpu_ms = idle.cpu.map(|d| d.as_secs_f64() * 1e3);
+        }
         Ok(m)
     }
 
-    /// `bench ab`: B's measurements of the cell (its speedup against B's own baseline, as in
-    /// a run without pairing), A's kept for A's row, and B / A over the pairs.
-    #[allow(clippy::too_many_arguments)]
-    async fn ab_paired(
+    /// Pairs until the adaptive rule on their ratios is satisfied, or the partner fails
+    /// (then the reason).
+    async fn pairs(
         &mut self,
         server: &B::Server,
         partner: &B::Server,
         cell: &Cell,
-        mut reps: Reps,
-        partner_reps: Reps,
-        pairs: Vec<(f64, f64)>,
-        lost: Option<String>,
-    ) -> Result<Measured, Stop> {
-        if lost.is_some() {
-            self.more_repetitions(server, cell, &mut reps).await?;
-        }
-        let (b, a): (Vec<f64>, Vec<f64>) = pairs.iter().copied().unzip();
-        let ratio = measure::paired_ratio_ci(&b, &a)
-            .ok()
-            .filter(|_| lost.is_none());
-        let a_side = partner_reps.finish(partner.cpu_times(), Pairing::Off);
-        if let Some(ab) = &mut self.ab {
-            if let Some(ci) = ratio {
-                ab.ratios.push(AbRatio {
-                    key: reps.key.clone(),
-                    ci,
-                    pairs: pairs.len() as u32,
-                });
+        reps: &mut Reps,
+        partner_reps: &mut Reps,
+        idle: &mut IdleCost,
+    ) -> Result<(Vec<(f64, f64)>, Option<String>), Stop> {
+        let mut pairs: Vec<(f64, f64)> = Vec::new();
+        let adaptive = self.settings.adaptive;
+        while (reps.batch as usize) < adaptive.max_reps.max(1)
+            && (reps.batch == 0
+                || adaptive.should_continue(&ratios(&pairs), reps.started.elapsed()))
+        {
+            match self
+                .pair(server, partner, cell, reps, partner_reps, idle)
+                .await?
+            {
+                Ok(pair) => pairs.extend(pair),
+                Err(why) => return Ok((pairs, Some(why))),
             }
-            ab.pending = Some(match &lost {
-                None => Ok(a_side),
-                Some(why) => Err(first_line(why).to_string()),
-            });
         }
-        // A lost A server is stopped by the caller, which looks for `Unpaired`.
-        let pairing = match lost {
-            None => Pairing::Off,
-            Some(why) => Pairing::Unpaired(format!(
-                "the A server beside it failed after {} pairs: {}",
-                pairs.len(),
-                first_line(&why)
-            )),
-        };
-        Ok(reps.finish(server.cpu_times(), pairing))
+        Ok((pairs, None))
     }
 
-    /// One pair: a batch on each server in [`pairing::order`]. `Ok(Err(why))` when the
+    /// One pair: a batch on each server in the pairing's order ([`pairing::order`]). `Ok(Err(why))` when the
     /// partner failed; `Ok(Ok(None))` when a side reported no timings.
     async fn pair(
         &mut self,
@@ -271,7 +239,7 @@ impl<B: Backend> Executor<'_, B> {
     ) -> Result<Result<Option<(f64, f64)>, String>, Stop> {
         let index = reps.batch;
         let (mut own, mut base) = (None, None);
-        for side in pairing::order(index as usize) {
+        for side in self.rec.pairing.order(index as usize) {
             match side {
                 Side::Own => {
                     let (before, start) = (partner.cpu_times(), Instant::now());
@@ -293,8 +261,9 @@ impl<B: Backend> Executor<'_, B> {
         Ok(Ok(own.zip(base)))
     }
 
-    /// The partner's batch of pair `index`, recorded in `reps`: as partner lines under the
-    /// cell's key, or in `bench ab` as the A side's own lines in its file.
+    /// The partner's batch of pair `index`, recorded in `reps` and, as the pairing says,
+    /// on disk (partner lines under the cell's key, or the other side's own lines in its
+    /// file).
     async fn partner_batch(
         &mut self,
         partner: &B::Server,
@@ -320,29 +289,14 @@ impl<B: Backend> Executor<'_, B> {
         reps.decode.extend(tps);
         for (slot, raw) in raws.into_iter().enumerate() {
             let mut line = reps.line(index, slot, wall, raw);
-            match &mut self.ab {
-                Some(ab) => ab.push_raw(&line).map_err(Stop::Failed)?,
-                None => {
-                    line.partner = true;
-                    self.push_raw(&line)?;
-                }
-            }
+            let rec = &mut self.rec;
+            rec.pairing
+                .partner_line(&mut line, rec.writer)
+                .map_err(Stop::Failed)?;
             reps.requests.push(line.request);
         }
         reps.batch += 1;
         Ok(Half::Done(tps))
-    }
-
-    /// The cell the partner serves: the baseline of the same role, workload and slots, or
-    /// in `bench ab` the same cell (on the A side).
-    fn partner_cell(&self, cell: &Cell) -> Cell {
-        match self.ab {
-            Some(_) => cell.clone(),
-            None => Cell {
-                mode: Mode::Baseline,
-                ..cell.clone()
-            },
-        }
     }
 
     /// A progress line: how many pairs, and the partner's CPU while the cell's server worked.

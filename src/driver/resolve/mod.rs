@@ -6,10 +6,13 @@
 //! model (an unreadable GGUF, a draft whose vocabulary does not match its target) is found
 //! here, before any server is launched.
 
+mod stand_in;
+
 use crate::gguf::{Model, ModelFacts};
 use crate::profile::{Located, MatchKind, Profile, Role};
-use crate::synth::{self, Behavior, SynthArgs};
+use crate::synth::{self, Behavior};
 use anyhow::{bail, Context};
+use stand_in::{has_recipe, synthesize, validate_recipes, NO_RECIPE};
 use std::path::{Path, PathBuf};
 
 /// A model ready to be launched.
@@ -131,7 +134,11 @@ pub fn resolve_roles(
     opts: &ResolveOptions,
 ) -> anyhow::Result<Vec<ResolvedRole>> {
     if opts.synthetic || roles.iter().any(|r| r.model.is_none()) {
-        validate_recipes(profile, roles)?;
+        let drafts = roles
+            .iter()
+            .filter(|r| needs_draft(r))
+            .filter_map(|r| r.draft.as_deref().and_then(|d| profile.role(d)));
+        validate_recipes(roles.iter().copied().chain(drafts))?;
     }
     let mut out = Vec::with_capacity(roles.len());
     for role in roles {
@@ -255,7 +262,7 @@ fn resolve_model(
     if !has_recipe(role) {
         return Ok(Resolution::Absent(stand_in_path, NO_RECIPE.into()));
     }
-    match synthesize(role, opts, target) {
+    match stand_in(role, opts, target) {
         Ok(model) => Ok(Resolution::found(model)),
         // A stand-in the disk cannot hold skips its role; the run goes on.
         Err(e) => match e.downcast_ref::<synth::NoSpace>() {
@@ -265,42 +272,22 @@ fn resolve_model(
     }
 }
 
-/// Why a role without a model file and without a recipe is skipped under `--synthetic`.
-const NO_RECIPE: &str = "no synthetic stand-in: the role names neither `synthetic` (a preset) \
-    nor a [roles.synth] shape; give it a model file (--models-dir)";
-
-/// The role names a recipe for a synthetic stand-in.
-fn has_recipe(role: &Role) -> bool {
-    role.synthetic.is_some() || role.synth.is_some()
-}
-
-/// Every stand-in the run may write is checked before the first byte is written: a recipe
-/// that does not validate (no quant, an unknown preset, a bad shape) is an error naming every
-/// such role, instead of one found after gigabytes of other stand-ins.
-fn validate_recipes(profile: &Profile, roles: &[&Role]) -> anyhow::Result<()> {
-    let drafts = roles
-        .iter()
-        .filter(|r| needs_draft(r))
-        .filter_map(|r| r.draft.as_deref().and_then(|d| profile.role(d)));
-    let mut problems: Vec<String> = Vec::new();
-    for role in roles.iter().copied().chain(drafts) {
-        if !has_recipe(role) {
-            continue;
-        }
-        if let Err(e) = synth_args(role, None).and_then(|a| a.recipe()) {
-            let line = format!("role `{}`: {e:#}", role.name);
-            if !problems.contains(&line) {
-                problems.push(line);
-            }
-        }
-    }
-    if !problems.is_empty() {
-        bail!(
-            "synthetic stand-ins that cannot be made (nothing was written):\n  {}",
-            problems.join("\n  ")
-        );
-    }
-    Ok(())
+/// The role's synthetic stand-in, as a model ready to be launched.
+fn stand_in(
+    role: &Role,
+    opts: &ResolveOptions,
+    target: Option<&ResolvedModel>,
+) -> anyhow::Result<ResolvedModel> {
+    let target = target.and_then(|t| t.behavior.as_ref());
+    let (path, behavior) = synthesize(role, &opts.synth_cache, target)?;
+    let model = Model::open(&path).context("reading GGUF")?;
+    Ok(ResolvedModel {
+        path,
+        facts: model.facts(),
+        synthetic: true,
+        stand_in: true,
+        behavior: Some(behavior),
+    })
 }
 
 /// The registry model a profile's `model` names by its bare file name, if any.
@@ -325,69 +312,6 @@ fn open_real(role: &Role, path: &Path) -> anyhow::Result<ResolvedModel> {
     })
 }
 
-fn synthesize(
-    role: &Role,
-    opts: &ResolveOptions,
-    target: Option<&ResolvedModel>,
-) -> anyhow::Result<ResolvedModel> {
-    let args = synth_args(role, target)?;
-    let recipe = args.recipe()?;
-    let path = if could_never_run(role, &recipe) {
-        // The memory guard would skip every launch of it (with its figures): write a
-        // size-exact sparse file instead of filling the disk.
-        sparse_model(&recipe, &opts.synth_cache)?
-    } else {
-        synth::ensure_model(&recipe, &opts.synth_cache)
-            .with_context(|| format!("writing the synthetic stand-in of `{}`", role.name))?
-    };
-    let model = Model::open(&path).context("reading GGUF")?;
-    Ok(ResolvedModel {
-        path,
-        facts: model.facts(),
-        synthetic: true,
-        stand_in: true,
-        behavior: Some(recipe.behavior),
-    })
-}
-
-/// The memory guard would refuse even the smallest launch of the stand-in here: its weights,
-/// an F16 KV cache for the role's context with its fewest slots, and the engine's overhead
-/// exceed MemAvailable less the guide's safety buffer (the guard's own rule, checked before
-/// the file exists).
-fn could_never_run(role: &Role, recipe: &synth::Recipe) -> bool {
-    match crate::hardware::memory::read_meminfo() {
-        Ok(mem) => could_never_run_in(role, recipe, mem.total_bytes),
-        Err(_) => false,
-    }
-}
-
-/// [`could_never_run`] on a machine of `total` bytes of RAM. Judged as if all of it were
-/// available (nothing else running): what is free at the moment of writing says whether a
-/// launch fits now, not whether the model could ever run here (a 30B stand-in that ran at one
-/// moment was written sparse ten minutes later, on the same machine, at a lower MemAvailable).
-fn could_never_run_in(role: &Role, recipe: &synth::Recipe, total: u64) -> bool {
-    let s = &recipe.shape;
-    // K and V, F16 (2 bytes), per layer and KV head.
-    let kv_per_token = 2 * u64::from(s.n_layer) * u64::from(s.n_head_kv) * s.head_dim * 2;
-    let slots = role.parallel.iter().copied().min().unwrap_or(1);
-    let need = super::guard::MemoryNeed {
-        model_bytes: synth::plan::tensor_bytes(&recipe.plan()),
-        draft_bytes: 0,
-        kv_bytes: kv_per_token * u64::from(role.ctx) * u64::from(slots),
-    };
-    super::guard::check(&need, total, total) != super::guard::Fit::Fits
-}
-
-/// A size-exact sparse stand-in (real header, tensor data as holes), cached by recipe.
-fn sparse_model(recipe: &synth::Recipe, cache: &Path) -> anyhow::Result<PathBuf> {
-    let path = cache.join(recipe.file_name().replace(".gguf", "-sparse.gguf"));
-    if !path.is_file() {
-        std::fs::create_dir_all(cache).with_context(|| format!("creating {}", cache.display()))?;
-        synth::write_in_place(recipe, &path, true)?;
-    }
-    Ok(path)
-}
-
 /// A profile's quant label that disagrees with the file is only a label: the file's type is
 /// recorded.
 fn warn_on_quant_label(role: &Role, path: &Path, file_quant: Option<&str>) {
@@ -401,32 +325,6 @@ fn warn_on_quant_label(role: &Role, path: &Path, file_quant: Option<&str>) {
             );
         }
     }
-}
-
-/// `bench synth` arguments for a role's stand-in, so that the profile and the CLI share one
-/// validation ([`SynthArgs::recipe`]).
-fn synth_args(role: &Role, target: Option<&ResolvedModel>) -> anyhow::Result<SynthArgs> {
-    if !has_recipe(role) {
-        bail!("{NO_RECIPE}");
-    }
-    let mut overrides = role.synth.clone().unwrap_or_default();
-    if let Some(Behavior::Cycle(c)) = target.and_then(|t| t.behavior.as_ref()) {
-        // The draft must share the target's vocabulary and cycles to agree with it.
-        overrides.n_vocab = Some(u64::from(c.n_vocab));
-        overrides.cycle_len = Some(c.cycle_len);
-        overrides.seed = Some(c.seed);
-    }
-    let quant = role.quant.as_deref().with_context(|| {
-        format!(
-            "role `{}` has no `quant`: a synthetic stand-in needs one (Q4_K_M, Q8_0, F16, ...)",
-            role.name
-        )
-    })?;
-    Ok(SynthArgs::for_role(
-        quant,
-        role.synthetic.as_deref(),
-        &overrides,
-    ))
 }
 
 /// llama.cpp refuses (or silently mis-drafts with) a draft whose vocabulary differs from
@@ -450,6 +348,7 @@ fn check_vocab_match(target: &ResolvedModel, draft: &ResolvedModel) -> anyhow::R
 mod tests {
     use super::*;
     use crate::profile::{self, ProfileSource};
+    use crate::synth::SynthArgs;
 
     const PROFILE: &str = r#"
 name = "dir"
@@ -526,7 +425,8 @@ tier = "HOT"
         );
     }
 
-    const SYNTHETIC: &str = r#"
+    /// A profile with a role that has a recipe and one that has none.
+    pub(super) const SYNTHETIC: &str = r#"
 name = "synthetic"
 [[roles]]
 name = "tiny"
@@ -590,41 +490,5 @@ synthetic = "qwen2.5-0.5b"
         );
         // the valid role's stand-in was not written either
         assert!(!opts.synth_cache.exists(), "nothing in the cache");
-    }
-
-    #[test]
-    fn only_a_stand_in_the_guard_would_always_refuse_is_written_sparse() {
-        let p = profile::parse(SYNTHETIC, ProfileSource::File("s.toml".into())).unwrap();
-        let tiny = &p.roles[0];
-        let recipe = synth_args(tiny, None).unwrap().recipe().unwrap();
-        assert!(
-            !could_never_run(tiny, &recipe),
-            "a 1-layer model fits anywhere"
-        );
-        // Qwen3-Coder-480B-A35B at Q4_K_M is about 270 GB of weights: more than this
-        // machine's (or CI's) RAM.
-        let mut huge = tiny.clone();
-        (huge.synthetic, huge.synth, huge.quant) = (
-            Some("qwen3-coder-480b-a35b".into()),
-            None,
-            Some("Q4_K_M".into()),
-        );
-        let recipe = synth_args(&huge, None).unwrap().recipe().unwrap();
-        let ram = crate::hardware::memory::read_meminfo().unwrap().total_bytes;
-        assert!(ram < 250 << 30, "this test needs less than 250 GiB of RAM");
-        assert!(could_never_run(&huge, &recipe));
-        // Qwen3-30B-A3B at Q4_K_M: 18.55 GB of weights plus its KV cache and overhead (18.9
-        // GiB, as the guard reported it) against 85% of the RAM: fits 24 GiB (20.4 GiB usable),
-        // never fits 20 GiB (17.0) — whatever happens to be free at the moment.
-        let mut moe = tiny.clone();
-        (moe.synthetic, moe.synth, moe.quant, moe.ctx) = (
-            Some("qwen3-30b-a3b".into()),
-            None,
-            Some("Q4_K_M".into()),
-            8192,
-        );
-        let recipe = synth_args(&moe, None).unwrap().recipe().unwrap();
-        assert!(!could_never_run_in(&moe, &recipe, 24 << 30));
-        assert!(could_never_run_in(&moe, &recipe, 20 << 30));
     }
 }
