@@ -7,7 +7,8 @@ mod common;
 use assert_cmd::Command;
 use std::ffi::OsString;
 use std::time::Duration;
-use tpsbench::llamacpp::{CapabilityError, EngineSource, LaunchSpec, SpeculativeArgs};
+use tpsbench::engine::{LaunchSpec, SpeculativeArgs};
+use tpsbench::llamacpp::{CapabilityError, EngineSource};
 // The speculative types of the pinned build, written once in the mode table.
 use tpsbench::mode::SPEC_TYPES as ENGINE_FACTS_SPEC_TYPES;
 use tpsbench::util::process::run_with_timeout;

@@ -11,8 +11,8 @@ mod common;
 use assert_cmd::Command;
 use std::path::Path;
 use std::time::Duration;
+use tpsbench::engine::LaunchSpec;
 use tpsbench::llamacpp::server::{net, LaunchOptions, Server};
-use tpsbench::llamacpp::LaunchSpec;
 use tpsbench::results::{read_results, Status};
 
 /// `bench run ARGS --out CSV` with the test's cache and little bandwidth measurement.
@@ -165,7 +165,7 @@ fn engine_remote_a_lookup_server_measures_its_own_mode_and_skips_the_baseline() 
     let mut spec = LaunchSpec::new(common::tiny_model());
     spec.threads = 2;
     spec.ctx = 1024;
-    spec.spec = Some(tpsbench::llamacpp::SpeculativeArgs {
+    spec.spec = Some(tpsbench::engine::SpeculativeArgs {
         types: vec!["ngram-simple".into()],
         draft_n_max: None,
     });

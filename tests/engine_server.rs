@@ -11,11 +11,12 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use tpsbench::llamacpp::client::{Client, ClientError, CompletionRequest, Prompt};
+use tpsbench::engine::request::{CompletionRequest, Prompt};
+use tpsbench::engine::LaunchSpec;
+use tpsbench::llamacpp::client::{Client, ClientError};
 use tpsbench::llamacpp::server::{
     net, LaunchCommand, LaunchOptions, PortChoice, Server, ServerError,
 };
-use tpsbench::llamacpp::LaunchSpec;
 
 fn spec(model: &Path) -> LaunchSpec {
     let mut spec = LaunchSpec::new(model);

@@ -8,7 +8,8 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use tpsbench::llamacpp::client::{Client, ClientError, CompletionRequest, Prompt};
+use tpsbench::engine::request::{CompletionRequest, Prompt};
+use tpsbench::llamacpp::client::{Client, ClientError};
 use tpsbench::llamacpp::server::{LaunchCommand, LaunchOptions, PortChoice, Server, ServerError};
 
 mod fake {

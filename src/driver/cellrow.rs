@@ -7,7 +7,7 @@ use super::outcome::{CellOutcome, Measured, Pairing};
 use super::plan::Cell;
 use super::resolve::ResolvedRole;
 use super::settings::RunSettings;
-use crate::llamacpp::client::Prompt;
+use crate::engine::request::Prompt;
 use crate::measure::{self, CellMetrics};
 use crate::results::{CellKey, ResultRow, Status};
 
@@ -279,7 +279,7 @@ pub fn one_line(row: &ResultRow) -> String {
         s.push_str(&format!(", accept {:.0}%", a * 100.0));
     }
     if row.lossless.is_some() {
-        s.push_str(&format!(", {}", super::table::quality(row)));
+        s.push_str(&format!(", {}", row.quality()));
     }
     s
 }

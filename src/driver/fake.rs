@@ -3,10 +3,11 @@
 //! (token ids, timings, drafted counts) and fails on cue ([`Script`]), so each branch of
 //! `execute` runs in milliseconds without an engine.
 
-use super::backend::{Backend, CpuTimes, ServerHandle};
 use super::interrupt::Interrupt;
-use crate::llamacpp::client::{CompletionRecord, CompletionRequest, Prompt, ServerTimings};
-use crate::llamacpp::LaunchSpec;
+use crate::engine::backend::{Backend, CpuTimes, ServerHandle};
+use crate::engine::request::{CompletionRecord, CompletionRequest, Prompt};
+use crate::engine::LaunchSpec;
+use crate::measure::ServerTimingsRaw;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -263,7 +264,7 @@ impl FakeServer {
             end: first_byte + per_token * n as u32,
             token_ids,
             top_two,
-            timings: ServerTimings {
+            timings: ServerTimingsRaw {
                 prompt_n,
                 prompt_ms: 1.0,
                 predicted_n: n as u64,
@@ -285,8 +286,8 @@ fn prompt_tokens(prompt: &Prompt) -> u64 {
         Prompt::Mixed(parts) => parts
             .iter()
             .map(|p| match p {
-                crate::llamacpp::client::PromptPart::Token(_) => 1,
-                crate::llamacpp::client::PromptPart::Text(t) => text(t),
+                crate::engine::request::PromptPart::Token(_) => 1,
+                crate::engine::request::PromptPart::Text(t) => text(t),
             })
             .sum(),
     }

@@ -5,15 +5,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use tokio::sync::Notify;
 
-/// Set once Ctrl-C reached this process (not by a test's [`Interrupt::trigger`]).
-static PROCESS_INTERRUPTED: AtomicBool = AtomicBool::new(false);
-
-/// True once Ctrl-C reached this process: its servers are then stopped without the usual
-/// grace period, since nothing they do is measured any more and the user waits.
-pub fn process_interrupted() -> bool {
-    PROCESS_INTERRUPTED.load(Ordering::SeqCst)
-}
-
 /// Set by Ctrl-C; checked between requests and raced against every request.
 #[derive(Debug, Default, Clone)]
 pub struct Interrupt {
@@ -47,7 +38,7 @@ pub fn spawn_ctrl_c(interrupt: Interrupt) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
             eprintln!("\ninterrupted: stopping the server and keeping finished cells");
-            PROCESS_INTERRUPTED.store(true, Ordering::SeqCst);
+            crate::util::interrupt::note_process_interrupted();
             interrupt.trigger();
         }
     })

@@ -5,8 +5,9 @@
 use super::guard::MemoryNeed;
 use super::plan::LaunchKey;
 use super::resolve::ResolvedRole;
+use crate::engine::LaunchSpec;
 use crate::gguf::GgmlType;
-use crate::llamacpp::{LaunchSpec, ServerArgs};
+use crate::llamacpp::ServerArgs;
 
 /// The llama-server settings of a launch; `extra` (already checked against the engine's
 /// `--help`) goes after tpsbench's own arguments.

@@ -6,7 +6,7 @@
 //! model resolution; everything that can fail on bad input fails here, before any launch;
 //! what it fixes for the run is in [`settings`]), [`plan::plan_launches`] (cells grouped into
 //! launches), [`run_loop`] and [`execute::Executor`] (servers and measurements, through the
-//! [`backend::Backend`] seam, pairing as a [`pairing::PairingPolicy`] decides) and
+//! [`crate::engine::Backend`] seam, pairing as a [`pairing::PairingPolicy`] decides) and
 //! [`table::render`] (reporting).
 //!
 //! Words used the same way throughout `driver/`:
@@ -30,7 +30,6 @@
 
 pub mod ab;
 pub mod args;
-pub mod backend;
 pub mod baselines;
 pub mod cellrow;
 pub mod execute;
@@ -58,7 +57,7 @@ pub use run_loop::{RunOutcome, EXIT_CELLS_FAILED, EXIT_INTERRUPTED};
 pub use settings::{stamp_engine, RunEnv, RunPlan, RunSettings, Sweep};
 pub use validate::{validate_command, ValidateArgs};
 
-use backend::LlamaBackend;
+use crate::llamacpp::backend::LlamaBackend;
 use pairing::RunPairing;
 use std::process::ExitCode;
 

@@ -3,7 +3,7 @@
 //! launches pool into one. Its own module because the baselines are made from it and the
 //! row is built from it: both import it, neither imports the other.
 
-use crate::llamacpp::client::Prompt;
+use crate::engine::request::Prompt;
 use crate::measure::{self, CellMetrics, RequestRaw};
 use crate::results::Status;
 

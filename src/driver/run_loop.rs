@@ -3,7 +3,6 @@
 //! the run produced. `bench run`, `--server-url` and `bench ab` all enter here, each with its
 //! backend and its pairing policy.
 
-use super::backend::Backend;
 use super::execute::Executor;
 use super::interrupt::{self, Interrupt};
 use super::pairing::PairingPolicy;
@@ -12,6 +11,7 @@ use super::progress::Progress;
 use super::resolve::ResolvedRole;
 use super::settings::{RunPlan, RunSettings, Sweep};
 use super::workload::Workload;
+use crate::engine::backend::Backend;
 use crate::results::{CellKey, ResultRow, ResultWriter, Status};
 use anyhow::Context;
 use std::collections::HashSet;

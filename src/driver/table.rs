@@ -2,7 +2,7 @@
 //! interval, speedup, acceptance, losslessness, the guide's range and a verdict.
 //! Reporting only: it reads finished rows and never measures.
 
-use crate::results::{Difference, ResultRow, Status};
+use crate::results::{ResultRow, Status};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Table};
 
 /// Where a measured speed sits against the guide's expected range.
@@ -138,7 +138,7 @@ fn measured_cells(row: &ResultRow) -> Vec<String> {
         (Some(s), _, _) => format!("{s:.2}x"),
         _ => "-".into(),
     };
-    let quality = quality(row);
+    let quality = row.quality();
     let (guide, verdict) = match (
         row.guide_expected_low_tps,
         row.guide_expected_high_tps,
@@ -174,24 +174,6 @@ fn first_line(s: &str) -> &str {
     match line.char_indices().nth(44) {
         Some((i, _)) => &line[..i],
         None => line,
-    }
-}
-
-/// How the output compares with the baseline's, in a few words: `lossless`, `near-tie at
-/// 73 (margin 0.017)`, `LOSSY 72% at 73` or, for expert reduction, `agree 72%`.
-pub fn quality(row: &ResultRow) -> String {
-    let at = row
-        .first_difference
-        .map_or(String::new(), |p| format!(" at {p}"));
-    match (row.lossless, row.agreement_share, row.difference) {
-        (Some(true), _, _) => "lossless".to_string(),
-        (Some(false), _, Some(Difference::NearTie)) => format!(
-            "near-tie{at} (margin {:.3})",
-            row.first_difference_margin.unwrap_or(0.0)
-        ),
-        (Some(false), Some(a), _) => format!("LOSSY {:.0}%{at}", a * 100.0),
-        (None, Some(a), _) => format!("agree {:.0}%", a * 100.0),
-        _ => "-".into(),
     }
 }
 

@@ -3,9 +3,11 @@
 //! measurement alternately on the same model and prints the ratio of decode t/s per
 //! round, so a systematic difference between the two shows up next to the noise.
 
-use crate::llamacpp::client::{Client, CompletionRequest, Prompt};
+use crate::engine::request::{CompletionRequest, Prompt};
+use crate::engine::LaunchSpec;
+use crate::llamacpp::client::Client;
 use crate::llamacpp::server::{self, LaunchOptions, Server};
-use crate::llamacpp::{self, Engine, EngineOptions, LaunchSpec};
+use crate::llamacpp::{self, Engine, EngineOptions};
 use crate::measure::Sample;
 use crate::util::output::{OutputArgs, Report, Table};
 use anyhow::{bail, Context};

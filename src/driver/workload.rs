@@ -8,7 +8,7 @@
 
 pub use crate::profile::Workload;
 
-use crate::llamacpp::client::{Prompt, PromptPart};
+use crate::engine::request::{Prompt, PromptPart};
 use crate::synth::Behavior;
 
 /// The prompt of a cell: `depth` filler tokens of a `n_vocab`-token vocabulary, then the

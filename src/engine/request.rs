@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::measure::{ChunkRaw, RequestRaw, ServerTimingsRaw};
 
@@ -58,25 +58,6 @@ impl CompletionRequest {
     }
 }
 
-/// The server's own timings from the final event.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct ServerTimings {
-    /// Prompt tokens processed (all of them: the prompt cache is off).
-    pub prompt_n: u64,
-    /// Prompt processing time, milliseconds.
-    pub prompt_ms: f64,
-    /// Tokens generated.
-    pub predicted_n: u64,
-    /// Generation time, milliseconds.
-    pub predicted_ms: f64,
-    /// Tokens drafted (speculative or lookup decoding only; absent when none were drafted).
-    #[serde(default)]
-    pub draft_n: Option<u64>,
-    /// Drafted tokens accepted.
-    #[serde(default)]
-    pub draft_n_accepted: Option<u64>,
-}
-
 /// Raw record of one completed request.
 #[derive(Debug, Clone)]
 pub struct CompletionRecord {
@@ -95,7 +76,8 @@ pub struct CompletionRecord {
     pub token_ids: Vec<u32>,
     /// The two most probable tokens per generated position, when the request set `n_probs`.
     pub top_two: Vec<crate::measure::TopTwo>,
-    pub timings: ServerTimings,
+    /// The engine's own counts and times (llama.cpp's `timings` of the final event).
+    pub timings: ServerTimingsRaw,
     /// The generated text.
     pub text: String,
 }
@@ -104,7 +86,6 @@ impl CompletionRecord {
     /// The record as offsets from `sent`, for the statistics and the JSON Lines file.
     pub fn to_raw(&self) -> RequestRaw {
         let since_sent = |t: Instant| t.saturating_duration_since(self.sent);
-        let t = &self.timings;
         RequestRaw {
             first_byte: since_sent(self.first_byte),
             chunks: self
@@ -116,14 +97,7 @@ impl CompletionRecord {
                 })
                 .collect(),
             end: since_sent(self.end),
-            timings: ServerTimingsRaw {
-                prompt_n: t.prompt_n,
-                prompt_ms: t.prompt_ms,
-                predicted_n: t.predicted_n,
-                predicted_ms: t.predicted_ms,
-                draft_n: t.draft_n,
-                draft_n_accepted: t.draft_n_accepted,
-            },
+            timings: self.timings,
             token_ids: self.token_ids.clone(),
             top_two: self.top_two.clone(),
         }

@@ -8,6 +8,7 @@
 //! [`variant`], [`patch`]), makes sure it passed the self-test ([`check`]), then probes what
 //! that binary is ([`EngineIdentity`]) and accepts ([`Capabilities`]).
 
+pub mod backend;
 pub mod caps;
 pub mod check;
 pub mod client;
@@ -24,8 +25,6 @@ pub mod server_args;
 pub mod variant;
 
 pub use caps::{Capabilities, CapabilityError, FlagInfo};
-// TEMPORARY until the run loop imports them from `crate::engine`.
-pub use crate::engine::{LaunchSpec, SpeculativeArgs};
 pub use check::{EngineCheck, SelfTestFailure, SelfTestReport};
 pub use command::{command, EngineAction, EngineArgs};
 pub use identity::EngineIdentity;

@@ -353,7 +353,7 @@ fn cells_table(files: &[LoadedFile]) -> Table {
                 r.decode_tps_mean.map_or("-".into(), num),
                 speedup,
                 r.acceptance.map_or("-".into(), |a| format!("{a:.3}")),
-                crate::driver::table::quality(r),
+                r.quality(),
                 match (r.itl_p50_ms, r.itl_p99_ms) {
                     (Some(a), Some(b)) => format!("{a:.1} / {b:.1}"),
                     _ => "-".into(),

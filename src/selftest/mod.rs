@@ -12,7 +12,8 @@
 //! [`SelfTest`] implements [`crate::llamacpp::EngineCheck`]; the engine module decides when
 //! it runs (after every managed build variant, once per discovered engine).
 
-use crate::llamacpp::client::{Client, CompletionRequest, Prompt};
+use crate::engine::request::{CompletionRequest, Prompt};
+use crate::llamacpp::client::Client;
 use crate::llamacpp::server::{LaunchCommand, LaunchOptions, Server, ServerError};
 use crate::llamacpp::{EngineCheck, SelfTestFailure, SelfTestReport};
 use crate::synth::{self, Arch, BehaviorSpec, QuantMix, Recipe, Shape};

@@ -6,9 +6,24 @@
 //! [`Guard`] is alive the handlers are installed; dropping it restores the previous ones.
 
 use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 static RECEIVED: AtomicI32 = AtomicI32::new(0);
+
+/// Set once Ctrl-C reached a run of this process (the run loop's handler sets it; a test's
+/// own trigger does not).
+static PROCESS_INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Records that Ctrl-C reached this process's run.
+pub fn note_process_interrupted() {
+    PROCESS_INTERRUPTED.store(true, Ordering::SeqCst);
+}
+
+/// True once Ctrl-C reached this process: its servers are then stopped without the usual
+/// grace period, since nothing they do is measured any more and the user waits.
+pub fn process_interrupted() -> bool {
+    PROCESS_INTERRUPTED.load(Ordering::SeqCst)
+}
 
 extern "C" fn on_signal(sig: i32) {
     RECEIVED.store(sig, Ordering::SeqCst);

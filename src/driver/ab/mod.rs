@@ -14,11 +14,13 @@ mod side;
 pub use side::{AbRatio, AbSide};
 
 use super::args::{Output, RunArgs};
-use super::backend::{Backend, LlamaBackend, LlamaServer};
 use super::prepare;
 use super::run_loop::run_loop;
 use super::settings::{stamp_engine, RunEnv, RunSettings};
-use crate::llamacpp::{Engine, EngineOptions, LaunchSpec, ServerArgs};
+use crate::engine::backend::Backend;
+use crate::engine::LaunchSpec;
+use crate::llamacpp::backend::{LlamaBackend, LlamaServer};
+use crate::llamacpp::{Engine, EngineOptions, ServerArgs};
 use crate::results::{ResultRow, ResultWriter};
 use anyhow::Context;
 use std::path::{Path, PathBuf};

@@ -4,13 +4,13 @@
 
 use super::reps::Reps;
 use super::{Executor, PairPlan, Stop};
-use crate::driver::backend::{Backend, ServerHandle};
 use crate::driver::baselines::BaselineKey;
 use crate::driver::outcome::{CellOutcome, Measured, Pairing};
 use crate::driver::plan::{Cell, Launch};
 use crate::driver::resolve::ResolvedRole;
 use crate::driver::workload;
-use crate::llamacpp::client::{CompletionRecord, CompletionRequest};
+use crate::engine::backend::{Backend, ServerHandle};
+use crate::engine::request::{CompletionRecord, CompletionRequest};
 use crate::measure::{self, RequestRaw};
 use crate::results::{RawRepetition, Status};
 use std::time::Instant;

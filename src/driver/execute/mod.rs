@@ -19,7 +19,6 @@ mod paired;
 mod record;
 mod reps;
 
-use super::backend::{Backend, ServerHandle};
 use super::guard::{self, Fit};
 use super::interrupt::Interrupt;
 use super::launch;
@@ -29,6 +28,7 @@ use super::plan::{self, Cell, Launch, RoleCells};
 use super::progress::Progress;
 use super::resolve::ResolvedRole;
 use crate::driver::settings::RunSettings;
+use crate::engine::backend::{Backend, ServerHandle};
 use crate::results::{CellKey, RawRepetition, ResultRow, ResultWriter, Status};
 use record::{Pass, Recorder, INTERRUPTED};
 use std::collections::HashSet;

@@ -4,7 +4,6 @@
 
 use super::reps::Reps;
 use super::{Executor, PairPlan, Partner, Stop, INTERRUPTED};
-use crate::driver::backend::{Backend, CpuTimes, ServerHandle};
 use crate::driver::cellrow;
 use crate::driver::guard::{self, Fit};
 use crate::driver::launch;
@@ -12,7 +11,8 @@ use crate::driver::outcome::{Measured, Pairing};
 use crate::driver::pairing::{self, PairVerdict, PairedCell, Side};
 use crate::driver::plan::{Cell, Launch, LaunchKey};
 use crate::driver::resolve::ResolvedRole;
-use crate::llamacpp::client::CompletionRecord;
+use crate::engine::backend::{Backend, CpuTimes, ServerHandle};
+use crate::engine::request::CompletionRecord;
 use crate::measure::{self, RequestRaw};
 use std::time::{Duration, Instant};
 

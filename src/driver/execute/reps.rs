@@ -2,9 +2,9 @@
 //! each batch) and the raw line of each request; finished, they are the cell's
 //! [`Measured`].
 
-use crate::driver::backend::CpuTimes;
 use crate::driver::outcome::{Measured, Pairing};
-use crate::llamacpp::client::CompletionRequest;
+use crate::engine::backend::CpuTimes;
+use crate::engine::request::CompletionRequest;
 use crate::measure::{self, RequestRaw};
 use crate::results::{CellKey, RawRepetition};
 use std::time::{Duration, Instant};

@@ -4,9 +4,11 @@
 //! server running.
 
 use super::server::{serves, RemoteServerInfo, INFO_TIMEOUT};
-use crate::driver::backend::{error_chain, Backend, CpuTimes, ServerHandle};
-use crate::llamacpp::client::{Client, CompletionRecord, CompletionRequest};
-use crate::llamacpp::LaunchSpec;
+use crate::engine::backend::{Backend, CpuTimes, ServerHandle};
+use crate::engine::request::{CompletionRecord, CompletionRequest};
+use crate::engine::LaunchSpec;
+use crate::llamacpp::client::Client;
+use crate::util::error::error_chain;
 use std::path::PathBuf;
 
 /// The backend of `--server-url`: one running server, never launched, never stopped.

@@ -2,9 +2,10 @@
 //! from `/health`, `/props` and `/slots` ([`connect`]); [`serves`] decides, for each launch
 //! configuration the run loop would start, whether the running server already is it.
 
-use crate::llamacpp::client::{Client, CompletionRequest};
+use crate::engine::request::CompletionRequest;
+use crate::engine::LaunchSpec;
+use crate::llamacpp::client::Client;
 use crate::llamacpp::server::remote::{self, ServerProps, ServerUrl, SlotState, Speculation};
-use crate::llamacpp::LaunchSpec;
 use crate::mode::Mode;
 use crate::profile::DEFAULT_SPEC_K;
 use anyhow::Context;
@@ -55,7 +56,7 @@ pub async fn connect(client: &Client, url: &ServerUrl) -> anyhow::Result<RemoteS
     let speculation = slots.as_deref().map(Speculation::of);
     if speculation.is_some_and(|s| s.configured && s.types.is_empty()) {
         // A slot lists the server's speculative types only once it has served a request.
-        let one = CompletionRequest::new(crate::llamacpp::client::Prompt::Text("Hello".into()), 1);
+        let one = CompletionRequest::new(crate::engine::request::Prompt::Text("Hello".into()), 1);
         client
             .complete(&one)
             .await

@@ -3,10 +3,10 @@
 //! rows' engine columns, and answers from a one-shot local listener.
 
 use super::*;
-use crate::driver::backend::{Backend, ServerHandle};
+use crate::engine::backend::{Backend, ServerHandle};
+use crate::engine::LaunchSpec;
+use crate::engine::SpeculativeArgs;
 use crate::llamacpp::server::remote::SlotState;
-use crate::llamacpp::LaunchSpec;
-use crate::llamacpp::SpeculativeArgs;
 use crate::mode::Mode;
 use crate::profile::DEFAULT_SPEC_K;
 

@@ -11,10 +11,10 @@ pub mod sse;
 
 use std::time::{Duration, Instant};
 
-// TEMPORARY re-export until the run loop imports the request types from `crate::engine`.
-pub use crate::engine::request::{
-    CompletionRecord, CompletionRequest, Prompt, PromptPart, ServerTimings,
-};
+use crate::engine::request::{CompletionRecord, CompletionRequest};
+#[cfg(test)]
+use crate::engine::request::{Prompt, PromptPart};
+use crate::measure::ServerTimingsRaw;
 
 /// llama-server's body for one request: the streamed, greedy, repeatable request of the
 /// module docs, then the request's extra fields.
@@ -194,7 +194,7 @@ struct Receiving {
     end: Option<Instant>,
     token_ids: Vec<u32>,
     top_two: Vec<crate::measure::TopTwo>,
-    timings: Option<ServerTimings>,
+    timings: Option<ServerTimingsRaw>,
     text: String,
 }
 

@@ -8,7 +8,7 @@ use std::fmt;
 use serde::de::{Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
 
-use super::ServerTimings;
+use crate::measure::ServerTimingsRaw;
 
 /// Splits a byte stream into complete lines; keeps an incomplete tail for the next feed.
 #[derive(Default)]
@@ -62,7 +62,7 @@ pub struct Event<'a> {
     #[serde(default)]
     pub stop: bool,
     #[serde(default)]
-    pub timings: Option<ServerTimings>,
+    pub timings: Option<ServerTimingsRaw>,
     #[serde(default)]
     pub error: Option<serde_json::Value>,
     /// Per generated token, the most probable tokens (only when the request set `n_probs`).

@@ -21,7 +21,8 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 
-use crate::llamacpp::{CapabilityError, Engine, LaunchSpec};
+use crate::engine::LaunchSpec;
+use crate::llamacpp::{CapabilityError, Engine};
 
 pub use process::ExitInfo;
 

@@ -223,7 +223,7 @@ fn a_flip_at_a_near_tie_is_told_from_a_lossy_one() {
     assert_eq!(spec.lossless, Some(false));
     assert_eq!(spec.difference, Some(Difference::NearTie));
     assert_eq!(spec.first_difference_margin, Some(0.01));
-    assert!(crate::driver::table::quality(spec).starts_with("near-tie at 5"));
+    assert!(spec.quality().starts_with("near-tie at 5"));
     // identical output has neither
     let same = measure(Script::default(), &["target"]);
     let spec = same.row("target", "spec:16", "chat");

@@ -1,86 +1,16 @@
-//! The seam under the run loop: what the loop needs from the outside world (the machine's
-//! free memory, a server to launch, batches of requests to it, its log and CPU time), as two
-//! small traits. [`LlamaBackend`] is the real one: llama-server processes and the streaming
-//! HTTP client. The unit tests of `execute` use an in-process fake (`driver/fake.rs`) that
-//! answers at once and fails on cue, in the spirit of hyperfine's `Executor` /
-//! `MockExecutor`.
+//! llama.cpp behind the engine seam ([`crate::engine::backend`]): a launch is a
+//! llama-server process of the chosen engine, a batch is that many streaming `/completion`
+//! requests at once, raced against the server's exit.
 
-use crate::llamacpp::client::{Client, CompletionRecord, CompletionRequest};
-use crate::llamacpp::server::{self, LaunchOptions, Server};
-use crate::llamacpp::{Engine, LaunchSpec};
-use std::future::Future;
+use super::client::Client;
+use super::server::{self, LaunchOptions, Server};
+use super::Engine;
+use crate::engine::backend::{Backend, CpuTimes, ServerHandle};
+use crate::engine::request::{CompletionRecord, CompletionRequest};
+use crate::engine::LaunchSpec;
+use crate::util::error::error_chain;
 use std::path::PathBuf;
 use std::time::Duration;
-
-/// CPU time of the harness and of the server at one moment.
-pub type CpuTimes = Option<(Duration, Duration)>;
-
-/// Launches servers and reports the memory the guard checks against.
-pub trait Backend {
-    /// A running server.
-    type Server: ServerHandle;
-
-    /// MemAvailable and MemTotal now (bytes); the error is the reason a skipped row records.
-    fn memory(&self) -> Result<(u64, u64), String>;
-
-    /// Whether a launch's memory is checked before it starts: false for a server that is
-    /// already running (`--server-url`), where nothing is launched.
-    fn guards_memory(&self) -> bool {
-        true
-    }
-
-    /// Why this backend cannot serve `spec` at all, if it cannot (a running server serves
-    /// only what it was launched with): the cells of that launch are recorded `skipped`
-    /// with the reason.
-    fn refuses(&self, _spec: &LaunchSpec) -> Option<String> {
-        None
-    }
-
-    /// Starts a server for `spec` and waits until it is ready. `log_name` names this
-    /// launch's log file, `model_bytes` (model and draft) sizes the start-up timeout. The
-    /// error (launch failed, exited at start-up, never became healthy) is the row's reason.
-    fn launch(
-        &mut self,
-        spec: &LaunchSpec,
-        log_name: &str,
-        model_bytes: u64,
-    ) -> Result<Self::Server, String>;
-
-    /// Starts the server beside a launch: the A side in `bench ab` (another engine); the
-    /// same as [`Backend::launch`] otherwise.
-    fn launch_partner(
-        &mut self,
-        spec: &LaunchSpec,
-        log_name: &str,
-        model_bytes: u64,
-    ) -> Result<Self::Server, String> {
-        self.launch(spec, log_name, model_bytes)
-    }
-}
-
-/// One running server.
-pub trait ServerHandle {
-    /// Launch-to-ready and the server's own model-load time (milliseconds).
-    fn startup_ms(&self) -> (Option<f64>, Option<f64>);
-
-    /// Sends `parallel` copies of `req` at once and waits for all of them. Fails, with the
-    /// reason and the tail of the server's log, when the server has exited or exits
-    /// meanwhile, or a request fails (refused, HTTP error, stalled stream).
-    fn batch(
-        &self,
-        req: &CompletionRequest,
-        parallel: u32,
-    ) -> impl Future<Output = Result<Vec<CompletionRecord>, String>>;
-
-    /// The server's log so far (what it printed at start-up proves a MoE override).
-    fn log_text(&self) -> String;
-
-    /// CPU time of the harness and of the server so far, when readable.
-    fn cpu_times(&self) -> CpuTimes;
-
-    /// Stops the server (whatever became of it).
-    fn stop(self);
-}
 
 /// The real backend: llama-server processes of `engine`, logs in `logs_dir`.
 pub struct LlamaBackend<'a> {
@@ -193,20 +123,9 @@ impl ServerHandle for LlamaServer {
         // After Ctrl-C a server mid-request can take the whole 10 s grace to honour SIGTERM
         // (a 30B MoE stand-in took 11 s, two of them 22.6 s): the user waits, nothing is
         // measured any more, so SIGKILL follows after INTERRUPTED_STOP_GRACE.
-        let _ = match super::interrupt::process_interrupted() {
+        let _ = match crate::util::interrupt::process_interrupted() {
             true => self.server.stop_within(INTERRUPTED_STOP_GRACE),
             false => self.server.stop(),
         };
     }
-}
-
-/// An error with its sources, `outer: inner: innermost`.
-pub(super) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(&format!(": {s}"));
-        source = s.source();
-    }
-    out
 }
