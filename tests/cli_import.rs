@@ -224,3 +224,159 @@ fn a_bad_record_names_its_file_and_line() {
         "nothing written on bad input"
     );
 }
+
+/// The settings llama-bench wrote at its defaults in the fixtures (they ran with no option
+/// but `-p -n -r -t -d`): what an export gives for a setting the harness did not vary.
+const DEFAULTED: [&str; 25] = [
+    "gpu_info",
+    "backends",
+    "n_batch",
+    "n_ubatch",
+    "cpu_mask",
+    "cpu_strict",
+    "poll",
+    "type_k",
+    "type_v",
+    "n_gpu_layers",
+    "n_cpu_moe",
+    "split_mode",
+    "main_gpu",
+    "no_kv_offload",
+    "flash_attn",
+    "devices",
+    "tensor_split",
+    "tensor_buft_overrides",
+    "load_mode",
+    "lazy_mode",
+    "embeddings",
+    "no_op_offload",
+    "no_host",
+    "repack",
+    "fit_target",
+];
+
+/// `bench export CSV [--format FORMAT]` to a file, read back as JSON records.
+fn export(csv: &Path, format: &str, out: &Path) -> Vec<serde_json::Value> {
+    bench()
+        .arg("export")
+        .arg(csv)
+        .args(["--format", format, "-o"])
+        .arg(out)
+        .assert()
+        .success();
+    let text = std::fs::read_to_string(out).unwrap();
+    if format == "llama-bench-json" {
+        serde_json::from_str(&text).unwrap()
+    } else {
+        text.lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+}
+
+#[test]
+fn import_then_export_gives_back_every_key_and_value() {
+    for (name, format) in [
+        ("selftest-q8_0-t1-t2.json", "llama-bench-json"),
+        ("selftest-q8_0-d0-d64.jsonl", "llama-bench"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let csv = dir.path().join("lb.csv");
+        import(name, &csv);
+        let back = export(&csv, format, &dir.path().join("back.out"));
+        let theirs = records(name);
+        assert_eq!(back.len(), theirs.len(), "{name}");
+        for (ours, rec) in back.iter().zip(&theirs) {
+            let (ours, rec) = (ours.as_object().unwrap(), rec.as_object().unwrap());
+            assert_eq!(
+                rec.len(),
+                44,
+                "{name}: the pinned llama-bench writes 44 keys"
+            );
+            for (key, value) in rec {
+                assert_eq!(ours.get(key), Some(value), "{name}: {key}");
+            }
+            assert_eq!(ours.len(), rec.len(), "{name}: no key added");
+        }
+    }
+}
+
+#[test]
+fn a_key_this_version_does_not_know_survives_the_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(fixture("selftest-q8_0-d0-d64.jsonl")).unwrap();
+    let newer: String = text
+        .lines()
+        .map(|l| l.replacen('{', r#"{"n_future": [1, "two"], "#, 1) + "\n")
+        .collect();
+    let file = dir.path().join("newer.jsonl");
+    std::fs::write(&file, newer).unwrap();
+    let csv = dir.path().join("lb.csv");
+    bench()
+        .arg("import")
+        .arg(&file)
+        .arg("-o")
+        .arg(&csv)
+        .assert()
+        .success();
+    let back = export(&csv, "llama-bench", &dir.path().join("back.jsonl"));
+    assert_eq!(back.len(), 4);
+    assert!(back
+        .iter()
+        .all(|r| r["n_future"] == serde_json::json!([1, "two"])));
+}
+
+#[test]
+fn exported_harness_rows_carry_every_llama_bench_key_and_name_the_engine_build() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/results/smoke-baseline.csv");
+    let rows = read_results(&csv).unwrap();
+    let lb = records("selftest-q8_0-d0-d64.jsonl");
+    for format in ["llama-bench", "llama-bench-json"] {
+        let exported = export(&csv, format, &dir.path().join("out"));
+        assert_eq!(
+            exported.len(),
+            6,
+            "{format}: 3 one-slot baseline rows, tg and pp each"
+        );
+        for e in &exported {
+            for key in lb[0].as_object().unwrap().keys() {
+                assert!(e.get(key).is_some(), "{format}: {key} missing");
+            }
+            for key in DEFAULTED {
+                assert_eq!(e[key], lb[0][key], "{format}: {key}");
+            }
+            // the engine's identity, not the harness's commit, names the build
+            assert_eq!(e["build_commit"], rows[0].engine_sha256[..8]);
+            let package = rows[0].engine_package_version.split('.').next().unwrap();
+            assert_eq!(e["build_number"].to_string(), package);
+            assert_eq!(e["tpsbench_commit"], rows[0].harness_git_commit.as_str());
+        }
+    }
+}
+
+#[test]
+fn export_refuses_to_overwrite_the_raw_file_it_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/results");
+    let csv = dir.path().join("smoke.csv");
+    std::fs::copy(src.join("smoke-baseline.csv"), &csv).unwrap();
+    std::fs::copy(
+        src.join("smoke-baseline.jsonl"),
+        dir.path().join("smoke.jsonl"),
+    )
+    .unwrap();
+    let before = std::fs::read(dir.path().join("smoke.jsonl")).unwrap();
+    bench()
+        .arg("export")
+        .arg(&csv)
+        .arg("-o")
+        .arg(dir.path().join("smoke.jsonl"))
+        .assert()
+        .failure();
+    assert_eq!(
+        std::fs::read(dir.path().join("smoke.jsonl")).unwrap(),
+        before
+    );
+}

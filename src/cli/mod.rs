@@ -117,10 +117,11 @@ pub enum Command {
         bench import lb.jsonl -o results/llama-bench-box1.csv --host box1\n  \
         bench compare results/llama-bench-box1.csv results/llama-bench-box2.csv")]
     Import(crate::interop::ImportArgs),
-    /// Write a results CSV as llama-bench records (-o jsonl or -o json layout).
+    /// Write a results CSV as llama-bench records (-o jsonl, -o json or -o sql layout).
     #[command(after_help = "Examples:\n  \
         bench export results/smoke-box1-20261127T120000Z.csv > smoke.jsonl\n  \
-        bench export results/smoke.csv --format llama-bench-json -o smoke.json")]
+        bench export results/smoke.csv --format llama-bench-json -o smoke.json\n  \
+        bench export results/smoke.csv --format llama-bench-sql | sqlite3 llama-bench.sqlite")]
     Export(crate::interop::ExportArgs),
     /// Print a shell completion script.
     #[command(

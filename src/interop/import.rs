@@ -24,8 +24,12 @@ use crate::results::{ResultRow, Source, Status, SCHEMA_VERSION};
 /// Role name of every imported row.
 pub const ROLE: &str = "llama-bench";
 
-/// Rows of the tests of one llama-bench file, and warnings for what was skipped.
-pub fn rows(tests: &[LlamaBenchTest], host: &str) -> (Vec<ResultRow>, Vec<String>) {
+/// Rows of the tests of one llama-bench file, each with the record it came from, and
+/// warnings for what was skipped.
+pub fn rows(
+    tests: &[LlamaBenchTest],
+    host: &str,
+) -> (Vec<(ResultRow, LlamaBenchTest)>, Vec<String>) {
     let mut rows = Vec::new();
     let mut warnings = Vec::new();
     for t in tests {
@@ -46,7 +50,8 @@ pub fn rows(tests: &[LlamaBenchTest], host: &str) -> (Vec<ResultRow>, Vec<String
             ));
             continue;
         }
-        rows.push(row(t, host, facts(Path::new(&t.model_filename)).as_ref()));
+        let facts = facts(Path::new(&t.model_filename));
+        rows.push((row(t, host, facts.as_ref()), t.clone()));
     }
     (rows, warnings)
 }
@@ -136,7 +141,7 @@ fn mean(values: &[f64]) -> f64 {
 }
 
 /// The file name of a path as llama-bench wrote it.
-fn file_name(path: &str) -> String {
+pub fn file_name(path: &str) -> String {
     Path::new(path)
         .file_name()
         .map_or_else(|| path.to_owned(), |n| n.to_string_lossy().into_owned())

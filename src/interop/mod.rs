@@ -1,12 +1,15 @@
 //! Interoperation with llama-bench, the tool most llama.cpp users already have results from:
 //! `bench import` reads its `-o json` / `-o jsonl` output into the results schema, and
-//! `bench export --format llama-bench` writes the harness's rows as its records.
+//! `bench export --format llama-bench` writes the harness's rows as its records
+//! (`-o jsonl`, `-o json` or `-o sql`), which llama.cpp's `compare-llama-bench.py` reads.
 
 pub mod export;
 pub mod import;
 pub mod llama_bench;
+pub mod originals;
+pub mod sql;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -19,8 +22,9 @@ pub struct ImportArgs {
     /// llama-bench output files (`-o json` or `-o jsonl`).
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
-    /// Results CSV to write (must not exist; a `.jsonl` is written beside it, empty: llama-bench
-    /// keeps no per-request records).
+    /// Results CSV to write (must not exist). Beside it: a `.jsonl`, empty (llama-bench keeps
+    /// no per-request records), and `.llama-bench.jsonl`, the imported records whole, from
+    /// which `bench export` gives them back unchanged.
     #[arg(short, long)]
     pub out: PathBuf,
     /// Host name recorded in the rows (llama-bench does not record one).
@@ -39,6 +43,8 @@ pub enum ExportFormat {
     LlamaBench,
     /// llama-bench's `-o json`: one array.
     LlamaBenchJson,
+    /// llama-bench's `-o sql`: `CREATE TABLE` and one `INSERT` per record, for `sqlite3`.
+    LlamaBenchSql,
 }
 
 /// Arguments of `bench export`.
@@ -62,9 +68,11 @@ pub fn import_command(args: &ImportArgs) -> anyhow::Result<ExitCode> {
         .map(crate::hardware::facts::HwFacts::load)
         .transpose()?;
     let mut rows = Vec::new();
+    let mut records = Vec::new();
     for path in &args.files {
         let tests = llama_bench::read(path)?;
-        let (mut these, warnings) = import::rows(&tests, &args.host);
+        let (these, warnings) = import::rows(&tests, &args.host);
+        let (mut these, mut read): (Vec<_>, Vec<_>) = these.into_iter().unzip();
         if let Some(hw) = &machine {
             these
                 .iter_mut()
@@ -77,6 +85,7 @@ pub fn import_command(args: &ImportArgs) -> anyhow::Result<ExitCode> {
             anyhow::bail!("{}: no llama-bench test to import", path.display());
         }
         rows.append(&mut these);
+        records.append(&mut read);
     }
     let mut writer = ResultWriter::create(&args.out)
         .with_context(|| format!("writing {}", args.out.display()))?;
@@ -90,6 +99,9 @@ pub fn import_command(args: &ImportArgs) -> anyhow::Result<ExitCode> {
             )
         })?;
     }
+    // Written after the rows, which refuse a second test of one cell: the records file then
+    // holds exactly one record per row.
+    originals::write(&args.out, &records)?;
     eprintln!("imported {} tests into {}", rows.len(), args.out.display());
     Ok(ExitCode::SUCCESS)
 }
@@ -97,7 +109,8 @@ pub fn import_command(args: &ImportArgs) -> anyhow::Result<ExitCode> {
 /// Runs `bench export`.
 pub fn export_command(args: &ExportArgs) -> anyhow::Result<ExitCode> {
     let file = crate::results::load::load(&args.results)?;
-    let (tests, left_out) = export::tests(&file);
+    let imported = originals::Originals::load(&args.results)?;
+    let (tests, left_out) = export::tests(&file, &imported);
     if left_out > 0 {
         eprintln!(
             "note: {left_out} measured rows with an accelerated mode or several slots have no \
@@ -110,11 +123,27 @@ pub fn export_command(args: &ExportArgs) -> anyhow::Result<ExitCode> {
             .map(|t| serde_json::to_string(t).map(|l| l + "\n"))
             .collect::<Result<String, _>>()?,
         ExportFormat::LlamaBenchJson => serde_json::to_string_pretty(&tests)? + "\n",
+        ExportFormat::LlamaBenchSql => sql::render(&tests)?,
     };
     match &args.out {
+        Some(path) if is_input(path, &args.results) => anyhow::bail!(
+            "{}: is the results file or a file beside it that export reads; write elsewhere",
+            path.display()
+        ),
         Some(path) => crate::util::write_atomic(path, text.as_bytes())
             .with_context(|| format!("writing {}", path.display()))?,
         None => print!("{text}"),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Whether `out` is the results CSV or one of the files beside it (its raw `.jsonl`, the
+/// imported records), which `-o` would replace; `smoke.jsonl` is the natural name to pick.
+fn is_input(out: &Path, csv: &Path) -> bool {
+    let inputs = [
+        csv.to_path_buf(),
+        crate::results::jsonl_path_for(csv),
+        originals::path_for(csv),
+    ];
+    inputs.iter().any(|p| p == out)
 }
