@@ -1,8 +1,9 @@
 //! `bench import` and `bench export` against real llama-bench output: the fixtures in
 //! tests/fixtures/llama-bench were written by the pinned engine's llama-bench
-//! (`-p 32 -n 16 -r 3 -t 1,2 -o json` and `-p 32 -n 16 -r 3 -d 0,64 -o jsonl` on the
+//! (`-p 32 -n 16 -r 3 -t 1,2 -o json`, `-p 32 -n 16 -r 3 -d 0,64 -o jsonl`, and
+//! `-p 32 -n 16 -r 3 -t 2 -d 0,64 -o sql -oe jsonl`: one run in two layouts, on the
 //! self-test's Q8_0 synthetic model), so the expected values are llama-bench's own
-//! `avg_ts` and `stddev_ts`, not this code's.
+//! records, `avg_ts` and `stddev_ts` and SQL text, not this code's.
 
 use std::path::{Path, PathBuf};
 
@@ -379,4 +380,46 @@ fn export_refuses_to_overwrite_the_raw_file_it_reads() {
         std::fs::read(dir.path().join("smoke.jsonl")).unwrap(),
         before
     );
+}
+
+/// The `-o sql` and `-oe jsonl` output of one llama-bench run (`-p 32 -n 16 -r 3 -t 2 -d 0,64`
+/// on the self-test's Q8_0 model): the same four tests in both layouts.
+const SQL_RUN: &str = "selftest-q8_0-t2-d0-d64.sql";
+const SQL_RUN_JSONL: &str = "selftest-q8_0-t2-d0-d64-oe.jsonl";
+
+fn export_text(csv: &Path, format: &str) -> String {
+    let out = bench()
+        .arg("export")
+        .arg(csv)
+        .args(["--format", format])
+        .assert()
+        .success();
+    String::from_utf8(out.get_output().stdout.clone()).unwrap()
+}
+
+#[test]
+fn llama_benchs_sql_of_a_run_is_what_we_write_from_its_jsonl() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("lb.csv");
+    import(SQL_RUN_JSONL, &csv);
+    let theirs = std::fs::read_to_string(fixture(SQL_RUN)).unwrap();
+    assert_eq!(export_text(&csv, "llama-bench-sql"), theirs);
+}
+
+#[test]
+fn llama_benchs_sql_imports_and_exports_back_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("lb.csv");
+    import(SQL_RUN, &csv);
+    let theirs = std::fs::read_to_string(fixture(SQL_RUN)).unwrap();
+    assert_eq!(export_text(&csv, "llama-bench-sql"), theirs);
+    // -o sql has no samples: each row is the test's mean, as the same run's jsonl says
+    let rows = read_results(&csv).unwrap();
+    let lb = records(SQL_RUN_JSONL);
+    assert_eq!(rows.len(), lb.len());
+    for (row, rec) in rows.iter().zip(&lb) {
+        let mean = row.decode_tps_mean.or(row.prefill_tps_mean).unwrap();
+        assert_eq!(mean, rec["avg_ts"].as_f64().unwrap(), "{}", row.workload);
+        assert_eq!(u64::from(row.depth), rec["n_depth"].as_u64().unwrap());
+    }
 }

@@ -268,6 +268,11 @@ impl LlamaBenchTest {
 pub fn read(path: &Path) -> anyhow::Result<Vec<LlamaBenchTest>> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+    parse(&text, path)
+}
+
+/// The records of the text of a llama-bench `-o json` or `-o jsonl` file read from `path`.
+pub fn parse(text: &str, path: &Path) -> anyhow::Result<Vec<LlamaBenchTest>> {
     let at = |e: serde_json::Error, line_offset: usize| {
         anyhow::anyhow!(
             "{}:{}:{}: not a llama-bench record: {e}",
@@ -277,7 +282,7 @@ pub fn read(path: &Path) -> anyhow::Result<Vec<LlamaBenchTest>> {
         )
     };
     if text.trim_start().starts_with('[') {
-        return serde_json::from_str(&text).map_err(|e| at(e, 0));
+        return serde_json::from_str(text).map_err(|e| at(e, 0));
     }
     text.lines()
         .enumerate()

@@ -1,5 +1,5 @@
 //! Interoperation with llama-bench, the tool most llama.cpp users already have results from:
-//! `bench import` reads its `-o json` / `-o jsonl` output into the results schema, and
+//! `bench import` reads its `-o json` / `-o jsonl` / `-o sql` output into the results schema, and
 //! `bench export --format llama-bench` writes the harness's rows as its records
 //! (`-o jsonl`, `-o json` or `-o sql`), which llama.cpp's `compare-llama-bench.py` reads.
 
@@ -19,7 +19,7 @@ use crate::results::ResultWriter;
 /// Arguments of `bench import`.
 #[derive(Debug, clap::Args)]
 pub struct ImportArgs {
-    /// llama-bench output files (`-o json` or `-o jsonl`).
+    /// llama-bench output files (`-o json`, `-o jsonl` or `-o sql`).
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
     /// Results CSV to write (must not exist). Beside it: a `.jsonl`, empty (llama-bench keeps
@@ -70,7 +70,7 @@ pub fn import_command(args: &ImportArgs) -> anyhow::Result<ExitCode> {
     let mut rows = Vec::new();
     let mut records = Vec::new();
     for path in &args.files {
-        let tests = llama_bench::read(path)?;
+        let tests = read_records(path)?;
         let (these, warnings) = import::rows(&tests, &args.host);
         let (mut these, mut read): (Vec<_>, Vec<_>) = these.into_iter().unzip();
         if let Some(hw) = &machine {
@@ -104,6 +104,17 @@ pub fn import_command(args: &ImportArgs) -> anyhow::Result<ExitCode> {
     originals::write(&args.out, &records)?;
     eprintln!("imported {} tests into {}", rows.len(), args.out.display());
     Ok(ExitCode::SUCCESS)
+}
+
+/// The records of a llama-bench output file in any of its layouts.
+fn read_records(path: &Path) -> anyhow::Result<Vec<llama_bench::LlamaBenchTest>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    if sql::is_sql(&text) {
+        sql::parse(&text, path)
+    } else {
+        llama_bench::parse(&text, path)
+    }
 }
 
 /// Runs `bench export`.

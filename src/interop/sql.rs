@@ -11,6 +11,8 @@
 //! rates with six decimals), each in single quotes; unlike llama-bench, a quote inside a value
 //! is doubled so that the statement stays valid SQL.
 
+use std::path::Path;
+
 use super::llama_bench::LlamaBenchTest;
 use serde_json::{Map, Value};
 
@@ -116,6 +118,96 @@ fn quoted(fields: &Map<String, Value>, (name, column): (&str, Column)) -> String
     format!("'{}'", text.replace('\'', "''"))
 }
 
+/// Whether a file's text is llama-bench's `-o sql` (its first statement).
+pub fn is_sql(text: &str) -> bool {
+    let start = text.trim_start();
+    start.starts_with("CREATE TABLE") || start.starts_with("INSERT INTO")
+}
+
+/// The records of llama-bench's `-o sql` text: one per `INSERT INTO llama_bench` line (the
+/// `CREATE TABLE` and anything else is skipped). A value is typed by its column as
+/// llama-bench declares it; a column it does not declare is kept as text. An `INSERT` that
+/// does not parse is an error naming the file and line.
+pub fn parse(text: &str, path: &Path) -> anyhow::Result<Vec<LlamaBenchTest>> {
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let Some(rest) = line.trim().strip_prefix("INSERT INTO llama_bench (") else {
+            continue;
+        };
+        let at = |why: String| anyhow::anyhow!("{}:{}: {why}", path.display(), i + 1);
+        let fields = insert_fields(rest).map_err(at)?;
+        let record = serde_json::from_value(Value::Object(fields))
+            .map_err(|e| at(format!("not a llama-bench record: {e}")))?;
+        out.push(record);
+    }
+    Ok(out)
+}
+
+/// `c1, c2) VALUES ('v1', 'v2');` as a JSON object of typed values.
+fn insert_fields(rest: &str) -> Result<Map<String, Value>, String> {
+    let (columns, values) = rest
+        .split_once(") VALUES (")
+        .ok_or("no `) VALUES (` in the INSERT")?;
+    let values = values
+        .trim_end()
+        .strip_suffix(");")
+        .ok_or("the INSERT does not end with `);`")?;
+    let names: Vec<&str> = columns.split(',').map(str::trim).collect();
+    let texts = quoted_values(values)?;
+    if names.len() != texts.len() {
+        return Err(format!(
+            "{} columns but {} values",
+            names.len(),
+            texts.len()
+        ));
+    }
+    let mut fields = Map::new();
+    for (name, text) in names.into_iter().zip(texts) {
+        fields.insert(name.to_owned(), typed(name, text)?);
+    }
+    Ok(fields)
+}
+
+/// The values of `'a', 'b''c'`: each in single quotes, a doubled quote standing for one.
+fn quoted_values(list: &str) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    let mut chars = list.chars().peekable();
+    loop {
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        if chars.next() != Some('\'') {
+            return Err(format!("value {} is not in single quotes", out.len() + 1));
+        }
+        let mut value = String::new();
+        loop {
+            match chars.next() {
+                Some('\'') if chars.next_if_eq(&'\'').is_some() => value.push('\''),
+                Some('\'') => break,
+                Some(c) => value.push(c),
+                None => return Err(format!("value {} has no closing quote", out.len() + 1)),
+            }
+        }
+        out.push(value);
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        match chars.next() {
+            Some(',') => {}
+            None => return Ok(out),
+            Some(c) => return Err(format!("`{c}` after value {}", out.len())),
+        }
+    }
+}
+
+/// A value's text as its column's type.
+fn typed(name: &str, text: String) -> Result<Value, String> {
+    let column = COLUMNS.iter().find(|(n, _)| *n == name).map(|(_, c)| *c);
+    let bad = |e: &dyn std::fmt::Display| format!("{name} = '{text}': {e}");
+    Ok(match column {
+        Some(Column::Integer) => Value::from(text.parse::<i64>().map_err(|e| bad(&e))?),
+        Some(Column::Bool) => Value::from(text.parse::<i64>().map_err(|e| bad(&e))? != 0),
+        Some(Column::Real) => Value::from(text.parse::<f64>().map_err(|e| bad(&e))?),
+        Some(Column::Text) | None => Value::from(text),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,5 +229,25 @@ mod tests {
         assert!(insert.contains("'0x0', '0', '50'"), "{insert}");
         assert!(insert.ends_with("'12.500000', '0.000000');"), "{insert}");
         assert!(!insert.contains("tpsbench_commit"));
+    }
+}
+
+#[cfg(test)]
+mod parse_tests {
+    use super::*;
+
+    #[test]
+    fn quoted_values_and_their_errors() {
+        assert_eq!(quoted_values("'a', 'b''c' ,''").unwrap(), ["a", "b'c", ""]);
+        assert!(quoted_values("'a', 2").unwrap_err().contains("value 2"));
+        assert!(quoted_values("'a").unwrap_err().contains("closing quote"));
+    }
+
+    #[test]
+    fn a_bad_value_names_its_file_and_line() {
+        let text = "CREATE TABLE IF NOT EXISTS llama_bench (n_gen INTEGER);\n\n\
+                    INSERT INTO llama_bench (model_filename, n_gen) VALUES ('m', 'x');\n";
+        let e = parse(text, Path::new("lb.sql")).unwrap_err().to_string();
+        assert!(e.starts_with("lb.sql:3: n_gen = 'x'"), "{e}");
     }
 }
