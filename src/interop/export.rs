@@ -1,16 +1,20 @@
-//! `bench export --format llama-bench`: the harness's rows as llama-bench records, for the
-//! tools and spreadsheets that already read llama-bench output.
+//! `bench export --format llama-bench`: the harness's rows as llama-bench records, for
+//! llama.cpp's own tools (`scripts/compare-llama-bench.py`) and whatever else reads
+//! llama-bench output.
 //!
 //! A measured baseline row with one slot gives a generation test (`n_gen` = the row's
 //! `n_predict`, `n_depth` = its prompt tokens as the server counted them, depth filler
 //! included, since the harness decodes after the whole prompt, `avg_ts` its mean decode
 //! rate, `samples_ts` the per-repetition rates from the raw JSONL when it is there) and,
 //! when it has a prefill rate, a prompt test (`n_prompt` = its prompt tokens after the depth
-//! filler, at `n_depth` = its depth). Accelerated modes and several slots have no llama-bench test and are
-//! left out ([`tests`] says how many). Fields
-//! llama-bench has and the harness does not measure (GPU, split mode, ...) are left out;
-//! batch sizes, cache types and flash attention come from the row's `server_args` when it set
-//! them, else llama-server's defaults, which are llama-bench's.
+//! filler, at `n_depth` = its depth). Accelerated modes and several slots have no llama-bench
+//! test and are left out ([`tests`] says how many). Every field of the pinned llama-bench's
+//! record is written, since its tools refuse a record without them: batch sizes, cache types
+//! and flash attention from the row's `server_args` when it set them, every other setting at
+//! llama-bench's default (the harness does not vary it). The build is the engine's
+//! (`build_commit`, `build_number`), so two engine builds measured by one harness commit are
+//! two builds to llama.cpp's tools; the harness commit is `tpsbench_commit`. An imported row
+//! gives back the record it came from, unchanged ([`Originals`]).
 
 use crate::measure::Sample;
 use crate::results::load::LoadedFile;
