@@ -153,6 +153,19 @@ impl Client {
     }
 }
 
+impl ClientError {
+    /// The reason a failed request records: its whole chain, led by
+    /// [`crate::engine::backend::TIMED_OUT`] when it timed out (no first token in time, a
+    /// stalled stream), so that a load summary counts timeouts apart.
+    pub fn reason(&self) -> String {
+        let chain = crate::util::error::error_chain(self);
+        match self {
+            ClientError::Stalled { .. } => format!("{}{chain}", crate::engine::backend::TIMED_OUT),
+            _ => chain,
+        }
+    }
+}
+
 fn stalled(after: Duration, tokens: usize) -> ClientError {
     ClientError::Stalled { after, tokens }
 }
