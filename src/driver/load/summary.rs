@@ -194,7 +194,12 @@ fn percentiles(values: impl Iterator<Item = f64>) -> Option<Percentiles> {
     let mut hist = Histogram::<u64>::new(3).expect("3 significant digits is valid");
     let (mut sum, mut n) = (0.0, 0u64);
     for v in values {
-        hist.saturating_record((v * 1e3).round().max(0.0) as u64);
+        // `record`, not `saturating_record`: only `record` grows an auto-resizing
+        // histogram; the other clamps to its current top (2 us when it starts on a zero).
+        let us = (v * 1e3).round().max(0.0) as u64;
+        if hist.record(us).is_err() {
+            hist.saturating_record(us); // beyond u64::MAX / 2 us: not a latency
+        }
         sum += v;
         n += 1;
     }
@@ -252,4 +257,180 @@ fn saturated(done: &[(&RequestOutcome, &CompletionRecord)]) -> bool {
         mean(&in_order[in_order.len() - third..]),
     );
     last > 2.0 * first && last > service
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::driver::load::pattern::{Bounds, LoadSpec};
+    use crate::measure::ServerTimingsRaw;
+    use std::time::Instant;
+
+    fn ms(n: f64) -> Duration {
+        Duration::from_secs_f64(n / 1e3)
+    }
+
+    /// Request `i` (1-based): due at 10 i ms, sent `lag` ms late, first token i ms after it
+    /// was sent, then 4 more tokens 2 ms apart; prefill 1 ms, 10 prompt tokens.
+    fn answered(i: u32, lag: f64, base: Instant) -> RequestOutcome {
+        let scheduled = ms(10.0 * i as f64);
+        let sent_at = base + scheduled + ms(lag);
+        let first = sent_at + ms(i as f64);
+        let chunks: Vec<(Instant, u32)> = (0..5).map(|k| (first + ms(2.0 * k as f64), 1)).collect();
+        let record = CompletionRecord {
+            sent: sent_at,
+            headers: first,
+            first_byte: first,
+            end: chunks[4].0,
+            chunks,
+            token_ids: vec![1; 5],
+            top_two: Vec::new(),
+            timings: ServerTimingsRaw {
+                prompt_n: 10,
+                prompt_ms: 1.0,
+                predicted_n: 5,
+                predicted_ms: 8.0,
+                draft_n: None,
+                draft_n_accepted: None,
+            },
+            text: String::new(),
+        };
+        RequestOutcome {
+            index: i - 1,
+            pick: 0,
+            scheduled,
+            sent: scheduled + ms(lag),
+            result: Ok(record),
+        }
+    }
+
+    fn failed(index: u32, reason: String) -> RequestOutcome {
+        let at = ms(10.0 * index as f64);
+        RequestOutcome {
+            index,
+            pick: 0,
+            scheduled: at,
+            sent: at,
+            result: Err(reason),
+        }
+    }
+
+    /// 100 answers with TTFT 1..=100 ms, one failure, one timeout; 2 s of wall time.
+    fn record(late: usize) -> PhaseRecord {
+        let base = Instant::now();
+        let mut outcomes: Vec<RequestOutcome> = (1..=100)
+            .map(|i| answered(i, if i as usize <= late { 5.0 } else { 0.0 }, base))
+            .collect();
+        outcomes.push(failed(100, "HTTP 500".into()));
+        outcomes.push(failed(101, format!("{TIMED_OUT}stream stalled")));
+        let bounds = Bounds {
+            duration: None,
+            requests: Some(102),
+        };
+        let pattern = Pattern::Rate {
+            rps: 100.0,
+            burstiness: 1.0,
+        };
+        PhaseRecord {
+            spec: LoadSpec {
+                pattern,
+                bounds,
+                seed: 0,
+            },
+            outcomes,
+            wall: Duration::from_secs(2),
+            generator_cpu: Some(Duration::from_millis(204)),
+            interrupted: false,
+        }
+    }
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() <= 1e-3 * b.abs().max(1e-9)
+    }
+
+    fn assert_percentiles(p: Option<Percentiles>, mean: f64, p50: f64, p90: f64, p99: f64) {
+        let p = p.unwrap();
+        let got = [p.mean_ms, p.p50_ms, p.p90_ms, p.p99_ms];
+        let want = [mean, p50, p90, p99];
+        assert!(
+            got.iter().zip(want).all(|(&g, w)| close(g, w)),
+            "{got:?} vs {want:?}"
+        );
+    }
+
+    #[test]
+    fn counts_rates_and_shares_include_the_failures() {
+        let s = summarize(&record(0), &"ttft=50ms".parse().unwrap());
+        assert_eq!(
+            (s.sent, s.completed, s.failed, s.timed_out),
+            (102, 100, 1, 1)
+        );
+        assert!(close(s.error_share, 2.0 / 102.0));
+        assert!(
+            close(s.achieved_rps, 50.0) && close(s.output_tps, 250.0) && close(s.total_tps, 750.0)
+        );
+        // TTFT <= 50 ms: requests 1..=50, over the 102 sent.
+        assert!(close(s.goodput_share.unwrap(), 50.0 / 102.0));
+        assert!(close(s.goodput_rps.unwrap(), 25.0));
+        assert!(close(s.generator_cpu_ms_per_request.unwrap(), 2.0));
+        assert!(close(s.generator_core_share.unwrap(), 0.102));
+        assert!(summarize(&record(0), &Slo::default())
+            .goodput_share
+            .is_none());
+    }
+
+    #[test]
+    fn latencies_count_from_the_due_instant() {
+        let s = summarize(&record(0), &Slo::default());
+        assert_percentiles(s.ttft, 50.5, 50.0, 90.0, 99.0);
+        assert_percentiles(s.e2e, 58.5, 58.0, 98.0, 107.0);
+        assert_percentiles(s.queue_wait, 49.5, 49.0, 89.0, 98.0);
+        assert_percentiles(s.service, 1.0, 1.0, 1.0, 1.0);
+        assert_percentiles(s.tpot, 2.0, 2.0, 2.0, 2.0);
+        assert_percentiles(s.itl, 2.0, 2.0, 2.0, 2.0);
+        // Sent 5 ms late: 5 ms more, from when it was due.
+        let late = summarize(&record(1), &Slo::default());
+        assert!(close(late.ttft.unwrap().mean_ms, 50.55));
+        assert!(close(late.max_send_lag_ms, 5.0));
+    }
+
+    #[test]
+    fn late_sends_are_reported_with_their_figure() {
+        assert!(summarize(&record(1), &Slo::default())
+            .behind_schedule
+            .is_none());
+        let behind = summarize(&record(5), &Slo::default())
+            .behind_schedule
+            .unwrap();
+        assert!(
+            behind.contains("5.0 ms") && behind.contains("100 rps"),
+            "{behind}"
+        );
+    }
+
+    #[test]
+    fn a_growing_queue_is_saturated_a_settled_one_not() {
+        // TTFT grows 1 -> 100 ms over the phase while a request holds its slot 8 ms.
+        assert!(summarize(&record(0), &Slo::default()).saturated);
+        let mut flat = record(0);
+        let base = Instant::now();
+        flat.outcomes = (1..=100).map(|i| answered(1 + i % 7, 0.0, base)).collect();
+        for (i, o) in flat.outcomes.iter_mut().enumerate() {
+            o.scheduled += ms(10.0 * i as f64);
+            o.sent = o.scheduled;
+        }
+        assert!(!summarize(&flat, &Slo::default()).saturated);
+    }
+
+    #[test]
+    fn an_empty_phase_has_no_figures() {
+        let mut empty = record(0);
+        empty.outcomes.clear();
+        let s = summarize(&empty, &"e2e=1s".parse().unwrap());
+        assert_eq!(
+            (s.sent, s.error_share, s.goodput_share),
+            (0, 0.0, Some(0.0))
+        );
+        assert!(s.ttft.is_none() && s.generator_cpu_ms_per_request.is_none() && !s.saturated);
+    }
 }

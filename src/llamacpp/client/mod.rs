@@ -301,6 +301,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_timeout_reason_is_marked_for_the_load_summary() {
+        let timed_out = stalled(Duration::from_secs(30), 12).reason();
+        assert!(
+            timed_out.starts_with(crate::engine::backend::TIMED_OUT),
+            "{timed_out}"
+        );
+        assert!(timed_out.contains("after 12 tokens"));
+        let refused = ClientError::Status {
+            status: 503,
+            body: "busy".into(),
+        };
+        assert_eq!(refused.reason(), "server answered HTTP 503: busy");
+    }
+
+    #[test]
     fn body_has_the_fixed_work_fields() {
         let mut req = CompletionRequest::new(Prompt::Tokens(vec![1, 2, 3]), 64);
         req.extra.insert("speculative.n_max".into(), 4.into());
