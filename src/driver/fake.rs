@@ -328,7 +328,9 @@ impl FakeServer {
             headers: first_byte,
             first_byte,
             chunks: (0..n).map(|i| (chunk(i), 1)).collect(),
-            end: start + service,
+            // Now, not start + service: tokio's timers wake on whole milliseconds, and the
+            // slot is held until this instant.
+            end: now(),
             token_ids: (0..n).map(|i| i % 64).collect(),
             top_two: Vec::new(),
             timings: ServerTimingsRaw {
