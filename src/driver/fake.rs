@@ -58,6 +58,14 @@ pub struct Script {
     pub refuse_speculative: Option<String>,
     /// The memory guard applies (false: a running server, nothing launched).
     pub guards_memory: bool,
+    /// A service model for single requests ([`ServerHandle::request`]): each waits for one
+    /// of `slots` (first come, first served), then takes exactly this long on the tokio
+    /// clock, its first tenth as prefill ([`FAKE_PREFILL_SHARE`]). `None`: answers at once.
+    pub service_time: Option<Duration>,
+    /// Requests served at once under `service_time` (a server's slots).
+    pub slots: u32,
+    /// On every server, single request number N (0-based) fails with this reason.
+    pub fail_request: Option<(usize, String)>,
 }
 
 impl Default for Script {
@@ -81,6 +89,9 @@ impl Default for Script {
             launch_speed: Vec::new(),
             refuse_speculative: None,
             guards_memory: true,
+            service_time: None,
+            slots: 1,
+            fail_request: None,
         }
     }
 }
@@ -183,6 +194,8 @@ impl FakeBackend {
             script: self.script.clone(),
             seen: self.seen.clone(),
             batches: Cell::new(0),
+            requests: Cell::new(0),
+            slots: tokio::sync::Semaphore::new(self.script.slots as usize),
         })
     }
 }
@@ -197,6 +210,20 @@ pub struct FakeServer {
     script: Rc<Script>,
     seen: Rc<Seen>,
     batches: Cell<usize>,
+    /// Single requests received.
+    requests: Cell<usize>,
+    /// The slots of the service model; tokio's semaphore is fair, so waiters are served
+    /// in arrival order as a server's queue serves them.
+    slots: tokio::sync::Semaphore,
+}
+
+/// The share of [`Script::service_time`] before the first token (the prefill the fake
+/// reports as `timings.prompt_ms`); the rest is decode.
+pub const FAKE_PREFILL_SHARE: f64 = 0.1;
+
+/// Now on tokio's clock, so that a test on a paused clock sees virtual instants.
+fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
 }
 
 impl FakeServer {
@@ -251,7 +278,7 @@ impl FakeServer {
             (Some(_), _) => Some(n as u64),
         };
         let top_two = self.top_two(req, &token_ids);
-        let sent = Instant::now();
+        let sent = now();
         let first_byte = sent + Duration::from_millis(1);
         let per_token = Duration::from_secs_f64(predicted_ms / 1e3 / n.max(1) as f64);
         CompletionRecord {
@@ -271,6 +298,48 @@ impl FakeServer {
                 predicted_ms,
                 draft_n: drafted,
                 draft_n_accepted: drafted,
+            },
+            text: String::new(),
+        }
+    }
+}
+
+impl FakeServer {
+    /// One request under the service model: queue for a slot, prefill, decode.
+    async fn serve(&self, req: &CompletionRequest, service: Duration) -> CompletionRecord {
+        let sent = now();
+        let _slot = self
+            .slots
+            .acquire()
+            .await
+            .expect("the fake never closes its slots");
+        let start = now();
+        // One sleep for the whole service (a timer per request, not two, keeps thousands of
+        // virtual arrivals fast); the first byte is placed after the prefill share.
+        tokio::time::sleep(service).await;
+        let prefill = service.mul_f64(FAKE_PREFILL_SHARE);
+        let first_byte = start + prefill;
+        let decode = service - prefill;
+        let n = req.n_predict.max(1);
+        // Tokens evenly from the first byte to the end: TPOT = decode / (n - 1).
+        let chunk = |i: u32| first_byte + decode.mul_f64(i as f64 / (n - 1).max(1) as f64);
+        CompletionRecord {
+            sent,
+            headers: first_byte,
+            first_byte,
+            chunks: (0..n).map(|i| (chunk(i), 1)).collect(),
+            // Now, not start + service: tokio's timers wake on whole milliseconds, and the
+            // slot is held until this instant.
+            end: now(),
+            token_ids: (0..n).map(|i| i % 64).collect(),
+            top_two: Vec::new(),
+            timings: ServerTimingsRaw {
+                prompt_n: prompt_tokens(&req.prompt),
+                prompt_ms: prefill.as_secs_f64() * 1e3,
+                predicted_n: n as u64,
+                predicted_ms: decode.as_secs_f64() * 1e3,
+                draft_n: None,
+                draft_n_accepted: None,
             },
             text: String::new(),
         }
@@ -325,6 +394,19 @@ impl ServerHandle for FakeServer {
         Ok((0..parallel)
             .map(|_| self.record(req, here, overall))
             .collect())
+    }
+
+    async fn request(&self, req: &CompletionRequest) -> Result<CompletionRecord, String> {
+        let here = self.requests.replace(self.requests.get() + 1);
+        if let Some((at, reason)) = &self.script.fail_request {
+            if here == *at {
+                return Err(reason.clone());
+            }
+        }
+        match self.script.service_time {
+            None => Ok(self.record(req, here, self.seen.batches.get())),
+            Some(service) => Ok(self.serve(req, service).await),
+        }
     }
 
     fn log_text(&self) -> String {

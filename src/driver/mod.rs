@@ -38,6 +38,7 @@ mod fake;
 pub mod guard;
 pub mod interrupt;
 pub mod launch;
+pub mod load;
 pub mod outcome;
 pub mod pairing;
 pub mod plan;

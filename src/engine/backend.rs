@@ -13,6 +13,10 @@ use super::LaunchSpec;
 use std::future::Future;
 use std::time::Duration;
 
+/// How the reason of a request that timed out (no first token in time, a stalled
+/// stream) begins, so that the load summary counts timeouts apart from other failures.
+pub const TIMED_OUT: &str = "timed out: ";
+
 /// CPU time of the harness and of the server at one moment.
 pub type CpuTimes = Option<(Duration, Duration)>;
 
@@ -72,6 +76,14 @@ pub trait ServerHandle {
         req: &CompletionRequest,
         parallel: u32,
     ) -> impl Future<Output = Result<Vec<CompletionRecord>, String>>;
+
+    /// Sends one request and waits for its answer, raced against the server's exit as
+    /// [`ServerHandle::batch`] is: the load generator's unit, many of them in flight at
+    /// once. The error is the reason (a timeout's begins with [`TIMED_OUT`]).
+    fn request(
+        &self,
+        req: &CompletionRequest,
+    ) -> impl Future<Output = Result<CompletionRecord, String>>;
 
     /// The server's log so far (what it printed at start-up proves a MoE override).
     fn log_text(&self) -> String;

@@ -108,6 +108,20 @@ impl ServerHandle for LlamaServer {
         }
     }
 
+    async fn request(&self, req: &CompletionRequest) -> Result<CompletionRecord, String> {
+        self.server
+            .check()
+            .map_err(|e| self.failure(&e.to_string()))?;
+        let mut watch = self.server.exit_watch();
+        // A failed request under load is one outcome among many: its reason only (no log
+        // tail, which a server that stays up does not explain); a crash keeps the tail.
+        tokio::select! {
+            biased;
+            e = watch.exited() => Err(self.failure(&format!("{e}{}", self.advice(&e)))),
+            result = self.client.complete(req) => result.map_err(|e| e.reason()),
+        }
+    }
+
     fn log_text(&self) -> String {
         std::fs::read_to_string(self.server.log_path()).unwrap_or_default()
     }

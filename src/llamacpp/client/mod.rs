@@ -153,6 +153,19 @@ impl Client {
     }
 }
 
+impl ClientError {
+    /// The reason a failed request records: its whole chain, led by
+    /// [`crate::engine::backend::TIMED_OUT`] when it timed out (no first token in time, a
+    /// stalled stream), so that a load summary counts timeouts apart.
+    pub fn reason(&self) -> String {
+        let chain = crate::util::error::error_chain(self);
+        match self {
+            ClientError::Stalled { .. } => format!("{}{chain}", crate::engine::backend::TIMED_OUT),
+            _ => chain,
+        }
+    }
+}
+
 fn stalled(after: Duration, tokens: usize) -> ClientError {
     ClientError::Stalled { after, tokens }
 }
@@ -286,6 +299,21 @@ fn bad_event(e: &serde_json::Error, payload: &[u8]) -> ClientError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_timeout_reason_is_marked_for_the_load_summary() {
+        let timed_out = stalled(Duration::from_secs(30), 12).reason();
+        assert!(
+            timed_out.starts_with(crate::engine::backend::TIMED_OUT),
+            "{timed_out}"
+        );
+        assert!(timed_out.contains("after 12 tokens"));
+        let refused = ClientError::Status {
+            status: 503,
+            body: "busy".into(),
+        };
+        assert_eq!(refused.reason(), "server answered HTTP 503: busy");
+    }
 
     #[test]
     fn body_has_the_fixed_work_fields() {
