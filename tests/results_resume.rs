@@ -26,6 +26,7 @@ fn key(mode: &str) -> CellKey {
         threads: 2,
         depth: 0,
         server_args: String::new(),
+        load: String::new(),
     }
 }
 

@@ -24,6 +24,7 @@ fn sample_row() -> ResultRow {
         threads: 2,
         depth: 4096,
         server_args: "-fa on -ctk q8_0".into(),
+        load: String::new(),
     };
     ResultRow {
         reason: String::new(),
@@ -116,7 +117,7 @@ fn header_and_row_are_pinned() {
 #[test]
 fn schema_version_is_the_first_column() {
     assert_eq!(header()[0], "schema_version");
-    assert_eq!(SCHEMA_VERSION, 3);
+    assert_eq!(SCHEMA_VERSION, 4);
 }
 
 #[test]
@@ -178,7 +179,7 @@ fn raw_repetitions_round_trip_as_json_lines() {
     let text = read_text(&dir.path().join("run.jsonl"));
     assert_eq!(text.lines().count(), 1);
     assert!(
-        text.starts_with("{\"schema_version\":3,\"role\":\"hot-chat\""),
+        text.starts_with("{\"schema_version\":4,\"role\":\"hot-chat\""),
         "{text}"
     );
     let back: RawRepetition = serde_json::from_str(text.trim_end()).unwrap();
@@ -255,7 +256,7 @@ fn raw_lines_read_back_per_cell_without_the_warm_up() {
     let text = std::fs::read_to_string(writer.jsonl_path()).unwrap();
     std::fs::write(
         &bad,
-        text.replacen("\"schema_version\":3", "\"schema_version\":7", 1),
+        text.replacen("\"schema_version\":4", "\"schema_version\":7", 1),
     )
     .unwrap();
     let err = read_raw(&bad).unwrap_err().to_string();

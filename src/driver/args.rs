@@ -104,6 +104,9 @@ pub struct RunArgs {
     /// measurement then includes the network between here and there.
     #[arg(long, requires = "server_url")]
     pub allow_remote_host: bool,
+    /// Serving under load: arrival rates or clients instead of repeated batches.
+    #[command(flatten)]
+    pub load: super::serve::args::LoadArgs,
 }
 
 /// `--baseline-launches` when not given.
@@ -144,6 +147,7 @@ impl RunArgs {
             baseline_launches: DEFAULT_BASELINE_LAUNCHES,
             server_url: None,
             allow_remote_host: false,
+            load: super::serve::args::LoadArgs::default(),
         }
     }
 }
@@ -191,6 +195,11 @@ pub struct RunConfig {
     pub baseline_launches: u32,
     /// A running server to measure instead of launching one.
     pub remote: Option<RemoteTarget>,
+    /// Serving under load instead of repeated batches (`--rate`, `--concurrency`,
+    /// `--find-max-rate`).
+    pub load: Option<super::serve::args::LoadPlan>,
+    /// What is wrong with the serving flags, reported before anything starts.
+    pub load_problem: Option<String>,
 }
 
 /// What a run measures: a profile, or the model files a profile is made from.
@@ -286,6 +295,8 @@ impl RunArgs {
             pair: !self.unpaired,
             baseline_launches: self.baseline_launches,
             remote,
+            load: self.load.plan(),
+            load_problem: self.load.problem(),
         }
     }
 }

@@ -9,6 +9,7 @@ use super::resolve::ResolvedRole;
 use super::settings::RunSettings;
 use crate::engine::request::Prompt;
 use crate::measure::{self, CellMetrics};
+use crate::mode::Mode;
 use crate::results::{CellKey, ResultRow, Status};
 
 /// The identity of a cell.
@@ -28,6 +29,7 @@ pub fn key(settings: &RunSettings, role: &ResolvedRole, cell: &Cell) -> CellKey 
         threads: cell.threads,
         depth: cell.depth,
         server_args: settings.server_args.to_string(),
+        load: String::new(),
     }
 }
 
@@ -48,7 +50,7 @@ pub fn build(
     row.status = status;
     row.timestamp_utc = crate::results::utc_timestamp(std::time::SystemTime::now());
     row.n_predict = settings.n_predict;
-    describe_model(&mut row, role, cell);
+    describe_model(&mut row, role, &cell.mode);
     expectations(&mut row, settings, role);
     match outcome {
         CellOutcome::NotMeasured(_, reason) => row.reason = reason.clone(),
@@ -58,16 +60,18 @@ pub fn build(
     row
 }
 
-fn describe_model(row: &mut ResultRow, role: &ResolvedRole, cell: &Cell) {
+/// The model columns of a row of `role` measured in `mode`: file, quant mix, draft, the
+/// active parameters and bytes per token (with `mode`'s experts).
+pub(super) fn describe_model(row: &mut ResultRow, role: &ResolvedRole, mode: &Mode) {
     let f = &role.model.facts;
     row.model_file_bytes = f.file_bytes;
     row.quant_mix = quant_mix(role);
     row.synthetic = role.model.synthetic;
-    row.draft_model_file = match (&role.draft, cell.mode.spec_k()) {
+    row.draft_model_file = match (&role.draft, mode.spec_k()) {
         (Some(d), Some(_)) => d.file_name(),
         _ => String::new(),
     };
-    let active = match cell.mode.moe_n() {
+    let active = match mode.moe_n() {
         Some(n) => f.with_experts_used(n),
         None => f.clone(),
     };
@@ -86,7 +90,8 @@ fn quant_mix(role: &ResolvedRole) -> String {
         .join(";")
 }
 
-fn expectations(row: &mut ResultRow, settings: &RunSettings, role: &ResolvedRole) {
+/// The guide's (or the calibration's) expected decode range of the role's model.
+pub(super) fn expectations(row: &mut ResultRow, settings: &RunSettings, role: &ResolvedRole) {
     let range = match role.role.expected_tps {
         Some((lo, hi)) => Some((lo, hi)),
         None => {

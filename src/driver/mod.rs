@@ -47,6 +47,7 @@ pub mod progress;
 pub mod remote;
 pub mod resolve;
 pub mod run_loop;
+pub mod serve;
 pub mod settings;
 pub mod table;
 pub mod validate;
@@ -66,7 +67,10 @@ use std::process::ExitCode;
 pub fn command(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let config = args.config();
     let outcome = run(&config)?;
-    println!("{}", table::render(&outcome.rows));
+    match outcome.rows.iter().any(|r| !r.load.is_empty()) {
+        true => println!("{}", serve::table::render(&outcome.rows)),
+        false => println!("{}", table::render(&outcome.rows)),
+    }
     let servers = match &config.remote {
         Some(remote) => format!("on the running server at {} (nothing launched)", remote.url),
         None => format!("in {} launches", outcome.launches),
@@ -90,6 +94,9 @@ pub fn run_profile(args: &RunArgs) -> anyhow::Result<RunOutcome> {
 /// launched here, each accelerated one paired with a baseline beside it unless
 /// `--unpaired`.
 pub fn run(config: &RunConfig) -> anyhow::Result<RunOutcome> {
+    if let Some(problem) = &config.load_problem {
+        anyhow::bail!("{problem}");
+    }
     if let Some(target) = &config.remote {
         return remote::run(config, target);
     }
@@ -100,6 +107,9 @@ pub fn run(config: &RunConfig) -> anyhow::Result<RunOutcome> {
         logs_dir: env.logs_dir.clone(),
     };
     let mut pairing = RunPairing::of(&settings);
-    let plan = env.run_plan(config.quiet, config.output.resumes());
+    let plan = env.run_plan(config.quiet, config.output.resumes(), config.load.as_ref());
+    if serve::is_serving(&plan, &roles) {
+        return serve::serve(&plan, &roles, &mut writer, &settings, backend);
+    }
     run_loop::run_loop(&plan, &roles, &mut writer, &settings, backend, &mut pairing)
 }

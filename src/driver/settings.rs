@@ -148,16 +148,24 @@ pub struct RunPlan<'a> {
     pub quiet: bool,
     /// The results file holds an interrupted run: its baselines are recovered.
     pub resume: bool,
+    /// Serving under load instead of repeated batches.
+    pub load: Option<&'a super::serve::args::LoadPlan>,
 }
 
 impl RunEnv {
     /// What the run loop plans cells from.
-    pub fn run_plan(&self, quiet: bool, resume: bool) -> RunPlan<'_> {
+    pub fn run_plan<'a>(
+        &'a self,
+        quiet: bool,
+        resume: bool,
+        load: Option<&'a super::serve::args::LoadPlan>,
+    ) -> RunPlan<'a> {
         RunPlan {
             sweep: &self.sweep,
             workloads: &self.workloads,
             quiet,
             resume,
+            load,
         }
     }
 }

@@ -172,6 +172,7 @@ fn role_of(name: String, kind: RoleKind, m: &Loaded, ctx: Option<u32>) -> Role {
         kv_bytes_per_token: None,
         notes: String::new(),
         synth: None,
+        load: None,
     }
 }
 

@@ -8,6 +8,7 @@
 
 pub mod command;
 mod from_models;
+mod load;
 pub mod locate;
 mod schema;
 pub mod shapes;
@@ -19,6 +20,7 @@ pub use crate::util::located::LocatedError;
 
 pub use command::{command, ProfileArgs};
 pub use from_models::{from_models, ModelsSpec, DEFAULT_SPEC_K};
+pub use load::{RoleLoad, SloTable};
 pub use locate::{Located, MatchKind};
 
 use anyhow::Context;
@@ -283,6 +285,9 @@ pub struct Role {
     /// `[roles.synth]`: shape and behaviour of the synthetic stand-in (overrides the
     /// `synthetic` preset, or a custom shape without one).
     pub synth: Option<SynthOverrides>,
+    /// The load this role is served under (`load = { rates = [...] }`), when the profile
+    /// gives one: a serving run instead of repeated batches.
+    pub load: Option<RoleLoad>,
 }
 
 /// `[roles.synth]`: the `bench synth` options of a role's synthetic stand-in. Each key is

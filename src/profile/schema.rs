@@ -116,6 +116,7 @@ struct RawRole {
     #[serde(default)]
     notes: String,
     synth: Option<super::SynthOverrides>,
+    load: Option<Spanned<super::RoleLoad>>,
 }
 
 /// Validation context: the text and its origin, for locating errors.
@@ -374,7 +375,20 @@ fn validate_role(ctx: &Ctx, spanned: &Spanned<RawRole>) -> Result<Role, LocatedE
         kv_bytes_per_token: raw.kv_bytes_per_token.as_ref().map(|k| *k.get_ref()),
         notes: raw.notes.clone(),
         synth: raw.synth.clone(),
+        load: role_load(ctx, raw.load.as_ref())?,
     })
+}
+
+/// The role's `load` table, checked; an error points at it.
+fn role_load(
+    ctx: &Ctx,
+    load: Option<&Spanned<super::RoleLoad>>,
+) -> Result<Option<super::RoleLoad>, LocatedError> {
+    let Some(load) = load else { return Ok(None) };
+    match load.get_ref().problem() {
+        Some(problem) => ctx.err(load.span(), problem),
+        None => Ok(Some(load.get_ref().clone())),
+    }
 }
 
 /// Checks that need the whole role list: unique names, draft references, spec needs a

@@ -4,6 +4,7 @@
 
 pub mod charts;
 pub mod labels;
+pub mod serving;
 pub mod sweeps;
 
 use std::path::{Path, PathBuf};
@@ -199,6 +200,23 @@ pub fn write_report(files: &[LoadedFile], dir: &Path) -> anyhow::Result<PathBuf>
         "Speedup per acceleration mode (95% CI)",
         |p| charts::speedups(p, &speedup_bars(cal.as_ref(), files.len() > 1)),
     );
+    let serving_lines = serving::lines(files);
+    if !serving_lines.is_empty() {
+        chart(
+            &mut md,
+            dir,
+            "serving-latency.svg",
+            "Latency against throughput (a cross: over-saturated)",
+            |p| serving::latency_vs_throughput(p, &serving_lines),
+        );
+        chart(
+            &mut md,
+            dir,
+            "serving-goodput.svg",
+            "Goodput against offered rate",
+            |p| serving::goodput_vs_rate(p, &serving_lines),
+        );
+    }
     for axis in sweeps::Axis::ALL {
         let lines = sweeps::series(files, axis);
         if !lines.is_empty() {

@@ -39,6 +39,14 @@ pub struct RawRepetition {
     /// across them (`rep` stays unique in a cell). Absent, meaning 0, on every other line.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub launch: u32,
+    /// A serving cell's request: when it was due, as an offset from the phase's start
+    /// (nanoseconds); its latencies count from there. Absent on every other line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduled_ns: Option<u64>,
+    /// A serving cell's request: how late the generator sent it after it was due
+    /// (nanoseconds). Absent on every other line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send_lag_ns: Option<u64>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -61,6 +69,8 @@ impl RawRepetition {
             batch_wall_ns: None,
             request,
             launch: 0,
+            scheduled_ns: None,
+            send_lag_ns: None,
             partner: false,
         }
     }

@@ -20,22 +20,66 @@ use super::row::{CellKey, ResultRow, OLDEST_READABLE, SCHEMA_VERSION};
 
 /// The columns each schema version added to the one before; a file of an older version is
 /// read with them empty.
-const ADDED: &[(u32, &[&str])] = &[(
-    3,
-    &[
-        "depth",
-        "server_args",
-        "launches",
-        "between_launch_cv",
-        "step_ms_p50",
-        "step_ms_p99",
-        "speedup_pairs",
-        "first_difference_margin",
-        "difference",
-        "source",
-        "server_url",
-    ],
-)];
+const ADDED: &[(u32, &[&str])] = &[
+    (
+        3,
+        &[
+            "depth",
+            "server_args",
+            "launches",
+            "between_launch_cv",
+            "step_ms_p50",
+            "step_ms_p99",
+            "speedup_pairs",
+            "first_difference_margin",
+            "difference",
+            "source",
+            "server_url",
+        ],
+    ),
+    (
+        4,
+        &[
+            "load",
+            "load_rate_rps",
+            "load_clients",
+            "load_burstiness",
+            "load_seed",
+            "load_wall_s",
+            "slo",
+            "requests_sent",
+            "requests_completed",
+            "requests_failed",
+            "achieved_rps",
+            "output_tps",
+            "total_tps",
+            "load_ttft_ms_mean",
+            "load_ttft_ms_p50",
+            "load_ttft_ms_p90",
+            "load_ttft_ms_p99",
+            "tpot_ms_mean",
+            "tpot_ms_p50",
+            "tpot_ms_p90",
+            "tpot_ms_p99",
+            "e2e_ms_p50",
+            "e2e_ms_p90",
+            "e2e_ms_p99",
+            "queue_ms_mean",
+            "queue_ms_p50",
+            "queue_ms_p90",
+            "queue_ms_p99",
+            "goodput_rps",
+            "goodput_share",
+            "generator_cpu_ms_per_request",
+            "generator_core_share",
+            "behind_schedule",
+            "saturated",
+            "max_rate_rps",
+            "max_rate_low",
+            "max_rate_high",
+        ],
+    ),
+];
 
 /// The CSV header of schema `version` (readable versions only), column by column.
 fn header_of(version: u32) -> Vec<String> {

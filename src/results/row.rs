@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 /// Version of the CSV and JSONL layout. Bump it whenever a column is added, removed,
 /// renamed or changes meaning, and list added columns in the reader's `ADDED` table;
 /// readers refuse files older than `OLDEST_READABLE` or newer than this.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// The oldest schema version this tpsbench reads.
 pub const OLDEST_READABLE: u32 = 2;
@@ -97,6 +97,10 @@ pub struct CellKey {
     /// Extra llama-server arguments, verbatim, space-separated (text; empty = none).
     #[serde(default)]
     pub server_args: String,
+    /// The load a serving cell was measured under (text: `rate 2 rps`, `rate 2 rps
+    /// burstiness 0.5`, `concurrency 4`); empty for a cell of repeated batches.
+    #[serde(default)]
+    pub load: String,
 }
 
 impl std::fmt::Display for CellKey {
@@ -164,6 +168,8 @@ pub struct ResultRow {
     pub depth: u32,
     /// Extra llama-server arguments, verbatim, space-separated (text; empty = none).
     pub server_args: String,
+    /// The load a serving cell was measured under (text: `rate 2 rps`, `rate 2 rps burstiness 0.5`, `concurrency 4`); empty for a cell of repeated batches.
+    pub load: String,
     /// File name of the draft model for `spec:K` modes (no directory), else empty.
     pub draft_model_file: String,
 
@@ -322,6 +328,80 @@ pub struct ResultRow {
     pub prompt_tokens: Option<u32>,
     /// Tokens generated per request (tokens; `n_predict`, with `ignore_eos`).
     pub n_predict: u32,
+
+    // ---- serving under load (cells with a `load`; empty otherwise) ----
+    /// Offered arrival rate of an open-loop cell (requests/s).
+    pub load_rate_rps: Option<f64>,
+    /// Clients of a closed-loop cell, each sending its next request when its last finished (count).
+    pub load_clients: Option<u32>,
+    /// Shape of the gaps between arrivals: 1 = Poisson, below 1 burstier, above 1 more regular (gamma shape; open loop only).
+    pub load_burstiness: Option<f64>,
+    /// Seed of the arrival schedule and the prompt picks (integer).
+    pub load_seed: Option<u64>,
+    /// Wall time of the phase, first scheduled send to last response (seconds).
+    pub load_wall_s: Option<f64>,
+    /// Latency targets a request must meet to count as goodput (text: `ttft=2000ms,tpot=100ms`), empty = none.
+    pub slo: String,
+    /// Requests sent (count; failed and timed-out ones included).
+    pub requests_sent: Option<u32>,
+    /// Requests that completed (count).
+    pub requests_completed: Option<u32>,
+    /// Requests that failed or timed out (count; in every share's denominator).
+    pub requests_failed: Option<u32>,
+    /// Completed requests per second of wall time (requests/s).
+    pub achieved_rps: Option<f64>,
+    /// Output tokens per second of wall time, all requests together (tokens/s).
+    pub output_tps: Option<f64>,
+    /// Prompt and output tokens per second of wall time (tokens/s).
+    pub total_tps: Option<f64>,
+    /// Time to first token from the scheduled send, mean (milliseconds).
+    pub load_ttft_ms_mean: Option<f64>,
+    /// Time to first token from the scheduled send, median (milliseconds).
+    pub load_ttft_ms_p50: Option<f64>,
+    /// Time to first token from the scheduled send, 90th percentile (milliseconds).
+    pub load_ttft_ms_p90: Option<f64>,
+    /// Time to first token from the scheduled send, 99th percentile (milliseconds).
+    pub load_ttft_ms_p99: Option<f64>,
+    /// Time per output token after the first, mean (milliseconds).
+    pub tpot_ms_mean: Option<f64>,
+    /// Time per output token after the first, median (milliseconds).
+    pub tpot_ms_p50: Option<f64>,
+    /// Time per output token after the first, 90th percentile (milliseconds).
+    pub tpot_ms_p90: Option<f64>,
+    /// Time per output token after the first, 99th percentile (milliseconds).
+    pub tpot_ms_p99: Option<f64>,
+    /// End-to-end latency from the scheduled send, median (milliseconds).
+    pub e2e_ms_p50: Option<f64>,
+    /// End-to-end latency from the scheduled send, 90th percentile (milliseconds).
+    pub e2e_ms_p90: Option<f64>,
+    /// End-to-end latency from the scheduled send, 99th percentile (milliseconds).
+    pub e2e_ms_p99: Option<f64>,
+    /// Queueing delay: scheduled send to first byte less the server's prefill time, mean (milliseconds).
+    pub queue_ms_mean: Option<f64>,
+    /// Queueing delay, median (milliseconds).
+    pub queue_ms_p50: Option<f64>,
+    /// Queueing delay, 90th percentile (milliseconds).
+    pub queue_ms_p90: Option<f64>,
+    /// Queueing delay, 99th percentile (milliseconds).
+    pub queue_ms_p99: Option<f64>,
+    /// Requests per second that met every latency target (requests/s).
+    pub goodput_rps: Option<f64>,
+    /// Share of sent requests that met every latency target (fraction 0-1).
+    pub goodput_share: Option<f64>,
+    /// The generator's own CPU time per request (milliseconds).
+    pub generator_cpu_ms_per_request: Option<f64>,
+    /// The generator's CPU time over the phase's wall time (fraction of one core).
+    pub generator_core_share: Option<f64>,
+    /// Why the generator could not keep its schedule (text: the send lag), empty when it did.
+    pub behind_schedule: String,
+    /// The queueing delay grew through the phase instead of settling: the server was over-saturated.
+    pub saturated: Option<bool>,
+    /// `--find-max-rate`: the highest arrival rate whose goodput share met the target (requests/s).
+    pub max_rate_rps: Option<f64>,
+    /// Lower end of the max rate's interval: the highest rate measured that met the target (requests/s).
+    pub max_rate_low: Option<f64>,
+    /// Upper end of the max rate's interval: the lowest rate measured that missed it (requests/s; empty when none missed).
+    pub max_rate_high: Option<f64>,
 }
 
 impl ResultRow {
@@ -341,6 +421,7 @@ impl ResultRow {
             threads: self.threads,
             depth: self.depth,
             server_args: self.server_args.clone(),
+            load: self.load.clone(),
         }
     }
 
@@ -372,6 +453,7 @@ impl ResultRow {
             threads: key.threads,
             depth: key.depth,
             server_args: key.server_args.clone(),
+            load: key.load.clone(),
             ..self
         }
     }

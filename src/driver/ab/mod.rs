@@ -104,7 +104,7 @@ pub fn command(args: &AbArgs) -> anyhow::Result<ExitCode> {
         },
     };
     let mut a_side = AbSide::new(&a_settings, &mut a_writer);
-    let plan = env.run_plan(config.quiet, false);
+    let plan = env.run_plan(config.quiet, false, None);
     let outcome = run_loop(
         &plan,
         &roles,

@@ -279,7 +279,11 @@ pub fn run(config: &RunConfig, target: &RemoteTarget) -> anyhow::Result<RunOutco
         workloads: &workloads,
         quiet: config.quiet,
         resume: config.output.resumes(),
+        load: config.load.as_ref(),
     };
+    if super::serve::is_serving(&plan, &roles) {
+        return super::serve::serve(&plan, &roles, &mut writer, &settings, backend);
+    }
     run_loop::run_loop(&plan, &roles, &mut writer, &settings, backend, &mut pairing)
 }
 
