@@ -27,6 +27,15 @@ fn bench(args: &[&str], out: &Path) -> std::process::Output {
         .unwrap()
 }
 
+/// `bench run -m` on the tiny model's chat prompt, 16 tokens a request, with `load`'s flags.
+fn serve(load: &[&str], csv: &Path) -> std::process::Output {
+    let model = common::tiny_model();
+    let mut args = vec!["run", "-m", model.to_str().unwrap()];
+    args.extend(["--workloads", "chat", "--n-predict", "16"]);
+    args.extend(load);
+    bench(&args, csv)
+}
+
 fn raw_lines(csv: &Path) -> Vec<serde_json::Value> {
     let text = std::fs::read_to_string(csv.with_extension("jsonl")).unwrap();
     text.lines()
@@ -42,28 +51,18 @@ fn rows(csv: &Path) -> Vec<ResultRow> {
 fn engine_serve_a_rate_sweep_writes_a_row_per_rate_and_every_completed_request() {
     let _lock = common::llama_server_lock();
     let dir = common::temp_dir();
-    let model = common::tiny_model();
     let csv = dir.path().join("serve.csv");
-    let out = bench(
-        &[
-            "run",
-            "-m",
-            model.to_str().unwrap(),
-            "--workloads",
-            "chat",
-            "--n-predict",
-            "16",
-            "--rate",
-            "1,4",
-            "--requests",
-            "12",
-            "--seed",
-            "7",
-            "--slo",
-            "ttft=5s,tpot=1s",
-        ],
-        &csv,
-    );
+    let load = [
+        "--rate",
+        "1,4",
+        "--requests",
+        "12",
+        "--seed",
+        "7",
+        "--slo",
+        "ttft=5s,tpot=1s",
+    ];
+    let out = serve(&load, &csv);
     let stdout = common::stdout_of_success(&out);
     let rows = rows(&csv);
     let served: Vec<&ResultRow> = rows.iter().filter(|r| !r.load.is_empty()).collect();
@@ -120,24 +119,8 @@ fn engine_serve_a_rate_sweep_writes_a_row_per_rate_and_every_completed_request()
 fn engine_serve_closed_loop_clients_get_their_own_slots() {
     let _lock = common::llama_server_lock();
     let dir = common::temp_dir();
-    let model = common::tiny_model();
     let csv = dir.path().join("closed.csv");
-    let out = bench(
-        &[
-            "run",
-            "-m",
-            model.to_str().unwrap(),
-            "--workloads",
-            "chat",
-            "--n-predict",
-            "16",
-            "--concurrency",
-            "1,2",
-            "--requests",
-            "8",
-        ],
-        &csv,
-    );
+    let out = serve(&["--concurrency", "1,2", "--requests", "8"], &csv);
     common::stdout_of_success(&out);
     let rows = rows(&csv);
     assert_eq!(rows.len(), 2);
@@ -162,4 +145,65 @@ fn engine_serve_bad_serving_flags_fail_before_any_launch() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("--rate 0"), "{stderr}");
     assert!(!csv.exists());
+}
+
+#[test]
+fn engine_serve_ctrl_c_stops_sending_keeps_completed_requests_and_the_server_goes() {
+    let _lock = common::llama_server_lock();
+    let dir = common::temp_dir();
+    let model = common::tiny_model();
+    let csv = dir.path().join("int.csv");
+    let engine = common::engine();
+    let mut child = Command::cargo_bin("bench")
+        .unwrap()
+        .args(["run", "-m", model.to_str().unwrap(), "--workloads", "chat"])
+        .args(["--n-predict", "16", "--rate", "4", "--duration", "120s"])
+        .args(["--bw-seconds", "0.2", "--quiet", "--out"])
+        .arg(&csv)
+        .env("LLAMA_SERVER", &engine.server_bin)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait for a few completed requests in the raw lines, then Ctrl-C.
+    let jsonl = csv.with_extension("jsonl");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while std::fs::read_to_string(&jsonl).map_or(0, |t| t.lines().count()) < 3 {
+        assert!(std::time::Instant::now() < deadline, "no raw line appeared");
+        assert!(child.try_wait().unwrap().is_none(), "bench exited early");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    let rows = rows(&csv);
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].status, Status::Interrupted, "{:?}", rows[0]);
+    let lines = raw_lines(&csv).len() as u32;
+    assert!(lines >= 3);
+    assert_eq!(
+        rows[0].requests_completed,
+        Some(lines),
+        "every completed request kept"
+    );
+    assert!(
+        servers_of(&model).is_empty(),
+        "a llama-server of the run is left"
+    );
+}
+
+/// Pids of the processes whose command line names `model` (the run's llama-server).
+fn servers_of(model: &Path) -> Vec<u32> {
+    let name = model.to_string_lossy().into_owned();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_string_lossy().parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(&name))
+        })
+        .filter(|pid| common::alive(*pid))
+        .collect()
 }

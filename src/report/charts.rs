@@ -33,7 +33,7 @@ const MACHINE_COLOURS: [RGBColor; 6] = [
 ];
 
 /// The colour of machine `i`.
-fn machine_colour(i: usize) -> RGBColor {
+pub(super) fn machine_colour(i: usize) -> RGBColor {
     MACHINE_COLOURS[i % MACHINE_COLOURS.len()]
 }
 
@@ -108,7 +108,7 @@ where
         .map_err(err)
 }
 
-fn err(e: impl std::fmt::Display) -> anyhow::Error {
+pub(super) fn err(e: impl std::fmt::Display) -> anyhow::Error {
     anyhow::anyhow!("drawing: {e}")
 }
 

@@ -7,6 +7,7 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
+use super::charts::{err, machine_colour};
 use crate::results::load::LoadedFile;
 use crate::results::{ResultRow, Status};
 
@@ -66,19 +67,6 @@ fn point(r: &ResultRow) -> Option<ServingPoint> {
         goodput_share: r.goodput_share,
         saturated: r.saturated == Some(true),
     })
-}
-
-const COLORS: [RGBColor; 6] = [
-    RGBColor(31, 119, 180),
-    RGBColor(214, 39, 40),
-    RGBColor(44, 160, 44),
-    RGBColor(148, 103, 189),
-    RGBColor(255, 127, 14),
-    RGBColor(23, 190, 207),
-];
-
-fn err(e: impl std::fmt::Display) -> anyhow::Error {
-    anyhow::anyhow!("drawing: {e}")
 }
 
 /// TTFT p99 against completed requests per second, one line per role and mode; an
@@ -155,7 +143,7 @@ fn draw(
         .draw()
         .map_err(err)?;
     for (i, line) in lines.iter().enumerate() {
-        let color = COLORS[i % COLORS.len()];
+        let color = machine_colour(i);
         let style = color.stroke_width(2);
         chart
             .draw_series(LineSeries::new(line.points.iter().map(&xy), style))

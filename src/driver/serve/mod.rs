@@ -65,7 +65,7 @@ pub fn serve<B: Backend>(
     backend: B,
 ) -> anyhow::Result<RunOutcome> {
     let launches = plan_launches(roles, run)?;
-    let cells = launches.iter().map(|l| l.plan.points.len().max(1)).sum();
+    let cells = launches.iter().map(|l| cells_of(&l.plan)).sum();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -90,11 +90,28 @@ pub fn serve<B: Backend>(
     serving.progress.finish();
     Ok(RunOutcome {
         csv,
+        cells: serving.rows.len(),
         rows: serving.rows,
-        cells,
         launches: serving.launches,
         interrupted: serving.interrupt.is_set(),
     })
+}
+
+/// The cells a launch serves at most: its points, and the search's phases.
+fn cells_of(plan: &LoadPlan) -> usize {
+    let search = plan
+        .find_max_rate
+        .map_or(0, |_| args::MAX_SEARCH_STEPS as usize);
+    plan.points.len() + search
+}
+
+/// `x` to three significant digits (0.6879 -> 0.688, 12.34 -> 12.3).
+fn round_to_3_digits(x: f64) -> f64 {
+    if x <= 0.0 || !x.is_finite() {
+        return x;
+    }
+    let scale = 10f64.powi(2 - x.log10().floor() as i32);
+    (x * scale).round() / scale
 }
 
 /// One launch per role, mode and thread count; its slots are the role's most, or the most
@@ -245,7 +262,9 @@ impl<B: Backend> Serving<'_, B> {
     ) -> anyhow::Result<()> {
         let start = self.start_rate(server, mix).await;
         let mut search = MaxRateSearch::new(target, start, args::MAX_SEARCH_STEPS);
-        while let Some(rps) = search.next_rate() {
+        while let Some(asked) = search.next_rate() {
+            // Three significant digits: the rate is part of the row's key and its label.
+            let rps = round_to_3_digits(asked);
             let pattern = Pattern::Rate {
                 rps,
                 burstiness: 1.0,
@@ -362,5 +381,18 @@ impl<B: Backend> Serving<'_, B> {
             })
             .collect();
         Mix { entries }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn searched_rates_keep_three_significant_digits() {
+        assert_eq!(round_to_3_digits(0.6879190956622723), 0.688);
+        assert_eq!(round_to_3_digits(0.34395954783113614), 0.344);
+        assert_eq!(round_to_3_digits(12.345), 12.3);
+        assert_eq!(round_to_3_digits(2.0), 2.0);
     }
 }
