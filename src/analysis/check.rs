@@ -191,6 +191,9 @@ fn cell_text(r: &ResultRow) -> String {
     if !r.server_args.is_empty() {
         text.push_str(&format!(" [{}]", r.server_args));
     }
+    if !r.load.is_empty() {
+        text.push_str(&format!(" {}", r.load));
+    }
     text
 }
 

@@ -42,6 +42,8 @@ pub struct JoinKey {
     pub depth: u32,
     /// Extra llama-server arguments.
     pub server_args: String,
+    /// The load of a serving cell (`rate 2 rps`); empty for a cell of repeated batches.
+    pub load: String,
     /// Server threads, when the join is on threads.
     pub threads: Option<u32>,
 }
@@ -68,6 +70,7 @@ impl JoinKey {
             ctx: row.ctx,
             depth: row.depth,
             server_args: row.server_args.clone(),
+            load: row.load.clone(),
             threads: on_threads.then_some(row.threads),
         }
     }
@@ -371,7 +374,7 @@ impl Comparison {
     }
 
     /// The key columns shown only when some line needs them: threads (joined on), depth
-    /// (other than 0), server arguments (any).
+    /// (other than 0), server arguments (any), the load of serving cells (any).
     fn sweep_columns(&self) -> Vec<KeyColumn> {
         let any = |f: fn(&JoinKey) -> bool| self.lines.iter().any(|l| f(&l.key));
         let mut out: Vec<KeyColumn> = Vec::new();
@@ -385,6 +388,9 @@ impl Comparison {
         }
         if any(|k| !k.server_args.is_empty()) {
             out.push(("server args", |k| k.server_args.clone()));
+        }
+        if any(|k| !k.load.is_empty()) {
+            out.push(("load", |k| k.load.clone()));
         }
         out
     }
@@ -578,6 +584,20 @@ mod tests {
             2,
             "depth 0 and depth 4096 are different cells"
         );
+    }
+
+    #[test]
+    fn serving_cells_join_on_their_load() {
+        let served = |load: &str, mean: f64| {
+            let mut r = row("m.gguf", mean, 2);
+            r.load = load.into();
+            r
+        };
+        let a = file("a.csv", vec![served("rate 1 rps", 40.0), served("rate 2 rps", 38.0)]);
+        let b = file("b.csv", vec![served("rate 1 rps", 41.0), served("rate 2 rps", 30.0)]);
+        let c = compare(&[a, b], Metric::Decode, 0.05);
+        let loads: Vec<&str> = c.lines.iter().map(|l| l.key.load.as_str()).collect();
+        assert_eq!(loads, ["rate 1 rps", "rate 2 rps"], "one line per load, not one merged");
     }
 
     #[test]

@@ -472,6 +472,9 @@ impl ResultRow {
         if self.depth > 0 {
             s += &format!(" d={}", self.depth);
         }
+        if !self.load.is_empty() {
+            s += &format!(" {}", self.load);
+        }
         if let Some(mark) = self.output_mark() {
             s += &format!(" [{mark}]");
         }
