@@ -593,11 +593,21 @@ mod tests {
             r.load = load.into();
             r
         };
-        let a = file("a.csv", vec![served("rate 1 rps", 40.0), served("rate 2 rps", 38.0)]);
-        let b = file("b.csv", vec![served("rate 1 rps", 41.0), served("rate 2 rps", 30.0)]);
+        let a = file(
+            "a.csv",
+            vec![served("rate 1 rps", 40.0), served("rate 2 rps", 38.0)],
+        );
+        let b = file(
+            "b.csv",
+            vec![served("rate 1 rps", 41.0), served("rate 2 rps", 30.0)],
+        );
         let c = compare(&[a, b], Metric::Decode, 0.05);
         let loads: Vec<&str> = c.lines.iter().map(|l| l.key.load.as_str()).collect();
-        assert_eq!(loads, ["rate 1 rps", "rate 2 rps"], "one line per load, not one merged");
+        assert_eq!(
+            loads,
+            ["rate 1 rps", "rate 2 rps"],
+            "one line per load, not one merged"
+        );
     }
 
     #[test]

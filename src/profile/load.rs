@@ -27,6 +27,9 @@ pub struct RoleLoad {
     pub seed: Option<u64>,
     /// Latency targets of goodput.
     pub slo: Option<SloTable>,
+    /// Output tokens per request: `[N]`, or a uniform range `[A, B]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub output_tokens: Vec<u32>,
     /// Workloads and their weights (`{ chat = 3, code-edit = 1 }`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub mix: BTreeMap<String, f64>,
@@ -64,6 +67,14 @@ impl RoleLoad {
             return Some(format!(
                 "load: mix: unknown workload `{w}` (chat, code-edit, summarize)"
             ));
+        }
+        match self.output_tokens.as_slice() {
+            [] => {}
+            [n] | [n, _] if *n == 0 => return Some("load: output_tokens must be above 0".into()),
+            [_] => {}
+            [a, b] if a > b => return Some("load: output_tokens [A, B] needs A <= B".into()),
+            [_, _] => {}
+            _ => return Some("load: output_tokens is [N] or [A, B]".into()),
         }
         if self.concurrency.contains(&0) {
             return Some("load: concurrency 0: at least one client".into());

@@ -17,6 +17,7 @@
 pub mod mix;
 pub mod pattern;
 pub mod run;
+pub mod saturation;
 pub mod schedule;
 pub mod search;
 pub mod slo;

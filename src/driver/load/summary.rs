@@ -9,6 +9,7 @@
 
 use super::pattern::Pattern;
 use super::run::{PhaseRecord, RequestOutcome};
+use super::saturation::{self, Waited};
 use super::slo::Slo;
 use crate::engine::backend::TIMED_OUT;
 use crate::engine::request::CompletionRecord;
@@ -241,66 +242,22 @@ fn behind_schedule(record: &PhaseRecord) -> Option<String> {
     })
 }
 
-/// Over-saturation (guidellm's stop): the requests in due order are cut in thirds; the
-/// phase is saturated when the mean queue wait of the last third is more than twice that of
-/// the first third and above one service time (the mean time a request holds its slot,
-/// first token after its wait to end), and the queue never emptied for long in the second
-/// half of the phase: requests were waiting during at least [`BACKLOG_SHARE`] of it. The
-/// second condition tells a backlog that grows from a burst of Poisson arrivals near the end
-/// that the server then clears (seen on Gemma 3 270M at 0.5 rps, about 55% of its capacity:
-/// the last third's wait was 8x the first's, but requests waited during 12% of the second
-/// half). Where no prefill time is reported, the time to first token stands for the queue
-/// wait. A settled queue, even a long one, is not saturated.
+/// Whether the phase was over-saturated (see [`super::saturation`]): each completed
+/// request as due time, queue wait (the time to first token where no prefill time is
+/// reported) and the time it then held its slot, in milliseconds.
 fn saturated(done: &[(&RequestOutcome, &CompletionRecord)]) -> bool {
-    let mut in_order: Vec<_> = done.to_vec();
-    in_order.sort_by_key(|(o, _)| o.scheduled);
-    let wait = |(o, r): &(&RequestOutcome, &CompletionRecord)| {
-        queue_wait(o, r).unwrap_or_else(|| ttft(o, r))
-    };
-    let third = in_order.len() / 3;
-    if third < 3 {
-        return false; // too few requests to see a trend
-    }
-    let mean = |xs: &[(&RequestOutcome, &CompletionRecord)]| {
-        xs.iter().map(wait).sum::<f64>() / xs.len() as f64
-    };
-    let service = in_order
+    let requests: Vec<Waited> = done
         .iter()
-        .map(|p| e2e(p.0, p.1) - wait(p))
-        .sum::<f64>()
-        / in_order.len() as f64;
-    let (first, last) = (
-        mean(&in_order[..third]),
-        mean(&in_order[in_order.len() - third..]),
-    );
-    last > 2.0 * first
-        && last > service
-        && backlog_share(&in_order, wait, |(o, _)| ms(o.scheduled)) >= BACKLOG_SHARE
-}
-
-/// The share of the second half of the sending window during which a request was waiting.
-pub const BACKLOG_SHARE: f64 = 0.8;
-
-/// The share of the second half of the sending window (from the middle of the first and
-/// last due times to the last) covered by some request's queue wait, `[due, due + wait]`.
-fn backlog_share<T>(in_order: &[T], wait: impl Fn(&T) -> f64, due: impl Fn(&T) -> f64) -> f64 {
-    let (Some(first), Some(last)) = (in_order.first(), in_order.last()) else {
-        return 0.0;
-    };
-    let (from, to) = ((due(first) + due(last)) / 2.0, due(last));
-    if to <= from {
-        return 0.0;
-    }
-    let mut covered = 0.0;
-    let mut reach = from;
-    for item in in_order {
-        let (start, end) = (due(item).max(reach), (due(item) + wait(item)).min(to));
-        if end > start {
-            covered += end - start;
-            reach = end;
-        }
-    }
-    covered / (to - from)
+        .map(|(o, r)| {
+            let wait = queue_wait(o, r).unwrap_or_else(|| ttft(o, r));
+            Waited {
+                due_ms: ms(o.scheduled),
+                wait_ms: wait,
+                held_ms: e2e(o, r) - wait,
+            }
+        })
+        .collect();
+    saturation::saturated(requests)
 }
 
 #[cfg(test)]

@@ -64,6 +64,43 @@ pub struct LoadArgs {
     /// workloads, equally weighted.
     #[arg(long, value_delimiter = ',', value_parser = parse_mix_entry, value_name = "WORKLOAD[:WEIGHT]")]
     pub mix: Option<Vec<(Workload, f64)>>,
+    /// Output tokens per request: a uniform range `A..B` (each request draws its length,
+    /// seeded), or a fixed count; default --n-predict.
+    #[arg(long, value_parser = parse_lengths, value_name = "N|A..B")]
+    pub output_tokens: Option<Lengths>,
+}
+
+/// How many tokens each request generates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lengths {
+    /// Every request the same.
+    Fixed(u32),
+    /// Uniform over `low..=high`, as [`LENGTH_STEPS`] evenly spaced lengths of equal weight.
+    Uniform { low: u32, high: u32 },
+}
+
+/// The lengths a uniform range is drawn from: evenly spaced, equally likely (the request
+/// mix is a set of prepared requests, so a range is a discrete uniform).
+pub const LENGTH_STEPS: u32 = 8;
+
+impl Lengths {
+    /// The lengths of this distribution, each equally likely.
+    pub fn values(&self) -> Vec<u32> {
+        match *self {
+            Lengths::Fixed(n) => vec![n],
+            Lengths::Uniform { low, high } => {
+                let steps = LENGTH_STEPS.min(high - low + 1);
+                let mut out: Vec<u32> = (0..steps)
+                    .map(|k| {
+                        low + ((high - low) as f64 * k as f64 / (steps - 1).max(1) as f64).round()
+                            as u32
+                    })
+                    .collect();
+                out.dedup();
+                out
+            }
+        }
+    }
 }
 
 /// The flags as a command line without any of them gives them.
@@ -80,6 +117,7 @@ impl Default for LoadArgs {
             find_max_rate: false,
             goodput_target: None,
             mix: None,
+            output_tokens: None,
         }
     }
 }
@@ -100,6 +138,8 @@ pub struct LoadPlan {
     pub find_max_rate: Option<f64>,
     /// Workloads and weights of the request mix (`None`: the run's, equally weighted).
     pub mix: Option<Vec<(Workload, f64)>>,
+    /// Output tokens per request (`None`: the run's `n_predict`).
+    pub output_tokens: Option<Lengths>,
 }
 
 impl LoadArgs {
@@ -137,6 +177,7 @@ impl LoadArgs {
                 .find_max_rate
                 .then_some(self.goodput_target.unwrap_or(DEFAULT_GOODPUT_TARGET)),
             mix: self.mix.clone(),
+            output_tokens: self.output_tokens,
         })
     }
 
@@ -203,6 +244,14 @@ impl LoadPlan {
             slo,
             find_max_rate: None,
             mix,
+            output_tokens: match load.output_tokens.as_slice() {
+                [n] => Some(Lengths::Fixed(*n)),
+                [low, high] => Some(Lengths::Uniform {
+                    low: *low,
+                    high: *high,
+                }),
+                _ => None,
+            },
         }
     }
 }
@@ -226,6 +275,28 @@ fn parse_share(text: &str) -> Result<f64, String> {
     match value > 0.0 && value <= 1.0 {
         true => Ok(value),
         false => Err(format!("{text:?} must be above 0% and at most 100%")),
+    }
+}
+
+/// `64` or `16..256` into output lengths (at least 1 token, the range ascending).
+fn parse_lengths(text: &str) -> Result<Lengths, String> {
+    let count = |t: &str| -> Result<u32, String> {
+        match t.trim().parse::<u32>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err(format!("{t:?} is not a token count above 0")),
+        }
+    };
+    match text.split_once("..") {
+        Some((a, b)) => {
+            let (low, high) = (count(a)?, count(b)?);
+            match low <= high {
+                true => Ok(Lengths::Uniform { low, high }),
+                false => Err(format!(
+                    "{text:?}: the range must ascend (A..B with A <= B)"
+                )),
+            }
+        }
+        None => Ok(Lengths::Fixed(count(text)?)),
     }
 }
 
@@ -318,7 +389,7 @@ mod tests {
     #[test]
     fn a_profile_role_load_becomes_the_same_plan_as_the_flags() {
         let load: RoleLoad = toml::from_str(
-            "rates = [2, 0.5]\nduration_s = 30\nslo = { ttft_ms = 2000, tpot_ms = 100 }",
+            "rates = [2, 0.5]\nduration_s = 30\noutput_tokens = [16, 128]\nslo = { ttft_ms = 2000, tpot_ms = 100 }",
         )
         .unwrap();
         let from_profile = LoadPlan::from_role(&load);
@@ -327,10 +398,23 @@ mod tests {
             "0.5,2",
             "--duration",
             "30s",
+            "--output-tokens",
+            "16..128",
             "--slo",
             "ttft=2000ms,tpot=100ms",
         ]);
         assert_eq!(Some(from_profile), from_flags);
+    }
+
+    #[test]
+    fn an_output_range_is_eight_equally_likely_lengths() {
+        let p = plan(&["--rate", "1", "--output-tokens", "16..128"]).unwrap();
+        let lengths = p.output_tokens.unwrap().values();
+        assert_eq!(lengths, [16, 32, 48, 64, 80, 96, 112, 128]);
+        assert_eq!(Lengths::Uniform { low: 3, high: 5 }.values(), [3, 4, 5]);
+        assert_eq!(Lengths::Fixed(64).values(), [64]);
+        assert!(Cli::try_parse_from(["x", "--output-tokens", "9..3"]).is_err());
+        assert!(Cli::try_parse_from(["x", "--output-tokens", "0"]).is_err());
     }
 
     #[test]

@@ -360,26 +360,29 @@ impl<B: Backend> Serving<'_, B> {
             Some(mix) => mix.clone(),
             None => self.workloads.iter().map(|w| (*w, 1.0)).collect(),
         };
-        let entries = weighted
-            .into_iter()
-            .map(|(w, weight)| {
-                let prompt = workload::prompt(
-                    role.model.behavior.as_ref(),
-                    w,
-                    0,
-                    role.model.facts.vocab_size,
-                );
-                let mut request = CompletionRequest::new(prompt, self.settings.n_predict);
+        let lengths = plan
+            .output_tokens
+            .map_or_else(|| vec![self.settings.n_predict], |l| l.values());
+        let mut entries = Vec::new();
+        for (w, weight) in weighted {
+            let prompt = workload::prompt(
+                role.model.behavior.as_ref(),
+                w,
+                0,
+                role.model.facts.vocab_size,
+            );
+            for &n in &lengths {
+                let mut request = CompletionRequest::new(prompt.clone(), n);
                 // A server measured under load answers in whatever order it can: give a
                 // queued request room beyond the default first-token wait.
                 request.first_token_timeout = request.first_token_timeout.max(row::QUEUE_ALLOWANCE);
-                MixEntry {
+                entries.push(MixEntry {
                     label: w.to_string(),
                     request,
-                    weight,
-                }
-            })
-            .collect();
+                    weight: weight / lengths.len() as f64,
+                });
+            }
+        }
         Mix { entries }
     }
 }

@@ -17,7 +17,8 @@ use std::time::Duration;
 pub const QUEUE_ALLOWANCE: Duration = Duration::from_secs(1800);
 
 /// The identity of a serving cell: the launch's role, model, mode, slots and threads, the
-/// mix's workloads joined with `+` as its workload, and the load point.
+/// mix's workloads joined with `+` as its workload (with ` out A..B` when the output
+/// lengths are a range), and the load point.
 pub fn key(
     settings: &RunSettings,
     role: &ResolvedRole,
@@ -26,7 +27,17 @@ pub fn key(
     pattern: &Pattern,
 ) -> CellKey {
     let f = &role.model.facts;
-    let labels: Vec<&str> = mix.entries.iter().map(|e| e.label.as_str()).collect();
+    let mut labels: Vec<&str> = mix.entries.iter().map(|e| e.label.as_str()).collect();
+    labels.dedup();
+    let lengths = mix.entries.iter().map(|e| e.request.n_predict);
+    let (low, high) = (
+        lengths.clone().min().unwrap_or(0),
+        lengths.max().unwrap_or(0),
+    );
+    let range = match low == high {
+        true => String::new(),
+        false => format!(" out {low}..{high}"),
+    };
     CellKey {
         role: role.role.name.clone(),
         model_file: role.model.file_name(),
@@ -35,7 +46,7 @@ pub fn key(
         model_quant: role.quant(),
         model_tensor_bytes: f.tensor_bytes,
         mode: launch.mode.clone(),
-        workload: labels.join("+"),
+        workload: format!("{}{range}", labels.join("+")),
         parallel: launch.parallel,
         ctx: role.role.ctx * launch.parallel,
         threads: launch.threads,
