@@ -14,6 +14,20 @@ use crate::results::{CellKey, ResultRow, Status};
 
 /// The identity of a cell.
 pub fn key(settings: &RunSettings, role: &ResolvedRole, cell: &Cell) -> CellKey {
+    CellKey {
+        mode: cell.mode.clone(),
+        workload: cell.workload.to_string(),
+        parallel: cell.parallel,
+        ctx: role.role.ctx * cell.parallel,
+        threads: cell.threads,
+        depth: cell.depth,
+        ..role_key(settings, role)
+    }
+}
+
+/// The part of a cell's identity its role and the run fix: the role, its model file and
+/// the model's facts, the extra server arguments; the rest at its default.
+pub(super) fn role_key(settings: &RunSettings, role: &ResolvedRole) -> CellKey {
     let f = &role.model.facts;
     CellKey {
         role: role.role.name.clone(),
@@ -22,14 +36,8 @@ pub fn key(settings: &RunSettings, role: &ResolvedRole, cell: &Cell) -> CellKey 
         model_n_params: f.n_params,
         model_quant: role.quant(),
         model_tensor_bytes: f.tensor_bytes,
-        mode: cell.mode.clone(),
-        workload: cell.workload.to_string(),
-        parallel: cell.parallel,
-        ctx: role.role.ctx * cell.parallel,
-        threads: cell.threads,
-        depth: cell.depth,
         server_args: settings.server_args.to_string(),
-        load: String::new(),
+        ..CellKey::default()
     }
 }
 

@@ -26,7 +26,6 @@ pub fn key(
     mix: &Mix,
     pattern: &Pattern,
 ) -> CellKey {
-    let f = &role.model.facts;
     let mut labels: Vec<&str> = mix.entries.iter().map(|e| e.label.as_str()).collect();
     labels.dedup();
     let lengths = mix.entries.iter().map(|e| e.request.n_predict);
@@ -39,20 +38,14 @@ pub fn key(
         false => format!(" out {low}..{high}"),
     };
     CellKey {
-        role: role.role.name.clone(),
-        model_file: role.model.file_name(),
-        model_arch: f.architecture.clone().unwrap_or_default(),
-        model_n_params: f.n_params,
-        model_quant: role.quant(),
-        model_tensor_bytes: f.tensor_bytes,
         mode: launch.mode.clone(),
         workload: format!("{}{range}", labels.join("+")),
         parallel: launch.parallel,
         ctx: role.role.ctx * launch.parallel,
         threads: launch.threads,
         depth: 0,
-        server_args: settings.server_args.to_string(),
         load: pattern.to_string(),
+        ..cellrow::role_key(settings, role)
     }
 }
 
