@@ -217,16 +217,7 @@ fn compare_in(args: &[&str]) -> String {
 fn markdown_csv_json_and_the_table_hold_the_same_cells() {
     assert_eq!(compare_in(&["--json"]), compare_in(&["--format", "json"]));
     let md = compare_in(&["--format", "markdown"]);
-    let md_rows: Vec<Vec<String>> = md
-        .lines()
-        .filter(|l| l.starts_with("| ") && !l.starts_with("|---"))
-        .map(|l| {
-            l.trim_matches('|')
-                .split(" | ")
-                .map(|c| c.trim().to_string())
-                .collect()
-        })
-        .collect();
+    let md_rows = tpsbench::util::output::markdown_cells(&md);
     let csv = compare_in(&["--format", "csv"]);
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(false)

@@ -160,19 +160,6 @@ fn size_out(args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-/// The cells of every Markdown table row in `md`, separator rows left out.
-fn markdown_rows(md: &str) -> Vec<Vec<String>> {
-    md.lines()
-        .filter(|l| l.starts_with("| ") && !l.starts_with("|---"))
-        .map(|l| {
-            l.trim_matches('|')
-                .split(" | ")
-                .map(|c| c.trim().to_string())
-                .collect()
-        })
-        .collect()
-}
-
 #[test]
 fn json_is_an_alias_of_format_json() {
     let dir = tempfile::tempdir().unwrap();
@@ -197,7 +184,7 @@ fn table_markdown_csv_and_json_hold_the_same_facts() {
     let json = size_json(&[p]);
     let md = size_out(&[p, "--format", "markdown"]);
     assert!(md.contains("|---|---|\n"), "{md}");
-    let rows = markdown_rows(&md);
+    let rows = tpsbench::util::output::markdown_cells(&md);
     let fact = |k: &str| rows.iter().find(|r| r[0] == k).unwrap()[1].clone();
     let e = &json[0]["exact"];
     assert_eq!(fact("quant (file type)"), e["quant"].as_str().unwrap());

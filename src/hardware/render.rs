@@ -196,19 +196,6 @@ mod tests {
         );
     }
 
-    /// Rows of the Markdown tables in `md`, cells trimmed, the separator rows left out.
-    fn md_rows(md: &str) -> Vec<Vec<String>> {
-        md.lines()
-            .filter(|l| l.starts_with('|') && !l.starts_with("|---"))
-            .map(|l| {
-                l.trim_matches('|')
-                    .split(" | ")
-                    .map(|c| c.trim().to_string())
-                    .collect()
-            })
-            .collect()
-    }
-
     #[test]
     fn table_markdown_csv_and_json_hold_the_same_facts() {
         use crate::util::output::Format;
@@ -225,7 +212,7 @@ mod tests {
             format!("{:.2}", p["best_pass_secs"].as_f64().unwrap() * 1e3),
         ];
         assert_eq!(bw_row, ["1", "31.2", "30.0", "40", "1.00"]);
-        let md = md_rows(&r.markdown());
+        let md = crate::util::output::markdown_cells(&r.markdown());
         assert_eq!(md.last().unwrap(), &bw_row);
         let csv = r.csv().unwrap();
         assert!(csv.ends_with(&format!("{}\n", bw_row.join(","))), "{csv}");

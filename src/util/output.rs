@@ -309,6 +309,21 @@ impl Report {
     }
 }
 
+/// The cells of every row of the Markdown tables in `md` as [`Table::markdown`] writes them
+/// (header rows included, separator rows left out), trimmed: how a reader of a report, or a
+/// test, gets the facts back out of it.
+pub fn markdown_cells(md: &str) -> Vec<Vec<String>> {
+    md.lines()
+        .filter(|l| l.starts_with('|') && !l.starts_with("|---"))
+        .map(|l| {
+            l.trim_matches('|')
+                .split(" | ")
+                .map(|c| c.trim().to_string())
+                .collect()
+        })
+        .collect()
+}
+
 /// Writes a rendering to stdout; a closed pipe (`bench size x | head`) is not an error.
 pub fn print(text: &str) -> anyhow::Result<()> {
     use std::io::Write;
