@@ -163,6 +163,7 @@ fn a_real_model_from_the_package_registry_tokenizes_prefills_and_decodes() {
         ]
         .map(Into::into)
         .to_vec(),
+        cpus: None,
     };
     let server = Server::launch(
         &cmd,

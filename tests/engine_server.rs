@@ -226,6 +226,7 @@ fn harness_child_entry() {
             "1".into(),
         ]
         .into(),
+        cpus: None,
     };
     let opts = LaunchOptions::new(pid_file.with_extension("log"), Duration::from_secs(60));
     let server = Server::launch(&cmd, &opts).expect("launch llama-server");

@@ -27,6 +27,8 @@ fn key(mode: &str) -> CellKey {
         depth: 0,
         server_args: String::new(),
         load: String::new(),
+        deploy_phase: String::new(),
+        deploy_round: None,
     }
 }
 

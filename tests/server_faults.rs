@@ -161,6 +161,7 @@ fn fake_command(mode: &str) -> LaunchCommand {
         .map(Into::into)
         .chain([format!("fake-mode={mode}").into()])
         .collect(),
+        cpus: None,
     }
 }
 

@@ -44,6 +44,8 @@ pub struct JoinKey {
     pub server_args: String,
     /// The load of a serving cell (`rate 2 rps`); empty for a cell of repeated batches.
     pub load: String,
+    /// A deployment cell's phase and round (`together 2`); empty outside a deployment.
+    pub deploy: String,
     /// Server threads, when the join is on threads.
     pub threads: Option<u32>,
 }
@@ -71,6 +73,10 @@ impl JoinKey {
             depth: row.depth,
             server_args: row.server_args.clone(),
             load: row.load.clone(),
+            deploy: match row.deploy_round {
+                Some(round) => format!("{} {round}", row.deploy_phase),
+                None => row.deploy_phase.clone(),
+            },
             threads: on_threads.then_some(row.threads),
         }
     }
@@ -391,6 +397,9 @@ impl Comparison {
         }
         if any(|k| !k.load.is_empty()) {
             out.push(("load", |k| k.load.clone()));
+        }
+        if any(|k| !k.deploy.is_empty()) {
+            out.push(("deployment", |k| k.deploy.clone()));
         }
         out
     }

@@ -107,6 +107,9 @@ pub struct RunArgs {
     /// Serving under load: arrival rates or clients instead of repeated batches.
     #[command(flatten)]
     pub load: super::serve::args::LoadArgs,
+    /// Whole deployments: the roles resident at once.
+    #[command(flatten)]
+    pub deploy: super::deploy::args::DeployArgs,
 }
 
 /// `--baseline-launches` when not given.
@@ -148,6 +151,7 @@ impl RunArgs {
             server_url: None,
             allow_remote_host: false,
             load: super::serve::args::LoadArgs::default(),
+            deploy: super::deploy::args::DeployArgs::default(),
         }
     }
 }
@@ -200,6 +204,8 @@ pub struct RunConfig {
     pub load: Option<super::serve::args::LoadPlan>,
     /// What is wrong with the serving flags, reported before anything starts.
     pub load_problem: Option<String>,
+    /// A whole deployment (`--deployment`).
+    pub deploy: Option<super::deploy::args::DeployConfig>,
 }
 
 /// What a run measures: a profile, or the model files a profile is made from.
@@ -297,6 +303,7 @@ impl RunArgs {
             remote,
             load: self.load.plan(),
             load_problem: self.load.problem(),
+            deploy: self.deploy.config(self.load.duration),
         }
     }
 }

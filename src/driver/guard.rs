@@ -61,11 +61,12 @@ pub fn pair_bytes(first: &MemoryNeed, second: &MemoryNeed) -> u64 {
     first.total_bytes() + second.total_bytes() - first.model_bytes.min(second.model_bytes)
 }
 
-/// May `second` run beside `first` (same model file)? When `first` is already running,
-/// MemAvailable no longer holds its private memory (KV cache, compute buffers: anonymous
-/// pages) but still counts its mapped weights as reclaimable page cache, although they are in
-/// use; so `second` must find its whole need there, the shared weights once:
-/// `second.total_bytes()`. When neither runs yet, the pair must fit: [`pair_bytes`].
+/// May `second` run beside `first` (same model file)? When `first` is already running, its
+/// weights are mapped and resident and `second` maps the same pages: it needs only what is
+/// its own (KV cache, draft, compute buffers), `second.total_bytes()` less the shared
+/// weights. (Counting the shared file again refused a workers spec:16 server beside its
+/// 15 GB baseline, "needs 15.8 GiB, has 6.1", although the two read one copy.) When
+/// neither runs yet, the pair must fit: [`pair_bytes`].
 pub fn check_pair(
     first: &MemoryNeed,
     second: &MemoryNeed,
@@ -74,7 +75,7 @@ pub fn check_pair(
     mem_total_bytes: u64,
 ) -> Fit {
     let needs = if first_running {
-        second.total_bytes()
+        second.total_bytes() - first.model_bytes.min(second.model_bytes)
     } else {
         pair_bytes(first, second)
     };
@@ -86,10 +87,48 @@ pub fn check_pair(
     )
 }
 
+/// One server of a set that starts together: its need and the files it maps, so that a file
+/// two servers map is counted once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SetMember<'a> {
+    /// What the server needs on its own.
+    pub need: MemoryNeed,
+    /// Its model file.
+    pub model: &'a std::path::Path,
+    /// Its draft file, when it loads one.
+    pub draft: Option<&'a std::path::Path>,
+}
+
+/// Bytes a set of servers needs together: every server's total, less the weights of a file
+/// an earlier member of the set already maps (model or draft).
+pub fn set_bytes(members: &[SetMember<'_>]) -> u64 {
+    let mut mapped: Vec<&std::path::Path> = Vec::new();
+    let mut total = 0;
+    for m in members {
+        total += m.need.total_bytes();
+        for (file, bytes) in [
+            (Some(m.model), m.need.model_bytes),
+            (m.draft, m.need.draft_bytes),
+        ] {
+            let Some(file) = file else { continue };
+            match mapped.contains(&file) {
+                true => total -= bytes,
+                false => mapped.push(file),
+            }
+        }
+    }
+    total
+}
+
+/// The memory a set may use: MemAvailable less the guide's safety buffer (bytes).
+pub fn usable_bytes(mem_available_bytes: u64, mem_total_bytes: u64) -> u64 {
+    let buffer = crate::guide::budget::safety_buffer_bytes(mem_total_bytes);
+    mem_available_bytes.saturating_sub(buffer)
+}
+
 /// `needs` bytes against MemAvailable less the safety buffer; `what` opens the reason.
 fn check_bytes(what: &str, needs: u64, mem_available_bytes: u64, mem_total_bytes: u64) -> Fit {
-    let buffer = crate::guide::budget::safety_buffer_bytes(mem_total_bytes);
-    let has = mem_available_bytes.saturating_sub(buffer);
+    let has = usable_bytes(mem_available_bytes, mem_total_bytes);
     if needs <= has {
         Fit::Fits
     } else {
@@ -164,17 +203,69 @@ mod tests {
             "insufficient memory for two servers at once (needs 12.8 GiB, has 12.4 GiB)"
         );
         assert_eq!(check(&spec, 16 * G, 24 * G), Fit::Fits);
-        // With the baseline already up, its private 1.4 GiB is gone from MemAvailable; the
-        // spec server needs its own 11.45 GiB, shared weights included: 15.5 GiB available
-        // leaves 11.9 (fits), 15 GiB leaves 11.4 (does not).
+        // With the baseline already up, its weights are resident and mapped: the spec server
+        // needs only its own 1 GiB draft, 2 GiB KV and 0.45 GiB overhead = 3.45 GiB. 7.5 GiB
+        // available leaves 3.9 (fits), 6.5 GiB leaves 2.9 (does not).
         assert_eq!(
-            check_pair(&base, &spec, true, available - G, 24 * G),
+            check_pair(&base, &spec, true, 7 * G + G / 2, 24 * G),
             Fit::Fits
         );
-        assert!(matches!(
-            check_pair(&base, &spec, true, 15 * G, 24 * G),
-            Fit::Skip(_)
-        ));
+        let Fit::Skip(why) = check_pair(&base, &spec, true, 6 * G + G / 2, 24 * G) else {
+            panic!("3.45 GiB cannot fit in 2.9 GiB");
+        };
+        assert!(why.contains("has 2.9 GiB"), "{why}");
+    }
+
+    #[test]
+    fn a_set_counts_a_file_two_servers_map_once() {
+        use std::path::Path;
+        // Workers baseline and workers spec:16 on one 15 GiB file with one 0.5 GiB draft,
+        // and a coder on its own 20 GiB file that drafts with the same 0.5 GiB file.
+        let (workers, coder, draft) = (
+            Path::new("w.gguf"),
+            Path::new("c.gguf"),
+            Path::new("d.gguf"),
+        );
+        let base = MemoryNeed {
+            model_bytes: 15 * G,
+            draft_bytes: 0,
+            kv_bytes: G,
+        };
+        let spec = MemoryNeed {
+            model_bytes: 15 * G,
+            draft_bytes: G / 2,
+            kv_bytes: G,
+        };
+        let code = MemoryNeed {
+            model_bytes: 20 * G,
+            draft_bytes: G / 2,
+            kv_bytes: 2 * G,
+        };
+        let set = [
+            SetMember {
+                need: base,
+                model: workers,
+                draft: None,
+            },
+            SetMember {
+                need: spec,
+                model: workers,
+                draft: Some(draft),
+            },
+            SetMember {
+                need: code,
+                model: coder,
+                draft: Some(draft),
+            },
+        ];
+        // By hand: weights 15 + 0.5 + 20 = 35.5 GiB once; KV 1 + 1 + 2 = 4 GiB; overheads
+        // 15/20 + 15.5/20 + 20.5/20 = 0.75 + 0.775 + 1.025 = 2.55 GiB. Total 42.05 GiB.
+        let gib = set_bytes(&set) as f64 / G as f64;
+        // (The overhead's integer division drops a fraction of a byte.)
+        assert!((gib - 42.05).abs() < 1e-6, "{gib}");
+        // Each alone would count 15 + 15.5 + 20.5 = 51 GiB of weights: 8.5 GiB more.
+        let apart: u64 = set.iter().map(|m| m.need.total_bytes()).sum();
+        assert_eq!(apart - set_bytes(&set), 15 * G + G / 2);
     }
 
     #[test]

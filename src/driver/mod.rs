@@ -32,6 +32,7 @@ pub mod ab;
 pub mod args;
 pub mod baselines;
 pub mod cellrow;
+pub mod deploy;
 pub mod execute;
 #[cfg(test)]
 mod fake;
@@ -67,9 +68,12 @@ use std::process::ExitCode;
 pub fn command(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let config = args.config();
     let outcome = run(&config)?;
-    match outcome.rows.iter().any(|r| !r.load.is_empty()) {
-        true => println!("{}", serve::table::render(&outcome.rows)),
-        false => println!("{}", table::render(&outcome.rows)),
+    if outcome.rows.iter().any(|r| !r.deployment_id.is_empty()) {
+        println!("{}", deploy::table::render(&outcome.rows));
+    } else if outcome.rows.iter().any(|r| !r.load.is_empty()) {
+        println!("{}", serve::table::render(&outcome.rows));
+    } else {
+        println!("{}", table::render(&outcome.rows));
     }
     let servers = match &config.remote {
         Some(remote) => format!("on the running server at {} (nothing launched)", remote.url),
@@ -108,6 +112,18 @@ pub fn run(config: &RunConfig) -> anyhow::Result<RunOutcome> {
     };
     let mut pairing = RunPairing::of(&settings);
     let plan = env.run_plan(config.quiet, config.output.resumes(), config.load.as_ref());
+    if let Some(deployment) = &config.deploy {
+        let cores = env.hardware.physical_cores.max(1) as u32;
+        return deploy::deploy(
+            deployment,
+            &plan,
+            &roles,
+            &mut writer,
+            &settings,
+            backend,
+            cores,
+        );
+    }
     if serve::is_serving(&plan, &roles) {
         return serve::serve(&plan, &roles, &mut writer, &settings, backend);
     }

@@ -3,6 +3,7 @@
 //! loop builds it from a cell; an engine turns it into its own command line (llama.cpp's in
 //! `llamacpp::caps`, checked against the binary's `--help`).
 
+use crate::hardware::CpuSet;
 use crate::mode::Mode;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -39,6 +40,9 @@ pub struct LaunchSpec {
     pub verbose: bool,
     /// Appended verbatim after everything else.
     pub extra: Vec<String>,
+    /// The CPUs the server may run on (a deployment role's `cpus`), set through the OS's
+    /// affinity interface before it starts; `None`: wherever the OS schedules it.
+    pub cpus: Option<CpuSet>,
 }
 
 impl LaunchSpec {
@@ -58,6 +62,7 @@ impl LaunchSpec {
             moe_experts_used: None,
             verbose: false,
             extra: Vec::new(),
+            cpus: None,
         }
     }
 

@@ -7,6 +7,7 @@
 
 pub mod bandwidth;
 pub mod cpu;
+pub mod cpuset;
 pub mod facts;
 pub mod isa;
 pub mod memory;
@@ -24,6 +25,7 @@ use serde::Serialize;
 
 pub use bandwidth::{measure_read_bandwidth, BandwidthPoint, ReadBuffer};
 pub use cpu::{logical_cores, physical_cores};
+pub use cpuset::CpuSet;
 pub use facts::{HwFacts, HwPoint};
 pub use isa::IsaFeatures;
 pub use memory::{mem_available_bytes, mem_total_bytes};

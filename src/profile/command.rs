@@ -71,7 +71,8 @@ mod tests {
         for role in ["target", "draft", "dense2", "moe"] {
             assert!(smoke.contains(role), "{smoke}");
         }
-        assert_eq!(out.lines().filter(|l| !l.is_empty()).count(), 9, "{out}");
+        // Nine profiles in profiles/ and the note.
+        assert_eq!(out.lines().filter(|l| !l.is_empty()).count(), 10, "{out}");
     }
 
     #[test]

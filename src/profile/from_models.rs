@@ -173,6 +173,7 @@ fn role_of(name: String, kind: RoleKind, m: &Loaded, ctx: Option<u32>) -> Role {
         notes: String::new(),
         synth: None,
         load: None,
+        deploy: Default::default(),
     }
 }
 

@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The profiles compiled into the binary, so that `bench` works from any directory.
-pub const EMBEDDED: [(&str, &str); 8] = [
+pub const EMBEDDED: [(&str, &str); 9] = [
     ("dev", include_str!("../../profiles/dev.toml")),
     ("minimal", include_str!("../../profiles/minimal.toml")),
     ("basic", include_str!("../../profiles/basic.toml")),
@@ -40,6 +40,10 @@ pub const EMBEDDED: [(&str, &str); 8] = [
     ("full", include_str!("../../profiles/full.toml")),
     ("smoke", include_str!("../../profiles/smoke.toml")),
     ("real-small", include_str!("../../profiles/real-small.toml")),
+    (
+        "deploy-smoke",
+        include_str!("../../profiles/deploy-smoke.toml"),
+    ),
 ];
 
 /// A validated profile.
@@ -288,6 +292,22 @@ pub struct Role {
     /// The load this role is served under (`load = { rates = [...] }`), when the profile
     /// gives one: a serving run instead of repeated batches.
     pub load: Option<RoleLoad>,
+    /// How the role runs in a deployment (`bench run --deployment`): `deploy`, `threads`,
+    /// `cpus`.
+    pub deploy: Deployed,
+}
+
+/// A role's deployment keys: the mode its server is deployed with (`deploy = "spec:16"`,
+/// default `baseline`), its threads (default: the machine's cores split by bytes per token)
+/// and the CPUs it is pinned to (`cpus = "0-23"`, default none).
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct Deployed {
+    /// The deployed mode.
+    pub mode: Mode,
+    /// Server threads in the deployment.
+    pub threads: Option<u32>,
+    /// CPUs the server is confined to.
+    pub cpus: Option<crate::hardware::CpuSet>,
 }
 
 /// `[roles.synth]`: the `bench synth` options of a role's synthetic stand-in. Each key is

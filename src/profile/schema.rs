@@ -117,6 +117,9 @@ struct RawRole {
     notes: String,
     synth: Option<super::SynthOverrides>,
     load: Option<Spanned<super::RoleLoad>>,
+    deploy: Option<Spanned<String>>,
+    threads: Option<Spanned<u32>>,
+    cpus: Option<Spanned<String>>,
 }
 
 /// Validation context: the text and its origin, for locating errors.
@@ -376,6 +379,40 @@ fn validate_role(ctx: &Ctx, spanned: &Spanned<RawRole>) -> Result<Role, LocatedE
         notes: raw.notes.clone(),
         synth: raw.synth.clone(),
         load: role_load(ctx, raw.load.as_ref())?,
+        deploy: deployed(ctx, raw)?,
+    })
+}
+
+/// The role's deployment keys (`deploy`, `threads`, `cpus`), checked; an error points at
+/// the key.
+fn deployed(ctx: &Ctx, raw: &RawRole) -> Result<super::Deployed, LocatedError> {
+    let mode = match &raw.deploy {
+        None => Mode::Baseline,
+        Some(text) => match text.get_ref().parse::<Mode>() {
+            Ok(mode) if mode.needs_draft() && raw.draft.is_none() => {
+                return ctx.err(
+                    text.span(),
+                    format!("deploy = \"{mode}\" needs a draft: add `draft = ...` to the role"),
+                )
+            }
+            Ok(mode) => mode,
+            Err(e) => return ctx.err(text.span(), e.to_string()),
+        },
+    };
+    if let Some(t) = raw.threads.as_ref().filter(|t| *t.get_ref() == 0) {
+        return ctx.err(t.span(), "threads must be at least 1");
+    }
+    let cpus = match &raw.cpus {
+        None => None,
+        Some(text) => match text.get_ref().parse::<crate::hardware::CpuSet>() {
+            Ok(set) => Some(set),
+            Err(e) => return ctx.err(text.span(), e),
+        },
+    };
+    Ok(super::Deployed {
+        mode,
+        threads: raw.threads.as_ref().map(|t| *t.get_ref()),
+        cpus,
     })
 }
 

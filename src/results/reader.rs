@@ -79,6 +79,16 @@ const ADDED: &[(u32, &[&str])] = &[
             "max_rate_high",
         ],
     ),
+    (
+        5,
+        &[
+            "deploy_phase",
+            "deployment_id",
+            "deploy_roles",
+            "deploy_round",
+            "cpus",
+        ],
+    ),
 ];
 
 /// The CSV header of schema `version` (readable versions only), column by column.

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 /// Version of the CSV and JSONL layout. Bump it whenever a column is added, removed,
 /// renamed or changes meaning, and list added columns in the reader's `ADDED` table;
 /// readers refuse files older than `OLDEST_READABLE` or newer than this.
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
 /// The oldest schema version this tpsbench reads.
 pub const OLDEST_READABLE: u32 = 2;
@@ -101,6 +101,14 @@ pub struct CellKey {
     /// burstiness 0.5`, `concurrency 4`); empty for a cell of repeated batches.
     #[serde(default)]
     pub load: String,
+    /// The phase of a deployment cell (`alone`: the role served while the deployment's other
+    /// servers stay resident and idle; `together`: every role served at once); empty for a
+    /// cell outside a deployment.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub deploy_phase: String,
+    /// The round of a deployment cell (1-based; `None` outside a deployment).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deploy_round: Option<u32>,
 }
 
 impl std::fmt::Display for CellKey {
@@ -170,6 +178,10 @@ pub struct ResultRow {
     pub server_args: String,
     /// The load a serving cell was measured under (text: `rate 2 rps`, `rate 2 rps burstiness 0.5`, `concurrency 4`); empty for a cell of repeated batches.
     pub load: String,
+    /// The phase of a deployment cell (text: `alone`, the role served while the deployment's other servers stay resident and idle; `together`, every role served at once); empty outside a deployment.
+    pub deploy_phase: String,
+    /// Round of (alone, together) phases a deployment cell was measured in (count, 1-based; empty outside a deployment).
+    pub deploy_round: Option<u32>,
     /// File name of the draft model for `spec:K` modes (no directory), else empty.
     pub draft_model_file: String,
 
@@ -402,6 +414,14 @@ pub struct ResultRow {
     pub max_rate_low: Option<f64>,
     /// Upper end of the max rate's interval: the lowest rate measured that missed it (requests/s; empty when none missed).
     pub max_rate_high: Option<f64>,
+
+    // ---- deployments (`bench run --deployment`) ----
+    /// The deployment this row belongs to (text: `deploy-<UTC timestamp>`): every row of one deployment run shares it.
+    pub deployment_id: String,
+    /// The roles of the deployment, joined with `+` (text).
+    pub deploy_roles: String,
+    /// CPUs the role's server was confined to (text, Linux list format `0-23,48-71`); empty when not pinned.
+    pub cpus: String,
 }
 
 impl ResultRow {
@@ -422,6 +442,8 @@ impl ResultRow {
             depth: self.depth,
             server_args: self.server_args.clone(),
             load: self.load.clone(),
+            deploy_phase: self.deploy_phase.clone(),
+            deploy_round: self.deploy_round,
         }
     }
 
@@ -454,6 +476,8 @@ impl ResultRow {
             depth: key.depth,
             server_args: key.server_args.clone(),
             load: key.load.clone(),
+            deploy_phase: key.deploy_phase.clone(),
+            deploy_round: key.deploy_round,
             ..self
         }
     }

@@ -156,6 +156,7 @@ impl SelfTest {
                 "1".into(),
             ]
             .to_vec(),
+            cpus: None,
         };
         let log = logs.join(format!("{}.log", case.label.replace(' ', "-")));
         let server = Server::launch(&cmd, &LaunchOptions::new(&log, STARTUP_TIMEOUT))

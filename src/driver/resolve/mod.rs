@@ -214,9 +214,11 @@ fn resolve_draft(
 }
 
 fn needs_draft(role: &Role) -> bool {
-    role.expanded_modes()
-        .iter()
-        .any(crate::mode::Mode::needs_draft)
+    role.deploy.mode.needs_draft()
+        || role
+            .expanded_modes()
+            .iter()
+            .any(crate::mode::Mode::needs_draft)
 }
 
 /// The real file when it exists (by its name, or a case or publisher variant of it); else

@@ -10,7 +10,7 @@
 //! queue longer. `--find-max-rate` then searches the highest rate whose goodput share holds.
 
 pub mod args;
-mod row;
+pub(super) mod row;
 pub mod table;
 
 use super::guard::{self, Fit};
@@ -352,39 +352,49 @@ impl<B: Backend> Serving<'_, B> {
         Ok(())
     }
 
-    /// The request mix of a role: `--mix`'s workloads and weights, else the run's
-    /// workloads equally weighted; each workload's prompt built offline as the run's cells
-    /// build theirs.
+    /// The request mix of a role under `plan`.
     fn mix(&self, role: &ResolvedRole, plan: &LoadPlan) -> Mix {
-        let weighted: Vec<(Workload, f64)> = match &plan.mix {
-            Some(mix) => mix.clone(),
-            None => self.workloads.iter().map(|w| (*w, 1.0)).collect(),
-        };
-        let lengths = plan
-            .output_tokens
-            .map_or_else(|| vec![self.settings.n_predict], |l| l.values());
-        let mut entries = Vec::new();
-        for (w, weight) in weighted {
-            let prompt = workload::prompt(
-                role.model.behavior.as_ref(),
-                w,
-                0,
-                role.model.facts.vocab_size,
-            );
-            for &n in &lengths {
-                let mut request = CompletionRequest::new(prompt.clone(), n);
-                // A server measured under load answers in whatever order it can: give a
-                // queued request room beyond the default first-token wait.
-                request.first_token_timeout = request.first_token_timeout.max(row::QUEUE_ALLOWANCE);
-                entries.push(MixEntry {
-                    label: w.to_string(),
-                    request,
-                    weight: weight / lengths.len() as f64,
-                });
-            }
-        }
-        Mix { entries }
+        request_mix(role, plan, self.workloads, self.settings.n_predict)
     }
+}
+
+/// The request mix of a role: `--mix`'s workloads and weights, else `workloads` equally
+/// weighted; each workload's prompt built offline as the run's cells build theirs, with
+/// `n_predict` tokens out unless the plan draws output lengths.
+pub(super) fn request_mix(
+    role: &ResolvedRole,
+    plan: &LoadPlan,
+    workloads: &[Workload],
+    n_predict: u32,
+) -> Mix {
+    let weighted: Vec<(Workload, f64)> = match &plan.mix {
+        Some(mix) => mix.clone(),
+        None => workloads.iter().map(|w| (*w, 1.0)).collect(),
+    };
+    let lengths = plan
+        .output_tokens
+        .map_or_else(|| vec![n_predict], |l| l.values());
+    let mut entries = Vec::new();
+    for (w, weight) in weighted {
+        let prompt = workload::prompt(
+            role.model.behavior.as_ref(),
+            w,
+            0,
+            role.model.facts.vocab_size,
+        );
+        for &n in &lengths {
+            let mut request = CompletionRequest::new(prompt.clone(), n);
+            // A server measured under load answers in whatever order it can: give a
+            // queued request room beyond the default first-token wait.
+            request.first_token_timeout = request.first_token_timeout.max(row::QUEUE_ALLOWANCE);
+            entries.push(MixEntry {
+                label: w.to_string(),
+                request,
+                weight: weight / lengths.len() as f64,
+            });
+        }
+    }
+    Mix { entries }
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::Signal;
 
 use crate::engine::LaunchSpec;
+use crate::hardware::CpuSet;
 use crate::llamacpp::{CapabilityError, Engine};
 
 pub use process::ExitInfo;
@@ -97,6 +98,8 @@ pub enum ServerError {
 pub struct LaunchCommand {
     pub bin: PathBuf,
     pub args: Vec<OsString>,
+    /// The CPUs the server is confined to (set in the child before exec), if any.
+    pub cpus: Option<CpuSet>,
 }
 
 impl LaunchCommand {
@@ -105,6 +108,7 @@ impl LaunchCommand {
         Ok(Self {
             bin: engine.server_bin.clone(),
             args: engine.caps.server_args(spec)?,
+            cpus: spec.cpus.clone(),
         })
     }
 
@@ -492,6 +496,9 @@ fn build_command(cmd: &LaunchCommand, log_path: &Path, port: u16) -> std::io::Re
         .stdout(log.try_clone()?)
         .stderr(log);
     process::harden(&mut command);
+    if let Some(cpus) = &cmd.cpus {
+        process::confine(&mut command, cpus);
+    }
     Ok(command)
 }
 
@@ -555,6 +562,7 @@ mod tests {
         LaunchCommand {
             bin: "llama-server".into(),
             args: args.iter().map(OsString::from).collect(),
+            cpus: None,
         }
     }
 

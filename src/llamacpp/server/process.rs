@@ -18,6 +18,7 @@ use std::sync::{mpsc, Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 use nix::errno::Errno;
+use nix::sched::{sched_setaffinity, CpuSet};
 use nix::sys::signal::{killpg, Signal};
 use nix::sys::wait::{waitid, Id, WaitPidFlag};
 use nix::unistd::{getppid, Pid};
@@ -104,6 +105,24 @@ pub(crate) fn harden(cmd: &mut Command) {
             if getppid().as_raw() != harness_pid {
                 return Err(io::Error::other("the harness exited during spawn"));
             }
+            Ok(())
+        });
+    }
+}
+
+/// Confines the command to `cpus` through the OS's affinity interface (sched_setaffinity in
+/// the child before exec, so that every thread the server starts inherits it). The mask is
+/// built here, before fork: the closure only makes the system call.
+pub(crate) fn confine(cmd: &mut Command, cpus: &crate::hardware::CpuSet) {
+    let mut mask = CpuSet::new();
+    for cpu in cpus.cpus() {
+        // A CPU beyond the mask's size fails the launch below with the kernel's EINVAL.
+        let _ = mask.set(cpu as usize);
+    }
+    // SAFETY: sched_setaffinity is async-signal-safe; nothing is allocated in the closure.
+    unsafe {
+        cmd.pre_exec(move || {
+            sched_setaffinity(Pid::from_raw(0), &mask).map_err(io::Error::from)?;
             Ok(())
         });
     }

@@ -1,0 +1,168 @@
+//! Whole deployments (`bench run --profile production --deployment`): the profile's roles
+//! of the chosen tiers resident at once on one machine, as the guide deploys them, each
+//! with its deployed mode (`deploy`), its share of the cores (`threads`, else the cores split
+//! by bytes per token) and its CPUs (`cpus`), each served under its own load by the load
+//! generator ([`crate::driver::load`]). Every role is measured alone (the other servers
+//! resident and idle: the same memory state) and together, in rounds whose phase order
+//! turns, so that what sharing the machine costs a role (its contention, together / alone)
+//! has an interval.
+//!
+//! Before anything starts the whole set is checked against the memory available, a file
+//! two servers map counted once ([`plan::check_memory`]): a set that does not fit launches
+//! nothing and the error names the role to drop in the guide's Scaling Down order.
+//!
+//! Files: [`args`] (flags), [`plan`] (members, threads, loads, memory), [`run`] (phases),
+//! [`summary`] (contention and the machine's figures from rows), [`table`] (output).
+
+pub mod args;
+pub mod plan;
+pub mod run;
+pub mod summary;
+pub mod table;
+
+use super::interrupt::Interrupt;
+use super::plan::LaunchKey;
+use super::progress::Progress;
+use super::resolve::ResolvedRole;
+use super::run_loop::RunOutcome;
+use super::settings::{RunPlan, RunSettings};
+use crate::engine::backend::Backend;
+use crate::results::ResultWriter;
+use anyhow::Context;
+use args::DeployConfig;
+use plan::Member;
+
+/// Plans the deployment of `roles`, checks its memory, and runs its phases; the CSV is
+/// complete when this returns. `cores` is what the threads are split from.
+pub fn deploy<B: Backend>(
+    config: &DeployConfig,
+    run: &RunPlan,
+    roles: &[ResolvedRole],
+    writer: &mut ResultWriter,
+    settings: &RunSettings,
+    backend: B,
+    cores: u32,
+) -> anyhow::Result<RunOutcome> {
+    let (kept, left_out) = plan::select(roles, config);
+    for (name, why) in &left_out {
+        eprintln!("deployment: role `{name}` left out: {why}");
+    }
+    anyhow::ensure!(
+        !kept.is_empty(),
+        "the deployment has no role to launch (tiers {:?}; roles left out: {})",
+        config.tiers,
+        left_out.len()
+    );
+    let members = members(&kept, config, run, cores);
+    let (available, total) = backend
+        .memory()
+        .map_err(|e| anyhow::anyhow!("reading the memory available: {e}"))?;
+    if backend.guards_memory() {
+        plan::check_memory(&members, available, total).map_err(anyhow::Error::msg)?;
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let csv = writer.csv_path().to_path_buf();
+    let phases = members.len() * config.rounds as usize * 2;
+    let mut deploying = run::Deploying {
+        backend,
+        settings,
+        workloads: run.workloads,
+        writer,
+        progress: Progress::new(phases, run.quiet),
+        interrupt: Interrupt::default(),
+        stamp: run::Stamp {
+            id: format!(
+                "deploy-{}",
+                crate::results::utc_timestamp(std::time::SystemTime::now())
+            ),
+            roles: members
+                .iter()
+                .map(|m| m.name())
+                .collect::<Vec<_>>()
+                .join("+"),
+        },
+        rows: Vec::new(),
+        launches: 0,
+    };
+    runtime.block_on(async {
+        let watcher = spawn_stop_signals(deploying.interrupt.clone());
+        let result = deploying.run(&members, config.rounds).await;
+        watcher.abort();
+        result
+    })?;
+    deploying.progress.finish();
+    Ok(RunOutcome {
+        csv,
+        cells: deploying.rows.len(),
+        rows: deploying.rows,
+        launches: deploying.launches,
+        interrupted: deploying.interrupt.is_set(),
+    })
+}
+
+/// The members: each kept role's deployed mode, slots, threads (split from `cores`), CPUs
+/// and load.
+fn members<'a>(
+    kept: &[&'a ResolvedRole],
+    config: &DeployConfig,
+    run: &RunPlan,
+    cores: u32,
+) -> Vec<Member<'a>> {
+    let fixed: Vec<Option<u32>> = kept.iter().map(|r| r.role.deploy.threads).collect();
+    let weights: Vec<u64> = kept
+        .iter()
+        .map(|r| {
+            let f = &r.model.facts;
+            match r.role.deploy.mode.moe_n() {
+                Some(n) => f.with_experts_used(n).active_bytes_per_token,
+                None => f.active_bytes_per_token,
+            }
+        })
+        .collect();
+    let threads = plan::split_threads(cores, &fixed, &weights);
+    let seed = run
+        .load
+        .map_or(crate::driver::serve::args::DEFAULT_SEED, |l| l.seed);
+    kept.iter()
+        .zip(threads)
+        .map(|(role, threads)| {
+            let first = plan::member_load(role, 1, run.load, config.phase, seed);
+            let slots = plan::slots(role, Some(&first));
+            let load = plan::member_load(role, slots, run.load, config.phase, seed);
+            Member {
+                role,
+                key: LaunchKey::for_cell(&role.role.deploy.mode, slots, false).at_threads(threads),
+                cpus: role.role.deploy.cpus.clone(),
+                load,
+            }
+        })
+        .collect()
+}
+
+/// Triggers `interrupt` on Ctrl-C or SIGTERM: a deployment stops every server and keeps
+/// its finished phases either way.
+fn spawn_stop_signals(interrupt: Interrupt) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
+        let term = async {
+            match term {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term => {}
+        }
+        eprintln!(
+            "\ninterrupted: stopping every server of the deployment, keeping finished phases"
+        );
+        crate::util::interrupt::note_process_interrupted();
+        interrupt.trigger();
+    })
+}

@@ -1,0 +1,271 @@
+//! A deployment's plan, made before anything starts: which roles are launched (the chosen
+//! tiers; a draft role rides in its target's server), each one's server (its deployed mode,
+//! slots, threads and CPUs), the load it is served under, and the memory check of the whole
+//! set, which names the role to drop in the guide's Scaling Down order when the set does not
+//! fit.
+
+use super::args::{DeployConfig, DEFAULT_PHASE};
+use crate::driver::guard::{self, SetMember};
+use crate::driver::launch;
+use crate::driver::load::{Bounds, Pattern};
+use crate::driver::plan::LaunchKey;
+use crate::driver::resolve::ResolvedRole;
+use crate::driver::serve::LoadPlan;
+use crate::driver::workload::Workload;
+use crate::hardware::CpuSet;
+use crate::profile::RoleKind;
+use std::time::Duration;
+
+/// One server of the deployment.
+#[derive(Debug, Clone)]
+pub struct Member<'a> {
+    pub role: &'a ResolvedRole,
+    /// The deployed mode, the slots and the threads.
+    pub key: LaunchKey,
+    /// The CPUs it is confined to.
+    pub cpus: Option<CpuSet>,
+    /// The one load point it is served under, with its bounds, seed, SLO and mix.
+    pub load: LoadPlan,
+}
+
+impl Member<'_> {
+    /// The role's name.
+    pub fn name(&self) -> &str {
+        &self.role.role.name
+    }
+
+    /// The memory this server needs, and the files it maps.
+    fn set_member(&self) -> SetMember<'_> {
+        let draft = self
+            .role
+            .draft
+            .as_ref()
+            .filter(|_| self.key.mode.needs_draft());
+        SetMember {
+            need: launch::memory_need(self.role, &self.key),
+            model: &self.role.model.path,
+            draft: draft.map(|d| d.path.as_path()),
+        }
+    }
+}
+
+/// The roles of the chosen tiers that get a server of their own, in profile order: a draft
+/// role is loaded by its target's server, and a role without its model file cannot be
+/// deployed (its reason is returned beside).
+pub fn select<'a>(
+    roles: &'a [ResolvedRole],
+    config: &DeployConfig,
+) -> (Vec<&'a ResolvedRole>, Vec<(String, String)>) {
+    let mut kept = Vec::new();
+    let mut left_out = Vec::new();
+    for r in roles.iter().filter(|r| config.tiers.contains(&r.role.tier)) {
+        if r.role.kind == RoleKind::Draft {
+            continue;
+        }
+        let why = r.skip.clone().or_else(|| {
+            r.skip_spec
+                .clone()
+                .filter(|_| r.role.deploy.mode.needs_draft())
+        });
+        match why {
+            Some(why) => left_out.push((r.role.name.clone(), why)),
+            None => kept.push(r),
+        }
+    }
+    (kept, left_out)
+}
+
+/// Threads per role: a role's own `threads`, and the remaining cores split among the
+/// others in proportion to `weights` (each role's bytes per token: the share of the
+/// memory traffic it carries), by largest remainder, at least one each.
+pub fn split_threads(cores: u32, fixed: &[Option<u32>], weights: &[u64]) -> Vec<u32> {
+    let free: u32 = cores.saturating_sub(fixed.iter().flatten().sum());
+    let open: Vec<usize> = (0..fixed.len()).filter(|&i| fixed[i].is_none()).collect();
+    let mut out: Vec<u32> = fixed.iter().map(|t| t.unwrap_or(1)).collect();
+    if open.is_empty() || free as usize <= open.len() {
+        return out;
+    }
+    let total: f64 = open.iter().map(|&i| weights[i].max(1) as f64).sum();
+    // Each open role has its one thread; the rest goes by share, largest remainder first.
+    let extra = free - open.len() as u32;
+    let shares: Vec<f64> = open
+        .iter()
+        .map(|&i| free as f64 * weights[i].max(1) as f64 / total - 1.0)
+        .collect();
+    let mut given = 0;
+    for (k, &i) in open.iter().enumerate() {
+        let whole = shares[k].max(0.0).floor() as u32;
+        out[i] += whole;
+        given += whole;
+    }
+    let mut order: Vec<usize> = (0..open.len()).collect();
+    order.sort_by(|&a, &b| {
+        let frac = |k: usize| shares[k].max(0.0) - shares[k].max(0.0).floor();
+        frac(b).total_cmp(&frac(a)).then(a.cmp(&b))
+    });
+    for &k in order
+        .iter()
+        .cycle()
+        .take(extra.saturating_sub(given) as usize)
+    {
+        out[open[k]] += 1;
+    }
+    out
+}
+
+/// The load a role is served under when neither the command line nor its `load` says:
+/// frontdoor chat, coders code-edit, workers code-edit with a client per slot, ingest
+/// summarize; one client each otherwise.
+pub fn default_load(kind: RoleKind, slots: u32) -> (Workload, Pattern) {
+    let one = Pattern::Concurrency { clients: 1 };
+    match kind {
+        RoleKind::Frontdoor | RoleKind::WorkerVision => (Workload::Chat, one),
+        RoleKind::CoderEscalation | RoleKind::ArchitectCoding => (Workload::CodeEdit, one),
+        RoleKind::Workers => (Workload::CodeEdit, Pattern::Concurrency { clients: slots }),
+        RoleKind::Ingest => (Workload::Summarize, one),
+        RoleKind::ArchitectGeneral | RoleKind::Draft => (Workload::Chat, one),
+    }
+}
+
+/// The load plan of a member: the command line's first point, else the role's `load`'s,
+/// else the role's default; one phase lasts `phase` (`--duration`), else the role's
+/// `duration_s`, else [`DEFAULT_PHASE`].
+pub fn member_load(
+    role: &ResolvedRole,
+    slots: u32,
+    cli: Option<&LoadPlan>,
+    phase: Option<Duration>,
+    seed: u64,
+) -> LoadPlan {
+    let (workload, pattern) = default_load(role.role.kind, slots);
+    let mut plan = match (cli, &role.role.load) {
+        (Some(plan), _) => plan.clone(),
+        (None, Some(load)) => LoadPlan::from_role(load),
+        (None, None) => LoadPlan {
+            points: vec![pattern],
+            bounds: Bounds::default(),
+            seed,
+            slo: Default::default(),
+            find_max_rate: None,
+            mix: Some(vec![(workload, 1.0)]),
+            output_tokens: None,
+        },
+    };
+    plan.points.truncate(1);
+    if plan.points.is_empty() {
+        plan.points.push(pattern);
+    }
+    if plan.mix.is_none() {
+        plan.mix = Some(vec![(workload, 1.0)]);
+    }
+    plan.find_max_rate = None;
+    let role_phase = role
+        .role
+        .load
+        .as_ref()
+        .and_then(|l| l.duration_s)
+        .map(Duration::from_secs_f64);
+    plan.bounds.duration = phase.or(role_phase).or(Some(DEFAULT_PHASE));
+    plan
+}
+
+/// Slots a member's server gets: the role's most, or its clients when more.
+pub fn slots(role: &ResolvedRole, load: Option<&LoadPlan>) -> u32 {
+    let clients = load.and_then(|l| l.points.first()).map_or(1, |p| match p {
+        Pattern::Concurrency { clients } => *clients,
+        Pattern::Rate { .. } => 1,
+    });
+    role.role
+        .parallel
+        .iter()
+        .copied()
+        .max()
+        .unwrap_or(1)
+        .max(clients)
+}
+
+/// Checks the whole set against the memory usable now (MemAvailable less the guide's
+/// buffer); when it does not fit, the error names the roles to drop, last in the guide's
+/// Scaling Down order first, until the rest fits, and what the rest then needs.
+pub fn check_memory(members: &[Member<'_>], available: u64, total: u64) -> Result<(), String> {
+    let has = guard::usable_bytes(available, total);
+    let needs_of = |ms: &[&Member<'_>]| {
+        let set: Vec<SetMember<'_>> = ms.iter().map(|m| m.set_member()).collect();
+        guard::set_bytes(&set)
+    };
+    let all: Vec<&Member<'_>> = members.iter().collect();
+    let needs = needs_of(&all);
+    if needs <= has {
+        return Ok(());
+    }
+    let mut kept = all.clone();
+    kept.sort_by_key(|m| keep_rank(m.role.role.kind));
+    let mut dropped = Vec::new();
+    while needs_of(&kept) > has && kept.len() > 1 {
+        dropped.push(kept.pop().map(|m| m.name().to_string()).unwrap_or_default());
+    }
+    let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
+    let order = crate::guide::SCALING_ORDER.join(" > ");
+    let rest = needs_of(&kept);
+    let advice = match rest <= has {
+        true => format!(
+            "drop {} (the guide's Scaling Down order keeps {order}): the rest ({}) needs {:.1} GiB and fits",
+            dropped.iter().map(|d| format!("`{d}`")).collect::<Vec<_>>().join(", then "),
+            kept.iter().map(|m| m.name()).collect::<Vec<_>>().join(", "),
+            gib(rest)
+        ),
+        false => format!(
+            "even `{}` alone needs {:.1} GiB: this machine cannot hold it",
+            kept.first().map_or("", |m| m.name()),
+            gib(rest)
+        ),
+    };
+    Err(format!(
+        "the deployment does not fit: its {} servers need {:.1} GiB together (a file two of them \
+         map counted once), and {:.1} GiB is usable (MemAvailable less the guide's 15% buffer); {advice}. \
+         Nothing was launched.",
+        members.len(),
+        gib(needs),
+        gib(has)
+    ))
+}
+
+/// A role kind's place in the guide's keep order (1 = kept longest).
+fn keep_rank(kind: RoleKind) -> usize {
+    crate::guide::SCALING_ORDER
+        .iter()
+        .position(|n| *n == kind.as_str())
+        .map_or(crate::guide::SCALING_ORDER.len() + 1, |i| i + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cores_split_by_bytes_per_token_at_least_one_each() {
+        // 48 cores over 20, 16 and 5 GB per token: shares 23.4, 18.7, 5.9 -> 23, 19, 6
+        // (largest remainders: 0.9 and 0.7 win the two left over).
+        assert_eq!(split_threads(48, &[None; 3], &[20, 16, 5]), [23, 19, 6]);
+        // A role's own threads come first; the rest is split.
+        assert_eq!(
+            split_threads(48, &[Some(8), None, None], &[20, 16, 16]),
+            [8, 20, 20]
+        );
+        // Fewer cores than roles: one each (the machine is oversubscribed).
+        assert_eq!(split_threads(2, &[None; 3], &[5, 1, 1]), [1, 1, 1]);
+        // Two cores, two roles of very different size: still one each.
+        assert_eq!(split_threads(2, &[None; 2], &[100, 1]), [1, 1]);
+        // The total is the machine's cores.
+        let t = split_threads(64, &[None; 4], &[17, 1, 9, 3]);
+        assert_eq!(t.iter().sum::<u32>(), 64, "{t:?}");
+        assert!(t.iter().all(|&n| n >= 1));
+    }
+
+    #[test]
+    fn keep_order_follows_the_guide() {
+        assert!(keep_rank(RoleKind::Frontdoor) < keep_rank(RoleKind::Workers));
+        assert!(keep_rank(RoleKind::Workers) < keep_rank(RoleKind::CoderEscalation));
+        assert!(keep_rank(RoleKind::Ingest) < keep_rank(RoleKind::ArchitectGeneral));
+    }
+}

@@ -1,0 +1,306 @@
+//! A deployment's phases: every server launched and warmed, then rounds of phases, each role
+//! served alone (the others resident and idle) and all of them together, the order turning
+//! each round (alone then together, then together then alone) so that a drift of the
+//! machine falls on both sides. Each phase of each role is one row, written when it ends.
+//!
+//! A role whose server cannot start, or dies, fails its own rows with the reason; the
+//! others go on. Ctrl-C or SIGTERM stops sending at once, keeps the rows of finished phases
+//! (and the requests of the interrupted one) and stops every server.
+
+use super::plan::Member;
+use crate::driver::interrupt::Interrupt;
+use crate::driver::launch;
+use crate::driver::load::{self, LoadSpec, Mix, PhaseRecord};
+use crate::driver::progress::Progress;
+use crate::driver::serve::row;
+use crate::driver::settings::RunSettings;
+use crate::driver::workload::Workload;
+use crate::engine::backend::{Backend, ServerHandle};
+use crate::results::{ResultRow, ResultWriter, Status};
+use futures_util::future::join_all;
+use std::fmt;
+
+/// Which phase a row measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// The role served while the other servers stay resident and idle.
+    Alone,
+    /// Every role served at once.
+    Together,
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Phase::Alone => "alone",
+            Phase::Together => "together",
+        })
+    }
+}
+
+/// The phases of a round: alone first in odd rounds, together first in even ones.
+pub fn phases_of(round: u32) -> [Phase; 2] {
+    match round % 2 {
+        1 => [Phase::Alone, Phase::Together],
+        _ => [Phase::Together, Phase::Alone],
+    }
+}
+
+/// The deployment's identity on every row.
+pub struct Stamp {
+    /// `deploy-<UTC timestamp>`.
+    pub id: String,
+    /// The roles joined with `+`.
+    pub roles: String,
+}
+
+/// One member while the deployment runs: its server, or why it has none.
+struct Slot<'m, S> {
+    member: &'m Member<'m>,
+    mix: Mix,
+    server: Option<S>,
+    down: Option<(Status, String)>,
+}
+
+/// What a deployment keeps while it runs.
+pub struct Deploying<'a, B: Backend> {
+    pub backend: B,
+    pub settings: &'a RunSettings,
+    pub workloads: &'a [Workload],
+    pub writer: &'a mut ResultWriter,
+    pub progress: Progress,
+    pub interrupt: Interrupt,
+    pub stamp: Stamp,
+    pub rows: Vec<ResultRow>,
+    pub launches: usize,
+}
+
+impl<B: Backend> Deploying<'_, B> {
+    /// Launches every member, runs `rounds` rounds, and stops every server.
+    pub async fn run(&mut self, members: &[Member<'_>], rounds: u32) -> anyhow::Result<()> {
+        let mut slots = Vec::new();
+        for member in members {
+            let slot = self.start(member).await;
+            slots.push(slot);
+            if self.interrupt.is_set() {
+                break;
+            }
+        }
+        let result = self.rounds(&mut slots, rounds).await;
+        for slot in slots {
+            if let Some(server) = slot.server {
+                server.stop();
+            }
+        }
+        result
+    }
+
+    async fn rounds(
+        &mut self,
+        slots: &mut [Slot<'_, B::Server>],
+        rounds: u32,
+    ) -> anyhow::Result<()> {
+        for round in 1..=rounds {
+            for phase in phases_of(round) {
+                if self.interrupt.is_set() {
+                    return Ok(());
+                }
+                match phase {
+                    Phase::Alone => {
+                        for slot in slots.iter_mut() {
+                            self.alone(slot, round).await?;
+                        }
+                    }
+                    Phase::Together => self.together(slots, round).await?,
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts a member's server (confined to its CPUs) and sends one untimed request.
+    async fn start<'m>(&mut self, member: &'m Member<'m>) -> Slot<'m, B::Server> {
+        let mix = crate::driver::serve::request_mix(
+            member.role,
+            &member.load,
+            self.workloads,
+            self.settings.n_predict,
+        );
+        let mut slot = Slot {
+            member,
+            mix,
+            server: None,
+            down: None,
+        };
+        let mut spec = launch::launch_spec(member.role, &member.key, &self.settings.server_args);
+        spec.cpus = member.cpus.clone();
+        if let Some(why) = self.backend.refuses(&spec) {
+            slot.down = Some((Status::Skipped, why));
+            return slot;
+        }
+        self.launches += 1;
+        self.progress.phase(format!(
+            "{}: launching {}",
+            member.name(),
+            member.key.label()
+        ));
+        let log_name = launch::log_name(self.launches, member.name(), &member.key);
+        let role = member.role;
+        let bytes =
+            role.model.facts.tensor_bytes + role.draft.as_ref().map_or(0, |d| d.facts.tensor_bytes);
+        match self.backend.launch(&spec, &log_name, bytes) {
+            Ok(server) => match server.request(&slot.mix.entries[0].request).await {
+                Ok(_) => slot.server = Some(server),
+                Err(why) => {
+                    server.stop();
+                    slot.down = Some((Status::Failed, format!("warm-up request: {why}")));
+                }
+            },
+            Err(why) => slot.down = Some((Status::Failed, why)),
+        }
+        slot
+    }
+
+    /// One role served while the others stay idle.
+    async fn alone(&mut self, slot: &mut Slot<'_, B::Server>, round: u32) -> anyhow::Result<()> {
+        if self.interrupt.is_set() {
+            return Ok(());
+        }
+        let Some(server) = slot.server.as_ref().filter(|_| slot.down.is_none()) else {
+            return self.not_served(slot, Phase::Alone, round);
+        };
+        self.progress.phase(format!(
+            "round {round}: {} alone, {}",
+            slot.member.name(),
+            slot.member.load.points[0]
+        ));
+        let spec = spec_of(slot.member);
+        let record = load::run_phase(server, &spec, &slot.mix, &self.interrupt).await;
+        self.record(slot, Phase::Alone, round, &record)
+    }
+
+    /// Every role that is up served at once, each under its own load.
+    async fn together(
+        &mut self,
+        slots: &mut [Slot<'_, B::Server>],
+        round: u32,
+    ) -> anyhow::Result<()> {
+        self.progress
+            .phase(format!("round {round}: every role together"));
+        let interrupt = self.interrupt.clone();
+        let phases = slots.iter().map(|slot| {
+            let server = slot.server.as_ref().filter(|_| slot.down.is_none());
+            let spec = spec_of(slot.member);
+            let interrupt = &interrupt;
+            async move {
+                match server {
+                    Some(server) => {
+                        Some(load::run_phase(server, &spec, &slot.mix, interrupt).await)
+                    }
+                    None => None,
+                }
+            }
+        });
+        let records = join_all(phases).await;
+        for (slot, record) in slots.iter_mut().zip(records) {
+            match record {
+                Some(record) => self.record(slot, Phase::Together, round, &record)?,
+                None => self.not_served(slot, Phase::Together, round)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// The row of a phase that ran; a phase in which no request of a role completed marks
+    /// the role down (its server died or refuses), with the first error as the reason.
+    fn record(
+        &mut self,
+        slot: &mut Slot<'_, B::Server>,
+        phase: Phase,
+        round: u32,
+        record: &PhaseRecord,
+    ) -> anyhow::Result<()> {
+        let member = slot.member;
+        let plan = &member.load;
+        let summary = load::summarize(record, &plan.slo);
+        let key = self.key(slot, phase, round);
+        let mut built = row::build(self.settings, member.role, &key, record, &summary, plan);
+        self.stamp_row(&mut built, member);
+        if built.status == Status::Failed {
+            slot.down = Some((Status::Failed, built.reason.clone()));
+        }
+        for raw in row::raw_lines(&key, record) {
+            self.writer.push_raw(&raw)?;
+        }
+        self.push(built)
+    }
+
+    /// The row of a phase a member could not serve (it is down), with the reason.
+    fn not_served(
+        &mut self,
+        slot: &Slot<'_, B::Server>,
+        phase: Phase,
+        round: u32,
+    ) -> anyhow::Result<()> {
+        let (status, reason) = slot
+            .down
+            .clone()
+            .unwrap_or((Status::Failed, "the server is not running".into()));
+        let key = self.key(slot, phase, round);
+        let mut built = row::base(self.settings, slot.member.role, &key, status);
+        built.reason = reason;
+        self.stamp_row(&mut built, slot.member);
+        self.push(built)
+    }
+
+    fn key(&self, slot: &Slot<'_, B::Server>, phase: Phase, round: u32) -> crate::results::CellKey {
+        let member = slot.member;
+        let mut key = row::key(
+            self.settings,
+            member.role,
+            &member.key,
+            &slot.mix,
+            &member.load.points[0],
+        );
+        key.deploy_phase = phase.to_string();
+        key.deploy_round = Some(round);
+        key
+    }
+
+    fn stamp_row(&self, row: &mut ResultRow, member: &Member<'_>) {
+        row.deployment_id = self.stamp.id.clone();
+        row.deploy_roles = self.stamp.roles.clone();
+        row.cpus = member
+            .cpus
+            .as_ref()
+            .map_or_else(String::new, |c| c.to_string());
+    }
+
+    fn push(&mut self, built: ResultRow) -> anyhow::Result<()> {
+        self.writer.push(&built)?;
+        self.progress.cell_done(super::table::line(&built));
+        self.rows.push(built);
+        Ok(())
+    }
+}
+
+/// The load spec of a member's one point.
+fn spec_of(member: &Member<'_>) -> LoadSpec {
+    LoadSpec {
+        pattern: member.load.points[0],
+        bounds: member.load.bounds,
+        seed: member.load.seed,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rounds_alternate_the_order_of_their_phases() {
+        assert_eq!(phases_of(1), [Phase::Alone, Phase::Together]);
+        assert_eq!(phases_of(2), [Phase::Together, Phase::Alone]);
+        assert_eq!(phases_of(3), [Phase::Alone, Phase::Together]);
+    }
+}
