@@ -184,47 +184,59 @@ pub fn slots(role: &ResolvedRole, load: Option<&LoadPlan>) -> u32 {
         .max(clients)
 }
 
-/// Checks the whole set against the memory usable now (MemAvailable less the guide's
-/// buffer); when it does not fit, the error names the roles to drop, last in the guide's
-/// Scaling Down order first, until the rest fits, and what the rest then needs.
+/// Checks the whole set against the memory usable now (see [`check_set`]).
 pub fn check_memory(members: &[Member<'_>], available: u64, total: u64) -> Result<(), String> {
+    let items: Vec<SetItem<'_>> = members
+        .iter()
+        .map(|m| (m.name(), m.role.role.kind, m.set_member()))
+        .collect();
+    check_set(&items, available, total)
+}
+
+/// A role of a set: its name, its kind and what its server needs.
+pub type SetItem<'a> = (&'a str, RoleKind, SetMember<'a>);
+
+/// Checks a set against MemAvailable less the guide's buffer; when it does not fit, the
+/// error names the roles to drop, last in the guide's Scaling Down order first, until the
+/// rest fits, and what the rest then needs.
+pub fn check_set(items: &[SetItem<'_>], available: u64, total: u64) -> Result<(), String> {
     let has = guard::usable_bytes(available, total);
-    let needs_of = |ms: &[&Member<'_>]| {
-        let set: Vec<SetMember<'_>> = ms.iter().map(|m| m.set_member()).collect();
-        guard::set_bytes(&set)
+    let needs_of = |set: &[&SetItem<'_>]| {
+        let members: Vec<SetMember<'_>> = set.iter().map(|i| i.2.clone()).collect();
+        guard::set_bytes(&members)
     };
-    let all: Vec<&Member<'_>> = members.iter().collect();
+    let all: Vec<&SetItem<'_>> = items.iter().collect();
     let needs = needs_of(&all);
     if needs <= has {
         return Ok(());
     }
     let mut kept = all.clone();
-    kept.sort_by_key(|m| keep_rank(m.role.role.kind));
+    kept.sort_by_key(|i| keep_rank(i.1));
     let mut dropped = Vec::new();
     while needs_of(&kept) > has && kept.len() > 1 {
-        dropped.push(kept.pop().map(|m| m.name().to_string()).unwrap_or_default());
+        dropped.extend(kept.pop().map(|i| format!("`{}`", i.0)));
     }
     let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
-    let order = crate::guide::SCALING_ORDER.join(" > ");
     let rest = needs_of(&kept);
     let advice = match rest <= has {
         true => format!(
-            "drop {} (the guide's Scaling Down order keeps {order}): the rest ({}) needs {:.1} GiB and fits",
-            dropped.iter().map(|d| format!("`{d}`")).collect::<Vec<_>>().join(", then "),
-            kept.iter().map(|m| m.name()).collect::<Vec<_>>().join(", "),
+            "drop {} (the guide's Scaling Down order keeps {}): the rest ({}) needs {:.1} GiB and fits",
+            dropped.join(", then "),
+            crate::guide::SCALING_ORDER.join(" > "),
+            kept.iter().map(|i| i.0).collect::<Vec<_>>().join(", "),
             gib(rest)
         ),
         false => format!(
             "even `{}` alone needs {:.1} GiB: this machine cannot hold it",
-            kept.first().map_or("", |m| m.name()),
+            kept.first().map_or("", |i| i.0),
             gib(rest)
         ),
     };
     Err(format!(
         "the deployment does not fit: its {} servers need {:.1} GiB together (a file two of them \
-         map counted once), and {:.1} GiB is usable (MemAvailable less the guide's 15% buffer); {advice}. \
-         Nothing was launched.",
-        members.len(),
+         map counted once), and {:.1} GiB is usable (MemAvailable less the guide's 15% buffer); \
+         {advice}. Nothing was launched.",
+        items.len(),
         gib(needs),
         gib(has)
     ))
@@ -260,6 +272,45 @@ mod tests {
         let t = split_threads(64, &[None; 4], &[17, 1, 9, 3]);
         assert_eq!(t.iter().sum::<u32>(), 64, "{t:?}");
         assert!(t.iter().all(|&n| n >= 1));
+    }
+
+    #[test]
+    fn a_set_that_does_not_fit_names_the_role_to_drop() {
+        use crate::driver::guard::MemoryNeed;
+        use std::path::Path;
+        const G: u64 = 1 << 30;
+        let need = |weights: u64, kv: u64| MemoryNeed {
+            model_bytes: weights * G,
+            draft_bytes: 0,
+            kv_bytes: kv * G,
+        };
+        let member = |file: &'static str, n: MemoryNeed| SetMember {
+            need: n,
+            model: Path::new(file),
+            draft: None,
+        };
+        // Totals by hand (overhead = weights / 20): frontdoor 18 + 2 + 0.9 = 20.9 GiB,
+        // workers 16 + 1 + 0.8 = 17.8, architect 30 + 2 + 1.5 = 33.5; all three 72.2 GiB.
+        // 64 GiB of RAM keeps a 9.6 GiB buffer: 60 GiB available leaves 50.4 GiB.
+        let items = [
+            ("architect_general", RoleKind::ArchitectGeneral, member("a.gguf", need(30, 2))),
+            ("frontdoor", RoleKind::Frontdoor, member("f.gguf", need(18, 2))),
+            ("workers", RoleKind::Workers, member("w.gguf", need(16, 1))),
+        ];
+        let err = check_set(&items, 60 * G, 64 * G).unwrap_err();
+        assert!(err.contains("need 72.2 GiB together"), "{err}");
+        assert!(err.contains("50.4 GiB is usable"), "{err}");
+        assert!(
+            err.contains("drop `architect_general`"),
+            "the guide drops the architect first: {err}"
+        );
+        assert!(err.contains("the rest (frontdoor, workers) needs 38.7 GiB and fits"), "{err}");
+        // 90 GiB available of 96 (a 14.4 GiB buffer: 75.6 usable): all three fit.
+        assert_eq!(check_set(&items, 90 * G, 96 * G), Ok(()));
+        // 30 GiB available leaves 20.4: the workers go too, and the frontdoor alone (20.9)
+        // still does not fit.
+        let err = check_set(&items, 30 * G, 64 * G).unwrap_err();
+        assert!(err.contains("even `frontdoor` alone needs 20.9 GiB"), "{err}");
     }
 
     #[test]
