@@ -94,7 +94,13 @@ fn engine_deploy_serves_each_role_alone_and_together_in_turning_rounds() {
     // workers) then together; round 2 together first.
     let order: Vec<(String, String, u32)> = rows
         .iter()
-        .map(|r| (r.role.clone(), r.deploy_phase.clone(), r.deploy_round.unwrap()))
+        .map(|r| {
+            (
+                r.role.clone(),
+                r.deploy_phase.clone(),
+                r.deploy_round.unwrap(),
+            )
+        })
         .collect();
     let expect = |role: &str, phase: &str, round| (role.to_string(), phase.to_string(), round);
     assert_eq!(
@@ -169,7 +175,9 @@ fn engine_deploy_a_killed_role_fails_its_rows_and_the_other_finishes() {
         .collect();
     assert!(!failed.is_empty(), "{rows:?}");
     assert!(
-        failed.iter().all(|r| r.reason.contains("SIGKILL") || r.reason.contains("exited")),
+        failed
+            .iter()
+            .all(|r| r.reason.contains("SIGKILL") || r.reason.contains("exited")),
         "{failed:?}"
     );
     // A failed cell makes the run's exit say so.
@@ -199,9 +207,6 @@ fn engine_deploy_sigterm_stops_every_server_and_keeps_finished_phases() {
     let rows = read_results(&csv).unwrap();
     assert!(rows.len() >= 2, "finished phases kept: {}", rows.len());
     assert!(rows.len() < 12, "it stopped early");
-    assert!(
-        rows[..2].iter().all(|r| r.status == Status::Ok),
-        "{rows:?}"
-    );
+    assert!(rows[..2].iter().all(|r| r.status == Status::Ok), "{rows:?}");
     assert!(!status.success());
 }

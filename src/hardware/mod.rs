@@ -12,6 +12,7 @@ pub mod facts;
 pub mod isa;
 pub mod memory;
 pub mod numa;
+pub mod pagecache;
 mod render;
 pub mod storage;
 pub mod tier;

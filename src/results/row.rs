@@ -422,6 +422,14 @@ pub struct ResultRow {
     pub deploy_roles: String,
     /// CPUs the role's server was confined to (text, Linux list format `0-23,48-71`); empty when not pinned.
     pub cpus: String,
+    /// A WARM role's start: launch to the first token of its first request (milliseconds).
+    pub first_token_after_launch_ms: Option<f64>,
+    /// A WARM role's start: share of the model file's pages in the page cache when the launch began (fraction 0-1).
+    pub resident_before: Option<f64>,
+    /// A WARM role's start: the model file's bytes over launch to ready (GB/s).
+    pub load_read_gbps: Option<f64>,
+    /// A WARM role's cold start: the storage's read rate for the model file, read once from the start after eviction (GB/s).
+    pub storage_read_gbps: Option<f64>,
 }
 
 impl ResultRow {

@@ -11,14 +11,19 @@
 //! two servers map counted once ([`plan::check_memory`]): a set that does not fit launches
 //! nothing and the error names the role to drop in the guide's Scaling Down order.
 //!
+//! A WARM role in the set (`--tier HOT,WARM`) is first started with its model's pages
+//! evicted and then with them cached ([`warm`]): what a user waits when it is called.
+//!
 //! Files: [`args`] (flags), [`plan`] (members, threads, loads, memory), [`run`] (phases),
-//! [`summary`] (contention and the machine's figures from rows), [`table`] (output).
+//! [`warm`] (cold and warm starts), [`summary`] (contention and the machine's figures from
+//! rows), [`table`] (output).
 
 pub mod args;
 pub mod plan;
 pub mod run;
 pub mod summary;
 pub mod table;
+pub mod warm;
 
 use super::interrupt::Interrupt;
 use super::plan::LaunchKey;
@@ -65,7 +70,11 @@ pub fn deploy<B: Backend>(
         .build()
         .context("starting the async runtime")?;
     let csv = writer.csv_path().to_path_buf();
-    let phases = members.len() * config.rounds as usize * 2;
+    let warm = members
+        .iter()
+        .filter(|m| m.role.role.tier == crate::profile::Residency::Warm)
+        .count();
+    let phases = members.len() * config.rounds as usize * 2 + warm * 2;
     let mut deploying = run::Deploying {
         backend,
         settings,

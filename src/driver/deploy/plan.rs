@@ -293,8 +293,16 @@ mod tests {
         // workers 16 + 1 + 0.8 = 17.8, architect 30 + 2 + 1.5 = 33.5; all three 72.2 GiB.
         // 64 GiB of RAM keeps a 9.6 GiB buffer: 60 GiB available leaves 50.4 GiB.
         let items = [
-            ("architect_general", RoleKind::ArchitectGeneral, member("a.gguf", need(30, 2))),
-            ("frontdoor", RoleKind::Frontdoor, member("f.gguf", need(18, 2))),
+            (
+                "architect_general",
+                RoleKind::ArchitectGeneral,
+                member("a.gguf", need(30, 2)),
+            ),
+            (
+                "frontdoor",
+                RoleKind::Frontdoor,
+                member("f.gguf", need(18, 2)),
+            ),
             ("workers", RoleKind::Workers, member("w.gguf", need(16, 1))),
         ];
         let err = check_set(&items, 60 * G, 64 * G).unwrap_err();
@@ -304,13 +312,19 @@ mod tests {
             err.contains("drop `architect_general`"),
             "the guide drops the architect first: {err}"
         );
-        assert!(err.contains("the rest (frontdoor, workers) needs 38.7 GiB and fits"), "{err}");
+        assert!(
+            err.contains("the rest (frontdoor, workers) needs 38.7 GiB and fits"),
+            "{err}"
+        );
         // 90 GiB available of 96 (a 14.4 GiB buffer: 75.6 usable): all three fit.
         assert_eq!(check_set(&items, 90 * G, 96 * G), Ok(()));
         // 30 GiB available leaves 20.4: the workers go too, and the frontdoor alone (20.9)
         // still does not fit.
         let err = check_set(&items, 30 * G, 64 * G).unwrap_err();
-        assert!(err.contains("even `frontdoor` alone needs 20.9 GiB"), "{err}");
+        assert!(
+            err.contains("even `frontdoor` alone needs 20.9 GiB"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! (and the requests of the interrupted one) and stops every server.
 
 use super::plan::Member;
+use super::warm;
 use crate::driver::interrupt::Interrupt;
 use crate::driver::launch;
 use crate::driver::load::{self, LoadSpec, Mix, PhaseRecord};
@@ -16,9 +17,13 @@ use crate::driver::serve::row;
 use crate::driver::settings::RunSettings;
 use crate::driver::workload::Workload;
 use crate::engine::backend::{Backend, ServerHandle};
+use crate::engine::LaunchSpec;
+use crate::hardware::pagecache::ColdRead;
+use crate::profile::Residency;
 use crate::results::{ResultRow, ResultWriter, Status};
 use futures_util::future::join_all;
 use std::fmt;
+use std::time::Instant;
 
 /// Which phase a row measured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +32,10 @@ pub enum Phase {
     Alone,
     /// Every role served at once.
     Together,
+    /// A WARM role's start with its model's pages evicted.
+    ColdStart,
+    /// A WARM role's start with its model's pages cached.
+    WarmStart,
 }
 
 impl fmt::Display for Phase {
@@ -34,6 +43,8 @@ impl fmt::Display for Phase {
         f.write_str(match self {
             Phase::Alone => "alone",
             Phase::Together => "together",
+            Phase::ColdStart => "cold start",
+            Phase::WarmStart => "warm start",
         })
     }
 }
@@ -80,7 +91,7 @@ impl<B: Backend> Deploying<'_, B> {
     pub async fn run(&mut self, members: &[Member<'_>], rounds: u32) -> anyhow::Result<()> {
         let mut slots = Vec::new();
         for member in members {
-            let slot = self.start(member).await;
+            let slot = self.start(member).await?;
             slots.push(slot);
             if self.interrupt.is_set() {
                 break;
@@ -105,21 +116,21 @@ impl<B: Backend> Deploying<'_, B> {
                 if self.interrupt.is_set() {
                     return Ok(());
                 }
-                match phase {
-                    Phase::Alone => {
-                        for slot in slots.iter_mut() {
-                            self.alone(slot, round).await?;
-                        }
+                if phase == Phase::Alone {
+                    for slot in slots.iter_mut() {
+                        self.alone(slot, round).await?;
                     }
-                    Phase::Together => self.together(slots, round).await?,
+                } else {
+                    self.together(slots, round).await?;
                 }
             }
         }
         Ok(())
     }
 
-    /// Starts a member's server (confined to its CPUs) and sends one untimed request.
-    async fn start<'m>(&mut self, member: &'m Member<'m>) -> Slot<'m, B::Server> {
+    /// Starts a member's server (confined to its CPUs) and sends one untimed request; a
+    /// WARM member is first started cold and stopped, and its two starts are rows.
+    async fn start<'m>(&mut self, member: &'m Member<'m>) -> anyhow::Result<Slot<'m, B::Server>> {
         let mix = crate::driver::serve::request_mix(
             member.role,
             &member.load,
@@ -136,21 +147,25 @@ impl<B: Backend> Deploying<'_, B> {
         spec.cpus = member.cpus.clone();
         if let Some(why) = self.backend.refuses(&spec) {
             slot.down = Some((Status::Skipped, why));
-            return slot;
+            return Ok(slot);
         }
-        self.launches += 1;
-        self.progress.phase(format!(
-            "{}: launching {}",
-            member.name(),
-            member.key.label()
-        ));
-        let log_name = launch::log_name(self.launches, member.name(), &member.key);
-        let role = member.role;
-        let bytes =
-            role.model.facts.tensor_bytes + role.draft.as_ref().map_or(0, |d| d.facts.tensor_bytes);
-        match self.backend.launch(&spec, &log_name, bytes) {
+        let is_warm = member.role.role.tier == Residency::Warm;
+        if is_warm {
+            self.cold_start(&slot, &spec).await?;
+        }
+        let resident = is_warm
+            .then(|| warm::resident(&member.role.model.path))
+            .flatten();
+        let launched = Instant::now();
+        match self.launch(member, &spec, "") {
             Ok(server) => match server.request(&slot.mix.entries[0].request).await {
-                Ok(_) => slot.server = Some(server),
+                Ok(first) => {
+                    if is_warm {
+                        let start = warm::Start::of(&server, launched, &first, resident);
+                        self.start_row(&slot, Phase::WarmStart, &start, None)?;
+                    }
+                    slot.server = Some(server);
+                }
                 Err(why) => {
                     server.stop();
                     slot.down = Some((Status::Failed, format!("warm-up request: {why}")));
@@ -158,7 +173,97 @@ impl<B: Backend> Deploying<'_, B> {
             },
             Err(why) => slot.down = Some((Status::Failed, why)),
         }
-        slot
+        Ok(slot)
+    }
+
+    /// Launches a member's server with `spec`; `what` tells a cold start apart in the log's
+    /// name and the progress line.
+    fn launch(
+        &mut self,
+        member: &Member<'_>,
+        spec: &LaunchSpec,
+        what: &str,
+    ) -> Result<B::Server, String> {
+        self.launches += 1;
+        self.progress.phase(format!(
+            "{}: launching {}{what}",
+            member.name(),
+            member.key.label()
+        ));
+        let log_name = launch::log_name(self.launches, member.name(), &member.key);
+        let role = member.role;
+        let bytes =
+            role.model.facts.tensor_bytes + role.draft.as_ref().map_or(0, |d| d.facts.tensor_bytes);
+        self.backend.launch(spec, &log_name, bytes)
+    }
+
+    /// A WARM member started with its files' pages evicted: the storage's read rate for
+    /// the model first, then the launch, the first request, and the stop.
+    async fn cold_start(
+        &mut self,
+        slot: &Slot<'_, B::Server>,
+        spec: &LaunchSpec,
+    ) -> anyhow::Result<()> {
+        let member = slot.member;
+        let draft = spec.draft.as_deref();
+        let storage = match warm::prepare_cold(&member.role.model.path, draft) {
+            Ok(read) => Some(read),
+            Err(why) => {
+                self.progress
+                    .line(format!("{}: cold start: {why}", member.name()));
+                None
+            }
+        };
+        let resident = warm::resident(&member.role.model.path);
+        let launched = Instant::now();
+        let server = match self.launch(member, spec, " (cold)") {
+            Ok(server) => server,
+            Err(why) => return self.start_failed(slot, Phase::ColdStart, why),
+        };
+        let first = server.request(&slot.mix.entries[0].request).await;
+        let result = match first {
+            Ok(first) => {
+                let start = warm::Start::of(&server, launched, &first, resident);
+                self.start_row(slot, Phase::ColdStart, &start, storage.as_ref())
+            }
+            Err(why) => self.start_failed(slot, Phase::ColdStart, why),
+        };
+        server.stop();
+        result
+    }
+
+    /// The row of a WARM member's start.
+    fn start_row(
+        &mut self,
+        slot: &Slot<'_, B::Server>,
+        phase: Phase,
+        start: &warm::Start,
+        storage: Option<&ColdRead>,
+    ) -> anyhow::Result<()> {
+        let key = self.start_key(slot, phase);
+        let mut built = row::base(self.settings, slot.member.role, &key, Status::Ok);
+        start.fill(&mut built, slot.member.role.model.facts.file_bytes, storage);
+        self.stamp_row(&mut built, slot.member);
+        self.push(built)
+    }
+
+    fn start_failed(
+        &mut self,
+        slot: &Slot<'_, B::Server>,
+        phase: Phase,
+        why: String,
+    ) -> anyhow::Result<()> {
+        let key = self.start_key(slot, phase);
+        let mut built = row::base(self.settings, slot.member.role, &key, Status::Failed);
+        built.reason = why;
+        self.stamp_row(&mut built, slot.member);
+        self.push(built)
+    }
+
+    fn start_key(&self, slot: &Slot<'_, B::Server>, phase: Phase) -> crate::results::CellKey {
+        let mut key = self.key(slot, phase, 0);
+        key.deploy_round = None;
+        key
     }
 
     /// One role served while the others stay idle.

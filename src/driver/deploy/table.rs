@@ -64,7 +64,11 @@ fn role_cells(r: &RoleSummary) -> Vec<String> {
         num(r.tpot_p50_ms, 1),
         r.goodput_share
             .map_or("-".into(), |g| format!("{:.0}%", g * 100.0)),
-        r.problem.clone().unwrap_or_default(),
+        [r.starts.clone(), r.problem.clone()]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join("; "),
     ]
 }
 
