@@ -113,7 +113,6 @@ pub fn run(config: &RunConfig) -> anyhow::Result<RunOutcome> {
     let mut pairing = RunPairing::of(&settings);
     let plan = env.run_plan(config.quiet, config.output.resumes(), config.load.as_ref());
     if let Some(deployment) = &config.deploy {
-        let cores = env.hardware.physical_cores.max(1) as u32;
         return deploy::deploy(
             deployment,
             &plan,
@@ -121,7 +120,7 @@ pub fn run(config: &RunConfig) -> anyhow::Result<RunOutcome> {
             &mut writer,
             &settings,
             backend,
-            cores,
+            &env.hardware,
         );
     }
     if serve::is_serving(&plan, &roles) {

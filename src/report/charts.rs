@@ -85,9 +85,9 @@ pub struct SpecCell {
     pub k: Option<u32>,
 }
 
-const W: u32 = 900;
+pub(super) const W: u32 = 900;
 const H: u32 = 560;
-const FONT: &str = "sans-serif";
+pub(super) const FONT: &str = "sans-serif";
 
 /// The legend box every chart uses, at `position`.
 fn draw_legend<'a, DB, CT>(
@@ -316,12 +316,12 @@ fn draw_decode_points(
 }
 
 /// Height of a categorical chart: room for every category's label.
-fn categorical_height(n: usize) -> u32 {
+pub(super) fn categorical_height(n: usize) -> u32 {
     (120 + 34 * n as u32).max(300)
 }
 
 /// Category `v` (an index on the y axis, top to bottom) when it sits on an integer.
-fn category_label(labels: &[String], v: f64) -> String {
+pub(super) fn category_label(labels: &[String], v: f64) -> String {
     let i = v.round();
     if (v - i).abs() > 0.01 || i < 0.0 {
         return String::new();

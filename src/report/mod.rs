@@ -3,6 +3,7 @@
 //! speculative model) and only arranges and draws; it never measures.
 
 pub mod charts;
+pub mod deployment;
 pub mod labels;
 pub mod serving;
 pub mod sweeps;
@@ -215,6 +216,16 @@ pub fn write_report(files: &[LoadedFile], dir: &Path) -> anyhow::Result<PathBuf>
             "serving-goodput.svg",
             "Goodput against offered rate",
             |p| serving::goodput_vs_rate(p, &serving_lines),
+        );
+    }
+    let deployments = deployment::pairs(&deployment::deployments(files));
+    if !deployments.is_empty() {
+        chart(
+            &mut md,
+            dir,
+            "deployment.svg",
+            "Deployments: each role alone and together",
+            |p| deployment::chart(p, &deployments),
         );
     }
     for axis in sweeps::Axis::ALL {

@@ -422,6 +422,10 @@ pub struct ResultRow {
     pub deploy_roles: String,
     /// CPUs the role's server was confined to (text, Linux list format `0-23,48-71`); empty when not pinned.
     pub cpus: String,
+    /// The machine's read bandwidth with as many readers as this role's server has threads (GB/s; the measured point, else the best).
+    pub role_bandwidth_gbps: Option<f64>,
+    /// The machine's read bandwidth with as many readers as the whole deployment has threads, at most the cores (GB/s).
+    pub deploy_bandwidth_gbps: Option<f64>,
     /// A WARM role's start: launch to the first token of its first request (milliseconds).
     pub first_token_after_launch_ms: Option<f64>,
     /// A WARM role's start: share of the model file's pages in the page cache when the launch began (fraction 0-1).

@@ -15,11 +15,12 @@
 //! evicted and then with them cached ([`warm`]): what a user waits when it is called.
 //!
 //! Files: [`args`] (flags), [`plan`] (members, threads, loads, memory), [`run`] (phases),
-//! [`warm`] (cold and warm starts), [`summary`] (contention and the machine's figures from
+//! [`warm`] (cold and warm starts), [`predict`] (the contention model), [`summary`] (contention and the machine's figures from
 //! rows), [`table`] (output).
 
 pub mod args;
 pub mod plan;
+pub mod predict;
 pub mod run;
 pub mod summary;
 pub mod table;
@@ -32,13 +33,16 @@ use super::resolve::ResolvedRole;
 use super::run_loop::RunOutcome;
 use super::settings::{RunPlan, RunSettings};
 use crate::engine::backend::Backend;
+use crate::hardware::Hardware;
 use crate::results::ResultWriter;
 use anyhow::Context;
 use args::DeployConfig;
 use plan::Member;
 
 /// Plans the deployment of `roles`, checks its memory, and runs its phases; the CSV is
-/// complete when this returns. `cores` is what the threads are split from.
+/// complete when this returns. The threads are split from `hardware`'s physical cores, and
+/// its read bandwidth at each role's threads and at the deployment's goes on the rows (the
+/// contention model's inputs).
 pub fn deploy<B: Backend>(
     config: &DeployConfig,
     run: &RunPlan,
@@ -46,7 +50,7 @@ pub fn deploy<B: Backend>(
     writer: &mut ResultWriter,
     settings: &RunSettings,
     backend: B,
-    cores: u32,
+    hardware: &Hardware,
 ) -> anyhow::Result<RunOutcome> {
     let (kept, left_out) = plan::select(roles, config);
     for (name, why) in &left_out {
@@ -58,7 +62,9 @@ pub fn deploy<B: Backend>(
         config.tiers,
         left_out.len()
     );
-    let members = members(&kept, config, run, cores);
+    let members = members(&kept, config, run, hardware);
+    let total_threads: u32 = members.iter().map(|m| m.key.threads).sum();
+    let cores = hardware.physical_cores.max(1) as u32;
     let (available, total) = backend
         .memory()
         .map_err(|e| anyhow::anyhow!("reading the memory available: {e}"))?;
@@ -92,6 +98,7 @@ pub fn deploy<B: Backend>(
                 .map(|m| m.name())
                 .collect::<Vec<_>>()
                 .join("+"),
+            bandwidth_gbps: bandwidth_at(hardware, total_threads.min(cores)),
         },
         rows: Vec::new(),
         launches: 0,
@@ -118,8 +125,9 @@ fn members<'a>(
     kept: &[&'a ResolvedRole],
     config: &DeployConfig,
     run: &RunPlan,
-    cores: u32,
+    hardware: &Hardware,
 ) -> Vec<Member<'a>> {
+    let cores = hardware.physical_cores.max(1) as u32;
     let fixed: Vec<Option<u32>> = kept.iter().map(|r| r.role.deploy.threads).collect();
     let weights: Vec<u64> = kept
         .iter()
@@ -146,9 +154,23 @@ fn members<'a>(
                 key: LaunchKey::for_cell(&role.role.deploy.mode, slots, false).at_threads(threads),
                 cpus: role.role.deploy.cpus.clone(),
                 load,
+                bandwidth_gbps: bandwidth_at(hardware, threads),
             }
         })
         .collect()
+}
+
+/// The machine's read bandwidth with `threads` readers: the measured point, else the best
+/// (GB/s); `None` when nothing was measured.
+fn bandwidth_at(hardware: &Hardware, threads: u32) -> Option<f64> {
+    let point = hardware
+        .bandwidth
+        .iter()
+        .find(|p| p.threads == threads as usize)
+        .map(|p| p.bandwidth_gbps);
+    point
+        .or(Some(hardware.best_bandwidth_gbps))
+        .filter(|b| *b > 0.0)
 }
 
 /// Triggers `interrupt` on Ctrl-C or SIGTERM: a deployment stops every server and keeps

@@ -26,6 +26,8 @@ pub struct Member<'a> {
     pub cpus: Option<CpuSet>,
     /// The one load point it is served under, with its bounds, seed, SLO and mix.
     pub load: LoadPlan,
+    /// The machine's read bandwidth with as many readers as it has threads (GB/s).
+    pub bandwidth_gbps: Option<f64>,
 }
 
 impl Member<'_> {

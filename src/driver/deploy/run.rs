@@ -63,6 +63,8 @@ pub struct Stamp {
     pub id: String,
     /// The roles joined with `+`.
     pub roles: String,
+    /// The machine's read bandwidth with the deployment's threads (GB/s).
+    pub bandwidth_gbps: Option<f64>,
 }
 
 /// One member while the deployment runs: its server, or why it has none.

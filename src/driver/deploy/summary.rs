@@ -25,6 +25,8 @@ pub struct RoleSummary {
     pub contention: Option<RatioCi>,
     /// Rounds paired.
     pub pairs: usize,
+    /// The contention [`super::predict`] gives from the roles alone.
+    pub predicted: Option<f64>,
     /// Mean over rounds of TTFT p99 together (milliseconds).
     pub ttft_p99_ms: Option<f64>,
     /// Mean over rounds of TPOT p50 together (milliseconds).
@@ -73,12 +75,14 @@ pub fn summarize(rows: &[ResultRow]) -> Vec<DeploymentSummary> {
     ids.into_iter()
         .map(|id| {
             let mine: Vec<&ResultRow> = rows.iter().filter(|r| r.deployment_id == id).collect();
+            let mut roles: Vec<RoleSummary> = role_names(&mine)
+                .into_iter()
+                .map(|name| role_summary(&mine, name))
+                .collect();
+            predict_roles(&mine, &mut roles);
             DeploymentSummary {
                 id: id.to_string(),
-                roles: role_names(&mine)
-                    .into_iter()
-                    .map(|name| role_summary(&mine, name))
-                    .collect(),
+                roles,
                 machine: machine(&mine),
             }
         })
@@ -153,6 +157,7 @@ fn role_summary(rows: &[&ResultRow], name: &str) -> RoleSummary {
         together_tps: mean(together.iter().flatten().copied()),
         contention: paired_ratio_ci(&paired_t, &paired_a).ok(),
         pairs: paired_t.len(),
+        predicted: None,
         ttft_p99_ms: together_mean(|r| r.load_ttft_ms_p99),
         tpot_p50_ms: together_mean(|r| r.tpot_ms_p50),
         goodput_share: together_mean(|r| r.goodput_share),
@@ -192,6 +197,41 @@ fn starts(rows: &[&ResultRow], name: &str) -> Option<String> {
     });
     let parts: Vec<String> = cold.into_iter().chain(warm).collect();
     (!parts.is_empty()).then(|| parts.join("; "))
+}
+
+/// Each role's predicted contention from its rows alone, when every role has the inputs.
+fn predict_roles(rows: &[&ResultRow], roles: &mut [RoleSummary]) {
+    let rounds = rounds(rows);
+    let inputs: Option<Vec<super::predict::Alone>> = roles
+        .iter()
+        .map(|r| {
+            let first = rows.iter().find(|x| x.role == r.role)?;
+            let out = mean(
+                rounds
+                    .iter()
+                    .filter_map(|&k| value(rows, &r.role, "alone", k, |x| x.output_tps)),
+            )?;
+            Some(super::predict::Alone {
+                demand_gbps: out * first.active_bytes_per_token as f64 / 1e9,
+                own_gbps: first.role_bandwidth_gbps?,
+                threads: first.threads,
+            })
+        })
+        .collect();
+    let shared = rows.iter().find_map(|r| r.deploy_bandwidth_gbps);
+    let cores = rows.first().map_or(0, |r| r.physical_cores);
+    let (Some(inputs), Some(shared)) = (inputs, shared) else {
+        return;
+    };
+    if cores == 0 {
+        return;
+    }
+    for (role, c) in roles
+        .iter_mut()
+        .zip(super::predict::contention(&inputs, cores, shared))
+    {
+        role.predicted = Some(c);
+    }
 }
 
 fn machine(rows: &[&ResultRow]) -> MachineSummary {

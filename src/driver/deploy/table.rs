@@ -27,18 +27,19 @@ pub fn table(d: &DeploymentSummary) -> Table {
         "alone t/s",
         "together t/s",
         "contention [95% CI]",
+        "predicted",
         "TTFT p99",
         "TPOT p50",
         "goodput",
         "notes",
     ])
     .titled(format!("deployment {}", d.id))
-    .right_aligned(2..10);
+    .right_aligned(2..11);
     for r in &d.roles {
         table.push(role_cells(r));
     }
     table.push(machine_cells(&d.machine));
-    table.note("t/s: mean per-request decode rate; contention = together / alone, paired by round (1 = no cost of sharing); latencies in ms, together");
+    table.note("t/s: mean per-request decode rate; contention = together / alone, paired by round (1 = no cost of sharing); predicted: the roles' weight streams sharing the bandwidth, their threads the cores; latencies in ms, together");
     table
 }
 
@@ -96,6 +97,7 @@ fn machine_cells(m: &MachineSummary) -> Vec<String> {
             (Some(a), Some(t)) if a > 0.0 => format!("{:.2}", t / a),
             _ => "-".into(),
         },
+        String::new(),
         String::new(),
         String::new(),
         String::new(),
