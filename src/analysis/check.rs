@@ -327,6 +327,10 @@ pub fn gate(baseline: &LoadedFile, current: &LoadedFile, tolerance: f64, set: Me
             }
         }
     }
+    if set.includes_status() {
+        g.findings
+            .extend(super::contention::findings(baseline, current, tolerance));
+    }
     g
 }
 

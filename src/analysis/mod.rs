@@ -8,6 +8,7 @@
 pub mod calibrate;
 pub mod check;
 pub mod compare;
+pub mod contention;
 pub mod costmodel;
 pub mod metrics;
 pub mod predict;

@@ -87,6 +87,12 @@ const ADDED: &[(u32, &[&str])] = &[
             "deploy_roles",
             "deploy_round",
             "cpus",
+            "role_bandwidth_gbps",
+            "deploy_bandwidth_gbps",
+            "first_token_after_launch_ms",
+            "resident_before",
+            "load_read_gbps",
+            "storage_read_gbps",
         ],
     ),
 ];

@@ -25,6 +25,8 @@ pub struct RoleSummary {
     pub contention: Option<RatioCi>,
     /// Rounds paired.
     pub pairs: usize,
+    /// The paired rounds' decode rates together and alone (tokens/s), in round order.
+    pub paired: (Vec<f64>, Vec<f64>),
     /// The contention [`super::predict`] gives from the roles alone.
     pub predicted: Option<f64>,
     /// Mean over rounds of TTFT p99 together (milliseconds).
@@ -157,6 +159,7 @@ fn role_summary(rows: &[&ResultRow], name: &str) -> RoleSummary {
         together_tps: mean(together.iter().flatten().copied()),
         contention: paired_ratio_ci(&paired_t, &paired_a).ok(),
         pairs: paired_t.len(),
+        paired: (paired_t.clone(), paired_a.clone()),
         predicted: None,
         ttft_p99_ms: together_mean(|r| r.load_ttft_ms_p99),
         tpot_p50_ms: together_mean(|r| r.tpot_ms_p50),
