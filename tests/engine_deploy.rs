@@ -36,27 +36,13 @@ fn start(csv: &Path, extra: &[&str]) -> Child {
 
 /// The llama-server processes whose parent is `parent`, with their command lines.
 fn servers_of(parent: u32) -> Vec<(u32, String)> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        // pid (comm) state ppid ...: the fields after the last ')'.
-        let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-        let ppid: u32 = after
-            .split_whitespace()
-            .nth(1)
-            .and_then(|p| p.parse().ok())
-            .unwrap_or(0);
-        if ppid == parent && stat.contains("(llama-server)") {
+    common::server_children(parent)
+        .into_iter()
+        .map(|pid| {
             let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            out.push((pid, String::from_utf8_lossy(&cmdline).replace('\0', " ")));
-        }
-    }
-    out
+            (pid, String::from_utf8_lossy(&cmdline).replace('\0', " "))
+        })
+        .collect()
 }
 
 /// Waits until the CSV holds `n` rows (or panics after `limit`).

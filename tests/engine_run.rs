@@ -110,31 +110,6 @@ fn signal(pid: u32, signal: nix::sys::signal::Signal) {
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), signal).unwrap();
 }
 
-/// Pids of llama-server processes whose parent is `parent`.
-fn server_children(parent: u32) -> Vec<u32> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        let Some(close) = stat.rfind(')') else {
-            continue;
-        };
-        let comm = &stat[stat.find('(').unwrap_or(0) + 1..close];
-        let ppid: u32 = stat[close + 2..]
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        if comm.starts_with("llama-server") && ppid == parent {
-            out.push(pid);
-        }
-    }
-    out
-}
 
 fn alive(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
@@ -159,7 +134,7 @@ fn wait_for_server(child: &mut Child, csv: &Path, rows: usize) -> u32 {
         let have = std::fs::read_to_string(csv)
             .map(|t| t.lines().count().saturating_sub(1))
             .unwrap_or(0);
-        let servers = server_children(child.id());
+        let servers = common::server_children(child.id());
         if have >= rows && !servers.is_empty() {
             return servers[0];
         }
@@ -317,7 +292,7 @@ fn engine_run_tiny_profile_measures_every_mode_losslessly() {
         .filter(|r| !r.warmup)
         .all(|r| r.request.top_two.is_empty()));
     assert!(csv.with_extension("jsonl").exists());
-    assert!(server_children(std::process::id()).is_empty());
+    assert!(common::server_children(std::process::id()).is_empty());
 }
 
 #[test]
@@ -367,7 +342,7 @@ fn engine_run_pairs_the_speedup_with_the_baseline_server_beside_it_which_idles_a
     let (cpu_ms, wall_ms) = (numbers[numbers.len() - 2], numbers[numbers.len() - 1]);
     let pairs = f64::from(lookup.speedup_pairs.unwrap());
     assert!(cpu_ms <= 10.0 * (pairs + 1.0) + 0.02 * wall_ms, "{line}");
-    assert!(server_children(std::process::id()).is_empty());
+    assert!(common::server_children(std::process::id()).is_empty());
 }
 
 #[test]
@@ -744,7 +719,7 @@ fn engine_run_sweeps_threads_and_depth_with_a_server_arg() {
         assert!(text.contains(&format!("n_threads = {threads}")), "{text}");
         assert!(text.contains("kv_unified = 'true'"), "{text}");
     }
-    assert!(server_children(std::process::id()).is_empty());
+    assert!(common::server_children(std::process::id()).is_empty());
 }
 
 #[test]

@@ -165,3 +165,29 @@ pub fn gone_within(pid: u32, limit: std::time::Duration) -> bool {
     }
     !alive(pid)
 }
+
+/// Pids of llama-server processes whose parent is `parent`.
+pub fn server_children(parent: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let Some(close) = stat.rfind(')') else {
+            continue;
+        };
+        let comm = &stat[stat.find('(').unwrap_or(0) + 1..close];
+        let ppid: u32 = stat[close + 2..]
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        if comm.starts_with("llama-server") && ppid == parent {
+            out.push(pid);
+        }
+    }
+    out
+}
