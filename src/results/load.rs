@@ -86,6 +86,45 @@ pub fn load_all(paths: &[PathBuf]) -> anyhow::Result<Vec<LoadedFile>> {
     paths.iter().map(|p| load(p)).collect()
 }
 
+/// Loads the files, then the runs of `--db` that pass its filters (one loaded file per
+/// run, named by the CSV it was written with). A filter that leaves nothing is an error.
+pub fn load_inputs(paths: &[PathBuf], db: &super::db::DbArgs) -> anyhow::Result<Vec<LoadedFile>> {
+    let mut files = load_all(paths)?;
+    if let Some(path) = &db.db {
+        files.extend(load_db(path, &db.filter())?);
+    }
+    Ok(files)
+}
+
+/// The runs of a results database that pass `filter`, oldest first, as loaded files.
+pub fn load_db(path: &Path, filter: &super::db::DbFilter) -> anyhow::Result<Vec<LoadedFile>> {
+    let runs = super::db::read(path, filter)?;
+    anyhow::ensure!(
+        !runs.is_empty(),
+        "{}: no rows pass the filters (see `bench history --db {}` for what it holds)",
+        path.display(),
+        path.display()
+    );
+    Ok(runs.into_iter().map(loaded_run).collect())
+}
+
+/// One run of a database as a loaded file.
+fn loaded_run(run: super::db::StoredRun) -> LoadedFile {
+    let raw = raw_seam::values(&run.raw);
+    let raw_note = raw.is_empty().then(|| {
+        format!(
+            "run {} ({}) has no timed repetitions in the database",
+            run.run_id, run.csv_path
+        )
+    });
+    LoadedFile {
+        path: PathBuf::from(run.csv_path),
+        rows: run.rows,
+        raw,
+        raw_note,
+    }
+}
+
 /// Reads the CSV rows through the results module (schema version and syntax checked).
 fn read_rows(path: &Path) -> anyhow::Result<Vec<ResultRow>> {
     Ok(super::read_results(path)?)
@@ -102,8 +141,12 @@ mod raw_seam {
     /// A partner batch (the baseline server's half of a pair, before or after the cell's own
     /// batch of the same `rep`) enters no cell's values, only that pair.
     pub fn read_raw(path: &Path) -> anyhow::Result<HashMap<CellKey, RepValues>> {
+        Ok(values(&crate::results::read_raw(path)?))
+    }
+
+    /// The values of raw repetitions, per cell.
+    pub fn values(reps: &[RawRepetition]) -> HashMap<CellKey, RepValues> {
         let mut out: HashMap<CellKey, RepValues> = HashMap::new();
-        let reps = crate::results::read_raw(path)?;
         let timed: Vec<_> = reps.iter().filter(|r| !r.warmup).collect();
         let mut partners: HashMap<(CellKey, u32), f64> = HashMap::new();
         let mut own: Vec<((CellKey, u32), f64)> = Vec::new();
@@ -126,7 +169,7 @@ mod raw_seam {
                 values.pairs.push((tps, *base));
             }
         }
-        Ok(out)
+        out
     }
 
     /// Adds one repetition's metrics to the cell's values: the mean over its requests for
