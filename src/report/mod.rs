@@ -24,8 +24,12 @@ use charts::{Bar, DecodePoint, ItlCell, PredictedPoint, RangeBar, SpecCell};
 #[derive(Debug, clap::Args)]
 pub struct ReportArgs {
     /// Result CSV files.
-    #[arg(required = true)]
+    #[arg(required_unless_present = "db")]
     pub files: Vec<PathBuf>,
+    /// A results database and filters: its runs are read too, and the report gains the
+    /// history charts of `bench history`.
+    #[command(flatten)]
+    pub db: crate::results::db::DbArgs,
     /// Output directory (report.md and the SVG charts).
     #[arg(long)]
     pub out: PathBuf,
@@ -33,7 +37,7 @@ pub struct ReportArgs {
 
 /// Runs `bench report`.
 pub fn command(args: &ReportArgs) -> anyhow::Result<ExitCode> {
-    let files = load::load_all(&args.files)?;
+    let files = load::load_inputs(&args.files, &args.db)?;
     let md = write_report(&files, &args.out)?;
     eprintln!("wrote {}", md.display());
     Ok(ExitCode::SUCCESS)

@@ -98,6 +98,18 @@ pub fn load_inputs(paths: &[PathBuf], db: &super::db::DbArgs) -> anyhow::Result<
 
 /// The runs of a results database that pass `filter`, oldest first, as loaded files.
 pub fn load_db(path: &Path, filter: &super::db::DbFilter) -> anyhow::Result<Vec<LoadedFile>> {
+    Ok(load_db_runs(path, filter)?
+        .into_iter()
+        .map(|r| r.1)
+        .collect())
+}
+
+/// The runs of a results database that pass `filter`, oldest first, each with what the
+/// database knows of it.
+pub fn load_db_runs(
+    path: &Path,
+    filter: &super::db::DbFilter,
+) -> anyhow::Result<Vec<(super::db::RunInfo, LoadedFile)>> {
     let runs = super::db::read(path, filter)?;
     anyhow::ensure!(
         !runs.is_empty(),
@@ -108,21 +120,57 @@ pub fn load_db(path: &Path, filter: &super::db::DbFilter) -> anyhow::Result<Vec<
     Ok(runs.into_iter().map(loaded_run).collect())
 }
 
+/// The newest row of each cell among `runs` (oldest first), with its raw values: the
+/// baseline a database gives `bench check`. A row that is not `ok` gives way to an older
+/// one that is.
+pub fn newest_per_cell(db: &Path, runs: Vec<LoadedFile>) -> LoadedFile {
+    let mut out = LoadedFile {
+        path: db.to_path_buf(),
+        rows: Vec::new(),
+        raw: HashMap::new(),
+        raw_note: None,
+    };
+    let mut seen: HashMap<CellKey, usize> = HashMap::new();
+    for run in runs.into_iter().rev() {
+        for row in run.rows {
+            let key = row.key();
+            let taken = seen
+                .get(&key)
+                .map(|i| out.rows[*i].status == super::Status::Ok);
+            if taken == Some(true) || (taken.is_some() && row.status != super::Status::Ok) {
+                continue;
+            }
+            if let Some(values) = run.raw.get(&key) {
+                out.raw.insert(key.clone(), values.clone());
+            }
+            match seen.get(&key) {
+                Some(i) => out.rows[*i] = row,
+                None => {
+                    seen.insert(key, out.rows.len());
+                    out.rows.push(row);
+                }
+            }
+        }
+    }
+    out
+}
+
 /// One run of a database as a loaded file.
-fn loaded_run(run: super::db::StoredRun) -> LoadedFile {
+fn loaded_run(run: super::db::StoredRun) -> (super::db::RunInfo, LoadedFile) {
     let raw = raw_seam::values(&run.raw);
     let raw_note = raw.is_empty().then(|| {
         format!(
             "run {} ({}) has no timed repetitions in the database",
-            run.run_id, run.csv_path
+            run.info.run_id, run.info.csv_path
         )
     });
-    LoadedFile {
-        path: PathBuf::from(run.csv_path),
+    let file = LoadedFile {
+        path: PathBuf::from(&run.info.csv_path),
         rows: run.rows,
         raw,
         raw_note,
-    }
+    };
+    (run.info, file)
 }
 
 /// Reads the CSV rows through the results module (schema version and syntax checked).

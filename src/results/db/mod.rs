@@ -24,7 +24,7 @@ use std::path::PathBuf;
 use thiserror::Error;
 
 pub use filter::{parse_when, DbArgs, DbFilter, DbSelect};
-pub use read::{read, StoredRun};
+pub use read::{read, RunInfo, StoredRun};
 pub use schema::DB_SCHEMA_VERSION;
 pub use write::{import_csv, DbSink};
 

@@ -16,6 +16,17 @@ use crate::results::{RawRepetition, ResultRow, OLDEST_READABLE, SCHEMA_VERSION};
 /// One run in the database with the rows of it that passed the filters.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredRun {
+    /// What the run was.
+    pub info: RunInfo,
+    /// Its rows that passed the filters, in the order they were written.
+    pub rows: Vec<ResultRow>,
+    /// The raw JSON lines of those rows' cells.
+    pub raw: Vec<RawRepetition>,
+}
+
+/// A run of the database: the `runs` table's row.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct RunInfo {
     /// Its id (`runs.run_id`), in the order runs were first written.
     pub run_id: i64,
     /// The CSV it was written with (absolute path).
@@ -30,10 +41,6 @@ pub struct StoredRun {
     pub engine: String,
     /// Profile of its first row.
     pub profile: String,
-    /// Its rows that passed the filters, in the order they were written.
-    pub rows: Vec<ResultRow>,
-    /// The raw JSON lines of those rows' cells.
-    pub raw: Vec<RawRepetition>,
 }
 
 /// The runs of the database `path` that have a row passing `filter`, oldest first.
@@ -75,8 +82,12 @@ pub fn read(path: &Path, filter: &DbFilter) -> Result<Vec<StoredRun>, DbError> {
                 row.schema_version
             )));
         }
-        if runs.last().is_none_or(|run| run.run_id != run_id) {
-            runs.push(run_of(&conn, path, run_id)?);
+        if runs.last().is_none_or(|run| run.info.run_id != run_id) {
+            runs.push(StoredRun {
+                info: run_of(&conn, path, run_id)?,
+                rows: Vec::new(),
+                raw: Vec::new(),
+            });
         }
         let run = runs.last_mut().expect("pushed above");
         run.raw.extend(raw_of(&conn, path, row_id)?);
@@ -86,13 +97,13 @@ pub fn read(path: &Path, filter: &DbFilter) -> Result<Vec<StoredRun>, DbError> {
 }
 
 /// The run `run_id` without rows.
-fn run_of(conn: &Connection, path: &Path, run_id: i64) -> Result<StoredRun, DbError> {
+fn run_of(conn: &Connection, path: &Path, run_id: i64) -> Result<RunInfo, DbError> {
     conn.query_row(
         "SELECT csv_path, command, created_utc, host, engine, profile FROM runs \
          WHERE run_id = ?1",
         [run_id],
         |r| {
-            Ok(StoredRun {
+            Ok(RunInfo {
                 run_id,
                 csv_path: r.get(0)?,
                 command: r.get(1)?,
@@ -100,8 +111,6 @@ fn run_of(conn: &Connection, path: &Path, run_id: i64) -> Result<StoredRun, DbEr
                 host: r.get(3)?,
                 engine: r.get(4)?,
                 profile: r.get(5)?,
-                rows: Vec::new(),
-                raw: Vec::new(),
             })
         },
     )

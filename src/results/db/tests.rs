@@ -54,10 +54,10 @@ fn a_row_read_back_from_the_database_equals_the_row_read_from_the_csv() {
     assert_eq!(runs[0].rows[2].decode_tps_mean, Some(100.0 / 3.0 + 2.0));
     assert_eq!(runs[0].raw.len(), 6);
     assert_eq!(
-        (runs[0].host.as_str(), runs[0].engine.as_str()),
+        (runs[0].info.host.as_str(), runs[0].info.engine.as_str()),
         ("box1", "abc123")
     );
-    assert_eq!(runs[0].command, "run");
+    assert_eq!(runs[0].info.command, "run");
 }
 
 #[test]
