@@ -888,9 +888,13 @@ mod tests {
     #[test]
     fn profile_without_a_runner_says_so() {
         let args = CheckArgs {
-            baseline: Path::new(env!("CARGO_MANIFEST_DIR")).join("results/baseline/smoke.csv"),
+            baseline: Some(
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("results/baseline/smoke.csv"),
+            ),
             current: None,
             profile: Some("smoke".into()),
+            db: None,
+            select: Default::default(),
             tolerance: 0.05,
             metrics: MetricSet::Ratio,
             allow_missing: false,

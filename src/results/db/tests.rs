@@ -18,7 +18,7 @@ fn row(n: u32) -> ResultRow {
         threads: n + 1,
         decode_tps_mean: Some(100.0 / 3.0 + f64::from(n)),
         ram_gib: 15.5,
-        lossless: Some(n % 2 == 0),
+        lossless: Some(n.is_multiple_of(2)),
         host: "box1".into(),
         engine_sha256: "abc123".into(),
         profile: "smoke".into(),

@@ -98,7 +98,7 @@ mod tests {
 
     #[test]
     fn reals_come_back_bit_for_bit() {
-        for f in [0.1, 1.0 / 3.0, 1e-300, 123456789.123456789, 2.5e17] {
+        for f in [0.1, 1.0 / 3.0, 1e-300, 123_456_789.123_456_79, 2.5e17] {
             let text = text_of(&Value::Real(f)).unwrap().unwrap();
             assert_eq!(
                 text.parse::<f64>().unwrap().to_bits(),
