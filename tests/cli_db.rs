@@ -385,3 +385,31 @@ fn readers_refuse_a_database_they_cannot_read_naming_it() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("absent.db: no such results database"), "{err}");
 }
+
+#[test]
+fn report_draws_the_history_of_a_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = two_builds(dir.path());
+    let out = dir.path().join("report");
+    ok(&["report", "--db", s(&db), "--out", s(&out)]);
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(
+        md.contains("![History: decode tokens/s](history-decode_tps.svg)"),
+        "{md}"
+    );
+    let svg = std::fs::read_to_string(out.join("history-decode_tps.svg")).unwrap();
+    assert!(
+        svg.contains("target m-Q4_K_M baseline chat np=1 t=1"),
+        "a line per cell"
+    );
+    let cells = tpsbench::util::output::markdown_cells(&md);
+    let x_rows: Vec<&Vec<String>> = cells.iter().filter(|r| r[1].starts_with('#')).collect();
+    assert_eq!(
+        x_rows[0][..4],
+        ["1", "#1", "2026-12-01T10:00:00Z", "aaaa1111"]
+    );
+    assert_eq!(
+        x_rows[1][..4],
+        ["2", "#2", "2026-12-03T10:00:00Z", "bbbb2222"]
+    );
+}

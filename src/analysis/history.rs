@@ -300,3 +300,111 @@ impl History {
         Report::tables([values, runs])
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::results::load::RepValues;
+    use std::collections::HashMap;
+
+    fn info(run_id: i64) -> RunInfo {
+        RunInfo {
+            run_id,
+            csv_path: format!("/r/{run_id}.csv"),
+            command: "run".into(),
+            created_utc: String::new(),
+            host: "box1".into(),
+            engine: String::new(),
+            profile: "smoke".into(),
+        }
+    }
+
+    fn row(threads: u32, tps: f64, when: &str, sha: &str) -> ResultRow {
+        ResultRow {
+            role: "t".into(),
+            model_file: "m.gguf".into(),
+            workload: "chat".into(),
+            parallel: 1,
+            threads,
+            decode_tps_mean: Some(tps),
+            timestamp_utc: when.into(),
+            host: "box1".into(),
+            engine_sha256: sha.into(),
+            ..ResultRow::default()
+        }
+    }
+
+    fn file(rows: Vec<ResultRow>) -> LoadedFile {
+        LoadedFile {
+            path: "x.csv".into(),
+            rows,
+            raw: HashMap::new(),
+            raw_note: None,
+        }
+    }
+
+    #[test]
+    fn runs_are_ordered_by_when_they_measured_and_each_cell_is_one_line() {
+        // Run 1 was imported last but measured first.
+        let runs = vec![
+            (
+                info(2),
+                file(vec![row(1, 110.0, "2026-12-03T00:00:00Z", "bbbbbbbbcc")]),
+            ),
+            (
+                info(1),
+                file(vec![
+                    row(1, 100.0, "2026-12-01T00:00:00Z", "aaaaaaaacc"),
+                    row(2, 60.0, "2026-12-01T00:01:00Z", "aaaaaaaacc"),
+                ]),
+            ),
+        ];
+        let h = history(&runs, HistoryMetric::DecodeTps, None);
+        let ids: Vec<i64> = h.runs.iter().map(|r| r.info.run_id).collect();
+        assert_eq!(ids, [1, 2]);
+        assert_eq!(h.runs[0].heading(), "#1 2026-12-01 aaaaaaaa");
+        assert_eq!(h.lines.len(), 2);
+        assert_eq!(h.lines[0].values, [Some(100.0), Some(110.0)]);
+        assert!((h.lines[0].change.unwrap() - 0.1).abs() < 1e-12);
+        assert_eq!(h.lines[1].values, [Some(60.0), None]);
+        assert_eq!(h.lines[1].change, None, "one value: no change");
+        let newest = history(&runs, HistoryMetric::DecodeTps, Some(1));
+        assert_eq!(newest.runs.len(), 1);
+        assert_eq!(newest.lines[0].values, [Some(110.0)]);
+        // No run measured a speedup: no column.
+        assert!(history(&runs, HistoryMetric::Speedup, None).runs.is_empty());
+    }
+
+    #[test]
+    fn ttft_p99_of_a_batch_cell_is_the_nearest_rank_of_its_repetitions() {
+        let r = row(1, 100.0, "2026-12-01T00:00:00Z", "a");
+        let mut f = file(vec![r.clone()]);
+        // 100 repetitions of 1..=100 ms: the 99th percentile by nearest rank is 99 ms.
+        let ttft_ms = (1..=100).map(f64::from).collect();
+        f.raw.insert(
+            r.key(),
+            RepValues {
+                ttft_ms,
+                ..RepValues::default()
+            },
+        );
+        assert_eq!(HistoryMetric::TtftP99.value(&r, &f), Some(99.0));
+        let serving = ResultRow {
+            load_ttft_ms_p99: Some(250.0),
+            ..r
+        };
+        assert_eq!(HistoryMetric::TtftP99.value(&serving, &f), Some(250.0));
+    }
+
+    #[test]
+    fn a_build_is_the_engine_hash_else_the_commit_of_its_version() {
+        let mut r = row(1, 1.0, "", "0123456789abcdef");
+        assert_eq!(build_of(&r), "01234567");
+        r.engine_sha256 = "unknown".into();
+        r.engine_version = "llama-bench build 6000 (abc1234)".into();
+        assert_eq!(build_of(&r), "abc1234");
+        r.engine_version = "llama-server build 6000 (remote)".into();
+        r.engine_package_version = "11434.0.0".into();
+        assert_eq!(build_of(&r), "11434.0.0");
+    }
+}
