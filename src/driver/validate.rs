@@ -89,7 +89,11 @@ pub fn validate_command(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
     crate::util::output::print(&text)?;
     if let Some(db) = &args.db {
         let host = super::prepare::host_name();
-        let rows = super::validate_rows::rows(&args.model, threads, args.n_predict, &rounds, |r| {
+        let rates = super::validate_rows::Rates {
+            harness: rounds.iter().map(|r| r.harness_tps).collect(),
+            llama_bench: rounds.iter().map(|r| r.llama_bench_tps).collect(),
+        };
+        let rows = super::validate_rows::rows(&args.model, threads, args.n_predict, rates, |r| {
             r.host = host.clone();
             super::settings::stamp_engine(r, &engine);
         });

@@ -10,28 +10,31 @@
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use super::validate::Round;
 use crate::measure::Sample;
 use crate::results::{ResultRow, ResultWriter, Source, Status, SCHEMA_VERSION};
+
+/// The rates of a validation's rounds (tokens/s), one per round for each tool.
+pub struct Rates {
+    /// The harness's rate in each round.
+    pub harness: Vec<f64>,
+    /// llama-bench's rate in each round.
+    pub llama_bench: Vec<f64>,
+}
 
 /// The two rows of a validation of `model`; `stamp` fills the engine and host columns.
 pub fn rows(
     model: &Path,
     threads: u32,
     n_predict: u32,
-    rounds: &[Round],
+    rates: Rates,
     stamp: impl Fn(&mut ResultRow),
 ) -> Vec<ResultRow> {
     let sides: [(&str, Source, Vec<f64>); 2] = [
-        (
-            "validate-harness",
-            Source::Tpsbench,
-            rounds.iter().map(|r| r.harness_tps).collect(),
-        ),
+        ("validate-harness", Source::Tpsbench, rates.harness),
         (
             "validate-llama-bench",
             Source::LlamaBench,
-            rounds.iter().map(|r| r.llama_bench_tps).collect(),
+            rates.llama_bench,
         ),
     ];
     let when = crate::results::utc_timestamp(SystemTime::now());
@@ -93,17 +96,11 @@ mod tests {
 
     #[test]
     fn a_validation_is_two_rows_whose_csv_and_database_agree() {
-        let rounds = [
-            Round {
-                llama_bench_tps: 50.0,
-                harness_tps: 48.0,
-            },
-            Round {
-                llama_bench_tps: 52.0,
-                harness_tps: 50.0,
-            },
-        ];
-        let rows = rows(Path::new("/m/model.gguf"), 2, 128, &rounds, |r| {
+        let rates = Rates {
+            harness: vec![48.0, 50.0],
+            llama_bench: vec![50.0, 52.0],
+        };
+        let rows = rows(Path::new("/m/model.gguf"), 2, 128, rates, |r| {
             r.host = "box1".into()
         });
         assert_eq!(rows[0].role, "validate-harness");
