@@ -110,7 +110,13 @@ pub fn load_db_runs(
     path: &Path,
     filter: &super::db::DbFilter,
 ) -> anyhow::Result<Vec<(super::db::RunInfo, LoadedFile)>> {
-    let runs = super::db::read(path, filter)?;
+    let mut runs = super::db::read(path, filter)?;
+    // Oldest measurement first (an import keeps the time its rows were measured).
+    let first = |run: &super::db::StoredRun| {
+        let when = run.rows.iter().map(|r| r.timestamp_utc.clone()).min();
+        (when.unwrap_or_default(), run.info.run_id)
+    };
+    runs.sort_by_cached_key(first);
     anyhow::ensure!(
         !runs.is_empty(),
         "{}: no rows pass the filters (see `bench history --db {}` for what it holds)",

@@ -124,13 +124,15 @@ impl ResultWriter {
             ..row.clone()
         };
         write_synced(&mut self.csv, &self.csv_path, &row_line(&row))?;
-        if let Some(db) = &mut self.db {
-            db.push(&row)?;
-        }
         if row.is_finished() {
             self.finished.insert(key);
         }
-        Ok(())
+        // After the CSV line: the CSV is the record, the database its copy (a database that
+        // fails leaves the writer's state matching the CSV).
+        match &mut self.db {
+            Some(db) => Ok(db.push(&row)?),
+            None => Ok(()),
+        }
     }
 
     /// Writes one raw repetition as a JSON line, flushed and synced before returning.
