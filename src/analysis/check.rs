@@ -560,6 +560,7 @@ pub fn load_current(path: &Path) -> anyhow::Result<LoadedFile> {
         rows: Vec::new(),
         raw: HashMap::new(),
         raw_note: Some(format!("{}: {why}", path.display())),
+        name: None,
     };
     match std::fs::metadata(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -712,6 +713,7 @@ mod tests {
             rows,
             raw: HashMap::new(),
             raw_note: None,
+            name: None,
         }
     }
 
@@ -949,6 +951,7 @@ pub(crate) mod power {
             rows: vec![row],
             raw,
             raw_note: None,
+            name: None,
         }
     }
 

@@ -40,11 +40,17 @@ pub struct LoadedFile {
     pub raw: HashMap<CellKey, RepValues>,
     /// Why the raw repetitions are not used, when they are not.
     pub raw_note: Option<String>,
+    /// What tables and charts call it when not its file's stem: a run of a database,
+    /// `#ID STEM`.
+    pub name: Option<String>,
 }
 
 impl LoadedFile {
-    /// Short label for columns: the file stem.
+    /// Short label for columns: the file stem (a database's run: `#ID STEM`).
     pub fn label(&self) -> String {
+        if let Some(name) = &self.name {
+            return name.clone();
+        }
         self.path
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
@@ -78,6 +84,7 @@ pub fn load(path: &Path) -> anyhow::Result<LoadedFile> {
         rows,
         raw,
         raw_note,
+        name: None,
     })
 }
 
@@ -135,6 +142,7 @@ pub fn newest_per_cell(db: &Path, runs: Vec<LoadedFile>) -> LoadedFile {
         rows: Vec::new(),
         raw: HashMap::new(),
         raw_note: None,
+        name: None,
     };
     let mut seen: HashMap<CellKey, usize> = HashMap::new();
     for run in runs.into_iter().rev() {
@@ -170,8 +178,11 @@ fn loaded_run(run: super::db::StoredRun) -> (super::db::RunInfo, LoadedFile) {
             run.info.run_id, run.info.csv_path
         )
     });
+    let path = PathBuf::from(&run.info.csv_path);
+    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());
     let file = LoadedFile {
-        path: PathBuf::from(&run.info.csv_path),
+        name: Some(format!("#{} {}", run.info.run_id, stem.unwrap_or_default())),
+        path,
         rows: run.rows,
         raw,
         raw_note,
