@@ -79,21 +79,16 @@ pub fn open(path: &Path, create: bool) -> Result<Connection, DbError> {
 
 /// Brings the layout to [`DB_SCHEMA_VERSION`] and the `rows` table to this results schema's
 /// columns, in one transaction (two processes opening a new file at once: one creates, the
-/// other waits and finds it done).
+/// other waits and finds it done). A file that is up to date is only read, so that opening
+/// it to read takes no write lock.
 fn migrate(conn: &mut Connection, path: &Path) -> Result<(), DbError> {
+    if up_to_date(conn, path)? {
+        return Ok(());
+    }
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(DbError::sqlite(path, "starting the migration"))?;
-    let found: u32 = tx
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .map_err(DbError::sqlite(path, "reading the schema version"))?;
-    if found > DB_SCHEMA_VERSION {
-        return Err(DbError::Newer {
-            path: path.to_path_buf(),
-            found,
-            supported: DB_SCHEMA_VERSION,
-        });
-    }
+    let found = version(&tx, path)?;
     for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > found) {
         tx.execute_batch(sql)
             .map_err(DbError::sqlite(path, "migrating the schema"))?;
@@ -103,6 +98,30 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), DbError> {
     add_missing_columns(&tx, path)?;
     tx.commit()
         .map_err(DbError::sqlite(path, "committing the migration"))
+}
+
+/// The file's layout version; a newer one than this build's is an error.
+fn version(conn: &Connection, path: &Path) -> Result<u32, DbError> {
+    let found: u32 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(DbError::sqlite(path, "reading the schema version"))?;
+    if found > DB_SCHEMA_VERSION {
+        return Err(DbError::Newer {
+            path: path.to_path_buf(),
+            found,
+            supported: DB_SCHEMA_VERSION,
+        });
+    }
+    Ok(found)
+}
+
+/// Whether the file has this layout version and every CSV column already.
+fn up_to_date(conn: &Connection, path: &Path) -> Result<bool, DbError> {
+    if version(conn, path)? < DB_SCHEMA_VERSION {
+        return Ok(false);
+    }
+    let have = row_columns(conn, path)?;
+    Ok(crate::results::header().iter().all(|c| have.contains(c)))
 }
 
 /// Adds every CSV column the `rows` table lacks (all of them in a new file).

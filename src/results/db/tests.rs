@@ -184,3 +184,33 @@ fn a_database_of_an_older_layout_gains_the_columns_it_lacks() {
         "a column added since reads as empty"
     );
 }
+
+#[test]
+fn a_reader_in_the_middle_of_a_read_does_not_block_a_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let (csv, db) = (dir.path().join("run.csv"), dir.path().join("r.db"));
+    let mut w = ResultWriter::create(&csv)
+        .unwrap()
+        .with_db(&db, "run")
+        .unwrap();
+    w.push(&row(0)).unwrap();
+    // A reader holds a snapshot open (a read transaction), as a long `bench history` would.
+    let reader = rusqlite::Connection::open(&db).unwrap();
+    reader.execute_batch("BEGIN").unwrap();
+    let count = |c: &rusqlite::Connection| -> i64 {
+        c.query_row("SELECT count(*) FROM rows", [], |r| r.get(0))
+            .unwrap()
+    };
+    assert_eq!(count(&reader), 1);
+    let started = std::time::Instant::now();
+    w.push(&row(1)).unwrap();
+    // Without WAL the commit would wait for the reader until the busy timeout (60 s).
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    assert_eq!(count(&reader), 1, "the reader keeps its snapshot");
+    reader.execute_batch("COMMIT").unwrap();
+    assert_eq!(count(&reader), 2);
+    let mode: String = reader
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+}
