@@ -413,3 +413,26 @@ fn report_draws_the_history_of_a_database() {
         ["2", "#2", "2026-12-03T10:00:00Z", "bbbb2222"]
     );
 }
+
+#[test]
+fn export_writes_the_runs_of_a_database_with_each_ones_build() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = two_builds(dir.path());
+    let builds = |args: &[&str]| -> Vec<String> {
+        ok(args)
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                v["build_commit"].as_str().unwrap().to_string()
+            })
+            .collect()
+    };
+    assert_eq!(
+        builds(&["export", "--db", s(&db)]),
+        ["aaaa1111", "aaaa1111", "bbbb2222", "bbbb2222"]
+    );
+    assert_eq!(
+        builds(&["export", "--db", s(&db), "--run", "2"]),
+        ["bbbb2222", "bbbb2222"]
+    );
+}
