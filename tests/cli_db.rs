@@ -384,6 +384,22 @@ fn readers_refuse_a_database_they_cannot_read_naming_it() {
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("absent.db: no such results database"), "{err}");
+    let text = dir.path().join("notes.db");
+    std::fs::write(
+        &text,
+        "not a database, just some text that is long enough\n".repeat(20),
+    )
+    .unwrap();
+    let out = bench()
+        .args(["history", "--db", s(&text)])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("notes.db") && err.contains("not a database"),
+        "{err}"
+    );
 }
 
 #[test]

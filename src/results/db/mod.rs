@@ -61,6 +61,16 @@ pub enum DbError {
         /// The path given.
         path: PathBuf,
     },
+    /// A row has a value SQLite cannot hold (an integer beyond 2^63).
+    #[error("{}: cell {cell}: {message}", path.display())]
+    Unstorable {
+        /// The database file.
+        path: PathBuf,
+        /// The row's cell.
+        cell: String,
+        /// What is wrong.
+        message: String,
+    },
     /// A stored value does not make a row of the results schema.
     #[error("{}: row {row_id}: {message}", path.display())]
     Row {

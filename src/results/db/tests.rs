@@ -214,3 +214,23 @@ fn a_reader_in_the_middle_of_a_read_does_not_block_a_writer() {
         .unwrap();
     assert_eq!(mode, "wal");
 }
+
+#[test]
+fn a_value_sqlite_cannot_hold_is_an_error_naming_the_database_and_the_cell() {
+    let dir = tempfile::tempdir().unwrap();
+    let (csv, db) = (dir.path().join("run.csv"), dir.path().join("r.db"));
+    let mut w = ResultWriter::create(&csv)
+        .unwrap()
+        .with_db(&db, "run")
+        .unwrap();
+    let huge = ResultRow {
+        schema_version: crate::results::SCHEMA_VERSION,
+        model_file_bytes: u64::MAX,
+        ..row(0)
+    };
+    let err = w.push(&huge).unwrap_err().to_string();
+    assert!(err.contains("r.db: cell target/m.gguf"), "{err}");
+    assert!(err.contains("model_file_bytes"), "{err}");
+    assert_eq!(read_results(&csv).unwrap(), [huge], "the CSV keeps the row");
+    assert!(everything(&db).is_empty(), "the database has nothing of it");
+}

@@ -185,9 +185,9 @@ fn insert_row(
     row: &ResultRow,
     raw: &[RawRepetition],
 ) -> Result<(), DbError> {
-    let values = value::row_values(row, header).map_err(|message| DbError::Row {
+    let values = value::row_values(row, header).map_err(|message| DbError::Unstorable {
         path: path.to_path_buf(),
-        row_id: 0,
+        cell: row.key().to_string(),
         message,
     })?;
     let all = std::iter::once(rusqlite::types::Value::Integer(run_id)).chain(values);
