@@ -341,6 +341,20 @@ fn history_prints_each_cell_once_with_its_value_in_each_run() {
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v["runs"].as_array().unwrap().len(), 1);
     assert_eq!(v["lines"][1]["values"][0], 45.0);
+    // The engine by a prefix of its hash; the model by a piece of its name.
+    let json = ok(&[
+        "history",
+        "--db",
+        s(&db),
+        "--engine",
+        "aaaa",
+        "--model",
+        "Q4_K",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["runs"][0]["build"], "aaaa1111");
+    assert_eq!(v["runs"].as_array().unwrap().len(), 1);
 }
 
 #[test]

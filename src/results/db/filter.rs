@@ -35,7 +35,7 @@ pub struct DbSelect {
     #[arg(long, requires = "db")]
     pub host: Option<String>,
     /// With --db: only rows of this engine (a prefix of its hash, or part of its version,
-    /// e.g. `b7049` or `11434.0.0`).
+    /// e.g. `963f0ab7`, `11434.0.0` or a llama.cpp commit).
     #[arg(long, requires = "db")]
     pub engine: Option<String>,
     /// With --db: only rows whose model file name contains this.
@@ -165,7 +165,7 @@ mod tests {
         let f = DbFilter {
             profile: Some("smoke".into()),
             select: DbSelect {
-                engine: Some("b7049".into()),
+                engine: Some("963f0ab7".into()),
                 runs: vec![2, 5],
                 ..DbSelect::default()
             },
