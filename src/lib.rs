@@ -45,6 +45,7 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         Command::Profile(args) => profile::command(&args),
         Command::Validate(args) => driver::validate_command(&args),
         Command::Compare(args) => analysis::compare_command(&args),
+        Command::History(args) => analysis::history_command(&args),
         Command::Check(args) => analysis::check_command(&args, cli::check::run_profile),
         Command::Calibrate(args) => analysis::calibrate_command(&args),
         Command::Predict(args) => analysis::predict::command(&args),

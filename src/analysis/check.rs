@@ -70,7 +70,7 @@ impl MetricSet {
 /// the seam of `check --profile NAME`. The command layer wires it to the run loop
 /// (`cli::check`), so that analysis never measures; tests pass their own. A run with failed
 /// cells is not an error: the gate judges those cells.
-pub type ProfileRunner = fn(&str, Option<u32>) -> anyhow::Result<PathBuf>;
+pub type ProfileRunner = fn(&str, Option<u32>, Option<&Path>) -> anyhow::Result<PathBuf>;
 
 /// Parses `5%` or `0.05` into a fraction in [0, 1).
 pub fn parse_tolerance(s: &str) -> Result<f64, String> {
@@ -328,8 +328,15 @@ pub fn gate(baseline: &LoadedFile, current: &LoadedFile, tolerance: f64, set: Me
         }
     }
     if set.includes_status() {
-        g.findings
-            .extend(super::contention::findings(baseline, current, tolerance));
+        let contention = super::contention::findings(baseline, current, tolerance);
+        g.findings.extend(contention.into_iter().map(|f| Finding {
+            cell: f.cell,
+            what: "contention".into(),
+            decision: f.decision,
+            detail: f.detail,
+            has_ci: f.has_ci,
+            drop_beyond_tolerance: f.drop_beyond_tolerance,
+        }));
     }
     g
 }
@@ -564,6 +571,7 @@ pub fn load_current(path: &Path) -> anyhow::Result<LoadedFile> {
         rows: Vec::new(),
         raw: HashMap::new(),
         raw_note: Some(format!("{}: {why}", path.display())),
+        name: None,
     };
     match std::fs::metadata(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -575,6 +583,30 @@ pub fn load_current(path: &Path) -> anyhow::Result<LoadedFile> {
         _ => {}
     }
     load::load(path)
+}
+
+/// The baseline of `--db` without `--baseline`: the newest row of each cell of the runs
+/// that pass the filters (`--profile` among them), the run of `--current` left out.
+fn db_baseline(args: &CheckArgs, db: &Path) -> anyhow::Result<LoadedFile> {
+    let filter = crate::results::db::DbFilter {
+        profile: args.profile.clone(),
+        select: args.select.clone(),
+    };
+    let current = args
+        .current
+        .as_deref()
+        .and_then(|p| std::fs::canonicalize(p).ok());
+    let runs = load::load_db(db, &filter)?
+        .into_iter()
+        .filter(|run| Some(&run.path) != current.as_ref())
+        .collect();
+    let baseline = load::newest_per_cell(db, runs);
+    anyhow::ensure!(
+        !baseline.rows.is_empty(),
+        "{}: no run to use as the baseline besides --current",
+        db.display()
+    );
+    Ok(baseline)
 }
 
 fn load_baseline(path: &Path) -> anyhow::Result<LoadedFile> {
@@ -589,7 +621,12 @@ fn load_baseline(path: &Path) -> anyhow::Result<LoadedFile> {
 
 /// Runs `bench check` with the given profile runner.
 pub fn command(args: &CheckArgs, runner: &Option<ProfileRunner>) -> anyhow::Result<ExitCode> {
-    let baseline = load_baseline(&args.baseline)?;
+    let baseline = match (&args.baseline, &args.db) {
+        (Some(path), _) => load_baseline(path)?,
+        (None, Some(db)) => db_baseline(args, db)?,
+        (None, None) => anyhow::bail!("bench check needs --baseline FILE or --db FILE"),
+    };
+    let db = args.db.as_deref().filter(|_| args.profile.is_some());
     let mut g = match (&args.current, &args.profile) {
         (Some(path), _) => gate(
             &baseline,
@@ -603,7 +640,7 @@ pub fn command(args: &CheckArgs, runner: &Option<ProfileRunner>) -> anyhow::Resu
                     "bench check --profile {name}: not available in this build (the driver is not wired in); run `bench run --profile {name}` and pass its CSV with --current"
                 );
             };
-            let first = load_current(&run(name, None)?)?;
+            let first = load_current(&run(name, None, db)?)?;
             let plan = Remeasure {
                 rounds: args.remeasure_rounds,
                 max_reps: args.remeasure_reps,
@@ -619,7 +656,7 @@ pub fn command(args: &CheckArgs, runner: &Option<ProfileRunner>) -> anyhow::Resu
                         "check: re-measuring inconclusive cells, round {round} of at most {}",
                         plan.rounds
                     );
-                    load_current(&run(name, Some(plan.max_reps))?)
+                    load_current(&run(name, Some(plan.max_reps), db)?)
                 },
             )?
         }
@@ -687,6 +724,7 @@ mod tests {
             rows,
             raw: HashMap::new(),
             raw_note: None,
+            name: None,
         }
     }
 
@@ -863,9 +901,13 @@ mod tests {
     #[test]
     fn profile_without_a_runner_says_so() {
         let args = CheckArgs {
-            baseline: Path::new(env!("CARGO_MANIFEST_DIR")).join("results/baseline/smoke.csv"),
+            baseline: Some(
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("results/baseline/smoke.csv"),
+            ),
             current: None,
             profile: Some("smoke".into()),
+            db: None,
+            select: Default::default(),
             tolerance: 0.05,
             metrics: MetricSet::Ratio,
             allow_missing: false,
@@ -920,6 +962,7 @@ pub(crate) mod power {
             rows: vec![row],
             raw,
             raw_note: None,
+            name: None,
         }
     }
 

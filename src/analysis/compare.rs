@@ -495,6 +495,7 @@ mod tests {
             rows,
             raw: HashMap::new(),
             raw_note: None,
+            name: None,
         }
     }
 

@@ -4,11 +4,25 @@
 //! when it rules out a drop beyond the tolerance. A role is matched by its name, deployed
 //! mode and load.
 
-use super::check::Finding;
 use super::stats::{decide, Decision};
 use crate::driver::deploy::summary::{summarize, RoleSummary};
 use crate::measure::paired_log_estimate;
 use crate::results::load::LoadedFile;
+
+/// The check of one role's contention (`bench check` makes it one of its findings).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finding {
+    /// `deployment frontdoor baseline concurrency 1`.
+    pub cell: String,
+    /// Pass, regressed, improved or inconclusive.
+    pub decision: Decision,
+    /// Baseline -> current contention and the ratio with its interval.
+    pub detail: String,
+    /// False when a side had fewer than two paired rounds.
+    pub has_ci: bool,
+    /// The point ratio lies below 1 - tolerance.
+    pub drop_beyond_tolerance: bool,
+}
 
 /// One finding per role of the baseline's deployments that the current results deployed.
 pub fn findings(baseline: &LoadedFile, current: &LoadedFile, tolerance: f64) -> Vec<Finding> {
@@ -38,7 +52,6 @@ fn finding(b: &RoleSummary, c: &RoleSummary, tolerance: f64) -> Finding {
             let ratio = ec.div(&eb).ci95();
             Finding {
                 cell,
-                what: "contention".into(),
                 decision: decide(&ratio, tolerance),
                 detail: format!(
                     "{:.3} -> {:.3} (current/baseline {:.3} [{:.3}, {:.3}])",
@@ -54,7 +67,6 @@ fn finding(b: &RoleSummary, c: &RoleSummary, tolerance: f64) -> Finding {
         }
         _ => Finding {
             cell,
-            what: "contention".into(),
             decision: Decision::Inconclusive,
             detail: format!(
                 "fewer than two paired rounds (baseline {}, current {})",
@@ -92,6 +104,7 @@ mod tests {
             rows,
             raw: Default::default(),
             raw_note: None,
+            name: None,
         }
     }
 

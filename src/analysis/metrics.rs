@@ -314,6 +314,7 @@ mod tests {
             rows,
             raw: HashMap::new(),
             raw_note: None,
+            name: None,
         }
     }
 

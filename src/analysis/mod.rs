@@ -10,6 +10,7 @@ pub mod check;
 pub mod compare;
 pub mod contention;
 pub mod costmodel;
+pub mod history;
 pub mod metrics;
 pub mod predict;
 pub mod render;
@@ -27,9 +28,12 @@ use crate::util::output::OutputArgs;
 /// Arguments of `bench compare`.
 #[derive(Debug, clap::Args)]
 pub struct CompareArgs {
-    /// Result CSV files; the first is the reference.
-    #[arg(required = true, num_args = 2..)]
+    /// Result CSV files; the first is the reference (then the runs of --db, oldest first).
+    #[arg(required_unless_present = "db")]
     pub files: Vec<PathBuf>,
+    /// A results database and filters: its runs are compared too, one column each.
+    #[command(flatten)]
+    pub db: crate::results::db::DbArgs,
     /// Metric to compare.
     #[arg(long, value_enum, default_value = "decode")]
     pub metric: Metric,
@@ -45,15 +49,24 @@ pub struct CompareArgs {
 /// Arguments of `bench check`.
 #[derive(Debug, clap::Args)]
 pub struct CheckArgs {
-    /// Baseline result CSV.
-    #[arg(long)]
-    pub baseline: PathBuf,
+    /// Baseline result CSV [default with --db: the newest row of each cell in the database,
+    /// after the filters, the run of --current left out].
+    #[arg(long, required_unless_present = "db")]
+    pub baseline: Option<PathBuf>,
     /// Current result CSV.
     #[arg(long, required_unless_present = "profile", conflicts_with = "profile")]
     pub current: Option<PathBuf>,
-    /// Run this profile first and check its results.
+    /// Run this profile first and check its results (with --db: the baseline is this
+    /// profile's rows in the database, and the run's rows are appended to it).
     #[arg(long)]
     pub profile: Option<String>,
+    /// A results database: the baseline when --baseline is absent; with --profile the run
+    /// goes into it too.
+    #[arg(long, value_name = "FILE")]
+    pub db: Option<PathBuf>,
+    /// Filters of the database's rows (the profile's is --profile).
+    #[command(flatten)]
+    pub select: crate::results::db::DbSelect,
     /// Noise band around 1 for the ratio's CI, e.g. `5%` or `0.05`.
     #[arg(long, default_value = "5%", value_parser = check::parse_tolerance)]
     pub tolerance: f64,
@@ -79,8 +92,11 @@ pub struct CheckArgs {
 #[derive(Debug, clap::Args)]
 pub struct CalibrateArgs {
     /// Result CSV files.
-    #[arg(required = true)]
+    #[arg(required_unless_present = "db")]
     pub files: Vec<PathBuf>,
+    /// A results database and filters: its runs are read too.
+    #[command(flatten)]
+    pub db: crate::results::db::DbArgs,
     /// Directory for the Markdown tables and `calibration/<host>.toml` (default: print the
     /// tables and write nothing).
     #[arg(long)]
@@ -106,9 +122,48 @@ pub struct CalibrateArgs {
     pub output: OutputArgs,
 }
 
+/// Arguments of `bench history`.
+#[derive(Debug, clap::Args)]
+pub struct HistoryArgs {
+    /// The results database (required) and the filters of its rows.
+    #[command(flatten)]
+    pub db: crate::results::db::DbArgs,
+    /// What to follow across runs.
+    #[arg(long, value_enum, default_value = "decode_tps")]
+    pub metric: history::HistoryMetric,
+    /// Only the newest N runs that measured the metric.
+    #[arg(long, value_name = "N")]
+    pub last: Option<usize>,
+    /// Output format; json has the runs and every line's values.
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// Runs `bench history`.
+pub fn history_command(args: &HistoryArgs) -> anyhow::Result<ExitCode> {
+    let Some(db) = &args.db.db else {
+        anyhow::bail!("bench history reads a results database: give --db FILE");
+    };
+    let runs = crate::results::load::load_db_runs(db, &args.db.filter())?;
+    let h = history::history(&runs, args.metric, args.last);
+    anyhow::ensure!(
+        !h.runs.is_empty(),
+        "{}: no run that passes the filters measured {}",
+        db.display(),
+        args.metric.name()
+    );
+    crate::util::output::print(&h.report().render(args.output.format(), &h)?)?;
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Runs `bench compare`.
 pub fn compare_command(args: &CompareArgs) -> anyhow::Result<ExitCode> {
-    let files = crate::results::load::load_all(&args.files)?;
+    let files = crate::results::load::load_inputs(&args.files, &args.db)?;
+    anyhow::ensure!(
+        files.len() >= 2,
+        "bench compare needs two result files or runs at least, got {}",
+        files.len()
+    );
     let comparison = compare::compare(&files, args.metric, args.margin);
     let format = args.output.format();
     if format == Format::Csv || format == Format::Json {

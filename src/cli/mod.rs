@@ -88,6 +88,11 @@ pub enum Command {
         bench compare results/*.csv --format json"
     )]
     Compare(crate::analysis::CompareArgs),
+    /// A metric of every cell across the runs and engine builds of a results database.
+    #[command(after_help = "Examples:\n  bench history --db results.db\n  \
+        bench history --db results.db --metric speedup --host box1 --since 2026-12-01\n  \
+        bench history --db results.db --metric ttft_p99 --last 5 --format markdown")]
+    History(crate::analysis::HistoryArgs),
     /// Regression gate: compare current results with a baseline.
     #[command(after_help = "Examples:\n  \
         bench check --baseline results/baseline/smoke.csv --current results/smoke-host.csv\n  \

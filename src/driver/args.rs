@@ -51,6 +51,10 @@ pub struct RunArgs {
     /// Finish an interrupted run: append to this CSV, skipping cells it already holds.
     #[arg(long, conflicts_with = "out")]
     pub resume: Option<PathBuf>,
+    /// Append every row to this results database too (SQLite; created when absent), with
+    /// the raw lines of its cell: `bench history --db FILE` shows it across runs.
+    #[arg(long, value_name = "FILE")]
+    pub db: Option<PathBuf>,
     /// Server thread counts, comma-separated (`1,2`); each is its own launch [default: the
     /// profile's `[engine] threads`, else the physical core count].
     #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..))]
@@ -136,6 +140,7 @@ impl RunArgs {
             roles: None,
             out: None,
             resume: None,
+            db: None,
             threads: None,
             depth: None,
             server_arg: Vec::new(),
@@ -172,6 +177,8 @@ pub struct RunConfig {
     pub roles: Option<Vec<String>>,
     /// Where the rows go.
     pub output: Output,
+    /// The results database the rows go to as well (`--db`).
+    pub db: Option<PathBuf>,
     /// Server thread counts (`None`: the profile's, else the physical core count).
     pub threads: Option<Vec<u32>>,
     /// Context depths (`None`: the profile's).
@@ -288,6 +295,7 @@ impl RunArgs {
             synthetic: self.synthetic,
             roles: self.roles.clone(),
             output,
+            db: self.db.clone(),
             threads: self.threads.clone(),
             depths: self.depth.clone(),
             server_args: self.server_arg.clone(),

@@ -52,6 +52,7 @@ pub mod serve;
 pub mod settings;
 pub mod table;
 pub mod validate;
+pub mod validate_rows;
 pub mod workload;
 
 pub use ab::AbArgs;

@@ -30,7 +30,7 @@ pub(super) fn prepare(
     check_depths(&roles, &sweep.depths, n_predict, &workloads)?;
     let hardware = assess_hardware(&config.models_dir, config.bw_budget)?;
     let host = host_name();
-    let writer = open_writer(&config.output, &profile.name, &host)?;
+    let writer = open_writer(&config.output, config.db.as_deref(), &profile.name, &host)?;
     let logs_dir = writer.csv_path().with_extension("logs");
     std::fs::create_dir_all(&logs_dir)
         .with_context(|| format!("creating {}", logs_dir.display()))?;
@@ -129,9 +129,11 @@ fn load_profile(source: &Source, ctx: Option<u32>) -> anyhow::Result<Profile> {
     Ok(profile)
 }
 
-/// The results file: the one to resume, a new one, or the default path for the profile.
+/// The results file: the one to resume, a new one, or the default path for the profile;
+/// with `--db`, its rows go to that database too.
 pub(super) fn open_writer(
     output: &Output,
+    db: Option<&Path>,
     profile: &str,
     host: &str,
 ) -> anyhow::Result<ResultWriter> {
@@ -148,7 +150,12 @@ pub(super) fn open_writer(
             ResultWriter::create(&path)
         }
     };
-    let writer = writer.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut writer = writer.map_err(|e| anyhow::anyhow!("{e}"))?;
+    if let Some(db) = db {
+        writer = writer
+            .with_db(db, "run")
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
     for w in writer.warnings() {
         eprintln!("warning: {w}");
     }

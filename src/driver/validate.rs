@@ -38,6 +38,10 @@ pub struct ValidateArgs {
     /// Output format; json has the rounds and the mean ratio with its 95% CI.
     #[command(flatten)]
     pub output: OutputArgs,
+    /// Also write the two tools' rates as two rows (`validate-harness`,
+    /// `validate-llama-bench`) to a results CSV under results/ and to this database.
+    #[arg(long, value_name = "FILE")]
+    pub db: Option<PathBuf>,
 }
 
 /// One round: both tools' decode t/s.
@@ -83,6 +87,20 @@ pub fn validate_command(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
         run_rounds(&engine, &bench_bin, args, threads).map_err(crate::util::error::environment)?;
     let text = Report::from(table(&rounds)).render(args.output.format(), &report(&rounds))?;
     crate::util::output::print(&text)?;
+    if let Some(db) = &args.db {
+        let host = super::prepare::host_name();
+        let rates = super::validate_rows::Rates {
+            harness: rounds.iter().map(|r| r.harness_tps).collect(),
+            llama_bench: rounds.iter().map(|r| r.llama_bench_tps).collect(),
+        };
+        let rows = super::validate_rows::rows(&args.model, threads, args.n_predict, rates, |r| {
+            r.host = host.clone();
+            super::settings::stamp_engine(r, &engine);
+        });
+        let dir = crate::results::default_dir();
+        let csv = super::validate_rows::write(&dir, &host, db, &rows)?;
+        eprintln!("rows: {} and {}", csv.display(), db.display());
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -19,14 +19,19 @@ use crate::results::ResultWriter;
 /// Arguments of `bench import`.
 #[derive(Debug, clap::Args)]
 pub struct ImportArgs {
-    /// llama-bench output files (`-o json`, `-o jsonl` or `-o sql`).
+    /// llama-bench output files (`-o json`, `-o jsonl` or `-o sql`), or with --db results
+    /// CSVs of tpsbench (each with its `.jsonl`), copied into the database as runs.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
-    /// Results CSV to write (must not exist). Beside it: a `.jsonl`, empty (llama-bench keeps
-    /// no per-request records), and `.llama-bench.jsonl`, the imported records whole, from
-    /// which `bench export` gives them back unchanged.
-    #[arg(short, long)]
-    pub out: PathBuf,
+    /// Results CSV to write the llama-bench tests to (must not exist). Beside it: a
+    /// `.jsonl`, empty (llama-bench keeps no per-request records), and `.llama-bench.jsonl`,
+    /// the imported records whole, from which `bench export` gives them back unchanged.
+    #[arg(short, long, required_unless_present = "db")]
+    pub out: Option<PathBuf>,
+    /// Results database to append every imported row to (created when absent); a results
+    /// CSV imported again replaces its earlier copy.
+    #[arg(long, value_name = "FILE")]
+    pub db: Option<PathBuf>,
     /// Host name recorded in the rows (llama-bench does not record one).
     #[arg(long, default_value = "")]
     pub host: String,
@@ -51,7 +56,12 @@ pub enum ExportFormat {
 #[derive(Debug, clap::Args)]
 pub struct ExportArgs {
     /// A results CSV written by `bench run` (its `.jsonl` beside it gives the samples).
-    pub results: PathBuf,
+    #[arg(required_unless_present = "db")]
+    pub results: Option<PathBuf>,
+    /// A results database and filters: its rows are exported too (imported llama-bench
+    /// records given back whole while their CSV's records file is still beside it).
+    #[command(flatten)]
+    pub db: crate::results::db::DbArgs,
     /// Output format.
     #[arg(long, value_enum, default_value = "llama-bench")]
     pub format: ExportFormat,
@@ -60,8 +70,51 @@ pub struct ExportArgs {
     pub out: Option<PathBuf>,
 }
 
-/// Runs `bench import`.
+/// Runs `bench import`: llama-bench files into `-o` (and `--db`), results CSVs into `--db`.
 pub fn import_command(args: &ImportArgs) -> anyhow::Result<ExitCode> {
+    let (ours, theirs): (Vec<&PathBuf>, Vec<&PathBuf>) =
+        args.files.iter().partition(|p| is_results_csv(p));
+    if !ours.is_empty() {
+        let Some(db) = &args.db else {
+            anyhow::bail!(
+                "{}: is a tpsbench results file; import it into a database with --db FILE",
+                ours[0].display()
+            );
+        };
+        for csv in ours {
+            let n = crate::results::db::import_csv(db, csv)?;
+            eprintln!(
+                "imported {n} rows of {} into {}",
+                csv.display(),
+                db.display()
+            );
+        }
+    }
+    match (theirs.is_empty(), &args.out) {
+        (true, _) => Ok(ExitCode::SUCCESS),
+        (false, Some(out)) => import_llama_bench(args, &theirs, out),
+        (false, None) => anyhow::bail!(
+            "{}: llama-bench results are imported into a results CSV: give -o FILE",
+            theirs[0].display()
+        ),
+    }
+}
+
+/// Whether `path` is a results CSV of tpsbench (its header starts with `schema_version`).
+fn is_results_csv(path: &Path) -> bool {
+    use std::io::Read;
+    let mut start = [0u8; 15];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut start))
+        .is_ok_and(|_| &start == b"schema_version,")
+}
+
+/// Imports llama-bench files into the results CSV `out` (and `--db`).
+fn import_llama_bench(
+    args: &ImportArgs,
+    files: &[&PathBuf],
+    out: &Path,
+) -> anyhow::Result<ExitCode> {
     let machine = args
         .hw
         .as_deref()
@@ -69,7 +122,7 @@ pub fn import_command(args: &ImportArgs) -> anyhow::Result<ExitCode> {
         .transpose()?;
     let mut rows = Vec::new();
     let mut records = Vec::new();
-    for path in &args.files {
+    for path in files {
         let tests = read_records(path)?;
         let (these, warnings) = import::rows(&tests, &args.host);
         let (mut these, mut read): (Vec<_>, Vec<_>) = these.into_iter().unzip();
@@ -87,22 +140,26 @@ pub fn import_command(args: &ImportArgs) -> anyhow::Result<ExitCode> {
         rows.append(&mut these);
         records.append(&mut read);
     }
-    let mut writer = ResultWriter::create(&args.out)
-        .with_context(|| format!("writing {}", args.out.display()))?;
+    let mut writer =
+        ResultWriter::create(out).with_context(|| format!("writing {}", out.display()))?;
+    if let Some(db) = &args.db {
+        writer = writer.with_db(db, "import")?;
+    }
     for row in &rows {
-        writer.push(row).with_context(|| {
-            format!(
+        writer.push(row).map_err(|e| match e {
+            crate::results::ResultsError::Duplicate { .. } => anyhow::anyhow!(
                 "{}: two llama-bench tests of the same cell ({}); import repeated runs into \
                  separate files",
-                args.out.display(),
+                out.display(),
                 row.key()
-            )
+            ),
+            e => e.into(),
         })?;
     }
     // Written after the rows, which refuse a second test of one cell: the records file then
     // holds exactly one record per row.
-    originals::write(&args.out, &records)?;
-    eprintln!("imported {} tests into {}", rows.len(), args.out.display());
+    originals::write(out, &records)?;
+    eprintln!("imported {} tests into {}", rows.len(), out.display());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -119,9 +176,15 @@ fn read_records(path: &Path) -> anyhow::Result<Vec<llama_bench::LlamaBenchTest>>
 
 /// Runs `bench export`.
 pub fn export_command(args: &ExportArgs) -> anyhow::Result<ExitCode> {
-    let file = crate::results::load::load(&args.results)?;
-    let imported = originals::Originals::load(&args.results)?;
-    let (tests, left_out) = export::tests(&file, &imported);
+    let files = crate::results::load::load_inputs(args.results.as_slice(), &args.db)?;
+    let mut tests = Vec::new();
+    let mut left_out = 0;
+    for file in &files {
+        let imported = originals::Originals::load(&file.path)?;
+        let (these, left) = export::tests(file, &imported);
+        tests.extend(these);
+        left_out += left;
+    }
     if left_out > 0 {
         eprintln!(
             "note: {left_out} measured rows with an accelerated mode or several slots have no \
@@ -137,7 +200,7 @@ pub fn export_command(args: &ExportArgs) -> anyhow::Result<ExitCode> {
         ExportFormat::LlamaBenchSql => sql::render(&tests)?,
     };
     match &args.out {
-        Some(path) if is_input(path, &args.results) => anyhow::bail!(
+        Some(path) if files.iter().any(|f| is_input(path, &f.path)) => anyhow::bail!(
             "{}: is the results file or a file beside it that export reads; write elsewhere",
             path.display()
         ),

@@ -591,22 +591,28 @@ pub struct SweepSeries {
 /// One point of a sweep line.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SweepPoint {
-    /// The swept setting (threads, or tokens of depth).
+    /// The swept setting (threads, or tokens of depth), or the run's place in a history.
     pub x: f64,
-    /// Mean decode rate (tokens/s).
-    pub decode_tps: f64,
-    /// Its 95% confidence interval (tokens/s), when known.
+    /// The value: mean decode rate (tokens/s) in a sweep, the metric in a history.
+    pub value: f64,
+    /// Its 95% confidence interval (same unit), when known.
     pub ci: Option<(f64, f64)>,
 }
 
-/// Decode t/s against a swept setting (threads, depth): one line per cell, with its 95% CI
-/// as error bars.
-pub fn sweep(path: &Path, title: &str, x_desc: &str, series: &[SweepSeries]) -> anyhow::Result<()> {
+/// A value against a swept setting (threads, depth) or a run: one line per cell, with its
+/// 95% CI as error bars when known. `y_desc` says what the value is.
+pub fn sweep(
+    path: &Path,
+    title: &str,
+    x_desc: &str,
+    y_desc: &str,
+    series: &[SweepSeries],
+) -> anyhow::Result<()> {
     let points = || series.iter().flat_map(|s| &s.points);
     anyhow::ensure!(points().next().is_some(), "no sweep to draw");
     let x_hi = points().map(|p| p.x).fold(1.0, f64::max);
     let y_hi = points()
-        .map(|p| p.ci.map_or(p.decode_tps, |ci| ci.1.max(p.decode_tps)))
+        .map(|p| p.ci.map_or(p.value, |ci| ci.1.max(p.value)))
         .fold(0.0, f64::max);
     let root = SVGBackend::new(path, (W, H + 20 * series.len() as u32)).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
@@ -620,7 +626,7 @@ pub fn sweep(path: &Path, title: &str, x_desc: &str, series: &[SweepSeries]) -> 
     chart
         .configure_mesh()
         .x_desc(x_desc)
-        .y_desc("decode tokens/s (95% CI)")
+        .y_desc(y_desc)
         // Threads and depths are whole numbers: ticks between them stay unlabelled.
         .x_label_formatter(&|v| match (v - v.round()).abs() < 1e-6 {
             true => format!("{:.0}", v.round()),
@@ -634,7 +640,7 @@ pub fn sweep(path: &Path, title: &str, x_desc: &str, series: &[SweepSeries]) -> 
         let style = color.stroke_width(2);
         chart
             .draw_series(LineSeries::new(
-                s.points.iter().map(|p| (p.x, p.decode_tps)),
+                s.points.iter().map(|p| (p.x, p.value)),
                 style,
             ))
             .map_err(err)?
@@ -644,7 +650,7 @@ pub fn sweep(path: &Path, title: &str, x_desc: &str, series: &[SweepSeries]) -> 
             .draw_series(
                 s.points
                     .iter()
-                    .map(|p| Circle::new((p.x, p.decode_tps), 5, color.filled())),
+                    .map(|p| Circle::new((p.x, p.value), 5, color.filled())),
             )
             .map_err(err)?;
         chart

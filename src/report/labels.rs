@@ -103,6 +103,7 @@ mod tests {
             }],
             raw: HashMap::new(),
             raw_note: None,
+            name: None,
         }
     }
 

@@ -4,6 +4,7 @@
 
 pub mod charts;
 pub mod deployment;
+pub mod history;
 pub mod labels;
 pub mod serving;
 pub mod sweeps;
@@ -17,6 +18,7 @@ use crate::analysis::calibrate::{self, Calibration};
 use crate::analysis::costmodel::Part;
 use crate::analysis::render::{num, Table};
 use crate::guide;
+use crate::results::db::RunInfo;
 use crate::results::load::{self, LoadedFile};
 use crate::results::{ResultRow, Status};
 use charts::{Bar, DecodePoint, ItlCell, PredictedPoint, RangeBar, SpecCell};
@@ -25,8 +27,12 @@ use charts::{Bar, DecodePoint, ItlCell, PredictedPoint, RangeBar, SpecCell};
 #[derive(Debug, clap::Args)]
 pub struct ReportArgs {
     /// Result CSV files.
-    #[arg(required = true)]
+    #[arg(required_unless_present = "db")]
     pub files: Vec<PathBuf>,
+    /// A results database and filters: its runs are read too, and the report gains the
+    /// history charts of `bench history`.
+    #[command(flatten)]
+    pub db: crate::results::db::DbArgs,
     /// Output directory (report.md and the SVG charts).
     #[arg(long)]
     pub out: PathBuf,
@@ -34,8 +40,12 @@ pub struct ReportArgs {
 
 /// Runs `bench report`.
 pub fn command(args: &ReportArgs) -> anyhow::Result<ExitCode> {
-    let files = load::load_all(&args.files)?;
-    let md = write_report(&files, &args.out)?;
+    let files = load::load_inputs(&args.files, &args.db)?;
+    let runs = match &args.db.db {
+        Some(db) => load::load_db_runs(db, &args.db.filter())?,
+        None => Vec::new(),
+    };
+    let md = write_report(&files, &args.out, &runs)?;
     eprintln!("wrote {}", md.display());
     Ok(ExitCode::SUCCESS)
 }
@@ -155,8 +165,11 @@ fn predicted_points(cal: Option<&Calibration>) -> Vec<PredictedPoint> {
     out
 }
 
+/// The vertical axis of the sweep charts.
+const SWEEP_Y: &str = "decode tokens/s (95% CI)";
+
 /// Draws one chart; a chart without data becomes a line of text instead of an image.
-fn chart(
+pub(crate) fn chart(
     md: &mut String,
     dir: &Path,
     name: &str,
@@ -171,7 +184,12 @@ fn chart(
 }
 
 /// Writes `report.md` and the charts into `dir`; returns the Markdown path.
-pub fn write_report(files: &[LoadedFile], dir: &Path) -> anyhow::Result<PathBuf> {
+/// With the runs of a database (`runs`), the history charts come after the others.
+pub fn write_report(
+    files: &[LoadedFile],
+    dir: &Path,
+    runs: &[(RunInfo, LoadedFile)],
+) -> anyhow::Result<PathBuf> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let cal = calibrate::calibrate(files);
     let mut md = header(files);
@@ -232,7 +250,7 @@ pub fn write_report(files: &[LoadedFile], dir: &Path) -> anyhow::Result<PathBuf>
         let lines = sweeps::series(files, axis);
         if !lines.is_empty() {
             chart(&mut md, dir, axis.file(), axis.title(), |p| {
-                charts::sweep(p, axis.title(), axis.x_desc(), &lines)
+                charts::sweep(p, axis.title(), axis.x_desc(), SWEEP_Y, &lines)
             });
         }
     }
@@ -254,6 +272,9 @@ pub fn write_report(files: &[LoadedFile], dir: &Path) -> anyhow::Result<PathBuf>
             charts::acceptance(p, &spec_cells(c), cost)
         },
     );
+    if !runs.is_empty() {
+        md += &history::section(dir, runs);
+    }
     md += &cells_section(files, cal.as_ref());
     let path = dir.join("report.md");
     std::fs::write(&path, md).with_context(|| format!("writing {}", path.display()))?;

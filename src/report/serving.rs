@@ -201,6 +201,7 @@ mod tests {
             path: "s.csv".into(),
             raw: Default::default(),
             raw_note: None,
+            name: None,
         };
         let lines = lines(&[file]);
         assert_eq!(lines.len(), 2);

@@ -72,7 +72,7 @@ pub fn series(files: &[LoadedFile], axis: Axis) -> Vec<SweepSeries> {
             };
             let point = SweepPoint {
                 x: f64::from(axis.value(r)),
-                decode_tps: mean,
+                value: mean,
                 ci: r.decode_tps_ci95_low.zip(r.decode_tps_ci95_high),
             };
             lines
@@ -134,6 +134,7 @@ mod tests {
             rows,
             raw: HashMap::new(),
             raw_note: None,
+            name: None,
         }
     }
 
@@ -151,10 +152,10 @@ mod tests {
             labels,
             ["target baseline chat", "target baseline chat depth 256"]
         );
-        let point = |x, decode_tps: f64| SweepPoint {
+        let point = |x, value: f64| SweepPoint {
             x,
-            decode_tps,
-            ci: Some((decode_tps - 1.0, decode_tps + 1.0)),
+            value,
+            ci: Some((value - 1.0, value + 1.0)),
         };
         assert_eq!(threads[0].points, [point(1.0, 20.0), point(2.0, 38.0)]);
         let depth = series(&[f], Axis::Depth);

@@ -71,6 +71,9 @@ pub enum ResultsError {
         /// The cell.
         key: String,
     },
+    /// The results database (`--db`) refused the row, or could not be opened.
+    #[error(transparent)]
+    Db(#[from] super::db::DbError),
     /// The file to create exists already.
     #[error("{}: exists already; use --resume to continue it or choose another --out", path.display())]
     Exists {

@@ -40,11 +40,17 @@ pub struct LoadedFile {
     pub raw: HashMap<CellKey, RepValues>,
     /// Why the raw repetitions are not used, when they are not.
     pub raw_note: Option<String>,
+    /// What tables and charts call it when not its file's stem: a run of a database,
+    /// `#ID STEM`.
+    pub name: Option<String>,
 }
 
 impl LoadedFile {
-    /// Short label for columns: the file stem.
+    /// Short label for columns: the file stem (a database's run: `#ID STEM`).
     pub fn label(&self) -> String {
+        if let Some(name) = &self.name {
+            return name.clone();
+        }
         self.path
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
@@ -78,12 +84,110 @@ pub fn load(path: &Path) -> anyhow::Result<LoadedFile> {
         rows,
         raw,
         raw_note,
+        name: None,
     })
 }
 
 /// Loads several files, stopping at the first error.
 pub fn load_all(paths: &[PathBuf]) -> anyhow::Result<Vec<LoadedFile>> {
     paths.iter().map(|p| load(p)).collect()
+}
+
+/// Loads the files, then the runs of `--db` that pass its filters (one loaded file per
+/// run, named by the CSV it was written with). A filter that leaves nothing is an error.
+pub fn load_inputs(paths: &[PathBuf], db: &super::db::DbArgs) -> anyhow::Result<Vec<LoadedFile>> {
+    let mut files = load_all(paths)?;
+    if let Some(path) = &db.db {
+        files.extend(load_db(path, &db.filter())?);
+    }
+    Ok(files)
+}
+
+/// The runs of a results database that pass `filter`, oldest first, as loaded files.
+pub fn load_db(path: &Path, filter: &super::db::DbFilter) -> anyhow::Result<Vec<LoadedFile>> {
+    Ok(load_db_runs(path, filter)?
+        .into_iter()
+        .map(|r| r.1)
+        .collect())
+}
+
+/// The runs of a results database that pass `filter`, oldest first, each with what the
+/// database knows of it.
+pub fn load_db_runs(
+    path: &Path,
+    filter: &super::db::DbFilter,
+) -> anyhow::Result<Vec<(super::db::RunInfo, LoadedFile)>> {
+    let mut runs = super::db::read(path, filter)?;
+    // Oldest measurement first (an import keeps the time its rows were measured).
+    let first = |run: &super::db::StoredRun| {
+        let when = run.rows.iter().map(|r| r.timestamp_utc.clone()).min();
+        (when.unwrap_or_default(), run.info.run_id)
+    };
+    runs.sort_by_cached_key(first);
+    anyhow::ensure!(
+        !runs.is_empty(),
+        "{}: no rows pass the filters (see `bench history --db {}` for what it holds)",
+        path.display(),
+        path.display()
+    );
+    Ok(runs.into_iter().map(loaded_run).collect())
+}
+
+/// The newest row of each cell among `runs` (oldest first), with its raw values: the
+/// baseline a database gives `bench check`. A row that is not `ok` gives way to an older
+/// one that is.
+pub fn newest_per_cell(db: &Path, runs: Vec<LoadedFile>) -> LoadedFile {
+    let mut out = LoadedFile {
+        path: db.to_path_buf(),
+        rows: Vec::new(),
+        raw: HashMap::new(),
+        raw_note: None,
+        name: None,
+    };
+    let mut seen: HashMap<CellKey, usize> = HashMap::new();
+    for run in runs.into_iter().rev() {
+        for row in run.rows {
+            let key = row.key();
+            let taken = seen
+                .get(&key)
+                .map(|i| out.rows[*i].status == super::Status::Ok);
+            if taken == Some(true) || (taken.is_some() && row.status != super::Status::Ok) {
+                continue;
+            }
+            if let Some(values) = run.raw.get(&key) {
+                out.raw.insert(key.clone(), values.clone());
+            }
+            match seen.get(&key) {
+                Some(i) => out.rows[*i] = row,
+                None => {
+                    seen.insert(key, out.rows.len());
+                    out.rows.push(row);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// One run of a database as a loaded file.
+fn loaded_run(run: super::db::StoredRun) -> (super::db::RunInfo, LoadedFile) {
+    let raw = raw_seam::values(&run.raw);
+    let raw_note = raw.is_empty().then(|| {
+        format!(
+            "run {} ({}) has no timed repetitions in the database",
+            run.info.run_id, run.info.csv_path
+        )
+    });
+    let path = PathBuf::from(&run.info.csv_path);
+    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());
+    let file = LoadedFile {
+        name: Some(format!("#{} {}", run.info.run_id, stem.unwrap_or_default())),
+        path,
+        rows: run.rows,
+        raw,
+        raw_note,
+    };
+    (run.info, file)
 }
 
 /// Reads the CSV rows through the results module (schema version and syntax checked).
@@ -102,8 +206,12 @@ mod raw_seam {
     /// A partner batch (the baseline server's half of a pair, before or after the cell's own
     /// batch of the same `rep`) enters no cell's values, only that pair.
     pub fn read_raw(path: &Path) -> anyhow::Result<HashMap<CellKey, RepValues>> {
+        Ok(values(&crate::results::read_raw(path)?))
+    }
+
+    /// The values of raw repetitions, per cell.
+    pub fn values(reps: &[RawRepetition]) -> HashMap<CellKey, RepValues> {
         let mut out: HashMap<CellKey, RepValues> = HashMap::new();
-        let reps = crate::results::read_raw(path)?;
         let timed: Vec<_> = reps.iter().filter(|r| !r.warmup).collect();
         let mut partners: HashMap<(CellKey, u32), f64> = HashMap::new();
         let mut own: Vec<((CellKey, u32), f64)> = Vec::new();
@@ -126,7 +234,7 @@ mod raw_seam {
                 values.pairs.push((tps, *base));
             }
         }
-        Ok(out)
+        out
     }
 
     /// Adds one repetition's metrics to the cell's values: the mean over its requests for

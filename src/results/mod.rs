@@ -7,6 +7,7 @@
 //! the rows of interrupted cells, and [`finished_cells`] tells the driver what to skip.
 
 mod columns;
+pub mod db;
 mod describe;
 mod error;
 mod fill;

@@ -5,12 +5,16 @@
 //! most the record being written. Resuming repairs what a crash can leave behind: a torn
 //! last line, and the rows and raw lines of cells that were interrupted, which are removed
 //! so that the cell, measured again, appears exactly once.
+//!
+//! With `--db` ([`ResultWriter::with_db`]) every row also goes to the results database,
+//! after its CSV line: the CSV stays the record of the run, the database its copy.
 
 use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use super::db::DbSink;
 use super::error::ResultsError;
 use super::raw::RawRepetition;
 use super::reader::{header, scan, Scanned};
@@ -25,6 +29,8 @@ pub struct ResultWriter {
     jsonl: File,
     finished: HashSet<CellKey>,
     warnings: Vec<String>,
+    resumed: bool,
+    db: Option<DbSink>,
 }
 
 /// The JSON Lines file beside a results CSV: same stem, `.jsonl`.
@@ -52,6 +58,8 @@ impl ResultWriter {
             jsonl,
             finished: HashSet::new(),
             warnings: Vec::new(),
+            resumed: false,
+            db: None,
         })
     }
 
@@ -80,7 +88,25 @@ impl ResultWriter {
             jsonl_path,
             finished,
             warnings,
+            resumed: true,
+            db: None,
         })
+    }
+
+    /// Appends every row from now on to the results database `db` as well, with the raw
+    /// lines of its cell (`--db`), as the run of this CSV written by `command` (`run`, `ab`,
+    /// `import`, `check`). A resumed CSV continues its run in the database, which is first
+    /// made to hold exactly the rows the CSV kept.
+    pub fn with_db(mut self, db: &Path, command: &str) -> Result<ResultWriter, ResultsError> {
+        let mut sink = DbSink::open(db, &self.csv_path, command)?;
+        if self.resumed {
+            sink = sink.continue_run()?;
+            let rows = super::read_results(&self.csv_path)?;
+            let raw = super::read_raw(&self.jsonl_path)?;
+            sink.replace(&rows, &raw)?;
+        }
+        self.db = Some(sink);
+        Ok(self)
     }
 
     /// Writes one row, flushed and synced before returning. The writer stamps the schema
@@ -101,7 +127,12 @@ impl ResultWriter {
         if row.is_finished() {
             self.finished.insert(key);
         }
-        Ok(())
+        // After the CSV line: the CSV is the record, the database its copy (a database that
+        // fails leaves the writer's state matching the CSV).
+        match &mut self.db {
+            Some(db) => Ok(db.push(&row)?),
+            None => Ok(()),
+        }
     }
 
     /// Writes one raw repetition as a JSON line, flushed and synced before returning.
@@ -112,7 +143,11 @@ impl ResultWriter {
         };
         let mut line = serde_json::to_vec(&rep).expect("a raw repetition serializes to JSON");
         line.push(b'\n');
-        write_synced(&mut self.jsonl, &self.jsonl_path, &line)
+        write_synced(&mut self.jsonl, &self.jsonl_path, &line)?;
+        if let Some(db) = &mut self.db {
+            db.push_raw(&rep);
+        }
+        Ok(())
     }
 
     /// Cells that have a finished row (status other than `interrupted`): skip them on resume.

@@ -303,7 +303,7 @@ pub fn calibrate_with(files: &[LoadedFile], inputs: &CostInputs) -> anyhow::Resu
 
 /// Runs `bench calibrate`.
 pub fn command(args: &super::CalibrateArgs) -> anyhow::Result<ExitCode> {
-    let files = load::load_all(&args.files)?;
+    let files = load::load_inputs(&args.files, &args.db)?;
     let mut others = Vec::new();
     for path in &args.hw {
         let facts = crate::hardware::HwFacts::load(path)?;

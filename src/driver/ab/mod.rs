@@ -88,11 +88,19 @@ pub fn command(args: &AbArgs) -> anyhow::Result<ExitCode> {
     );
     let (a_csv, b_csv) = out_paths(args.run.out.as_deref());
     config.output = Output::Create(b_csv);
+    // Both sides go to the database as runs of `ab`, each with its own engine.
+    let db = config.db.take();
     config.server_bin = args.engine_b.clone().or(config.server_bin);
-    let (env, roles, mut b_writer) = prepare::prepare(&config)?;
+    let (env, roles, b_writer) = prepare::prepare(&config)?;
     let engine_a = engine_a(args, &env.engine)?;
     let (a_settings, b_settings) = side_settings(args, &env, &engine_a)?;
     let mut a_writer = ResultWriter::create(&a_csv).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut b_writer = b_writer;
+    if let Some(db) = &db {
+        let attach = |w: ResultWriter| w.with_db(db, "ab").map_err(|e| anyhow::anyhow!("{e}"));
+        a_writer = attach(a_writer)?;
+        b_writer = attach(b_writer)?;
+    }
     let backend = AbBackend {
         a: LlamaBackend {
             engine: &engine_a,

@@ -267,7 +267,8 @@ pub fn run(config: &RunConfig, target: &RemoteTarget) -> anyhow::Result<RunOutco
     prepare::check_depths(&roles, &sweep.depths, n_predict, &workloads)?;
     let host = prepare::host_name();
     let settings = settings(config, &remote.info, profile, n_predict, &host)?;
-    let mut writer = prepare::open_writer(&config.output, &profile.name, &host)?;
+    let mut writer =
+        prepare::open_writer(&config.output, config.db.as_deref(), &profile.name, &host)?;
     let backend = RemoteBackend {
         info: remote.info.clone(),
         served: remote.served.clone(),

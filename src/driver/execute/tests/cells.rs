@@ -270,3 +270,36 @@ fn the_moe_proof_reads_the_last_reported_expert_count() {
     );
     assert!(moe_effective("", 2).unwrap_err().contains("never reported"));
 }
+
+#[test]
+fn a_run_with_a_database_puts_every_row_and_raw_line_of_its_csv_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let (csv, db) = (dir.path().join("run.csv"), dir.path().join("run.db"));
+    let writer = ResultWriter::create(&csv)
+        .unwrap()
+        .with_db(&db, "run")
+        .unwrap();
+    let _run = resume(Script::default(), &["target"], writer, false);
+    let stored = crate::results::db::read(&db, &Default::default()).unwrap();
+    assert_eq!(stored.len(), 1);
+    let on_disk = read_results(&csv).unwrap();
+    assert_eq!(on_disk.len(), 10, "target: 5 modes x 2 workloads");
+    assert_eq!(stored[0].rows, on_disk);
+    let raw = read_raw(&crate::results::jsonl_path_for(&csv)).unwrap();
+    let sorted = |mut v: Vec<String>| {
+        v.sort();
+        v
+    };
+    let lines = |reps: &[crate::results::RawRepetition]| {
+        sorted(
+            reps.iter()
+                .map(|r| serde_json::to_string(r).unwrap())
+                .collect(),
+        )
+    };
+    assert_eq!(
+        lines(&stored[0].raw),
+        lines(&raw),
+        "every raw line, with its cell"
+    );
+}
