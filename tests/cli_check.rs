@@ -118,6 +118,7 @@ fn bad_input_exits_2() {
 fn profile_runs_through_the_driver_and_bad_names_exit_2() {
     // `--profile` runs the profile with the driver first; an unknown profile is bad input and
     // nothing is launched.
+    let dir = tempfile::tempdir().unwrap();
     Command::cargo_bin("bench")
         .unwrap()
         .args([
@@ -127,6 +128,9 @@ fn profile_runs_through_the_driver_and_bad_names_exit_2() {
             "--profile",
             "no-such-profile",
         ])
+        // `check --profile` takes the machine's measurement lock first: a lock of this
+        // test's own, so that a measurement running on the machine does not hold it up.
+        .env("TPSBENCH_LOCK", dir.path().join("measure.lock"))
         .assert()
         .code(2)
         .stderr(predicate::str::contains("no profile `no-such-profile`"));

@@ -867,6 +867,7 @@ mod tests {
             allow_missing: false,
             remeasure_rounds: 1,
             remeasure_reps: 10,
+            no_wait: false,
             output: Default::default(),
         };
         let err = command(&args, &None).unwrap_err().to_string();

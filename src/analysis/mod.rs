@@ -68,6 +68,10 @@ pub struct CheckArgs {
     /// With --profile: repetition cap per cell in a re-run (`bench run --max-reps`).
     #[arg(long, default_value_t = 10)]
     pub remeasure_reps: u32,
+    /// With --profile: exit 4 at once when another measurement holds the machine's
+    /// measurement lock instead of waiting for it.
+    #[arg(long, requires = "profile")]
+    pub no_wait: bool,
     /// The summary (table: the CI log's lines), the verdict table (markdown, csv), or the
     /// verdict, every finding and the missing cells (json); same exit codes.
     #[command(flatten)]

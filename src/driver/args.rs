@@ -104,6 +104,10 @@ pub struct RunArgs {
     /// measurement then includes the network between here and there.
     #[arg(long, requires = "server_url")]
     pub allow_remote_host: bool,
+    /// Another measurement holds the machine's measurement lock: exit 4 at once instead of
+    /// waiting for it (the lock file is /tmp/tpsbench-measure.lock, or $TPSBENCH_LOCK).
+    #[arg(long)]
+    pub no_wait: bool,
     /// Serving under load: arrival rates or clients instead of repeated batches.
     #[command(flatten)]
     pub load: super::serve::args::LoadArgs,
@@ -147,6 +151,7 @@ impl RunArgs {
             baseline_launches: DEFAULT_BASELINE_LAUNCHES,
             server_url: None,
             allow_remote_host: false,
+            no_wait: false,
             load: super::serve::args::LoadArgs::default(),
         }
     }
