@@ -8,6 +8,7 @@
 pub mod bandwidth;
 pub mod cpu;
 pub mod facts;
+pub mod foreign;
 pub mod isa;
 pub mod memory;
 pub mod numa;
