@@ -93,6 +93,8 @@ fn sample_row() -> ResultRow {
         roofline_tps: Some(3.95),
         roofline_share: Some(0.81),
         client_cpu_pct: Some(0.3),
+        foreign_cpu_pct: Some(4.5),
+        steal_pct: Some(0.2),
         server_load_ms: Some(1234.0),
         launch_to_ready_ms: Some(1500.0),
         prompt_tokens: Some(31),
@@ -117,7 +119,7 @@ fn header_and_row_are_pinned() {
 #[test]
 fn schema_version_is_the_first_column() {
     assert_eq!(header()[0], "schema_version");
-    assert_eq!(SCHEMA_VERSION, 4);
+    assert_eq!(SCHEMA_VERSION, 5);
 }
 
 #[test]
@@ -179,7 +181,7 @@ fn raw_repetitions_round_trip_as_json_lines() {
     let text = read_text(&dir.path().join("run.jsonl"));
     assert_eq!(text.lines().count(), 1);
     assert!(
-        text.starts_with("{\"schema_version\":4,\"role\":\"hot-chat\""),
+        text.starts_with("{\"schema_version\":5,\"role\":\"hot-chat\""),
         "{text}"
     );
     let back: RawRepetition = serde_json::from_str(text.trim_end()).unwrap();
@@ -256,7 +258,7 @@ fn raw_lines_read_back_per_cell_without_the_warm_up() {
     let text = std::fs::read_to_string(writer.jsonl_path()).unwrap();
     std::fs::write(
         &bad,
-        text.replacen("\"schema_version\":4", "\"schema_version\":7", 1),
+        text.replacen("\"schema_version\":5", "\"schema_version\":7", 1),
     )
     .unwrap();
     let err = read_raw(&bad).unwrap_err().to_string();

@@ -104,6 +104,15 @@ pub struct RunArgs {
     /// measurement then includes the network between here and there.
     #[arg(long, requires = "server_url")]
     pub allow_remote_host: bool,
+    /// What to do about a cell measured while other processes took more CPU than
+    /// --foreign-threshold: `warn` marks it noisy (its reason and the table say so), `wait`
+    /// waits before each cell until the machine is quiet (at most 120 s, then measures and
+    /// warns), `refuse` fails it with the figure.
+    #[arg(long, value_enum, default_value = "warn", value_name = "WHAT")]
+    pub when_noisy: super::quiet::WhenNoisy,
+    /// Other processes' CPU (percent of one core) above which a cell is noisy.
+    #[arg(long, value_name = "PCT", default_value_t = super::quiet::DEFAULT_FOREIGN_THRESHOLD_PCT)]
+    pub foreign_threshold: f64,
     /// Another measurement holds the machine's measurement lock: exit 4 at once instead of
     /// waiting for it (the lock file is /tmp/tpsbench-measure.lock, or $TPSBENCH_LOCK).
     #[arg(long)]
@@ -152,6 +161,8 @@ impl RunArgs {
             server_url: None,
             allow_remote_host: false,
             no_wait: false,
+            when_noisy: super::quiet::WhenNoisy::Warn,
+            foreign_threshold: super::quiet::DEFAULT_FOREIGN_THRESHOLD_PCT,
             load: super::serve::args::LoadArgs::default(),
         }
     }
@@ -200,6 +211,8 @@ pub struct RunConfig {
     pub baseline_launches: u32,
     /// A running server to measure instead of launching one.
     pub remote: Option<RemoteTarget>,
+    /// What counts as a noisy cell and what to do about it.
+    pub noise: super::quiet::QuietRule,
     /// Serving under load instead of repeated batches (`--rate`, `--concurrency`,
     /// `--find-max-rate`).
     pub load: Option<super::serve::args::LoadPlan>,
@@ -300,6 +313,10 @@ impl RunArgs {
             pair: !self.unpaired,
             baseline_launches: self.baseline_launches,
             remote,
+            noise: super::quiet::QuietRule {
+                when: self.when_noisy,
+                threshold_pct: self.foreign_threshold,
+            },
             load: self.load.plan(),
             load_problem: self.load.problem(),
         }

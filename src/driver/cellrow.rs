@@ -64,6 +64,9 @@ pub fn build(
         CellOutcome::NotMeasured(_, reason) => row.reason = reason.clone(),
         CellOutcome::Measured(m) => fill_measured(&mut row, role, cell, m, baseline),
     }
+    if let CellOutcome::Measured(m) = outcome {
+        super::quiet::judge(&mut row, m.foreign.as_ref(), settings.noise.as_ref());
+    }
     row.fill_roofline();
     row
 }

@@ -79,6 +79,7 @@ const ADDED: &[(u32, &[&str])] = &[
             "max_rate_high",
         ],
     ),
+    (5, &["foreign_cpu_pct", "steal_pct"]),
 ];
 
 /// The CSV header of schema `version` (readable versions only), column by column.
