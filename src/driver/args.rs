@@ -111,7 +111,7 @@ pub struct RunArgs {
     #[arg(long, value_enum, default_value = "warn", value_name = "WHAT")]
     pub when_noisy: super::quiet::WhenNoisy,
     /// Other processes' CPU (percent of one core) above which a cell is noisy.
-    #[arg(long, value_name = "PCT", default_value_t = super::quiet::DEFAULT_FOREIGN_THRESHOLD_PCT)]
+    #[arg(long, value_name = "PCT", default_value = "10", value_parser = super::quiet::parse_threshold)]
     pub foreign_threshold: f64,
     /// Another measurement holds the machine's measurement lock: exit 4 at once instead of
     /// waiting for it (the lock file is /tmp/tpsbench-measure.lock, or $TPSBENCH_LOCK).
@@ -366,6 +366,30 @@ mod tests {
             .args;
         assert_eq!(RunArgs::for_profile("smoke"), parsed);
         assert_eq!(parsed.bw_seconds, 1.0);
+    }
+
+    #[test]
+    fn the_noise_rule_comes_from_its_two_flags() {
+        use crate::driver::quiet::{QuietRule, WhenNoisy};
+        let rule = |args: &[&str]| Cli::try_parse_from(args).map(|c| c.args.config().noise);
+        assert_eq!(
+            rule(&["run", "--profile", "smoke"]).unwrap(),
+            QuietRule {
+                when: WhenNoisy::Warn,
+                threshold_pct: 10.0
+            }
+        );
+        let given = ["run", "--profile", "smoke", "--when-noisy", "wait"];
+        let given = [&given[..], &["--foreign-threshold", "25%"]].concat();
+        assert_eq!(
+            rule(&given).unwrap(),
+            QuietRule {
+                when: WhenNoisy::Wait,
+                threshold_pct: 25.0
+            }
+        );
+        assert!(rule(&["run", "--profile", "s", "--when-noisy", "quiet"]).is_err());
+        assert!(rule(&["run", "--profile", "s", "--foreign-threshold", "-5"]).is_err());
     }
 
     #[test]

@@ -297,5 +297,8 @@ pub fn one_line(row: &ResultRow) -> String {
     if row.lossless.is_some() {
         s.push_str(&format!(", {}", row.quality()));
     }
+    if let Some(mark) = super::table::noisy_mark(row) {
+        s.push_str(&format!(", {mark}"));
+    }
     s
 }

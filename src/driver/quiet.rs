@@ -55,6 +55,23 @@ impl Default for QuietRule {
     }
 }
 
+/// Parses `--foreign-threshold`: percent of one core, `10` or `10%`, at least 0.
+pub fn parse_threshold(s: &str) -> Result<f64, String> {
+    let t = s.trim();
+    let v: f64 = t
+        .strip_suffix('%')
+        .unwrap_or(t)
+        .trim()
+        .parse()
+        .map_err(|e| format!("{s:?}: {e} (write 10 or 10%: percent of one core)"))?;
+    match v.is_finite() && v >= 0.0 {
+        true => Ok(v),
+        false => Err(format!(
+            "{s:?}: the threshold is a percentage of one core, 0 or more"
+        )),
+    }
+}
+
 /// The note a noisy cell's reason starts with, when `load` is above the threshold.
 pub fn noisy_note(load: &ForeignLoad, threshold_pct: f64) -> Option<String> {
     (load.foreign_cpu_pct > threshold_pct).then(|| {
@@ -164,6 +181,17 @@ mod tests {
             reason: reason.into(),
             ..ResultRow::default()
         }
+    }
+
+    #[test]
+    fn thresholds_parse_as_percent_of_a_core() {
+        assert_eq!(parse_threshold("10"), Ok(10.0));
+        assert_eq!(parse_threshold(" 150% "), Ok(150.0));
+        assert!(parse_threshold("-1").is_err());
+        assert!(parse_threshold("NaN").is_err());
+        assert!(parse_threshold("lots")
+            .unwrap_err()
+            .contains("percent of one core"));
     }
 
     #[test]
