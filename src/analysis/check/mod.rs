@@ -295,6 +295,17 @@ fn metric_finding(
     }))
 }
 
+/// The note on checks the default set left out for want of an interval, if any.
+fn left_out_note(n: usize) -> Option<String> {
+    (n > 0).then(|| {
+        format!(
+            "{n} check(s) left out: no interval on one side (prefill or TTFT without the \
+             per-repetition values of a JSON Lines file beside the CSV); --metrics all lists \
+             them as inconclusive"
+        )
+    })
+}
+
 /// Runs the gate over two loaded files (missing cells count as regressions; the caller sets
 /// `allow_missing` on the result to tolerate them).
 pub fn gate(
@@ -351,13 +362,7 @@ pub fn gate(
             }
         }
     }
-    if left_out > 0 {
-        g.notes.push(format!(
-            "{left_out} check(s) left out: no interval on one side (prefill or TTFT without the \
-             per-repetition values of a JSON Lines file beside the CSV); --metrics all lists \
-             them as inconclusive"
-        ));
-    }
+    g.notes.extend(left_out_note(left_out));
     g
 }
 

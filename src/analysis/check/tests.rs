@@ -239,3 +239,27 @@ fn profile_without_a_runner_says_so() {
     let err = command(&args, &None).unwrap_err().to_string();
     assert!(err.contains("not available"), "{err}");
 }
+
+#[test]
+fn the_default_set_leaves_out_point_values_that_all_calls_inconclusive() {
+    // Summaries only (no JSON Lines): decode has an interval from mean, sd and n; prefill
+    // and TTFT are point values.
+    let mut b = row("baseline", 40.0);
+    b.prefill_tps_mean = Some(900.0);
+    b.ttft_ms_mean = Some(120.0);
+    let mut c = b.clone();
+    c.ttft_ms_mean = Some(180.0);
+    let (base, cur) = (file(vec![b]), file(vec![c]));
+    let g = gate(&base, &cur, 0.10, MetricSet::Default, Rule::Estimate);
+    let what: Vec<&str> = g.findings.iter().map(|f| f.what.as_str()).collect();
+    assert_eq!(what, ["decode"]);
+    assert_eq!(g.outcome(), Outcome::Pass);
+    assert!(
+        g.notes.iter().any(|n| n.starts_with("2 check(s) left out")),
+        "{:?}",
+        g.notes
+    );
+    let g = gate(&base, &cur, 0.10, MetricSet::All, Rule::Estimate);
+    assert_eq!(g.with(Decision::Inconclusive).count(), 2);
+    assert_eq!(g.outcome(), Outcome::Inconclusive);
+}
