@@ -101,6 +101,16 @@ impl Drop for ServerLock {
     }
 }
 
+/// A row's reason without its `noisy: ...` note: the machine was busy while the cell was
+/// measured (other tests, another user), which is not what a test of the engine checks.
+pub fn reason_besides_noise(reason: &str) -> String {
+    reason
+        .split("; ")
+        .filter(|n| !n.starts_with(tpsbench::results::NOISY_NOTE))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// A fresh temporary directory, removed when dropped.
 pub fn temp_dir() -> tempfile::TempDir {
     tempfile::Builder::new()
