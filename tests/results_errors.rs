@@ -125,9 +125,9 @@ fn a_version_2_file_reads_with_the_new_columns_empty() {
     assert_eq!(rows[0].model_file, at("model_file"));
     assert_eq!(rows[0].n_predict.to_string(), at("n_predict"));
     assert_eq!(rows[0].engine_sha256, at("engine_sha256"));
-    // ...and the eleven columns version 3 added, the 37 of version 4 and the two of
+    // ...and the eleven columns version 3 added, the 37 of version 4 and the four of
     // version 5 are empty.
-    assert_eq!(tpsbench::results::header().len(), v2_columns + 11 + 37 + 2);
+    assert_eq!(tpsbench::results::header().len(), v2_columns + 11 + 37 + 4);
     for row in &rows {
         assert_eq!((row.depth, row.server_args.as_str()), (0, ""));
         assert_eq!(row.source, tpsbench::results::Source::Tpsbench);
@@ -135,6 +135,7 @@ fn a_version_2_file_reads_with_the_new_columns_empty() {
         assert_eq!(row.schema_version, 5, "read rows are of this version");
         assert!(row.load.is_empty() && row.requests_sent.is_none());
         assert!(row.foreign_cpu_pct.is_none() && row.steal_pct.is_none());
+        assert!(row.bandwidth_centre_gbps.is_none() && row.bandwidth_spread_pct.is_none());
     }
 }
 

@@ -72,6 +72,8 @@ fn sample_row() -> ResultRow {
         ram_gib: 15.6,
         isa: "avx2 fma f16c".into(),
         bandwidth_gbps: Some(18.5),
+        bandwidth_centre_gbps: Some(17.2),
+        bandwidth_spread_pct: Some(3.1),
         engine_version: "version: 11434 (abc1234)".into(),
         engine_package_version: "11434.0.0".into(),
         engine_server_sha256: "ab".repeat(32),

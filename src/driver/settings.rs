@@ -118,6 +118,9 @@ pub(super) fn stamp_machine(row: &mut ResultRow, hw: &Hardware) {
     row.ram_gib = (hw.ram_total_gib * 10.0).round() / 10.0;
     row.isa = hw.isa.present().join(" ");
     row.bandwidth_gbps = (hw.best_bandwidth_gbps > 0.0).then_some(hw.best_bandwidth_gbps);
+    let steady = hw.centre_bandwidth_gbps > 0.0;
+    row.bandwidth_centre_gbps = steady.then_some(hw.centre_bandwidth_gbps);
+    row.bandwidth_spread_pct = steady.then_some(hw.centre_bandwidth_spread_pct);
 }
 
 /// Fills the harness and profile columns of a row.

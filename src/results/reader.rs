@@ -79,7 +79,15 @@ const ADDED: &[(u32, &[&str])] = &[
             "max_rate_high",
         ],
     ),
-    (5, &["foreign_cpu_pct", "steal_pct"]),
+    (
+        5,
+        &[
+            "bandwidth_centre_gbps",
+            "bandwidth_spread_pct",
+            "foreign_cpu_pct",
+            "steal_pct",
+        ],
+    ),
 ];
 
 /// The CSV header of schema `version` (readable versions only), column by column.

@@ -269,8 +269,12 @@ pub struct ResultRow {
     pub ram_gib: f64,
     /// ISA summary (text, e.g. `avx2 fma f16c` or `neon dotprod`).
     pub isa: String,
-    /// Best measured memory read bandwidth (GB/s, 10^9 bytes per second).
+    /// Best measured memory read bandwidth: the fastest pass of about 1 ms, the roofline's denominator (GB/s, 10^9 bytes per second).
     pub bandwidth_gbps: Option<f64>,
+    /// The bandwidth figure that holds still: the median rate of blocks of consecutive passes spanning at least 25 ms each, at its best thread count (GB/s; empty when not measured).
+    pub bandwidth_centre_gbps: Option<f64>,
+    /// Spread of those block rates: interquartile range over their median (percent; empty when not measured).
+    pub bandwidth_spread_pct: Option<f64>,
 
     // ---- engine and harness identity ----
     /// First line of `llama-server --version` (text; with `--server-url`, `llama-server build B (remote)` from its /props `build_info`).
