@@ -198,11 +198,18 @@ fn open(path: &Path) -> anyhow::Result<File> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o666);
     }
-    match options.open(path) {
+    let file = match options.open(path) {
         Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => File::open(path),
         other => other,
     }
-    .with_context(|| format!("opening the measurement lock {}", path.display()))
+    .with_context(|| format!("opening the measurement lock {}", path.display()))?;
+    // Writable for every user, whatever the creator's umask, so that each can record itself
+    // (best effort: only the owner may change it).
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = file.set_permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    Ok(file)
 }
 
 /// True when the lock is now ours.
