@@ -184,6 +184,45 @@ mod tests {
     }
 
     #[test]
+    fn waiting_is_only_for_wait_and_ctrl_c_ends_it() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let progress = Progress::new(1, true);
+        let interrupt = Interrupt::default();
+        let never_quiet = QuietRule {
+            when: WhenNoisy::Wait,
+            threshold_pct: -1.0,
+        };
+        let warn = QuietRule {
+            when: WhenNoisy::Warn,
+            ..never_quiet
+        };
+        runtime.block_on(async {
+            // warn and refuse measure at once, however busy the machine.
+            let start = Instant::now();
+            assert!(until_quiet(Some(&warn), &[], &interrupt, &progress, "c").await);
+            assert!(until_quiet(None, &[], &interrupt, &progress, "c").await);
+            assert!(start.elapsed() < WAIT_WINDOW);
+            // A machine that is never quiet enough: Ctrl-C ends the wait, long before the
+            // 120 s bound.
+            let trigger = interrupt.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(1500)).await;
+                trigger.trigger();
+            });
+            let start = Instant::now();
+            assert!(!until_quiet(Some(&never_quiet), &[], &interrupt, &progress, "c").await);
+            let waited = start.elapsed();
+            assert!(
+                waited >= Duration::from_millis(1500) && waited < WAIT_LIMIT,
+                "{waited:?}"
+            );
+        });
+    }
+
+    #[test]
     fn thresholds_parse_as_percent_of_a_core() {
         assert_eq!(parse_threshold("10"), Ok(10.0));
         assert_eq!(parse_threshold(" 150% "), Ok(150.0));
