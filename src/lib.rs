@@ -40,13 +40,29 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         Command::Engine(args) => llamacpp::command(&args, &selftest::SelfTest::default()),
         Command::Synth(args) => synth::command(&args),
         Command::Fetch(args) => fetch::command(&args),
-        Command::Run(args) => driver::command(&args),
-        Command::Ab(args) => driver::ab::command(&args),
+        Command::Run(args) => {
+            let _lock = measure_lock(args.no_wait)?;
+            driver::command(&args)
+        }
+        Command::Ab(args) => {
+            let _lock = measure_lock(args.run.no_wait)?;
+            driver::ab::command(&args)
+        }
         Command::Profile(args) => profile::command(&args),
-        Command::Validate(args) => driver::validate_command(&args),
+        Command::Validate(args) => {
+            let _lock = measure_lock(args.no_wait)?;
+            driver::validate_command(&args)
+        }
         Command::Compare(args) => analysis::compare_command(&args),
         Command::History(args) => analysis::history_command(&args),
-        Command::Check(args) => analysis::check_command(&args, cli::check::run_profile),
+        Command::Check(args) => {
+            // Only `check --profile` measures; its re-measurement rounds run under one lock.
+            let _lock = match args.profile {
+                Some(_) => Some(measure_lock(args.no_wait)?),
+                None => None,
+            };
+            analysis::check_command(&args, cli::check::run_profile)
+        }
         Command::Calibrate(args) => analysis::calibrate_command(&args),
         Command::Predict(args) => analysis::predict::command(&args),
         Command::Report(args) => report::command(&args),
@@ -54,6 +70,13 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         Command::Export(args) => interop::export_command(&args),
         Command::Completions(args) => cli::completions(&args),
     }
+}
+
+/// The machine-wide measurement lock of a command that measures: one measurement at a
+/// time, a second one waits for it (or exits 4 with `--no-wait`).
+fn measure_lock(no_wait: bool) -> anyhow::Result<util::measure_lock::MeasureLock> {
+    use util::measure_lock::{MeasureLock, Wait};
+    MeasureLock::acquire(Wait::from_no_wait(no_wait))
 }
 
 #[cfg(test)]

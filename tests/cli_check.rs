@@ -118,6 +118,7 @@ fn bad_input_exits_2() {
 fn profile_runs_through_the_driver_and_bad_names_exit_2() {
     // `--profile` runs the profile with the driver first; an unknown profile is bad input and
     // nothing is launched.
+    let dir = tempfile::tempdir().unwrap();
     Command::cargo_bin("bench")
         .unwrap()
         .args([
@@ -127,6 +128,9 @@ fn profile_runs_through_the_driver_and_bad_names_exit_2() {
             "--profile",
             "no-such-profile",
         ])
+        // `check --profile` takes the machine's measurement lock first: a lock of this
+        // test's own, so that a measurement running on the machine does not hold it up.
+        .env("TPSBENCH_LOCK", dir.path().join("measure.lock"))
         .assert()
         .code(2)
         .stderr(predicate::str::contains("no profile `no-such-profile`"));
@@ -142,7 +146,7 @@ fn smoke_gate(current: &std::path::Path, extra: &[&str]) -> assert_cmd::assert::
         .arg(&baseline)
         .arg("--current")
         .arg(current)
-        .args(["--metrics", "ratio", "--tolerance", "25%"])
+        .args(["--metrics", "ratio", "--tolerance", "25%", "--strict"])
         .args(extra)
         .assert()
 }
@@ -269,4 +273,112 @@ fn a_halved_speedup_fails_the_gate() {
         csv_text.contains(&format!("regressed,{cell},speedup,")),
         "{csv_text}"
     );
+}
+
+/// `bench check` with every flag at its default.
+fn default_check(
+    baseline: &std::path::Path,
+    current: &std::path::Path,
+) -> assert_cmd::assert::Assert {
+    Command::cargo_bin("bench")
+        .unwrap()
+        .args(["check", "--baseline"])
+        .arg(baseline)
+        .arg("--current")
+        .arg(current)
+        .assert()
+}
+
+#[test]
+fn a_committed_baseline_checked_against_itself_with_default_flags_passes() {
+    for name in ["smoke.csv", "smoke-intel.csv"] {
+        let out = default_check(&committed(name), &committed(name)).code(0);
+        let text = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+        assert!(
+            text.contains("0 regressed, 0 inconclusive"),
+            "{name}: {text}"
+        );
+        assert!(text.contains("0 missing"), "{name}: {text}");
+        assert!(text.contains("tolerance 10.0%"), "{name}: {text}");
+        assert!(text.ends_with("check: PASS\n"), "{name}: {text}");
+        // Decode, prefill, TTFT, speedup and acceptance of every cell: nothing left out,
+        // since both sides carry their repetitions.
+        assert!(!text.contains("left out"), "{name}: {text}");
+    }
+}
+
+/// A copy of committed `name` (CSV and JSON Lines) in `dir` whose `dense2` baseline cell
+/// with one slot decodes 40% slower: its rows' decode columns times 0.6 and every one of
+/// its repetitions' server generation time divided by 0.6.
+fn with_one_decode_cut(name: &str, dir: &std::path::Path) -> std::path::PathBuf {
+    let is_cell = |role: &str, mode: &str, parallel: &str| {
+        role == "dense2" && mode == "baseline" && parallel == "1"
+    };
+    let csv = dir.join(name);
+    let mut reader = csv::Reader::from_path(committed(name)).unwrap();
+    let headers = reader.headers().unwrap().clone();
+    let col = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    let mut writer = csv::Writer::from_path(&csv).unwrap();
+    writer.write_record(&headers).unwrap();
+    let mut cut = 0;
+    for record in reader.records() {
+        let mut f: Vec<String> = record.unwrap().iter().map(String::from).collect();
+        if is_cell(&f[col("role")], &f[col("mode")], &f[col("parallel")]) {
+            for c in [
+                "decode_tps_mean",
+                "decode_tps_median",
+                "decode_tps_min",
+                "decode_tps_max",
+            ] {
+                let v: f64 = f[col(c)].parse().unwrap();
+                f[col(c)] = (v * 0.6).to_string();
+            }
+            cut += 1;
+        }
+        writer.write_record(&f).unwrap();
+    }
+    writer.flush().unwrap();
+    assert_eq!(cut, 1, "{name} has one dense2 baseline cell with one slot");
+    let jsonl = committed(name).with_extension("jsonl");
+    let mut out = String::new();
+    for line in std::fs::read_to_string(jsonl).unwrap().lines() {
+        let mut v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let parallel = v["parallel"].to_string();
+        if is_cell(
+            v["role"].as_str().unwrap(),
+            v["mode"].as_str().unwrap(),
+            &parallel,
+        ) {
+            let ms = v["request"]["timings"]["predicted_ms"].as_f64().unwrap();
+            v["request"]["timings"]["predicted_ms"] = (ms / 0.6).into();
+        }
+        out += &format!("{v}\n");
+    }
+    std::fs::write(csv.with_extension("jsonl"), out).unwrap();
+    csv
+}
+
+#[test]
+fn one_decode_figure_cut_by_40_percent_fails_the_default_check_naming_its_cell() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["smoke.csv", "smoke-intel.csv"] {
+        let current = with_one_decode_cut(name, dir.path());
+        let out = default_check(&committed(name), &current).code(1);
+        let text = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+        let regressed: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("REGRESSED"))
+            .collect();
+        assert_eq!(regressed.len(), 1, "{name}: {text}");
+        assert!(
+            regressed[0].starts_with("REGRESSED dense2 [")
+                && regressed[0].contains("] baseline code-edit np=1: decode: ")
+                && regressed[0].contains("(current/baseline 0.600 ["),
+            "{name}: {text}"
+        );
+        assert!(
+            text.ends_with("check: REGRESSED (exit 1)\n"),
+            "{name}: {text}"
+        );
+    }
 }

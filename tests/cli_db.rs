@@ -372,7 +372,14 @@ fn compare_and_check_read_the_runs_of_a_database() {
     let out = bench()
         .args(["check", "--db", s(&db), "--current"])
         .arg(dir.path().join("new.csv"))
-        .args(["--metrics", "absolute", "--format", "json"])
+        .args([
+            "--metrics",
+            "absolute",
+            "--tolerance",
+            "5%",
+            "--format",
+            "json",
+        ])
         .output()
         .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();

@@ -24,7 +24,7 @@ fn json_of(cmd: &mut Command) -> Value {
     serde_json::from_slice(&out).expect("bench hw --json prints one JSON document")
 }
 
-const TOP_LEVEL: [&str; 17] = [
+const TOP_LEVEL: [&str; 20] = [
     "ram_total_gib",
     "ram_available_gib",
     "cpu_model",
@@ -39,6 +39,9 @@ const TOP_LEVEL: [&str; 17] = [
     "bandwidth",
     "best_bandwidth_gbps",
     "best_bandwidth_threads",
+    "centre_bandwidth_gbps",
+    "centre_bandwidth_threads",
+    "centre_bandwidth_spread_pct",
     "tier",
     "tier_reason",
     "hw_schema_version",
@@ -107,6 +110,11 @@ fn json_bandwidth_has_one_point_per_thread_count() {
         let gbps = p["bandwidth_gbps"].as_f64().unwrap();
         assert!(gbps > 0.0 && gbps <= best, "{p}");
         assert!(p["median_bandwidth_gbps"].as_f64().unwrap() <= gbps);
+        // A block's rate is a mean of passes, never above the best single pass.
+        let centre = p["centre_gbps"].as_f64().unwrap();
+        assert!(centre > 0.0 && centre <= gbps, "{p}");
+        assert!(p["blocks"].as_u64().unwrap() >= 1, "{p}");
+        assert!(p["spread_pct"].as_f64().unwrap() >= 0.0, "{p}");
         assert!(p["passes"].as_u64().unwrap() >= 3);
     }
 }

@@ -75,6 +75,9 @@ fn engine_serve_a_rate_sweep_writes_a_row_per_rate_and_every_completed_request()
         assert_eq!(r.requests_completed, Some(12), "{r:?}");
         assert_eq!(r.load_seed, Some(7));
         assert_eq!(r.slo, "ttft=5000ms,tpot=1000ms");
+        // The machine's other load while the phase ran.
+        assert!(r.foreign_cpu_pct.is_some_and(|f| f >= 0.0), "{r:?}");
+        assert!(r.steal_pct.is_some(), "{r:?}");
         let lines: Vec<_> = raw_lines(&csv)
             .into_iter()
             .filter(|l| l["load"] == r.load.as_str())

@@ -65,7 +65,7 @@ fn a_bad_value_names_file_line_and_column() {
 fn an_unknown_status_names_the_status_column() {
     let dir = tempfile::tempdir().unwrap();
     let (_, text) = valid_file(dir.path());
-    let (_, err) = read_bad(dir.path(), &text.replacen("\n4,ok,", "\n4,great,", 1));
+    let (_, err) = read_bad(dir.path(), &text.replacen("\n5,ok,", "\n5,great,", 1));
     assert!(
         matches!(&err, ResultsError::Malformed { line: 2, column_index: 2, column, .. } if column == "status"),
         "{err}"
@@ -76,13 +76,13 @@ fn an_unknown_status_names_the_status_column() {
 fn another_schema_version_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let (_, text) = valid_file(dir.path());
-    let (path, err) = read_bad(dir.path(), &text.replace("\n4,", "\n5,"));
+    let (path, err) = read_bad(dir.path(), &text.replace("\n5,", "\n6,"));
     assert!(
         matches!(
             err,
             ResultsError::SchemaVersion {
                 line: 2,
-                expected: 4,
+                expected: 5,
                 ..
             }
         ),
@@ -94,12 +94,12 @@ fn another_schema_version_is_refused() {
         "{message}"
     );
     // even when that version's header differs from ours
-    let v5 = text.replace("\n4,", "\n5,").replacen("reason", "why", 1);
-    let (_, err) = read_bad(dir.path(), &v5);
+    let v6 = text.replace("\n5,", "\n6,").replacen("reason", "why", 1);
+    let (_, err) = read_bad(dir.path(), &v6);
     assert!(matches!(err, ResultsError::SchemaVersion { .. }), "{err}");
     // version 1 is older than the oldest readable
-    let (_, err) = read_bad(dir.path(), &text.replace("\n4,", "\n1,"));
-    assert!(err.to_string().contains("reads versions 2 to 4"), "{err}");
+    let (_, err) = read_bad(dir.path(), &text.replace("\n5,", "\n1,"));
+    assert!(err.to_string().contains("reads versions 2 to 5"), "{err}");
 }
 
 /// The committed smoke baseline was written by schema version 2, before `depth`,
@@ -125,14 +125,17 @@ fn a_version_2_file_reads_with_the_new_columns_empty() {
     assert_eq!(rows[0].model_file, at("model_file"));
     assert_eq!(rows[0].n_predict.to_string(), at("n_predict"));
     assert_eq!(rows[0].engine_sha256, at("engine_sha256"));
-    // ...and the eleven columns version 3 added and the 37 of version 4 are empty.
-    assert_eq!(tpsbench::results::header().len(), v2_columns + 11 + 37);
+    // ...and the eleven columns version 3 added, the 37 of version 4 and the 15 of
+    // version 5 (foreign load and the bandwidth's centre: 4; deployments: 11) are empty.
+    assert_eq!(tpsbench::results::header().len(), v2_columns + 11 + 37 + 15);
     for row in &rows {
         assert_eq!((row.depth, row.server_args.as_str()), (0, ""));
         assert_eq!(row.source, tpsbench::results::Source::Tpsbench);
         assert!(row.speedup_pairs.is_none() && row.difference.is_none());
-        assert_eq!(row.schema_version, 4, "read rows are of this version");
+        assert_eq!(row.schema_version, 5, "read rows are of this version");
         assert!(row.load.is_empty() && row.requests_sent.is_none());
+        assert!(row.foreign_cpu_pct.is_none() && row.steal_pct.is_none());
+        assert!(row.bandwidth_centre_gbps.is_none() && row.bandwidth_spread_pct.is_none());
     }
 }
 
@@ -147,7 +150,7 @@ fn a_version_2_file_is_not_resumed() {
             err,
             ResultsError::ResumeOlderVersion {
                 found: 2,
-                expected: 4,
+                expected: 5,
                 ..
             }
         ),
@@ -183,7 +186,7 @@ fn a_renamed_or_extra_column_names_its_position() {
 fn a_short_record_names_its_line() {
     let dir = tempfile::tempdir().unwrap();
     let (_, text) = valid_file(dir.path());
-    let (_, err) = read_bad(dir.path(), &format!("{text}4,ok,,x\n"));
+    let (_, err) = read_bad(dir.path(), &format!("{text}5,ok,,x\n"));
     assert!(
         matches!(
             err,

@@ -4,7 +4,7 @@
 //! when it rules out a drop beyond the tolerance. A role is matched by its name, deployed
 //! mode and load.
 
-use super::stats::{decide, Decision};
+use super::stats::{decide_by, Decision, Rule};
 use crate::driver::deploy::summary::{summarize, RoleSummary};
 use crate::measure::paired_log_estimate;
 use crate::results::load::LoadedFile;
@@ -25,7 +25,12 @@ pub struct Finding {
 }
 
 /// One finding per role of the baseline's deployments that the current results deployed.
-pub fn findings(baseline: &LoadedFile, current: &LoadedFile, tolerance: f64) -> Vec<Finding> {
+pub fn findings(
+    baseline: &LoadedFile,
+    current: &LoadedFile,
+    tolerance: f64,
+    rule: Rule,
+) -> Vec<Finding> {
     let now: Vec<RoleSummary> = summarize(&current.rows)
         .into_iter()
         .flat_map(|d| d.roles)
@@ -38,12 +43,12 @@ pub fn findings(baseline: &LoadedFile, current: &LoadedFile, tolerance: f64) -> 
         else {
             continue;
         };
-        out.push(finding(&b, c, tolerance));
+        out.push(finding(&b, c, tolerance, rule));
     }
     out
 }
 
-fn finding(b: &RoleSummary, c: &RoleSummary, tolerance: f64) -> Finding {
+fn finding(b: &RoleSummary, c: &RoleSummary, tolerance: f64, rule: Rule) -> Finding {
     let cell = format!("deployment {} {} {}", c.role, c.mode, c.load);
     let estimate = |r: &RoleSummary| paired_log_estimate(&r.paired.0, &r.paired.1).ok();
     let value = |r: &RoleSummary| r.contention.as_ref().map_or(f64::NAN, |c| c.ratio);
@@ -52,7 +57,7 @@ fn finding(b: &RoleSummary, c: &RoleSummary, tolerance: f64) -> Finding {
             let ratio = ec.div(&eb).ci95();
             Finding {
                 cell,
-                decision: decide(&ratio, tolerance),
+                decision: decide_by(rule, &ratio, tolerance),
                 detail: format!(
                     "{:.3} -> {:.3} (current/baseline {:.3} [{:.3}, {:.3}])",
                     value(b),
@@ -115,10 +120,10 @@ mod tests {
         let base = file(&[18.0, 18.4, 18.2, 18.1]);
         let same = file(&[18.1, 18.3, 18.0, 18.2]);
         let half = file(&[9.0, 9.2, 9.1, 9.05]);
-        let pass = findings(&base, &same, 0.25);
+        let pass = findings(&base, &same, 0.25, Rule::Strict);
         assert_eq!(pass.len(), 1);
         assert_eq!(pass[0].decision, Decision::Pass, "{:?}", pass[0]);
-        let fail = findings(&base, &half, 0.25);
+        let fail = findings(&base, &half, 0.25, Rule::Strict);
         assert_eq!(fail[0].decision, Decision::Regressed, "{:?}", fail[0]);
         assert!(
             fail[0].detail.contains("current/baseline 0.50"),

@@ -69,6 +69,33 @@ pub fn decide(ci: &RatioCi, tolerance: f64) -> Decision {
     }
 }
 
+/// How a check passes (`bench check --strict` or not).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Rule {
+    /// The default: a check passes when its estimate lies within the tolerance; one whose
+    /// estimate is a drop beyond the tolerance regresses when the interval shows it (lies
+    /// wholly below `1 - tolerance`) and is inconclusive when it does not. No drop beyond
+    /// the tolerance ever passes, and noise inside the tolerance never fails.
+    #[default]
+    Estimate,
+    /// `--strict`: a check passes only when its 95% interval rules out a drop beyond the
+    /// tolerance ([`decide`]); within the tolerance but with a wider interval it is
+    /// inconclusive.
+    Strict,
+}
+
+/// The gate's decision by `rule` (see [`Rule`]); without an interval, inconclusive.
+pub fn decide_by(rule: Rule, ci: &RatioCi, tolerance: f64) -> Decision {
+    let strict = decide(ci, tolerance);
+    match (rule, strict) {
+        (Rule::Strict, d) | (Rule::Estimate, d @ (Decision::Regressed | Decision::Improved)) => d,
+        (Rule::Estimate, d) if !ci.has_ci() => d,
+        (Rule::Estimate, _) if ci.ratio >= 1.0 - tolerance => Decision::Pass,
+        (Rule::Estimate, _) => Decision::Inconclusive,
+    }
+}
+
 /// Ordinary least squares line `y = intercept + slope * x`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LineFit {
@@ -187,6 +214,31 @@ mod tests {
             df: 0.0,
         };
         assert_eq!(decide(&point, 0.05), Decision::Inconclusive);
+    }
+
+    #[test]
+    fn by_the_estimate_noise_within_the_tolerance_passes_and_a_drop_beyond_never_does() {
+        let ci = |ratio, low, high| RatioCi {
+            ratio,
+            low,
+            high,
+            df: 5.0,
+        };
+        let by = |c: &RatioCi| decide_by(Rule::Estimate, c, 0.10);
+        // floor 0.90: a file against itself (ratio 1) passes however wide its interval.
+        assert_eq!(by(&ci(1.0, 0.42, 2.39)), Decision::Pass);
+        assert_eq!(by(&ci(0.90, 0.70, 1.15)), Decision::Pass);
+        assert_eq!(by(&ci(0.89, 0.70, 1.13)), Decision::Inconclusive);
+        assert_eq!(by(&ci(0.60, 0.45, 0.80)), Decision::Regressed);
+        assert_eq!(by(&ci(1.30, 1.15, 1.47)), Decision::Improved);
+        assert_eq!(by(&ci(1.30, 1.05, 1.60)), Decision::Pass);
+        let point = ci(1.0, f64::NAN, f64::NAN);
+        assert_eq!(by(&point), Decision::Inconclusive);
+        // --strict: the interval must rule the drop out.
+        assert_eq!(
+            decide_by(Rule::Strict, &ci(1.0, 0.42, 2.39), 0.10),
+            Decision::Inconclusive
+        );
     }
 
     #[test]

@@ -108,6 +108,19 @@ pub struct RunArgs {
     /// measurement then includes the network between here and there.
     #[arg(long, requires = "server_url")]
     pub allow_remote_host: bool,
+    /// What to do about a cell measured while other processes took more CPU than
+    /// --foreign-threshold: `warn` marks it noisy (its reason and the table say so), `wait`
+    /// waits before each cell until the machine is quiet (at most 120 s, then measures and
+    /// warns), `refuse` fails it with the figure.
+    #[arg(long, value_enum, default_value = "warn", value_name = "WHAT")]
+    pub when_noisy: super::quiet::WhenNoisy,
+    /// Other processes' CPU (percent of one core) above which a cell is noisy.
+    #[arg(long, value_name = "PCT", default_value = "10", value_parser = super::quiet::parse_threshold)]
+    pub foreign_threshold: f64,
+    /// Another measurement holds the machine's measurement lock: exit 4 at once instead of
+    /// waiting for it (the lock file is /tmp/tpsbench-measure.lock, or $TPSBENCH_LOCK).
+    #[arg(long)]
+    pub no_wait: bool,
     /// Serving under load: arrival rates or clients instead of repeated batches.
     #[command(flatten)]
     pub load: super::serve::args::LoadArgs,
@@ -155,6 +168,9 @@ impl RunArgs {
             baseline_launches: DEFAULT_BASELINE_LAUNCHES,
             server_url: None,
             allow_remote_host: false,
+            no_wait: false,
+            when_noisy: super::quiet::WhenNoisy::Warn,
+            foreign_threshold: super::quiet::DEFAULT_FOREIGN_THRESHOLD_PCT,
             load: super::serve::args::LoadArgs::default(),
             deploy: super::deploy::args::DeployArgs::default(),
         }
@@ -206,6 +222,8 @@ pub struct RunConfig {
     pub baseline_launches: u32,
     /// A running server to measure instead of launching one.
     pub remote: Option<RemoteTarget>,
+    /// What counts as a noisy cell and what to do about it.
+    pub noise: super::quiet::QuietRule,
     /// Serving under load instead of repeated batches (`--rate`, `--concurrency`,
     /// `--find-max-rate`).
     pub load: Option<super::serve::args::LoadPlan>,
@@ -309,6 +327,10 @@ impl RunArgs {
             pair: !self.unpaired,
             baseline_launches: self.baseline_launches,
             remote,
+            noise: super::quiet::QuietRule {
+                when: self.when_noisy,
+                threshold_pct: self.foreign_threshold,
+            },
             load: self.load.plan(),
             load_problem: self.load.problem(),
             deploy: self.deploy.config(self.load.duration),
@@ -359,6 +381,30 @@ mod tests {
             .args;
         assert_eq!(RunArgs::for_profile("smoke"), parsed);
         assert_eq!(parsed.bw_seconds, 1.0);
+    }
+
+    #[test]
+    fn the_noise_rule_comes_from_its_two_flags() {
+        use crate::driver::quiet::{QuietRule, WhenNoisy};
+        let rule = |args: &[&str]| Cli::try_parse_from(args).map(|c| c.args.config().noise);
+        assert_eq!(
+            rule(&["run", "--profile", "smoke"]).unwrap(),
+            QuietRule {
+                when: WhenNoisy::Warn,
+                threshold_pct: 10.0
+            }
+        );
+        let given = ["run", "--profile", "smoke", "--when-noisy", "wait"];
+        let given = [&given[..], &["--foreign-threshold", "25%"]].concat();
+        assert_eq!(
+            rule(&given).unwrap(),
+            QuietRule {
+                when: WhenNoisy::Wait,
+                threshold_pct: 25.0
+            }
+        );
+        assert!(rule(&["run", "--profile", "s", "--when-noisy", "quiet"]).is_err());
+        assert!(rule(&["run", "--profile", "s", "--foreign-threshold", "-5"]).is_err());
     }
 
     #[test]

@@ -64,6 +64,9 @@ pub fn build(
         CellOutcome::NotMeasured(_, reason) => row.reason = reason.clone(),
         CellOutcome::Measured(m) => fill_measured(&mut row, role, cell, m, baseline),
     }
+    if let CellOutcome::Measured(m) = outcome {
+        super::quiet::judge(&mut row, m.foreign.as_ref(), settings.noise.as_ref());
+    }
     row.fill_roofline();
     row
 }
@@ -293,6 +296,9 @@ pub fn one_line(row: &ResultRow) -> String {
     }
     if row.lossless.is_some() {
         s.push_str(&format!(", {}", row.quality()));
+    }
+    if let Some(mark) = super::table::noisy_mark(row) {
+        s.push_str(&format!(", {mark}"));
     }
     s
 }

@@ -62,6 +62,8 @@ pub struct Script {
     /// of `slots` (first come, first served), then takes exactly this long on the tokio
     /// clock, its first tenth as prefill ([`FAKE_PREFILL_SHARE`]). `None`: answers at once.
     pub service_time: Option<Duration>,
+    /// Every batch takes this long of wall time (default: none, it answers at once).
+    pub batch_time: Option<Duration>,
     /// Requests served at once under `service_time` (a server's slots).
     pub slots: u32,
     /// On every server, single request number N (0-based) fails with this reason.
@@ -90,6 +92,7 @@ impl Default for Script {
             refuse_speculative: None,
             guards_memory: true,
             service_time: None,
+            batch_time: None,
             slots: 1,
             fail_request: None,
         }
@@ -390,6 +393,9 @@ impl ServerHandle for FakeServer {
                 interrupt.trigger();
                 std::future::pending::<()>().await;
             }
+        }
+        if let Some(t) = self.script.batch_time {
+            tokio::time::sleep(t).await;
         }
         Ok((0..parallel)
             .map(|_| self.record(req, here, overall))

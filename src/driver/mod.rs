@@ -45,6 +45,7 @@ pub mod pairing;
 pub mod plan;
 pub mod prepare;
 pub mod progress;
+pub mod quiet;
 pub mod remote;
 pub mod resolve;
 pub mod run_loop;

@@ -4,6 +4,7 @@
 //! row is built from it: both import it, neither imports the other.
 
 use crate::engine::request::Prompt;
+use crate::hardware::foreign::ForeignLoad;
 use crate::measure::{self, CellMetrics, RequestRaw};
 use crate::results::Status;
 
@@ -67,6 +68,9 @@ pub struct Measured {
     pub batches: u32,
     /// Notes for the row's reason (a launch that failed, launches that disagree).
     pub notes: Vec<String>,
+    /// Other processes' CPU and the hypervisor's steal while the repetitions ran; `None`
+    /// when not sampled.
+    pub foreign: Option<ForeignLoad>,
 }
 
 impl Measured {
@@ -122,6 +126,11 @@ pub fn merge_launches(
                 (x, y) => x.or(y),
             };
             a.notes.extend(b.notes);
+            // The noisier launch: a cell is as trustworthy as its worst launch.
+            a.foreign = match (a.foreign, b.foreign) {
+                (Some(x), Some(y)) if y.foreign_cpu_pct > x.foreign_cpu_pct => Some(y),
+                (x, y) => x.or(y),
+            };
             CellOutcome::Measured(a)
         }
         (CellOutcome::NotMeasured(Status::Failed, why), _) => {

@@ -52,6 +52,7 @@ pub(super) fn prepare(
         host,
         pair: config.pair,
         baseline_launches: config.baseline_launches,
+        noise: config.noise,
     };
     Ok((env, roles, writer))
 }

@@ -39,6 +39,8 @@ pub struct RunEnv {
     pub pair: bool,
     /// Launches of every baseline cell's server.
     pub baseline_launches: u32,
+    /// What counts as a noisy cell and what to do about it.
+    pub noise: super::quiet::QuietRule,
 }
 
 /// What a run varies beyond the profile's roles, modes, workloads and slots, and the extra
@@ -70,6 +72,10 @@ pub struct RunSettings {
     pub baseline_launches: u32,
     /// Expected speed table (the guide's or a calibration).
     pub expectations: Expectations,
+    /// The foreign load of each cell is sampled and judged by this rule; `None`: not
+    /// sampled (a running server that is not ours, whose CPU would count as foreign; the
+    /// unit tests).
+    pub noise: Option<super::quiet::QuietRule>,
     /// A row with the machine, engine, harness and profile columns filled: every cell's row
     /// starts from it.
     pub stamp: ResultRow,
@@ -90,6 +96,7 @@ impl RunEnv {
             pair: self.pair,
             baseline_launches: self.baseline_launches,
             expectations: self.expectations.clone(),
+            noise: Some(self.noise),
             stamp,
         }
     }
@@ -111,6 +118,9 @@ pub(super) fn stamp_machine(row: &mut ResultRow, hw: &Hardware) {
     row.ram_gib = (hw.ram_total_gib * 10.0).round() / 10.0;
     row.isa = hw.isa.present().join(" ");
     row.bandwidth_gbps = (hw.best_bandwidth_gbps > 0.0).then_some(hw.best_bandwidth_gbps);
+    let steady = hw.centre_bandwidth_gbps > 0.0;
+    row.bandwidth_centre_gbps = steady.then_some(hw.centre_bandwidth_gbps);
+    row.bandwidth_spread_pct = steady.then_some(hw.centre_bandwidth_spread_pct);
 }
 
 /// Fills the harness and profile columns of a row.

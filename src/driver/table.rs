@@ -150,6 +150,10 @@ fn measured_cells(row: &ResultRow) -> Vec<String> {
         ),
         _ => ("-".into(), "-".into()),
     };
+    let verdict = match noisy_mark(row) {
+        Some(mark) => format!("{verdict}, {mark}"),
+        None => verdict,
+    };
     vec![
         decode,
         opt(row.prefill_tps_mean, 1),
@@ -163,6 +167,14 @@ fn measured_cells(row: &ResultRow) -> Vec<String> {
             .map_or("-".into(), |s| format!("{:.0}%", s * 100.0)),
         verdict,
     ]
+}
+
+/// `noisy (45% foreign)` for a cell measured while other processes took the machine.
+pub fn noisy_mark(row: &ResultRow) -> Option<String> {
+    row.is_noisy().then(|| match row.foreign_cpu_pct {
+        Some(f) => format!("noisy ({f:.0}% foreign)"),
+        None => "noisy".to_string(),
+    })
 }
 
 fn opt(v: Option<f64>, decimals: usize) -> String {

@@ -35,6 +35,10 @@ pub struct ValidateArgs {
     /// llama-server binary (llama-bench is taken from the same directory).
     #[arg(long)]
     pub server_bin: Option<PathBuf>,
+    /// Another measurement holds the machine's measurement lock: exit 4 at once instead of
+    /// waiting for it (the lock file is /tmp/tpsbench-measure.lock, or $TPSBENCH_LOCK).
+    #[arg(long)]
+    pub no_wait: bool,
     /// Output format; json has the rounds and the mean ratio with its 95% CI.
     #[command(flatten)]
     pub output: OutputArgs,

@@ -91,6 +91,12 @@ pub trait ServerHandle {
     /// CPU time of the harness and of the server so far, when readable.
     fn cpu_times(&self) -> CpuTimes;
 
+    /// The server's process id when it is a process of ours (its CPU time is then not
+    /// foreign load); `None` for a server this harness did not start.
+    fn pid(&self) -> Option<u32> {
+        None
+    }
+
     /// Stops the server (whatever became of it).
     fn stop(self);
 }

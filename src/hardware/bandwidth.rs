@@ -21,6 +21,8 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use super::bandwidth_centre::{centre, Pass, BLOCK};
+
 /// Bytes one thread reads per timed pass at most. A bigger slice is read as a rotation of
 /// windows of this size, one window per pass, each evicted by the rest of the buffer before
 /// its next turn. A slice is never read twice within a pass: with many threads, re-reading a
@@ -54,6 +56,13 @@ pub struct BandwidthPoint {
     pub bytes_per_pass: u64,
     /// Duration of the best pass, in seconds.
     pub best_pass_secs: f64,
+    /// The figure that holds still: the median rate of blocks of consecutive passes spanning
+    /// at least 25 ms each, in GB/s ([`super::bandwidth_centre`]).
+    pub centre_gbps: f64,
+    /// Interquartile range of the block rates over `centre_gbps`, in percent.
+    pub spread_pct: f64,
+    /// Blocks behind `centre_gbps`.
+    pub blocks: usize,
 }
 
 /// The buffer size that measures main memory rather than cache on a machine whose
@@ -203,6 +212,11 @@ fn summarize(per_thread: &[Vec<PassTiming>]) -> BandwidthPoint {
         .map(|p| pass_rate(per_thread, p))
         .filter(|(gbps, _, _)| gbps.is_finite())
         .collect();
+    let in_order: Vec<Pass> = rates
+        .iter()
+        .map(|&(_, bytes, wall)| Pass { bytes, wall })
+        .collect();
+    let centre = centre(&in_order, BLOCK);
     rates.sort_by(|a, b| a.0.total_cmp(&b.0));
     let best = rates.last().copied().unwrap_or((0.0, 0, Duration::ZERO));
     let median = rates.get(rates.len() / 2).map_or(0.0, |r| r.0);
@@ -213,6 +227,9 @@ fn summarize(per_thread: &[Vec<PassTiming>]) -> BandwidthPoint {
         passes,
         bytes_per_pass: best.1,
         best_pass_secs: best.2.as_secs_f64(),
+        centre_gbps: centre.map_or(0.0, |c| c.gbps),
+        spread_pct: centre.map_or(0.0, |c| c.spread_pct),
+        blocks: centre.map_or(0, |c| c.blocks),
     }
 }
 

@@ -6,9 +6,11 @@
 //! which is the denominator of the decode roofline that later stages compare against.
 
 pub mod bandwidth;
+pub mod bandwidth_centre;
 pub mod cpu;
 pub mod cpuset;
 pub mod facts;
+pub mod foreign;
 pub mod isa;
 pub mod memory;
 pub mod numa;
@@ -146,6 +148,14 @@ pub struct Hardware {
     pub best_bandwidth_gbps: f64,
     /// Thread count that reached `best_bandwidth_gbps`.
     pub best_bandwidth_threads: usize,
+    /// The figure that holds still: the highest median block rate of all thread counts
+    /// (`centre_gbps` of a point), in GB/s.
+    pub centre_bandwidth_gbps: f64,
+    /// Thread count of `centre_bandwidth_gbps`.
+    pub centre_bandwidth_threads: usize,
+    /// The spread of that thread count's block rates (interquartile range over the median,
+    /// percent).
+    pub centre_bandwidth_spread_pct: f64,
     /// The guide's deployment tier for `ram_total_gib`.
     pub tier: Tier,
     /// Why this tier, in words.
@@ -167,6 +177,9 @@ pub fn assess(opts: &AssessOptions) -> anyhow::Result<Hardware> {
     check_buffer_fits(buffer_bytes, mem.available_bytes)?;
     let points = measure_all(buffer_bytes, &counts, opts.bw_budget);
     let best = best_point(&points);
+    let steady = points
+        .iter()
+        .max_by(|a, b| a.centre_gbps.total_cmp(&b.centre_gbps));
     let (tier, tier_reason) = tier_for_ram(ram_total_gib);
     Ok(Hardware {
         hw_schema_version: HW_SCHEMA_VERSION,
@@ -183,6 +196,9 @@ pub fn assess(opts: &AssessOptions) -> anyhow::Result<Hardware> {
         bandwidth_buffer_bytes: buffer_bytes as u64,
         best_bandwidth_gbps: best.map_or(0.0, |p| p.bandwidth_gbps),
         best_bandwidth_threads: best.map_or(0, |p| p.threads),
+        centre_bandwidth_gbps: steady.map_or(0.0, |p| p.centre_gbps),
+        centre_bandwidth_threads: steady.map_or(0, |p| p.threads),
+        centre_bandwidth_spread_pct: steady.map_or(0.0, |p| p.spread_pct),
         bandwidth: points,
         tier,
         tier_reason,
@@ -312,6 +328,9 @@ mod tests {
             passes: 3,
             bytes_per_pass: 1,
             best_pass_secs: 1.0,
+            centre_gbps: gbps * 0.9,
+            spread_pct: 3.0,
+            blocks: 10,
         };
         let points = [p(1, 10.0), p(2, 18.5), p(3, 17.0)];
         assert_eq!(best_point(&points).unwrap().threads, 2);

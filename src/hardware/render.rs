@@ -60,14 +60,18 @@ fn fact_rows(hw: &Hardware) -> Vec<(&'static str, String)> {
         (
             "Read bandwidth",
             format!(
-                "{:.1} GB/s best, with {} thread{}",
+                "{:.1} GB/s best, with {} thread{}; {:.1} GB/s median of 25-ms blocks \
+                 (spread {:.1}%), with {}",
                 hw.best_bandwidth_gbps,
                 hw.best_bandwidth_threads,
                 if hw.best_bandwidth_threads == 1 {
                     ""
                 } else {
                     "s"
-                }
+                },
+                hw.centre_bandwidth_gbps,
+                hw.centre_bandwidth_spread_pct,
+                hw.centre_bandwidth_threads
             ),
         ),
         ("Tier", format!("{}: {}", hw.tier, hw.tier_reason)),
@@ -108,9 +112,11 @@ fn bandwidth(hw: &Hardware) -> Table {
         "median GB/s",
         "passes",
         "best pass ms",
+        "blocks median GB/s",
+        "spread",
     ])
     .styled(Style::Borders)
-    .right_aligned(0..5);
+    .right_aligned(0..7);
     for p in &hw.bandwidth {
         t.push(vec![
             p.threads.to_string(),
@@ -118,6 +124,8 @@ fn bandwidth(hw: &Hardware) -> Table {
             format!("{:.1}", p.median_bandwidth_gbps),
             p.passes.to_string(),
             format!("{:.2}", p.best_pass_secs * 1e3),
+            format!("{:.1}", p.centre_gbps),
+            format!("{:.1}%", p.spread_pct),
         ]);
     }
     t
@@ -165,9 +173,15 @@ mod tests {
                 passes: 40,
                 bytes_per_pass: 32 << 20,
                 best_pass_secs: 0.001,
+                centre_gbps: 29.5,
+                spread_pct: 4.2,
+                blocks: 40,
             }],
             best_bandwidth_gbps: 31.25,
             best_bandwidth_threads: 1,
+            centre_bandwidth_gbps: 29.5,
+            centre_bandwidth_threads: 1,
+            centre_bandwidth_spread_pct: 4.2,
             tier: Tier::Standard,
             tier_reason: "because".into(),
         }
@@ -185,6 +199,7 @@ mod tests {
             "256 MiB (bandwidth buffer 2048 MiB)",
             "/models: 1000.0 GiB free of 2000.0 GiB",
             "31.2 GB/s best, with 1 thread",
+            "29.5 GB/s median of 25-ms blocks (spread 4.2%), with 1",
             "STANDARD: because",
             "read GB/s (best)",
         ] {
@@ -210,8 +225,10 @@ mod tests {
             format!("{:.1}", p["median_bandwidth_gbps"].as_f64().unwrap()),
             p["passes"].to_string(),
             format!("{:.2}", p["best_pass_secs"].as_f64().unwrap() * 1e3),
+            format!("{:.1}", p["centre_gbps"].as_f64().unwrap()),
+            format!("{:.1}%", p["spread_pct"].as_f64().unwrap()),
         ];
-        assert_eq!(bw_row, ["1", "31.2", "30.0", "40", "1.00"]);
+        assert_eq!(bw_row, ["1", "31.2", "30.0", "40", "1.00", "29.5", "4.2%"]);
         let md = crate::util::output::markdown_cells(&r.markdown());
         assert_eq!(md.last().unwrap(), &bw_row);
         let csv = r.csv().unwrap();

@@ -126,6 +126,10 @@ impl ServerHandle for LlamaServer {
         std::fs::read_to_string(self.server.log_path()).unwrap_or_default()
     }
 
+    fn pid(&self) -> Option<u32> {
+        Some(self.server.pid())
+    }
+
     fn cpu_times(&self) -> CpuTimes {
         Some((
             server::cpu::self_cpu_time().ok()?,

@@ -23,5 +23,7 @@ pub use error::ResultsError;
 pub use path::{compact_utc, default_dir, default_path, utc_timestamp};
 pub use raw::RawRepetition;
 pub use reader::{decode_tps_by_cell, finished_cells, header, read_raw, read_results};
-pub use row::{CellKey, Difference, ResultRow, Source, Status, OLDEST_READABLE, SCHEMA_VERSION};
+pub use row::{
+    CellKey, Difference, ResultRow, Source, Status, NOISY_NOTE, OLDEST_READABLE, SCHEMA_VERSION,
+};
 pub use writer::{jsonl_path_for, ResultWriter};

@@ -93,6 +93,10 @@ const ADDED: &[(u32, &[&str])] = &[
             "resident_before",
             "load_read_gbps",
             "storage_read_gbps",
+            "bandwidth_centre_gbps",
+            "bandwidth_spread_pct",
+            "foreign_cpu_pct",
+            "steal_pct",
         ],
     ),
 ];

@@ -15,6 +15,9 @@ use serde::{Deserialize, Serialize};
 /// readers refuse files older than `OLDEST_READABLE` or newer than this.
 pub const SCHEMA_VERSION: u32 = 5;
 
+/// How the reason's note of a cell measured on a machine that was not quiet begins.
+pub const NOISY_NOTE: &str = "noisy: ";
+
 /// The oldest schema version this tpsbench reads.
 pub const OLDEST_READABLE: u32 = 2;
 
@@ -278,8 +281,12 @@ pub struct ResultRow {
     pub ram_gib: f64,
     /// ISA summary (text, e.g. `avx2 fma f16c` or `neon dotprod`).
     pub isa: String,
-    /// Best measured memory read bandwidth (GB/s, 10^9 bytes per second).
+    /// Best measured memory read bandwidth: the fastest pass of about 1 ms, the roofline's denominator (GB/s, 10^9 bytes per second).
     pub bandwidth_gbps: Option<f64>,
+    /// The bandwidth figure that holds still: the median rate of blocks of consecutive passes spanning at least 25 ms each, at its best thread count (GB/s; empty when not measured).
+    pub bandwidth_centre_gbps: Option<f64>,
+    /// Spread of those block rates: interquartile range over their median (percent; empty when not measured).
+    pub bandwidth_spread_pct: Option<f64>,
 
     // ---- engine and harness identity ----
     /// First line of `llama-server --version` (text; with `--server-url`, `llama-server build B (remote)` from its /props `build_info`).
@@ -330,6 +337,10 @@ pub struct ResultRow {
     // ---- overhead and startup ----
     /// Harness CPU time during measurement as a share of the server's CPU time (percent).
     pub client_cpu_pct: Option<f64>,
+    /// CPU time of processes other than the harness and its servers while the cell was measured, from /proc/stat (percent of one core; above the run's `--foreign-threshold` the reason starts with `noisy:`; empty when not sampled).
+    pub foreign_cpu_pct: Option<f64>,
+    /// Time the hypervisor ran something else while a virtual CPU was ready, while the cell was measured (percent of the machine's CPU time; empty when not sampled).
+    pub steal_pct: Option<f64>,
     /// Model load time as the server's log reports it (milliseconds).
     pub server_load_ms: Option<f64>,
     /// From spawning the server to the first healthy /health answer (milliseconds).
@@ -525,6 +536,12 @@ impl ResultRow {
             (Some(false), _) => Some("LOSSY"),
             _ => None,
         }
+    }
+
+    /// Measured while other processes took more CPU than the run's threshold: its reason
+    /// carries a note that starts with [`NOISY_NOTE`].
+    pub fn is_noisy(&self) -> bool {
+        self.reason.split("; ").any(|n| n.starts_with(NOISY_NOTE))
     }
 
     /// A cell is finished (not measured again on `--resume`) unless it was interrupted.

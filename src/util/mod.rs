@@ -8,6 +8,7 @@ pub mod error;
 pub mod interrupt;
 pub mod located;
 pub mod lock;
+pub mod measure_lock;
 pub mod output;
 pub mod process;
 pub mod tail;

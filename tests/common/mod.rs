@@ -8,6 +8,7 @@
 
 use std::sync::OnceLock;
 use tpsbench::llamacpp::{self, Engine, EngineOptions};
+use tpsbench::util::measure_lock::{MeasureLock, Wait};
 use tpsbench::util::FileLock;
 
 /// True when running under CI (`CI=true` or `CI=1`).
@@ -52,6 +53,10 @@ pub fn skip_or_fail(why: &str) {
 /// two servers never share the two cores (and the timings stay meaningful). Reentrant on
 /// one thread: a test holding it may call [`engine`], whose first use self-tests the engine
 /// under the same lock (a second `flock` on the same file would wait for itself).
+///
+/// It also holds the machine-wide measurement lock that `bench run` takes
+/// (`util::measure_lock`), so that a test's server never runs beside a user's measurement;
+/// a `bench` the test spawns sees its ancestor holding that lock and measures under it.
 pub fn llama_server_lock() -> ServerLock {
     HELD.with(|held| {
         let mut held = held.borrow_mut();
@@ -66,7 +71,9 @@ pub fn llama_server_lock() -> ServerLock {
                 )
             })
             .unwrap_or_else(|e| panic!("cannot take the llama-server test lock: {e:#}"));
-            held.1 = Some(lock);
+            let measuring = MeasureLock::acquire(Wait::Wait)
+                .unwrap_or_else(|e| panic!("cannot take the measurement lock: {e:#}"));
+            held.1 = Some((lock, measuring));
         }
         held.0 += 1;
     });
@@ -74,8 +81,8 @@ pub fn llama_server_lock() -> ServerLock {
 }
 
 thread_local! {
-    /// How many [`ServerLock`]s this thread holds, and the file lock while any is held.
-    static HELD: std::cell::RefCell<(usize, Option<FileLock>)> =
+    /// How many [`ServerLock`]s this thread holds, and the two locks while any is held.
+    static HELD: std::cell::RefCell<(usize, Option<(FileLock, MeasureLock)>)> =
         const { std::cell::RefCell::new((0, None)) };
 }
 
@@ -92,6 +99,16 @@ impl Drop for ServerLock {
             }
         });
     }
+}
+
+/// A row's reason without its `noisy: ...` note: the machine was busy while the cell was
+/// measured (other tests, another user), which is not what a test of the engine checks.
+pub fn reason_besides_noise(reason: &str) -> String {
+    reason
+        .split("; ")
+        .filter(|n| !n.starts_with(tpsbench::results::NOISY_NOTE))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// A fresh temporary directory, removed when dropped.

@@ -7,10 +7,12 @@ use super::{Executor, PairPlan, Stop};
 use crate::driver::baselines::BaselineKey;
 use crate::driver::outcome::{CellOutcome, Measured, Pairing};
 use crate::driver::plan::{Cell, Launch};
+use crate::driver::quiet;
 use crate::driver::resolve::ResolvedRole;
 use crate::driver::workload;
 use crate::engine::backend::{Backend, ServerHandle};
 use crate::engine::request::{CompletionRecord, CompletionRequest};
+use crate::hardware::foreign::Snapshot;
 use crate::measure::{self, RequestRaw};
 use crate::results::{RawRepetition, Status};
 use std::time::Instant;
@@ -45,6 +47,9 @@ impl<B: Backend> Executor<'_, B> {
                     CellOutcome::NotMeasured(Status::ModeNotEffective, why.clone()),
                     false,
                 ),
+                (Ok(()), _) if !self.quiet_before(server, role, cell).await => {
+                    (Stop::Interrupted.outcome(), true)
+                }
                 (Ok(()), _) => self.cell_outcome(server, role, cell, i, plan).await,
             };
             self.rec.finish(role, cell, outcome)?;
@@ -53,6 +58,24 @@ impl<B: Backend> Executor<'_, B> {
             }
         }
         Ok(())
+    }
+
+    /// With `--when-noisy wait`, waits until the machine is quiet before a cell; false
+    /// when Ctrl-C ended the wait.
+    async fn quiet_before(&self, server: &B::Server, role: &ResolvedRole, cell: &Cell) -> bool {
+        let what = format!(
+            "{} {} {} np={}",
+            role.role.name, cell.mode, cell.workload, cell.parallel
+        );
+        let pids = self.our_pids(server);
+        let rule = self.settings.noise.as_ref();
+        quiet::until_quiet(rule, &pids, &self.interrupt, self.progress, &what).await
+    }
+
+    /// Our servers' pids: the cell's and the partner's beside it.
+    pub(super) fn our_pids(&self, server: &B::Server) -> Vec<u32> {
+        let partner = self.partner.as_ref().and_then(|p| p.server.pid());
+        server.pid().into_iter().chain(partner).collect()
     }
 
     /// The outcome of one cell on a warm server, and whether it ends the launch.
@@ -118,6 +141,11 @@ impl<B: Backend> Executor<'_, B> {
                 role.role.name, cell.mode, cell.workload, cell.parallel
             ),
             cpu_start: server.cpu_times(),
+            load_start: self
+                .settings
+                .noise
+                .and_then(|_| Snapshot::take(&self.our_pids(server)).ok()),
+            pids: self.our_pids(server),
             started: Instant::now(),
             requests: Vec::new(),
             aggregate: Vec::new(),

@@ -5,6 +5,7 @@
 use crate::driver::outcome::{Measured, Pairing};
 use crate::engine::backend::CpuTimes;
 use crate::engine::request::CompletionRequest;
+use crate::hardware::foreign::Snapshot;
 use crate::measure::{self, RequestRaw};
 use crate::results::{CellKey, RawRepetition};
 use std::time::{Duration, Instant};
@@ -44,6 +45,11 @@ pub(super) struct Reps {
     pub(super) rep_offset: u32,
     /// The launch of the cell's server (0-based) for the raw lines.
     pub(super) launch: u32,
+    /// Our servers' pids (the cell's and its partner's): their CPU is not foreign load.
+    pub(super) pids: Vec<u32>,
+    /// The machine's CPU counters when the cell started; `None` when the run does not
+    /// sample foreign load.
+    pub(super) load_start: Option<Snapshot>,
 }
 
 impl Reps {
@@ -64,7 +70,12 @@ impl Reps {
 
     /// The cell's measurements.
     pub(super) fn finish(self, cpu_end: CpuTimes, pairing: Pairing) -> Measured {
+        let foreign = self
+            .load_start
+            .as_ref()
+            .and_then(|start| start.until(&Snapshot::take(&self.pids).ok()?));
         Measured {
+            foreign,
             metrics: measure::cell_metrics(&self.requests, self.parallel as usize),
             aggregate: self.aggregate,
             first_tokens: self.first_tokens,

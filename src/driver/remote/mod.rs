@@ -245,6 +245,8 @@ fn settings(
         // One server that tpsbench does not start: there is no second launch to measure.
         baseline_launches: 1,
         expectations: profile.load_expectations()?,
+        // The server is not ours: its CPU time would count as foreign load.
+        noise: None,
         stamp: stamp(info, hardware.as_ref(), host, profile),
     })
 }

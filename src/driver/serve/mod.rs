@@ -19,12 +19,14 @@ use super::launch;
 use super::load::{self, LoadSpec, MaxRateSearch, Mix, MixEntry, Pattern, PhaseRecord};
 use super::plan::LaunchKey;
 use super::progress::Progress;
+use super::quiet;
 use super::resolve::ResolvedRole;
 use super::run_loop::RunOutcome;
 use super::settings::{RunPlan, RunSettings};
 use super::workload::{self, Workload};
 use crate::engine::backend::{Backend, ServerHandle};
 use crate::engine::request::CompletionRequest;
+use crate::hardware::foreign::Snapshot;
 use crate::results::{ResultRow, ResultWriter, Status};
 use anyhow::Context;
 pub use args::{LoadArgs, LoadPlan};
@@ -318,12 +320,18 @@ impl<B: Backend> Serving<'_, B> {
         } else {
             "serving"
         };
-        self.progress
-            .phase(format!("{}: {what} {pattern}", launch.role.role.name));
+        let label = format!("{}: {what} {pattern}", launch.role.role.name);
+        let pids: Vec<u32> = server.pid().into_iter().collect();
+        let rule = self.settings.noise.as_ref();
+        quiet::until_quiet(rule, &pids, &self.interrupt, &self.progress, &label).await;
+        self.progress.phase(label);
+        let start = rule.and_then(|_| Snapshot::take(&pids).ok());
         let record: PhaseRecord = load::run_phase(server, &spec, mix, &self.interrupt).await;
+        let foreign = start.and_then(|s| s.until(&Snapshot::take(&pids).ok()?));
         let summary = load::summarize(&record, &plan.slo);
         let key = row::key(self.settings, launch.role, &launch.key, mix, pattern);
-        let built = row::build(self.settings, launch.role, &key, &record, &summary, plan);
+        let mut built = row::build(self.settings, launch.role, &key, &record, &summary, plan);
+        quiet::judge(&mut built, foreign.as_ref(), rule);
         for raw in row::raw_lines(&key, &record) {
             self.writer.push_raw(&raw)?;
         }

@@ -89,6 +89,7 @@ fn notes(r: &ResultRow) -> String {
     if r.saturated == Some(true) {
         notes.push("saturated".to_string());
     }
+    notes.extend(crate::driver::table::noisy_mark(r));
     if !r.behind_schedule.is_empty() {
         notes.push(format!("generator behind: {}", r.behind_schedule));
     }

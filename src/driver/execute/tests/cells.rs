@@ -303,3 +303,63 @@ fn a_run_with_a_database_puts_every_row_and_raw_line_of_its_csv_there() {
         "every raw line, with its cell"
     );
 }
+
+/// The draft role run with the foreign-load rule `rule`.
+fn with_noise(rule: crate::driver::quiet::QuietRule) -> Run {
+    let dir = tempfile::tempdir().unwrap();
+    let writer = ResultWriter::create(&dir.path().join("run.csv")).unwrap();
+    let mut s = settings(true);
+    s.noise = Some(rule);
+    // 30 ms a batch: the counters of /proc/stat move in 10 ms ticks.
+    let script = Script {
+        batch_time: Some(Duration::from_millis(30)),
+        ..Script::default()
+    };
+    let mut run = run_swept(script, roles(&["draft"]), writer, false, s, &one_point());
+    run._dir = dir;
+    run
+}
+
+#[test]
+fn every_cell_carries_its_foreign_load_and_is_judged_by_the_runs_threshold() {
+    use crate::driver::quiet::{QuietRule, WhenNoisy};
+    // Whatever the machine does meanwhile: no cell is above an infinite threshold, every
+    // cell is above a negative one.
+    let never = |when| QuietRule {
+        when,
+        threshold_pct: f64::INFINITY,
+    };
+    let always = |when| QuietRule {
+        when,
+        threshold_pct: -1.0,
+    };
+    let quiet = with_noise(never(WhenNoisy::Refuse));
+    for r in &quiet.rows {
+        assert_eq!(r.status, Status::Ok, "{}", r.reason);
+        assert!(r.foreign_cpu_pct.is_some_and(|f| f >= 0.0), "{r:?}");
+        assert!(r.steal_pct.is_some_and(|s| (0.0..=100.0).contains(&s)));
+        assert!(!r.is_noisy());
+    }
+    let warned = with_noise(always(WhenNoisy::Warn));
+    for r in &warned.rows {
+        assert_eq!(r.status, Status::Ok);
+        assert!(
+            r.reason.starts_with("noisy: other processes took "),
+            "{}",
+            r.reason
+        );
+    }
+    let refused = with_noise(always(WhenNoisy::Refuse));
+    for r in &refused.rows {
+        assert_eq!(r.status, Status::Failed);
+        assert!(
+            r.reason.contains("refused (--when-noisy refuse)"),
+            "{}",
+            r.reason
+        );
+    }
+    // A run that does not sample (the settings of the other tests, and --server-url)
+    // leaves the columns empty.
+    let unsampled = measure(Script::default(), &["draft"]);
+    assert!(unsampled.rows.iter().all(|r| r.foreign_cpu_pct.is_none()));
+}

@@ -125,6 +125,7 @@ fn settings(pair: bool) -> RunSettings {
         pair,
         baseline_launches: 1,
         expectations: Expectations::guide(),
+        noise: None,
         stamp: ResultRow {
             schema_version: SCHEMA_VERSION,
             host: "fakehost".into(),
