@@ -113,6 +113,10 @@ fn engine_deploy_serves_each_role_alone_and_together_in_turning_rounds() {
         assert_eq!(r.load, "concurrency 1");
         assert!(r.requests_completed.unwrap() >= 1, "{r:?}");
         assert!(r.decode_tps_mean.unwrap() > 0.0, "{r:?}");
+        // The contention model's inputs and the phase's foreign load are on every row.
+        assert!(r.role_bandwidth_gbps.unwrap() > 0.0, "{r:?}");
+        assert!(r.deploy_bandwidth_gbps.unwrap() > 0.0, "{r:?}");
+        assert!(r.foreign_cpu_pct.is_some(), "{r:?}");
     }
     // The workers are deployed with their draft (deploy = "spec:8"), and it drafted.
     let workers = rows.iter().find(|r| r.role == "workers").unwrap();

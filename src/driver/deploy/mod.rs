@@ -102,6 +102,7 @@ pub fn deploy<B: Backend>(
         },
         rows: Vec::new(),
         launches: 0,
+        pids: Vec::new(),
     };
     runtime.block_on(async {
         let watcher = spawn_stop_signals(deploying.interrupt.clone());

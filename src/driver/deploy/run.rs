@@ -13,11 +13,13 @@ use crate::driver::interrupt::Interrupt;
 use crate::driver::launch;
 use crate::driver::load::{self, LoadSpec, Mix, PhaseRecord};
 use crate::driver::progress::Progress;
+use crate::driver::quiet;
 use crate::driver::serve::row;
 use crate::driver::settings::RunSettings;
 use crate::driver::workload::Workload;
 use crate::engine::backend::{Backend, ServerHandle};
 use crate::engine::LaunchSpec;
+use crate::hardware::foreign::{ForeignLoad, Snapshot};
 use crate::hardware::pagecache::ColdRead;
 use crate::profile::Residency;
 use crate::results::{ResultRow, ResultWriter, Status};
@@ -86,6 +88,8 @@ pub struct Deploying<'a, B: Backend> {
     pub stamp: Stamp,
     pub rows: Vec<ResultRow>,
     pub launches: usize,
+    /// The deployment's servers (theirs is not foreign load).
+    pub pids: Vec<u32>,
 }
 
 impl<B: Backend> Deploying<'_, B> {
@@ -99,6 +103,10 @@ impl<B: Backend> Deploying<'_, B> {
                 break;
             }
         }
+        self.pids = slots
+            .iter()
+            .filter_map(|s| s.server.as_ref()?.pid())
+            .collect();
         let result = self.rounds(&mut slots, rounds).await;
         for slot in slots {
             if let Some(server) = slot.server {
@@ -276,14 +284,25 @@ impl<B: Backend> Deploying<'_, B> {
         let Some(server) = slot.server.as_ref().filter(|_| slot.down.is_none()) else {
             return self.not_served(slot, Phase::Alone, round);
         };
-        self.progress.phase(format!(
+        let label = format!(
             "round {round}: {} alone, {}",
             slot.member.name(),
             slot.member.load.points[0]
-        ));
+        );
+        let start = self.before_phase(label).await;
         let spec = spec_of(slot.member);
         let record = load::run_phase(server, &spec, &slot.mix, &self.interrupt).await;
-        self.record(slot, Phase::Alone, round, &record)
+        let foreign = start.and_then(|s| s.until(&Snapshot::take(&self.pids).ok()?));
+        self.record(slot, Phase::Alone, round, &record, foreign.as_ref())
+    }
+
+    /// Waits for a quiet machine when the run asks to, shows the phase, and takes the
+    /// snapshot its foreign load is measured from (the deployment's servers are ours).
+    async fn before_phase(&mut self, label: String) -> Option<Snapshot> {
+        let rule = self.settings.noise.as_ref();
+        quiet::until_quiet(rule, &self.pids, &self.interrupt, &self.progress, &label).await;
+        self.progress.phase(label);
+        rule.and_then(|_| Snapshot::take(&self.pids).ok())
     }
 
     /// Every role that is up served at once, each under its own load.
@@ -292,8 +311,9 @@ impl<B: Backend> Deploying<'_, B> {
         slots: &mut [Slot<'_, B::Server>],
         round: u32,
     ) -> anyhow::Result<()> {
-        self.progress
-            .phase(format!("round {round}: every role together"));
+        let start = self
+            .before_phase(format!("round {round}: every role together"))
+            .await;
         let interrupt = self.interrupt.clone();
         let phases = slots.iter().map(|slot| {
             let server = slot.server.as_ref().filter(|_| slot.down.is_none());
@@ -309,9 +329,12 @@ impl<B: Backend> Deploying<'_, B> {
             }
         });
         let records = join_all(phases).await;
+        let foreign = start.and_then(|s| s.until(&Snapshot::take(&self.pids).ok()?));
         for (slot, record) in slots.iter_mut().zip(records) {
             match record {
-                Some(record) => self.record(slot, Phase::Together, round, &record)?,
+                Some(record) => {
+                    self.record(slot, Phase::Together, round, &record, foreign.as_ref())?
+                }
                 None => self.not_served(slot, Phase::Together, round)?,
             }
         }
@@ -326,6 +349,7 @@ impl<B: Backend> Deploying<'_, B> {
         phase: Phase,
         round: u32,
         record: &PhaseRecord,
+        foreign: Option<&ForeignLoad>,
     ) -> anyhow::Result<()> {
         let member = slot.member;
         let plan = &member.load;
@@ -333,9 +357,12 @@ impl<B: Backend> Deploying<'_, B> {
         let key = self.key(slot, phase, round);
         let mut built = row::build(self.settings, member.role, &key, record, &summary, plan);
         self.stamp_row(&mut built, member);
+        // No request answered: the server is gone or refuses (a noisy phase refused by
+        // --when-noisy refuse fails only its row).
         if built.status == Status::Failed {
             slot.down = Some((Status::Failed, built.reason.clone()));
         }
+        quiet::judge(&mut built, foreign, self.settings.noise.as_ref());
         for raw in row::raw_lines(&key, record) {
             self.writer.push_raw(&raw)?;
         }
@@ -381,6 +408,8 @@ impl<B: Backend> Deploying<'_, B> {
             .cpus
             .as_ref()
             .map_or_else(String::new, |c| c.to_string());
+        row.role_bandwidth_gbps = member.bandwidth_gbps;
+        row.deploy_bandwidth_gbps = self.stamp.bandwidth_gbps;
     }
 
     fn push(&mut self, built: ResultRow) -> anyhow::Result<()> {

@@ -17,24 +17,27 @@ pub fn render(rows: &[ResultRow]) -> String {
         .join("\n")
 }
 
+/// The columns of a deployment table.
+const HEADERS: [&str; 12] = [
+    "role",
+    "mode",
+    "threads",
+    "load",
+    "alone t/s",
+    "together t/s",
+    "contention [95% CI]",
+    "predicted",
+    "TTFT p99",
+    "TPOT p50",
+    "goodput",
+    "notes",
+];
+
 /// The table of one deployment.
 pub fn table(d: &DeploymentSummary) -> Table {
-    let mut table = Table::new([
-        "role",
-        "mode",
-        "threads",
-        "load",
-        "alone t/s",
-        "together t/s",
-        "contention [95% CI]",
-        "predicted",
-        "TTFT p99",
-        "TPOT p50",
-        "goodput",
-        "notes",
-    ])
-    .titled(format!("deployment {}", d.id))
-    .right_aligned(2..11);
+    let mut table = Table::new(HEADERS)
+        .titled(format!("deployment {}", d.id))
+        .right_aligned(2..11);
     for r in &d.roles {
         table.push(role_cells(r));
     }
@@ -61,6 +64,7 @@ fn role_cells(r: &RoleSummary) -> Vec<String> {
                 true => format!("{:.2} [{:.2}, {:.2}]", c.ratio, c.low, c.high),
                 false => format!("{:.2}", c.ratio),
             }),
+        num(r.predicted, 2),
         num(r.ttft_p99_ms, 0),
         num(r.tpot_p50_ms, 1),
         r.goodput_share
@@ -136,4 +140,43 @@ pub fn line(r: &ResultRow) -> String {
 
 fn num(v: Option<f64>, digits: usize) -> String {
     v.map_or("-".into(), |v| format!("{v:.digits$}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::driver::deploy::summary::summarize;
+
+    #[test]
+    fn every_line_has_a_cell_per_column() {
+        let row = |phase: &str, round: u32, tps: f64| ResultRow {
+            deployment_id: "deploy-1".into(),
+            role: "frontdoor".into(),
+            deploy_phase: phase.into(),
+            deploy_round: Some(round),
+            status: Status::Ok,
+            decode_tps_mean: Some(tps),
+            output_tps: Some(tps),
+            active_bytes_per_token: 1_000_000_000,
+            role_bandwidth_gbps: Some(10.0),
+            deploy_bandwidth_gbps: Some(12.0),
+            physical_cores: 2,
+            threads: 1,
+            ..ResultRow::default()
+        };
+        let rows = [
+            row("alone", 1, 8.0),
+            row("together", 1, 8.0),
+            row("alone", 2, 8.0),
+            row("together", 2, 8.0),
+        ];
+        let d = &summarize(&rows)[0];
+        assert_eq!(role_cells(&d.roles[0]).len(), HEADERS.len());
+        assert_eq!(machine_cells(&d.machine).len(), HEADERS.len());
+        // One role streaming 8 GB/s of the 10 its thread reaches, alone on the machine:
+        // nothing to share, predicted 1.00 in its column.
+        let cells = role_cells(&d.roles[0]);
+        let at = HEADERS.iter().position(|h| *h == "predicted").unwrap();
+        assert_eq!(cells[at], "1.00");
+    }
 }
