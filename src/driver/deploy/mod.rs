@@ -65,6 +65,10 @@ pub fn deploy<B: Backend>(
     let members = members(&kept, config, run, hardware);
     let total_threads: u32 = members.iter().map(|m| m.key.threads).sum();
     let cores = hardware.physical_cores.max(1) as u32;
+    let warning = table::oversubscribed((total_threads, cores));
+    if !warning.is_empty() {
+        eprintln!("deployment: {warning}");
+    }
     let (available, total) = backend
         .memory()
         .map_err(|e| anyhow::anyhow!("reading the memory available: {e}"))?;

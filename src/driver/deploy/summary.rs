@@ -56,6 +56,8 @@ pub struct MachineSummary {
     pub bandwidth_used_gbps: Option<f64>,
     /// The machine's measured read bandwidth (GB/s).
     pub bandwidth_gbps: Option<f64>,
+    /// The servers' threads together and the machine's physical cores.
+    pub threads_on_cores: (u32, u32),
 }
 
 /// One deployment's figures.
@@ -256,6 +258,14 @@ fn machine(rows: &[&ResultRow]) -> MachineSummary {
         alone_output_tps: summed("alone", &|r| r.output_tps),
         bandwidth_used_gbps: summed("together", &streamed),
         bandwidth_gbps: rows.iter().find_map(|r| r.bandwidth_gbps),
+        threads_on_cores: (
+            names
+                .iter()
+                .filter_map(|n| rows.iter().find(|r| r.role == *n))
+                .map(|r| r.threads)
+                .sum(),
+            rows.first().map_or(0, |r| r.physical_cores),
+        ),
     }
 }
 

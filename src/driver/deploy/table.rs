@@ -105,12 +105,24 @@ fn machine_cells(m: &MachineSummary) -> Vec<String> {
         String::new(),
         String::new(),
         String::new(),
-        [aggregate, bandwidth]
+        [aggregate, bandwidth, oversubscribed(m.threads_on_cores)]
             .into_iter()
             .filter(|s| !s.is_empty())
             .collect::<Vec<_>>()
             .join("; "),
     ]
+}
+
+/// A warning when the servers have more threads than the machine has cores: llama.cpp's
+/// threads spin at each step's barrier, so a descheduled one stalls its server's step and
+/// the contention falls far below the model's fair sharing of the cores.
+pub fn oversubscribed((threads, cores): (u32, u32)) -> String {
+    match cores > 0 && threads > cores {
+        true => format!(
+            "OVERSUBSCRIBED: {threads} threads on {cores} cores (spinning barriers: the prediction is an upper bound)"
+        ),
+        false => String::new(),
+    }
 }
 
 /// `frontdoor baseline together round 2: 18.4 t/s, TTFT p99 412 ms`: the progress line of
