@@ -251,6 +251,12 @@ fn cell_text(k: &CellKey) -> String {
     if !k.server_args.is_empty() {
         s += &format!(" [{}]", k.server_args);
     }
+    if !k.deploy_phase.is_empty() {
+        s += &format!(" {}", k.deploy_phase);
+    }
+    if let Some(round) = k.deploy_round {
+        s += &format!(" round {round}");
+    }
     s
 }
 

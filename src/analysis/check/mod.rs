@@ -209,6 +209,9 @@ fn cell_text(r: &ResultRow) -> String {
     if !r.load.is_empty() {
         text.push_str(&format!(" {}", r.load));
     }
+    if let Some(round) = r.deploy_round {
+        text.push_str(&format!(" {} round {round}", r.deploy_phase));
+    }
     text
 }
 
