@@ -34,8 +34,10 @@ pub fn pairs(deployments: &[DeploymentSummary]) -> Vec<Pair> {
     let mut out = Vec::new();
     let many = deployments.len() > 1;
     for d in deployments {
+        // Several deployments are told apart by when they started (`16:27:44Z`), which
+        // keeps the labels short enough to leave the bars room.
         let prefix = match many {
-            true => format!("{} ", d.id),
+            true => format!("{} ", d.id.rsplit('T').next().unwrap_or(&d.id)),
             false => String::new(),
         };
         for r in &d.roles {
@@ -76,14 +78,14 @@ pub fn chart(path: &Path, pairs: &[Pair]) -> anyhow::Result<()> {
         .iter()
         .map(|p| p.alone.max(p.together))
         .fold(0.0f64, f64::max);
-    let hi = top * 1.45; // room for the text right of the bars
+    let hi = top * 1.9; // room for the text right of the bars
     let n = pairs.len() as f64;
     let root = SVGBackend::new(path, (W, categorical_height(pairs.len()) + 40)).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
     let labels: Vec<String> = pairs.iter().map(|p| p.label.clone()).collect();
     let mut chart = ChartBuilder::on(&root)
         .caption(
-            "Each role alone and together (contention = together / alone)",
+            "Each role alone (grey) and together (blue): contention = together / alone",
             (FONT, 22),
         )
         .margin(12)
