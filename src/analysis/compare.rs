@@ -466,7 +466,6 @@ impl Comparison {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
 
     fn row(file_name: &str, mean: f64, threads: u32) -> ResultRow {
         ResultRow {
@@ -490,13 +489,7 @@ mod tests {
     }
 
     fn file(name: &str, rows: Vec<ResultRow>) -> LoadedFile {
-        LoadedFile {
-            path: name.into(),
-            rows,
-            raw: HashMap::new(),
-            raw_note: None,
-            name: None,
-        }
+        LoadedFile::of_rows(name, rows)
     }
 
     #[test]

@@ -104,13 +104,7 @@ mod tests {
                 });
             }
         }
-        LoadedFile {
-            path: "x.csv".into(),
-            rows,
-            raw: Default::default(),
-            raw_note: None,
-            name: None,
-        }
+        LoadedFile::of_rows("x.csv", rows)
     }
 
     #[test]

@@ -311,7 +311,6 @@ impl History {
 mod tests {
     use super::*;
     use crate::results::load::RepValues;
-    use std::collections::HashMap;
 
     fn info(run_id: i64) -> RunInfo {
         RunInfo {
@@ -341,13 +340,7 @@ mod tests {
     }
 
     fn file(rows: Vec<ResultRow>) -> LoadedFile {
-        LoadedFile {
-            path: "x.csv".into(),
-            rows,
-            raw: HashMap::new(),
-            raw_note: None,
-            name: None,
-        }
+        LoadedFile::of_rows("x.csv", rows)
     }
 
     #[test]

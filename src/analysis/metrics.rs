@@ -290,7 +290,6 @@ fn paired_speedup(raw: &crate::results::load::RepValues) -> Option<Estimate> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
 
     fn row(mode: &str, mean: f64, sd: f64, n: u32) -> ResultRow {
         ResultRow {
@@ -309,13 +308,7 @@ mod tests {
     }
 
     fn file(rows: Vec<ResultRow>) -> LoadedFile {
-        LoadedFile {
-            path: "x.csv".into(),
-            rows,
-            raw: HashMap::new(),
-            raw_note: None,
-            name: None,
-        }
+        LoadedFile::of_rows("x.csv", rows)
     }
 
     /// A baseline row and `spec` with the five pairs of measure::ratio's scipy example.

@@ -111,7 +111,6 @@ fn label(f: &LoadedFile, r: &ResultRow, axis: Axis, many: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
 
     fn row(threads: u32, depth: u32, mean: f64) -> ResultRow {
         ResultRow {
@@ -129,13 +128,7 @@ mod tests {
     }
 
     fn file(rows: Vec<ResultRow>) -> LoadedFile {
-        LoadedFile {
-            path: "run.csv".into(),
-            rows,
-            raw: HashMap::new(),
-            raw_note: None,
-            name: None,
-        }
+        LoadedFile::of_rows("run.csv", rows)
     }
 
     #[test]

@@ -46,6 +46,20 @@ pub struct LoadedFile {
 }
 
 impl LoadedFile {
+    /// A file of `rows` read from `path`, without raw repetitions (a database's newest rows,
+    /// and the tests' files).
+    pub fn of_rows(path: impl Into<PathBuf>, rows: Vec<ResultRow>) -> LoadedFile {
+        LoadedFile {
+            path: path.into(),
+            rows,
+            raw: HashMap::new(),
+            raw_note: None,
+            name: None,
+        }
+    }
+}
+
+impl LoadedFile {
     /// Short label for columns: the file stem (a database's run: `#ID STEM`).
     pub fn label(&self) -> String {
         if let Some(name) = &self.name {
@@ -137,13 +151,7 @@ pub fn load_db_runs(
 /// baseline a database gives `bench check`. A row that is not `ok` gives way to an older
 /// one that is.
 pub fn newest_per_cell(db: &Path, runs: Vec<LoadedFile>) -> LoadedFile {
-    let mut out = LoadedFile {
-        path: db.to_path_buf(),
-        rows: Vec::new(),
-        raw: HashMap::new(),
-        raw_note: None,
-        name: None,
-    };
+    let mut out = LoadedFile::of_rows(db.to_path_buf(), Vec::new());
     let mut seen: HashMap<CellKey, usize> = HashMap::new();
     for run in runs.into_iter().rev() {
         for row in run.rows {

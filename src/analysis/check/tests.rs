@@ -24,13 +24,7 @@ fn row(mode: &str, mean: f64) -> ResultRow {
 }
 
 fn file(rows: Vec<ResultRow>) -> LoadedFile {
-    LoadedFile {
-        path: "f.csv".into(),
-        rows,
-        raw: HashMap::new(),
-        raw_note: None,
-        name: None,
-    }
+    LoadedFile::of_rows("f.csv", rows)
 }
 
 #[test]
