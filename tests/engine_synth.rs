@@ -38,9 +38,13 @@ struct Server {
 }
 
 impl Drop for Server {
+    /// Stops the server by its pid and removes its two log files (a failure has already
+    /// quoted their tail).
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.log);
+        let _ = std::fs::remove_file(self.log.with_extension("err"));
     }
 }
 
