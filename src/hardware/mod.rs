@@ -162,6 +162,17 @@ pub struct Hardware {
     pub tier_reason: String,
 }
 
+impl Hardware {
+    /// The bandwidth with `threads` readers: the measured point, else the best (GB/s), as
+    /// [`HwFacts::bandwidth_at`] reads it from a hardware file.
+    pub fn bandwidth_at(&self, threads: usize) -> f64 {
+        self.bandwidth
+            .iter()
+            .find(|p| p.threads == threads)
+            .map_or(self.best_bandwidth_gbps, |p| p.bandwidth_gbps)
+    }
+}
+
 /// Assesses this machine: static facts first, then the bandwidth measurement.
 pub fn assess(opts: &AssessOptions) -> anyhow::Result<Hardware> {
     let storage = storage::read_storage(&opts.models_dir)?;

@@ -14,11 +14,13 @@
 //! A WARM role in the set (`--tier HOT,WARM`) is first started with its model's pages
 //! evicted and then with them cached ([`warm`]): what a user waits when it is called.
 //!
-//! Files: [`args`] (flags), [`plan`] (members, threads, loads, memory), [`run`] (phases),
-//! [`warm`] (cold and warm starts), [`predict`] (the contention model), [`summary`] (contention and the machine's figures from
-//! rows), [`table`] (output).
+//! Files: [`args`] (flags), [`phase`] (the phases' words), [`plan`] (members, threads,
+//! loads, memory), [`run`] (phases), [`warm`] (cold and warm starts), [`predict`] (the
+//! contention model), [`summary`] (contention and the machine's figures from rows),
+//! [`table`] (output).
 
 pub mod args;
+pub mod phase;
 pub mod plan;
 pub mod predict;
 pub mod run;
@@ -151,9 +153,7 @@ fn members<'a>(
     kept.iter()
         .zip(threads)
         .map(|(role, threads)| {
-            let first = plan::member_load(role, 1, run.load, config.phase, seed);
-            let slots = plan::slots(role, Some(&first));
-            let load = plan::member_load(role, slots, run.load, config.phase, seed);
+            let (load, slots) = plan::member_load(role, run.load, config.phase, seed);
             Member {
                 role,
                 key: LaunchKey::for_cell(&role.role.deploy.mode, slots, false).at_threads(threads),
@@ -165,17 +165,10 @@ fn members<'a>(
         .collect()
 }
 
-/// The machine's read bandwidth with `threads` readers: the measured point, else the best
-/// (GB/s); `None` when nothing was measured.
+/// The machine's read bandwidth with `threads` readers (GB/s); `None` when nothing was
+/// measured.
 fn bandwidth_at(hardware: &Hardware, threads: u32) -> Option<f64> {
-    let point = hardware
-        .bandwidth
-        .iter()
-        .find(|p| p.threads == threads as usize)
-        .map(|p| p.bandwidth_gbps);
-    point
-        .or(Some(hardware.best_bandwidth_gbps))
-        .filter(|b| *b > 0.0)
+    Some(hardware.bandwidth_at(threads as usize)).filter(|b| *b > 0.0)
 }
 
 /// Triggers `interrupt` on Ctrl-C or SIGTERM: a deployment stops every server and keeps

@@ -129,17 +129,19 @@ pub fn default_load(kind: RoleKind, slots: u32) -> (Workload, Pattern) {
     }
 }
 
-/// The load plan of a member: the command line's first point, else the role's `load`'s,
-/// else the role's default; one phase lasts `phase` (`--duration`), else the role's
-/// `duration_s`, else [`DEFAULT_PHASE`].
+/// The load plan of a member and the slots of its server: the command line's first point,
+/// else the role's `load`'s, else the role's default (its clients from the role's most
+/// slots); one phase lasts `phase` (`--duration`), else the role's `duration_s`, else
+/// [`DEFAULT_PHASE`]. The server gets the role's most slots, or the point's clients when
+/// more (so that `concurrency C` is served by C slots).
 pub fn member_load(
     role: &ResolvedRole,
-    slots: u32,
     cli: Option<&LoadPlan>,
     phase: Option<Duration>,
     seed: u64,
-) -> LoadPlan {
-    let (workload, pattern) = default_load(role.role.kind, slots);
+) -> (LoadPlan, u32) {
+    let most = role.role.parallel.iter().copied().max().unwrap_or(1);
+    let (workload, pattern) = default_load(role.role.kind, most);
     let mut plan = match (cli, &role.role.load) {
         (Some(plan), _) => plan.clone(),
         (None, Some(load)) => LoadPlan::from_role(load),
@@ -168,22 +170,8 @@ pub fn member_load(
         .and_then(|l| l.duration_s)
         .map(Duration::from_secs_f64);
     plan.bounds.duration = phase.or(role_phase).or(Some(DEFAULT_PHASE));
-    plan
-}
-
-/// Slots a member's server gets: the role's most, or its clients when more.
-pub fn slots(role: &ResolvedRole, load: Option<&LoadPlan>) -> u32 {
-    let clients = load.and_then(|l| l.points.first()).map_or(1, |p| match p {
-        Pattern::Concurrency { clients } => *clients,
-        Pattern::Rate { .. } => 1,
-    });
-    role.role
-        .parallel
-        .iter()
-        .copied()
-        .max()
-        .unwrap_or(1)
-        .max(clients)
+    let slots = most.max(plan.most_clients());
+    (plan, slots)
 }
 
 /// Checks the whole set against the memory usable now (see [`check_set`]).

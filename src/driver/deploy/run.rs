@@ -7,6 +7,7 @@
 //! others go on. Ctrl-C or SIGTERM stops sending at once, keeps the rows of finished phases
 //! (and the requests of the interrupted one) and stops every server.
 
+use super::phase::{phases_of, Phase};
 use super::plan::Member;
 use super::warm;
 use crate::driver::interrupt::Interrupt;
@@ -24,40 +25,7 @@ use crate::hardware::pagecache::ColdRead;
 use crate::profile::Residency;
 use crate::results::{ResultRow, ResultWriter, Status};
 use futures_util::future::join_all;
-use std::fmt;
 use std::time::Instant;
-
-/// Which phase a row measured.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
-    /// The role served while the other servers stay resident and idle.
-    Alone,
-    /// Every role served at once.
-    Together,
-    /// A WARM role's start with its model's pages evicted.
-    ColdStart,
-    /// A WARM role's start with its model's pages cached.
-    WarmStart,
-}
-
-impl fmt::Display for Phase {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Phase::Alone => "alone",
-            Phase::Together => "together",
-            Phase::ColdStart => "cold start",
-            Phase::WarmStart => "warm start",
-        })
-    }
-}
-
-/// The phases of a round: alone first in odd rounds, together first in even ones.
-pub fn phases_of(round: u32) -> [Phase; 2] {
-    match round % 2 {
-        1 => [Phase::Alone, Phase::Together],
-        _ => [Phase::Together, Phase::Alone],
-    }
-}
 
 /// The deployment's identity on every row.
 pub struct Stamp {
@@ -250,7 +218,7 @@ impl<B: Backend> Deploying<'_, B> {
         start: &warm::Start,
         storage: Option<&ColdRead>,
     ) -> anyhow::Result<()> {
-        let key = self.start_key(slot, phase);
+        let key = self.key(slot, phase, None);
         let mut built = row::base(self.settings, slot.member.role, &key, Status::Ok);
         start.fill(&mut built, slot.member.role.model.facts.file_bytes, storage);
         self.stamp_row(&mut built, slot.member);
@@ -263,17 +231,11 @@ impl<B: Backend> Deploying<'_, B> {
         phase: Phase,
         why: String,
     ) -> anyhow::Result<()> {
-        let key = self.start_key(slot, phase);
+        let key = self.key(slot, phase, None);
         let mut built = row::base(self.settings, slot.member.role, &key, Status::Failed);
         built.reason = why;
         self.stamp_row(&mut built, slot.member);
         self.push(built)
-    }
-
-    fn start_key(&self, slot: &Slot<'_, B::Server>, phase: Phase) -> crate::results::CellKey {
-        let mut key = self.key(slot, phase, 0);
-        key.deploy_round = None;
-        key
     }
 
     /// One role served while the others stay idle.
@@ -354,7 +316,7 @@ impl<B: Backend> Deploying<'_, B> {
         let member = slot.member;
         let plan = &member.load;
         let summary = load::summarize(record, &plan.slo);
-        let key = self.key(slot, phase, round);
+        let key = self.key(slot, phase, Some(round));
         let mut built = row::build(self.settings, member.role, &key, record, &summary, plan);
         self.stamp_row(&mut built, member);
         // No request answered: the server is gone or refuses (a noisy phase refused by
@@ -380,14 +342,21 @@ impl<B: Backend> Deploying<'_, B> {
             .down
             .clone()
             .unwrap_or((Status::Failed, "the server is not running".into()));
-        let key = self.key(slot, phase, round);
+        let key = self.key(slot, phase, Some(round));
         let mut built = row::base(self.settings, slot.member.role, &key, status);
         built.reason = reason;
         self.stamp_row(&mut built, slot.member);
         self.push(built)
     }
 
-    fn key(&self, slot: &Slot<'_, B::Server>, phase: Phase, round: u32) -> crate::results::CellKey {
+    /// The cell key of a member's row: its serving key with the phase and, for a round's
+    /// phase, the round.
+    fn key(
+        &self,
+        slot: &Slot<'_, B::Server>,
+        phase: Phase,
+        round: Option<u32>,
+    ) -> crate::results::CellKey {
         let member = slot.member;
         let mut key = row::key(
             self.settings,
@@ -397,7 +366,7 @@ impl<B: Backend> Deploying<'_, B> {
             &member.load.points[0],
         );
         key.deploy_phase = phase.to_string();
-        key.deploy_round = Some(round);
+        key.deploy_round = round;
         key
     }
 
@@ -426,17 +395,5 @@ fn spec_of(member: &Member<'_>) -> LoadSpec {
         pattern: member.load.points[0],
         bounds: member.load.bounds,
         seed: member.load.seed,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rounds_alternate_the_order_of_their_phases() {
-        assert_eq!(phases_of(1), [Phase::Alone, Phase::Together]);
-        assert_eq!(phases_of(2), [Phase::Together, Phase::Alone]);
-        assert_eq!(phases_of(3), [Phase::Alone, Phase::Together]);
     }
 }

@@ -5,7 +5,8 @@
 //! for the machine the aggregate output rate and the memory bandwidth the deployment draws
 //! against the measured one.
 
-use crate::measure::{paired_ratio_ci, RatioCi};
+use super::phase::Phase;
+use crate::measure::{paired_ratio_ci, Moments, RatioCi};
 use crate::results::{ResultRow, Status};
 use serde::Serialize;
 
@@ -107,12 +108,14 @@ fn role_names<'r>(rows: &[&'r ResultRow]) -> Vec<&'r str> {
 fn value(
     rows: &[&ResultRow],
     role: &str,
-    phase: &str,
+    phase: Phase,
     round: u32,
     f: impl Fn(&ResultRow) -> Option<f64>,
 ) -> Option<f64> {
     rows.iter()
-        .find(|r| r.role == role && r.deploy_phase == phase && r.deploy_round == Some(round))
+        .find(|r| {
+            r.role == role && r.deploy_phase == phase.as_str() && r.deploy_round == Some(round)
+        })
         .filter(|r| r.status == Status::Ok)
         .and_then(|r| f(r))
 }
@@ -125,20 +128,19 @@ fn rounds(rows: &[&ResultRow]) -> Vec<u32> {
 }
 
 fn mean(values: impl Iterator<Item = f64>) -> Option<f64> {
-    let v: Vec<f64> = values.collect();
-    (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+    Moments::of(&values.collect::<Vec<f64>>()).map(|m| m.mean)
 }
 
 fn role_summary(rows: &[&ResultRow], name: &str) -> RoleSummary {
     let first = rows.iter().find(|r| r.role == name).copied();
     let rounds = rounds(rows);
-    let decode = |phase: &str| -> Vec<Option<f64>> {
+    let decode = |phase: Phase| -> Vec<Option<f64>> {
         rounds
             .iter()
             .map(|&k| value(rows, name, phase, k, |r| r.decode_tps_mean))
             .collect()
     };
-    let (alone, together) = (decode("alone"), decode("together"));
+    let (alone, together) = (decode(Phase::Alone), decode(Phase::Together));
     let (paired_t, paired_a): (Vec<f64>, Vec<f64>) = together
         .iter()
         .zip(&alone)
@@ -148,7 +150,7 @@ fn role_summary(rows: &[&ResultRow], name: &str) -> RoleSummary {
         mean(
             rounds
                 .iter()
-                .filter_map(|&k| value(rows, name, "together", k, f)),
+                .filter_map(|&k| value(rows, name, Phase::Together, k, f)),
         )
     };
     RoleSummary {
@@ -176,12 +178,12 @@ fn role_summary(rows: &[&ResultRow], name: &str) -> RoleSummary {
 
 /// `cold: ready 2140 ms (0.12 GB/s read, storage 0.95), first token 2310 ms; warm: ready 380 ms`.
 fn starts(rows: &[&ResultRow], name: &str) -> Option<String> {
-    let of = |phase: &str| {
+    let of = |phase: Phase| {
         rows.iter()
-            .find(|r| r.role == name && r.deploy_phase == phase && r.status == Status::Ok)
+            .find(|r| r.role == name && r.deploy_phase == phase.as_str() && r.status == Status::Ok)
     };
     let ms = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.0} ms"));
-    let cold = of("cold start").map(|r| {
+    let cold = of(Phase::ColdStart).map(|r| {
         let read = match (r.load_read_gbps, r.storage_read_gbps) {
             (Some(l), Some(s)) => format!(" ({l:.2} GB/s read, storage {s:.2})"),
             (Some(l), None) => format!(" ({l:.2} GB/s read)"),
@@ -193,7 +195,7 @@ fn starts(rows: &[&ResultRow], name: &str) -> Option<String> {
             ms(r.first_token_after_launch_ms)
         )
     });
-    let warm = of("warm start").map(|r| {
+    let warm = of(Phase::WarmStart).map(|r| {
         format!(
             "warm: ready {}, first token {}",
             ms(r.launch_to_ready_ms),
@@ -214,7 +216,7 @@ fn predict_roles(rows: &[&ResultRow], roles: &mut [RoleSummary]) {
             let out = mean(
                 rounds
                     .iter()
-                    .filter_map(|&k| value(rows, &r.role, "alone", k, |x| x.output_tps)),
+                    .filter_map(|&k| value(rows, &r.role, Phase::Alone, k, |x| x.output_tps)),
             )?;
             Some(super::predict::Alone {
                 demand_gbps: out * first.active_bytes_per_token as f64 / 1e9,
@@ -242,7 +244,7 @@ fn predict_roles(rows: &[&ResultRow], roles: &mut [RoleSummary]) {
 fn machine(rows: &[&ResultRow]) -> MachineSummary {
     let rounds = rounds(rows);
     let names = role_names(rows);
-    let summed = |phase: &str, f: &dyn Fn(&ResultRow) -> Option<f64>| {
+    let summed = |phase: Phase, f: &dyn Fn(&ResultRow) -> Option<f64>| {
         mean(rounds.iter().filter_map(|&k| {
             let each: Option<Vec<f64>> =
                 names.iter().map(|n| value(rows, n, phase, k, f)).collect();
@@ -254,9 +256,9 @@ fn machine(rows: &[&ResultRow]) -> MachineSummary {
             .map(|tps| tps * r.active_bytes_per_token as f64 / 1e9)
     };
     MachineSummary {
-        together_output_tps: summed("together", &|r| r.output_tps),
-        alone_output_tps: summed("alone", &|r| r.output_tps),
-        bandwidth_used_gbps: summed("together", &streamed),
+        together_output_tps: summed(Phase::Together, &|r| r.output_tps),
+        alone_output_tps: summed(Phase::Alone, &|r| r.output_tps),
+        bandwidth_used_gbps: summed(Phase::Together, &streamed),
         bandwidth_gbps: rows.iter().find_map(|r| r.bandwidth_gbps),
         threads_on_cores: (
             names

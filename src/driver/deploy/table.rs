@@ -5,6 +5,7 @@
 //! against the measured one).
 
 use super::summary::{self, DeploymentSummary, MachineSummary, RoleSummary};
+use crate::driver::serve::table::num;
 use crate::results::{ResultRow, Status};
 use crate::util::output::Table;
 
@@ -148,10 +149,6 @@ pub fn line(r: &ResultRow) -> String {
             r.reason.lines().next().unwrap_or("")
         ),
     }
-}
-
-fn num(v: Option<f64>, digits: usize) -> String {
-    v.map_or("-".into(), |v| format!("{v:.digits$}"))
 }
 
 #[cfg(test)]

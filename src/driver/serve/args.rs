@@ -207,6 +207,19 @@ impl LoadArgs {
 }
 
 impl LoadPlan {
+    /// The most clients a point of the plan sends at once (1 for an open-loop rate): a
+    /// server gets at least this many slots, so that `--concurrency C` is served by C.
+    pub fn most_clients(&self) -> u32 {
+        self.points
+            .iter()
+            .map(|p| match p {
+                Pattern::Concurrency { clients } => *clients,
+                Pattern::Rate { .. } => 1,
+            })
+            .max()
+            .unwrap_or(1)
+    }
+
     /// The plan of a profile role's `load` table (checked when the profile was read).
     pub fn from_role(load: &RoleLoad) -> LoadPlan {
         let burstiness = load.burstiness.unwrap_or(1.0);

@@ -132,15 +132,7 @@ fn plan_launches<'a>(roles: &'a [ResolvedRole], run: &RunPlan) -> anyhow::Result
                 role.role.name
             ),
         };
-        let most_clients = plan
-            .points
-            .iter()
-            .map(|p| match p {
-                Pattern::Concurrency { clients } => *clients,
-                Pattern::Rate { .. } => 1,
-            })
-            .max()
-            .unwrap_or(1);
+        let most_clients = plan.most_clients();
         let slots = role
             .role
             .parallel

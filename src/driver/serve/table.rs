@@ -103,7 +103,8 @@ fn notes(r: &ResultRow) -> String {
     notes.join("; ")
 }
 
-fn num(v: Option<f64>, digits: usize) -> String {
+/// `v` with `digits` decimals, `-` when absent.
+pub(crate) fn num(v: Option<f64>, digits: usize) -> String {
     v.map_or("-".into(), |v| format!("{v:.digits$}"))
 }
 
